@@ -1,0 +1,208 @@
+//! The command line: arguments, the command they select, exit codes, and printing an error
+//! once with its causes. No validation, networking or formatting logic lives here.
+
+use std::io::{self, IsTerminal, Write};
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::validate::Registry;
+use crate::validate::files::{self, Event, Input};
+use crate::validate::output::{Format, Writer};
+
+/// Exit codes, the same for every command.
+pub mod exit {
+    /// Everything checked is conformant.
+    pub const OK: u8 = 0;
+    /// The target or the input is not conformant.
+    pub const FAILURES: u8 = 1;
+    /// The command line, a configuration file or an input path is wrong.
+    pub const USAGE: u8 = 2;
+    /// The environment kept onramp from testing (browser, network, target unreachable).
+    pub const ENVIRONMENT: u8 = 3;
+}
+
+/// onramp: prove a Patient Access app's FHIR R4 support and assemble the evidence.
+#[derive(Debug, Parser)]
+#[command(name = "onramp", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate FHIR R4 resources (JSON, Bundles, NDJSON) against the official R4 JSON Schema.
+    #[command(after_help = VALIDATE_AFTER_HELP)]
+    Validate(ValidateArgs),
+}
+
+const VALIDATE_AFTER_HELP: &str = "\
+PATH may be a .json file (one resource or a Bundle), an .ndjson/.jsonl file (one resource per
+line), a directory (searched recursively for those), or - for standard input.
+
+Exit status: 0 every resource is valid, 1 there are findings, 2 a usage error or an unreadable path.";
+
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+
+    /// Worker threads [default: all cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<NonZeroUsize>,
+
+    /// Files, directories, or - for standard input.
+    #[arg(value_name = "PATH", required = true)]
+    paths: Vec<String>,
+}
+
+/// An error that ends a command before it could do its job.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("cannot read {path}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot start {jobs} worker threads")]
+    Pool {
+        jobs: usize,
+        #[source]
+        source: rayon::ThreadPoolBuildError,
+    },
+    #[error("cannot write the output")]
+    Output(#[source] io::Error),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Unreadable { .. } => exit::USAGE,
+            CliError::Pool { .. } | CliError::Output(_) => exit::ENVIRONMENT,
+        }
+    }
+}
+
+/// Parse the command line, run the command, and turn the outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            report(&error);
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+/// Print an error once, with its chain of causes.
+fn report(error: &dyn std::error::Error) {
+    let mut text = format!("onramp: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    eprintln!("{text}");
+}
+
+fn run(cli: Cli) -> Result<u8, CliError> {
+    match cli.command {
+        Command::Validate(args) => validate(args),
+    }
+}
+
+fn validate(args: ValidateArgs) -> Result<u8, CliError> {
+    let inputs: Vec<Input> = args.paths.iter().map(|p| Input::parse(p)).collect();
+    for input in &inputs {
+        if let Input::Path(path) = input
+            && let Err(source) = std::fs::metadata(path)
+        {
+            return Err(CliError::Unreadable {
+                path: path.clone(),
+                source,
+            });
+        }
+    }
+    let jobs = args
+        .jobs
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, NonZeroUsize::get);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("onramp-validate-{i}"))
+        .build()
+        .map_err(|source| CliError::Pool { jobs, source })?;
+
+    let progress = progress_bar(&inputs);
+    let stdout = io::stdout().lock();
+    let mut writer = Writer::begin(args.format, io::BufWriter::new(stdout), io::stderr())
+        .map_err(CliError::Output)?;
+    let mut failed: Option<io::Error> = None;
+    files::check_inputs(Registry::global(), inputs, &pool, |event| {
+        if failed.is_some() {
+            return;
+        }
+        if let Event::Progress(bytes) = event {
+            progress.inc(bytes);
+            progress.set_message(format!("{} resources", writer.totals().resources));
+            return;
+        }
+        if let Err(error) = progress.suspend(|| writer.event(event)) {
+            failed = Some(error);
+        }
+    });
+    progress.finish_and_clear();
+    if let Some(error) = failed {
+        return Err(CliError::Output(error));
+    }
+    let totals = writer.finish().map_err(CliError::Output)?;
+    let _ = io::stderr().flush();
+    Ok(if totals.unreadable > 0 {
+        exit::USAGE
+    } else if totals.findings > 0 {
+        exit::FAILURES
+    } else {
+        exit::OK
+    })
+}
+
+/// A progress bar on standard error, only when it is a terminal; hidden otherwise.
+fn progress_bar(inputs: &[Input]) -> ProgressBar {
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match files::total_bytes(inputs) {
+        Some(total) => ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+            .with_style(
+                ProgressStyle::with_template(
+                    "{spinner} validating [{bar:30}] {bytes}/{total_bytes} · {msg} · {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            ),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()).with_style(
+            ProgressStyle::with_template("{spinner} validating · {bytes} read · {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}

@@ -1,0 +1,7 @@
+//! onramp: a conformance harness and onboarding toolkit for the CMS Patient Access rule
+//! (CMS-9115-F). See `README.md` for what it does and `../shared/DESIGN.md` for how.
+//!
+//! The library holds everything; the `onramp` binary only calls [`cli::main`].
+
+pub mod cli;
+pub mod validate;

@@ -1,0 +1,415 @@
+//! Reading what `onramp validate` is pointed at — `.json` files, `.ndjson` streams,
+//! directories, standard input — and checking it in parallel, in input order, in bounded
+//! memory.
+//!
+//! One reader thread cuts the input into batches of whole documents (about
+//! [`BATCH_BYTES`] each); the caller's thread checks a batch on the worker pool while the
+//! reader fills the next. At most [`BATCHES_IN_FLIGHT`] batches exist at once, so memory
+//! depends on the batch size and the largest single document, not on the input's size.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use rayon::prelude::*;
+
+use super::{Checked, Registry};
+
+/// Bytes of input per batch.
+pub const BATCH_BYTES: usize = 2 << 20;
+/// Batches read ahead of the one being checked.
+pub const BATCHES_IN_FLIGHT: usize = 2;
+/// The largest single document (JSON file or NDJSON line) onramp reads.
+pub const MAX_DOCUMENT_BYTES: u64 = 1 << 30;
+
+/// One thing to validate, as named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// `-`: standard input, NDJSON or a single JSON document.
+    Stdin,
+    /// A file or a directory.
+    Path(PathBuf),
+}
+
+impl Input {
+    /// `-` is standard input; anything else is a path.
+    pub fn parse(text: &str) -> Self {
+        if text == "-" {
+            Self::Stdin
+        } else {
+            Self::Path(PathBuf::from(text))
+        }
+    }
+}
+
+/// What happened to one document or one file, in input order.
+#[derive(Debug)]
+pub enum Event {
+    /// A document was checked.
+    Checked {
+        file: Arc<str>,
+        /// 1-based line, for NDJSON.
+        line: Option<u64>,
+        checked: Checked,
+    },
+    /// A file could not be read; what was read of it before stays reported.
+    Unreadable { file: Arc<str>, reason: String },
+    /// A file was started (counted once, even when it is empty).
+    FileStarted,
+    /// Input bytes consumed, for progress.
+    Progress(u64),
+}
+
+/// How a file's content is split into documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Json,
+    Ndjson,
+}
+
+fn shape_of(path: &Path) -> Shape {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("ndjson" | "jsonl") => Shape::Ndjson,
+        _ => Shape::Json,
+    }
+}
+
+/// Files a directory contributes: FHIR JSON and NDJSON, found recursively, in name order.
+fn is_fhir_file(path: &Path) -> bool {
+    matches!(
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("json" | "ndjson" | "jsonl")
+    )
+}
+
+/// Total size of the files the inputs name, for a progress bar; `None` when unknown (stdin).
+pub fn total_bytes(inputs: &[Input]) -> Option<u64> {
+    let mut total = 0;
+    for input in inputs {
+        let Input::Path(path) = input else {
+            return None;
+        };
+        if path.is_dir() {
+            for entry in walkdir::WalkDir::new(path).into_iter().flatten() {
+                if entry.file_type().is_file() && is_fhir_file(entry.path()) {
+                    total += entry.metadata().map_or(0, |m| m.len());
+                }
+            }
+        } else {
+            total += std::fs::metadata(path).map_or(0, |m| m.len());
+        }
+    }
+    Some(total)
+}
+
+/// A unit of work: one document's bytes in a batch, or a read failure to report in order.
+enum Unit {
+    Document {
+        file: Arc<str>,
+        line: Option<u64>,
+        range: Range<usize>,
+    },
+    Unreadable {
+        file: Arc<str>,
+        reason: String,
+    },
+    FileStarted,
+}
+
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    units: Vec<Unit>,
+}
+
+impl Batch {
+    fn push_document(&mut self, file: &Arc<str>, line: Option<u64>, bytes: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(bytes);
+        self.units.push(Unit::Document {
+            file: Arc::clone(file),
+            line,
+            range: start..self.data.len(),
+        });
+    }
+
+    fn is_full(&self) -> bool {
+        self.data.len() >= BATCH_BYTES || self.units.len() >= 4096
+    }
+}
+
+/// Check every input on `pool`, calling `sink` with each event in input order.
+pub fn check_inputs(
+    registry: &Registry,
+    inputs: Vec<Input>,
+    pool: &rayon::ThreadPool,
+    mut sink: impl FnMut(Event),
+) {
+    let (sender, receiver) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+    // Checked batches go back to the reader to be refilled: their buffers are already
+    // allocated and touched, so reading costs no fresh pages.
+    let (recycle, recycled) = sync_channel::<Batch>(BATCHES_IN_FLIGHT + 2);
+    let reader = std::thread::Builder::new()
+        .name("onramp-reader".into())
+        .spawn(move || {
+            let mut reader = Reader {
+                batch: Batch::default(),
+                send: &sender,
+                recycled: &recycled,
+            };
+            for input in inputs {
+                if reader.input(&input).is_err() {
+                    return; // the receiving side is gone: stop reading
+                }
+            }
+            let _ = reader.flush();
+        });
+    let Ok(reader) = reader else {
+        sink(Event::Unreadable {
+            file: "-".into(),
+            reason: "cannot start the reader thread".into(),
+        });
+        return;
+    };
+    drain(registry, &receiver, &recycle, pool, &mut sink);
+    // A reader that panicked has already had its batches drained; nothing is left to report.
+    let _ = reader.join();
+}
+
+fn drain(
+    registry: &Registry,
+    receiver: &Receiver<Batch>,
+    recycle: &SyncSender<Batch>,
+    pool: &rayon::ThreadPool,
+    sink: &mut impl FnMut(Event),
+) {
+    for mut batch in receiver {
+        let data = &batch.data;
+        let results: Vec<Option<Checked>> = pool.install(|| {
+            batch
+                .units
+                .par_iter()
+                .map(|unit| match unit {
+                    Unit::Document { range, .. } => {
+                        Some(registry.check_bytes(&data[range.clone()]))
+                    }
+                    _ => None,
+                })
+                .collect()
+        });
+        let bytes = batch.data.len() as u64;
+        for (unit, result) in batch.units.drain(..).zip(results) {
+            match (unit, result) {
+                (Unit::Document { file, line, .. }, Some(checked)) => {
+                    sink(Event::Checked {
+                        file,
+                        line,
+                        checked,
+                    });
+                }
+                (Unit::Unreadable { file, reason }, _) => sink(Event::Unreadable { file, reason }),
+                (Unit::FileStarted, _) => sink(Event::FileStarted),
+                (Unit::Document { .. }, None) => {}
+            }
+        }
+        sink(Event::Progress(bytes));
+        batch.data.clear();
+        // The reader may have finished; an unreturned buffer is simply freed.
+        let _ = recycle.try_send(batch);
+    }
+}
+
+struct Reader<'s> {
+    batch: Batch,
+    send: &'s SyncSender<Batch>,
+    recycled: &'s Receiver<Batch>,
+}
+
+/// The receiver hung up; stop reading.
+struct Stopped;
+
+impl Reader<'_> {
+    fn flush(&mut self) -> Result<(), Stopped> {
+        if self.batch.units.is_empty() {
+            return Ok(());
+        }
+        let next = self.recycled.try_recv().unwrap_or_default();
+        let batch = std::mem::replace(&mut self.batch, next);
+        self.send.send(batch).map_err(|_| Stopped)
+    }
+
+    fn flush_if_full(&mut self) -> Result<(), Stopped> {
+        if self.batch.is_full() {
+            self.flush()
+        } else {
+            Ok(())
+        }
+    }
+
+    fn unreadable(&mut self, file: &Arc<str>, error: &io::Error) -> Result<(), Stopped> {
+        self.batch.units.push(Unit::Unreadable {
+            file: Arc::clone(file),
+            reason: error.to_string(),
+        });
+        self.flush_if_full()
+    }
+
+    fn input(&mut self, input: &Input) -> Result<(), Stopped> {
+        match input {
+            Input::Stdin => {
+                let name: Arc<str> = "-".into();
+                self.batch.units.push(Unit::FileStarted);
+                let stdin = io::stdin().lock();
+                self.stdin(&name, BufReader::with_capacity(1 << 20, stdin))
+            }
+            Input::Path(path) if path.is_dir() => {
+                for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
+                    match entry {
+                        Ok(entry) if entry.file_type().is_file() && is_fhir_file(entry.path()) => {
+                            self.file(entry.path())?;
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            let file: Arc<str> =
+                                error.path().unwrap_or(path).display().to_string().into();
+                            let reason = error
+                                .io_error()
+                                .map_or_else(|| error.to_string(), ToString::to_string);
+                            self.batch.units.push(Unit::Unreadable { file, reason });
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Input::Path(path) => self.file(path),
+        }
+    }
+
+    fn file(&mut self, path: &Path) -> Result<(), Stopped> {
+        let name: Arc<str> = path.display().to_string().into();
+        self.batch.units.push(Unit::FileStarted);
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(error) => return self.unreadable(&name, &error),
+        };
+        match shape_of(path) {
+            Shape::Ndjson => self.ndjson(&name, BufReader::with_capacity(1 << 20, file), 0),
+            Shape::Json => self.whole(&name, file, None, Vec::new()),
+        }
+    }
+
+    /// One JSON document: the rest of `source`, after `head`.
+    fn whole(
+        &mut self,
+        name: &Arc<str>,
+        source: impl Read,
+        line: Option<u64>,
+        mut head: Vec<u8>,
+    ) -> Result<(), Stopped> {
+        let mut limited = source.take(MAX_DOCUMENT_BYTES + 1 - head.len() as u64);
+        if let Err(error) = limited.read_to_end(&mut head) {
+            return self.unreadable(name, &error);
+        }
+        if head.len() as u64 > MAX_DOCUMENT_BYTES {
+            let error = io::Error::other(format!(
+                "the document is larger than {} MiB, the most onramp reads as one document; split it into NDJSON",
+                MAX_DOCUMENT_BYTES >> 20
+            ));
+            return self.unreadable(name, &error);
+        }
+        self.batch.push_document(name, line, &head);
+        self.flush_if_full()
+    }
+
+    /// NDJSON: one document per line, read straight into the batch; blank lines are
+    /// skipped but counted.
+    fn ndjson(
+        &mut self,
+        name: &Arc<str>,
+        mut source: impl BufRead,
+        mut line: u64,
+    ) -> Result<(), Stopped> {
+        loop {
+            let start = self.batch.data.len();
+            let read = (&mut source)
+                .take(MAX_DOCUMENT_BYTES + 1)
+                .read_until(b'\n', &mut self.batch.data);
+            let end = self.batch.data.len();
+            match read {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(error) => {
+                    self.batch.data.truncate(start);
+                    return self.unreadable(name, &error);
+                }
+            }
+            line += 1;
+            if (end - start) as u64 > MAX_DOCUMENT_BYTES {
+                self.batch.data.truncate(start);
+                let error = io::Error::other(format!(
+                    "line {line} is longer than {} MiB, the most onramp reads as one document",
+                    MAX_DOCUMENT_BYTES >> 20
+                ));
+                return self.unreadable(name, &error);
+            }
+            if self.batch.data[start..].iter().all(u8::is_ascii_whitespace) {
+                self.batch.data.truncate(start);
+                continue;
+            }
+            // The line ending is not part of the document: positions in messages stay on it.
+            let content = &self.batch.data[start..end];
+            let trimmed = content.len()
+                - content
+                    .iter()
+                    .rev()
+                    .take_while(|b| matches!(b, b'\n' | b'\r'))
+                    .count();
+            self.batch.units.push(Unit::Document {
+                file: Arc::clone(name),
+                line: Some(line),
+                range: start..start + trimmed,
+            });
+            self.flush_if_full()?;
+        }
+    }
+
+    /// Standard input is NDJSON when its first line is a whole JSON document, and one JSON
+    /// document otherwise (a pretty-printed resource starts with a line holding only `{`).
+    fn stdin(&mut self, name: &Arc<str>, mut source: impl BufRead) -> Result<(), Stopped> {
+        let mut head = Vec::new();
+        let mut skipped = 0;
+        loop {
+            head.clear();
+            match (&mut source)
+                .take(MAX_DOCUMENT_BYTES + 1)
+                .read_until(b'\n', &mut head)
+            {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(error) => return self.unreadable(name, &error),
+            }
+            if !head.iter().all(u8::is_ascii_whitespace) {
+                break;
+            }
+            skipped += 1;
+        }
+        if sonic_rs::from_slice::<sonic_rs::value::Value>(&head).is_ok() {
+            self.batch.push_document(name, Some(skipped + 1), &head);
+            self.flush_if_full()?;
+            self.ndjson(name, source, skipped + 1)
+        } else {
+            self.whole(name, source, None, head)
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Writing `onramp validate` results as they arrive: one text line per finding and a
+//! summary line, or one JSON document whose findings are streamed out one by one.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::Finding;
+use super::files::Event;
+
+/// Output format of `onramp validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `file:line  Type/id  path  message`, then a summary line.
+    Text,
+    /// One JSON document: `{"files","resources","invalid","findings":[...],"errors":[...]}`.
+    Json,
+}
+
+/// Counts over everything checked.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub files: u64,
+    pub resources: u64,
+    pub invalid: u64,
+    pub findings: u64,
+    pub unreadable: u64,
+}
+
+/// A finding with where it was found, as the JSON output spells it.
+#[derive(Serialize)]
+struct Located<'a> {
+    file: &'a str,
+    line: Option<u64>,
+    entry: Option<usize>,
+    resource: Option<&'a str>,
+    path: &'a str,
+    pointer: &'a str,
+    keyword: &'a str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct Unreadable {
+    file: String,
+    reason: String,
+}
+
+/// Writes results to `out` (standard output) and read failures to `err` (standard error).
+pub struct Writer<W: Write, E: Write> {
+    format: Format,
+    out: W,
+    err: E,
+    totals: Totals,
+    unreadable: Vec<Unreadable>,
+}
+
+impl<W: Write, E: Write> Writer<W, E> {
+    /// Start the output (the JSON document's opening).
+    pub fn begin(format: Format, mut out: W, err: E) -> io::Result<Self> {
+        if format == Format::Json {
+            out.write_all(b"{\"findings\":[")?;
+        }
+        Ok(Self {
+            format,
+            out,
+            err,
+            totals: Totals::default(),
+            unreadable: Vec::new(),
+        })
+    }
+
+    /// Counts so far.
+    pub fn totals(&self) -> Totals {
+        self.totals
+    }
+
+    /// Record one event.
+    pub fn event(&mut self, event: Event) -> io::Result<()> {
+        match event {
+            Event::FileStarted => self.totals.files += 1,
+            Event::Progress(_) => {}
+            Event::Unreadable { file, reason } => {
+                self.totals.unreadable += 1;
+                writeln!(self.err, "onramp: cannot read {file}: {reason}")?;
+                self.unreadable.push(Unreadable {
+                    file: file.to_string(),
+                    reason,
+                });
+            }
+            Event::Checked {
+                file,
+                line,
+                checked,
+            } => {
+                self.totals.resources += checked.resources;
+                self.totals.invalid += checked.invalid;
+                for finding in &checked.findings {
+                    self.finding(&file, line, finding)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finding(&mut self, file: &str, line: Option<u64>, finding: &Finding) -> io::Result<()> {
+        let first = self.totals.findings == 0;
+        self.totals.findings += 1;
+        match self.format {
+            Format::Json => {
+                if !first {
+                    self.out.write_all(b",")?;
+                }
+                let located = Located {
+                    file,
+                    line,
+                    entry: finding.entry,
+                    resource: finding.resource.as_deref(),
+                    path: &finding.path,
+                    pointer: &finding.pointer,
+                    keyword: &finding.keyword,
+                    message: &finding.message,
+                };
+                serde_json::to_writer(&mut self.out, &located)?;
+            }
+            Format::Text => {
+                let mut location = file.to_owned();
+                if let Some(line) = line {
+                    location.push_str(&format!(":{line}"));
+                }
+                if let Some(entry) = finding.entry {
+                    location.push_str(&format!(":entry[{entry}]"));
+                }
+                let resource = finding.resource.as_deref().unwrap_or("-");
+                let path = if finding.path.is_empty() {
+                    "-"
+                } else {
+                    &finding.path
+                };
+                writeln!(
+                    self.out,
+                    "{location}  {resource}  {path}  {}",
+                    finding.message
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Finish the output: the JSON document's counts, or the text summary line.
+    pub fn finish(mut self) -> io::Result<Totals> {
+        let totals = self.totals;
+        match self.format {
+            Format::Json => {
+                self.out.write_all(b"],\"errors\":")?;
+                serde_json::to_writer(&mut self.out, &self.unreadable)?;
+                write!(
+                    self.out,
+                    ",\"files\":{},\"resources\":{},\"invalid\":{}}}",
+                    totals.files, totals.resources, totals.invalid
+                )?;
+                writeln!(self.out)?;
+            }
+            Format::Text => writeln!(self.out, "{}", summary(&totals))?,
+        }
+        self.out.flush()?;
+        Ok(totals)
+    }
+}
+
+/// `3 files, 1204 resources: 2 invalid (5 findings)`.
+pub fn summary(totals: &Totals) -> String {
+    let mut text = format!(
+        "{}, {}: ",
+        plural(totals.files, "file"),
+        plural(totals.resources, "resource")
+    );
+    if totals.findings == 0 {
+        text.push_str("all valid");
+    } else {
+        text.push_str(&format!(
+            "{} invalid ({})",
+            totals.invalid,
+            plural(totals.findings, "finding")
+        ));
+    }
+    if totals.unreadable > 0 {
+        text.push_str(&format!(
+            "; {} could not be read",
+            plural(totals.unreadable, "file")
+        ));
+    }
+    text
+}
+
+fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}

@@ -1,0 +1,181 @@
+//! `onramp validate` as a user runs it: arguments, outputs, exit codes.
+
+mod common;
+
+use common::{code, run, run_with_stdin, stderr, stdout, write};
+
+const GOOD: &str = r#"{"resourceType":"Patient","id":"good"}"#;
+const BAD: &str = r#"{"resourceType":"Patient","id":"bad","gender":"mal"}"#;
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let output = run(&["validate", "examples/demo-member-bundle.json"]);
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "1 file, 8 resources: all valid");
+}
+
+#[test]
+fn the_shipped_problems_are_reported_with_lines_and_paths() {
+    let output = run(&["validate", "examples/problems.ndjson"]);
+    assert_eq!(code(&output), 1);
+    let text = stdout(&output);
+    assert!(
+        text.contains("examples/problems.ndjson:2  Patient/patient-with-problems  Patient.birthDate  \"10/19/1950\" is not a valid FHIR date"),
+        "{text}"
+    );
+    assert!(text.contains("examples/problems.ndjson:3  ExplanationOfBenefit/eob-with-problems  ExplanationOfBenefit.item[0].adjudication[1].amount.value  expected a number"), "{text}");
+    assert!(
+        text.trim_end()
+            .ends_with("1 file, 3 resources: 2 invalid (5 findings)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn json_output_is_one_document_with_every_field() {
+    let output = run(&[
+        "validate",
+        "--format",
+        "json",
+        "examples/problems.ndjson",
+        "examples/demo-member-bundle.json",
+    ]);
+    assert_eq!(code(&output), 1);
+    let document: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is one JSON document");
+    assert_eq!(document["files"], 2);
+    assert_eq!(document["resources"], 11);
+    assert_eq!(document["invalid"], 2);
+    let findings = document["findings"].as_array().expect("findings");
+    assert_eq!(findings.len(), 5);
+    let first = &findings[0];
+    for field in [
+        "file", "line", "entry", "resource", "path", "pointer", "keyword", "message",
+    ] {
+        assert!(first.get(field).is_some(), "missing {field} in {first}");
+    }
+    assert_eq!(first["file"], "examples/problems.ndjson");
+    assert_eq!(first["line"], 2);
+    assert_eq!(first["entry"], serde_json::Value::Null);
+}
+
+#[test]
+fn directories_are_searched_recursively_in_name_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "b/two.json", BAD);
+    write(dir.path(), "a/one.ndjson", &format!("{GOOD}\n\n{BAD}\n"));
+    write(dir.path(), "a/notes.txt", "not FHIR");
+    let root = dir.path().to_str().expect("utf-8 path");
+    let output = run(&["validate", root]);
+    assert_eq!(code(&output), 1);
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{root}/a/one.ndjson:3  Patient/bad  Patient.gender"
+        )),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{root}/b/two.json  Patient/bad  Patient.gender")),
+        "{text}"
+    );
+    assert_eq!(lines[2], "2 files, 3 resources: 2 invalid (2 findings)");
+}
+
+#[test]
+fn standard_input_takes_ndjson() {
+    let output = run_with_stdin(&["validate", "-"], format!("{GOOD}\n{BAD}\n").as_bytes());
+    assert_eq!(code(&output), 1);
+    assert!(
+        stdout(&output).starts_with("-:2  Patient/bad  Patient.gender"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn standard_input_takes_a_pretty_printed_document() {
+    let pretty = "{\n  \"resourceType\": \"Patient\",\n  \"gender\": \"mal\"\n}\n";
+    let output = run_with_stdin(&["validate", "-"], pretty.as_bytes());
+    assert_eq!(code(&output), 1);
+    assert!(
+        stdout(&output).starts_with("-  Patient  Patient.gender"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn malformed_json_is_a_finding_with_its_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = write(
+        dir.path(),
+        "x.ndjson",
+        &format!("{GOOD}\n{{\"resourceType\":\n{GOOD}\n"),
+    );
+    let output = run(&[
+        "validate",
+        "--format",
+        "json",
+        file.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code(&output), 1);
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let finding = &document["findings"][0];
+    assert_eq!(finding["keyword"], "json");
+    assert_eq!(finding["line"], 2);
+    assert_eq!(document["resources"], 3);
+}
+
+#[test]
+fn a_missing_path_is_a_usage_error_naming_it() {
+    let output = run(&[
+        "validate",
+        "examples/demo-member-bundle.json",
+        "no/such/file.json",
+    ]);
+    assert_eq!(code(&output), 2);
+    let message = stderr(&output);
+    assert!(
+        message.contains("cannot read no/such/file.json"),
+        "{message}"
+    );
+    assert!(message.contains("No such file or directory"), "{message}");
+    assert!(stdout(&output).is_empty());
+}
+
+#[test]
+fn no_path_at_all_is_a_usage_error() {
+    let output = run(&["validate"]);
+    assert_eq!(code(&output), 2);
+    assert!(stderr(&output).contains("PATH"), "{}", stderr(&output));
+}
+
+#[test]
+fn output_order_does_not_depend_on_the_number_of_workers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut lines = String::new();
+    for i in 0..3000 {
+        let gender = if i % 7 == 0 { "mal" } else { "male" };
+        lines.push_str(&format!(
+            "{{\"resourceType\":\"Patient\",\"id\":\"p{i}\",\"gender\":\"{gender}\"}}\n"
+        ));
+    }
+    let file = write(dir.path(), "many.ndjson", &lines);
+    let path = file.to_str().expect("utf-8");
+    let one = run(&["validate", "-j", "1", path]);
+    let four = run(&["validate", "--jobs", "4", path]);
+    assert_eq!(code(&one), 1);
+    assert_eq!(stdout(&one), stdout(&four));
+    assert_eq!(stdout(&one).lines().count(), 3000 / 7 + 1 + 1);
+}
+
+#[test]
+fn help_lists_only_working_commands() {
+    let output = run(&["--help"]);
+    assert_eq!(code(&output), 0);
+    let text = stdout(&output);
+    assert!(text.contains("validate"), "{text}");
+}

@@ -1,0 +1,76 @@
+//! The committed FHIR R4 schema is exactly what `schemas/regenerate.py` derives from HL7's
+//! published file, and it has the shape onramp relies on.
+
+use sha2::{Digest, Sha256};
+
+/// sha256 of `schemas/fhir.r4.schema.json`; `schemas/README.md` records the same value.
+const DERIVED_SHA256: &str = "3d51d9aaac9f69c5a58bcd5a9e98719da6e8c22f249c263db6828bd7442ddd50";
+
+fn schema() -> serde_json::Value {
+    serde_json::from_str(onramp::validate::SCHEMA_JSON).expect("the schema is JSON")
+}
+
+#[test]
+fn committed_schema_has_the_recorded_sha256() {
+    let digest = Sha256::digest(onramp::validate::SCHEMA_JSON.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        hex, DERIVED_SHA256,
+        "regenerate with schemas/regenerate.py and record the new sha256"
+    );
+    let readme = include_str!("../schemas/README.md");
+    assert!(
+        readme.contains(DERIVED_SHA256),
+        "schemas/README.md records a different sha256"
+    );
+}
+
+#[test]
+fn every_resource_type_has_a_definition() {
+    let schema = schema();
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-06/schema#");
+    let definitions = schema["definitions"].as_object().expect("definitions");
+    assert_eq!(definitions.len(), 680);
+    let mapping = schema["discriminator"]["mapping"]
+        .as_object()
+        .expect("mapping");
+    assert_eq!(mapping.len(), 146);
+    for name in mapping.keys() {
+        let definition = definitions
+            .get(name)
+            .unwrap_or_else(|| panic!("no definition for {name}"));
+        assert_eq!(
+            definition["properties"]["resourceType"]["const"],
+            name.as_str()
+        );
+    }
+    let one_of = schema["oneOf"].as_array().expect("root oneOf");
+    assert_eq!(one_of.len(), 146);
+}
+
+#[test]
+fn descriptions_are_removed_but_description_elements_kept() {
+    fn walk(node: &serde_json::Value, names: bool, found: &mut usize) {
+        match node {
+            serde_json::Value::Object(members) => {
+                for (key, value) in members {
+                    if !names && key == "description" && value.is_string() {
+                        *found += 1;
+                    }
+                    walk(
+                        value,
+                        !names && (key == "properties" || key == "definitions"),
+                        found,
+                    );
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, false, found)),
+            _ => {}
+        }
+    }
+    let schema = schema();
+    let mut found = 0;
+    walk(&schema, false, &mut found);
+    assert_eq!(found, 0, "description keywords remain");
+    assert!(schema["definitions"]["ActivityDefinition"]["properties"]["description"].is_object());
+}
