@@ -165,7 +165,18 @@ fn validate(args: ValidateArgs) -> Result<u8, CliError> {
             progress.set_message(format!("{} resources", writer.totals().resources));
             return;
         }
-        if let Err(error) = progress.suspend(|| writer.event(event)) {
+        // Only events that print take the bar off the terminal; the rest just count.
+        let prints = match &event {
+            Event::Checked { checked, .. } => !checked.findings.is_empty(),
+            Event::Unreadable { .. } => true,
+            Event::FileStarted | Event::Progress(_) => false,
+        };
+        let written = if prints {
+            progress.suspend(|| writer.event(event))
+        } else {
+            writer.event(event)
+        };
+        if let Err(error) = written {
             failed = Some(error);
         }
     });
