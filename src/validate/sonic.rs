@@ -14,7 +14,7 @@ use std::borrow::Cow;
 
 use jsonschema::JsonType;
 use jsonschema::json::{Array, Json, JsonNumber, Node, NodeIdentity, Object};
-use sonic_rs::{JsonContainerTrait, JsonValueMutTrait, JsonValueTrait, RawNumber};
+use sonic_rs::{JsonContainerTrait, JsonValueTrait, RawNumber};
 
 /// Marker type naming the `sonic_rs::Value` representation.
 pub struct Sonic;
@@ -260,20 +260,54 @@ fn has_duplicates_sorted(object: &sonic_rs::Object) -> bool {
     names.windows(2).any(|pair| pair[0] == pair[1])
 }
 
+/// Re-parse the document from text in which every object keeps one member per name: at its
+/// first position, with its last value (what `JSON.parse` builds). Building the text keeps
+/// member order, which sonic-rs's owned objects would not.
 fn rewrite(value: &mut sonic_rs::Value) {
-    if let Some(object) = value.as_object_mut() {
-        let members: Vec<(String, sonic_rs::Value)> = object
-            .iter_mut()
-            .map(|(name, member)| (name.to_owned(), member.take()))
-            .collect();
-        let mut rebuilt = sonic_rs::Object::new();
-        for (name, mut member) in members {
-            rewrite(&mut member);
-            rebuilt.insert(&name, member);
+    let mut text = String::new();
+    write_deduped(value, &mut text);
+    if let Ok(rebuilt) = sonic_rs::from_str(&text) {
+        *value = rebuilt;
+    }
+}
+
+fn write_deduped(value: &sonic_rs::Value, out: &mut String) {
+    if let Some(object) = value.as_object() {
+        let members: Vec<(&str, &sonic_rs::Value)> = object.iter().collect();
+        out.push('{');
+        let mut first = true;
+        for (position, (name, _)) in members.iter().enumerate() {
+            if members[..position]
+                .iter()
+                .any(|(earlier, _)| earlier == name)
+            {
+                continue;
+            }
+            let last = members
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map_or(&members[position].1, |(_, v)| v);
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(&sonic_rs::to_string(name).unwrap_or_default());
+            out.push(':');
+            write_deduped(last, out);
         }
-        *value = rebuilt.into_value();
-    } else if let Some(items) = value.as_array_mut() {
-        items.iter_mut().for_each(rewrite);
+        out.push('}');
+    } else if let Some(items) = value.as_array() {
+        out.push('[');
+        for (index, item) in items.iter().enumerate() {
+            if index > 0 {
+                out.push(',');
+            }
+            write_deduped(item, out);
+        }
+        out.push(']');
+    } else {
+        out.push_str(&sonic_rs::to_string(value).unwrap_or_default());
     }
 }
 
@@ -299,6 +333,12 @@ mod tests {
         assert_eq!(
             sonic_rs::to_string(&value).expect("serializes"),
             r#"{"a":3,"b":[{"x":{"y":2}}]}"#
+        );
+        let mut numbers = parse(r#"{"v":1,"w":1.50,"v":1e400}"#);
+        assert!(dedupe(&mut numbers));
+        assert_eq!(
+            sonic_rs::to_string(&numbers).expect("serializes"),
+            r#"{"v":1e400,"w":1.50}"#
         );
     }
 
