@@ -39,6 +39,53 @@ enum Command {
     /// Validate FHIR R4 resources (JSON, Bundles, NDJSON) against the official R4 JSON Schema.
     #[command(after_help = VALIDATE_AFTER_HELP)]
     Validate(ValidateArgs),
+    /// Serve the embedded demo health plan (auth pages, token endpoint, FHIR R4 API) until Ctrl-C.
+    #[command(after_help = SANDBOX_AFTER_HELP)]
+    Sandbox(SandboxArgs),
+}
+
+const SANDBOX_AFTER_HELP: &str = "\
+Faults (--fault, repeatable): latency=300ms, status=503@0.2, rate-limit=5/s,
+malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type,
+expire-codes, slow-body[=100ms]. See the README for what each does.
+
+Exit status: 0 after Ctrl-C, 2 for bad arguments or an unusable --data folder, 3 when the
+address cannot be used.";
+
+#[derive(Debug, Args)]
+struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+
+    /// Members of the generated plan; the first is the guide's test member, John Allen.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    members: u64,
+
+    /// ExplanationOfBenefit per member (cycling professional, inpatient, outpatient, pharmacy).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    eobs_per_member: u64,
+
+    /// Misbehave on purpose (repeatable); see below.
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<crate::sandbox::Fault>,
+
+    /// Serve this folder of FHIR JSON/NDJSON files (grouped per Patient) instead.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+
+    /// PKCE at the authorization endpoint.
+    #[arg(long, value_enum, default_value_t)]
+    pkce: crate::sandbox::PkceMode,
+
+    /// Also accept this redirect URI for the demo client (repeatable); loopback http URIs
+    /// are always accepted.
+    #[arg(long = "redirect-uri", value_name = "URL")]
+    redirect_uris: Vec<String>,
 }
 
 const VALIDATE_AFTER_HELP: &str = "\
@@ -79,13 +126,21 @@ pub enum CliError {
     },
     #[error("cannot write the output")]
     Output(#[source] io::Error),
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] io::Error),
+    #[error("the sandbox did not start")]
+    Sandbox(#[source] crate::sandbox::SandboxError),
 }
 
 impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             CliError::Unreadable { .. } => exit::USAGE,
-            CliError::Pool { .. } | CliError::Output(_) => exit::ENVIRONMENT,
+            CliError::Sandbox(crate::sandbox::SandboxError::Data(_)) => exit::USAGE,
+            CliError::Pool { .. }
+            | CliError::Output(_)
+            | CliError::Runtime(_)
+            | CliError::Sandbox(_) => exit::ENVIRONMENT,
         }
     }
 }
@@ -126,6 +181,7 @@ fn report(error: &dyn std::error::Error) {
 fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Validate(args) => validate(args),
+        Command::Sandbox(args) => sandbox(args),
     }
 }
 
@@ -216,4 +272,48 @@ fn progress_bar(inputs: &[Input]) -> ProgressBar {
     };
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)
+}
+
+/// Log to standard error: `RUST_LOG` if set, else onramp's own info messages.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("onramp=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn sandbox(args: SandboxArgs) -> Result<u8, CliError> {
+    use crate::sandbox::{Client, Sandbox, SandboxConfig};
+    init_logging();
+    let config = SandboxConfig {
+        host: args.host,
+        port: args.port,
+        members: usize::try_from(args.members).unwrap_or(usize::MAX),
+        eobs_per_member: usize::try_from(args.eobs_per_member).unwrap_or(usize::MAX),
+        data: args.data,
+        faults: args.faults,
+        pkce: args.pkce,
+        clients: vec![Client::demo(args.redirect_uris)],
+        ..SandboxConfig::default()
+    };
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let sandbox = Sandbox::start(config).await.map_err(CliError::Sandbox)?;
+        println!("{}", crate::sandbox::describe(&sandbox));
+        let _ = io::stdout().flush();
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("onramp: stopping the sandbox");
+        sandbox.shutdown().await;
+        Ok(exit::OK)
+    })
 }

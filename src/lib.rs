@@ -3,5 +3,7 @@
 //!
 //! The library holds everything; the `onramp` binary only calls [`cli::main`].
 
+pub mod browser;
 pub mod cli;
+pub mod sandbox;
 pub mod validate;

@@ -179,3 +179,91 @@ fn help_lists_only_working_commands() {
     let text = stdout(&output);
     assert!(text.contains("validate"), "{text}");
 }
+
+#[test]
+fn the_sandbox_command_prints_where_it_is_serves_and_stops_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let mut child = common::onramp()
+        .args([
+            "sandbox",
+            "--port",
+            "0",
+            "--members",
+            "2",
+            "--fault",
+            "latency=1ms",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("onramp sandbox starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut printed = String::new();
+    let mut fhir_base = None;
+    for line in lines.by_ref() {
+        let line = line.expect("a line");
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(base) = line.trim().strip_prefix("FHIR base") {
+            fhir_base = Some(base.trim().to_owned());
+        }
+        if line.trim_start().starts_with("Faults") {
+            break;
+        }
+    }
+    for expected in [
+        "onramp-demo-client",
+        "onramp-demo-secret",
+        "John Allen",
+        "10/19/1950",
+        "123456789123",
+        "02114",
+        "latency=1ms",
+        "Members (2 in all",
+    ] {
+        assert!(printed.contains(expected), "{expected} in:\n{printed}");
+    }
+    let base = fhir_base.expect("the FHIR base is printed");
+    let address = base
+        .trim_start_matches("http://")
+        .trim_end_matches("/r4")
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).expect("the sandbox listens");
+    let request =
+        format!("GET /r4/metadata HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    std::io::Write::write_all(&mut stream, request.as_bytes()).expect("request sent");
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).expect("answer read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("CapabilityStatement"));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let status = child.wait().expect("exits");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_bad_fault_spec_is_a_usage_error_that_lists_the_valid_ones() {
+    let output = run(&["sandbox", "--fault", "explode"]);
+    assert_eq!(code(&output), 2);
+    let message = stderr(&output);
+    assert!(message.contains("unknown fault `explode`"), "{message}");
+    assert!(message.contains("rate-limit=5/s"), "{message}");
+}
+
+#[test]
+fn an_unusable_data_folder_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "broken.json", "{ not json");
+    let output = run(&[
+        "sandbox",
+        "--port",
+        "0",
+        "--data",
+        dir.path().to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code(&output), 2);
+    let message = stderr(&output);
+    assert!(message.contains("broken.json"), "{message}");
+}

@@ -1,0 +1,196 @@
+//! The chromedriver process: found, started on a free port, waited for, and stopped on every
+//! exit path. It runs in a process group of its own, and dropping [`ChromeDriver`] ends the
+//! whole group (chromedriver and the Chromium it started), so that neither a failed step, a
+//! panic nor an interrupted run leaves a browser behind.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use super::BrowserError;
+
+/// Environment variable naming the chromedriver to use.
+pub const CHROMEDRIVER_ENV: &str = "ONRAMP_CHROMEDRIVER";
+/// Environment variable naming the Chromium (or Chrome) binary to use.
+pub const CHROMIUM_ENV: &str = "ONRAMP_CHROMIUM";
+const CHROMIUM_NAMES: [&str; 4] = [
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+];
+/// How long chromedriver may take to answer `/status`.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Find an executable: the environment variable if set, else the first name on `PATH`.
+fn find(variable: &str, names: &[&str]) -> Result<PathBuf, Vec<String>> {
+    let mut searched = Vec::new();
+    if let Some(value) = std::env::var_os(variable) {
+        let path = PathBuf::from(&value);
+        if is_executable(&path) {
+            return Ok(path);
+        }
+        searched.push(format!("{variable}={}", path.display()));
+        return Err(searched);
+    }
+    let paths: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    for name in names {
+        for dir in &paths {
+            let candidate = dir.join(name);
+            if is_executable(&candidate) {
+                return Ok(candidate);
+            }
+        }
+        searched.push(format!("{name} on PATH"));
+    }
+    Err(searched)
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The Chromium binary to drive.
+pub fn find_chromium() -> Result<PathBuf, BrowserError> {
+    find(CHROMIUM_ENV, &CHROMIUM_NAMES).map_err(|searched| BrowserError::NoChromium { searched })
+}
+
+/// The chromedriver binary to start.
+pub fn find_chromedriver() -> Result<PathBuf, BrowserError> {
+    find(CHROMEDRIVER_ENV, &["chromedriver"])
+        .map_err(|searched| BrowserError::NoChromedriver { searched })
+}
+
+/// A running chromedriver; dropping it stops it and everything it started.
+#[derive(Debug)]
+pub struct ChromeDriver {
+    child: Option<Child>,
+    url: String,
+}
+
+impl ChromeDriver {
+    /// Start chromedriver on a free loopback port and wait until it answers.
+    pub async fn start() -> Result<Self, BrowserError> {
+        let path = find_chromedriver()?;
+        let port = free_port()?;
+        let child = Command::new(&path)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|source| BrowserError::Spawn {
+                path: path.clone(),
+                source,
+            })?;
+        let mut driver = Self {
+            child: Some(child),
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        driver.wait_until_ready(&path).await?;
+        Ok(driver)
+    }
+
+    /// The WebDriver endpoint.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn wait_until_ready(&mut self, path: &Path) -> Result<(), BrowserError> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| BrowserError::NotReady {
+                url: self.url.clone(),
+                reason: e.to_string(),
+            })?;
+        let started = Instant::now();
+        let status = format!("{}/status", self.url);
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(exit)) = child.try_wait()
+            {
+                return Err(BrowserError::NotReady {
+                    url: self.url.clone(),
+                    reason: format!("{} exited at start ({exit})", path.display()),
+                });
+            }
+            if let Ok(response) = client.get(&status).send().await
+                && let Ok(body) = response.json::<serde_json::Value>().await
+                && body
+                    .pointer("/value/ready")
+                    .and_then(serde_json::Value::as_bool)
+                    == Some(true)
+            {
+                return Ok(());
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                return Err(BrowserError::NotReady {
+                    url: self.url.clone(),
+                    reason: format!(
+                        "no answer from {status} within {} s",
+                        READY_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stop chromedriver and its browsers now (also done on drop).
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let Ok(raw) = i32::try_from(child.id()) else {
+            return;
+        };
+        let group = Pid::from_raw(raw);
+        let _ = killpg(group, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Whatever is left of the group (Chromium's helpers included) goes now.
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> Result<u16, BrowserError> {
+    let listener =
+        TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).map_err(|source| {
+            BrowserError::Spawn {
+                path: PathBuf::from("127.0.0.1:0"),
+                source,
+            }
+        })?;
+    listener
+        .local_addr()
+        .map(|address| address.port())
+        .map_err(|source| BrowserError::Spawn {
+            path: PathBuf::from("127.0.0.1:0"),
+            source,
+        })
+}

@@ -1,0 +1,558 @@
+//! The authorization endpoint and the member's identity pages.
+//!
+//! `GET /oauth2/authorize/test` checks the app (unknown client or unregistered redirect URI:
+//! an error page, never a redirect), then shows the landing page with **Click here to
+//! confirm identity**. The identity form asks for First Name, Last Name, Birthdate
+//! (MM/DD/YYYY), Plan Member ID and Zip Code; **Verify identity** with a member's details
+//! redirects to the app with a single-use code and the app's `state`; **Cancel** redirects
+//! with `error=access_denied`. A mismatch shows the form again and issues nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Path, RawQuery, State as Shared};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use url::Url;
+
+use super::data::Identity;
+use super::grants::SignIn;
+use super::{PkceMode, SYSTEM, State, html_page};
+
+/// Scopes the payer's guide lists, plus the SMART ones apps commonly send with them.
+pub const SCOPES_SUPPORTED: [&str; 8] = [
+    "patient/*.read",
+    "user/*.read",
+    "launch/patient",
+    "openid",
+    "fhirUser",
+    "offline_access",
+    "patient/*.rs",
+    "user/*.rs",
+];
+/// Granted when the request names no scope.
+const DEFAULT_SCOPE: &str = "patient/*.read";
+/// Longest value accepted in any identity form field.
+const FIELD_LIMIT: usize = 200;
+
+/// A scope this server grants: one of [`SCOPES_SUPPORTED`], or a resource-level SMART scope
+/// such as `patient/ExplanationOfBenefit.read`.
+fn is_supported_scope(scope: &str) -> bool {
+    if SCOPES_SUPPORTED.contains(&scope) {
+        return true;
+    }
+    let Some((context, rest)) = scope.split_once('/') else {
+        return false;
+    };
+    let Some((kind, access)) = rest.split_once('.') else {
+        return false;
+    };
+    matches!(context, "patient" | "user")
+        && matches!(access, "read" | "rs" | "r" | "s")
+        && crate::validate::Registry::global().is_resource_type(kind)
+}
+
+/// Parse a query or form body strictly: every parameter once (RFC 6749 §3.1).
+pub(crate) fn parameters(raw: &str) -> Result<HashMap<String, String>, String> {
+    let mut seen = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+        if seen.insert(name.to_string(), value.into_owned()).is_some() {
+            return Err(format!("the parameter `{name}` appears more than once"));
+        }
+    }
+    Ok(seen)
+}
+
+fn error_page(
+    state: &State,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    advice: &str,
+) -> Response {
+    html_page(status, state.pages.error(title, message, advice))
+}
+
+/// `redirect_uri` with OAuth parameters added to its query.
+fn redirect(redirect_uri: &str, pairs: &[(&str, Option<&str>)]) -> Response {
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        return (StatusCode::BAD_REQUEST, "redirect URI is not a URL").into_response();
+    };
+    {
+        let mut query = url.query_pairs_mut();
+        for (name, value) in pairs {
+            if let Some(value) = value {
+                query.append_pair(name, value);
+            }
+        }
+    }
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(location) = HeaderValue::from_str(url.as_str()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn error_redirect(
+    redirect_uri: &str,
+    error: &str,
+    description: &str,
+    state: Option<&str>,
+) -> Response {
+    redirect(
+        redirect_uri,
+        &[
+            ("error", Some(error)),
+            ("error_description", Some(description)),
+            ("state", state),
+        ],
+    )
+}
+
+#[derive(Serialize)]
+struct Landing<'a> {
+    client_id: &'a str,
+    scope: &'a str,
+    redirect_uri: &'a str,
+    identity_url: String,
+    identity_action: String,
+    request: &'a str,
+}
+
+/// `GET /oauth2/authorize/{system}`
+pub(crate) async fn start(
+    Shared(state): Shared<Arc<State>>,
+    Path(system): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if system != SYSTEM {
+        return error_page(
+            &state,
+            StatusCode::NOT_FOUND,
+            "Unknown health system",
+            &format!("There is no health system called \"{system}\" here."),
+            &format!("The demo health plan signs members in at /oauth2/authorize/{SYSTEM}."),
+        );
+    }
+    let params = match parameters(query.as_deref().unwrap_or_default()) {
+        Ok(params) => params,
+        Err(problem) => {
+            return error_page(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "Bad sign-in request",
+                &problem,
+                "Go back to the app and start again.",
+            );
+        }
+    };
+    let Some(client_id) = params.get("client_id").filter(|c| !c.is_empty()) else {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "Bad sign-in request",
+            "The request does not say which app is asking (client_id is missing).",
+            "The app's authorization URL must include client_id and redirect_uri.",
+        );
+    };
+    let Some(client) = state.client(client_id) else {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "Unknown app",
+            &format!("No app with client_id \"{client_id}\" is registered with this health plan."),
+            "Check the client_id, or ask the plan to sync your app to the demo environment.",
+        );
+    };
+    let Some(redirect_uri) = params.get("redirect_uri").filter(|r| !r.is_empty()) else {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "Bad sign-in request",
+            "The request does not say where to return (redirect_uri is missing).",
+            "Include the redirect_uri registered for the app.",
+        );
+    };
+    if !client.accepts_redirect(redirect_uri) {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "Unregistered redirect URI",
+            &format!("\"{redirect_uri}\" is not a redirect URI registered for {client_id}."),
+            "Use a redirect URI registered for the app; the health plan never redirects anywhere else.",
+        );
+    }
+    let app_state = params.get("state").map(String::as_str);
+    if let Some(kind) = params.get("response_type")
+        && kind != "code"
+    {
+        return error_redirect(
+            redirect_uri,
+            "unsupported_response_type",
+            "only response_type=code is supported",
+            app_state,
+        );
+    }
+    let scope = match params.get("scope") {
+        None => DEFAULT_SCOPE.to_owned(),
+        Some(requested) => {
+            let granted: Vec<&str> = requested
+                .split_whitespace()
+                .filter(|s| is_supported_scope(s))
+                .collect();
+            if granted.is_empty() {
+                return error_redirect(
+                    redirect_uri,
+                    "invalid_scope",
+                    "none of the requested scopes is supported; see scopes_supported in .well-known/smart-configuration",
+                    app_state,
+                );
+            }
+            granted.join(" ")
+        }
+    };
+    let code_challenge = match state.config.pkce {
+        PkceMode::Off => None,
+        mode => {
+            let method = params.get("code_challenge_method").map(String::as_str);
+            match (params.get("code_challenge"), method) {
+                (Some(_), Some(m)) if m != "S256" => {
+                    return error_redirect(
+                        redirect_uri,
+                        "invalid_request",
+                        "only code_challenge_method=S256 is supported",
+                        app_state,
+                    );
+                }
+                (Some(challenge), _)
+                    if challenge.len() != 43
+                        || !challenge
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+                {
+                    return error_redirect(
+                        redirect_uri,
+                        "invalid_request",
+                        "code_challenge must be the 43-character base64url SHA-256 of the code_verifier",
+                        app_state,
+                    );
+                }
+                (Some(_), None) => {
+                    return error_redirect(
+                        redirect_uri,
+                        "invalid_request",
+                        "code_challenge_method=S256 is required with code_challenge",
+                        app_state,
+                    );
+                }
+                (Some(challenge), Some(_)) => Some(challenge.clone()),
+                (None, _) if mode == PkceMode::Required => {
+                    return error_redirect(
+                        redirect_uri,
+                        "invalid_request",
+                        "this server requires PKCE: send code_challenge with code_challenge_method=S256",
+                        app_state,
+                    );
+                }
+                (None, _) => None,
+            }
+        }
+    };
+    let sign_in = SignIn {
+        client_id: client_id.clone(),
+        redirect_uri: redirect_uri.clone(),
+        state: app_state.map(str::to_owned),
+        scope: scope.clone(),
+        code_challenge,
+        started: Instant::now(),
+    };
+    let Some(request) = state.grants.start_sign_in(sign_in) else {
+        return error_page(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "Too many sign-ins are in progress.",
+            "Try again in a few minutes.",
+        );
+    };
+    let action = format!("/oauth2/authorize/{SYSTEM}/identity");
+    let page = state.pages.render(
+        "landing",
+        &Landing {
+            client_id,
+            scope: &scope,
+            redirect_uri,
+            identity_url: format!("{action}?request={request}"),
+            identity_action: action,
+            request: &request,
+        },
+    );
+    html_page(StatusCode::OK, page)
+}
+
+#[derive(Serialize, Default)]
+struct Values {
+    first_name: String,
+    last_name: String,
+    birth_date: String,
+    member_id: String,
+    zip: String,
+}
+
+#[derive(Serialize)]
+struct IdentityPage<'a> {
+    request: &'a str,
+    identity_action: String,
+    error: Option<&'a str>,
+    values: Values,
+}
+
+fn identity_page(
+    state: &State,
+    status: StatusCode,
+    request: &str,
+    error: Option<&str>,
+    values: Values,
+) -> Response {
+    let page = state.pages.render(
+        "identity",
+        &IdentityPage {
+            request,
+            identity_action: format!("/oauth2/authorize/{SYSTEM}/identity"),
+            error,
+            values,
+        },
+    );
+    html_page(status, page)
+}
+
+fn expired(state: &State) -> Response {
+    error_page(
+        state,
+        StatusCode::BAD_REQUEST,
+        "Sign-in expired",
+        "This sign-in is unknown, finished, or more than 30 minutes old.",
+        "Go back to the app and connect again.",
+    )
+}
+
+/// `GET /oauth2/authorize/{system}/identity?request=...`
+pub(crate) async fn identity_form(
+    Shared(state): Shared<Arc<State>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = parameters(query.as_deref().unwrap_or_default()).unwrap_or_default();
+    let Some(request) = params.get("request") else {
+        return expired(&state);
+    };
+    if state.grants.sign_in(request).is_none() {
+        return expired(&state);
+    }
+    identity_page(&state, StatusCode::OK, request, None, Values::default())
+}
+
+/// `POST /oauth2/authorize/{system}/identity`: verify, or cancel.
+pub(crate) async fn identity_submit(
+    Shared(state): Shared<Arc<State>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "Bad form",
+            "The form was not sent as UTF-8 text.",
+            "Go back and try again.",
+        );
+    };
+    let params = match parameters(text) {
+        Ok(params) if is_form => params,
+        Ok(_) => {
+            return error_page(
+                &state,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Bad form",
+                "The form must be sent as application/x-www-form-urlencoded.",
+                "Use the form on the page.",
+            );
+        }
+        Err(problem) => {
+            return error_page(
+                &state,
+                StatusCode::BAD_REQUEST,
+                "Bad form",
+                &problem,
+                "Use the form on the page.",
+            );
+        }
+    };
+    let Some(request) = params.get("request") else {
+        return expired(&state);
+    };
+    let Some(sign_in) = state.grants.sign_in(request) else {
+        return expired(&state);
+    };
+    if params.get("action").map(String::as_str) == Some("cancel") {
+        let _ = state.grants.finish_sign_in(request);
+        return error_redirect(
+            &sign_in.redirect_uri,
+            "access_denied",
+            "the member cancelled the sign-in",
+            sign_in.state.as_deref(),
+        );
+    }
+    let field = |name: &str| {
+        params
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let values = Values {
+        first_name: field("first_name"),
+        last_name: field("last_name"),
+        birth_date: field("birth_date"),
+        member_id: field("member_id"),
+        zip: field("zip"),
+    };
+    let all = [
+        &values.first_name,
+        &values.last_name,
+        &values.birth_date,
+        &values.member_id,
+        &values.zip,
+    ];
+    if all.iter().any(|v| v.chars().count() > FIELD_LIMIT) {
+        return identity_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            request,
+            Some("One of the fields is far too long."),
+            Values::default(),
+        );
+    }
+    if all.iter().any(|v| v.is_empty()) {
+        return identity_page(
+            &state,
+            StatusCode::OK,
+            request,
+            Some("Fill in every field."),
+            values,
+        );
+    }
+    if !is_us_date(&values.birth_date) {
+        return identity_page(
+            &state,
+            StatusCode::OK,
+            request,
+            Some("Enter your birthdate as MM/DD/YYYY, for example 10/19/1950."),
+            values,
+        );
+    }
+    let typed = Identity {
+        first_name: values.first_name.clone(),
+        last_name: values.last_name.clone(),
+        birth_date: values.birth_date.clone(),
+        member_id: values.member_id.clone(),
+        zip: values.zip.clone(),
+    };
+    let Some(member) = state.store.find_member(&typed) else {
+        return identity_page(
+            &state,
+            StatusCode::OK,
+            request,
+            Some(
+                "We could not verify your identity with these details. Check them against your member ID card and try again.",
+            ),
+            values,
+        );
+    };
+    let Some(sign_in) = state.grants.finish_sign_in(request) else {
+        return expired(&state);
+    };
+    let Some(code) = state
+        .grants
+        .issue_code(&sign_in, member.index, state.config.code_lifetime)
+    else {
+        return error_page(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "Too many codes are outstanding.",
+            "Try again in a few minutes.",
+        );
+    };
+    redirect(
+        &sign_in.redirect_uri,
+        &[("code", Some(&code)), ("state", sign_in.state.as_deref())],
+    )
+}
+
+/// `MM/DD/YYYY` with a real month and day.
+fn is_us_date(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('/').collect();
+    let [month, day, year] = parts.as_slice() else {
+        return false;
+    };
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(month, 2) && digits(day, 2) && digits(year, 4)) {
+        return false;
+    }
+    let (month, day): (u32, u32) = (month.parse().unwrap_or(0), day.parse().unwrap_or(0));
+    (1..=12).contains(&month) && (1..=31).contains(&day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_from_the_guide_and_resource_scopes_are_supported() {
+        for scope in [
+            "patient/*.read",
+            "user/*.read",
+            "launch/patient",
+            "openid",
+            "patient/ExplanationOfBenefit.read",
+            "patient/Coverage.rs",
+        ] {
+            assert!(is_supported_scope(scope), "{scope}");
+        }
+        for scope in [
+            "patient/*.write",
+            "admin",
+            "patient/Nope.read",
+            "system/*.read",
+        ] {
+            assert!(!is_supported_scope(scope), "{scope}");
+        }
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert!(parameters("a=1&b=2").is_ok());
+        assert!(parameters("a=1&a=2").is_err());
+    }
+
+    #[test]
+    fn birthdates_are_us_style() {
+        assert!(is_us_date("10/19/1950"));
+        assert!(!is_us_date("1950-10-19"));
+        assert!(!is_us_date("13/19/1950"));
+        assert!(!is_us_date("1/9/1950"));
+    }
+}

@@ -1,0 +1,798 @@
+//! The synthetic demo health plan, written by this project.
+//!
+//! Member 0 is the payer guide's test member, John Allen (10/19/1950, plan member ID
+//! 123456789123, ZIP 02114). Members 1.. are generated. Every resource is a pure function of
+//! (member, index), computed when asked for, so a plan of 10,000 members with 10 claims each
+//! costs no memory and serves the same bytes every time.
+//!
+//! Each member has a Patient, a Coverage and `eobs_per_member` ExplanationOfBenefit cycling
+//! through the four CARIN Blue Button kinds (professional, inpatient institutional,
+//! outpatient institutional, pharmacy), with items, adjudications, diagnoses, totals and
+//! payment. The claims reference the payer Organization, provider Organizations,
+//! Practitioners and Locations drawn from pools that neighbouring members partly share, so
+//! that every member has resources outside their compartment (what `foreign-patient` leaks).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use super::{Identity, Member, REQUIRED_TYPES, Store};
+
+/// The guide's test member.
+pub const JOHN_ALLEN: (&str, &str, &str, &str, &str) =
+    ("John", "Allen", "10/19/1950", "123456789123", "02114");
+const JOHN_ALLEN_ID: &str = "john-allen";
+/// The payer Organization every member's Coverage and claims name.
+pub const PAYER_ID: &str = "demo-health-plan";
+const PAYER_NAME: &str = "Demo Health Plan";
+const MEMBER_ID_SYSTEM: &str = "https://demo-health-plan.example/fhir/member-id";
+const CLAIM_ID_SYSTEM: &str = "https://demo-health-plan.example/fhir/claim-id";
+const LAST_UPDATED: &str = "2026-01-15T09:30:00Z";
+
+const FIRST_NAMES: [&str; 16] = [
+    "Maria", "Wei", "Aisha", "Carlos", "Olga", "Kenji", "Fatima", "Liam", "Noor", "Grace", "Mateo",
+    "Priya", "Samuel", "Yara", "Daniel", "Chloe",
+];
+const LAST_NAMES: [&str; 16] = [
+    "Garcia",
+    "Chen",
+    "Okafor",
+    "Novak",
+    "Silva",
+    "Tanaka",
+    "Haddad",
+    "Murphy",
+    "Kowalski",
+    "Nguyen",
+    "Rossi",
+    "Patel",
+    "Johansson",
+    "Mensah",
+    "Dubois",
+    "Reyes",
+];
+const PLACES: [(&str, &str, &str); 6] = [
+    ("Boston", "MA", "02114"),
+    ("Worcester", "MA", "01608"),
+    ("Providence", "RI", "02903"),
+    ("Hartford", "CT", "06103"),
+    ("Pittsburgh", "PA", "15213"),
+    ("Austin", "TX", "78701"),
+];
+const PROVIDER_WORDS: [&str; 8] = [
+    "Harbor",
+    "Maple",
+    "Riverside",
+    "Summit",
+    "Lakeview",
+    "Cedar",
+    "Beacon",
+    "Granite",
+];
+const DIAGNOSES: [(&str, &str); 10] = [
+    ("I10", "Essential (primary) hypertension"),
+    ("E11.9", "Type 2 diabetes mellitus without complications"),
+    ("J45.909", "Unspecified asthma, uncomplicated"),
+    ("M54.50", "Low back pain, unspecified"),
+    (
+        "Z00.00",
+        "Encounter for general adult medical examination without abnormal findings",
+    ),
+    ("R07.9", "Chest pain, unspecified"),
+    (
+        "K21.9",
+        "Gastro-esophageal reflux disease without esophagitis",
+    ),
+    ("E78.5", "Hyperlipidemia, unspecified"),
+    ("I21.4", "Non-ST elevation (NSTEMI) myocardial infarction"),
+    ("N39.0", "Urinary tract infection, site not specified"),
+];
+const CPT: [(&str, &str); 8] = [
+    ("99213", "Office visit, established patient, low complexity"),
+    (
+        "99214",
+        "Office visit, established patient, moderate complexity",
+    ),
+    ("80053", "Comprehensive metabolic panel"),
+    ("85025", "Complete blood count with differential"),
+    ("93000", "Electrocardiogram, complete"),
+    ("71046", "Chest X-ray, 2 views"),
+    ("36415", "Routine venipuncture"),
+    ("99231", "Subsequent hospital care, low complexity"),
+];
+const REVENUE: [&str; 5] = ["0300", "0301", "0450", "0551", "0636"];
+const DRUGS: [(&str, &str); 5] = [
+    ("00093-0150-01", "Lisinopril 10 MG Oral Tablet"),
+    ("00591-0405-10", "Metformin 500 MG Oral Tablet"),
+    ("68180-0513-01", "Atorvastatin 20 MG Oral Tablet"),
+    ("00378-1801-10", "Omeprazole 20 MG Delayed Release Capsule"),
+    ("16729-0131-17", "Amlodipine 5 MG Oral Tablet"),
+];
+
+/// The four CARIN Blue Button kinds of claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Professional,
+    Inpatient,
+    Outpatient,
+    Pharmacy,
+}
+
+impl Kind {
+    fn of(index: usize) -> Self {
+        [
+            Self::Professional,
+            Self::Inpatient,
+            Self::Outpatient,
+            Self::Pharmacy,
+        ][index % 4]
+    }
+
+    fn profile(self) -> &'static str {
+        match self {
+            Self::Professional => "C4BB-ExplanationOfBenefit-Professional-NonClinician",
+            Self::Inpatient => "C4BB-ExplanationOfBenefit-Inpatient-Institutional",
+            Self::Outpatient => "C4BB-ExplanationOfBenefit-Outpatient-Institutional",
+            Self::Pharmacy => "C4BB-ExplanationOfBenefit-Pharmacy",
+        }
+    }
+}
+
+/// A small deterministic sequence (splitmix64) seeded from the resource's coordinates.
+struct Dice(u64);
+
+impl Dice {
+    fn new(a: usize, b: usize, salt: u64) -> Self {
+        Self((a as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (b as u64).rotate_left(32) ^ salt)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+
+    /// Whole cents between `low` and `high` dollars, as a FHIR decimal.
+    fn dollars(&mut self, low: u64, high: u64) -> f64 {
+        let cents = low * 100 + self.next() % ((high - low) * 100 + 1);
+        cents as f64 / 100.0
+    }
+}
+
+/// `YYYY-MM-DD` of day `n` after 2023-01-01 (months of 28 days keep every date real).
+fn service_date(n: usize) -> String {
+    let year = 2023 + (n / 336) % 3;
+    let month = 1 + (n / 28) % 12;
+    let day = 1 + n % 28;
+    format!("{year}-{month:02}-{day:02}")
+}
+
+fn coding(system: &str, code: &str, display: &str) -> Value {
+    json!({ "system": system, "code": code, "display": display })
+}
+
+fn concept(system: &str, code: &str, display: &str) -> Value {
+    json!({ "coding": [coding(system, code, display)], "text": display })
+}
+
+fn reference(kind: &str, id: &str) -> Value {
+    json!({ "reference": format!("{kind}/{id}") })
+}
+
+fn money(value: f64) -> Value {
+    json!({ "value": value, "currency": "USD" })
+}
+
+fn meta(profile: &str) -> Value {
+    json!({
+        "lastUpdated": LAST_UPDATED,
+        "profile": [format!("http://hl7.org/fhir/us/carin-bb/StructureDefinition/{profile}")]
+    })
+}
+
+/// The generated plan: John Allen plus `members - 1` generated members.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    members: usize,
+    eobs_per_member: usize,
+}
+
+impl Generated {
+    /// A plan of `members` members (at least one: John Allen), each with
+    /// `eobs_per_member` claims.
+    pub fn new(members: usize, eobs_per_member: usize) -> Self {
+        Self {
+            members: members.max(1),
+            eobs_per_member,
+        }
+    }
+
+    fn pool(&self) -> usize {
+        2 * self.members + 1
+    }
+
+    fn patient_id(index: usize) -> String {
+        if index == 0 {
+            JOHN_ALLEN_ID.to_owned()
+        } else {
+            format!("m{index:05}")
+        }
+    }
+
+    fn member_index(&self, patient_id: &str) -> Option<usize> {
+        let index = if patient_id == JOHN_ALLEN_ID {
+            0
+        } else {
+            let digits = patient_id.strip_prefix('m')?;
+            if digits.len() < 5 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let index: usize = digits.parse().ok()?;
+            if index == 0 || Self::patient_id(index) != patient_id {
+                return None;
+            }
+            index
+        };
+        (index < self.members).then_some(index)
+    }
+
+    fn identity(index: usize) -> Identity {
+        if index == 0 {
+            let (first, last, birth, member_id, zip) = JOHN_ALLEN;
+            return Identity {
+                first_name: first.into(),
+                last_name: last.into(),
+                birth_date: birth.into(),
+                member_id: member_id.into(),
+                zip: zip.into(),
+            };
+        }
+        let mut dice = Dice::new(index, 0, 0x1D);
+        let first = dice.pick(&FIRST_NAMES);
+        let last = dice.pick(&LAST_NAMES);
+        let year = 1940 + dice.below(66);
+        let month = 1 + dice.below(12);
+        let day = 1 + dice.below(28);
+        let place = PLACES[index % PLACES.len()];
+        Identity {
+            first_name: first.into(),
+            last_name: last.into(),
+            birth_date: format!("{month:02}/{day:02}/{year}"),
+            member_id: format!("9115{index:08}"),
+            zip: place.2.into(),
+        }
+    }
+
+    // --- which shared resources a member's data references -------------------------------
+
+    /// Provider Organization `k` of the claim `j` of member `i`.
+    fn provider_of(&self, member: usize, claim: usize) -> usize {
+        (2 * member + claim % 3) % self.pool()
+    }
+
+    fn practitioner_of(&self, member: usize, claim: usize) -> usize {
+        (2 * member + claim % 3) % self.pool()
+    }
+
+    /// The Location of a professional claim's items.
+    fn location_of(&self, member: usize, claim: usize) -> usize {
+        (member + (claim / 4) % 2) % self.pool()
+    }
+
+    /// The Organization managing Location `k`.
+    fn manager_of(&self, location: usize) -> usize {
+        (2 * location) % self.pool()
+    }
+
+    /// The claims whose references repeat for the rest of the member's claims: every
+    /// reference above depends on the claim index modulo 3, 4 or 8.
+    fn claims_of_a_cycle(&self) -> std::ops::Range<usize> {
+        0..self.eobs_per_member.min(24)
+    }
+
+    fn providers(&self, member: usize) -> BTreeSet<usize> {
+        let mut set: BTreeSet<usize> = self
+            .claims_of_a_cycle()
+            .map(|j| self.provider_of(member, j))
+            .collect();
+        set.extend(self.locations(member).iter().map(|&l| self.manager_of(l)));
+        set
+    }
+
+    fn practitioners(&self, member: usize) -> BTreeSet<usize> {
+        self.claims_of_a_cycle()
+            .filter(|&j| Kind::of(j) != Kind::Pharmacy)
+            .map(|j| self.practitioner_of(member, j))
+            .collect()
+    }
+
+    fn locations(&self, member: usize) -> BTreeSet<usize> {
+        self.claims_of_a_cycle()
+            .filter(|&j| Kind::of(j) == Kind::Professional)
+            .map(|j| self.location_of(member, j))
+            .collect()
+    }
+
+    /// Ids, in order, of the member's resources of a shared type.
+    fn shared_ids(&self, member: usize, kind: &str) -> Vec<String> {
+        match kind {
+            "Organization" => std::iter::once(PAYER_ID.to_owned())
+                .chain(
+                    self.providers(member)
+                        .into_iter()
+                        .map(|k| format!("provider-{k}")),
+                )
+                .collect(),
+            "Practitioner" => self
+                .practitioners(member)
+                .into_iter()
+                .map(|k| format!("practitioner-{k}"))
+                .collect(),
+            "Location" => self
+                .locations(member)
+                .into_iter()
+                .map(|k| format!("location-{k}"))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    // --- resources -----------------------------------------------------------------------
+
+    fn patient(&self, index: usize) -> Value {
+        let identity = Self::identity(index);
+        let mut dice = Dice::new(index, 1, 0x2E);
+        let (city, state, zip) = PLACES[index % PLACES.len()];
+        let (year, month, day) = {
+            let mut parts = identity.birth_date.split('/');
+            let month = parts.next().unwrap_or("01").to_owned();
+            let day = parts.next().unwrap_or("01").to_owned();
+            let year = parts.next().unwrap_or("1950").to_owned();
+            (year, month, day)
+        };
+        let gender = if index == 0 {
+            "male"
+        } else {
+            ["female", "male", "other"][dice.below(3)]
+        };
+        json!({
+            "resourceType": "Patient",
+            "id": Self::patient_id(index),
+            "meta": meta("C4BB-Patient"),
+            "identifier": [{
+                "type": concept("http://terminology.hl7.org/CodeSystem/v2-0203", "MB", "Member Number"),
+                "system": MEMBER_ID_SYSTEM,
+                "value": identity.member_id,
+                "assigner": { "reference": format!("Organization/{PAYER_ID}"), "display": PAYER_NAME }
+            }],
+            "active": true,
+            "name": [{ "use": "official", "family": identity.last_name, "given": [identity.first_name] }],
+            "telecom": [{ "system": "phone", "value": format!("+1-555-01{:02}", index % 100), "use": "home" }],
+            "gender": gender,
+            "birthDate": format!("{year}-{month}-{day}"),
+            "address": [{
+                "use": "home",
+                "type": "physical",
+                "line": [format!("{} {} Street", 1 + dice.below(900), dice.pick(&PROVIDER_WORDS))],
+                "city": city,
+                "state": state,
+                "postalCode": zip,
+                "country": "US"
+            }]
+        })
+    }
+
+    fn coverage(&self, index: usize) -> Value {
+        let identity = Self::identity(index);
+        let patient = Self::patient_id(index);
+        json!({
+            "resourceType": "Coverage",
+            "id": format!("coverage-{patient}"),
+            "meta": meta("C4BB-Coverage"),
+            "identifier": [{
+                "type": concept("http://terminology.hl7.org/CodeSystem/v2-0203", "MB", "Member Number"),
+                "system": MEMBER_ID_SYSTEM,
+                "value": identity.member_id
+            }],
+            "status": "active",
+            "type": concept("http://terminology.hl7.org/CodeSystem/v3-ActCode", "HIP", "health insurance plan policy"),
+            "subscriberId": identity.member_id,
+            "beneficiary": reference("Patient", &patient),
+            "relationship": concept("http://terminology.hl7.org/CodeSystem/subscriber-relationship", "self", "Self"),
+            "period": { "start": "2023-01-01", "end": "2026-12-31" },
+            "payor": [{ "reference": format!("Organization/{PAYER_ID}"), "display": PAYER_NAME }],
+            "class": [
+                {
+                    "type": concept("http://terminology.hl7.org/CodeSystem/coverage-class", "group", "Group"),
+                    "value": "DHP-EMPLOYER-100",
+                    "name": "Demo Employer Group"
+                },
+                {
+                    "type": concept("http://terminology.hl7.org/CodeSystem/coverage-class", "plan", "Plan"),
+                    "value": "DHP-GOLD-PPO",
+                    "name": "Demo Gold PPO"
+                }
+            ]
+        })
+    }
+
+    fn payer() -> Value {
+        json!({
+            "resourceType": "Organization",
+            "id": PAYER_ID,
+            "meta": meta("C4BB-Organization"),
+            "identifier": [{
+                "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "payerid", "Payer ID"),
+                "system": "https://demo-health-plan.example/fhir/payer-id",
+                "value": "DHP-9115"
+            }],
+            "active": true,
+            "type": [concept("http://terminology.hl7.org/CodeSystem/organization-type", "pay", "Payer")],
+            "name": PAYER_NAME,
+            "telecom": [
+                { "system": "phone", "value": "+1-555-0100", "use": "work" },
+                { "system": "url", "value": "https://demo-health-plan.example" }
+            ],
+            "address": [{ "line": ["100 Example Plaza"], "city": "Boston", "state": "MA", "postalCode": "02110", "country": "US" }]
+        })
+    }
+
+    fn provider(&self, k: usize) -> Value {
+        let mut dice = Dice::new(k, 2, 0x3F);
+        let (city, state, zip) = PLACES[k % PLACES.len()];
+        let word = PROVIDER_WORDS[k % PROVIDER_WORDS.len()];
+        json!({
+            "resourceType": "Organization",
+            "id": format!("provider-{k}"),
+            "meta": meta("C4BB-Organization"),
+            "identifier": [{
+                "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "npi", "National Provider Identifier"),
+                "system": "http://hl7.org/fhir/sid/us-npi",
+                "value": format!("1{:09}", 100_000_000 + k * 7919 % 800_000_000)
+            }],
+            "active": true,
+            "type": [concept("http://terminology.hl7.org/CodeSystem/organization-type", "prov", "Healthcare Provider")],
+            "name": format!("{word} {} {}", ["Medical Group", "Community Hospital", "Family Practice", "Health Center"][k % 4], k),
+            "telecom": [{ "system": "phone", "value": format!("+1-555-02{:02}", dice.below(100)), "use": "work" }],
+            "address": [{ "line": [format!("{} {word} Avenue", 10 + dice.below(890))], "city": city, "state": state, "postalCode": zip, "country": "US" }]
+        })
+    }
+
+    fn practitioner(&self, k: usize) -> Value {
+        let mut dice = Dice::new(k, 3, 0x4A);
+        json!({
+            "resourceType": "Practitioner",
+            "id": format!("practitioner-{k}"),
+            "meta": meta("C4BB-Practitioner"),
+            "identifier": [{
+                "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "npi", "National Provider Identifier"),
+                "system": "http://hl7.org/fhir/sid/us-npi",
+                "value": format!("1{:09}", 500_000_000 + k * 104_729 % 400_000_000)
+            }],
+            "active": true,
+            "name": [{ "family": dice.pick(&LAST_NAMES), "given": [dice.pick(&FIRST_NAMES)], "prefix": ["Dr."] }]
+        })
+    }
+
+    fn location(&self, k: usize) -> Value {
+        let (city, state, zip) = PLACES[k % PLACES.len()];
+        let word = PROVIDER_WORDS[k % PROVIDER_WORDS.len()];
+        json!({
+            "resourceType": "Location",
+            "id": format!("location-{k}"),
+            "meta": { "lastUpdated": LAST_UPDATED },
+            "status": "active",
+            "name": format!("{word} clinic, site {k}"),
+            "mode": "instance",
+            "type": [concept("http://terminology.hl7.org/CodeSystem/v3-RoleCode", "OF", "Outpatient facility")],
+            "address": { "line": [format!("{} {word} Road", 20 + k % 700)], "city": city, "state": state, "postalCode": zip, "country": "US" },
+            "managingOrganization": reference("Organization", &format!("provider-{}", self.manager_of(k)))
+        })
+    }
+
+    fn adjudication(code: &str, display: &str, amount: f64) -> Value {
+        json!({
+            "category": concept("http://terminology.hl7.org/CodeSystem/adjudication", code, display),
+            "amount": money(amount)
+        })
+    }
+
+    fn eob(&self, member: usize, claim: usize) -> Value {
+        let kind = Kind::of(claim);
+        let mut dice = Dice::new(member, claim + 10, 0x5B);
+        let patient = Self::patient_id(member);
+        let start = service_date(member * 13 + claim * 17 + dice.below(20));
+        let diagnoses: Vec<(&str, &str)> = (0..1 + dice.below(3))
+            .map(|_| dice.pick(&DIAGNOSES))
+            .collect();
+        let item_count = match kind {
+            Kind::Inpatient => 3 + dice.below(5),
+            Kind::Pharmacy => 1,
+            _ => 1 + dice.below(4),
+        };
+        let mut items = Vec::new();
+        let (mut submitted, mut eligible, mut paid, mut member_paid) = (0.0, 0.0, 0.0, 0.0);
+        for sequence in 1..=item_count {
+            let charge = dice.dollars(40, 900);
+            let allowed = (charge * 0.75 * 100.0).round() / 100.0;
+            let copay = [0.0_f64, 10.0, 20.0, 35.0][dice.below(4)].min(allowed);
+            let benefit = ((allowed - copay) * 100.0).round() / 100.0;
+            submitted += charge;
+            eligible += allowed;
+            paid += benefit;
+            member_paid += copay;
+            let adjudications = vec![
+                Self::adjudication("submitted", "Submitted Amount", charge),
+                Self::adjudication("eligible", "Eligible Amount", allowed),
+                Self::adjudication("copay", "CoPay", copay),
+                Self::adjudication("benefit", "Benefit Amount", benefit),
+            ];
+            let mut item = match kind {
+                Kind::Pharmacy => {
+                    let (ndc, name) = dice.pick(&DRUGS);
+                    json!({
+                        "sequence": sequence,
+                        "productOrService": { "coding": [coding("http://hl7.org/fhir/sid/ndc", ndc, name)], "text": name },
+                        "servicedDate": start,
+                        "quantity": { "value": 30 * (1 + dice.below(3)) }
+                    })
+                }
+                Kind::Professional => {
+                    let (code, name) = dice.pick(&CPT);
+                    json!({
+                        "sequence": sequence,
+                        "diagnosisSequence": [1],
+                        "productOrService": { "coding": [coding("http://www.ama-assn.org/go/cpt", code, name)], "text": name },
+                        "servicedDate": start,
+                        "locationReference": reference("Location", &format!("location-{}", self.location_of(member, claim)))
+                    })
+                }
+                Kind::Inpatient | Kind::Outpatient => {
+                    let (code, name) = dice.pick(&CPT);
+                    json!({
+                        "sequence": sequence,
+                        "revenue": { "coding": [{ "system": "https://www.nubc.org/CodeSystem/RevenueCodes", "code": dice.pick(&REVENUE) }] },
+                        "productOrService": { "coding": [coding("http://www.ama-assn.org/go/cpt", code, name)], "text": name },
+                        "servicedDate": start,
+                        "locationCodeableConcept": concept(
+                            "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set",
+                            if kind == Kind::Inpatient { "21" } else { "22" },
+                            if kind == Kind::Inpatient { "Inpatient Hospital" } else { "On Campus-Outpatient Hospital" },
+                        )
+                    })
+                }
+            };
+            item["adjudication"] = Value::Array(adjudications);
+            items.push(item);
+        }
+        let round = |x: f64| (x * 100.0).round() / 100.0;
+        let mut eob = json!({
+            "resourceType": "ExplanationOfBenefit",
+            "id": format!("eob-{patient}-{claim}"),
+            "meta": meta(kind.profile()),
+            "identifier": [{
+                "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "uc", "Unique Claim ID"),
+                "system": CLAIM_ID_SYSTEM,
+                "value": format!("CLM-{member:06}-{claim:06}")
+            }],
+            "status": "active",
+            "type": match kind {
+                Kind::Professional => concept("http://terminology.hl7.org/CodeSystem/claim-type", "professional", "Professional"),
+                Kind::Pharmacy => concept("http://terminology.hl7.org/CodeSystem/claim-type", "pharmacy", "Pharmacy"),
+                _ => concept("http://terminology.hl7.org/CodeSystem/claim-type", "institutional", "Institutional"),
+            },
+            "use": "claim",
+            "patient": reference("Patient", &patient),
+            "billablePeriod": { "start": start, "end": start },
+            "created": format!("{start}T12:00:00-05:00"),
+            "insurer": { "reference": format!("Organization/{PAYER_ID}"), "display": PAYER_NAME },
+            "provider": reference("Organization", &format!("provider-{}", self.provider_of(member, claim))),
+            "outcome": "complete",
+            "supportingInfo": [{
+                "sequence": 1,
+                "category": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBSupportingInfoType", "clmrecvddate", "Claim Received Date"),
+                "timingDate": start
+            }],
+            "insurance": [{ "focal": true, "coverage": reference("Coverage", &format!("coverage-{patient}")) }],
+            "item": items,
+            "total": [
+                Self::adjudication("submitted", "Submitted Amount", round(submitted)),
+                Self::adjudication("eligible", "Eligible Amount", round(eligible)),
+                Self::adjudication("benefit", "Benefit Amount", round(paid)),
+                {
+                    "category": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication", "memberliability", "Member liability"),
+                    "amount": money(round(member_paid))
+                }
+            ],
+            "payment": {
+                "type": concept("http://terminology.hl7.org/CodeSystem/ex-paymenttype", "complete", "Complete"),
+                "date": start,
+                "amount": money(round(paid))
+            }
+        });
+        if kind != Kind::Pharmacy {
+            eob["careTeam"] = json!([{
+                "sequence": 1,
+                "provider": reference("Practitioner", &format!("practitioner-{}", self.practitioner_of(member, claim))),
+                "role": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimCareTeamRole",
+                    if kind == Kind::Professional { "performing" } else { "attending" },
+                    if kind == Kind::Professional { "Performing provider" } else { "Attending" })
+            }]);
+            eob["diagnosis"] = Value::Array(
+                diagnoses
+                    .iter()
+                    .enumerate()
+                    .map(|(n, (code, name))| {
+                        json!({
+                            "sequence": n + 1,
+                            "diagnosisCodeableConcept": { "coding": [coding("http://hl7.org/fhir/sid/icd-10-cm", code, name)] },
+                            "type": [concept("http://terminology.hl7.org/CodeSystem/ex-diagnosistype",
+                                if n == 0 { "principal" } else { "secondary" },
+                                if n == 0 { "Principal Diagnosis" } else { "Secondary Diagnosis" })]
+                        })
+                    })
+                    .collect(),
+            );
+            eob["payee"] = json!({
+                "type": concept("http://terminology.hl7.org/CodeSystem/payeetype", "provider", "Provider"),
+                "party": reference("Organization", &format!("provider-{}", self.provider_of(member, claim)))
+            });
+        }
+        if kind != Kind::Professional && kind != Kind::Pharmacy {
+            eob["subType"] = concept(
+                "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBInstitutionalClaimSubType",
+                if kind == Kind::Inpatient {
+                    "inpatient"
+                } else {
+                    "outpatient"
+                },
+                if kind == Kind::Inpatient {
+                    "Inpatient"
+                } else {
+                    "Outpatient"
+                },
+            );
+        }
+        if kind == Kind::Inpatient {
+            eob["procedure"] = json!([{
+                "sequence": 1,
+                "type": [concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimProcedureType", "principal", "Principal")],
+                "date": format!("{start}T08:00:00-05:00"),
+                "procedureCodeableConcept": { "coding": [coding("http://www.cms.gov/Medicare/Coding/ICD10", "02703ZZ", "Dilation of coronary artery, one artery, percutaneous approach")] }
+            }]);
+        }
+        eob
+    }
+
+    fn shared(&self, kind: &str, id: &str) -> Option<Value> {
+        let number = |prefix: &str| -> Option<usize> {
+            let digits = id.strip_prefix(prefix)?;
+            let k: usize = digits.parse().ok()?;
+            (k.to_string() == digits && k < self.pool()).then_some(k)
+        };
+        match kind {
+            "Organization" if id == PAYER_ID => Some(Self::payer()),
+            "Organization" => number("provider-").map(|k| self.provider(k)),
+            "Practitioner" => number("practitioner-").map(|k| self.practitioner(k)),
+            "Location" => number("location-").map(|k| self.location(k)),
+            _ => None,
+        }
+    }
+}
+
+impl Store for Generated {
+    fn member_count(&self) -> usize {
+        self.members
+    }
+
+    fn member(&self, index: usize) -> Option<Member> {
+        (index < self.members).then(|| Member {
+            index,
+            patient_id: Self::patient_id(index),
+            identity: Some(Self::identity(index)),
+        })
+    }
+
+    fn find_member(&self, typed: &Identity) -> Option<Member> {
+        let member_id = typed.member_id.trim();
+        let index = if member_id == JOHN_ALLEN.3 {
+            0
+        } else {
+            let digits = member_id.strip_prefix("9115").filter(|d| d.len() == 8)?;
+            digits.parse().ok().filter(|&i: &usize| i > 0)?
+        };
+        self.member(index)
+            .filter(|m| m.identity.as_ref().is_some_and(|id| id.matches(typed)))
+    }
+
+    fn resource_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = REQUIRED_TYPES.iter().map(|t| (*t).to_owned()).collect();
+        types.sort();
+        types
+    }
+
+    fn count(&self, member: usize, kind: &str) -> usize {
+        if member >= self.members {
+            return 0;
+        }
+        match kind {
+            "Patient" | "Coverage" => 1,
+            "ExplanationOfBenefit" => self.eobs_per_member,
+            "Organization" | "Practitioner" | "Location" => self.shared_ids(member, kind).len(),
+            _ => 0,
+        }
+    }
+
+    fn page(&self, member: usize, kind: &str, offset: usize, limit: usize) -> Vec<Value> {
+        if member >= self.members {
+            return Vec::new();
+        }
+        let end = offset.saturating_add(limit).min(self.count(member, kind));
+        match kind {
+            "Patient" => (offset..end).map(|_| self.patient(member)).collect(),
+            "Coverage" => (offset..end).map(|_| self.coverage(member)).collect(),
+            "ExplanationOfBenefit" => (offset..end).map(|j| self.eob(member, j)).collect(),
+            "Organization" | "Practitioner" | "Location" => self
+                .shared_ids(member, kind)
+                .get(offset..end)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|id| self.shared(kind, id))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn read(&self, member: usize, kind: &str, id: &str) -> Option<Value> {
+        let patient = Self::patient_id(member);
+        match kind {
+            "Patient" => (self.member_index(id) == Some(member)).then(|| self.patient(member)),
+            "Coverage" => (id == format!("coverage-{patient}")).then(|| self.coverage(member)),
+            "ExplanationOfBenefit" => {
+                let claim: usize = id.strip_prefix(&format!("eob-{patient}-"))?.parse().ok()?;
+                (claim < self.eobs_per_member && id == format!("eob-{patient}-{claim}"))
+                    .then(|| self.eob(member, claim))
+            }
+            "Organization" | "Practitioner" | "Location" => {
+                if self.shared_ids(member, kind).iter().any(|mine| mine == id) {
+                    self.shared(kind, id)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn foreign(&self, member: usize, kind: &str) -> Option<Value> {
+        let other = (member + 1) % self.members;
+        match kind {
+            "Patient" | "Coverage" | "ExplanationOfBenefit" if other != member => {
+                self.page(other, kind, 0, 1).into_iter().next()
+            }
+            "Organization" | "Practitioner" | "Location" => {
+                let mine = self.shared_ids(member, kind);
+                let prefix = match kind {
+                    "Organization" => "provider-",
+                    "Practitioner" => "practitioner-",
+                    _ => "location-",
+                };
+                (0..self.pool())
+                    .map(|k| format!("{prefix}{k}"))
+                    .find(|id| !mine.contains(id))
+                    .and_then(|id| self.shared(kind, &id))
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Fault injection: how the sandbox misbehaves on purpose, so that a harness's failure
+//! reporting can itself be tested.
+//!
+//! | spec | effect |
+//! |---|---|
+//! | `latency=300ms` | every FHIR response waits that long first |
+//! | `status=503@0.2` | that fraction of FHIR requests (spread evenly) gets that status with an OperationOutcome; `status=500` means all |
+//! | `rate-limit=5/s` | more than that many FHIR requests a second get 429 with `Retry-After` |
+//! | `malformed-json:Type` | searches and reads of `Type` answer with a body that is not JSON |
+//! | `invalid-resource:Type` | every served `Type` resource breaks the R4 schema (`meta.lastUpdated` is not an instant) |
+//! | `foreign-patient:Type` | the first searchset page of `Type` also holds a resource outside the member's compartment |
+//! | `drop-next-link:Type` | searchsets of `Type` never link to the next page, though `total` says there is more |
+//! | `expire-codes` | every authorization code is already expired when it is exchanged |
+//! | `slow-body` / `slow-body=100ms` | FHIR response bodies trickle out in 1 KiB chunks, that long apart (default 200ms) |
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// One fault, as `--fault` spells it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    Latency(Duration),
+    Status { code: u16, fraction: f64 },
+    RateLimit { per_second: u32 },
+    MalformedJson(String),
+    InvalidResource(String),
+    ForeignPatient(String),
+    DropNextLink(String),
+    ExpireCodes,
+    SlowBody(Duration),
+}
+
+/// Why a fault spec was not understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "fault `{spec}`: {reason}; expected one of latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, expire-codes, slow-body[=100ms]"
+)]
+pub struct FaultError {
+    spec: String,
+    reason: String,
+}
+
+fn error(spec: &str, reason: impl Into<String>) -> FaultError {
+    FaultError {
+        spec: spec.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// `300ms`, `2s`, `1.5s`.
+fn duration(spec: &str, text: &str) -> Result<Duration, FaultError> {
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        return Err(error(spec, format!("`{text}` needs a unit, ms or s")));
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| error(spec, format!("`{text}` is not a duration")))?;
+    if !(0.0..=600.0).contains(&(value * scale)) {
+        return Err(error(spec, "durations go from 0 to 600 s"));
+    }
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+fn resource_type(spec: &str, name: &str) -> Result<String, FaultError> {
+    if crate::validate::Registry::global().is_resource_type(name) {
+        Ok(name.to_owned())
+    } else {
+        Err(error(
+            spec,
+            format!("`{name}` is not an R4 resource type (names are case-sensitive)"),
+        ))
+    }
+}
+
+impl FromStr for Fault {
+    type Err = FaultError;
+
+    fn from_str(spec: &str) -> Result<Self, FaultError> {
+        let spec = spec.trim();
+        if let Some((name, kind)) = spec.split_once(':') {
+            let kind = resource_type(spec, kind)?;
+            return match name {
+                "malformed-json" => Ok(Self::MalformedJson(kind)),
+                "invalid-resource" => Ok(Self::InvalidResource(kind)),
+                "foreign-patient" => Ok(Self::ForeignPatient(kind)),
+                "drop-next-link" => Ok(Self::DropNextLink(kind)),
+                _ => Err(error(spec, format!("unknown fault `{name}`"))),
+            };
+        }
+        let (name, value) = match spec.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (spec, None),
+        };
+        match (name, value) {
+            ("latency", Some(value)) => Ok(Self::Latency(duration(spec, value)?)),
+            ("status", Some(value)) => {
+                let (code, fraction) = value.split_once('@').unwrap_or((value, "1"));
+                let code: u16 = code
+                    .parse()
+                    .ok()
+                    .filter(|c| (400..=599).contains(c))
+                    .ok_or_else(|| error(spec, "the status must be 400 to 599"))?;
+                let fraction: f64 = fraction
+                    .parse()
+                    .ok()
+                    .filter(|f: &f64| *f > 0.0 && *f <= 1.0)
+                    .ok_or_else(|| error(spec, "the fraction must be above 0 and at most 1"))?;
+                Ok(Self::Status { code, fraction })
+            }
+            ("rate-limit", Some(value)) => {
+                let per_second = value
+                    .strip_suffix("/s")
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        error(spec, "write the limit as requests per second, e.g. 5/s")
+                    })?;
+                Ok(Self::RateLimit { per_second })
+            }
+            ("expire-codes", None) => Ok(Self::ExpireCodes),
+            ("slow-body", None) => Ok(Self::SlowBody(Duration::from_millis(200))),
+            ("slow-body", Some(value)) => Ok(Self::SlowBody(duration(spec, value)?)),
+            ("latency" | "status" | "rate-limit", None) => Err(error(spec, "it needs a value")),
+            _ => Err(error(spec, format!("unknown fault `{name}`"))),
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Latency(d) => write!(f, "latency={}ms", d.as_millis()),
+            Self::Status { code, fraction } => write!(f, "status={code}@{fraction}"),
+            Self::RateLimit { per_second } => write!(f, "rate-limit={per_second}/s"),
+            Self::MalformedJson(t) => write!(f, "malformed-json:{t}"),
+            Self::InvalidResource(t) => write!(f, "invalid-resource:{t}"),
+            Self::ForeignPatient(t) => write!(f, "foreign-patient:{t}"),
+            Self::DropNextLink(t) => write!(f, "drop-next-link:{t}"),
+            Self::ExpireCodes => write!(f, "expire-codes"),
+            Self::SlowBody(d) => write!(f, "slow-body={}ms", d.as_millis()),
+        }
+    }
+}
+
+/// The faults in force and the state some of them keep.
+#[derive(Debug, Default)]
+pub struct Faults {
+    list: Vec<Fault>,
+    requests: AtomicU64,
+    bucket: Mutex<Option<(f64, Instant)>>,
+}
+
+/// What to do to one FHIR request before it is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interception {
+    /// Answer with this status instead.
+    Status(u16),
+    /// Answer 429, retry after this many seconds.
+    RateLimited(u64),
+}
+
+impl Faults {
+    pub fn new(list: Vec<Fault>) -> Self {
+        Self {
+            list,
+            ..Self::default()
+        }
+    }
+
+    pub fn list(&self) -> &[Fault] {
+        &self.list
+    }
+
+    pub fn latency(&self) -> Option<Duration> {
+        self.list.iter().find_map(|f| match f {
+            Fault::Latency(d) => Some(*d),
+            _ => None,
+        })
+    }
+
+    pub fn slow_body(&self) -> Option<Duration> {
+        self.list.iter().find_map(|f| match f {
+            Fault::SlowBody(d) => Some(*d),
+            _ => None,
+        })
+    }
+
+    pub fn expire_codes(&self) -> bool {
+        self.list.contains(&Fault::ExpireCodes)
+    }
+
+    pub fn malformed_json(&self, kind: &str) -> bool {
+        self.list
+            .iter()
+            .any(|f| matches!(f, Fault::MalformedJson(t) if t == kind))
+    }
+
+    pub fn invalid_resource(&self, kind: &str) -> bool {
+        self.list
+            .iter()
+            .any(|f| matches!(f, Fault::InvalidResource(t) if t == kind))
+    }
+
+    pub fn foreign_patient(&self, kind: &str) -> bool {
+        self.list
+            .iter()
+            .any(|f| matches!(f, Fault::ForeignPatient(t) if t == kind))
+    }
+
+    pub fn drop_next_link(&self, kind: &str) -> bool {
+        self.list
+            .iter()
+            .any(|f| matches!(f, Fault::DropNextLink(t) if t == kind))
+    }
+
+    /// Count one FHIR request and say whether a status or rate-limit fault takes it.
+    pub fn intercept(&self) -> Option<Interception> {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        for fault in &self.list {
+            match fault {
+                Fault::RateLimit { per_second } => {
+                    if let Some(wait) = self.take_token(f64::from(*per_second)) {
+                        return Some(Interception::RateLimited(wait));
+                    }
+                }
+                Fault::Status { code, fraction } => {
+                    // Request n fails when the running count of failures due steps up:
+                    // failures are spread evenly and the same run fails the same requests.
+                    let due = |k: u64| (k as f64 * fraction).floor();
+                    if due(n + 1) > due(n) {
+                        return Some(Interception::Status(*code));
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// A token bucket holding one second of requests: `None` when a token was taken, else
+    /// the whole seconds until one is due.
+    fn take_token(&self, rate: f64) -> Option<u64> {
+        let mut bucket = self
+            .bucket
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let now = Instant::now();
+        let (tokens, last) = bucket.unwrap_or((rate, now));
+        let tokens = (tokens + now.duration_since(last).as_secs_f64() * rate).min(rate);
+        if tokens >= 1.0 {
+            *bucket = Some((tokens - 1.0, now));
+            None
+        } else {
+            *bucket = Some((tokens, now));
+            Some(((1.0 - tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_spec_parses_and_prints_back() {
+        for spec in [
+            "latency=300ms",
+            "status=503@0.2",
+            "rate-limit=5/s",
+            "malformed-json:Coverage",
+            "invalid-resource:Patient",
+            "foreign-patient:ExplanationOfBenefit",
+            "drop-next-link:ExplanationOfBenefit",
+            "expire-codes",
+            "slow-body=100ms",
+        ] {
+            let fault: Fault = spec.parse().unwrap_or_else(|e| panic!("{spec}: {e}"));
+            assert_eq!(fault.to_string(), spec);
+        }
+        assert_eq!(
+            "latency=2s".parse::<Fault>(),
+            Ok(Fault::Latency(Duration::from_secs(2)))
+        );
+        assert_eq!(
+            "status=500".parse::<Fault>(),
+            Ok(Fault::Status {
+                code: 500,
+                fraction: 1.0
+            })
+        );
+    }
+
+    #[test]
+    fn bad_specs_say_what_is_wrong() {
+        for (spec, says) in [
+            ("latency=300", "needs a unit"),
+            ("status=200", "400 to 599"),
+            ("status=503@2", "fraction"),
+            ("rate-limit=5", "requests per second"),
+            ("malformed-json:Patients", "not an R4 resource type"),
+            ("explode", "unknown fault"),
+            ("latency", "needs a value"),
+        ] {
+            let message = spec.parse::<Fault>().expect_err(spec).to_string();
+            assert!(message.contains(says), "{spec}: {message}");
+            assert!(message.contains("expected one of"), "{message}");
+        }
+    }
+
+    #[test]
+    fn status_faults_hit_an_even_share_of_requests() {
+        let faults = Faults::new(vec!["status=503@0.2".parse().expect("spec")]);
+        let hits = (0..100).filter(|_| faults.intercept().is_some()).count();
+        assert_eq!(hits, 20);
+    }
+
+    #[test]
+    fn the_rate_limit_refuses_the_request_over_the_limit() {
+        let faults = Faults::new(vec!["rate-limit=3/s".parse().expect("spec")]);
+        let answers: Vec<_> = (0..4).map(|_| faults.intercept()).collect();
+        assert_eq!(&answers[..3], &[None, None, None]);
+        assert_eq!(answers[3], Some(Interception::RateLimited(1)));
+    }
+}

@@ -1,0 +1,472 @@
+//! The read-only FHIR R4 API under `/r4`: SMART discovery, the CapabilityStatement,
+//! searchset Bundles with opaque paging cursors, reads by id, and the Patient compartment
+//! the bearer token grants. Errors are OperationOutcomes; the fault middleware wraps the
+//! searches and reads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, Request, State as Shared};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::authorize::{SCOPES_SUPPORTED, parameters};
+use super::faults::Interception;
+use super::grants::Authorization;
+use super::{PkceMode, State};
+
+const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+/// `_count` when a search sends none, and the most a page holds.
+pub const DEFAULT_COUNT: usize = 10;
+pub const MAX_COUNT: usize = 100;
+
+pub(crate) fn routes(state: Arc<State>) -> Router<Arc<State>> {
+    let data = Router::new()
+        .route("/r4/{kind}", get(search).fallback(read_only))
+        .route("/r4/{kind}/{id}", get(read).fallback(read_only))
+        .route_layer(middleware::from_fn_with_state(state, faults));
+    Router::new()
+        .route("/r4/metadata", get(metadata))
+        .route(
+            "/r4/.well-known/smart-configuration",
+            get(smart_configuration),
+        )
+        .merge(data)
+}
+
+/// An OperationOutcome answer.
+fn outcome(status: StatusCode, code: &str, diagnostics: &str) -> Response {
+    let severity = if status.is_server_error() {
+        "fatal"
+    } else {
+        "error"
+    };
+    let body = json!({
+        "resourceType": "OperationOutcome",
+        "issue": [{ "severity": severity, "code": code, "diagnostics": diagnostics }]
+    });
+    fhir_json(status, &body)
+}
+
+fn fhir_json(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    fhir_bytes(status, bytes)
+}
+
+fn fhir_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+    let mut response = (status, bytes).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    response
+}
+
+/// Why a FHIR request was refused; each becomes an OperationOutcome.
+enum FhirError {
+    Unauthorized {
+        diagnostics: &'static str,
+        invalid_token: bool,
+    },
+    NotFound(String),
+    Invalid(String),
+}
+
+impl IntoResponse for FhirError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Unauthorized {
+                diagnostics,
+                invalid_token,
+            } => unauthorized(diagnostics, invalid_token),
+            Self::NotFound(diagnostics) => {
+                outcome(StatusCode::NOT_FOUND, "not-found", &diagnostics)
+            }
+            Self::Invalid(diagnostics) => outcome(StatusCode::BAD_REQUEST, "invalid", &diagnostics),
+        }
+    }
+}
+
+async fn read_only() -> Response {
+    outcome(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "not-supported",
+        "this Patient Access API is read-only: use GET",
+    )
+}
+
+fn unauthorized(diagnostics: &str, invalid_token: bool) -> Response {
+    let mut response = outcome(StatusCode::UNAUTHORIZED, "login", diagnostics);
+    let challenge = if invalid_token {
+        "Bearer realm=\"onramp sandbox\", error=\"invalid_token\""
+    } else {
+        "Bearer realm=\"onramp sandbox\""
+    };
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
+    response
+}
+
+/// The member a request's bearer token stands for.
+fn authorize(state: &State, headers: &HeaderMap) -> Result<Authorization, FhirError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(FhirError::Unauthorized {
+            diagnostics: "no access token: send Authorization: Bearer <access_token>",
+            invalid_token: false,
+        });
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(FhirError::Unauthorized {
+            diagnostics: "the Authorization header is not a Bearer token",
+            invalid_token: true,
+        })?;
+    state.grants.access(token).ok_or(FhirError::Unauthorized {
+        diagnostics: "the access token is unknown, expired or revoked",
+        invalid_token: true,
+    })
+}
+
+fn known_kind(state: &State, kind: &str) -> Result<(), FhirError> {
+    if state
+        .store
+        .resource_types()
+        .iter()
+        .any(|served| served == kind)
+    {
+        return Ok(());
+    }
+    let why = if crate::validate::Registry::global().is_resource_type(kind) {
+        format!(
+            "{kind} is not served here; this server serves {}",
+            state.store.resource_types().join(", ")
+        )
+    } else {
+        format!("{kind} is not an R4 resource type")
+    };
+    Err(FhirError::NotFound(why))
+}
+
+/// Break a resource the way `invalid-resource` promises: `meta.lastUpdated` not an instant.
+fn break_resource(resource: &mut Value) {
+    if let Some(object) = resource.as_object_mut() {
+        let meta = object.entry("meta").or_insert_with(|| json!({}));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert("lastUpdated".into(), json!("not-an-instant"));
+        }
+    }
+}
+
+/// A serialized body cut in half: what `malformed-json` sends.
+fn malformed(mut bytes: Vec<u8>) -> Vec<u8> {
+    bytes.truncate(bytes.len() / 2);
+    bytes.extend_from_slice(b"<<not json");
+    bytes
+}
+
+fn now_instant() -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_else(|_| "2026-01-01T00:00:00Z".into())
+}
+
+/// `_cursor`: the offset of the next page, bound to its member, type and page size by a MAC.
+fn cursor(state: &State, member: usize, kind: &str, count: usize, offset: usize) -> String {
+    let mac = Sha256::digest(format!(
+        "{}|{member}|{kind}|{count}|{offset}",
+        state.cursor_key
+    ));
+    let mut raw = offset.to_be_bytes().to_vec();
+    raw.extend_from_slice(&mac[..12]);
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+fn offset_of(state: &State, member: usize, kind: &str, count: usize, text: &str) -> Option<usize> {
+    let raw = URL_SAFE_NO_PAD.decode(text).ok()?;
+    let offset = usize::from_be_bytes(raw.get(..8)?.try_into().ok()?);
+    (cursor(state, member, kind, count, offset) == text).then_some(offset)
+}
+
+/// `GET /r4/{kind}`: a searchset Bundle of the member's resources.
+async fn search(
+    Shared(state): Shared<Arc<State>>,
+    Path(kind): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    let access = authorize(&state, &headers)?;
+    known_kind(&state, &kind)?;
+    let params = parameters(query.as_deref().unwrap_or_default()).map_err(FhirError::Invalid)?;
+    let count = match params.get("_count").map(|c| c.parse::<usize>()) {
+        None => DEFAULT_COUNT,
+        Some(Ok(count)) => count.min(MAX_COUNT),
+        Some(Err(_)) => return Err(FhirError::Invalid("_count must be a whole number".into())),
+    };
+    let member = access.member;
+    let offset = match params.get("_cursor") {
+        None => 0,
+        Some(text) => offset_of(&state, member, &kind, count, text).ok_or_else(|| {
+            FhirError::Invalid(
+                "_cursor is not one this server issued for this search; follow the Bundle's next link as given"
+                    .into(),
+            )
+        })?,
+    };
+    let patient_id = state
+        .store
+        .member(member)
+        .map(|m| m.patient_id)
+        .unwrap_or_default();
+    // Patient-scoped parameters narrow to the member or to nothing.
+    let narrowed_away = ["patient", "beneficiary", "subject"].iter().any(|name| {
+        params.get(*name).is_some_and(|value| {
+            let id = value.rsplit('/').next().unwrap_or(value);
+            id != patient_id
+        })
+    }) || params
+        .get("_id")
+        .is_some_and(|id| kind == "Patient" && id != &patient_id);
+    let total = if narrowed_away {
+        0
+    } else {
+        state.store.count(member, &kind)
+    };
+    let mut resources = if narrowed_away || count == 0 {
+        Vec::new()
+    } else {
+        state.store.page(member, &kind, offset, count)
+    };
+    if offset == 0
+        && state.faults.foreign_patient(&kind)
+        && let Some(foreign) = state.store.foreign(member, &kind)
+    {
+        resources.push(foreign);
+    }
+    if state.faults.invalid_resource(&kind) {
+        resources.iter_mut().for_each(break_resource);
+    }
+    let base = state.fhir_base();
+    let page_url = |offset: Option<usize>| {
+        let mut url = format!("{base}/{kind}?_count={count}");
+        if let Some(offset) = offset.filter(|o| *o > 0) {
+            url.push_str("&_cursor=");
+            url.push_str(&cursor(&state, member, &kind, count, offset));
+        }
+        url
+    };
+    let mut links = vec![json!({ "relation": "self", "url": page_url(Some(offset)) })];
+    let next = offset + count;
+    if count > 0 && next < total && !state.faults.drop_next_link(&kind) {
+        links.push(json!({ "relation": "next", "url": page_url(Some(next)) }));
+    }
+    let entries: Vec<Value> = resources
+        .into_iter()
+        .map(|resource| {
+            let id = resource.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let kind = resource.get("resourceType").and_then(Value::as_str).unwrap_or(&kind).to_owned();
+            json!({ "fullUrl": format!("{base}/{kind}/{id}"), "resource": resource, "search": { "mode": "match" } })
+        })
+        .collect();
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "id": hex_id(),
+        "meta": { "lastUpdated": now_instant() },
+        "type": "searchset",
+        "total": total,
+        "link": links,
+        "entry": entries,
+    });
+    let bytes = serde_json::to_vec(&bundle).unwrap_or_default();
+    if state.faults.malformed_json(&kind) {
+        return Ok(fhir_bytes(StatusCode::OK, malformed(bytes)));
+    }
+    Ok(fhir_bytes(StatusCode::OK, bytes))
+}
+
+fn hex_id() -> String {
+    rand::random::<[u8; 16]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `GET /r4/{kind}/{id}`
+async fn read(
+    Shared(state): Shared<Arc<State>>,
+    Path((kind, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    let access = authorize(&state, &headers)?;
+    known_kind(&state, &kind)?;
+    // Another member's resource is as absent as one that does not exist.
+    let mut resource = state
+        .store
+        .read(access.member, &kind, &id)
+        .ok_or_else(|| FhirError::NotFound(format!("{kind}/{id} is not known")))?;
+    if state.faults.invalid_resource(&kind) {
+        break_resource(&mut resource);
+    }
+    let bytes = serde_json::to_vec(&resource).unwrap_or_default();
+    if state.faults.malformed_json(&kind) {
+        return Ok(fhir_bytes(StatusCode::OK, malformed(bytes)));
+    }
+    Ok(fhir_bytes(StatusCode::OK, bytes))
+}
+
+/// The fault middleware around searches and reads.
+async fn faults(Shared(state): Shared<Arc<State>>, request: Request, next: Next) -> Response {
+    if let Some(delay) = state.faults.latency() {
+        tokio::time::sleep(delay).await;
+    }
+    match state.faults.intercept() {
+        Some(Interception::Status(code)) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return outcome(
+                status,
+                "transient",
+                &format!("injected fault: status {code}"),
+            );
+        }
+        Some(Interception::RateLimited(seconds)) => {
+            let mut response = outcome(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                "injected fault: rate limit exceeded",
+            );
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+        None => {}
+    }
+    let response = next.run(request).await;
+    match state.faults.slow_body() {
+        Some(delay) => trickle(response, delay).await,
+        None => response,
+    }
+}
+
+/// Re-send a response's body in 1 KiB chunks, `delay` apart.
+async fn trickle(response: Response, delay: Duration) -> Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 << 20).await else {
+        return outcome(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "exception",
+            "the response could not be buffered",
+        );
+    };
+    let chunks: Vec<axum::body::Bytes> = bytes
+        .chunks(1024)
+        .map(axum::body::Bytes::copy_from_slice)
+        .collect();
+    let stream = futures_util::stream::iter(chunks.into_iter().enumerate()).then(
+        move |(n, chunk)| async move {
+            if n > 0 {
+                tokio::time::sleep(delay).await;
+            }
+            Ok::<_, std::convert::Infallible>(chunk)
+        },
+    );
+    let mut response = Response::from_parts(parts, Body::from_stream(stream));
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response
+}
+
+use futures_util::StreamExt as _;
+
+/// `GET /r4/metadata`: an R4 CapabilityStatement with the SMART `oauth-uris` extension.
+async fn metadata(Shared(state): Shared<Arc<State>>) -> Response {
+    let resources: Vec<Value> = state
+        .store
+        .resource_types()
+        .iter()
+        .map(|kind| {
+            json!({
+                "type": kind,
+                "interaction": [{ "code": "read" }, { "code": "search-type" }],
+                "searchParam": [
+                    { "name": "_count", "type": "number", "documentation": format!("page size, default {DEFAULT_COUNT}, at most {MAX_COUNT}") },
+                    { "name": "_id", "type": "token" },
+                    { "name": "patient", "type": "reference" }
+                ]
+            })
+        })
+        .collect();
+    let body = json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-01-15",
+        "publisher": "onramp",
+        "kind": "instance",
+        "software": { "name": "onramp sandbox", "version": env!("CARGO_PKG_VERSION") },
+        "implementation": { "description": "Demo Health Plan (onramp sandbox)", "url": state.fhir_base() },
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [
+                        { "url": "authorize", "valueUri": state.authorize_url() },
+                        { "url": "token", "valueUri": state.token_url() }
+                    ]
+                }],
+                "service": [{
+                    "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR" }]
+                }]
+            },
+            "resource": resources
+        }]
+    });
+    fhir_json(StatusCode::OK, &body)
+}
+
+/// `GET /r4/.well-known/smart-configuration` (SMART App Launch 2.0).
+async fn smart_configuration(Shared(state): Shared<Arc<State>>) -> Response {
+    let mut body = json!({
+        "issuer": state.origin,
+        "authorization_endpoint": state.authorize_url(),
+        "token_endpoint": state.token_url(),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "response_types_supported": ["code"],
+        "scopes_supported": SCOPES_SUPPORTED,
+        "capabilities": [
+            "launch-standalone",
+            "client-confidential-symmetric",
+            "context-standalone-patient",
+            "permission-patient",
+            "permission-user",
+            "permission-offline"
+        ]
+    });
+    if state.config.pkce != PkceMode::Off {
+        body["code_challenge_methods_supported"] = json!(["S256"]);
+    }
+    let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,328 @@
+//! What the sandbox's authorization server remembers: sign-ins in progress, authorization
+//! codes, access and refresh tokens. All in memory, all opaque random strings, all expiring,
+//! and bounded so that a flood of requests cannot grow it without end.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+/// The most entries of each kind kept at once; past it, expired ones are dropped and, if
+/// none are, the new request is refused.
+const CAPACITY: usize = 50_000;
+/// How long a sign-in may stay between the landing page and "Verify identity".
+pub const SIGN_IN_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// A fresh unguessable value (256 bits), URL-safe.
+pub fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// PKCE S256: `BASE64URL(SHA256(verifier)) == challenge` (RFC 7636 §4.6).
+pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    well_formed && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
+}
+
+/// An authorization request waiting for the member to verify their identity.
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub scope: String,
+    pub code_challenge: Option<String>,
+    pub started: Instant,
+}
+
+/// An issued authorization code.
+#[derive(Debug, Clone)]
+struct Code {
+    client_id: String,
+    redirect_uri: String,
+    member: usize,
+    scope: String,
+    code_challenge: Option<String>,
+    expires: Instant,
+    used: bool,
+    grant: u64,
+}
+
+/// What a token is good for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    pub client_id: String,
+    pub member: usize,
+    pub scope: String,
+    pub grant: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Access {
+    authorization: Authorization,
+    expires: Instant,
+}
+
+/// Why a code or refresh token was refused (all are `invalid_grant` on the wire).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrantError {
+    #[error("the authorization code is not known to this server")]
+    UnknownCode,
+    #[error("the authorization code has expired (codes are valid for {0} seconds)")]
+    ExpiredCode(u64),
+    #[error("the authorization code was already used; the tokens issued with it are revoked")]
+    ReusedCode,
+    #[error("the authorization code was issued to another client")]
+    WrongClient,
+    #[error("redirect_uri does not match the one in the authorization request")]
+    WrongRedirect,
+    #[error("code_verifier is missing; the authorization request used PKCE")]
+    MissingVerifier,
+    #[error("code_verifier does not match the code_challenge (S256)")]
+    WrongVerifier,
+    #[error("the refresh token is not known to this server, or was revoked")]
+    UnknownRefresh,
+    #[error("the server holds too many grants; try again later")]
+    Full,
+}
+
+/// Tokens issued in answer to a code or a refresh.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub authorization: Authorization,
+}
+
+/// Everything the authorization server remembers.
+#[derive(Debug, Default)]
+pub struct Grants {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    sign_ins: HashMap<String, SignIn>,
+    codes: HashMap<String, Code>,
+    access: HashMap<String, Access>,
+    refresh: HashMap<String, Authorization>,
+    next_grant: u64,
+}
+
+/// What the token endpoint was given, besides the code.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange<'a> {
+    pub client_id: &'a str,
+    pub redirect_uri: Option<&'a str>,
+    pub code_verifier: Option<&'a str>,
+}
+
+fn make_room<V>(map: &mut HashMap<String, V>, expired: impl Fn(&V) -> bool) -> bool {
+    if map.len() >= CAPACITY {
+        map.retain(|_, value| !expired(value));
+    }
+    map.len() < CAPACITY
+}
+
+impl Grants {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Remember a sign-in; `None` when the server is full.
+    pub fn start_sign_in(&self, sign_in: SignIn) -> Option<String> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        if !make_room(&mut inner.sign_ins, |s| {
+            now.duration_since(s.started) > SIGN_IN_LIFETIME
+        }) {
+            return None;
+        }
+        let id = random_token();
+        inner.sign_ins.insert(id.clone(), sign_in);
+        Some(id)
+    }
+
+    /// A sign-in still in progress.
+    pub fn sign_in(&self, id: &str) -> Option<SignIn> {
+        let inner = self.lock();
+        inner
+            .sign_ins
+            .get(id)
+            .filter(|s| s.started.elapsed() <= SIGN_IN_LIFETIME)
+            .cloned()
+    }
+
+    /// End a sign-in (verified or cancelled): its id works once.
+    pub fn finish_sign_in(&self, id: &str) -> Option<SignIn> {
+        self.lock()
+            .sign_ins
+            .remove(id)
+            .filter(|s| s.started.elapsed() <= SIGN_IN_LIFETIME)
+    }
+
+    /// Issue a code for a verified member.
+    pub fn issue_code(
+        &self,
+        sign_in: &SignIn,
+        member: usize,
+        lifetime: Duration,
+    ) -> Option<String> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        if !make_room(&mut inner.codes, |c| c.expires < now) {
+            return None;
+        }
+        inner.next_grant += 1;
+        let grant = inner.next_grant;
+        let code = random_token();
+        inner.codes.insert(
+            code.clone(),
+            Code {
+                client_id: sign_in.client_id.clone(),
+                redirect_uri: sign_in.redirect_uri.clone(),
+                member,
+                scope: sign_in.scope.clone(),
+                code_challenge: sign_in.code_challenge.clone(),
+                expires: now + lifetime,
+                used: false,
+                grant,
+            },
+        );
+        Some(code)
+    }
+
+    /// Exchange a code for tokens. A code works once: using it again revokes what it gave.
+    pub fn redeem(
+        &self,
+        code: &str,
+        exchange: Exchange<'_>,
+        code_lifetime: Duration,
+        token_lifetime: Duration,
+        force_expired: bool,
+    ) -> Result<Issued, GrantError> {
+        let mut inner = self.lock();
+        let entry = inner.codes.get_mut(code).ok_or(GrantError::UnknownCode)?;
+        if entry.used {
+            let grant = entry.grant;
+            inner.access.retain(|_, a| a.authorization.grant != grant);
+            inner.refresh.retain(|_, r| r.grant != grant);
+            return Err(GrantError::ReusedCode);
+        }
+        if entry.client_id != exchange.client_id {
+            return Err(GrantError::WrongClient);
+        }
+        if force_expired || entry.expires < Instant::now() {
+            return Err(GrantError::ExpiredCode(code_lifetime.as_secs()));
+        }
+        if exchange
+            .redirect_uri
+            .is_some_and(|given| given != entry.redirect_uri)
+        {
+            return Err(GrantError::WrongRedirect);
+        }
+        if let Some(challenge) = &entry.code_challenge {
+            let verifier = exchange.code_verifier.ok_or(GrantError::MissingVerifier)?;
+            if !pkce_matches(verifier, challenge) {
+                return Err(GrantError::WrongVerifier);
+            }
+        }
+        entry.used = true;
+        let authorization = Authorization {
+            client_id: entry.client_id.clone(),
+            member: entry.member,
+            scope: entry.scope.clone(),
+            grant: entry.grant,
+        };
+        Self::issue(&mut inner, authorization, token_lifetime)
+    }
+
+    /// Exchange a refresh token for new tokens; the old refresh token stops working.
+    pub fn refresh(
+        &self,
+        refresh_token: &str,
+        client_id: &str,
+        token_lifetime: Duration,
+    ) -> Result<Issued, GrantError> {
+        let mut inner = self.lock();
+        let authorization = inner
+            .refresh
+            .get(refresh_token)
+            .filter(|a| a.client_id == client_id)
+            .cloned()
+            .ok_or(GrantError::UnknownRefresh)?;
+        inner.refresh.remove(refresh_token);
+        Self::issue(&mut inner, authorization, token_lifetime)
+    }
+
+    fn issue(
+        inner: &mut Inner,
+        authorization: Authorization,
+        lifetime: Duration,
+    ) -> Result<Issued, GrantError> {
+        let now = Instant::now();
+        if !make_room(&mut inner.access, |a| a.expires < now) || inner.refresh.len() >= CAPACITY {
+            return Err(GrantError::Full);
+        }
+        let access_token = random_token();
+        let refresh_token = random_token();
+        inner.access.insert(
+            access_token.clone(),
+            Access {
+                authorization: authorization.clone(),
+                expires: now + lifetime,
+            },
+        );
+        inner
+            .refresh
+            .insert(refresh_token.clone(), authorization.clone());
+        Ok(Issued {
+            access_token,
+            refresh_token,
+            authorization,
+        })
+    }
+
+    /// What a bearer token grants, if it is live.
+    pub fn access(&self, token: &str) -> Option<Authorization> {
+        let inner = self.lock();
+        let access = inner.access.get(token)?;
+        (access.expires >= Instant::now()).then(|| access.authorization.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_follows_rfc_7636_appendix_b() {
+        assert!(pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+            "wrong"
+        ));
+        assert!(!pkce_matches(
+            "short",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+    }
+
+    #[test]
+    fn tokens_are_long_and_distinct() {
+        let a = random_token();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, random_token());
+    }
+}

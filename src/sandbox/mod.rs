@@ -1,0 +1,528 @@
+//! The embedded demo health plan: an offline stand-in for a payer's Patient Access demo
+//! environment (the identity pages, the OAuth 2.0 / SMART token endpoint, discovery, and a
+//! read-only FHIR R4 API), with synthetic members at any scale and fault injection.
+//!
+//! It imitates the real demo where the payer's guide describes it (paths, page texts, form
+//! labels, the test member, five-minute single-use codes) and behaves as a correct OAuth 2.0
+//! server where the guide is silent. It runs in-process on an ephemeral port for tests and
+//! for `onramp run` ([`Sandbox::start`]), or standalone with `onramp sandbox`.
+//!
+//! It knows nothing of the harness: nothing here imports the browser, the run or reports.
+
+mod authorize;
+pub mod data;
+pub mod faults;
+mod fhir;
+mod grants;
+mod pages;
+mod token;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use data::Store;
+use data::generate::Generated;
+use data::load::{LoadError, Loaded};
+pub use faults::{Fault, FaultError};
+
+/// The authorization "system" path segment of the payer's demo (`/oauth2/authorize/test`).
+pub const SYSTEM: &str = "test";
+/// The demo client every sandbox registers.
+pub const DEMO_CLIENT_ID: &str = "onramp-demo-client";
+/// The demo client's secret. It is published (the sandbox prints it); treat it as a secret
+/// anyway, as a real one would be.
+pub const DEMO_CLIENT_SECRET: &str = "onramp-demo-secret";
+/// Largest request body accepted (forms, token requests).
+const BODY_LIMIT: usize = 16 * 1024;
+
+/// How the authorization endpoint treats PKCE (RFC 7636).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PkceMode {
+    /// `code_challenge` is ignored and not advertised.
+    Off,
+    /// Honoured when sent (S256 only).
+    #[default]
+    Optional,
+    /// Every authorization request must send an S256 `code_challenge`.
+    Required,
+}
+
+/// An app registered with the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Redirect URIs accepted exactly as written.
+    pub redirect_uris: Vec<String>,
+    /// Also accept any `http://` redirect URI on a loopback host (RFC 8252 §7.3).
+    pub any_loopback: bool,
+}
+
+impl Client {
+    /// The demo client: any loopback `http` redirect URI, plus `extra` ones.
+    pub fn demo(extra: Vec<String>) -> Self {
+        Self {
+            client_id: DEMO_CLIENT_ID.into(),
+            client_secret: DEMO_CLIENT_SECRET.into(),
+            redirect_uris: extra,
+            any_loopback: true,
+        }
+    }
+
+    /// Whether `uri` is a redirect URI this client registered.
+    pub fn accepts_redirect(&self, uri: &str) -> bool {
+        if self
+            .redirect_uris
+            .iter()
+            .any(|registered| registered == uri)
+        {
+            return true;
+        }
+        let Ok(url) = Url::parse(uri) else {
+            return false;
+        };
+        self.any_loopback
+            && url.scheme() == "http"
+            && url.fragment().is_none()
+            && match url.host() {
+                Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            }
+    }
+}
+
+/// Everything a sandbox can be told.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub host: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+    /// Members of the generated plan (John Allen is the first).
+    pub members: usize,
+    pub eobs_per_member: usize,
+    /// Serve this folder of FHIR files instead of the generated plan.
+    pub data: Option<PathBuf>,
+    pub faults: Vec<Fault>,
+    pub pkce: PkceMode,
+    pub clients: Vec<Client>,
+    pub code_lifetime: Duration,
+    pub token_lifetime: Duration,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            members: 3,
+            eobs_per_member: 12,
+            data: None,
+            faults: Vec::new(),
+            pkce: PkceMode::default(),
+            clients: vec![Client::demo(Vec::new())],
+            code_lifetime: Duration::from_secs(300),
+            token_lifetime: Duration::from_secs(7200),
+        }
+    }
+}
+
+/// Why a sandbox did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot listen on {address}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot serve the data folder")]
+    Data(#[from] LoadError),
+}
+
+/// What every handler shares.
+pub(crate) struct State {
+    pub config: SandboxConfig,
+    pub store: Arc<dyn Store>,
+    pub grants: grants::Grants,
+    pub faults: faults::Faults,
+    pub pages: pages::Pages,
+    /// `http://host:port`, no trailing slash.
+    pub origin: String,
+    /// Keys search cursors so that a tampered cursor is refused.
+    pub cursor_key: String,
+}
+
+impl State {
+    pub fn client(&self, client_id: &str) -> Option<&Client> {
+        self.config
+            .clients
+            .iter()
+            .find(|c| c.client_id == client_id)
+    }
+
+    pub fn fhir_base(&self) -> String {
+        format!("{}/r4", self.origin)
+    }
+
+    pub fn authorize_url(&self) -> String {
+        format!("{}/oauth2/authorize/{SYSTEM}", self.origin)
+    }
+
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth2/token", self.origin)
+    }
+}
+
+/// The routes of a sandbox over `state`.
+pub(crate) fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/callback", get(callback))
+        .route("/oauth2/authorize/{system}", get(authorize::start))
+        .route(
+            "/oauth2/authorize/{system}/identity",
+            get(authorize::identity_form).post(authorize::identity_submit),
+        )
+        .route("/oauth2/token", post(token::token))
+        .merge(fhir::routes(Arc::clone(&state)))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// One log line per request: method, path (never the query, which can carry codes), status.
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        "{method} {path} {} ({} ms)",
+        response.status().as_u16(),
+        started.elapsed().as_millis()
+    );
+    response
+}
+
+/// What `onramp sandbox` prints at start: where everything is and how to sign in.
+pub fn describe(sandbox: &Sandbox) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "Demo Health Plan sandbox is running. Press Ctrl-C to stop.\n"
+    );
+    let _ = writeln!(text, "  Authorize   {}", sandbox.authorize_url());
+    let _ = writeln!(text, "  Token       {}", sandbox.token_url());
+    let _ = writeln!(text, "  FHIR base   {}", sandbox.fhir_base());
+    let _ = writeln!(
+        text,
+        "  Discovery   {}/.well-known/smart-configuration\n",
+        sandbox.fhir_base()
+    );
+    for client in sandbox.clients() {
+        let _ = writeln!(text, "  Client");
+        let _ = writeln!(text, "    client_id      {}", client.client_id);
+        let _ = writeln!(text, "    client_secret  {}", client.client_secret);
+        let mut uris: Vec<String> = client.redirect_uris.clone();
+        if client.any_loopback {
+            uris.push(
+                "any http://localhost or loopback (127.0.0.1, [::1]) URL, any port and path".into(),
+            );
+        }
+        let _ = writeln!(
+            text,
+            "    redirect URIs  {}\n",
+            uris.join("\n                   ")
+        );
+    }
+    let _ = writeln!(
+        text,
+        "  Members ({} in all; type these into the identity form)",
+        sandbox.member_count()
+    );
+    for index in 0..sandbox.member_count().min(3) {
+        let Some(member) = sandbox.member(index) else {
+            continue;
+        };
+        match member.identity {
+            Some(id) => {
+                let _ = writeln!(
+                    text,
+                    "    {} {} · Birthdate {} · Plan Member ID {} · Zip Code {}   (Patient/{})",
+                    id.first_name,
+                    id.last_name,
+                    id.birth_date,
+                    id.member_id,
+                    id.zip,
+                    member.patient_id
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    text,
+                    "    Patient/{} cannot sign in (incomplete identity)",
+                    member.patient_id
+                );
+            }
+        }
+    }
+    if let Some(client) = sandbox.clients().first() {
+        let redirect = format!("{}/callback", sandbox.origin());
+        let _ = writeln!(text, "\n  Try it");
+        let _ = writeln!(
+            text,
+            "    1. open    {}?client_id={}&redirect_uri={redirect}&state=xyz",
+            sandbox.authorize_url(),
+            client.client_id
+        );
+        let _ = writeln!(
+            text,
+            "               and sign in; the browser lands on {redirect}?code=CODE&state=xyz"
+        );
+        let _ = writeln!(
+            text,
+            "    2. curl -X POST {} -d client_id={} -d client_secret={} -d grant_type=authorization_code -d code=CODE",
+            sandbox.token_url(),
+            client.client_id,
+            client.client_secret
+        );
+        let _ = writeln!(
+            text,
+            "    3. curl -H 'Authorization: Bearer ACCESS_TOKEN' {}/ExplanationOfBenefit",
+            sandbox.fhir_base()
+        );
+    }
+    let faults: Vec<String> = sandbox.faults().iter().map(ToString::to_string).collect();
+    let _ = write!(
+        text,
+        "\n  Faults      {}",
+        if faults.is_empty() {
+            "none".to_owned()
+        } else {
+            faults.join(", ")
+        }
+    );
+    text
+}
+
+async fn index(axum::extract::State(state): axum::extract::State<Arc<State>>) -> Response {
+    let page = state.pages.render(
+        "index",
+        &serde_json::json!({
+            "authorize_url": state.authorize_url(),
+            "token_url": state.token_url(),
+            "fhir_base": state.fhir_base(),
+        }),
+    );
+    html_page(axum::http::StatusCode::OK, page)
+}
+
+/// `GET /callback`: a stand-in redirect URI that shows what an app would receive, for trying
+/// the sign-in by hand.
+async fn callback(
+    axum::extract::State(state): axum::extract::State<Arc<State>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let params: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let page = state.pages.render(
+        "callback",
+        &serde_json::json!({
+            "code": params.get("code"),
+            "state": params.get("state"),
+            "error": params.get("error"),
+            "error_description": params.get("error_description"),
+            "code_minutes": state.config.code_lifetime.as_secs().div_ceil(60),
+            "token_url": state.token_url(),
+        }),
+    );
+    html_page(axum::http::StatusCode::OK, page)
+}
+
+/// An HTML page with the headers every sandbox page carries.
+pub(crate) fn html_page(status: axum::http::StatusCode, body: String) -> Response {
+    let mut response = (status, Html(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// A running sandbox. Dropping it stops the server; [`Sandbox::shutdown`] also waits for it.
+pub struct Sandbox {
+    address: SocketAddr,
+    state: Arc<State>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// Bind, load or generate the data, and serve in the background.
+    pub async fn start(config: SandboxConfig) -> Result<Self, SandboxError> {
+        let store: Arc<dyn Store> = match &config.data {
+            Some(dir) => {
+                let dir = dir.clone();
+                let loaded = tokio::task::spawn_blocking(move || Loaded::from_dir(&dir))
+                    .await
+                    .map_err(|join| LoadError::Read {
+                        path: PathBuf::new(),
+                        source: std::io::Error::other(join.to_string()),
+                    })??;
+                for warning in &loaded.warnings {
+                    tracing::warn!("{warning}");
+                }
+                Arc::new(loaded)
+            }
+            None => Arc::new(Generated::new(config.members, config.eobs_per_member)),
+        };
+        let requested = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(requested)
+            .await
+            .map_err(|source| SandboxError::Bind {
+                address: requested,
+                source,
+            })?;
+        let address = listener.local_addr().map_err(|source| SandboxError::Bind {
+            address: requested,
+            source,
+        })?;
+        let shown_host = if address.ip().is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            address.ip()
+        };
+        let origin = format!("http://{}", SocketAddr::new(shown_host, address.port()));
+        let state = Arc::new(State {
+            faults: faults::Faults::new(config.faults.clone()),
+            config,
+            store,
+            grants: grants::Grants::default(),
+            pages: pages::Pages::new(),
+            origin,
+            cursor_key: grants::random_token(),
+        });
+        let app = router(Arc::clone(&state));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the sandbox stopped serving");
+            }
+        });
+        Ok(Self {
+            address,
+            state,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// `http://host:port`: the authorization server's base.
+    pub fn origin(&self) -> &str {
+        &self.state.origin
+    }
+
+    /// The authorization endpoint (`/oauth2/authorize/test`).
+    pub fn authorize_url(&self) -> String {
+        self.state.authorize_url()
+    }
+
+    /// The token endpoint (`/oauth2/token`).
+    pub fn token_url(&self) -> String {
+        self.state.token_url()
+    }
+
+    /// The FHIR base (`/r4`).
+    pub fn fhir_base(&self) -> String {
+        self.state.fhir_base()
+    }
+
+    /// The registered clients (the demo client first).
+    pub fn clients(&self) -> &[Client] {
+        &self.state.config.clients
+    }
+
+    /// The members of the plan, as far as they can be listed.
+    pub fn member(&self, index: usize) -> Option<data::Member> {
+        self.state.store.member(index)
+    }
+
+    pub fn member_count(&self) -> usize {
+        self.state.store.member_count()
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> &[Fault] {
+        self.state.faults.list()
+    }
+
+    /// Stop accepting requests, let the ones in flight finish (for at most five seconds:
+    /// a browser may hold a connection open), and wait.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

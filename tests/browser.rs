@@ -1,0 +1,196 @@
+//! Real headless Chromium through chromedriver against the embedded sandbox: the member's
+//! sign-in as a person does it, and no browser process left behind.
+
+mod common;
+
+use std::time::Duration;
+
+use onramp::browser::{Browser, BrowserOptions, ChromeDriver};
+use onramp::sandbox::{DEMO_CLIENT_ID, SandboxConfig};
+
+/// Processes whose command line mentions this Chromium profile.
+fn leftover_browsers(profile: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .filter(|line| line.contains(profile))
+        .collect()
+}
+
+/// A stand-in for the app's redirect endpoint on loopback.
+async fn app_callback() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let app = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(|| async { "The app received the authorization code." }),
+    );
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{address}/callback"), task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_signs_in_with_chromium_and_the_app_gets_a_code() {
+    let sandbox = common::sandbox::start(SandboxConfig::default()).await;
+    let (redirect, _app) = app_callback().await;
+    let driver = ChromeDriver::start()
+        .await
+        .expect("chromedriver starts (apt-get install -y chromium chromium-driver)");
+    let browser = Browser::open(driver.url(), &BrowserOptions::default())
+        .await
+        .expect("a Chromium session");
+
+    let mut authorize = url::Url::parse(&sandbox.authorize_url()).expect("URL");
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", DEMO_CLIENT_ID)
+        .append_pair("redirect_uri", &redirect)
+        .append_pair("state", "chromium-state-1")
+        .append_pair("scope", "patient/*.read launch/patient openid");
+    browser
+        .goto(authorize.as_str())
+        .await
+        .expect("landing page");
+    browser
+        .click_link("Click here to confirm identity")
+        .await
+        .expect("the link");
+    for (label, value) in [
+        ("First Name", "John"),
+        ("Last Name", "Allen"),
+        ("Birthdate", "10/19/1950"),
+        ("Plan Member ID", "123456789123"),
+        ("Zip Code", "02114"),
+    ] {
+        browser
+            .fill(label, value)
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+    }
+    let form = browser.screenshot().await.expect("a screenshot");
+    assert!(form.starts_with(b"\x89PNG"), "screenshots are PNG");
+    browser.press("Verify identity").await.expect("the button");
+    let arrived = browser
+        .wait_for_url("the redirect to the app", |url| {
+            url.as_str().starts_with(&redirect)
+        })
+        .await
+        .expect("the browser lands on the redirect URI");
+    let pairs: std::collections::HashMap<String, String> =
+        arrived.query_pairs().into_owned().collect();
+    assert_eq!(
+        pairs.get("state").map(String::as_str),
+        Some("chromium-state-1")
+    );
+    let code = pairs.get("code").expect("a code");
+    assert!(
+        browser
+            .has_text("The app received the authorization code.")
+            .await
+    );
+
+    // The code is good for a token.
+    let token = common::sandbox::exchange(&sandbox, code, &[]).await;
+    assert_eq!(token.status(), 200);
+
+    let profile = browser.profile_dir().display().to_string();
+    browser.close().await.expect("the session ends");
+    drop(driver);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        leftover_browsers(&profile),
+        Vec::<String>::new(),
+        "no Chromium survives"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_an_app_that_never_loads_is_still_caught() {
+    let sandbox = common::sandbox::start(SandboxConfig::default()).await;
+    // Port 9 (discard) refuses connections: the page never loads.
+    let redirect = "http://127.0.0.1:9/never-loads";
+    let driver = ChromeDriver::start().await.expect("chromedriver starts");
+    let browser = Browser::open(driver.url(), &BrowserOptions::default())
+        .await
+        .expect("a Chromium session");
+    let mut authorize = url::Url::parse(&sandbox.authorize_url()).expect("URL");
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", DEMO_CLIENT_ID)
+        .append_pair("redirect_uri", redirect);
+    browser
+        .goto(authorize.as_str())
+        .await
+        .expect("landing page");
+    browser
+        .click_link("Click here to confirm identity")
+        .await
+        .expect("the link");
+    for (label, value) in [
+        ("First Name", "john"),
+        ("Last Name", "allen"),
+        ("Birthdate", "10/19/1950"),
+        ("Plan Member ID", "123456789123"),
+        ("Zip Code", "02114"),
+    ] {
+        browser.fill(label, value).await.expect("field");
+    }
+    browser.press("Verify identity").await.expect("the button");
+    let arrived = browser
+        .wait_for_url("the redirect to the app", |url| {
+            url.as_str().starts_with(redirect)
+        })
+        .await
+        .expect("the unreachable redirect is still the window's address");
+    assert!(arrived.query_pairs().any(|(k, _)| k == "code"));
+    // Dropping the driver without closing the session still ends Chromium.
+    let profile = browser.profile_dir().display().to_string();
+    assert!(
+        !leftover_browsers(&profile).is_empty(),
+        "the check sees a live browser"
+    );
+    drop(driver);
+    drop(browser);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        leftover_browsers(&profile),
+        Vec::<String>::new(),
+        "no Chromium survives"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_label_times_out_naming_what_it_waited_for() {
+    let sandbox = common::sandbox::start(SandboxConfig::default()).await;
+    let driver = ChromeDriver::start().await.expect("chromedriver starts");
+    let options = BrowserOptions {
+        timeout: Duration::from_millis(500),
+        ..BrowserOptions::default()
+    };
+    let browser = Browser::open(driver.url(), &options)
+        .await
+        .expect("a Chromium session");
+    browser
+        .goto(&format!("{}/", sandbox.origin()))
+        .await
+        .expect("index page");
+    let error = browser
+        .fill("Favourite Colour", "blue")
+        .await
+        .expect_err("no such field");
+    assert!(
+        error
+            .to_string()
+            .contains("a field labelled \"Favourite Colour\""),
+        "{error}"
+    );
+    browser.close().await.expect("closed");
+}

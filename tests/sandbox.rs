@@ -1,0 +1,1426 @@
+//! The embedded demo health plan over real HTTP on loopback: every endpoint, every error
+//! path, every fault, and hostile input.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::sandbox::{
+    JOHN, REDIRECT, authorize, code_for, exchange, get, http, request_id, search_all, start,
+    token_for, verify,
+};
+use onramp::sandbox::{Client, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Fault, PkceMode, SandboxConfig};
+use onramp::validate::Registry;
+use serde_json::Value;
+
+fn location(response: &reqwest::Response) -> url::Url {
+    let text = response
+        .headers()
+        .get("location")
+        .expect("a Location header")
+        .to_str()
+        .expect("ascii");
+    url::Url::parse(text).expect("an absolute URL")
+}
+
+fn query(url: &url::Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn with_faults(specs: &[&str]) -> SandboxConfig {
+    SandboxConfig {
+        faults: specs
+            .iter()
+            .map(|s| s.parse::<Fault>().expect("fault spec"))
+            .collect(),
+        ..SandboxConfig::default()
+    }
+}
+
+// ---- authorization -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_landing_page_links_to_the_identity_form_with_real_labels() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let response = authorize(
+        &sandbox,
+        &[("state", "s1"), ("scope", "patient/*.read openid")],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let landing = response.text().await.expect("page");
+    assert!(
+        landing.contains(">Click here to confirm identity</a>"),
+        "{landing}"
+    );
+    let request = request_id(&landing);
+    let form = http()
+        .get(format!("{}/identity", sandbox.authorize_url()))
+        .query(&[("request", request.as_str())])
+        .send()
+        .await
+        .expect("form");
+    assert_eq!(form.status(), 200);
+    let page = form.text().await.expect("page");
+    for (id, label) in [
+        ("first_name", "First Name"),
+        ("last_name", "Last Name"),
+        ("birth_date", "Birthdate"),
+        ("member_id", "Plan Member ID"),
+        ("zip", "Zip Code"),
+    ] {
+        assert!(
+            page.contains(&format!("<label for=\"{id}\">{label}</label>")),
+            "{label}"
+        );
+        assert!(page.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    assert!(page.contains("MM/DD/YYYY"));
+    assert!(page.contains(">Verify identity</button>"));
+}
+
+#[tokio::test]
+async fn the_test_member_gets_a_code_and_the_state_back() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let state = "a b&c=d/é";
+    let landing = authorize(&sandbox, &[("state", state)])
+        .await
+        .text()
+        .await
+        .expect("page");
+    // Names are case-insensitive.
+    let response = verify(
+        &sandbox,
+        &request_id(&landing),
+        ["JOHN", "allen", "10/19/1950", "123456789123", "02114"],
+    )
+    .await;
+    assert_eq!(response.status(), 302);
+    let to = location(&response);
+    assert!(to.as_str().starts_with(REDIRECT), "{to}");
+    assert_eq!(query(&to, "state").as_deref(), Some(state));
+    assert!(query(&to, "code").is_some_and(|c| c.len() >= 43));
+}
+
+#[tokio::test]
+async fn a_redirect_uri_with_its_own_query_keeps_it() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let landing = http()
+        .get(sandbox.authorize_url())
+        .query(&[
+            ("client_id", DEMO_CLIENT_ID),
+            ("redirect_uri", "http://localhost:4000/cb?tenant=7"),
+        ])
+        .send()
+        .await
+        .expect("landing")
+        .text()
+        .await
+        .expect("page");
+    let to = location(&verify(&sandbox, &request_id(&landing), JOHN).await);
+    assert_eq!(query(&to, "tenant").as_deref(), Some("7"));
+    assert!(query(&to, "code").is_some());
+}
+
+#[tokio::test]
+async fn a_wrong_identity_shows_the_form_again_and_issues_nothing() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let landing = authorize(&sandbox, &[]).await.text().await.expect("page");
+    let request = request_id(&landing);
+    let response = verify(
+        &sandbox,
+        &request,
+        ["John", "Allen", "10/19/1951", "123456789123", "02114"],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().get("location").is_none());
+    let page = response.text().await.expect("page");
+    assert!(page.contains("could not verify your identity"), "{page}");
+    assert!(
+        page.contains("value=\"10/19/1951\""),
+        "the typed values are kept"
+    );
+    // The same sign-in can still succeed.
+    assert_eq!(verify(&sandbox, &request, JOHN).await.status(), 302);
+}
+
+#[tokio::test]
+async fn a_badly_written_birthdate_is_explained() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let landing = authorize(&sandbox, &[]).await.text().await.expect("page");
+    let page = verify(
+        &sandbox,
+        &request_id(&landing),
+        ["John", "Allen", "1950-10-19", "123456789123", "02114"],
+    )
+    .await
+    .text()
+    .await
+    .expect("page");
+    assert!(page.contains("MM/DD/YYYY, for example"), "{page}");
+}
+
+#[tokio::test]
+async fn cancelling_redirects_with_access_denied_and_the_state() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let landing = authorize(&sandbox, &[("state", "keep-me")])
+        .await
+        .text()
+        .await
+        .expect("page");
+    let response = http()
+        .post(format!("{}/identity", sandbox.authorize_url()))
+        .form(&[
+            ("request", request_id(&landing).as_str()),
+            ("action", "cancel"),
+        ])
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(response.status(), 302);
+    let to = location(&response);
+    assert_eq!(query(&to, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query(&to, "state").as_deref(), Some("keep-me"));
+    assert!(query(&to, "code").is_none());
+}
+
+#[tokio::test]
+async fn unknown_apps_and_unregistered_redirects_get_an_error_page_never_a_redirect() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![("client_id", "someone-else"), ("redirect_uri", REDIRECT)],
+        vec![("redirect_uri", REDIRECT)],
+        vec![("client_id", DEMO_CLIENT_ID)],
+        vec![
+            ("client_id", DEMO_CLIENT_ID),
+            ("redirect_uri", "https://attacker.example/steal"),
+        ],
+        vec![
+            ("client_id", DEMO_CLIENT_ID),
+            ("redirect_uri", "http://127.0.0.1.attacker.example/cb"),
+        ],
+        vec![
+            ("client_id", DEMO_CLIENT_ID),
+            ("redirect_uri", "javascript:alert(1)"),
+        ],
+        vec![
+            ("client_id", DEMO_CLIENT_ID),
+            ("redirect_uri", REDIRECT),
+            ("client_id", DEMO_CLIENT_ID),
+        ],
+    ];
+    for case in cases {
+        let response = http()
+            .get(sandbox.authorize_url())
+            .query(&case)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 400, "{case:?}");
+        assert!(response.headers().get("location").is_none(), "{case:?}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap_or_default()
+                .starts_with("text/html")
+        );
+    }
+    let other_system = http()
+        .get(format!("{}/oauth2/authorize/prod", sandbox.origin()))
+        .query(&[("client_id", DEMO_CLIENT_ID), ("redirect_uri", REDIRECT)])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(other_system.status(), 404);
+}
+
+#[tokio::test]
+async fn loopback_redirects_of_any_port_and_configured_ones_are_accepted() {
+    let config = SandboxConfig {
+        clients: vec![Client::demo(vec!["https://app.example/callback".into()])],
+        ..SandboxConfig::default()
+    };
+    let sandbox = start(config).await;
+    for redirect in [
+        "http://localhost:1234/x",
+        "http://[::1]:5/cb",
+        "http://127.0.0.1/cb",
+        "https://app.example/callback",
+    ] {
+        let response = http()
+            .get(sandbox.authorize_url())
+            .query(&[("client_id", DEMO_CLIENT_ID), ("redirect_uri", redirect)])
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), 200, "{redirect}");
+    }
+}
+
+#[tokio::test]
+async fn bad_authorization_parameters_redirect_with_oauth_errors() {
+    let sandbox = start(SandboxConfig {
+        pkce: PkceMode::Required,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    for (extra, error) in [
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (vec![("scope", "patient/*.write admin")], "invalid_scope"),
+        (vec![], "invalid_request"),
+        (
+            vec![
+                ("code_challenge", challenge),
+                ("code_challenge_method", "plain"),
+            ],
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("code_challenge", "short"),
+                ("code_challenge_method", "S256"),
+            ],
+            "invalid_request",
+        ),
+    ] {
+        let mut with_state = extra.clone();
+        with_state.push(("state", "st"));
+        let response = authorize(&sandbox, &with_state).await;
+        assert_eq!(response.status(), 302, "{extra:?}");
+        let to = location(&response);
+        assert_eq!(query(&to, "error").as_deref(), Some(error), "{extra:?}");
+        assert_eq!(query(&to, "state").as_deref(), Some("st"));
+    }
+    let ok = authorize(
+        &sandbox,
+        &[
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256"),
+            ("response_type", "code"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn a_finished_sign_in_cannot_be_replayed() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let landing = authorize(&sandbox, &[]).await.text().await.expect("page");
+    let request = request_id(&landing);
+    assert_eq!(verify(&sandbox, &request, JOHN).await.status(), 302);
+    let again = verify(&sandbox, &request, JOHN).await;
+    assert_eq!(again.status(), 400);
+    assert!(
+        again
+            .text()
+            .await
+            .expect("page")
+            .contains("Sign-in expired")
+    );
+}
+
+// ---- token -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_code_exchange_returns_a_bearer_token_for_the_member() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let code = code_for(
+        &sandbox,
+        JOHN,
+        &[("scope", "patient/*.read launch/patient openid")],
+    )
+    .await;
+    let response = exchange(&sandbox, &code, &[]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["pragma"], "no-cache");
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 7200);
+    assert_eq!(body["patient"], "john-allen");
+    assert_eq!(body["scope"], "patient/*.read launch/patient openid");
+    assert!(
+        body["refresh_token"]
+            .as_str()
+            .is_some_and(|t| t.len() >= 43)
+    );
+    let token = body["access_token"].as_str().expect("token");
+    assert_eq!(
+        get(&sandbox, token, "Patient/john-allen").await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn http_basic_client_authentication_works_and_two_methods_are_refused() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let code = code_for(&sandbox, JOHN, &[]).await;
+    let basic = http()
+        .post(sandbox.token_url())
+        .basic_auth(DEMO_CLIENT_ID, Some(DEMO_CLIENT_SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(basic.status(), 200);
+    let code = code_for(&sandbox, JOHN, &[]).await;
+    let both = http()
+        .post(sandbox.token_url())
+        .basic_auth(DEMO_CLIENT_ID, Some(DEMO_CLIENT_SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", DEMO_CLIENT_ID),
+            ("client_secret", DEMO_CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(both.status(), 400);
+    assert_eq!(
+        both.json::<Value>().await.expect("JSON")["error"],
+        "invalid_request"
+    );
+}
+
+#[tokio::test]
+async fn wrong_client_credentials_are_invalid_client() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let code = code_for(&sandbox, JOHN, &[]).await;
+    let wrong = http()
+        .post(sandbox.token_url())
+        .basic_auth(DEMO_CLIENT_ID, Some("not-the-secret"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(wrong.status(), 401);
+    assert!(
+        wrong.headers()["www-authenticate"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("Basic")
+    );
+    assert_eq!(
+        wrong.json::<Value>().await.expect("JSON")["error"],
+        "invalid_client"
+    );
+    let none = http()
+        .post(sandbox.token_url())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+        ])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(none.status(), 401);
+    // The code was not spent by the failed attempts.
+    assert_eq!(exchange(&sandbox, &code, &[]).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_reused_code_is_invalid_grant_and_revokes_its_tokens() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let code = code_for(&sandbox, JOHN, &[]).await;
+    let first: Value = exchange(&sandbox, &code, &[])
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let token = first["access_token"].as_str().expect("token");
+    assert_eq!(get(&sandbox, token, "Patient").await.status(), 200);
+    let second = exchange(&sandbox, &code, &[]).await;
+    assert_eq!(second.status(), 400);
+    let body: Value = second.json().await.expect("JSON");
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("already used")
+    );
+    assert_eq!(
+        get(&sandbox, token, "Patient").await.status(),
+        401,
+        "the first token is revoked"
+    );
+    let refreshed = http()
+        .post(sandbox.token_url())
+        .form(&[
+            ("client_id", DEMO_CLIENT_ID),
+            ("client_secret", DEMO_CLIENT_SECRET),
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                first["refresh_token"].as_str().unwrap_or_default(),
+            ),
+        ])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(refreshed.status(), 400, "the refresh token is revoked too");
+}
+
+#[tokio::test]
+async fn codes_expire() {
+    let sandbox = start(SandboxConfig {
+        code_lifetime: Duration::from_millis(50),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let code = code_for(&sandbox, JOHN, &[]).await;
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let response = exchange(&sandbox, &code, &[]).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired")
+    );
+}
+
+#[tokio::test]
+async fn unknown_codes_mismatched_redirects_and_pkce_failures_are_invalid_grant() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let error_of = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), 400);
+        response.json::<Value>().await.expect("JSON")["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        error_of(exchange(&sandbox, "no-such-code", &[]).await).await,
+        "invalid_grant"
+    );
+    let code = code_for(&sandbox, JOHN, &[]).await;
+    assert_eq!(
+        error_of(
+            exchange(
+                &sandbox,
+                &code,
+                &[("redirect_uri", "http://127.0.0.1:9/other")]
+            )
+            .await
+        )
+        .await,
+        "invalid_grant"
+    );
+    assert_eq!(
+        exchange(&sandbox, &code, &[("redirect_uri", REDIRECT)])
+            .await
+            .status(),
+        200
+    );
+
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let pkce = [
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    let code = code_for(&sandbox, JOHN, &pkce).await;
+    assert_eq!(
+        error_of(exchange(&sandbox, &code, &[]).await).await,
+        "invalid_grant",
+        "verifier missing"
+    );
+    let code = code_for(&sandbox, JOHN, &pkce).await;
+    assert_eq!(
+        error_of(
+            exchange(
+                &sandbox,
+                &code,
+                &[("code_verifier", "x".repeat(43).as_str())]
+            )
+            .await
+        )
+        .await,
+        "invalid_grant"
+    );
+    let code = code_for(&sandbox, JOHN, &pkce).await;
+    assert_eq!(
+        exchange(&sandbox, &code, &[("code_verifier", verifier)])
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn malformed_token_requests_get_rfc_6749_errors() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let post = |form: Vec<(&'static str, &'static str)>| {
+        let url = sandbox.token_url();
+        async move { http().post(url).form(&form).send().await.expect("answer") }
+    };
+    let auth = [
+        ("client_id", DEMO_CLIENT_ID),
+        ("client_secret", DEMO_CLIENT_SECRET),
+    ];
+    let mut unsupported = auth.to_vec();
+    unsupported.push(("grant_type", "password"));
+    let response = post(unsupported).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.json::<Value>().await.expect("JSON")["error"],
+        "unsupported_grant_type"
+    );
+    let response = post(auth.to_vec()).await;
+    assert_eq!(
+        response.json::<Value>().await.expect("JSON")["error"],
+        "invalid_request"
+    );
+    let mut no_code = auth.to_vec();
+    no_code.push(("grant_type", "authorization_code"));
+    assert_eq!(
+        post(no_code).await.json::<Value>().await.expect("JSON")["error"],
+        "invalid_request"
+    );
+    let json_body = http()
+        .post(sandbox.token_url())
+        .json(&serde_json::json!({"grant_type": "authorization_code"}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(json_body.status(), 400);
+    assert_eq!(
+        json_body.json::<Value>().await.expect("JSON")["error"],
+        "invalid_request"
+    );
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let code = code_for(&sandbox, JOHN, &[]).await;
+    let first: Value = exchange(&sandbox, &code, &[])
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let refresh = |token: String| {
+        let url = sandbox.token_url();
+        async move {
+            http()
+                .post(url)
+                .form(&[
+                    ("client_id", DEMO_CLIENT_ID),
+                    ("client_secret", DEMO_CLIENT_SECRET),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.as_str()),
+                ])
+                .send()
+                .await
+                .expect("answer")
+        }
+    };
+    let old = first["refresh_token"].as_str().expect("refresh").to_owned();
+    let second = refresh(old.clone()).await;
+    assert_eq!(second.status(), 200);
+    let second: Value = second.json().await.expect("JSON");
+    assert_ne!(second["access_token"], first["access_token"]);
+    assert_eq!(second["patient"], "john-allen");
+    assert_eq!(
+        get(
+            &sandbox,
+            second["access_token"].as_str().expect("token"),
+            "Coverage"
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_eq!(
+        refresh(old).await.status(),
+        400,
+        "a used refresh token is spent"
+    );
+}
+
+// ---- discovery ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn smart_configuration_and_capability_statement_describe_the_server() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let smart: Value = http()
+        .get(format!(
+            "{}/.well-known/smart-configuration",
+            sandbox.fhir_base()
+        ))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(smart["authorization_endpoint"], sandbox.authorize_url());
+    assert_eq!(smart["token_endpoint"], sandbox.token_url());
+    assert_eq!(
+        smart["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    for scope in ["patient/*.read", "user/*.read", "launch/patient", "openid"] {
+        assert!(
+            smart["scopes_supported"]
+                .as_array()
+                .expect("scopes")
+                .iter()
+                .any(|s| s == scope),
+            "{scope}"
+        );
+    }
+    assert!(
+        smart["capabilities"]
+            .as_array()
+            .expect("capabilities")
+            .iter()
+            .any(|c| c == "launch-standalone")
+    );
+
+    let response = http()
+        .get(format!("{}/metadata", sandbox.fhir_base()))
+        .send()
+        .await
+        .expect("answer");
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("application/fhir+json")
+    );
+    let bytes = response.bytes().await.expect("body");
+    let metadata: Value = serde_json::from_slice(&bytes).expect("JSON");
+    assert_eq!(metadata["resourceType"], "CapabilityStatement");
+    let served: Vec<&str> = metadata["rest"][0]["resource"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(|r| r["type"].as_str())
+        .collect();
+    for kind in [
+        "ExplanationOfBenefit",
+        "Coverage",
+        "Organization",
+        "Patient",
+        "Practitioner",
+        "Location",
+    ] {
+        assert!(served.contains(&kind), "{kind}");
+    }
+    let uris = &metadata["rest"][0]["security"]["extension"][0];
+    assert_eq!(
+        uris["url"],
+        "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+    );
+    // The only schema complaint is the official R4 schema's own defect: its FHIRVersion
+    // enum stops at 4.0.0, so the true version, 4.0.1, is "not allowed".
+    let checked = Registry::global().check_bytes(&bytes);
+    assert!(
+        checked
+            .findings
+            .iter()
+            .all(|f| f.path == "CapabilityStatement.fhirVersion"),
+        "{:?}",
+        checked.findings
+    );
+
+    let off = start(SandboxConfig {
+        pkce: PkceMode::Off,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let smart: Value = http()
+        .get(format!(
+            "{}/.well-known/smart-configuration",
+            off.fhir_base()
+        ))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(smart.get("code_challenge_methods_supported").is_none());
+}
+
+// ---- FHIR API ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn reads_without_a_valid_token_are_refused_with_an_operation_outcome() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let anonymous = http()
+        .get(format!("{}/Patient", sandbox.fhir_base()))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(anonymous.status(), 401);
+    assert!(
+        anonymous.headers()["www-authenticate"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("Bearer")
+    );
+    assert_eq!(
+        anonymous.json::<Value>().await.expect("JSON")["resourceType"],
+        "OperationOutcome"
+    );
+    let forged = get(&sandbox, "forged-token", "ExplanationOfBenefit").await;
+    assert_eq!(forged.status(), 401);
+    assert!(
+        forged.headers()["www-authenticate"]
+            .to_str()
+            .unwrap_or_default()
+            .contains("invalid_token")
+    );
+}
+
+#[tokio::test]
+async fn every_required_type_is_a_valid_searchset_of_the_members_data() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let token = token_for(&sandbox, JOHN).await;
+    let registry = Registry::global();
+    for kind in [
+        "ExplanationOfBenefit",
+        "Coverage",
+        "Organization",
+        "Patient",
+        "Practitioner",
+        "Location",
+    ] {
+        let (pages, resources) = search_all(&sandbox, &token, kind).await;
+        assert!(!resources.is_empty(), "{kind}");
+        let total = pages[0]["total"].as_u64().expect("total") as usize;
+        assert_eq!(
+            total,
+            resources.len(),
+            "{kind}: total matches what the pages hold"
+        );
+        for page in &pages {
+            assert_eq!(page["type"], "searchset");
+            let bytes = serde_json::to_vec(page).expect("serializes");
+            let checked = registry.check_bytes(&bytes);
+            assert!(
+                checked.findings.is_empty(),
+                "{kind}: {:?}",
+                checked.findings
+            );
+            for entry in page["entry"].as_array().expect("entries") {
+                let id = entry["resource"]["id"].as_str().expect("id");
+                assert_eq!(
+                    entry["fullUrl"],
+                    format!("{}/{kind}/{id}", sandbox.fhir_base())
+                );
+                assert_eq!(entry["search"]["mode"], "match");
+            }
+        }
+    }
+    let (_, eobs) = search_all(&sandbox, &token, "ExplanationOfBenefit").await;
+    assert_eq!(eobs.len(), 12);
+    for eob in &eobs {
+        assert_eq!(eob["patient"]["reference"], "Patient/john-allen");
+    }
+    let kinds: std::collections::BTreeSet<String> = eobs
+        .iter()
+        .map(|e| {
+            let code = e["type"]["coding"][0]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let sub = e["subType"]["coding"][0]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            format!("{code}/{sub}")
+        })
+        .collect();
+    assert_eq!(
+        kinds.len(),
+        4,
+        "professional, inpatient, outpatient and pharmacy: {kinds:?}"
+    );
+}
+
+#[tokio::test]
+async fn paging_follows_opaque_cursors_and_refuses_tampered_ones() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let token = token_for(&sandbox, JOHN).await;
+    let (pages, resources) = search_all(&sandbox, &token, "ExplanationOfBenefit?_count=5").await;
+    assert_eq!(pages.len(), 3);
+    let ids: std::collections::BTreeSet<&str> =
+        resources.iter().filter_map(|r| r["id"].as_str()).collect();
+    assert_eq!(ids.len(), 12, "no duplicates across pages");
+    let next = pages[0]["link"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .expect("next")["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    assert!(next.contains("_cursor="));
+    let tampered = next.replace("_cursor=", "_cursor=AAAA");
+    let response = http()
+        .get(&tampered)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.json::<Value>().await.expect("JSON")["resourceType"],
+        "OperationOutcome"
+    );
+    let big: Value = get(&sandbox, &token, "ExplanationOfBenefit?_count=100000")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(big["entry"].as_array().expect("entries").len(), 12);
+    let count_only: Value = get(&sandbox, &token, "ExplanationOfBenefit?_count=0")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(count_only["total"], 12);
+    assert!(count_only["entry"].as_array().is_none_or(Vec::is_empty));
+}
+
+#[tokio::test]
+async fn a_member_sees_only_their_compartment() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let john = token_for(&sandbox, JOHN).await;
+    let other = sandbox.member(1).expect("a second member");
+    let identity = other.identity.clone().expect("identity");
+    let theirs = token_for(
+        &sandbox,
+        [
+            &identity.first_name,
+            &identity.last_name,
+            &identity.birth_date,
+            &identity.member_id,
+            &identity.zip,
+        ],
+    )
+    .await;
+    let (_, patients) = search_all(&sandbox, &theirs, "Patient").await;
+    assert_eq!(patients.len(), 1);
+    assert_eq!(patients[0]["id"], other.patient_id.as_str());
+    assert_eq!(
+        get(&sandbox, &john, &format!("Patient/{}", other.patient_id))
+            .await
+            .status(),
+        404
+    );
+    let (_, their_eobs) = search_all(&sandbox, &theirs, "ExplanationOfBenefit").await;
+    let eob_id = their_eobs[0]["id"].as_str().expect("id");
+    assert_eq!(
+        get(&sandbox, &john, &format!("ExplanationOfBenefit/{eob_id}"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        get(&sandbox, &theirs, &format!("ExplanationOfBenefit/{eob_id}"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        search_all(
+            &sandbox,
+            &john,
+            &format!("ExplanationOfBenefit?patient=Patient/{}", other.patient_id)
+        )
+        .await
+        .1
+        .len(),
+        0
+    );
+
+    // Every Organization, Practitioner and Location John sees is referenced by his data.
+    let (_, eobs) = search_all(&sandbox, &john, "ExplanationOfBenefit").await;
+    let (_, coverage) = search_all(&sandbox, &john, "Coverage").await;
+    let (_, locations) = search_all(&sandbox, &john, "Location").await;
+    let mut referenced = std::collections::BTreeSet::new();
+    for resource in eobs.iter().chain(&coverage).chain(&locations) {
+        collect_references(resource, &mut referenced);
+    }
+    for kind in ["Organization", "Practitioner", "Location"] {
+        for resource in search_all(&sandbox, &john, kind).await.1 {
+            let reference = format!("{kind}/{}", resource["id"].as_str().unwrap_or_default());
+            assert!(
+                referenced.contains(&reference),
+                "{reference} is not referenced by John's data"
+            );
+        }
+    }
+}
+
+fn collect_references(value: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (name, member) in map {
+                if name == "reference" {
+                    if let Some(text) = member.as_str() {
+                        out.insert(text.to_owned());
+                    }
+                } else {
+                    collect_references(member, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_references(i, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn unknown_types_ids_and_methods_get_operation_outcomes() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let token = token_for(&sandbox, JOHN).await;
+    for (path, status) in [
+        ("Nope", 404),
+        ("Observation", 404),
+        ("Patient/nobody", 404),
+        ("ExplanationOfBenefit/eob-john-allen-99999", 404),
+        ("Patient/..%2F..%2Fetc%2Fpasswd", 404),
+        ("Patient/%00", 404),
+    ] {
+        let response = get(&sandbox, &token, path).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(
+            response.json::<Value>().await.expect("JSON")["resourceType"],
+            "OperationOutcome",
+            "{path}"
+        );
+    }
+    let post = http()
+        .post(format!("{}/Patient", sandbox.fhir_base()))
+        .bearer_auth(&token)
+        .body("{}")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(post.status(), 405);
+    assert_eq!(
+        post.json::<Value>().await.expect("JSON")["resourceType"],
+        "OperationOutcome"
+    );
+    let bad_count = get(&sandbox, &token, "Patient?_count=many").await;
+    assert_eq!(bad_count.status(), 400);
+}
+
+// ---- hostile input -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn hostile_form_input_gets_4xx_or_an_escaped_page_never_a_panic() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let landing = authorize(&sandbox, &[]).await.text().await.expect("page");
+    let request = request_id(&landing);
+    let url = format!("{}/identity", sandbox.authorize_url());
+    let huge = "x".repeat(64 * 1024);
+    let oversized = http()
+        .post(&url)
+        .form(&[("request", request.as_str()), ("first_name", huge.as_str())])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(oversized.status(), 413);
+    let not_utf8 = http()
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![0xff, 0xfe, b'=', 0x80])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(not_utf8.status(), 400);
+    let wrong_type = http()
+        .post(&url)
+        .json(&serde_json::json!({"request": request}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(wrong_type.status(), 415);
+    let long = "y".repeat(500);
+    let too_long = verify(
+        &sandbox,
+        &request,
+        [
+            long.as_str(),
+            "Allen",
+            "10/19/1950",
+            "123456789123",
+            "02114",
+        ],
+    )
+    .await;
+    assert_eq!(too_long.status(), 400);
+    let missing = http()
+        .post(&url)
+        .form(&[("request", request.as_str()), ("first_name", "John")])
+        .send()
+        .await
+        .expect("answer");
+    assert!(
+        missing
+            .text()
+            .await
+            .expect("page")
+            .contains("Fill in every field")
+    );
+    let script = "<script>alert('x')</script>\"><img src=x onerror=alert(1)>";
+    let page = verify(
+        &sandbox,
+        &request,
+        [script, "Allen", "10/19/1950", "123456789123", "02114"],
+    )
+    .await
+    .text()
+    .await
+    .expect("page");
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert!(!page.contains("<img src=x"), "{page}");
+    assert!(page.contains("&lt;script&gt;"));
+    let unknown_request = verify(&sandbox, "made-up", JOHN).await;
+    assert_eq!(unknown_request.status(), 400);
+    // After all that, the sandbox still works.
+    assert_eq!(verify(&sandbox, &request, JOHN).await.status(), 302);
+}
+
+// ---- faults ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn latency_delays_fhir_responses() {
+    let sandbox = start(with_faults(&["latency=300ms"])).await;
+    let token = token_for(&sandbox, JOHN).await;
+    let started = Instant::now();
+    assert_eq!(get(&sandbox, &token, "Patient").await.status(), 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn status_faults_fail_a_share_of_requests_with_an_operation_outcome() {
+    let sandbox = start(with_faults(&["status=503@0.5"])).await;
+    let token = token_for(&sandbox, JOHN).await;
+    let mut failures = 0;
+    for _ in 0..10 {
+        let response = get(&sandbox, &token, "Coverage").await;
+        if response.status() == 503 {
+            failures += 1;
+            assert_eq!(
+                response.json::<Value>().await.expect("JSON")["resourceType"],
+                "OperationOutcome"
+            );
+        } else {
+            assert_eq!(response.status(), 200);
+        }
+    }
+    assert_eq!(failures, 5);
+}
+
+#[tokio::test]
+async fn the_rate_limit_answers_429_with_retry_after() {
+    let sandbox = start(with_faults(&["rate-limit=2/s"])).await;
+    let token = token_for(&sandbox, JOHN).await;
+    let statuses = [
+        get(&sandbox, &token, "Patient").await,
+        get(&sandbox, &token, "Patient").await,
+        get(&sandbox, &token, "Patient").await,
+    ];
+    assert_eq!(statuses[0].status(), 200);
+    let limited = &statuses[2];
+    assert_eq!(limited.status(), 429);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(retry >= 1);
+}
+
+#[tokio::test]
+async fn malformed_json_breaks_only_the_named_type() {
+    let sandbox = start(with_faults(&["malformed-json:Coverage"])).await;
+    let token = token_for(&sandbox, JOHN).await;
+    let body = get(&sandbox, &token, "Coverage")
+        .await
+        .bytes()
+        .await
+        .expect("body");
+    assert!(serde_json::from_slice::<Value>(&body).is_err());
+    let read = get(&sandbox, &token, "Coverage/coverage-john-allen")
+        .await
+        .bytes()
+        .await
+        .expect("body");
+    assert!(serde_json::from_slice::<Value>(&read).is_err());
+    assert!(
+        get(&sandbox, &token, "Patient")
+            .await
+            .json::<Value>()
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn invalid_resources_fail_the_schema_where_promised() {
+    let sandbox = start(with_faults(&["invalid-resource:Patient"])).await;
+    let token = token_for(&sandbox, JOHN).await;
+    let body = get(&sandbox, &token, "Patient")
+        .await
+        .bytes()
+        .await
+        .expect("body");
+    let checked = Registry::global().check_bytes(&body);
+    assert_eq!(checked.invalid, 1);
+    assert_eq!(checked.findings[0].path, "Patient.meta.lastUpdated");
+    assert_eq!(
+        checked.findings[0].resource.as_deref(),
+        Some("Patient/john-allen")
+    );
+}
+
+#[tokio::test]
+async fn foreign_patient_leaks_another_members_resource_into_the_first_page() {
+    let sandbox = start(with_faults(&[
+        "foreign-patient:ExplanationOfBenefit",
+        "foreign-patient:Organization",
+    ]))
+    .await;
+    let token = token_for(&sandbox, JOHN).await;
+    let (_, eobs) = search_all(&sandbox, &token, "ExplanationOfBenefit").await;
+    let foreign: Vec<&Value> = eobs
+        .iter()
+        .filter(|e| e["patient"]["reference"] != "Patient/john-allen")
+        .collect();
+    assert_eq!(foreign.len(), 1);
+    let (_, orgs) = search_all(&sandbox, &token, "Organization").await;
+    let (_, clean_orgs) = {
+        let clean = start(SandboxConfig::default()).await;
+        let token = token_for(&clean, JOHN).await;
+        search_all(&clean, &token, "Organization").await
+    };
+    assert_eq!(orgs.len(), clean_orgs.len() + 1);
+}
+
+#[tokio::test]
+async fn drop_next_link_hides_the_rest_of_the_searchset() {
+    let sandbox = start(with_faults(&["drop-next-link:ExplanationOfBenefit"])).await;
+    let token = token_for(&sandbox, JOHN).await;
+    let (pages, eobs) = search_all(&sandbox, &token, "ExplanationOfBenefit").await;
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0]["total"], 12);
+    assert_eq!(eobs.len(), 10);
+}
+
+#[tokio::test]
+async fn expire_codes_makes_every_exchange_invalid_grant() {
+    let sandbox = start(with_faults(&["expire-codes"])).await;
+    let code = code_for(&sandbox, JOHN, &[]).await;
+    let response = exchange(&sandbox, &code, &[]).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired")
+    );
+}
+
+#[tokio::test]
+async fn slow_body_trickles_the_response_out() {
+    let sandbox = start(with_faults(&["slow-body=50ms"])).await;
+    let token = token_for(&sandbox, JOHN).await;
+    let started = Instant::now();
+    let body = get(&sandbox, &token, "ExplanationOfBenefit")
+        .await
+        .bytes()
+        .await
+        .expect("body");
+    let chunks = body.len().div_ceil(1024) as u32;
+    assert!(chunks > 5);
+    assert!(
+        started.elapsed() >= Duration::from_millis(50) * (chunks - 1),
+        "{:?} for {chunks} chunks",
+        started.elapsed()
+    );
+    assert!(
+        serde_json::from_slice::<Value>(&body).is_ok(),
+        "the body is complete"
+    );
+}
+
+// ---- data --------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn every_generated_resource_of_every_member_is_valid_r4() {
+    let sandbox = start(SandboxConfig {
+        members: 5,
+        eobs_per_member: 9,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let registry = Registry::global();
+    for index in 0..sandbox.member_count() {
+        let member = sandbox.member(index).expect("member");
+        let id = member.identity.expect("identity");
+        let token = token_for(
+            &sandbox,
+            [
+                &id.first_name,
+                &id.last_name,
+                &id.birth_date,
+                &id.member_id,
+                &id.zip,
+            ],
+        )
+        .await;
+        for kind in [
+            "ExplanationOfBenefit",
+            "Coverage",
+            "Organization",
+            "Patient",
+            "Practitioner",
+            "Location",
+        ] {
+            let (pages, resources) = search_all(&sandbox, &token, kind).await;
+            assert!(!resources.is_empty(), "member {index} {kind}");
+            for page in pages {
+                let checked = registry.check_bytes(&serde_json::to_vec(&page).expect("bytes"));
+                assert!(
+                    checked.findings.is_empty(),
+                    "member {index} {kind}: {:?}",
+                    checked.findings
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_large_generated_plan_serves_its_last_member_at_once() {
+    // 10,000 members with 10 claims each: 100,000 ExplanationOfBenefit, none stored.
+    let sandbox = start(SandboxConfig {
+        members: 10_000,
+        eobs_per_member: 10,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let last = sandbox.member(9_999).expect("the last member");
+    let id = last.identity.expect("identity");
+    let token = token_for(
+        &sandbox,
+        [
+            &id.first_name,
+            &id.last_name,
+            &id.birth_date,
+            &id.member_id,
+            &id.zip,
+        ],
+    )
+    .await;
+    let (_, eobs) = search_all(&sandbox, &token, "ExplanationOfBenefit?_count=4").await;
+    assert_eq!(eobs.len(), 10);
+    assert_eq!(eobs[9]["id"], format!("eob-{}-9", last.patient_id));
+}
+
+#[tokio::test]
+async fn a_data_folder_is_served_per_patient() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let patient = |id: &str, given: &str, member: &str| {
+        serde_json::json!({
+            "resourceType": "Patient", "id": id,
+            "identifier": [{"type": {"coding": [{"code": "MB"}]}, "value": member}],
+            "name": [{"family": "Tester", "given": [given]}],
+            "birthDate": "1980-02-03",
+            "address": [{"postalCode": "12345"}]
+        })
+    };
+    let bundle = serde_json::json!({
+        "resourceType": "Bundle", "type": "collection",
+        "entry": [
+            {"resource": patient("p-ann", "Ann", "M-1")},
+            {"resource": {"resourceType": "Coverage", "id": "c-ann", "status": "active", "beneficiary": {"reference": "Patient/p-ann"}, "payor": [{"reference": "Organization/payer"}]}},
+            {"resource": {"resourceType": "Organization", "id": "payer", "name": "Their Plan"}},
+            {"resource": {"resourceType": "Organization", "id": "unrelated", "name": "Nobody's"}},
+            {"resource": {"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "x"}, "subject": {"reference": "Patient/p-ann"}}}
+        ]
+    });
+    common::write(dir.path(), "ann.json", &bundle.to_string());
+    common::write(
+        dir.path(),
+        "more/bob.ndjson",
+        &format!("{}\n", patient("p-bob", "Bob", "M-2")),
+    );
+    let sandbox = start(SandboxConfig {
+        data: Some(dir.path().to_owned()),
+        ..SandboxConfig::default()
+    })
+    .await;
+    assert_eq!(sandbox.member_count(), 2);
+    let ann = token_for(&sandbox, ["ann", "TESTER", "02/03/1980", "M-1", "12345"]).await;
+    let (_, orgs) = search_all(&sandbox, &ann, "Organization").await;
+    assert_eq!(orgs.len(), 1, "only the payer her Coverage references");
+    assert_eq!(search_all(&sandbox, &ann, "Observation").await.1.len(), 1);
+    assert_eq!(get(&sandbox, &ann, "Patient/p-bob").await.status(), 404);
+    let bob = token_for(&sandbox, ["Bob", "Tester", "02/03/1980", "M-2", "12345"]).await;
+    assert_eq!(search_all(&sandbox, &bob, "Coverage").await.1.len(), 0);
+
+    let empty = tempfile::tempdir().expect("temp dir");
+    common::write(
+        empty.path(),
+        "x.json",
+        r#"{"resourceType":"Organization","id":"o"}"#,
+    );
+    let error = onramp::sandbox::Sandbox::start(SandboxConfig {
+        data: Some(empty.path().to_owned()),
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect_err("no patients");
+    assert!(error.to_string().contains("data folder"), "{error}");
+}
+
+#[tokio::test]
+async fn the_built_in_callback_page_shows_what_an_app_would_receive() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let page = http()
+        .get(format!("{}/callback", sandbox.origin()))
+        .query(&[("code", "abc<script>"), ("state", "s1")])
+        .send()
+        .await
+        .expect("answer")
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains("abc&lt;script&gt;"), "{page}");
+    assert!(page.contains("s1"));
+    let described = onramp::sandbox::describe(&sandbox);
+    assert!(
+        described.contains(&format!("redirect_uri={}/callback", sandbox.origin())),
+        "{described}"
+    );
+}
