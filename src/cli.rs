@@ -24,6 +24,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// The environment kept onramp from testing (browser, network, target unreachable).
     pub const ENVIRONMENT: u8 = 3;
+    /// Stopped by Ctrl-C (128 + SIGINT); the report is still written, marked interrupted.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 /// onramp: prove a Patient Access app's FHIR R4 support and assemble the evidence.
@@ -42,6 +44,65 @@ enum Command {
     /// Serve the embedded demo health plan (auth pages, token endpoint, FHIR R4 API) until Ctrl-C.
     #[command(after_help = SANDBOX_AFTER_HELP)]
     Sandbox(SandboxArgs),
+    /// Run the conformance features against a target (the embedded sandbox by default) and
+    /// write the report.
+    #[command(after_help = RUN_AFTER_HELP)]
+    Run(RunArgs),
+    /// Write editable copies of the features and a commented target file into a folder.
+    Init(InitArgs),
+}
+
+const RUN_AFTER_HELP: &str = "\
+Targets: sandbox (default; the embedded demo health plan), 1up-demo (the payer guide's demo
+environment; set ONRAMP_1UP_CLIENT_ID, ONRAMP_1UP_CLIENT_SECRET and ONRAMP_1UP_REDIRECT_URI),
+or a TOML target file (onramp init writes a commented one).
+
+Outputs in OUT/<run-id>/: summary.json, junit.xml, cucumber.json, screenshots/; OUT/latest
+points at the newest run.
+
+Exit status: 0 conformant, 1 conformance failures, 2 usage or configuration error,
+3 environment error (no browser, target unreachable), 130 interrupted.";
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// sandbox, 1up-demo, or a target file.
+    #[arg(long, value_name = "NAME|FILE")]
+    target: Option<String>,
+
+    /// Run the .feature files in this folder instead of the shipped ones.
+    #[arg(long, value_name = "DIR")]
+    features: Option<PathBuf>,
+
+    /// Only scenarios whose tags match, e.g. "not @access-control".
+    #[arg(long, value_name = "EXPR")]
+    tags: Option<String>,
+
+    /// Folder for the reports.
+    #[arg(long, value_name = "DIR", default_value = "onramp-report")]
+    out: PathBuf,
+
+    /// Use this WebDriver endpoint instead of starting chromedriver.
+    #[arg(long, value_name = "URL")]
+    webdriver: Option<String>,
+
+    /// Show the browser window.
+    #[arg(long)]
+    headed: bool,
+
+    /// Add a fault to the embedded sandbox (repeatable); see `onramp sandbox --help`.
+    #[arg(long = "sandbox-fault", value_name = "SPEC")]
+    sandbox_faults: Vec<crate::sandbox::Fault>,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// Folder to write into.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+
+    /// Overwrite files that already exist.
+    #[arg(long)]
+    force: bool,
 }
 
 const SANDBOX_AFTER_HELP: &str = "\
@@ -130,6 +191,16 @@ pub enum CliError {
     Runtime(#[source] io::Error),
     #[error("the sandbox did not start")]
     Sandbox(#[source] crate::sandbox::SandboxError),
+    #[error("the run could not start")]
+    Run(#[source] crate::run::RunError),
+    #[error("{path} exists; pass --force to overwrite it")]
+    Exists { path: PathBuf },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl CliError {
@@ -137,6 +208,9 @@ impl CliError {
         match self {
             CliError::Unreadable { .. } => exit::USAGE,
             CliError::Sandbox(crate::sandbox::SandboxError::Data(_)) => exit::USAGE,
+            CliError::Run(error) => error.exit_code(),
+            CliError::Exists { .. } => exit::USAGE,
+            CliError::Write { .. } => exit::ENVIRONMENT,
             CliError::Pool { .. }
             | CliError::Output(_)
             | CliError::Runtime(_)
@@ -182,6 +256,8 @@ fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Validate(args) => validate(args),
         Command::Sandbox(args) => sandbox(args),
+        Command::Run(args) => run_features(args),
+        Command::Init(args) => init(args),
     }
 }
 
@@ -316,4 +392,80 @@ fn sandbox(args: SandboxArgs) -> Result<u8, CliError> {
         sandbox.shutdown().await;
         Ok(exit::OK)
     })
+}
+
+fn run_features(args: RunArgs) -> Result<u8, CliError> {
+    let options = crate::run::RunOptions {
+        target: args.target,
+        features: args.features,
+        tags: args.tags,
+        out: Some(args.out),
+        webdriver: args.webdriver,
+        headed: args.headed,
+        sandbox_faults: args.sandbox_faults,
+    };
+    let report = runtime()?
+        .block_on(crate::run::run(options))
+        .map_err(CliError::Run)?;
+    let summary = &report.summary;
+    let counts = &summary.scenario_counts;
+    let verdict = match summary.outcome {
+        crate::run::summary::Outcome::Passed => "conformant",
+        crate::run::summary::Outcome::Failed => "NOT conformant",
+        crate::run::summary::Outcome::Error => "could not test everything",
+        crate::run::summary::Outcome::Interrupted => "interrupted",
+    };
+    println!(
+        "\nonramp: {verdict}: {} scenario{} ({} passed, {} failed) against {} in {:.1} s",
+        counts.passed + counts.failed + counts.skipped,
+        if counts.passed + counts.failed + counts.skipped == 1 {
+            ""
+        } else {
+            "s"
+        },
+        counts.passed,
+        counts.failed,
+        summary.target.name,
+        summary.duration_ms as f64 / 1000.0
+    );
+    for error in &summary.errors {
+        println!("onramp: {error}");
+    }
+    println!(
+        "onramp: report in {}/ ({})",
+        report.dir.display(),
+        report.files.join(", ")
+    );
+    Ok(summary.exit_code)
+}
+
+fn init(args: InitArgs) -> Result<u8, CliError> {
+    let mut files: Vec<(PathBuf, &str)> = crate::run::features::EMBEDDED
+        .iter()
+        .map(|(name, text)| (args.dir.join("features").join(name), *text))
+        .collect();
+    files.push((
+        args.dir.join("onramp-target.toml"),
+        crate::config::TARGET_TEMPLATE,
+    ));
+    if !args.force
+        && let Some((path, _)) = files.iter().find(|(path, _)| path.exists())
+    {
+        return Err(CliError::Exists { path: path.clone() });
+    }
+    for (path, text) in &files {
+        crate::report::write_atomically(path, text.as_bytes()).map_err(|source| {
+            CliError::Write {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        println!("wrote {}", path.display());
+    }
+    println!(
+        "\nEdit them, then: onramp run --features {} --target {}",
+        args.dir.join("features").display(),
+        args.dir.join("onramp-target.toml").display()
+    );
+    Ok(exit::OK)
 }

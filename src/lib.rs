@@ -5,5 +5,14 @@
 
 pub mod browser;
 pub mod cli;
+pub mod config;
+pub mod evidence;
+pub mod fhir;
+pub mod http;
+pub mod oauth;
+pub mod report;
+pub mod run;
 pub mod sandbox;
+pub mod secret;
+pub mod steps;
 pub mod validate;

@@ -74,3 +74,43 @@ fn descriptions_are_removed_but_description_elements_kept() {
     assert_eq!(found, 0, "description keywords remain");
     assert!(schema["definitions"]["ActivityDefinition"]["properties"]["description"].is_object());
 }
+
+/// The target-file schema accepts the template `onramp init` writes and a remote target,
+/// and refuses what the loader refuses.
+#[test]
+fn the_target_schema_matches_the_target_loader() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../schemas/target.schema.json"))
+            .expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let as_json = |toml_text: &str| -> serde_json::Value {
+        let value: toml::Value = toml::from_str(toml_text).expect("TOML");
+        serde_json::to_value(value).expect("JSON")
+    };
+    let template = as_json(onramp::config::TARGET_TEMPLATE);
+    assert!(
+        validator.is_valid(&template),
+        "{:?}",
+        validator
+            .iter_errors(&template)
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+    );
+    let remote = as_json(
+        "name = \"acme\"\n[endpoints]\nauthorize = \"https://a/x\"\ntoken = \"https://a/t\"\nfhir_base = \"https://a/r4\"\n[client]\nid = \"${ID}\"\nsecret = \"${SECRET}\"\nredirect_uri = \"http://localhost:1/cb\"\nauth = \"basic\"\n",
+    );
+    assert!(validator.is_valid(&remote));
+    for bad in [
+        "[sandbox]\nmembers = 0\n",
+        "[sandbox]\n[endpoints]\nauthorize = \"a\"\ntoken = \"b\"\nfhir_base = \"c\"\n",
+        "[sandbox]\n[client]\nid = \"x\"\nsecret = \"y\"\nauth = \"digest\"\n",
+        "[sandbox]\ncolour = \"blue\"\n",
+    ] {
+        assert!(!validator.is_valid(&as_json(bad)), "schema accepts {bad:?}");
+        assert!(
+            onramp::config::Target::from_toml(bad, std::path::Path::new("t.toml"), |_| None)
+                .is_err(),
+            "loader accepts {bad:?}"
+        );
+    }
+}

@@ -75,6 +75,8 @@ pub fn find_chromedriver() -> Result<PathBuf, BrowserError> {
 pub struct ChromeDriver {
     child: Option<Child>,
     url: String,
+    /// chromedriver's log, for diagnosing a browser that will not start.
+    logs: tempfile::TempDir,
 }
 
 impl ChromeDriver {
@@ -82,9 +84,20 @@ impl ChromeDriver {
     pub async fn start() -> Result<Self, BrowserError> {
         let path = find_chromedriver()?;
         let port = free_port()?;
+        let logs = tempfile::Builder::new()
+            .prefix("onramp-chromedriver-")
+            .tempdir()
+            .map_err(|source| BrowserError::Spawn {
+                path: std::env::temp_dir(),
+                source,
+            })?;
         let child = Command::new(&path)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
+            .arg(format!(
+                "--log-path={}",
+                logs.path().join("chromedriver.log").display()
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -97,6 +110,7 @@ impl ChromeDriver {
         let mut driver = Self {
             child: Some(child),
             url: format!("http://127.0.0.1:{port}"),
+            logs,
         };
         driver.wait_until_ready(&path).await?;
         Ok(driver)
@@ -123,7 +137,11 @@ impl ChromeDriver {
             {
                 return Err(BrowserError::NotReady {
                     url: self.url.clone(),
-                    reason: format!("{} exited at start ({exit})", path.display()),
+                    reason: format!(
+                        "{} exited at start ({exit}){}",
+                        path.display(),
+                        self.log_tail()
+                    ),
                 });
             }
             if let Ok(response) = client.get(&status).send().await
@@ -145,6 +163,21 @@ impl ChromeDriver {
                 });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The last lines of chromedriver's log, for an error message.
+    fn log_tail(&self) -> String {
+        let text =
+            std::fs::read_to_string(self.logs.path().join("chromedriver.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().rev().take(5).collect();
+        if lines.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; its log ends: {}",
+                lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            )
         }
     }
 

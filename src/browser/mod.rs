@@ -158,6 +158,19 @@ impl Browser {
         })
     }
 
+    /// The browser's name and version as the WebDriver reported them.
+    pub fn version(&self) -> Option<String> {
+        let capabilities = self.client.capabilities()?;
+        let name = capabilities
+            .get("browserName")
+            .and_then(|n| n.as_str())
+            .unwrap_or("browser");
+        let version = capabilities
+            .get("browserVersion")
+            .and_then(|v| v.as_str())?;
+        Some(format!("{name} {version}"))
+    }
+
     /// The private profile folder (removed when the browser is dropped).
     pub fn profile_dir(&self) -> &std::path::Path {
         self._profile.path()
@@ -244,6 +257,23 @@ impl Browser {
         link.click()
             .await
             .map_err(BrowserError::command(format!("click the link \"{text}\"")))
+    }
+
+    /// Click the link or button whose text is `text` (a member does not tell them apart).
+    pub async fn click(&self, text: &str) -> Result<(), BrowserError> {
+        let literal = xpath_literal(text);
+        let target = self
+            .wait_until(&format!("a link or button \"{text}\""), || async {
+                let xpath = format!(
+                    "//a[normalize-space(.)={literal}] | //button[normalize-space(.)={literal}] | //input[(@type='submit' or @type='button') and @value={literal}]"
+                );
+                self.client.find(Locator::XPath(&xpath)).await.ok()
+            })
+            .await?;
+        target
+            .click()
+            .await
+            .map_err(BrowserError::command(format!("click \"{text}\"")))
     }
 
     /// Type `value` into the field labelled `label` (by `<label for>` or a wrapping label).

@@ -244,7 +244,7 @@ async fn search(
     }) || params
         .get("_id")
         .is_some_and(|id| kind == "Patient" && id != &patient_id);
-    let total = if narrowed_away {
+    let mut total = if narrowed_away {
         0
     } else {
         state.store.count(member, &kind)
@@ -254,11 +254,14 @@ async fn search(
     } else {
         state.store.page(member, &kind, offset, count)
     };
-    if offset == 0
-        && state.faults.foreign_patient(&kind)
+    // The leak counts in the total, as it would on a server whose query matched it.
+    if state.faults.foreign_patient(&kind)
         && let Some(foreign) = state.store.foreign(member, &kind)
     {
-        resources.push(foreign);
+        total += 1;
+        if offset == 0 {
+            resources.push(foreign);
+        }
     }
     if state.faults.invalid_resource(&kind) {
         resources.iter_mut().for_each(break_resource);

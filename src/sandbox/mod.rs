@@ -48,7 +48,18 @@ pub const DEMO_CLIENT_SECRET: &str = "onramp-demo-secret";
 const BODY_LIMIT: usize = 16 * 1024;
 
 /// How the authorization endpoint treats PKCE (RFC 7636).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Deserialize,
+    serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum PkceMode {
     /// `code_challenge` is ignored and not advertised.
     Off,

@@ -1,0 +1,399 @@
+//! The evidence of a run: HTTP exchanges, browser screenshots and notes, recorded as they
+//! happen and redacted at the door. Every secret the run learns (the client secret, codes,
+//! PKCE verifiers, tokens) is registered here first, and nothing is stored without passing
+//! the redactor: no report built from this can leak one.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// What replaces a secret.
+pub const REDACTED: &str = "[redacted]";
+/// Bodies are kept up to this many bytes (after redaction).
+const BODY_LIMIT: usize = 16 * 1024;
+/// Header names whose values are always secret.
+const SECRET_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
+/// JSON members and form fields whose values are always secret.
+const SECRET_FIELDS: [&str; 8] = [
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "code",
+    "code_verifier",
+    "client_secret",
+    "client_assertion",
+    "password",
+];
+
+/// One HTTP request and its answer (or failure), as evidence.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Exchange {
+    pub index: usize,
+    /// What the run was doing (`Token`, `Search ExplanationOfBenefit page 2`, ...).
+    pub context: String,
+    pub method: String,
+    pub url: String,
+    pub status: Option<u16>,
+    pub duration_ms: u64,
+    pub request_headers: Vec<(String, String)>,
+    pub request_body: Option<String>,
+    pub response_headers: Vec<(String, String)>,
+    pub response_body: Option<String>,
+    /// Bytes of body left out.
+    pub truncated: u64,
+    pub error: Option<String>,
+}
+
+/// A browser screenshot saved under `screenshots/`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Screenshot {
+    pub index: usize,
+    pub context: String,
+    pub caption: String,
+    /// Path relative to the run's output folder.
+    pub file: String,
+    pub url: String,
+}
+
+/// Something worth knowing that is neither a pass nor a failure (a retry, a skipped check).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Note {
+    pub context: String,
+    pub text: String,
+}
+
+/// Everything recorded, for the run summary.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+pub struct Evidence {
+    pub exchanges: Vec<Exchange>,
+    pub screenshots: Vec<Screenshot>,
+    pub notes: Vec<Note>,
+}
+
+/// An exchange as the HTTP layer saw it, before redaction.
+#[derive(Debug, Clone, Default)]
+pub struct RawExchange {
+    pub context: String,
+    pub method: String,
+    pub url: String,
+    pub status: Option<u16>,
+    pub duration: Duration,
+    pub request_headers: Vec<(String, String)>,
+    pub request_body: Option<Vec<u8>>,
+    pub response_headers: Vec<(String, String)>,
+    pub response_body: Option<Vec<u8>>,
+    pub error: Option<String>,
+}
+
+/// Records evidence for one run.
+#[derive(Debug)]
+pub struct Recorder {
+    secrets: RwLock<BTreeSet<String>>,
+    evidence: Mutex<Evidence>,
+    screenshots_dir: Option<PathBuf>,
+}
+
+impl Recorder {
+    /// A recorder that saves screenshots under `dir/screenshots` (nowhere when `None`).
+    pub fn new(dir: Option<&Path>) -> Self {
+        Self {
+            secrets: RwLock::new(BTreeSet::new()),
+            evidence: Mutex::new(Evidence::default()),
+            screenshots_dir: dir.map(|d| d.join("screenshots")),
+        }
+    }
+
+    fn evidence(&self) -> std::sync::MutexGuard<'_, Evidence> {
+        self.evidence
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Remember a secret value: from now on it is replaced wherever it appears. Values
+    /// shorter than six characters are not secrets worth the false positives.
+    pub fn add_secret(&self, value: &str) {
+        if value.len() >= 6 {
+            self.secrets
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(value.to_owned());
+            // Also as it appears percent-encoded in URLs and form bodies.
+            let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            if encoded != value {
+                self.secrets
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(encoded);
+            }
+        }
+    }
+
+    /// `text` with every known secret replaced.
+    pub fn redact(&self, text: &str) -> String {
+        let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
+        let mut out = text.to_owned();
+        // Longest first, so that a secret containing another is replaced whole.
+        let mut ordered: Vec<&String> = secrets.iter().collect();
+        ordered.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for secret in ordered {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), REDACTED);
+            }
+        }
+        out
+    }
+
+    fn redact_body(&self, body: &[u8], content_type: Option<&str>) -> (String, u64) {
+        let text = String::from_utf8_lossy(body);
+        let structural = if content_type.is_some_and(|t| t.contains("x-www-form-urlencoded")) {
+            redact_form(&text)
+        } else if content_type.is_some_and(|t| t.contains("json"))
+            || text.trim_start().starts_with('{')
+        {
+            redact_json(&text).unwrap_or_else(|| text.into_owned())
+        } else {
+            text.into_owned()
+        };
+        let redacted = self.redact(&structural);
+        if redacted.len() <= BODY_LIMIT {
+            return (redacted, 0);
+        }
+        let mut cut = BODY_LIMIT;
+        while !redacted.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        (redacted[..cut].to_owned(), (redacted.len() - cut) as u64)
+    }
+
+    fn redact_headers(&self, headers: &[(String, String)]) -> Vec<(String, String)> {
+        headers
+            .iter()
+            .map(|(name, value)| {
+                let lower = name.to_ascii_lowercase();
+                let value = if SECRET_HEADERS.contains(&lower.as_str()) {
+                    match value.split_once(' ') {
+                        Some((scheme, _)) => format!("{scheme} {REDACTED}"),
+                        None => REDACTED.to_owned(),
+                    }
+                } else {
+                    self.redact(value)
+                };
+                (lower, value)
+            })
+            .collect()
+    }
+
+    /// Record an HTTP exchange, redacted.
+    pub fn exchange(&self, raw: RawExchange) {
+        let content_type = |headers: &[(String, String)]| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| v.to_ascii_lowercase())
+        };
+        let request_type = content_type(&raw.request_headers);
+        let response_type = content_type(&raw.response_headers);
+        let (request_body, request_cut) = raw
+            .request_body
+            .as_deref()
+            .map(|b| self.redact_body(b, request_type.as_deref()))
+            .map_or((None, 0), |(b, c)| (Some(b), c));
+        let (response_body, response_cut) = raw
+            .response_body
+            .as_deref()
+            .map(|b| self.redact_body(b, response_type.as_deref()))
+            .map_or((None, 0), |(b, c)| (Some(b), c));
+        let exchange = Exchange {
+            index: 0,
+            context: self.redact(&raw.context),
+            method: raw.method,
+            url: self.redact(&redact_query(&raw.url)),
+            status: raw.status,
+            duration_ms: u64::try_from(raw.duration.as_millis()).unwrap_or(u64::MAX),
+            request_headers: self.redact_headers(&raw.request_headers),
+            request_body,
+            response_headers: self.redact_headers(&raw.response_headers),
+            response_body,
+            truncated: request_cut + response_cut,
+            error: raw.error.map(|e| self.redact(&e)),
+        };
+        let mut evidence = self.evidence();
+        let index = evidence.exchanges.len() + 1;
+        evidence.exchanges.push(Exchange { index, ..exchange });
+    }
+
+    /// Save a screenshot (PNG) and record it. A screenshot that cannot be saved becomes a
+    /// note: losing a picture must not fail the run.
+    pub fn screenshot(&self, context: &str, caption: &str, url: &str, png: &[u8]) {
+        let index = self.evidence().screenshots.len() + 1;
+        let slug: String = caption
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect::<String>()
+            .split('-')
+            .filter(|s| !s.is_empty())
+            .take(6)
+            .collect::<Vec<_>>()
+            .join("-");
+        let name = format!("{index:02}-{slug}.png");
+        let Some(dir) = &self.screenshots_dir else {
+            return;
+        };
+        let saved = std::fs::create_dir_all(dir)
+            .and_then(|()| crate::report::write_atomically(&dir.join(&name), png));
+        match saved {
+            Ok(()) => self.evidence().screenshots.push(Screenshot {
+                index,
+                context: self.redact(context),
+                caption: self.redact(caption),
+                file: format!("screenshots/{name}"),
+                url: self.redact(&redact_query(url)),
+            }),
+            Err(error) => self.note(
+                context,
+                &format!("screenshot \"{caption}\" could not be saved: {error}"),
+            ),
+        }
+    }
+
+    /// Record a note.
+    pub fn note(&self, context: &str, text: &str) {
+        let note = Note {
+            context: self.redact(context),
+            text: self.redact(text),
+        };
+        self.evidence().notes.push(note);
+    }
+
+    /// Everything recorded so far.
+    pub fn snapshot(&self) -> Evidence {
+        self.evidence().clone()
+    }
+}
+
+/// Query parameters that carry secrets, blanked in a URL.
+fn redact_query(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    if parsed.query().is_none() {
+        return url.to_owned();
+    }
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| {
+            let value = if SECRET_FIELDS.contains(&k.as_ref()) {
+                REDACTED.to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), value)
+        })
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    parsed.to_string()
+}
+
+fn redact_form(body: &str) -> String {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .map(|(k, v)| {
+            let value = if SECRET_FIELDS.contains(&k.as_ref()) {
+                REDACTED.to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), value)
+        })
+        .collect();
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+fn redact_json(body: &str) -> Option<String> {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(members) => {
+                for (name, member) in members.iter_mut() {
+                    if SECRET_FIELDS.contains(&name.as_str()) && member.is_string() {
+                        *member = serde_json::Value::String(REDACTED.to_owned());
+                    } else {
+                        walk(member);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_str(body).ok()?;
+    walk(&mut value);
+    serde_json::to_string(&value).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_replaced_everywhere_they_appear() {
+        let recorder = Recorder::new(None);
+        recorder.add_secret("s3cr3t/value+x");
+        recorder.exchange(RawExchange {
+            context: "Token".into(),
+            method: "POST".into(),
+            url: "https://auth.example/token?code=abcdef123&x=s3cr3t%2Fvalue%2Bx".into(),
+            status: Some(200),
+            request_headers: vec![("Authorization".into(), "Basic dXNlcjpwYXNz".into()), ("Content-Type".into(), "application/x-www-form-urlencoded".into())],
+            request_body: Some(b"grant_type=authorization_code&code=abcdef123&client_secret=s3cr3t%2Fvalue%2Bx".to_vec()),
+            response_headers: vec![("content-type".into(), "application/json".into())],
+            response_body: Some(br#"{"access_token":"tok-123456","token_type":"Bearer","nested":{"refresh_token":"r-987654"},"echo":"s3cr3t/value+x"}"#.to_vec()),
+            ..RawExchange::default()
+        });
+        let evidence = recorder.snapshot();
+        let text = serde_json::to_string(&evidence).expect("serializes");
+        for leaked in [
+            "s3cr3t",
+            "abcdef123",
+            "dXNlcjpwYXNz",
+            "tok-123456",
+            "r-987654",
+        ] {
+            assert!(!text.contains(leaked), "{leaked} leaked: {text}");
+        }
+        assert!(text.contains("Bearer"), "non-secret values stay");
+        assert_eq!(
+            evidence.exchanges[0].request_headers[0],
+            ("authorization".into(), "Basic [redacted]".into())
+        );
+    }
+
+    #[test]
+    fn long_bodies_are_cut_and_counted() {
+        let recorder = Recorder::new(None);
+        recorder.exchange(RawExchange {
+            response_body: Some(vec![b'x'; BODY_LIMIT + 100]),
+            ..RawExchange::default()
+        });
+        let exchange = &recorder.snapshot().exchanges[0];
+        assert_eq!(exchange.truncated, 100);
+        assert_eq!(
+            exchange.response_body.as_ref().map(String::len),
+            Some(BODY_LIMIT)
+        );
+    }
+}

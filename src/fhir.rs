@@ -1,0 +1,384 @@
+//! Reading the target's FHIR API as the app would: a search for one resource type, every
+//! page followed (with a loop guard and a page cap), each page checked on arrival — status,
+//! content type, JSON, the R4 schema — and reduced to what later checks need (ids, owners,
+//! references), so that memory does not grow with the bytes read. Non-2xx answers are
+//! reported with their OperationOutcome text.
+//!
+//! It validates through [`crate::validate`] but holds no validation logic of its own.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde::Serialize;
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+use url::Url;
+
+use crate::http::{Http, HttpError, Request};
+use crate::secret::Secret;
+use crate::validate::{Finding, Registry};
+
+/// What one page of a search was.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PageInfo {
+    pub number: usize,
+    pub url: String,
+    pub status: u16,
+    pub duration_ms: u64,
+    pub resource_type: Option<String>,
+    pub bundle_type: Option<String>,
+    pub total: Option<u64>,
+    /// Entries the server marked as matches (or left unmarked).
+    pub matches: usize,
+    pub entries: usize,
+}
+
+/// What later checks need of a returned resource.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ResourceSummary {
+    pub kind: String,
+    pub id: Option<String>,
+    pub page: usize,
+    pub entry: usize,
+    /// `patient`, `subject` and `beneficiary` references.
+    pub owners: Vec<String>,
+    /// Every `reference` in the resource, in order.
+    pub references: Vec<String>,
+}
+
+impl ResourceSummary {
+    pub fn label(&self) -> String {
+        match &self.id {
+            Some(id) => format!("{}/{id}", self.kind),
+            None => format!("{} (no id)", self.kind),
+        }
+    }
+}
+
+/// A schema finding in a search result.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PageFinding {
+    pub page: usize,
+    pub url: String,
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+/// Why a search stopped before its last page.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SearchFailure {
+    /// True when the environment, not the target, is at fault (no network).
+    pub environment: bool,
+    pub message: String,
+}
+
+/// Everything a search for one type returned.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SearchResult {
+    pub kind: String,
+    pub pages: Vec<PageInfo>,
+    pub resources: Vec<ResourceSummary>,
+    pub findings: Vec<PageFinding>,
+    /// Resources with at least one schema finding.
+    pub invalid: u64,
+    /// Problems with the pages themselves (content type, a next link that loops, the cap).
+    pub page_problems: Vec<String>,
+    pub failure: Option<SearchFailure>,
+}
+
+/// How a search pages.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    pub page_size: Option<u32>,
+    pub page_cap: usize,
+}
+
+/// Follow a search for `kind` to its end, calling `progress(pages, resources)` per page.
+pub async fn search(
+    http: &Http,
+    fhir_base: &Url,
+    kind: &str,
+    token: &Secret,
+    paging: Paging,
+    mut progress: impl FnMut(usize, usize),
+) -> SearchResult {
+    let mut result = SearchResult {
+        kind: kind.to_owned(),
+        ..SearchResult::default()
+    };
+    let mut url = format!("{}/{kind}", fhir_base.as_str().trim_end_matches('/'));
+    if let Some(size) = paging.page_size {
+        url.push_str(&format!("?_count={size}"));
+    }
+    let mut seen: HashSet<String> = HashSet::new();
+    let registry = Registry::global();
+    loop {
+        let number = result.pages.len() + 1;
+        if !seen.insert(url.clone()) {
+            result.page_problems.push(format!(
+                "the next link of page {} points back to a page already read ({url})",
+                number - 1
+            ));
+            break;
+        }
+        let request = Request::get(&url)
+            .header("Accept", "application/fhir+json")
+            .header("Authorization", format!("Bearer {}", token.expose()));
+        let context = format!("Search {kind}, page {number}");
+        let response = match http.send_with_retries(&context, &request).await {
+            Ok(response) => response,
+            Err(error) => {
+                result.failure = Some(failure_of(&error, kind, number));
+                break;
+            }
+        };
+        if !(200..300).contains(&response.status) {
+            let reason = operation_outcome_text(&response.body)
+                .map(|t| format!(": {t}"))
+                .unwrap_or_default();
+            let retried = if response.attempts > 1 {
+                format!(" after {} attempts", response.attempts)
+            } else {
+                String::new()
+            };
+            result.failure = Some(SearchFailure {
+                environment: false,
+                message: format!(
+                    "{kind} page {number} (GET {url}) answered {}{retried}{reason}",
+                    response.status
+                ),
+            });
+            break;
+        }
+        let content_type = response
+            .header("content-type")
+            .unwrap_or("(none)")
+            .to_owned();
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if media != "application/fhir+json" && media != "application/json" {
+            result.page_problems.push(format!(
+                "{kind} page {number} has Content-Type {content_type}, not application/fhir+json"
+            ));
+        }
+        let document = match crate::validate::parse(&response.body) {
+            Ok(document) => document,
+            Err(finding) => {
+                result.failure = Some(SearchFailure {
+                    environment: false,
+                    message: format!(
+                        "{kind} page {number} (GET {url}) is not JSON: {}",
+                        finding.message
+                    ),
+                });
+                break;
+            }
+        };
+        let checked = registry.check(&document);
+        result.invalid += checked.invalid;
+        result
+            .findings
+            .extend(checked.findings.into_iter().map(|finding| PageFinding {
+                page: number,
+                url: url.clone(),
+                finding,
+            }));
+        let mut info = PageInfo {
+            number,
+            url: url.clone(),
+            status: response.status,
+            duration_ms: u64::try_from(response.duration.as_millis()).unwrap_or(u64::MAX),
+            resource_type: string_at(&document, "resourceType"),
+            bundle_type: string_at(&document, "type"),
+            total: document.get("total").and_then(|t| t.as_u64()),
+            matches: 0,
+            entries: 0,
+        };
+        if let Some(entries) = document.get("entry").and_then(|e| e.as_array()) {
+            info.entries = entries.len();
+            for (index, entry) in entries.iter().enumerate() {
+                let mode = entry
+                    .get("search")
+                    .and_then(|s| s.get("mode"))
+                    .and_then(|m| m.as_str());
+                if mode != Some("include") && mode != Some("outcome") {
+                    info.matches += 1;
+                }
+                if let Some(resource) = entry.get("resource") {
+                    result.resources.push(summarize(resource, number, index));
+                }
+            }
+        }
+        let next = next_link(&document);
+        result.pages.push(info);
+        progress(result.pages.len(), result.resources.len());
+        match next {
+            None => break,
+            Some(_) if result.pages.len() >= paging.page_cap => {
+                result.page_problems.push(format!(
+                    "stopped after {} pages (the target's page_cap) with more pages still linked",
+                    paging.page_cap
+                ));
+                break;
+            }
+            Some(next) => url = next,
+        }
+    }
+    result
+}
+
+fn failure_of(error: &HttpError, kind: &str, page: usize) -> SearchFailure {
+    SearchFailure {
+        environment: error.is_environment(),
+        message: format!("{kind} page {page}: {error}"),
+    }
+}
+
+fn string_at(document: &sonic_rs::Value, name: &str) -> Option<String> {
+    document
+        .get(name)
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
+
+fn next_link(document: &sonic_rs::Value) -> Option<String> {
+    document
+        .get("link")?
+        .as_array()?
+        .iter()
+        .find(|link| link.get("relation").and_then(|r| r.as_str()) == Some("next"))?
+        .get("url")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The reduced view of a returned resource.
+fn summarize(resource: &sonic_rs::Value, page: usize, entry: usize) -> ResourceSummary {
+    let mut references = Vec::new();
+    collect_references(resource, &mut references);
+    let owners = ["patient", "subject", "beneficiary"]
+        .iter()
+        .filter_map(|field| {
+            resource
+                .get(*field)?
+                .get("reference")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    ResourceSummary {
+        kind: string_at(resource, "resourceType").unwrap_or_else(|| "(no resourceType)".into()),
+        id: string_at(resource, "id"),
+        page,
+        entry,
+        owners,
+        references,
+    }
+}
+
+fn collect_references(value: &sonic_rs::Value, out: &mut Vec<String>) {
+    if let Some(object) = value.as_object() {
+        for (name, member) in object.iter() {
+            if name == "reference" {
+                if let Some(text) = member.as_str() {
+                    out.push(text.to_owned());
+                }
+            } else {
+                collect_references(member, out);
+            }
+        }
+    } else if let Some(items) = value.as_array() {
+        for item in items.iter() {
+            collect_references(item, out);
+        }
+    }
+}
+
+/// The human text of an OperationOutcome body, if it is one.
+pub fn operation_outcome_text(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if value.get("resourceType")?.as_str()? != "OperationOutcome" {
+        return None;
+    }
+    let texts: Vec<String> = value
+        .get("issue")?
+        .as_array()?
+        .iter()
+        .filter_map(|issue| {
+            issue
+                .get("diagnostics")
+                .and_then(|d| d.as_str())
+                .or_else(|| issue.pointer("/details/text").and_then(|t| t.as_str()))
+                .or_else(|| issue.get("code").and_then(|c| c.as_str()))
+                .map(str::to_owned)
+        })
+        .collect();
+    (!texts.is_empty()).then(|| {
+        let mut joined = texts.join("; ");
+        if joined.len() > 500 {
+            let mut cut = 500;
+            while !joined.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            joined.truncate(cut);
+            joined.push('…');
+        }
+        joined
+    })
+}
+
+/// Read one resource with the token (`GET {base}/{kind}/{id}`): its status and body.
+pub async fn read(
+    http: &Http,
+    fhir_base: &Url,
+    path: &str,
+    token: Option<&Secret>,
+    context: &str,
+) -> Result<crate::http::Response, HttpError> {
+    let url = format!(
+        "{}/{}",
+        fhir_base.as_str().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    );
+    let mut request = Request::get(url).header("Accept", "application/fhir+json");
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {}", token.expose()));
+    }
+    http.send_with_retries(context, &request).await
+}
+
+/// How long a page may take before a progress bar is worth showing.
+pub const PROGRESS_AFTER: Duration = Duration::from_millis(300);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_outcomes_read_as_text() {
+        let body = br#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"login","diagnostics":"token expired"},{"severity":"error","code":"x","details":{"text":"and more"}}]}"#;
+        assert_eq!(
+            operation_outcome_text(body).as_deref(),
+            Some("token expired; and more")
+        );
+        assert_eq!(operation_outcome_text(b"<html>"), None);
+    }
+
+    #[test]
+    fn summaries_collect_owners_and_references() {
+        let resource: sonic_rs::Value = sonic_rs::from_str(
+            r#"{"resourceType":"ExplanationOfBenefit","id":"e1","patient":{"reference":"Patient/p"},"provider":{"reference":"Organization/o"},"item":[{"locationReference":{"reference":"Location/l"}}]}"#,
+        )
+        .expect("JSON");
+        let summary = summarize(&resource, 1, 0);
+        assert_eq!(summary.owners, vec!["Patient/p"]);
+        assert_eq!(
+            summary.references,
+            vec!["Patient/p", "Organization/o", "Location/l"]
+        );
+        assert_eq!(summary.label(), "ExplanationOfBenefit/e1");
+    }
+}

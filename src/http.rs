@@ -1,0 +1,303 @@
+//! HTTP to the target: reqwest over rustls with a timeout, a cap on response size, bounded
+//! retries on 429/502/503/504 that honour `Retry-After`, and every exchange recorded (and
+//! redacted) as evidence. Shared by the token exchange and the FHIR reads.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::HttpSettings;
+use crate::evidence::{RawExchange, Recorder};
+
+/// The longest `Retry-After` onramp waits; a longer one ends the retries.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+
+/// A complete answer.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub url: String,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub duration: Duration,
+    /// Attempts it took (1 when no retry was needed).
+    pub attempts: u32,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why no answer came.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HttpError {
+    /// The target could not be reached at all: an environment problem.
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// The target took too long: the target's problem.
+    #[error("{url} did not answer within {} s", timeout.as_secs_f32())]
+    Timeout { url: String, timeout: Duration },
+    #[error("{url} answered with more than {} MiB; onramp stops reading there", limit >> 20)]
+    TooLarge { url: String, limit: u64 },
+    #[error("request to {url} failed: {reason}")]
+    Failed { url: String, reason: String },
+}
+
+impl HttpError {
+    /// Whether the failure is the environment's (network, DNS), not the target's behaviour.
+    pub fn is_environment(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
+    }
+}
+
+/// The HTTP client of a run.
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    settings: HttpSettings,
+    recorder: Arc<Recorder>,
+}
+
+/// A request to send, kept whole so that it can be sent again.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: reqwest::Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl Request {
+    pub fn get(url: impl Into<String>) -> Self {
+        Self {
+            method: reqwest::Method::GET,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+}
+
+impl Http {
+    pub fn new(settings: HttpSettings, recorder: Arc<Recorder>) -> Result<Self, HttpError> {
+        let client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("onramp/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| HttpError::Failed {
+                url: String::new(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            client,
+            settings,
+            recorder,
+        })
+    }
+
+    pub fn recorder(&self) -> &Arc<Recorder> {
+        &self.recorder
+    }
+
+    /// Send once, record the exchange.
+    pub async fn send(&self, context: &str, request: &Request) -> Result<Response, HttpError> {
+        let started = Instant::now();
+        let outcome = self.attempt(request).await;
+        let duration = started.elapsed();
+        let mut raw = RawExchange {
+            context: context.to_owned(),
+            method: request.method.to_string(),
+            url: request.url.clone(),
+            duration,
+            request_headers: request.headers.clone(),
+            request_body: request.body.clone(),
+            ..RawExchange::default()
+        };
+        match &outcome {
+            Ok((status, headers, body)) => {
+                raw.status = Some(*status);
+                raw.response_headers = headers.clone();
+                raw.response_body = Some(body.clone());
+            }
+            Err(error) => raw.error = Some(error.to_string()),
+        }
+        self.recorder.exchange(raw);
+        outcome.map(|(status, headers, body)| Response {
+            url: request.url.clone(),
+            status,
+            headers,
+            body,
+            duration,
+            attempts: 1,
+        })
+    }
+
+    async fn attempt(
+        &self,
+        request: &Request,
+    ) -> Result<(u16, Vec<(String, String)>, Vec<u8>), HttpError> {
+        let url = request.url.clone();
+        let mut builder = self.client.request(request.method.clone(), &request.url);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let classify = |error: reqwest::Error| {
+            if error.is_timeout() {
+                HttpError::Timeout {
+                    url: url.clone(),
+                    timeout: self.settings.timeout,
+                }
+            } else if error.is_connect() {
+                HttpError::Unreachable {
+                    url: url.clone(),
+                    reason: root_cause(&error),
+                }
+            } else {
+                HttpError::Failed {
+                    url: url.clone(),
+                    reason: root_cause(&error),
+                }
+            }
+        };
+        let mut response = builder.send().await.map_err(classify)?;
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let limit = self.settings.max_response_bytes;
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit)
+        {
+            return Err(HttpError::TooLarge { url, limit });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(HttpError::TooLarge { url, limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, headers, body))
+    }
+
+    /// Send, retrying 429/502/503/504 up to the configured number of times and honouring
+    /// `Retry-After`; every attempt is recorded, every retry noted.
+    pub async fn send_with_retries(
+        &self,
+        context: &str,
+        request: &Request,
+    ) -> Result<Response, HttpError> {
+        let mut attempt = 1;
+        loop {
+            let response = self.send(context, request).await?;
+            let retryable = matches!(response.status, 429 | 502 | 503 | 504);
+            if !retryable || attempt > self.settings.retries {
+                return Ok(Response {
+                    attempts: attempt,
+                    ..response
+                });
+            }
+            let wait =
+                retry_after(response.header("retry-after")).unwrap_or_else(|| backoff(attempt));
+            if wait > MAX_RETRY_WAIT {
+                self.recorder.note(
+                    context,
+                    &format!(
+                        "{} answered {} asking to retry after {} s, longer than onramp waits",
+                        request.url,
+                        response.status,
+                        wait.as_secs()
+                    ),
+                );
+                return Ok(Response {
+                    attempts: attempt,
+                    ..response
+                });
+            }
+            self.recorder.note(
+                context,
+                &format!(
+                    "{} answered {}; retrying in {} ms (attempt {} of {})",
+                    request.url,
+                    response.status,
+                    wait.as_millis(),
+                    attempt + 1,
+                    self.settings.retries + 1
+                ),
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 * 2u64.pow(attempt.saturating_sub(1).min(6)))
+}
+
+/// `Retry-After`: seconds, or an HTTP date.
+fn retry_after(value: Option<&str>) -> Option<Duration> {
+    let value = value?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    let wait = when - time::OffsetDateTime::now_utc();
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut deepest = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        deepest = cause.to_string();
+        source = cause.source();
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(retry_after(Some("3")), Some(Duration::from_secs(3)));
+        assert_eq!(
+            retry_after(Some("Sun, 06 Nov 1994 08:49:37 GMT")),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(Some("soon")), None);
+        assert_eq!(retry_after(None), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        assert_eq!(backoff(1), Duration::from_millis(250));
+        assert_eq!(backoff(2), Duration::from_millis(500));
+        assert!(backoff(30) <= Duration::from_secs(16));
+    }
+}

@@ -1,0 +1,359 @@
+//! OAuth 2.0 for the app under test, with the `oauth2` crate: the authorization URL (a
+//! 256-bit `state`, PKCE S256 when the target asks for it), reading the redirect back, the
+//! code exchange and the refresh, with the client authenticated in the body or with HTTP
+//! Basic as the target says. The raw token response is kept (headers and the fields checks
+//! need) so that the token scenario can judge it; tokens themselves are [`Secret`]s and are
+//! registered with the evidence recorder the moment they arrive.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
+    TokenResponse, TokenUrl,
+};
+use serde_json::Value;
+use url::Url;
+
+use crate::config::ClientAuth;
+use crate::http::{Http, HttpError, Request};
+use crate::secret::Secret;
+
+type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// An authorization request, ready to open in the browser.
+#[derive(Debug, Clone)]
+pub struct AuthorizationStart {
+    pub url: Url,
+    pub state: String,
+    pub verifier: Option<Secret>,
+    pub redirect_uri: Url,
+}
+
+/// What came back on the redirect URI.
+#[derive(Debug, Clone, Default)]
+pub struct Redirect {
+    pub code: Option<Secret>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// The token endpoint's answer, as far as the checks need it.
+#[derive(Debug, Clone, Default)]
+pub struct TokenAnswer {
+    pub status: Option<u16>,
+    pub headers: Vec<(String, String)>,
+    /// The response's members other than the tokens (`token_type`, `expires_in`, `scope`,
+    /// `patient`, `error`, ...), exactly as sent.
+    pub fields: serde_json::Map<String, Value>,
+    /// Present when the answer is a token response the `oauth2` crate accepts.
+    pub tokens: Option<Tokens>,
+    /// Why there are no tokens: an OAuth error, a malformed response, or no answer.
+    pub problem: Option<String>,
+    /// The HTTP failure, when there was no answer at all.
+    pub transport: Option<HttpError>,
+}
+
+impl TokenAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Tokens from a successful exchange.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: Secret,
+    pub refresh: Option<Secret>,
+    pub expires_at: Option<Instant>,
+    pub scope: Option<String>,
+    pub patient: Option<String>,
+}
+
+impl Tokens {
+    /// Whether the access token expires within `margin`.
+    pub fn expires_within(&self, margin: Duration) -> bool {
+        self.expires_at
+            .is_some_and(|at| at <= Instant::now() + margin)
+    }
+}
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("the target's {what} is not usable: {reason}")]
+pub struct OAuthConfigError {
+    what: &'static str,
+    reason: String,
+}
+
+/// The app's OAuth client for one target.
+#[derive(Debug)]
+pub struct OAuthClient {
+    client: Client,
+    http: Http,
+    scopes: Vec<String>,
+    pkce: bool,
+    redirect_uri: Url,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct TransportError(String);
+
+impl OAuthClient {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one value per setting of the target"
+    )]
+    pub fn new(
+        authorize: &Url,
+        token: &Url,
+        client_id: &str,
+        client_secret: &Secret,
+        redirect_uri: &Url,
+        auth: ClientAuth,
+        scopes: &[String],
+        pkce: bool,
+        http: Http,
+    ) -> Result<Self, OAuthConfigError> {
+        let bad = |what: &'static str| {
+            move |e: url::ParseError| OAuthConfigError {
+                what,
+                reason: e.to_string(),
+            }
+        };
+        let client = BasicClient::new(ClientId::new(client_id.to_owned()))
+            .set_client_secret(ClientSecret::new(client_secret.expose().to_owned()))
+            .set_auth_uri(AuthUrl::new(authorize.to_string()).map_err(bad("authorize URL"))?)
+            .set_token_uri(TokenUrl::new(token.to_string()).map_err(bad("token URL"))?)
+            .set_redirect_uri(
+                RedirectUrl::new(redirect_uri.to_string()).map_err(bad("redirect URI"))?,
+            )
+            .set_auth_type(match auth {
+                ClientAuth::Body => AuthType::RequestBody,
+                ClientAuth::Basic => AuthType::BasicAuth,
+            });
+        http.recorder().add_secret(client_secret.expose());
+        Ok(Self {
+            client,
+            http,
+            scopes: scopes.to_vec(),
+            pkce,
+            redirect_uri: redirect_uri.clone(),
+        })
+    }
+
+    pub fn redirect_uri(&self) -> &Url {
+        &self.redirect_uri
+    }
+
+    /// A fresh authorization request.
+    pub fn start(&self) -> AuthorizationStart {
+        let mut request = self
+            .client
+            .authorize_url(|| CsrfToken::new_random_len(32))
+            .add_scopes(self.scopes.iter().cloned().map(Scope::new));
+        let mut verifier = None;
+        if self.pkce {
+            let (challenge, secret) = PkceCodeChallenge::new_random_sha256();
+            request = request.set_pkce_challenge(challenge);
+            self.http.recorder().add_secret(secret.secret());
+            verifier = Some(Secret::new(secret.secret().clone()));
+        }
+        let (url, state) = request.url();
+        AuthorizationStart {
+            url,
+            state: state.secret().clone(),
+            verifier,
+            redirect_uri: self.redirect_uri.clone(),
+        }
+    }
+
+    /// Read the authorization response from the URL the browser landed on.
+    pub fn read_redirect(&self, landed: &Url) -> Redirect {
+        let mut redirect = Redirect::default();
+        // Parameters in the query, or in the fragment for servers that answer that way.
+        let pairs: Vec<(String, String)> = landed
+            .query_pairs()
+            .into_owned()
+            .chain(
+                landed
+                    .fragment()
+                    .map(|f| {
+                        url::form_urlencoded::parse(f.as_bytes())
+                            .into_owned()
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default(),
+            )
+            .collect();
+        for (name, value) in pairs {
+            match name.as_str() {
+                "code" => {
+                    self.http.recorder().add_secret(&value);
+                    redirect.code = Some(Secret::new(value));
+                }
+                "state" => redirect.state = Some(value),
+                "error" => redirect.error = Some(value),
+                "error_description" => redirect.error_description = Some(value),
+                _ => {}
+            }
+        }
+        redirect
+    }
+
+    /// Exchange a code for tokens.
+    pub async fn exchange(&self, code: &Secret, verifier: Option<&Secret>) -> TokenAnswer {
+        let capture = Arc::new(Mutex::new(None));
+        let call = self.caller(
+            "Token: exchange the authorization code",
+            Arc::clone(&capture),
+        );
+        let mut request = self
+            .client
+            .exchange_code(AuthorizationCode::new(code.expose().to_owned()));
+        if let Some(verifier) = verifier {
+            request =
+                request.set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_owned()));
+        }
+        let result = request.request_async(&call).await;
+        self.answer(result, &capture)
+    }
+
+    /// Exchange a refresh token for new tokens.
+    pub async fn refresh(&self, refresh: &Secret) -> TokenAnswer {
+        let capture = Arc::new(Mutex::new(None));
+        let call = self.caller("Token: refresh the access token", Arc::clone(&capture));
+        let token = RefreshToken::new(refresh.expose().to_owned());
+        let result = self
+            .client
+            .exchange_refresh_token(&token)
+            .request_async(&call)
+            .await;
+        self.answer(result, &capture)
+    }
+
+    /// The HTTP function the `oauth2` crate calls: onramp's recorded client.
+    fn caller(
+        &self,
+        context: &'static str,
+        capture: Arc<Mutex<Option<Result<crate::http::Response, HttpError>>>>,
+    ) -> impl Fn(
+        oauth2::HttpRequest,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = Result<oauth2::HttpResponse, TransportError>> + Send>,
+    > {
+        let http = self.http.clone();
+        move |request: oauth2::HttpRequest| {
+            let http = http.clone();
+            let capture = Arc::clone(&capture);
+            Box::pin(async move {
+                let (parts, body) = request.into_parts();
+                let outgoing = Request {
+                    method: parts.method,
+                    url: parts.uri.to_string(),
+                    headers: parts
+                        .headers
+                        .iter()
+                        .map(|(n, v)| {
+                            (
+                                n.as_str().to_owned(),
+                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                            )
+                        })
+                        .collect(),
+                    body: Some(body),
+                };
+                let result = http.send(context, &outgoing).await;
+                *capture.lock().unwrap_or_else(|p| p.into_inner()) = Some(result.clone());
+                let response = result.map_err(|e| TransportError(e.to_string()))?;
+                let mut builder = oauth2::http::Response::builder().status(response.status);
+                for (name, value) in &response.headers {
+                    builder = builder.header(name.as_str(), value.as_str());
+                }
+                builder
+                    .body(response.body)
+                    .map_err(|e| TransportError(e.to_string()))
+            })
+        }
+    }
+
+    fn answer(
+        &self,
+        result: Result<
+            oauth2::basic::BasicTokenResponse,
+            oauth2::RequestTokenError<TransportError, oauth2::basic::BasicErrorResponse>,
+        >,
+        capture: &Mutex<Option<Result<crate::http::Response, HttpError>>>,
+    ) -> TokenAnswer {
+        let raw = capture.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let mut answer = TokenAnswer::default();
+        match raw {
+            Some(Ok(response)) => {
+                answer.status = Some(response.status);
+                answer.headers = response.headers.clone();
+                if let Ok(Value::Object(mut members)) =
+                    serde_json::from_slice::<Value>(&response.body)
+                {
+                    for name in ["access_token", "refresh_token", "id_token"] {
+                        if let Some(Value::String(value)) = members.remove(name) {
+                            self.http.recorder().add_secret(&value);
+                        }
+                    }
+                    answer.fields = members;
+                }
+            }
+            Some(Err(error)) => answer.transport = Some(error),
+            None => {}
+        }
+        match result {
+            Ok(tokens) => {
+                let access = tokens.access_token().secret().clone();
+                self.http.recorder().add_secret(&access);
+                let refresh = tokens.refresh_token().map(|r| r.secret().clone());
+                if let Some(refresh) = &refresh {
+                    self.http.recorder().add_secret(refresh);
+                }
+                answer.tokens = Some(Tokens {
+                    access: Secret::new(access),
+                    refresh: refresh.map(Secret::new),
+                    expires_at: tokens.expires_in().map(|d| Instant::now() + d),
+                    scope: answer
+                        .fields
+                        .get("scope")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    patient: answer
+                        .fields
+                        .get("patient")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                });
+            }
+            Err(error) => {
+                let described = match (
+                    answer.fields.get("error"),
+                    answer.fields.get("error_description"),
+                ) {
+                    (Some(code), description) => format!(
+                        "{}{}",
+                        code.as_str().unwrap_or("(error)"),
+                        description
+                            .and_then(Value::as_str)
+                            .map(|d| format!(" ({d})"))
+                            .unwrap_or_default()
+                    ),
+                    _ => self.http.recorder().redact(&error.to_string()),
+                };
+                answer.problem = Some(described);
+            }
+        }
+        answer
+    }
+}

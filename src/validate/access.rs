@@ -1,0 +1,441 @@
+//! Patient Access semantics beyond the schema: searchset Bundles, totals consistent with
+//! what was received, no duplicates across pages, every resource in the authorized member's
+//! compartment (or referenced by their data), and references among returned resources that
+//! resolve. Pure functions over search results; nothing here fetches.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::fhir::{ResourceSummary, SearchResult};
+
+/// What a check found: problems fail it; notes say what it could not look at, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verdict {
+    pub problems: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+impl Verdict {
+    fn problem(&mut self, text: String) {
+        self.problems.push(text);
+    }
+}
+
+/// Every page is a `searchset` Bundle.
+pub fn searchset(result: &SearchResult) -> Verdict {
+    let mut verdict = Verdict::default();
+    for page in &result.pages {
+        match (page.resource_type.as_deref(), page.bundle_type.as_deref()) {
+            (Some("Bundle"), Some("searchset")) => {}
+            (Some("Bundle"), other) => verdict.problem(format!(
+                "{} page {} is a Bundle of type {}, not searchset",
+                result.kind,
+                page.number,
+                other.unwrap_or("(none)")
+            )),
+            (other, _) => verdict.problem(format!(
+                "{} page {} is {}, not a Bundle",
+                result.kind,
+                page.number,
+                other.map_or_else(|| "not a FHIR resource".to_owned(), |t| format!("a {t}"))
+            )),
+        }
+    }
+    verdict
+        .problems
+        .extend(result.page_problems.iter().cloned());
+    verdict
+}
+
+/// `Bundle.total`, when given, matches the matches received over all pages.
+pub fn total(result: &SearchResult) -> Verdict {
+    let mut verdict = Verdict::default();
+    let received: usize = result.pages.iter().map(|p| p.matches).sum();
+    let Some(first) = result.pages.first() else {
+        return verdict;
+    };
+    match first.total {
+        Some(total) if total as usize != received => verdict.problem(format!(
+            "{}: Bundle.total says {total} but {received} matching entries were received over {} page{}{}",
+            result.kind,
+            result.pages.len(),
+            if result.pages.len() == 1 { "" } else { "s" },
+            if (total as usize) > received { " (a next link is missing, or pages came back short)" } else { "" }
+        )),
+        Some(_) => {}
+        None => verdict.notes.push(format!("{}: the server gives no Bundle.total (it is optional)", result.kind)),
+    }
+    for page in &result.pages[1..] {
+        if let (Some(later), Some(total)) = (page.total, first.total)
+            && later != total
+        {
+            verdict.problem(format!(
+                "{}: page {} says total {later}, page 1 said {total}",
+                result.kind, page.number
+            ));
+        }
+    }
+    verdict
+}
+
+/// No resource appears twice across the pages.
+pub fn duplicates(result: &SearchResult) -> Verdict {
+    let mut verdict = Verdict::default();
+    let mut first_seen: HashMap<String, &ResourceSummary> = HashMap::new();
+    for resource in &result.resources {
+        let Some(id) = &resource.id else {
+            verdict.problem(format!(
+                "{} page {} entry {} has no id",
+                result.kind, resource.page, resource.entry
+            ));
+            continue;
+        };
+        let key = format!("{}/{id}", resource.kind);
+        if let Some(earlier) = first_seen.get(&key) {
+            verdict.problem(format!(
+                "{key} appears twice: page {} entry {} and page {} entry {}",
+                earlier.page, earlier.entry, resource.page, resource.entry
+            ));
+        } else {
+            first_seen.insert(key, resource);
+        }
+    }
+    verdict
+}
+
+/// `Type/id` of a reference that can point at a returned resource; `None` for contained
+/// (`#x`), `urn:` and otherwise unresolvable references.
+pub fn reference_target(reference: &str) -> Option<(String, String)> {
+    if reference.starts_with('#') || reference.starts_with("urn:") {
+        return None;
+    }
+    let path = match reference.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
+        None => reference,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let segments = match segments.iter().position(|s| *s == "_history") {
+        Some(at) => &segments[..at],
+        None => &segments[..],
+    };
+    let [.., kind, id] = segments else {
+        return None;
+    };
+    kind.chars().next().filter(char::is_ascii_uppercase)?;
+    Some(((*kind).to_owned(), (*id).to_owned()))
+}
+
+/// Every resource belongs to the member: Patient is theirs; resources with a `patient`,
+/// `subject` or `beneficiary` point at them; every other resource (Organization,
+/// Practitioner, Location, ...) is referenced by the member's data.
+pub fn membership(
+    result: &SearchResult,
+    patient_id: Option<&str>,
+    all: &BTreeMap<String, SearchResult>,
+) -> Verdict {
+    let mut verdict = Verdict::default();
+    let Some(patient_id) = patient_id else {
+        verdict.notes.push(format!(
+            "{}: not checked: the token response names no patient and the Patient search did not return exactly one Patient",
+            result.kind
+        ));
+        return verdict;
+    };
+    let member = ("Patient".to_owned(), patient_id.to_owned());
+    let is_member = |reference: &str| reference_target(reference).as_ref() == Some(&member);
+    let owned_kind = |kind: &str| matches!(kind, "ExplanationOfBenefit" | "Coverage");
+    let mut shared = Vec::new();
+    for resource in &result.resources {
+        let label = resource.label();
+        if resource.kind == "Patient" {
+            if resource.id.as_deref() != Some(patient_id) {
+                verdict.problem(format!(
+                    "{label} is not the authorized member's Patient (Patient/{patient_id})"
+                ));
+            }
+        } else if !resource.owners.is_empty() {
+            for owner in &resource.owners {
+                if !is_member(owner) {
+                    verdict.problem(format!(
+                        "{label} belongs to {owner}, not the authorized member Patient/{patient_id}"
+                    ));
+                }
+            }
+        } else if owned_kind(&resource.kind) {
+            verdict.problem(format!(
+                "{label} names no patient, so it cannot be shown to belong to the member"
+            ));
+        } else {
+            shared.push(resource);
+        }
+    }
+    if shared.is_empty() {
+        return verdict;
+    }
+    let unread: Vec<&str> = all
+        .values()
+        .filter(|r| r.failure.is_some() && r.kind != result.kind)
+        .map(|r| r.kind.as_str())
+        .collect();
+    if !unread.is_empty() {
+        verdict.notes.push(format!(
+            "{}: whether each is referenced by the member's data was not checked, because {} could not be read",
+            result.kind,
+            unread.join(", ")
+        ));
+        return verdict;
+    }
+    let referenced = member_references(patient_id, all);
+    for resource in shared {
+        let key = (
+            resource.kind.clone(),
+            resource.id.clone().unwrap_or_default(),
+        );
+        if !referenced.contains(&key) {
+            verdict.problem(format!(
+                "{} is not referenced by the member's data; it may belong to someone else",
+                resource.label()
+            ));
+        }
+    }
+    verdict
+}
+
+/// `Type/id` of everything the member's data references, followed through returned
+/// resources that are themselves referenced (a Location's managing Organization, say).
+fn member_references(
+    patient_id: &str,
+    all: &BTreeMap<String, SearchResult>,
+) -> BTreeSet<(String, String)> {
+    let member = ("Patient".to_owned(), patient_id.to_owned());
+    let by_key: HashMap<(String, String), &ResourceSummary> = all
+        .values()
+        .flat_map(|r| r.resources.iter())
+        .filter_map(|r| Some(((r.kind.clone(), r.id.clone()?), r)))
+        .collect();
+    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut queue: Vec<&ResourceSummary> = all
+        .values()
+        .flat_map(|r| r.resources.iter())
+        .filter(|r| {
+            (r.kind == "Patient" && r.id.as_deref() == Some(patient_id))
+                || r.owners
+                    .iter()
+                    .any(|o| reference_target(o).as_ref() == Some(&member))
+        })
+        .collect();
+    while let Some(resource) = queue.pop() {
+        for reference in &resource.references {
+            let Some(key) = reference_target(reference) else {
+                continue;
+            };
+            if seen.insert(key.clone())
+                && let Some(next) = by_key.get(&key)
+            {
+                queue.push(next);
+            }
+        }
+    }
+    seen
+}
+
+/// References from these resources to the required types resolve among what was returned.
+pub fn references(result: &SearchResult, all: &BTreeMap<String, SearchResult>) -> Verdict {
+    let mut verdict = Verdict::default();
+    let returned: BTreeSet<(String, String)> = all
+        .values()
+        .flat_map(|r| r.resources.iter())
+        .filter_map(|r| Some((r.kind.clone(), r.id.clone()?)))
+        .collect();
+    let mut unchecked: BTreeSet<String> = BTreeSet::new();
+    for resource in &result.resources {
+        for reference in &resource.references {
+            let Some((kind, id)) = reference_target(reference) else {
+                continue;
+            };
+            match all.get(&kind) {
+                Some(search)
+                    if search.failure.is_none()
+                        && !returned.contains(&(kind.clone(), id.clone())) =>
+                {
+                    verdict.problem(format!(
+                        "{} references {kind}/{id}, which is not among the {kind} resources returned",
+                        resource.label()
+                    ));
+                }
+                Some(search) if search.failure.is_some() => {
+                    unchecked.insert(kind);
+                }
+                Some(_) | None => {}
+            }
+        }
+    }
+    if !unchecked.is_empty() {
+        let list: Vec<String> = unchecked.into_iter().collect();
+        verdict.notes.push(format!(
+            "{}: references to {} were not checked because that search failed",
+            result.kind,
+            list.join(", ")
+        ));
+    }
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fhir::PageInfo;
+
+    fn resource(kind: &str, id: &str, owners: &[&str], references: &[&str]) -> ResourceSummary {
+        ResourceSummary {
+            kind: kind.into(),
+            id: Some(id.into()),
+            page: 1,
+            entry: 0,
+            owners: owners.iter().map(|s| (*s).to_owned()).collect(),
+            references: references.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    fn result(kind: &str, resources: Vec<ResourceSummary>, total: Option<u64>) -> SearchResult {
+        SearchResult {
+            kind: kind.into(),
+            pages: vec![PageInfo {
+                number: 1,
+                url: "u".into(),
+                status: 200,
+                duration_ms: 1,
+                resource_type: Some("Bundle".into()),
+                bundle_type: Some("searchset".into()),
+                total,
+                matches: resources.len(),
+                entries: resources.len(),
+            }],
+            resources,
+            ..SearchResult::default()
+        }
+    }
+
+    #[test]
+    fn references_are_read_in_every_form() {
+        assert_eq!(
+            reference_target("Patient/p1"),
+            Some(("Patient".into(), "p1".into()))
+        );
+        assert_eq!(
+            reference_target("https://x.example/r4/Organization/o1"),
+            Some(("Organization".into(), "o1".into()))
+        );
+        assert_eq!(
+            reference_target("Practitioner/d1/_history/3"),
+            Some(("Practitioner".into(), "d1".into()))
+        );
+        assert_eq!(reference_target("#contained"), None);
+        assert_eq!(reference_target("urn:uuid:1234"), None);
+        assert_eq!(reference_target("p1"), None);
+    }
+
+    #[test]
+    fn totals_must_match_what_was_received() {
+        assert!(
+            total(&result(
+                "Coverage",
+                vec![resource("Coverage", "c", &[], &[])],
+                Some(1)
+            ))
+            .problems
+            .is_empty()
+        );
+        let short = total(&result(
+            "ExplanationOfBenefit",
+            vec![resource("ExplanationOfBenefit", "e", &[], &[])],
+            Some(12),
+        ));
+        assert!(
+            short.problems[0].contains("total says 12 but 1"),
+            "{short:?}"
+        );
+    }
+
+    #[test]
+    fn duplicates_across_pages_are_found() {
+        let twice = result(
+            "Patient",
+            vec![
+                resource("Patient", "p", &[], &[]),
+                resource("Patient", "p", &[], &[]),
+            ],
+            None,
+        );
+        assert_eq!(duplicates(&twice).problems.len(), 1);
+    }
+
+    #[test]
+    fn foreign_and_unreferenced_resources_are_flagged() {
+        let mut all = BTreeMap::new();
+        all.insert(
+            "Patient".into(),
+            result(
+                "Patient",
+                vec![resource("Patient", "me", &[], &[])],
+                Some(1),
+            ),
+        );
+        all.insert(
+            "ExplanationOfBenefit".into(),
+            result(
+                "ExplanationOfBenefit",
+                vec![
+                    resource(
+                        "ExplanationOfBenefit",
+                        "mine",
+                        &["Patient/me"],
+                        &["Patient/me", "Organization/o1", "Location/l1"],
+                    ),
+                    resource(
+                        "ExplanationOfBenefit",
+                        "theirs",
+                        &["Patient/other"],
+                        &["Patient/other", "Organization/o2"],
+                    ),
+                ],
+                Some(2),
+            ),
+        );
+        all.insert(
+            "Location".into(),
+            result(
+                "Location",
+                vec![resource("Location", "l1", &[], &["Organization/o3"])],
+                Some(1),
+            ),
+        );
+        all.insert(
+            "Organization".into(),
+            result(
+                "Organization",
+                vec![
+                    resource("Organization", "o1", &[], &[]),
+                    resource("Organization", "o2", &[], &[]),
+                    resource("Organization", "o3", &[], &[]),
+                ],
+                Some(3),
+            ),
+        );
+        let eob = membership(&all["ExplanationOfBenefit"], Some("me"), &all);
+        assert_eq!(eob.problems.len(), 1, "{eob:?}");
+        assert!(eob.problems[0].contains("ExplanationOfBenefit/theirs belongs to Patient/other"));
+        let orgs = membership(&all["Organization"], Some("me"), &all);
+        assert_eq!(
+            orgs.problems,
+            vec![
+                "Organization/o2 is not referenced by the member's data; it may belong to someone else"
+            ]
+        );
+        let refs = references(&all["ExplanationOfBenefit"], &all);
+        assert!(
+            refs.problems.iter().any(|p| p.contains("Patient/other")),
+            "{refs:?}"
+        );
+    }
+}

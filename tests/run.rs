@@ -1,0 +1,552 @@
+//! `onramp run` end to end: the shipped features against the embedded sandbox with real
+//! Chromium, every sandbox fault failing the right scenario, the outputs, the exit codes,
+//! and no browser process left behind by any of it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// One run of the binary in its own folder, with its own temp dir (so that its Chromium
+/// profiles can be told apart from other tests').
+struct Run {
+    dir: tempfile::TempDir,
+    output: Output,
+}
+
+impl Run {
+    fn tmp(dir: &Path) -> PathBuf {
+        dir.join("tmp")
+    }
+
+    fn command(dir: &Path, args: &[&str]) -> Command {
+        std::fs::create_dir_all(Self::tmp(dir)).expect("tmp dir");
+        let mut command = common::onramp();
+        command
+            .args(["run", "--out"])
+            .arg(dir.join("reports"))
+            .args(args)
+            .current_dir(dir)
+            .env("TMPDIR", Self::tmp(dir))
+            .env_remove("ONRAMP_1UP_CLIENT_ID")
+            .env_remove("ONRAMP_1UP_CLIENT_SECRET")
+            .env_remove("ONRAMP_1UP_REDIRECT_URI");
+        command
+    }
+
+    fn new(args: &[&str]) -> Self {
+        Self::with(args, |_| {})
+    }
+
+    fn with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut command = Self::command(dir.path(), args);
+        adjust(&mut command);
+        let output = command.output().expect("onramp runs");
+        let run = Self { dir, output };
+        run.assert_no_browser_left();
+        run
+    }
+
+    fn code(&self) -> i32 {
+        self.output.status.code().expect("exited")
+    }
+
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    fn report(&self) -> PathBuf {
+        self.dir.path().join("reports").join("latest")
+    }
+
+    fn summary(&self) -> Value {
+        let text =
+            std::fs::read_to_string(self.report().join("summary.json")).unwrap_or_else(|e| {
+                panic!(
+                    "summary.json: {e}\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout(),
+                    self.stderr()
+                )
+            });
+        serde_json::from_str(&text).expect("summary.json is JSON")
+    }
+
+    fn scenario<'a>(summary: &'a Value, needle: &str) -> &'a Value {
+        summary["scenarios"]
+            .as_array()
+            .expect("scenarios")
+            .iter()
+            .find(|s| s["name"].as_str().unwrap_or_default().contains(needle))
+            .unwrap_or_else(|| panic!("no scenario named like {needle}"))
+    }
+
+    /// Chromium and chromedriver processes started for this run (its TMPDIR holds their
+    /// profiles) must all be gone.
+    fn assert_no_browser_left(&self) {
+        let marker = Self::tmp(self.dir.path()).display().to_string();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let left: Vec<String> = std::fs::read_dir("/proc")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|entry| {
+                    let raw = std::fs::read(entry.path().join("cmdline")).ok()?;
+                    let status =
+                        std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+                    let zombie = status
+                        .lines()
+                        .any(|l| l.starts_with("State:") && l.contains('Z'));
+                    let line = String::from_utf8_lossy(&raw).replace('\0', " ");
+                    (line.contains(&marker) && !zombie).then_some(line)
+                })
+                .collect();
+            if left.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "processes left behind: {left:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
+    let run = Run::new(&[]);
+    assert_eq!(
+        run.code(),
+        0,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout(),
+        run.stderr()
+    );
+    assert!(
+        run.stdout()
+            .contains("onramp: conformant: 11 scenarios (11 passed, 0 failed) against sandbox"),
+        "{}",
+        run.stdout()
+    );
+    let summary = run.summary();
+    assert_eq!(summary["schema_version"], 1);
+    assert_eq!(summary["outcome"], "passed");
+    assert_eq!(summary["target"]["name"], "sandbox");
+    let scenarios = summary["scenarios"].as_array().expect("scenarios");
+    assert_eq!(scenarios.len(), 11);
+    for scenario in scenarios {
+        assert_eq!(scenario["status"], "passed", "{scenario}");
+        assert!(
+            scenario["feature"].is_string()
+                && !scenario["steps"].as_array().expect("steps").is_empty()
+        );
+    }
+    let resources = summary["resources"].as_array().expect("resources");
+    let kinds: Vec<&str> = resources
+        .iter()
+        .filter_map(|r| r["type"].as_str())
+        .collect();
+    for kind in [
+        "ExplanationOfBenefit",
+        "Coverage",
+        "Organization",
+        "Patient",
+        "Practitioner",
+        "Location",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    let eob = resources
+        .iter()
+        .find(|r| r["type"] == "ExplanationOfBenefit")
+        .expect("EOB");
+    assert_eq!(eob["count"], 12);
+    assert_eq!(eob["pages"], 2);
+    assert_eq!(eob["invalid"], 0);
+    assert_eq!(eob["findings"], serde_json::json!([]));
+    assert_eq!(summary["token"]["token_type"], "Bearer");
+    let report = run.report();
+    let junit = std::fs::read_to_string(report.join("junit.xml")).expect("junit.xml");
+    assert!(junit.starts_with("<?xml") && junit.contains("<testsuites"));
+    let cucumber: Value = serde_json::from_str(
+        &std::fs::read_to_string(report.join("cucumber.json")).expect("cucumber.json"),
+    )
+    .expect("JSON");
+    assert_eq!(cucumber.as_array().map(Vec::len), Some(4), "four features");
+    let screenshots: Vec<_> = std::fs::read_dir(report.join("screenshots"))
+        .expect("screenshots")
+        .flatten()
+        .collect();
+    assert!(screenshots.len() >= 4, "a screenshot per browser step");
+    for screenshot in summary["screenshots"].as_array().expect("listed") {
+        assert!(
+            report
+                .join(screenshot["file"].as_str().expect("file"))
+                .is_file()
+        );
+    }
+    // The demo client's secret, like any secret, is nowhere in the outputs.
+    for file in ["summary.json", "junit.xml", "cucumber.json"] {
+        let text = std::fs::read_to_string(report.join(file)).expect("output");
+        assert!(
+            !text.contains(onramp::sandbox::DEMO_CLIENT_SECRET),
+            "{file} holds the client secret"
+        );
+    }
+}
+
+/// A run with sandbox faults: which scenario failed, with what message.
+fn failing(faults: &[&str]) -> (Run, Value) {
+    let mut args = Vec::new();
+    for fault in faults {
+        args.push("--sandbox-fault");
+        args.push(fault);
+    }
+    let run = Run::new(&args);
+    let summary = run.summary();
+    (run, summary)
+}
+
+fn failed_step(scenario: &Value) -> String {
+    scenario["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["status"] == "failed")
+        .and_then(|s| s["error"].as_str())
+        .unwrap_or_else(|| panic!("no failed step in {scenario}"))
+        .to_owned()
+}
+
+#[test]
+fn data_faults_fail_the_scenario_of_their_type_and_the_rest_still_run() {
+    let (run, summary) = failing(&[
+        "invalid-resource:Patient",
+        "foreign-patient:ExplanationOfBenefit",
+        "malformed-json:Coverage",
+        "drop-next-link:Location",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    assert_eq!(summary["outcome"], "failed");
+    let patient = failed_step(Run::scenario(&summary, "Patient resources"));
+    assert!(
+        patient.contains("Patient/john-allen")
+            && patient.contains("Patient.meta.lastUpdated")
+            && patient.contains("not a valid FHIR instant"),
+        "{patient}"
+    );
+    let eob = failed_step(Run::scenario(&summary, "ExplanationOfBenefit resources"));
+    assert!(
+        eob.contains("ExplanationOfBenefit/eob-m00001-0 belongs to Patient/m00001"),
+        "{eob}"
+    );
+    let coverage = failed_step(Run::scenario(&summary, "Coverage resources"));
+    assert!(
+        coverage.contains("Coverage page 1") && coverage.contains("is not JSON"),
+        "{coverage}"
+    );
+    for passing in [
+        "Organization resources",
+        "Practitioner resources",
+        "receives a code",
+        "Bearer token",
+    ] {
+        assert_eq!(
+            Run::scenario(&summary, passing)["status"],
+            "passed",
+            "{passing}"
+        );
+    }
+    assert_eq!(
+        summary["scenario_counts"]["failed"], 3,
+        "Location's dropped link only shows when it has more pages"
+    );
+    let patient_result = summary["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["type"] == "Patient")
+        .expect("Patient");
+    assert_eq!(patient_result["invalid"], 1);
+    assert_eq!(
+        patient_result["findings"][0]["path"],
+        "Patient.meta.lastUpdated"
+    );
+}
+
+#[test]
+fn a_dropped_next_link_breaks_the_total() {
+    let (run, summary) = failing(&["drop-next-link:ExplanationOfBenefit"]);
+    assert_eq!(run.code(), 1);
+    let eob = failed_step(Run::scenario(&summary, "ExplanationOfBenefit resources"));
+    assert!(eob.contains("Bundle.total says 12 but 10"), "{eob}");
+}
+
+#[test]
+fn expired_codes_fail_the_token_scenario_with_the_servers_reason() {
+    let (run, summary) = failing(&["expire-codes"]);
+    assert_eq!(run.code(), 1);
+    let token = failed_step(Run::scenario(&summary, "Bearer token"));
+    assert!(
+        token.contains("invalid_grant") && token.contains("expired"),
+        "{token}"
+    );
+    assert_eq!(
+        Run::scenario(&summary, "receives a code")["status"],
+        "passed"
+    );
+}
+
+#[test]
+fn server_errors_and_slow_answers_fail_with_the_url_and_the_reason() {
+    let (run, summary) = failing(&["status=503"]);
+    assert_eq!(run.code(), 1);
+    let eob = failed_step(Run::scenario(&summary, "ExplanationOfBenefit resources"));
+    assert!(
+        eob.contains("answered 503 after 4 attempts") && eob.contains("injected fault"),
+        "{eob}"
+    );
+    assert!(
+        summary["notes"]
+            .as_array()
+            .expect("notes")
+            .iter()
+            .any(|n| n["text"].as_str().unwrap_or_default().contains("retrying"))
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = common::write(
+        dir.path(),
+        "slow.toml",
+        "[sandbox]\nfaults = [\"latency=1500ms\"]\n\n[http]\ntimeout = \"500ms\"\nretries = 0\n",
+    );
+    let run = Run::new(&[
+        "--target",
+        target.to_str().expect("utf-8"),
+        "--tags",
+        "@resources",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let summary = run.summary();
+    let eob = failed_step(Run::scenario(&summary, "ExplanationOfBenefit resources"));
+    assert!(eob.contains("did not answer within 0.5 s"), "{eob}");
+}
+
+#[test]
+fn the_rate_limit_is_honoured_and_the_run_passes() {
+    let (run, summary) = failing(&["rate-limit=4/s"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let notes = summary["notes"].as_array().expect("notes");
+    assert!(
+        notes.iter().any(|n| n["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("answered 429; retrying")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn a_missing_chromedriver_is_an_environment_error_with_an_install_hint() {
+    let run = Run::with(&["--tags", "@authorization"], |command| {
+        command.env("ONRAMP_CHROMEDRIVER", "/nonexistent/chromedriver");
+    });
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    let summary = run.summary();
+    assert_eq!(summary["outcome"], "error");
+    let step = failed_step(Run::scenario(&summary, "receives a code"));
+    assert!(
+        step.contains("chromedriver was not found")
+            && step.contains("apt-get install -y chromium chromium-driver"),
+        "{step}"
+    );
+}
+
+#[test]
+fn an_existing_webdriver_endpoint_can_be_used() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let driver = runtime
+        .block_on(onramp::browser::ChromeDriver::start())
+        .expect("chromedriver");
+    let run = Run::new(&[
+        "--webdriver",
+        driver.url(),
+        "--tags",
+        "@authorization or @token",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(run.summary()["scenario_counts"]["passed"], 2);
+    drop(driver);
+}
+
+#[test]
+fn tags_select_scenarios() {
+    let run = Run::new(&["--tags", "not @access-control and not @resources"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(run.summary()["scenarios"].as_array().map(Vec::len), Some(2));
+    let bad = Run::new(&["--tags", "@a and and"]);
+    assert_eq!(bad.code(), 2);
+    assert!(bad.stderr().contains("--tags"), "{}", bad.stderr());
+}
+
+#[test]
+fn the_1up_demo_target_without_credentials_says_what_to_set() {
+    let run = Run::new(&["--target", "1up-demo"]);
+    assert_eq!(run.code(), 2);
+    for variable in [
+        "ONRAMP_1UP_CLIENT_ID",
+        "ONRAMP_1UP_CLIENT_SECRET",
+        "ONRAMP_1UP_REDIRECT_URI",
+    ] {
+        assert!(run.stderr().contains(variable), "{}", run.stderr());
+    }
+}
+
+#[test]
+fn bad_target_files_name_the_key_and_line_and_never_echo_a_secret() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = common::write(
+        dir.path(),
+        "bad.toml",
+        "[endpoints]\nauthorize = \"https://a.example/authorize\"\ntoken = \"https://a.example/token\"\nfhir_base = \"not a url\"\n\n[client]\nid = \"x\"\nsecret = \"super-secret-value\"\nredirect_uri = \"http://localhost:1/cb\"\n",
+    );
+    let run = Run::new(&["--target", target.to_str().expect("utf-8")]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr().contains("bad.toml:4: endpoints.fhir_base"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains("super-secret-value"));
+    let unknown = Run::new(&["--target", "no-such-target"]);
+    assert_eq!(unknown.code(), 2);
+    assert!(
+        unknown
+            .stderr()
+            .contains("built-in targets are: sandbox, 1up-demo"),
+        "{}",
+        unknown.stderr()
+    );
+}
+
+#[test]
+fn an_unreachable_target_is_an_environment_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let target = common::write(
+        dir.path(),
+        "gone.toml",
+        &format!(
+            "[endpoints]\nauthorize = \"http://127.0.0.1:{port}/authorize\"\ntoken = \"http://127.0.0.1:{port}/token\"\nfhir_base = \"http://127.0.0.1:{port}/r4\"\n\n[client]\nid = \"x\"\nsecret = \"y\"\nredirect_uri = \"http://127.0.0.1:9/cb\"\n"
+        ),
+    );
+    let run = Run::new(&[
+        "--target",
+        target.to_str().expect("utf-8"),
+        "--tags",
+        "@access-control",
+    ]);
+    assert_eq!(run.code(), 3, "{}", run.stdout());
+    assert_eq!(run.summary()["outcome"], "error");
+}
+
+#[test]
+fn init_writes_editable_features_that_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let init = common::onramp()
+        .args(["init"])
+        .arg(dir.path())
+        .output()
+        .expect("init");
+    assert_eq!(init.status.code(), Some(0));
+    for file in [
+        "features/authorization.feature",
+        "features/token.feature",
+        "features/resources.feature",
+        "features/access-control.feature",
+        "onramp-target.toml",
+    ] {
+        assert!(dir.path().join(file).is_file(), "{file}");
+    }
+    let again = common::onramp()
+        .args(["init"])
+        .arg(dir.path())
+        .output()
+        .expect("init");
+    assert_eq!(again.status.code(), Some(2), "no overwrite without --force");
+    // Edit a feature: only the token scenario, with the target's own settings.
+    std::fs::remove_file(dir.path().join("features/resources.feature")).expect("remove");
+    std::fs::remove_file(dir.path().join("features/access-control.feature")).expect("remove");
+    let features = dir.path().join("features");
+    let target = dir.path().join("onramp-target.toml");
+    let run = Run::new(&[
+        "--features",
+        features.to_str().expect("utf-8"),
+        "--target",
+        target.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(run.summary()["scenarios"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn ctrl_c_stops_the_run_writes_an_interrupted_report_and_leaves_no_browser() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = common::write(
+        dir.path(),
+        "slow.toml",
+        "[sandbox]\nfaults = [\"latency=2s\"]\n",
+    );
+    let mut child = Run::command(dir.path(), &["--target", target.to_str().expect("utf-8")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("onramp runs");
+    // Wait until the browser has done something, then interrupt mid-run.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let reports = dir.path().join("reports");
+    while !walkdir::WalkDir::new(&reports)
+        .into_iter()
+        .flatten()
+        .any(|e| e.path().extension().is_some_and(|x| x == "png"))
+    {
+        assert!(Instant::now() < deadline, "the run never took a screenshot");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let status = child.wait().expect("exits");
+    assert_eq!(status.code(), Some(130));
+    let run = Run {
+        dir,
+        output: Output {
+            status,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        },
+    };
+    let summary = run.summary();
+    assert_eq!(summary["outcome"], "interrupted");
+    assert!(
+        !summary["screenshots"]
+            .as_array()
+            .expect("screenshots")
+            .is_empty(),
+        "what was recorded is kept"
+    );
+    run.assert_no_browser_left();
+}
