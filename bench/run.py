@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Benchmark `onramp run` against the embedded sandbox.
+
+1. The default suite, warm, RUNS times: wall-clock median (target: under 3 s on 2 cores).
+2. A run that pages through 10,000 ExplanationOfBenefit (one member, 100 per page) with
+   every resource validated: wall clock and onramp's own peak memory (VmHWM, polled from
+   /proc; Chromium's processes are not onramp's and are reported apart).
+
+Needs chromium and chromedriver (apt-get install -y chromium chromium-driver).
+Usage: python3 bench/run.py [--runs 5] [--eobs 10000]
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ONRAMP = ROOT / "target" / "release" / "onramp"
+
+
+def measure(args, cwd):
+    """Wall seconds, onramp's peak RSS in KiB, exit code."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([ONRAMP, *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    status_path = f"/proc/{proc.pid}/status"
+    while proc.poll() is None:
+        try:
+            with open(status_path) as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(0.01)
+    return time.perf_counter() - started, peak, proc.returncode
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--eobs", type=int, default=10000)
+    args = parser.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    work = pathlib.Path(tempfile.mkdtemp(prefix="onramp-run-bench-"))
+
+    measure(["run", "--out", str(work / "warmup")], work)  # warm caches, page in Chromium
+    walls, peaks = [], []
+    for _ in range(args.runs):
+        wall, peak, code = measure(["run", "--out", str(work / "default")], work)
+        if code != 0:
+            sys.exit(f"the default suite exited {code}")
+        walls.append(wall)
+        peaks.append(peak)
+    print(f"default suite against the sandbox ({args.runs} warm runs): median {statistics.median(walls):.2f} s "
+          f"(min {min(walls):.2f}, max {max(walls):.2f}); onramp peak RSS median {statistics.median(peaks) / 1024:.0f} MiB")
+    summary = json.loads((work / "default" / "latest" / "summary.json").read_text())
+    slowest = sorted(summary["scenarios"], key=lambda s: -s["duration_ms"])[:3]
+    print("  slowest scenarios: " + "; ".join(f"{s['name'][:50]} {s['duration_ms']} ms" for s in slowest))
+
+    target = work / "paging.toml"
+    target.write_text(
+        f"[sandbox]\nmembers = 1\neobs_per_member = {args.eobs}\n\n[resources]\npage_size = 100\n"
+    )
+    wall, peak, code = measure(["run", "--target", str(target), "--tags", "@resources", "--out", str(work / "paging")], work)
+    summary = json.loads((work / "paging" / "latest" / "summary.json").read_text())
+    eob = next(r for r in summary["resources"] if r["type"] == "ExplanationOfBenefit")
+    search_ms = next(s for s in summary["scenarios"] if "ExplanationOfBenefit" in s["name"])["duration_ms"]
+    print(f"paging {eob['count']} ExplanationOfBenefit over {eob['pages']} pages, every one validated "
+          f"({eob['invalid']} invalid): run {wall:.2f} s wall (the EOB scenario {search_ms / 1000:.2f} s), "
+          f"onramp peak RSS {peak / 1024:.0f} MiB, exit {code}")
+
+
+if __name__ == "__main__":
+    main()
