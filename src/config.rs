@@ -113,6 +113,8 @@ pub struct SandboxSettings {
     pub eobs_per_member: usize,
     pub faults: Vec<Fault>,
     pub pkce: PkceMode,
+    /// How long the sandbox's access tokens live (short ones exercise the refresh).
+    pub token_lifetime: Duration,
 }
 
 impl Default for SandboxSettings {
@@ -122,6 +124,7 @@ impl Default for SandboxSettings {
             eobs_per_member: 12,
             faults: Vec::new(),
             pkce: PkceMode::Optional,
+            token_lifetime: Duration::from_secs(7200),
         }
     }
 }
@@ -329,11 +332,21 @@ impl Target {
                         "sandbox.members: a plan needs at least one member".into(),
                     ));
                 }
+                let token_lifetime = match &s.token_lifetime {
+                    Some(text) => parse_duration(text.get_ref()).ok_or_else(|| {
+                        invalid(
+                            Some(text.span()),
+                            "sandbox.token_lifetime: write a duration such as \"30s\"".into(),
+                        )
+                    })?,
+                    None => defaults.token_lifetime,
+                };
                 Endpoints::Sandbox(SandboxSettings {
                     members: s.members.map_or(defaults.members, Spanned::into_inner),
                     eobs_per_member: s.eobs_per_member.unwrap_or(defaults.eobs_per_member),
                     faults,
                     pkce: s.pkce.unwrap_or(defaults.pkce),
+                    token_lifetime,
                 })
             }
         };
@@ -518,6 +531,7 @@ struct SandboxFile {
     eobs_per_member: Option<usize>,
     faults: Option<Vec<Spanned<String>>>,
     pkce: Option<PkceMode>,
+    token_lifetime: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

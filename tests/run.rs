@@ -342,6 +342,61 @@ fn server_errors_and_slow_answers_fail_with_the_url_and_the_reason() {
 }
 
 #[test]
+fn a_body_that_trickles_past_the_timeout_fails_the_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = common::write(
+        dir.path(),
+        "trickle.toml",
+        "[sandbox]\nfaults = [\"slow-body=400ms\"]\n\n[http]\ntimeout = \"1s\"\nretries = 0\n",
+    );
+    let run = Run::new(&[
+        "--target",
+        target.to_str().expect("utf-8"),
+        "--tags",
+        "@resources",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let eob = failed_step(Run::scenario(
+        &run.summary(),
+        "ExplanationOfBenefit resources",
+    ));
+    assert!(
+        eob.contains("ExplanationOfBenefit page 1") && eob.contains("did not answer within 1 s"),
+        "{eob}"
+    );
+}
+
+#[test]
+fn an_access_token_about_to_expire_is_refreshed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = common::write(
+        dir.path(),
+        "short.toml",
+        "[sandbox]\ntoken_lifetime = \"30s\"\n",
+    );
+    let run = Run::new(&[
+        "--target",
+        target.to_str().expect("utf-8"),
+        "--tags",
+        "@token or @resources",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let summary = run.summary();
+    assert!(
+        summary["token"]["refreshed"].as_u64().unwrap_or(0) >= 1,
+        "{}",
+        summary["token"]
+    );
+    assert!(
+        summary["exchanges"]
+            .as_array()
+            .expect("exchanges")
+            .iter()
+            .any(|e| e["context"] == "Token: refresh the access token")
+    );
+}
+
+#[test]
 fn the_rate_limit_is_honoured_and_the_run_passes() {
     let (run, summary) = failing(&["rate-limit=4/s"]);
     assert_eq!(run.code(), 0, "{}", run.stdout());

@@ -269,6 +269,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 eobs_per_member: settings.eobs_per_member,
                 faults: settings.faults.clone(),
                 pkce: settings.pkce,
+                token_lifetime: settings.token_lifetime,
                 clients: vec![Client::demo(vec![redirect_uri.to_string()])],
                 ..SandboxConfig::default()
             };
