@@ -48,8 +48,25 @@ enum Command {
     /// write the report.
     #[command(after_help = RUN_AFTER_HELP)]
     Run(RunArgs),
-    /// Write editable copies of the features and a commented target file into a folder.
+    /// Write editable copies of the features, a commented target file and an onboarding
+    /// manifest into a folder.
     Init(InitArgs),
+    /// Check the production-access items of the onboarding manifest.
+    #[command(
+        after_help = "Exit status: 0 every item is ready, 1 some are missing or need fixing, 2 the manifest cannot be read."
+    )]
+    Checklist(ChecklistArgs),
+}
+
+#[derive(Debug, Args)]
+struct ChecklistArgs {
+    /// The onboarding manifest.
+    #[arg(long, value_name = "FILE", default_value = crate::checklist::MANIFEST_NAME)]
+    manifest: PathBuf,
+
+    /// Also write checklist.md and the email drafts (emails/*.eml) into this folder.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 }
 
 const RUN_AFTER_HELP: &str = "\
@@ -92,6 +109,14 @@ struct RunArgs {
     /// Add a fault to the embedded sandbox (repeatable); see `onramp sandbox --help`.
     #[arg(long = "sandbox-fault", value_name = "SPEC")]
     sandbox_faults: Vec<crate::sandbox::Fault>,
+
+    /// The onboarding manifest for the report's checklist [default: ./onboarding.toml if present].
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+
+    /// Fail the run (exit 1) unless every production-access item is ready.
+    #[arg(long)]
+    require_checklist: bool,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +218,8 @@ pub enum CliError {
     Sandbox(#[source] crate::sandbox::SandboxError),
     #[error("the run could not start")]
     Run(#[source] crate::run::RunError),
+    #[error(transparent)]
+    Manifest(#[from] crate::checklist::ManifestError),
     #[error("{path} exists; pass --force to overwrite it")]
     Exists { path: PathBuf },
     #[error("cannot write {path}")]
@@ -209,7 +236,7 @@ impl CliError {
             CliError::Unreadable { .. } => exit::USAGE,
             CliError::Sandbox(crate::sandbox::SandboxError::Data(_)) => exit::USAGE,
             CliError::Run(error) => error.exit_code(),
-            CliError::Exists { .. } => exit::USAGE,
+            CliError::Exists { .. } | CliError::Manifest(_) => exit::USAGE,
             CliError::Write { .. } => exit::ENVIRONMENT,
             CliError::Pool { .. }
             | CliError::Output(_)
@@ -258,6 +285,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Sandbox(args) => sandbox(args),
         Command::Run(args) => run_features(args),
         Command::Init(args) => init(args),
+        Command::Checklist(args) => checklist(args),
     }
 }
 
@@ -403,6 +431,8 @@ fn run_features(args: RunArgs) -> Result<u8, CliError> {
         webdriver: args.webdriver,
         headed: args.headed,
         sandbox_faults: args.sandbox_faults,
+        manifest: args.manifest,
+        require_checklist: args.require_checklist,
     };
     let report = runtime()?
         .block_on(crate::run::run(options))
@@ -468,4 +498,35 @@ fn init(args: InitArgs) -> Result<u8, CliError> {
         args.dir.join("onramp-target.toml").display()
     );
     Ok(exit::OK)
+}
+
+fn checklist(args: ChecklistArgs) -> Result<u8, CliError> {
+    let checklist = crate::checklist::check(Some(&args.manifest))?;
+    print!("{}", crate::checklist::render_text(&checklist));
+    if let Some(dir) = &args.out {
+        let markdown = crate::checklist::render_markdown(&checklist);
+        let mut outputs = vec![(dir.join("checklist.md"), markdown.into_bytes())];
+        for draft in [
+            crate::report::email::sandbox_sync(&checklist),
+            crate::report::email::production_access(&checklist, None),
+        ] {
+            let draft = draft.map_err(|source| CliError::Write {
+                path: dir.join("emails"),
+                source,
+            })?;
+            outputs.push((dir.join("emails").join(draft.name), draft.bytes));
+        }
+        for (path, bytes) in outputs {
+            crate::report::write_atomically(&path, &bytes).map_err(|source| CliError::Write {
+                path: path.clone(),
+                source,
+            })?;
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(if checklist.complete() {
+        exit::OK
+    } else {
+        exit::FAILURES
+    })
 }

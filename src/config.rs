@@ -477,7 +477,10 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 /// Replace every `${NAME}` with the variable's value; a missing variable is an error naming it.
-fn expand_env(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, String> {
+pub(crate) fn expand_env(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {

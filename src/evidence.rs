@@ -99,6 +99,7 @@ pub struct Recorder {
     secrets: RwLock<BTreeSet<String>>,
     evidence: Mutex<Evidence>,
     screenshots_dir: Option<PathBuf>,
+    last_screenshot: Mutex<Option<[u8; 32]>>,
 }
 
 impl Recorder {
@@ -108,6 +109,7 @@ impl Recorder {
             secrets: RwLock::new(BTreeSet::new()),
             evidence: Mutex::new(Evidence::default()),
             screenshots_dir: dir.map(|d| d.join("screenshots")),
+            last_screenshot: Mutex::new(None),
         }
     }
 
@@ -233,6 +235,18 @@ impl Recorder {
     /// Save a screenshot (PNG) and record it. A screenshot that cannot be saved becomes a
     /// note: losing a picture must not fail the run.
     pub fn screenshot(&self, context: &str, caption: &str, url: &str, png: &[u8]) {
+        // The same picture twice in a row (a click that only navigated) says nothing new.
+        let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(png).into();
+        {
+            let mut last = self
+                .last_screenshot
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if *last == Some(digest) {
+                return;
+            }
+            *last = Some(digest);
+        }
         let index = self.evidence().screenshots.len() + 1;
         let slug: String = caption
             .chars()

@@ -4,6 +4,7 @@
 //! The library holds everything; the `onramp` binary only calls [`cli::main`].
 
 pub mod browser;
+pub mod checklist;
 pub mod cli;
 pub mod config;
 pub mod evidence;

@@ -194,8 +194,22 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
                 .is_file()
         );
     }
+    for file in [
+        "report.html",
+        "checklist.md",
+        "emails/sandbox-sync.eml",
+        "emails/production-access.eml",
+    ] {
+        assert!(report.join(file).is_file(), "{file}");
+    }
+    let recording = summary["recording"]["file"].as_str().expect("a recording");
+    assert!(report.join(recording).is_file());
+    assert_eq!(
+        summary["checklist"]["items"].as_array().map(Vec::len),
+        Some(16)
+    );
     // The demo client's secret, like any secret, is nowhere in the outputs.
-    for file in ["summary.json", "junit.xml", "cucumber.json"] {
+    for file in ["summary.json", "junit.xml", "cucumber.json", "report.html"] {
         let text = std::fs::read_to_string(report.join(file)).expect("output");
         assert!(
             !text.contains(onramp::sandbox::DEMO_CLIENT_SECRET),
@@ -604,4 +618,39 @@ fn ctrl_c_stops_the_run_writes_an_interrupted_report_and_leaves_no_browser() {
         "what was recorded is kept"
     );
     run.assert_no_browser_left();
+}
+
+#[test]
+fn require_checklist_fails_a_conformant_run_with_an_incomplete_checklist() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = common::write(dir.path(), "onboarding.toml", "company = \"Acme\"\n");
+    let run = Run::new(&[
+        "--tags",
+        "@token",
+        "--manifest",
+        manifest.to_str().expect("utf-8"),
+        "--require-checklist",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let summary = run.summary();
+    assert_eq!(summary["outcome"], "failed");
+    assert!(
+        summary["errors"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--require-checklist"),
+        "{}",
+        summary["errors"]
+    );
+    let without = Run::new(&[
+        "--tags",
+        "@token",
+        "--manifest",
+        manifest.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(
+        without.code(),
+        0,
+        "the checklist does not change the verdict unless required"
+    );
 }

@@ -114,3 +114,23 @@ fn the_target_schema_matches_the_target_loader() {
         );
     }
 }
+
+#[test]
+fn the_onboarding_schema_accepts_the_template_and_refuses_unknown_keys() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../schemas/onboarding.schema.json"))
+            .expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let template: toml::Value = toml::from_str(onramp::checklist::MANIFEST_TEMPLATE).expect("TOML");
+    let template = serde_json::to_value(template).expect("JSON");
+    assert!(
+        validator.is_valid(&template),
+        "{:?}",
+        validator
+            .iter_errors(&template)
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+    );
+    assert!(!validator.is_valid(&serde_json::json!({"company": "x", "colour": "blue"})));
+    assert!(!validator.is_valid(&serde_json::json!({"customers": "everyone"})));
+}

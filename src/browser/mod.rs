@@ -329,6 +329,23 @@ impl Browser {
         .await
     }
 
+    /// The page's title.
+    pub async fn title(&self) -> Result<String, BrowserError> {
+        self.client
+            .title()
+            .await
+            .map_err(BrowserError::command("read the page title"))
+    }
+
+    /// How many elements match a CSS selector.
+    pub async fn count(&self, css: &str) -> Result<usize, BrowserError> {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .map(|found| found.len())
+            .map_err(BrowserError::command(format!("look for {css}")))
+    }
+
     /// Whether the page has text `needle`.
     pub async fn has_text(&self, needle: &str) -> bool {
         self.text().await.is_ok_and(|t| t.contains(needle))

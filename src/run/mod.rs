@@ -99,6 +99,10 @@ pub struct RunOptions {
     pub webdriver: Option<String>,
     pub headed: bool,
     pub sandbox_faults: Vec<Fault>,
+    /// The onboarding manifest; `onboarding.toml` here when it exists.
+    pub manifest: Option<PathBuf>,
+    /// An incomplete production-access checklist fails the run.
+    pub require_checklist: bool,
 }
 
 /// Why a run could not start. (A run that starts always ends with a [`RunSummary`].)
@@ -403,7 +407,11 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         task.abort();
     }
 
-    let summary = summarize(SummaryParts {
+    let manifest = options.manifest.clone().or_else(|| {
+        let default = PathBuf::from(crate::checklist::MANIFEST_NAME);
+        default.is_file().then_some(default)
+    });
+    let mut summary = summarize(SummaryParts {
         id,
         target: target_info,
         started_at,
@@ -412,11 +420,12 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         browser,
         ctx: &ctx,
         collected: &collected,
+        manifest: manifest.as_deref(),
+        require_checklist: options.require_checklist,
     })
     .await;
 
     let mut files = Vec::new();
-    let mut errors = Vec::new();
     let complete = !interrupted;
     for (file, name) in [(junit, "junit.xml"), (json, "cucumber.json")] {
         if complete && file.as_file().metadata().is_ok_and(|m| m.len() > 0) {
@@ -426,20 +435,22 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
             );
             match file.persist(dir.join(name)) {
                 Ok(_) => files.push(name.to_owned()),
-                Err(e) => errors.push(format!("cannot write {name}: {}", e.error)),
+                Err(e) => summary
+                    .errors
+                    .push(format!("cannot write {name}: {}", e.error)),
             }
         }
     }
-    let mut summary = summary;
-    summary.errors.extend(errors);
-    let bytes = serde_json::to_vec_pretty(&summary).map_err(|e| RunError::Setup(e.to_string()))?;
-    crate::report::write_atomically(&dir.join("summary.json"), &bytes).map_err(|source| {
-        RunError::Output {
-            path: dir.join("summary.json"),
-            source,
-        }
-    })?;
-    files.insert(0, "summary.json".to_owned());
+    match crate::report::recording::assemble(&dir, &summary.screenshots) {
+        Ok(recording) => summary.recording = recording,
+        Err(error) => summary.errors.push(format!("no recording: {error}")),
+    }
+    let written =
+        crate::report::write_outputs(&dir, &summary).map_err(|e| RunError::Setup(e.to_string()))?;
+    files.splice(0..0, written);
+    if let Some(recording) = &summary.recording {
+        files.push(recording.file.clone());
+    }
     if !summary.screenshots.is_empty() {
         files.push(format!("screenshots/ ({} PNG)", summary.screenshots.len()));
     }
@@ -470,6 +481,8 @@ struct SummaryParts<'a> {
     browser: Option<String>,
     ctx: &'a RunContext,
     collected: &'a std::sync::Mutex<collector::Collected>,
+    manifest: Option<&'a Path>,
+    require_checklist: bool,
 }
 
 async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
@@ -513,6 +526,23 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
     if scenarios.is_empty() && !parts.interrupted {
         errors.push("no scenario ran: check --tags and the features".into());
     }
+    let checklist = match crate::checklist::check(parts.manifest) {
+        Ok(checklist) => checklist,
+        Err(error) => {
+            errors.push(error.to_string());
+            crate::checklist::absent()
+        }
+    };
+    let outcome = if parts.require_checklist && outcome == Outcome::Passed && !checklist.complete()
+    {
+        errors.push(format!(
+            "--require-checklist: {} production-access items are not ready",
+            checklist.missing()
+        ));
+        Outcome::Failed
+    } else {
+        outcome
+    };
 
     let ctx = parts.ctx;
     let searches = ctx.finished_searches().await;
@@ -619,5 +649,7 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         screenshots: evidence.screenshots,
         notes: evidence.notes,
         errors: errors.iter().map(|e| ctx.recorder.redact(e)).collect(),
+        checklist,
+        recording: None,
     }
 }

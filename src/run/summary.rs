@@ -167,4 +167,18 @@ pub struct RunSummary {
     pub notes: Vec<Note>,
     /// Harness problems outside any step (a file that could not be written, a parse error).
     pub errors: Vec<String>,
+    /// The production-access checklist (every item missing when there is no manifest).
+    pub checklist: crate::checklist::Checklist,
+    /// The screenshots assembled into one animation, when there were any.
+    pub recording: Option<Recording>,
+}
+
+/// The run's browser steps as one animated file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recording {
+    /// Path relative to the run's folder.
+    pub file: String,
+    /// `video/mp4` or `image/apng`.
+    pub media_type: String,
+    pub frames: usize,
 }

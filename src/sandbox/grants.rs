@@ -113,6 +113,16 @@ struct Inner {
     access: HashMap<String, Access>,
     refresh: HashMap<String, Authorization>,
     next_grant: u64,
+    /// Every code and token ever issued, newest last (bounded), for tests that check that a
+    /// client never leaks one.
+    issued: std::collections::VecDeque<String>,
+}
+
+fn remember(inner: &mut Inner, value: &str) {
+    if inner.issued.len() >= CAPACITY {
+        inner.issued.pop_front();
+    }
+    inner.issued.push_back(value.to_owned());
 }
 
 /// What the token endpoint was given, besides the code.
@@ -184,6 +194,7 @@ impl Grants {
         inner.next_grant += 1;
         let grant = inner.next_grant;
         let code = random_token();
+        remember(&mut inner, &code);
         inner.codes.insert(
             code.clone(),
             Code {
@@ -274,6 +285,8 @@ impl Grants {
         }
         let access_token = random_token();
         let refresh_token = random_token();
+        remember(inner, &access_token);
+        remember(inner, &refresh_token);
         inner.access.insert(
             access_token.clone(),
             Access {
@@ -289,6 +302,11 @@ impl Grants {
             refresh_token,
             authorization,
         })
+    }
+
+    /// Every code and token issued so far.
+    pub fn issued(&self) -> Vec<String> {
+        self.lock().issued.iter().cloned().collect()
     }
 
     /// What a bearer token grants, if it is live.

@@ -509,6 +509,12 @@ impl Sandbox {
         self.state.store.member_count()
     }
 
+    /// Every authorization code, access token and refresh token the sandbox has issued (the
+    /// latest 50,000): what a client under test must never print or store.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.state.grants.issued()
+    }
+
     /// The faults in force.
     pub fn faults(&self) -> &[Fault] {
         self.state.faults.list()

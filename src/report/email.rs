@@ -1,0 +1,188 @@
+//! Ready-to-send drafts (RFC 5322 `.eml`, built with `mail-builder`): the request to sync the
+//! app to the payer's demo environment, and the production-access request with every answer
+//! of the onboarding manifest in its body and the artifacts attached. They open in any mail
+//! client as drafts (`X-Unsent: 1`); onramp sends nothing.
+
+use std::path::Path;
+
+use mail_builder::MessageBuilder;
+use mail_builder::headers::raw::Raw;
+
+use crate::checklist::{Checklist, ItemStatus};
+
+/// The addresses the payer's guide gives.
+pub const SANDBOX_SYNC_TO: &str = "payer-patient-access@1up.health";
+pub const PRODUCTION_ACCESS_TO: &str = "cms-prod-access@1up.health";
+/// Attachments larger than this are named in the body instead of attached.
+const ATTACHMENT_LIMIT: u64 = 20 << 20;
+
+/// A drafted message: its file name and bytes.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub name: &'static str,
+    pub bytes: Vec<u8>,
+    /// Attachments named in the body because they were missing or too large.
+    pub left_out: Vec<String>,
+}
+
+fn or_placeholder(text: &str, placeholder: &str) -> String {
+    if text.trim().is_empty() {
+        format!("[{placeholder}]")
+    } else {
+        text.trim().to_owned()
+    }
+}
+
+fn from(checklist: &Checklist) -> String {
+    let email = checklist.answers.support_email.trim();
+    if email.contains('@') {
+        email.to_owned()
+    } else {
+        "you@example.com".to_owned()
+    }
+}
+
+fn draft(checklist: &Checklist, to: &'static str, subject: String) -> MessageBuilder<'static> {
+    let app = or_placeholder(&checklist.answers.app_name, "app name");
+    MessageBuilder::new()
+        .from((app, from(checklist)))
+        .to(to)
+        .subject(subject)
+        .header("X-Unsent", Raw::new("1"))
+        .header(
+            "X-Mailer",
+            Raw::new(concat!("onramp ", env!("CARGO_PKG_VERSION"))),
+        )
+}
+
+/// The demo-environment sync request: company, description, client_id.
+pub fn sandbox_sync(checklist: &Checklist) -> Result<Draft, std::io::Error> {
+    let a = &checklist.answers;
+    let body = format!(
+        "Hello,\n\nplease sync our application to the demo environment.\n\n\
+         Company: {}\n\
+         Application: {}\n\
+         client_id: {}\n\n\
+         About the application and its use case:\n{}\n\n\
+         Thank you,\n{}\n",
+        or_placeholder(&a.company, "company"),
+        or_placeholder(&a.app_name, "app name"),
+        or_placeholder(&a.client_id, "client_id from the developer portal"),
+        or_placeholder(
+            &a.description,
+            "a short description of the application and its use case"
+        ),
+        or_placeholder(&a.company, "company"),
+    );
+    let subject = format!(
+        "Demo environment sync: {} ({})",
+        or_placeholder(&a.app_name, "app"),
+        or_placeholder(&a.company, "company")
+    );
+    let bytes = draft(checklist, SANDBOX_SYNC_TO, subject)
+        .text_body(body)
+        .write_to_vec()?;
+    Ok(Draft {
+        name: "sandbox-sync.eml",
+        bytes,
+        left_out: Vec::new(),
+    })
+}
+
+fn media_type(path: &Path) -> &'static str {
+    let head = std::fs::read(path)
+        .map(|b| b.into_iter().take(64).collect::<Vec<u8>>())
+        .unwrap_or_default();
+    match crate::checklist::sniff(&head) {
+        Some(crate::checklist::Kind::Pdf) => "application/pdf",
+        Some(crate::checklist::Kind::Png) => "image/png",
+        Some(crate::checklist::Kind::Jpeg) => "image/jpeg",
+        Some(crate::checklist::Kind::Video) => match path.extension().and_then(|e| e.to_str()) {
+            Some("webm") => "video/webm",
+            Some("mov") => "video/quicktime",
+            _ => "video/mp4",
+        },
+        Some(crate::checklist::Kind::Html) => "text/html",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The production-access request: every answer in the body, the artifacts attached, and
+/// the HTML report when there is one.
+pub fn production_access(
+    checklist: &Checklist,
+    report: Option<(&str, &[u8])>,
+) -> Result<Draft, std::io::Error> {
+    let mut body = String::from(
+        "Hello,\n\nwe request production access for our application. Our answers and artifacts follow.\n\n",
+    );
+    for item in &checklist.items {
+        let answer = match (&item.status, &item.value) {
+            (ItemStatus::Complete, Some(value)) => value.clone(),
+            (_, _) => format!(
+                "[MISSING: {}]",
+                item.todo.as_deref().unwrap_or("to be provided")
+            ),
+        };
+        let attached = if item.attachment.is_some() && item.status == ItemStatus::Complete {
+            " (attached)"
+        } else {
+            ""
+        };
+        body.push_str(&format!("* {}: {answer}{attached}\n", item.label));
+    }
+    let mut message = draft(
+        checklist,
+        PRODUCTION_ACCESS_TO,
+        format!(
+            "Production access request: {} ({})",
+            or_placeholder(&checklist.answers.app_name, "app"),
+            or_placeholder(&checklist.answers.company, "company")
+        ),
+    );
+    let mut left_out = Vec::new();
+    for item in checklist
+        .items
+        .iter()
+        .filter(|i| i.status == ItemStatus::Complete)
+    {
+        let Some(path) = &item.attachment else {
+            continue;
+        };
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let name = path
+            .file_name()
+            .map_or_else(|| item.key.clone(), |n| n.to_string_lossy().into_owned());
+        if size > ATTACHMENT_LIMIT {
+            left_out.push(format!(
+                "{name} ({} MiB): too large to attach; send it by link",
+                size >> 20
+            ));
+            continue;
+        }
+        match std::fs::read(path) {
+            Ok(bytes) => message = message.attachment(media_type(path), name, bytes),
+            Err(error) => left_out.push(format!("{name}: {error}")),
+        }
+    }
+    if let Some((name, html)) = report {
+        body.push_str("\nAttached too: onramp's conformance report of our connection to the demo environment.\n");
+        message = message.attachment("text/html", name.to_owned(), html.to_vec());
+    }
+    if !left_out.is_empty() {
+        body.push_str("\nNot attached:\n");
+        for line in &left_out {
+            body.push_str(&format!("* {line}\n"));
+        }
+    }
+    body.push_str(&format!(
+        "\nThank you,\n{}\n",
+        or_placeholder(&checklist.answers.company, "company")
+    ));
+    let bytes = message.text_body(body).write_to_vec()?;
+    Ok(Draft {
+        name: "production-access.eml",
+        bytes,
+        left_out,
+    })
+}

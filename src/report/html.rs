@@ -1,0 +1,484 @@
+//! `report.html`: one self-contained page rendered from the [`RunSummary`] with handlebars
+//! (strict mode, templates and CSS from `reports/`, embedded at build time). Screenshots are
+//! inlined as data URIs; the page loads nothing, runs no script, and its Content-Security-
+//! Policy forbids both. Every value from the run goes through handlebars' escaping: a
+//! resource named `<script>` shows as text.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use handlebars::Handlebars;
+use serde::Serialize;
+
+use crate::checklist::ItemStatus;
+use crate::run::summary::{FailureKind, Outcome, RunSummary, Status};
+
+const TEMPLATE: &str = include_str!("../../reports/report.hbs");
+const CSS: &str = include_str!("../../reports/report.css");
+/// Schema findings shown per resource type; the rest are in summary.json.
+const FINDINGS_SHOWN: usize = 200;
+
+/// Why the report could not be rendered.
+#[derive(Debug, thiserror::Error)]
+#[error("the HTML report could not be rendered: {0}")]
+pub struct RenderError(String);
+
+/// The screenshots' bytes, by their file name in the summary.
+pub type Images = BTreeMap<String, Vec<u8>>;
+
+#[derive(Serialize)]
+struct Verdict {
+    label: &'static str,
+    class: &'static str,
+}
+
+#[derive(Serialize)]
+struct Counts {
+    scenarios: usize,
+    scenarios_passed: usize,
+    steps: usize,
+    steps_passed: usize,
+    resources: usize,
+    invalid: u64,
+    exchanges: usize,
+}
+
+#[derive(Serialize)]
+struct FailureView<'a> {
+    feature: &'a str,
+    scenario: &'a str,
+    keyword: &'a str,
+    step: &'a str,
+    message: &'a str,
+    kind: &'static str,
+    kind_label: &'static str,
+}
+
+#[derive(Serialize)]
+struct StepView<'a> {
+    keyword: &'a str,
+    text: &'a str,
+    status: &'static str,
+    duration: String,
+    error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ScenarioView<'a> {
+    name: &'a str,
+    /// Failed scenarios show their steps at once.
+    open: bool,
+    tags: String,
+    status: &'static str,
+    duration: String,
+    steps: Vec<StepView<'a>>,
+}
+
+#[derive(Serialize)]
+struct FeatureView<'a> {
+    name: &'a str,
+    scenarios: Vec<ScenarioView<'a>>,
+}
+
+#[derive(Serialize)]
+struct ShotView<'a> {
+    index: usize,
+    anchor: String,
+    caption: &'a str,
+    context: &'a str,
+    /// Host and path of the page (its query is in summary.json).
+    place: String,
+    data: String,
+}
+
+#[derive(Serialize)]
+struct RecordingView<'a> {
+    file: &'a str,
+    description: String,
+    caveat: &'static str,
+}
+
+#[derive(Serialize)]
+struct FindingView<'a> {
+    resource: &'a str,
+    path: &'a str,
+    message: &'a str,
+    keyword: &'a str,
+    page: usize,
+}
+
+#[derive(Serialize)]
+struct ResourceView<'a> {
+    kind: &'a str,
+    status: &'static str,
+    count: usize,
+    pages: usize,
+    invalid: u64,
+    problems: &'a [String],
+    notes: &'a [String],
+    failure: Option<&'a str>,
+    findings: Vec<FindingView<'a>>,
+    findings_more: usize,
+}
+
+#[derive(Serialize)]
+struct ExchangeView<'a> {
+    index: usize,
+    context: &'a str,
+    method: &'a str,
+    url: &'a str,
+    status: String,
+    status_class: &'static str,
+    duration_ms: u64,
+    request_headers: &'a [(String, String)],
+    request_body: Option<&'a str>,
+    response_headers: &'a [(String, String)],
+    response_body: Option<&'a str>,
+    truncated: u64,
+    error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ItemView<'a> {
+    status: &'static str,
+    label: &'a str,
+    value: Option<&'a str>,
+    detail: &'a str,
+    todo: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ChecklistView<'a> {
+    done: usize,
+    total: usize,
+    summary: String,
+    items: Vec<ItemView<'a>>,
+}
+
+#[derive(Serialize)]
+struct View<'a> {
+    run_id: &'a str,
+    verdict: Verdict,
+    target: &'a crate::run::summary::TargetInfo,
+    scopes: String,
+    pkce: &'static str,
+    faults: String,
+    started_at: String,
+    finished_at: String,
+    duration: String,
+    onramp_version: &'a str,
+    fhir_version: &'a str,
+    browser: &'a str,
+    counts: Counts,
+    failures: Vec<FailureView<'a>>,
+    errors: &'a [String],
+    features: Vec<FeatureView<'a>>,
+    screenshots: Vec<ShotView<'a>>,
+    recording: Option<RecordingView<'a>>,
+    resources: Vec<ResourceView<'a>>,
+    token: Option<TokenView<'a>>,
+    exchanges: Vec<ExchangeView<'a>>,
+    checklist: ChecklistView<'a>,
+    notes: &'a [crate::evidence::Note],
+}
+
+#[derive(Serialize)]
+struct TokenView<'a> {
+    status: String,
+    token_type: &'a str,
+    expires_in: String,
+    scope_requested: &'a str,
+    scope_granted: &'a str,
+    patient: &'a str,
+    cache_control: &'a str,
+    pragma: &'a str,
+    refreshed: u32,
+    problem: Option<&'a str>,
+}
+
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Passed => "passed",
+        Status::Failed => "failed",
+        Status::Skipped => "skipped",
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
+/// `2026-11-28 19:50:27 UTC` from an RFC 3339 time.
+fn readable_time(rfc3339: &str) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(|t| t.to_offset(time::UtcOffset::UTC).format(&format).ok())
+        .unwrap_or_else(|| rfc3339.to_owned())
+}
+
+fn verdict(outcome: Outcome) -> Verdict {
+    match outcome {
+        Outcome::Passed => Verdict {
+            label: "Conformant",
+            class: "passed",
+        },
+        Outcome::Failed => Verdict {
+            label: "Not conformant",
+            class: "failed",
+        },
+        Outcome::Error => Verdict {
+            label: "Could not test everything",
+            class: "error",
+        },
+        Outcome::Interrupted => Verdict {
+            label: "Interrupted",
+            class: "interrupted",
+        },
+    }
+}
+
+fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
+    let mut features: Vec<FeatureView<'a>> = Vec::new();
+    let mut failures = Vec::new();
+    for scenario in &summary.scenarios {
+        for step in &scenario.steps {
+            if let (Status::Failed, Some(error)) = (step.status, &step.error) {
+                let environment = step.failure == Some(FailureKind::Environment);
+                failures.push(FailureView {
+                    feature: &scenario.feature,
+                    scenario: &scenario.name,
+                    keyword: &step.keyword,
+                    step: &step.text,
+                    message: error,
+                    kind: if environment {
+                        "environment"
+                    } else {
+                        "conformance"
+                    },
+                    kind_label: if environment {
+                        "onramp could not test this"
+                    } else {
+                        "the target is not conformant"
+                    },
+                });
+            }
+        }
+        let view = ScenarioView {
+            name: &scenario.name,
+            open: scenario.status != Status::Passed,
+            tags: scenario.tags.join(" "),
+            status: status_name(scenario.status),
+            duration: seconds(scenario.duration_ms),
+            steps: scenario
+                .steps
+                .iter()
+                .map(|step| StepView {
+                    keyword: &step.keyword,
+                    text: &step.text,
+                    status: status_name(step.status),
+                    duration: seconds(step.duration_ms),
+                    error: step.error.as_deref(),
+                })
+                .collect(),
+        };
+        match features.iter_mut().find(|f| f.name == scenario.feature) {
+            Some(feature) => feature.scenarios.push(view),
+            None => features.push(FeatureView {
+                name: &scenario.feature,
+                scenarios: vec![view],
+            }),
+        }
+    }
+    let screenshots = summary
+        .screenshots
+        .iter()
+        .filter_map(|shot| {
+            let bytes = images.get(&shot.file)?;
+            Some(ShotView {
+                index: shot.index,
+                anchor: format!("shot-{}", shot.index),
+                caption: &shot.caption,
+                context: &shot.context,
+                place: url::Url::parse(&shot.url).map_or_else(
+                    |_| shot.url.clone(),
+                    |u| {
+                        format!(
+                            "{}{}",
+                            u.host_str()
+                                .map(|h| format!(
+                                    "{h}{}",
+                                    u.port().map(|p| format!(":{p}")).unwrap_or_default()
+                                ))
+                                .unwrap_or_default(),
+                            u.path()
+                        )
+                    },
+                ),
+                data: format!("data:image/png;base64,{}", STANDARD.encode(bytes)),
+            })
+        })
+        .collect();
+    let resources = summary
+        .resources
+        .iter()
+        .map(|r| ResourceView {
+            kind: &r.kind,
+            status: if r.failure.is_some() || !r.problems.is_empty() || r.invalid > 0 {
+                "failed"
+            } else {
+                "passed"
+            },
+            count: r.count,
+            pages: r.pages,
+            invalid: r.invalid,
+            problems: &r.problems,
+            notes: &r.notes,
+            failure: r.failure.as_deref(),
+            findings: r
+                .findings
+                .iter()
+                .take(FINDINGS_SHOWN)
+                .map(|f| FindingView {
+                    resource: f.resource.as_deref().unwrap_or("-"),
+                    path: &f.path,
+                    message: &f.message,
+                    keyword: &f.keyword,
+                    page: f.page,
+                })
+                .collect(),
+            findings_more: r.findings.len().saturating_sub(FINDINGS_SHOWN),
+        })
+        .collect();
+    let token = summary.token.as_ref().map(|t| TokenView {
+        status: t
+            .status
+            .map_or_else(|| "no answer".into(), |s| s.to_string()),
+        token_type: t.token_type.as_deref().unwrap_or("(none)"),
+        expires_in: t
+            .expires_in
+            .as_ref()
+            .map_or_else(|| "(none)".into(), ToString::to_string),
+        scope_requested: &t.scope_requested,
+        scope_granted: t
+            .scope_granted
+            .as_deref()
+            .unwrap_or("(not given: the requested scope)"),
+        patient: t.patient.as_deref().unwrap_or("(not given)"),
+        cache_control: t.cache_control.as_deref().unwrap_or("(none)"),
+        pragma: t.pragma.as_deref().unwrap_or("(none)"),
+        refreshed: t.refreshed,
+        problem: t.problem.as_deref(),
+    });
+    let exchanges = summary
+        .exchanges
+        .iter()
+        .map(|e| ExchangeView {
+            index: e.index,
+            context: &e.context,
+            method: &e.method,
+            url: &e.url,
+            status: e
+                .status
+                .map_or_else(|| "no answer".into(), |s| s.to_string()),
+            status_class: match e.status {
+                Some(200..=399) => "ok",
+                Some(400..=499) => "warn",
+                Some(_) | None => "bad",
+            },
+            duration_ms: e.duration_ms,
+            request_headers: &e.request_headers,
+            request_body: e.request_body.as_deref(),
+            response_headers: &e.response_headers,
+            response_body: e.response_body.as_deref(),
+            truncated: e.truncated,
+            error: e.error.as_deref(),
+        })
+        .collect();
+    let checklist = &summary.checklist;
+    let done = checklist.items.len() - checklist.missing();
+    let recording = summary.recording.as_ref().map(|r| RecordingView {
+        file: &r.file,
+        description: format!(
+            "{} frames of the harness's browser signing the test member in ({}), one per browser step.",
+            r.frames, r.media_type
+        ),
+        caveat: "It shows onramp's own connection to the Demo Health Plan, not your app's user interface: the payer asks for a recording of your app connecting and displaying the member's data.",
+    });
+    View {
+        run_id: &summary.run_id,
+        verdict: verdict(summary.outcome),
+        target: &summary.target,
+        scopes: summary.target.scopes.join(" "),
+        pkce: if summary.target.pkce { "S256" } else { "not used" },
+        faults: summary.target.faults.join(", "),
+        started_at: readable_time(&summary.started_at),
+        finished_at: readable_time(&summary.finished_at),
+        duration: seconds(summary.duration_ms),
+        onramp_version: &summary.onramp_version,
+        fhir_version: &summary.fhir_version,
+        browser: summary.browser.as_deref().unwrap_or("no browser used"),
+        counts: Counts {
+            scenarios: summary.scenarios.len(),
+            scenarios_passed: summary.scenario_counts.passed,
+            steps: summary.step_counts.passed + summary.step_counts.failed + summary.step_counts.skipped,
+            steps_passed: summary.step_counts.passed,
+            resources: summary.resources.iter().map(|r| r.count).sum(),
+            invalid: summary.resources.iter().map(|r| r.invalid).sum(),
+            exchanges: summary.exchanges.len(),
+        },
+        failures,
+        errors: &summary.errors,
+        features,
+        screenshots,
+        recording,
+        resources,
+        token,
+        exchanges,
+        checklist: ChecklistView {
+            done,
+            total: checklist.items.len(),
+            summary: match &checklist.manifest {
+                Some(path) => format!("{done} of {} items ready, from {}.", checklist.items.len(), path.display()),
+                None => "No onboarding manifest: run `onramp init`, fill in onboarding.toml, and run again.".into(),
+            },
+            items: checklist
+                .items
+                .iter()
+                .map(|i| ItemView {
+                    status: match i.status {
+                        ItemStatus::Complete => "complete",
+                        ItemStatus::Missing => "missing",
+                        ItemStatus::Invalid => "invalid",
+                    },
+                    label: &i.label,
+                    value: i.value.as_deref(),
+                    detail: &i.detail,
+                    todo: i.todo.as_deref(),
+                })
+                .collect(),
+        },
+        notes: &summary.notes,
+    }
+}
+
+/// Render the report. Pure: the summary and the screenshots' bytes in, HTML out.
+pub fn render(summary: &RunSummary, images: &Images) -> Result<String, RenderError> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    registry
+        .register_partial("css", CSS)
+        .map_err(|e| RenderError(e.to_string()))?;
+    registry
+        .register_template_string("report", TEMPLATE)
+        .map_err(|e| RenderError(e.to_string()))?;
+    registry
+        .render("report", &view(summary, images))
+        .map_err(|e| RenderError(e.to_string()))
+}

@@ -1,0 +1,277 @@
+//! The HTML report and the checklist rendered from a fixed summary (snapshots), and hostile
+//! content shown inert in a real browser.
+
+mod common;
+
+use onramp::checklist::{Checklist, Item, ItemStatus, Manifest};
+use onramp::evidence::{Exchange, Note, Screenshot};
+use onramp::run::summary::{
+    Counts, FailureKind, Outcome, Recording, ResourceFinding, ResourceResult, RunSummary,
+    ScenarioSummary, Status, StepSummary, TargetInfo, TokenSummary,
+};
+
+const HOSTILE: &str = "<script>document.title='pwned'</script>\"><img src=x onerror=\"document.title='pwned'\">{{handlebars}}";
+
+fn step(text: &str, status: Status, error: Option<&str>) -> StepSummary {
+    StepSummary {
+        keyword: "Then".into(),
+        text: text.into(),
+        status,
+        duration_ms: 12,
+        error: error.map(str::to_owned),
+        failure: error.map(|_| FailureKind::Conformance),
+    }
+}
+
+/// A summary with every section filled, `text` planted in every free-text field.
+fn summary(text: &str) -> RunSummary {
+    RunSummary {
+        schema_version: 1,
+        run_id: "20261128-120000-abcd".into(),
+        outcome: Outcome::Failed,
+        exit_code: 1,
+        target: TargetInfo {
+            name: format!("demo {text}"),
+            kind: "sandbox".into(),
+            authorize_url: "http://127.0.0.1:1/oauth2/authorize/test".into(),
+            token_url: "http://127.0.0.1:1/oauth2/token".into(),
+            fhir_base: "http://127.0.0.1:1/r4".into(),
+            client_id: "onramp-demo-client".into(),
+            redirect_uri: "http://127.0.0.1:2/onramp/callback".into(),
+            scopes: vec!["patient/*.read".into(), "openid".into()],
+            pkce: true,
+            client_auth: "body".into(),
+            faults: vec!["invalid-resource:Patient".into()],
+        },
+        started_at: "2026-11-28T12:00:00Z".into(),
+        finished_at: "2026-11-28T12:00:03Z".into(),
+        duration_ms: 2700,
+        onramp_version: "0.1.0".into(),
+        fhir_version: "4.0.1".into(),
+        browser: Some("chrome 156.0".into()),
+        scenarios: vec![
+            ScenarioSummary {
+                feature: "Authorization".into(),
+                name: "The member confirms their identity".into(),
+                tags: vec!["@authorization".into()],
+                status: Status::Passed,
+                duration_ms: 1800,
+                steps: vec![step(
+                    "the redirect carries an authorization code",
+                    Status::Passed,
+                    None,
+                )],
+            },
+            ScenarioSummary {
+                feature: "Required resources".into(),
+                name: format!("The member's Patient resources {text}"),
+                tags: vec!["@resources".into()],
+                status: Status::Failed,
+                duration_ms: 30,
+                steps: vec![
+                    step(
+                        "every Patient resource is valid FHIR R4",
+                        Status::Failed,
+                        Some(&format!("not conformant: Patient/p1 Patient.gender {text}")),
+                    ),
+                    step(
+                        "every Patient resource belongs to the member",
+                        Status::Skipped,
+                        None,
+                    ),
+                ],
+            },
+        ],
+        scenario_counts: Counts {
+            passed: 1,
+            failed: 1,
+            skipped: 0,
+        },
+        step_counts: Counts {
+            passed: 1,
+            failed: 1,
+            skipped: 1,
+        },
+        resources: vec![ResourceResult {
+            kind: "Patient".into(),
+            count: 1,
+            pages: 1,
+            invalid: 1,
+            findings: vec![ResourceFinding {
+                page: 1,
+                url: "http://127.0.0.1:1/r4/Patient".into(),
+                entry: Some(0),
+                resource: Some("Patient/p1".into()),
+                path: "Patient.gender".into(),
+                pointer: "/entry/0/resource/gender".into(),
+                keyword: "enum".into(),
+                message: format!("\"{text}\" is not an allowed code here"),
+            }],
+            problems: vec![format!(
+                "Organization/{text} is not referenced by the member's data"
+            )],
+            notes: vec![],
+            failure: None,
+        }],
+        token: Some(TokenSummary {
+            status: Some(200),
+            token_type: Some("Bearer".into()),
+            expires_in: Some(serde_json::json!(7200)),
+            scope_requested: "patient/*.read openid".into(),
+            scope_granted: Some(text.into()),
+            patient: Some("p1".into()),
+            cache_control: Some("no-store".into()),
+            pragma: Some("no-cache".into()),
+            refreshed: 0,
+            problem: None,
+        }),
+        exchanges: vec![Exchange {
+            index: 1,
+            context: "Search Patient, page 1".into(),
+            method: "GET".into(),
+            url: "http://127.0.0.1:1/r4/Patient".into(),
+            status: Some(200),
+            duration_ms: 3,
+            request_headers: vec![("authorization".into(), "Bearer [redacted]".into())],
+            request_body: None,
+            response_headers: vec![("content-type".into(), "application/fhir+json".into())],
+            response_body: Some(format!(
+                "{{\"resourceType\":\"Bundle\",\"note\":\"{text}\"}}"
+            )),
+            truncated: 0,
+            error: None,
+        }],
+        screenshots: vec![Screenshot {
+            index: 1,
+            context: "Authorization".into(),
+            caption: format!("authorization page {text}"),
+            file: "screenshots/01-authorization-page.png".into(),
+            url: "http://127.0.0.1:1/oauth2/authorize/test".into(),
+        }],
+        notes: vec![Note {
+            context: "Authorization".into(),
+            text: format!("PKCE used {text}"),
+        }],
+        errors: vec![],
+        checklist: Checklist {
+            manifest: Some("onboarding.toml".into()),
+            items: vec![
+                Item {
+                    key: "company".into(),
+                    label: "Company name".into(),
+                    status: ItemStatus::Complete,
+                    value: Some(format!("Acme {text}")),
+                    detail: "given".into(),
+                    todo: None,
+                    attachment: None,
+                },
+                Item {
+                    key: "logo".into(),
+                    label: "Square logo (link or attachment)".into(),
+                    status: ItemStatus::Invalid,
+                    value: Some("logo.png".into()),
+                    detail: "512 x 256 px: not square".into(),
+                    todo: Some("crop or pad the logo to a square".into()),
+                    attachment: None,
+                },
+            ],
+            answers: Manifest::default(),
+        },
+        recording: Some(Recording {
+            file: "recording.png".into(),
+            media_type: "image/apng".into(),
+            frames: 1,
+        }),
+    }
+}
+
+fn tiny_png() -> Vec<u8> {
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, 4, 3);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().expect("header");
+        writer.write_image_data(&[40u8; 48]).expect("pixels");
+    }
+    bytes
+}
+
+fn images() -> onramp::report::html::Images {
+    [(
+        "screenshots/01-authorization-page.png".to_owned(),
+        tiny_png(),
+    )]
+    .into_iter()
+    .collect()
+}
+
+#[test]
+fn the_report_renders_every_section() {
+    let html = onramp::report::html::render(&summary("(plain)"), &images()).expect("renders");
+    insta::assert_snapshot!("report_html", html);
+}
+
+#[test]
+fn the_checklist_renders_as_markdown() {
+    let markdown = onramp::checklist::render_markdown(&summary("| pipes |").checklist);
+    insta::assert_snapshot!("checklist_md", markdown);
+}
+
+#[test]
+fn the_report_loads_nothing_and_runs_nothing() {
+    let html = onramp::report::html::render(&summary("x"), &images()).expect("renders");
+    assert!(
+        html.contains("default-src 'none'"),
+        "a CSP that forbids scripts and loads"
+    );
+    assert!(
+        !html.to_ascii_lowercase().contains("<script"),
+        "no script of its own"
+    );
+    for remote in ["src=\"http", "href=\"http", "url(http", "@import"] {
+        assert!(!html.contains(remote), "no remote resource: {remote}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_text_stays_text_in_a_real_browser() {
+    let html = onramp::report::html::render(&summary(HOSTILE), &images()).expect("renders");
+    assert!(
+        !html.contains("<script>document.title"),
+        "escaped in the markup"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("report.html");
+    std::fs::write(&path, &html).expect("written");
+    let driver = onramp::browser::ChromeDriver::start()
+        .await
+        .expect("chromedriver");
+    let browser =
+        onramp::browser::Browser::open(driver.url(), &onramp::browser::BrowserOptions::default())
+            .await
+            .expect("browser");
+    browser
+        .goto(&format!("file://{}", path.display()))
+        .await
+        .expect("opens from disk");
+    let title = browser.title().await.expect("title");
+    assert!(
+        title.starts_with("onramp report"),
+        "the title was not rewritten: {title}"
+    );
+    assert_eq!(browser.count("script").await.expect("count"), 0);
+    assert_eq!(browser.count("img[onerror]").await.expect("count"), 0);
+    let text = browser.text().await.expect("text");
+    assert!(
+        text.contains("<script>document.title='pwned'</script>"),
+        "the hostile text is shown as text"
+    );
+    assert!(
+        text.contains("{{handlebars}}"),
+        "handlebars syntax in data is not evaluated"
+    );
+    let shot = browser.screenshot().await.expect("screenshot");
+    assert!(shot.len() > 1000);
+    browser.close().await.expect("closed");
+}

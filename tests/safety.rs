@@ -1,0 +1,199 @@
+//! Safety of the outputs, end to end: a run against a payer that serves hostile text, with a
+//! planted client secret and real codes and tokens. No output file (nor the terminal)
+//! holds a secret, and the HTML report shows the hostile text inert in a real browser.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use onramp::sandbox::{Client, Sandbox, SandboxConfig};
+use serde_json::json;
+
+const PLANTED_SECRET: &str = "planted-client-secret-7f3a9c";
+const HOSTILE: &str = "<script>document.title='pwned'</script>\"><img src=x onerror=\"document.title='pwned'\">{{handlebars}}";
+
+fn hostile_data(dir: &Path) {
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": {
+                "resourceType": "Patient", "id": "p1",
+                "meta": {"source": HOSTILE},
+                "identifier": [{"type": {"coding": [{"code": "MB"}]}, "value": "123456789123"}],
+                "name": [{"family": "Allen", "given": ["John"], "text": HOSTILE}],
+                "gender": HOSTILE,
+                "birthDate": "1950-10-19",
+                "address": [{"line": [HOSTILE], "postalCode": "02114"}]
+            }},
+            {"resource": {
+                "resourceType": "Coverage", "id": "c1", "status": "active",
+                "beneficiary": {"reference": "Patient/p1"},
+                "payor": [{"reference": "Organization/o1", "display": HOSTILE}]
+            }},
+            {"resource": {"resourceType": "Organization", "id": "o1", "name": HOSTILE}},
+            {"resource": {
+                "resourceType": "ExplanationOfBenefit", "id": "e1", "status": "active",
+                "type": {"text": HOSTILE}, "use": "claim",
+                "patient": {"reference": "Patient/p1"},
+                "created": "2026-01-01",
+                "insurer": {"reference": "Organization/o1"},
+                "provider": {"reference": "Practitioner/d1"},
+                "outcome": "complete",
+                "insurance": [{"focal": true, "coverage": {"reference": "Coverage/c1"}}],
+                "item": [{"sequence": 1, "productOrService": {"text": HOSTILE}, "locationReference": {"reference": "Location/l1"}}]
+            }},
+            {"resource": {"resourceType": "Practitioner", "id": "d1", "name": [{"family": HOSTILE}]}},
+            {"resource": {"resourceType": "Location", "id": "l1", "name": HOSTILE, "description": "{{#each x}}{{/each}}"}}
+        ]
+    });
+    common::write(dir, "data/plan.json", &bundle.to_string());
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(walkdir::DirEntry::into_path)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_output_holds_a_secret_and_hostile_text_stays_inert() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    hostile_data(dir.path());
+    let sandbox = Sandbox::start(SandboxConfig {
+        data: Some(dir.path().join("data")),
+        clients: vec![Client {
+            client_id: "safety-client".into(),
+            client_secret: PLANTED_SECRET.into(),
+            redirect_uris: Vec::new(),
+            any_loopback: true,
+        }],
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("the sandbox starts");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let target = common::write(
+        dir.path(),
+        "target.toml",
+        &format!(
+            "name = \"hostile payer\"\n[endpoints]\nauthorize = \"{}\"\ntoken = \"{}\"\nfhir_base = \"{}\"\n\n[client]\nid = \"safety-client\"\nsecret = \"${{SAFETY_SECRET}}\"\nredirect_uri = \"http://127.0.0.1:{port}/callback\"\nauth = \"basic\"\n\n[oauth]\npkce = true\n",
+            sandbox.authorize_url(),
+            sandbox.token_url(),
+            sandbox.fhir_base()
+        ),
+    );
+    let out = dir.path().join("reports");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let output = tokio::task::spawn_blocking({
+        let (out, target, tmp) = (out.clone(), target.clone(), tmp.clone());
+        move || {
+            common::onramp()
+                .args(["run", "--target"])
+                .arg(&target)
+                .arg("--out")
+                .arg(&out)
+                .env("SAFETY_SECRET", PLANTED_SECRET)
+                .env("TMPDIR", &tmp)
+                .output()
+                .expect("onramp runs")
+        }
+    })
+    .await
+    .expect("joined");
+    let stdout = common::stdout(&output);
+    assert_eq!(
+        common::code(&output),
+        1,
+        "the hostile Patient is not valid R4:\n{stdout}"
+    );
+
+    // Every secret the run saw: the planted client secret and every code and token issued.
+    let mut secrets = sandbox.issued_secrets();
+    assert!(
+        secrets.len() >= 4,
+        "codes and tokens were issued: {}",
+        secrets.len()
+    );
+    secrets.push(PLANTED_SECRET.to_owned());
+    let report = out.join("latest");
+    let written = files(&report.canonicalize().expect("a report"));
+    for expected in [
+        "summary.json",
+        "report.html",
+        "junit.xml",
+        "cucumber.json",
+        "checklist.md",
+        "sandbox-sync.eml",
+        "production-access.eml",
+    ] {
+        assert!(
+            written.iter().any(|p| p.ends_with(expected)),
+            "{expected} written"
+        );
+    }
+    for file in &written {
+        let bytes = std::fs::read(file).expect("readable");
+        for secret in &secrets {
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{} holds a secret", file.display());
+        }
+    }
+    for secret in &secrets {
+        assert!(
+            !stdout.contains(secret.as_str()) && !common::stderr(&output).contains(secret.as_str()),
+            "the terminal shows a secret"
+        );
+    }
+
+    // The hostile text is in the report, as text.
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("summary.json")).expect("summary"))
+            .expect("JSON");
+    assert!(
+        summary.to_string().contains("document.title"),
+        "the hostile values reached the report's model"
+    );
+    let driver = onramp::browser::ChromeDriver::start()
+        .await
+        .expect("chromedriver");
+    let browser =
+        onramp::browser::Browser::open(driver.url(), &onramp::browser::BrowserOptions::default())
+            .await
+            .expect("browser");
+    browser
+        .goto(&format!(
+            "file://{}",
+            report
+                .join("report.html")
+                .canonicalize()
+                .expect("path")
+                .display()
+        ))
+        .await
+        .expect("opens");
+    assert!(
+        browser
+            .title()
+            .await
+            .expect("title")
+            .starts_with("onramp report")
+    );
+    assert_eq!(browser.count("script").await.expect("count"), 0);
+    assert_eq!(browser.count("img[onerror]").await.expect("count"), 0);
+    let text = browser.text().await.expect("text");
+    assert!(
+        text.contains("<script>document.title='pwned'</script>"),
+        "shown as text"
+    );
+    browser.close().await.expect("closed");
+    sandbox.shutdown().await;
+}
