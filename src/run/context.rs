@@ -394,8 +394,21 @@ impl RunContext {
     }
 
     /// The member's Patient id: the token response's `patient`, else the one Patient the
-    /// Patient search returns.
+    /// Patient search returns (searching if it has not run).
     pub async fn patient_id(&self) -> Option<String> {
+        if let Some(known) = self.known_patient_id().await {
+            return Some(known);
+        }
+        let patients = self.search("Patient").await;
+        match patients.resources.as_slice() {
+            [only] => only.id.clone(),
+            _ => None,
+        }
+    }
+
+    /// The member's Patient id from what the run already knows, without a request: for the
+    /// summary, built after the target may be gone.
+    pub async fn known_patient_id(&self) -> Option<String> {
         if let Some(session) = self.existing_session()
             && let Some(patient) = session
                 .answer
@@ -405,7 +418,8 @@ impl RunContext {
         {
             return Some(patient.to_owned());
         }
-        let patients = self.search("Patient").await;
+        let searches = self.searches.lock().await;
+        let patients = searches.get("Patient")?.get()?;
         match patients.resources.as_slice() {
             [only] => only.id.clone(),
             _ => None,
