@@ -3,6 +3,7 @@
 //! PKCE verifiers, tokens) is registered here first, and nothing is stored without passing
 //! the redactor: no report built from this can leak one.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
@@ -307,35 +308,31 @@ fn redact_query(url: &str) -> String {
     if parsed.query().is_none() {
         return url.to_owned();
     }
-    let pairs: Vec<(String, String)> = parsed
-        .query_pairs()
-        .map(|(k, v)| {
-            let value = if SECRET_FIELDS.contains(&k.as_ref()) {
-                REDACTED.to_owned()
-            } else {
-                v.into_owned()
-            };
-            (k.into_owned(), value)
-        })
-        .collect();
+    let pairs = redact_pairs(parsed.query_pairs());
     parsed.query_pairs_mut().clear().extend_pairs(pairs);
     parsed.to_string()
 }
 
 fn redact_form(body: &str) -> String {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
-        .map(|(k, v)| {
-            let value = if SECRET_FIELDS.contains(&k.as_ref()) {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(redact_pairs(url::form_urlencoded::parse(body.as_bytes())))
+        .finish()
+}
+
+/// Decoded name/value pairs with the values of [`SECRET_FIELDS`] blanked.
+fn redact_pairs<'a>(
+    pairs: impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)>,
+) -> Vec<(String, String)> {
+    pairs
+        .map(|(name, value)| {
+            let value = if SECRET_FIELDS.contains(&name.as_ref()) {
                 REDACTED.to_owned()
             } else {
-                v.into_owned()
+                value.into_owned()
             };
-            (k.into_owned(), value)
+            (name.into_owned(), value)
         })
-        .collect();
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
+        .collect()
 }
 
 fn redact_json(body: &str) -> Option<String> {
