@@ -6,8 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::sandbox::{
-    JOHN, REDIRECT, authorize, code_for, exchange, get, http, request_id, search_all, start,
-    token_for, verify,
+    JOHN, REDIRECT, authorize, code_for, exchange, get, http, oauth_error, request_id, search_all,
+    start, token_for, verify,
 };
 use onramp::sandbox::{Client, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Fault, PkceMode, SandboxConfig};
 use onramp::validate::Registry;
@@ -387,11 +387,8 @@ async fn http_basic_client_authentication_works_and_two_methods_are_refused() {
         .send()
         .await
         .expect("answer");
-    assert_eq!(both.status(), 400);
-    assert_eq!(
-        both.json::<Value>().await.expect("JSON")["error"],
-        "invalid_request"
-    );
+    let (status, error, _) = oauth_error(both).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_request"));
 }
 
 #[tokio::test]
@@ -408,17 +405,14 @@ async fn wrong_client_credentials_are_invalid_client() {
         .send()
         .await
         .expect("answer");
-    assert_eq!(wrong.status(), 401);
     assert!(
         wrong.headers()["www-authenticate"]
             .to_str()
             .unwrap_or_default()
             .starts_with("Basic")
     );
-    assert_eq!(
-        wrong.json::<Value>().await.expect("JSON")["error"],
-        "invalid_client"
-    );
+    let (status, error, _) = oauth_error(wrong).await;
+    assert_eq!((status, error.as_str()), (401, "invalid_client"));
     let none = http()
         .post(sandbox.token_url())
         .form(&[
@@ -444,16 +438,9 @@ async fn a_reused_code_is_invalid_grant_and_revokes_its_tokens() {
         .expect("JSON");
     let token = first["access_token"].as_str().expect("token");
     assert_eq!(get(&sandbox, token, "Patient").await.status(), 200);
-    let second = exchange(&sandbox, &code, &[]).await;
-    assert_eq!(second.status(), 400);
-    let body: Value = second.json().await.expect("JSON");
-    assert_eq!(body["error"], "invalid_grant");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("already used")
-    );
+    let (status, error, description) = oauth_error(exchange(&sandbox, &code, &[]).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    assert!(description.contains("already used"), "{description}");
     assert_eq!(
         get(&sandbox, token, "Patient").await.status(),
         401,
@@ -485,27 +472,18 @@ async fn codes_expire() {
     .await;
     let code = code_for(&sandbox, JOHN, &[]).await;
     tokio::time::sleep(Duration::from_millis(120)).await;
-    let response = exchange(&sandbox, &code, &[]).await;
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.expect("JSON");
-    assert_eq!(body["error"], "invalid_grant");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("expired")
-    );
+    let (status, error, description) = oauth_error(exchange(&sandbox, &code, &[]).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    assert!(description.contains("expired"), "{description}");
 }
 
 #[tokio::test]
 async fn unknown_codes_mismatched_redirects_and_pkce_failures_are_invalid_grant() {
     let sandbox = start(SandboxConfig::default()).await;
     let error_of = |response: reqwest::Response| async move {
-        assert_eq!(response.status(), 400);
-        response.json::<Value>().await.expect("JSON")["error"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        let (status, error, _) = oauth_error(response).await;
+        assert_eq!(status, 400);
+        error
     };
     assert_eq!(
         error_of(exchange(&sandbox, "no-such-code", &[]).await).await,
@@ -578,34 +556,22 @@ async fn malformed_token_requests_get_rfc_6749_errors() {
     ];
     let mut unsupported = auth.to_vec();
     unsupported.push(("grant_type", "password"));
-    let response = post(unsupported).await;
-    assert_eq!(response.status(), 400);
-    assert_eq!(
-        response.json::<Value>().await.expect("JSON")["error"],
-        "unsupported_grant_type"
-    );
-    let response = post(auth.to_vec()).await;
-    assert_eq!(
-        response.json::<Value>().await.expect("JSON")["error"],
-        "invalid_request"
-    );
+    let (status, error, _) = oauth_error(post(unsupported).await).await;
+    assert_eq!((status, error.as_str()), (400, "unsupported_grant_type"));
+    let (_, error, _) = oauth_error(post(auth.to_vec()).await).await;
+    assert_eq!(error, "invalid_request");
     let mut no_code = auth.to_vec();
     no_code.push(("grant_type", "authorization_code"));
-    assert_eq!(
-        post(no_code).await.json::<Value>().await.expect("JSON")["error"],
-        "invalid_request"
-    );
+    let (_, error, _) = oauth_error(post(no_code).await).await;
+    assert_eq!(error, "invalid_request");
     let json_body = http()
         .post(sandbox.token_url())
         .json(&serde_json::json!({"grant_type": "authorization_code"}))
         .send()
         .await
         .expect("answer");
-    assert_eq!(json_body.status(), 400);
-    assert_eq!(
-        json_body.json::<Value>().await.expect("JSON")["error"],
-        "invalid_request"
-    );
+    let (status, error, _) = oauth_error(json_body).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_request"));
 }
 
 #[tokio::test]
@@ -1238,16 +1204,9 @@ async fn drop_next_link_hides_the_rest_of_the_searchset() {
 async fn expire_codes_makes_every_exchange_invalid_grant() {
     let sandbox = start(with_faults(&["expire-codes"])).await;
     let code = code_for(&sandbox, JOHN, &[]).await;
-    let response = exchange(&sandbox, &code, &[]).await;
-    assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.expect("JSON");
-    assert_eq!(body["error"], "invalid_grant");
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("expired")
-    );
+    let (status, error, description) = oauth_error(exchange(&sandbox, &code, &[]).await).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    assert!(description.contains("expired"), "{description}");
 }
 
 #[tokio::test]

@@ -189,6 +189,14 @@ pub mod sandbox {
             .to_owned()
     }
 
+    /// An OAuth error answer as `(status, error, error_description)`.
+    pub async fn oauth_error(response: reqwest::Response) -> (u16, String, String) {
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("an OAuth error is JSON");
+        let field = |name: &str| body[name].as_str().unwrap_or_default().to_owned();
+        (status, field("error"), field("error_description"))
+    }
+
     /// `GET {fhir}/{path}` with a bearer token.
     pub async fn get(sandbox: &Sandbox, token: &str, path: &str) -> reqwest::Response {
         http()
