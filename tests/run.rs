@@ -41,6 +41,13 @@ impl Run {
         Self::with(args, |_| {})
     }
 
+    /// A run against a target file `name` holding `toml`, selecting `tags`.
+    fn with_target(name: &str, toml: &str, tags: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = common::write(dir.path(), name, toml);
+        Self::new(&["--target", target.to_str().expect("utf-8"), "--tags", tags])
+    }
+
     fn with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut command = Self::command(dir.path(), args);
@@ -337,18 +344,11 @@ fn server_errors_and_slow_answers_fail_with_the_url_and_the_reason() {
             .any(|n| n["text"].as_str().unwrap_or_default().contains("retrying"))
     );
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let target = common::write(
-        dir.path(),
+    let run = Run::with_target(
         "slow.toml",
         "[sandbox]\nfaults = [\"latency=1500ms\"]\n\n[http]\ntimeout = \"500ms\"\nretries = 0\n",
-    );
-    let run = Run::new(&[
-        "--target",
-        target.to_str().expect("utf-8"),
-        "--tags",
         "@resources",
-    ]);
+    );
     assert_eq!(run.code(), 1, "{}", run.stdout());
     let summary = run.summary();
     let eob = failed_step(Run::scenario(&summary, "ExplanationOfBenefit resources"));
@@ -357,18 +357,11 @@ fn server_errors_and_slow_answers_fail_with_the_url_and_the_reason() {
 
 #[test]
 fn a_body_that_trickles_past_the_timeout_fails_the_read() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let target = common::write(
-        dir.path(),
+    let run = Run::with_target(
         "trickle.toml",
         "[sandbox]\nfaults = [\"slow-body=400ms\"]\n\n[http]\ntimeout = \"1s\"\nretries = 0\n",
-    );
-    let run = Run::new(&[
-        "--target",
-        target.to_str().expect("utf-8"),
-        "--tags",
         "@resources",
-    ]);
+    );
     assert_eq!(run.code(), 1, "{}", run.stdout());
     let eob = failed_step(Run::scenario(
         &run.summary(),
@@ -382,18 +375,11 @@ fn a_body_that_trickles_past_the_timeout_fails_the_read() {
 
 #[test]
 fn an_access_token_about_to_expire_is_refreshed() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let target = common::write(
-        dir.path(),
+    let run = Run::with_target(
         "short.toml",
         "[sandbox]\ntoken_lifetime = \"30s\"\n",
-    );
-    let run = Run::new(&[
-        "--target",
-        target.to_str().expect("utf-8"),
-        "--tags",
         "@token or @resources",
-    ]);
+    );
     assert_eq!(run.code(), 0, "{}", run.stdout());
     let summary = run.summary();
     assert!(
@@ -509,25 +495,18 @@ fn bad_target_files_name_the_key_and_line_and_never_echo_a_secret() {
 
 #[test]
 fn an_unreachable_target_is_an_environment_error() {
-    let dir = tempfile::tempdir().expect("temp dir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("port")
         .local_addr()
         .expect("addr")
         .port();
-    let target = common::write(
-        dir.path(),
+    let run = Run::with_target(
         "gone.toml",
         &format!(
             "[endpoints]\nauthorize = \"http://127.0.0.1:{port}/authorize\"\ntoken = \"http://127.0.0.1:{port}/token\"\nfhir_base = \"http://127.0.0.1:{port}/r4\"\n\n[client]\nid = \"x\"\nsecret = \"y\"\nredirect_uri = \"http://127.0.0.1:9/cb\"\n"
         ),
-    );
-    let run = Run::new(&[
-        "--target",
-        target.to_str().expect("utf-8"),
-        "--tags",
         "@access-control",
-    ]);
+    );
     assert_eq!(run.code(), 3, "{}", run.stdout());
     assert_eq!(run.summary()["outcome"], "error");
 }
