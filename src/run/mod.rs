@@ -546,11 +546,7 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
 
     let ctx = parts.ctx;
     let searches = ctx.finished_searches().await;
-    let patient = if searches.is_empty() {
-        None
-    } else {
-        ctx.patient_id().await
-    };
+    let patient = ctx.known_patient_id().await;
     let all: std::collections::BTreeMap<String, crate::fhir::SearchResult> = searches
         .iter()
         .map(|s| (s.kind.clone(), s.clone()))
