@@ -571,27 +571,20 @@ impl Kind {
 
 /// Identify a file by its signature.
 pub fn sniff(bytes: &[u8]) -> Option<Kind> {
-    if bytes.starts_with(b"%PDF-") {
+    if infer::archive::is_pdf(bytes) {
         Some(Kind::Pdf)
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+    } else if infer::image::is_png(bytes) {
         Some(Kind::Png)
-    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+    } else if infer::image::is_jpeg(bytes) {
         Some(Kind::Jpeg)
-    } else if bytes.get(4..8) == Some(b"ftyp")
-        || bytes.starts_with(&[0x1A, 0x45, 0xDF, 0xA3])
-        || (bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"AVI "))
-    {
+    } else if infer::is_video(bytes) {
         Some(Kind::Video)
+    } else if infer::text::is_html(bytes) {
+        Some(Kind::Html)
+    } else if !bytes.is_empty() && std::str::from_utf8(&bytes[..bytes.len().min(4096)]).is_ok() {
+        Some(Kind::Text)
     } else {
-        let head = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).to_ascii_lowercase();
-        if head.contains("<html") || head.contains("<!doctype html") {
-            Some(Kind::Html)
-        } else if std::str::from_utf8(&bytes[..bytes.len().min(4096)]).is_ok() && !bytes.is_empty()
-        {
-            Some(Kind::Text)
-        } else {
-            None
-        }
+        None
     }
 }
 
@@ -689,32 +682,14 @@ fn human_size(bytes: u64) -> String {
 
 /// Width and height of a PNG or JPEG, from its header.
 pub fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
-    match sniff(bytes)? {
-        Kind::Png => {
-            let width = u32::from_be_bytes(bytes.get(16..20)?.try_into().ok()?);
-            let height = u32::from_be_bytes(bytes.get(20..24)?.try_into().ok()?);
-            Some((width, height))
-        }
-        Kind::Jpeg => {
-            // Walk the markers to the first start-of-frame.
-            let mut at = 2;
-            while at + 9 < bytes.len() {
-                if bytes[at] != 0xFF {
-                    return None;
-                }
-                let marker = bytes[at + 1];
-                let length = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
-                if matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
-                    let height = u32::from(u16::from_be_bytes([bytes[at + 5], bytes[at + 6]]));
-                    let width = u32::from(u16::from_be_bytes([bytes[at + 7], bytes[at + 8]]));
-                    return Some((width, height));
-                }
-                at += 2 + length;
-            }
-            None
-        }
-        _ => None,
+    if !matches!(sniff(bytes)?, Kind::Png | Kind::Jpeg) {
+        return None;
     }
+    let size = imagesize::blob_size(bytes).ok()?;
+    Some((
+        u32::try_from(size.width).ok()?,
+        u32::try_from(size.height).ok()?,
+    ))
 }
 
 fn logo_item(value: &str, base: &Path) -> Item {

@@ -14,19 +14,7 @@ use crate::validate::Registry;
 use crate::validate::files::{self, Event, Input};
 use crate::validate::output::{Format, Writer};
 
-/// Exit codes, the same for every command.
-pub mod exit {
-    /// Everything checked is conformant.
-    pub const OK: u8 = 0;
-    /// The target or the input is not conformant.
-    pub const FAILURES: u8 = 1;
-    /// The command line, a configuration file or an input path is wrong.
-    pub const USAGE: u8 = 2;
-    /// The environment kept onramp from testing (browser, network, target unreachable).
-    pub const ENVIRONMENT: u8 = 3;
-    /// Stopped by Ctrl-C (128 + SIGINT); the report is still written, marked interrupted.
-    pub const INTERRUPTED: u8 = 130;
-}
+use crate::exit;
 
 /// onramp: prove a Patient Access app's FHIR R4 support and assemble the evidence.
 #[derive(Debug, Parser)]
@@ -484,11 +472,9 @@ fn init(args: InitArgs) -> Result<u8, CliError> {
         return Err(CliError::Exists { path: path.clone() });
     }
     for (path, text) in &files {
-        crate::report::write_atomically(path, text.as_bytes()).map_err(|source| {
-            CliError::Write {
-                path: path.clone(),
-                source,
-            }
+        crate::atomic::write(path, text.as_bytes()).map_err(|source| CliError::Write {
+            path: path.clone(),
+            source,
         })?;
         println!("wrote {}", path.display());
     }
@@ -517,7 +503,7 @@ fn checklist(args: ChecklistArgs) -> Result<u8, CliError> {
             outputs.push((dir.join("emails").join(draft.name), draft.bytes));
         }
         for (path, bytes) in outputs {
-            crate::report::write_atomically(&path, &bytes).map_err(|source| CliError::Write {
+            crate::atomic::write(&path, &bytes).map_err(|source| CliError::Write {
                 path: path.clone(),
                 source,
             })?;

@@ -460,20 +460,11 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// `300ms`, `30s`, `2m`.
+/// `300ms`, `30s`, `2m`, `1m 30s` (humantime's syntax), above zero and at most an hour.
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        return None;
-    };
-    let value: f64 = number.trim().parse().ok()?;
-    (value > 0.0 && value * scale <= 3600.0).then(|| Duration::from_secs_f64(value * scale))
+    humantime::parse_duration(text.trim())
+        .ok()
+        .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
 }
 
 /// Replace every `${NAME}` with the variable's value; a missing variable is an error naming it.

@@ -268,8 +268,8 @@ impl Recorder {
         let Some(dir) = &self.screenshots_dir else {
             return;
         };
-        let saved = std::fs::create_dir_all(dir)
-            .and_then(|()| crate::report::write_atomically(&dir.join(&name), png));
+        let saved =
+            std::fs::create_dir_all(dir).and_then(|()| crate::atomic::write(&dir.join(&name), png));
         match saved {
             Ok(()) => self.evidence().screenshots.push(Screenshot {
                 index,

@@ -7,7 +7,6 @@
 //! It validates through [`crate::validate`] but holds no validation logic of its own.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use serde::Serialize;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
@@ -349,9 +348,6 @@ pub async fn read(
     }
     http.send_with_retries(context, &request).await
 }
-
-/// How long a page may take before a progress bar is worth showing.
-pub const PROGRESS_AFTER: Duration = Duration::from_millis(300);
 
 #[cfg(test)]
 mod tests {

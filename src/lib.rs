@@ -3,11 +3,14 @@
 //!
 //! The library holds everything; the `onramp` binary only calls [`cli::main`].
 
+pub mod access;
+pub mod atomic;
 pub mod browser;
 pub mod checklist;
 pub mod cli;
 pub mod config;
 pub mod evidence;
+pub mod exit;
 pub mod fhir;
 pub mod http;
 pub mod oauth;

@@ -72,8 +72,6 @@ pub struct Tokens {
     pub access: Secret,
     pub refresh: Option<Secret>,
     pub expires_at: Option<Instant>,
-    pub scope: Option<String>,
-    pub patient: Option<String>,
 }
 
 impl Tokens {
@@ -147,10 +145,6 @@ impl OAuthClient {
             pkce,
             redirect_uri: redirect_uri.clone(),
         })
-    }
-
-    pub fn redirect_uri(&self) -> &Url {
-        &self.redirect_uri
     }
 
     /// A fresh authorization request.
@@ -324,16 +318,6 @@ impl OAuthClient {
                     access: Secret::new(access),
                     refresh: refresh.map(Secret::new),
                     expires_at: tokens.expires_in().map(|d| Instant::now() + d),
-                    scope: answer
-                        .fields
-                        .get("scope")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    patient: answer
-                        .fields
-                        .get("patient")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
                 });
             }
             Err(error) => {

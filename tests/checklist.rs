@@ -125,11 +125,10 @@ fn with_line(key: &str, line: &str) -> (ItemStatus, String) {
     std::fs::write(dir.path().join("small.png"), png(64, 64)).expect("small");
     std::fs::write(dir.path().join("square.jpg"), jpeg(300, 300)).expect("jpeg");
     std::fs::write(dir.path().join("tall.jpg"), jpeg(300, 600)).expect("jpeg");
-    std::fs::write(
-        dir.path().join("clip.webm"),
-        [0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x86, 0x81],
-    )
-    .expect("webm");
+    // The EBML header a WebM file starts with (its DocType is "webm"), then a cluster's worth.
+    let mut webm = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08\x42\x82\x84webm\x42\x87\x81\x04\x42\x85\x81\x02".to_vec();
+    webm.resize(512, 0);
+    std::fs::write(dir.path().join("clip.webm"), webm).expect("webm");
     std::fs::write(dir.path().join("notes.txt"), "just notes").expect("txt");
     let checklist = checklist::check(Some(&manifest)).expect("reads");
     let field = if key == "consumer_cost" {

@@ -27,36 +27,17 @@ const CHROMIUM_NAMES: [&str; 4] = [
 /// How long chromedriver may take to answer `/status`.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Find an executable: the environment variable if set, else the first name on `PATH`.
+/// Find an executable: the environment variable if set (a path, or a name on `PATH`), else
+/// the first of `names` on `PATH`.
 fn find(variable: &str, names: &[&str]) -> Result<PathBuf, Vec<String>> {
-    let mut searched = Vec::new();
     if let Some(value) = std::env::var_os(variable) {
-        let path = PathBuf::from(&value);
-        if is_executable(&path) {
-            return Ok(path);
-        }
-        searched.push(format!("{variable}={}", path.display()));
-        return Err(searched);
+        return which::which(&value)
+            .map_err(|_| vec![format!("{variable}={}", PathBuf::from(&value).display())]);
     }
-    let paths: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    for name in names {
-        for dir in &paths {
-            let candidate = dir.join(name);
-            if is_executable(&candidate) {
-                return Ok(candidate);
-            }
-        }
-        searched.push(format!("{name} on PATH"));
-    }
-    Err(searched)
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt as _;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    names
+        .iter()
+        .find_map(|name| which::which(name).ok())
+        .ok_or_else(|| names.iter().map(|name| format!("{name} on PATH")).collect())
 }
 
 /// The Chromium binary to drive.

@@ -346,11 +346,6 @@ impl Browser {
             .map_err(BrowserError::command(format!("look for {css}")))
     }
 
-    /// Whether the page has text `needle`.
-    pub async fn has_text(&self, needle: &str) -> bool {
-        self.text().await.is_ok_and(|t| t.contains(needle))
-    }
-
     /// Where the page is, for error messages.
     pub async fn location(&self) -> String {
         self.here().await

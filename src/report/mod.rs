@@ -1,7 +1,6 @@
 //! Outputs of a run, rendered from the [`RunSummary`] alone: `summary.json`, `report.html`,
 //! `checklist.md`, the email drafts and the recording (the JUnit and Cucumber JSON files come
-//! from cucumber's own writers, wired by the runner). File writes are atomic: a report is
-//! complete or absent, never half-written.
+//! from cucumber's own writers, wired by the runner). File writes are atomic ([`crate::atomic`]).
 //!
 //! Renderers never touch the network.
 
@@ -9,29 +8,9 @@ pub mod email;
 pub mod html;
 pub mod recording;
 
-use std::io::Write as _;
 use std::path::Path;
 
 use crate::run::summary::RunSummary;
-
-/// Write `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.write_all(bytes)?;
-    // Reports are for sharing: readable like any file the user writes (temp files are 0600).
-    std::fs::set_permissions(
-        file.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
 
 /// Why an output could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +27,7 @@ pub enum ReportError {
 
 fn write(dir: &Path, name: &str, bytes: &[u8], files: &mut Vec<String>) -> Result<(), ReportError> {
     let path = dir.join(name);
-    write_atomically(&path, bytes).map_err(|source| ReportError::Write { path, source })?;
+    crate::atomic::write(&path, bytes).map_err(|source| ReportError::Write { path, source })?;
     files.push(name.to_owned());
     Ok(())
 }

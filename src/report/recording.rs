@@ -29,11 +29,7 @@ pub fn assemble(dir: &Path, shots: &[Screenshot]) -> Result<Option<Recording>, R
 }
 
 fn with_ffmpeg(dir: &Path, shots: &[Screenshot]) -> Option<Recording> {
-    let ffmpeg = std::env::var_os("PATH").map(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("ffmpeg"))
-            .find(|p| p.is_file())
-    })??;
+    let ffmpeg = which::which("ffmpeg").ok()?;
     let list = dir.join("recording-frames.txt");
     let mut text = String::new();
     for shot in shots {
@@ -146,7 +142,7 @@ fn animated_png(dir: &Path, shots: &[Screenshot]) -> Result<Recording, Recording
             .finish()
             .map_err(|e| RecordingError::Write(e.to_string()))?;
     }
-    super::write_atomically(&dir.join("recording.png"), &bytes)
+    crate::atomic::write(&dir.join("recording.png"), &bytes)
         .map_err(|e| RecordingError::Write(e.to_string()))?;
     Ok(Recording {
         file: "recording.png".into(),

@@ -137,10 +137,10 @@ impl RunError {
             RunError::Config(_)
             | RunError::Features(_)
             | RunError::Tags { .. }
-            | RunError::FaultsNeedSandbox { .. } => crate::cli::exit::USAGE,
-            RunError::Sandbox(crate::sandbox::SandboxError::Data(_)) => crate::cli::exit::USAGE,
+            | RunError::FaultsNeedSandbox { .. } => crate::exit::USAGE,
+            RunError::Sandbox(crate::sandbox::SandboxError::Data(_)) => crate::exit::USAGE,
             RunError::Output { .. } | RunError::Sandbox(_) | RunError::Setup(_) => {
-                crate::cli::exit::ENVIRONMENT
+                crate::exit::ENVIRONMENT
             }
         }
     }
@@ -555,11 +555,11 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         .iter()
         .map(|search| {
             let verdicts = [
-                crate::validate::access::searchset(search),
-                crate::validate::access::total(search),
-                crate::validate::access::duplicates(search),
-                crate::validate::access::membership(search, patient.as_deref(), &all),
-                crate::validate::access::references(search, &all),
+                crate::access::searchset(search),
+                crate::access::total(search),
+                crate::access::duplicates(search),
+                crate::access::membership(search, patient.as_deref(), &all),
+                crate::access::references(search, &all),
             ];
             ResourceResult {
                 kind: search.kind.clone(),

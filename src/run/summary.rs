@@ -27,10 +27,10 @@ impl Outcome {
     /// The process exit code for this outcome.
     pub fn exit_code(self) -> u8 {
         match self {
-            Outcome::Passed => crate::cli::exit::OK,
-            Outcome::Failed => crate::cli::exit::FAILURES,
-            Outcome::Error => crate::cli::exit::ENVIRONMENT,
-            Outcome::Interrupted => crate::cli::exit::INTERRUPTED,
+            Outcome::Passed => crate::exit::OK,
+            Outcome::Failed => crate::exit::FAILURES,
+            Outcome::Error => crate::exit::ENVIRONMENT,
+            Outcome::Interrupted => crate::exit::INTERRUPTED,
         }
     }
 }

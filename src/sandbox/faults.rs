@@ -50,22 +50,18 @@ fn error(spec: &str, reason: impl Into<String>) -> FaultError {
     }
 }
 
-/// `300ms`, `2s`, `1.5s`.
+/// `300ms`, `2s`, `1s 500ms` (humantime's syntax), at most ten minutes.
 fn duration(spec: &str, text: &str) -> Result<Duration, FaultError> {
-    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
-        (ms, 0.001)
-    } else if let Some(s) = text.strip_suffix('s') {
-        (s, 1.0)
-    } else {
-        return Err(error(spec, format!("`{text}` needs a unit, ms or s")));
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| error(spec, format!("`{text}` is not a duration")))?;
-    if !(0.0..=600.0).contains(&(value * scale)) {
+    let value = humantime::parse_duration(text).map_err(|e| {
+        error(
+            spec,
+            format!("`{text}` is not a duration such as 300ms or 2s ({e})"),
+        )
+    })?;
+    if value > Duration::from_secs(600) {
         return Err(error(spec, "durations go from 0 to 600 s"));
     }
-    Ok(Duration::from_secs_f64(value * scale))
+    Ok(value)
 }
 
 fn resource_type(spec: &str, name: &str) -> Result<String, FaultError> {
@@ -300,7 +296,7 @@ mod tests {
     #[test]
     fn bad_specs_say_what_is_wrong() {
         for (spec, says) in [
-            ("latency=300", "needs a unit"),
+            ("latency=300", "not a duration"),
             ("status=200", "400 to 599"),
             ("status=503@2", "fraction"),
             ("rate-limit=5", "requests per second"),

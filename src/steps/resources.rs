@@ -3,8 +3,8 @@
 use cucumber::{given, then, when};
 
 use super::{OnrampWorld, listed};
+use crate::access::{self, Verdict};
 use crate::run::StepFailure;
-use crate::validate::access::{self, Verdict};
 
 #[given("the app holds the member's access token")]
 async fn token(world: &mut OnrampWorld) -> Result<(), StepFailure> {

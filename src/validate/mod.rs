@@ -12,7 +12,6 @@
 //! This module does not fetch anything; [`files`] reads local files and streams for
 //! `onramp validate`.
 
-pub mod access;
 pub mod files;
 mod finding;
 pub mod output;

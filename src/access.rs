@@ -1,7 +1,9 @@
-//! Patient Access semantics beyond the schema: searchset Bundles, totals consistent with
-//! what was received, no duplicates across pages, every resource in the authorized member's
-//! compartment (or referenced by their data), and references among returned resources that
-//! resolve. Pure functions over search results; nothing here fetches.
+//! Patient Access semantics beyond the schema, judged on what [`crate::fhir`] read:
+//! searchset Bundles, totals consistent with what was received, no duplicates across pages,
+//! every resource in the authorized member's compartment (or referenced by their data), and
+//! references among returned resources that resolve. Pure functions over search results;
+//! nothing here fetches. (Reading imports validation, judging imports reading: the arrows
+//! run one way, `access` → `fhir` → `validate`.)
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
