@@ -13,6 +13,12 @@ Feature: Access control
     And the app exchanges the same code again
     Then the second exchange is refused with invalid_grant
 
+  @pkce
+  Scenario: A code is not exchanged without its PKCE verifier
+    Given the member authorizes the app once more with PKCE
+    When the app exchanges that code without the code_verifier
+    Then the exchange is refused
+
   Scenario: An unregistered redirect URI is not redirected to
     When the app asks for authorization with the redirect URI "https://unregistered.onramp.invalid/callback"
     Then the authorization server does not send the browser there

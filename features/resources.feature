@@ -1,8 +1,9 @@
 @resources
 Feature: Required resources
-  At a minimum every payer serves ExplanationOfBenefit, Coverage, Organization, Patient,
-  Practitioner and Location for the authenticated member, as FHIR R4 (4.0.1) searchset
-  Bundles paged with next links.
+  Every type the target requires (its [resources] required; the payer guide's minimum is
+  ExplanationOfBenefit, Coverage, Organization, Patient, Practitioner and Location) is
+  served for the authenticated member as FHIR R4 (4.0.1) searchset Bundles paged with next
+  links.
 
   Scenario Outline: The member's <type> resources are valid FHIR R4 and theirs alone
     Given the app holds the member's access token
@@ -14,11 +15,7 @@ Feature: Required resources
     And every <type> resource belongs to the member
     And every reference between the returned resources resolves
 
+    # ${resources.required} becomes one row per type the target requires.
     Examples:
-      | type                 |
-      | ExplanationOfBenefit |
-      | Coverage             |
-      | Organization         |
-      | Patient              |
-      | Practitioner         |
-      | Location             |
+      | type                  |
+      | ${resources.required} |

@@ -1,7 +1,8 @@
 @token
 Feature: Token
   The app exchanges the authorization code for a Bearer token at the token endpoint
-  (client_id, client_secret, grant_type=authorization_code, code) and uses it.
+  (RFC 6749 §4.1.3) and uses it. The answer is judged member by member (RFC 6749 §5.1,
+  SMART App Launch 2.0 "Obtain access token").
 
   Scenario: The code is exchanged for a Bearer token that reads the member's data
     Given the member has authorized the app
@@ -9,6 +10,6 @@ Feature: Token
     Then the token endpoint answers with a token response
     And the token type is Bearer
     And expires_in is a number of seconds
-    And the granted scope covers the scope the app asked for
+    And the token response names the granted scope
     And the token response may not be cached
     And the access token reads the member's Patient resource

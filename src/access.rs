@@ -130,16 +130,25 @@ pub fn reference_target(reference: &str) -> Option<(String, String)> {
 /// Every resource belongs to the member: Patient is theirs; resources with a `patient`,
 /// `subject` or `beneficiary` point at them; every other resource (Organization,
 /// Practitioner, Location, ...) is referenced by the member's data.
+///
+/// The member is the token response's `patient`, else the one Patient the Patient search
+/// returned (`patients` is how many it returned, `None` when it did not run). When neither
+/// says who the member is, nothing can be shown to be theirs, and the check fails.
 pub fn membership(
     result: &SearchResult,
     patient_id: Option<&str>,
+    patients: Option<usize>,
     all: &BTreeMap<String, SearchResult>,
 ) -> Verdict {
     let mut verdict = Verdict::default();
     let Some(patient_id) = patient_id else {
-        verdict.notes.push(format!(
-            "{}: not checked: the token response names no patient and the Patient search did not return exactly one Patient",
-            result.kind
+        verdict.problem(format!(
+            "{}: whose data this is cannot be established: the token response names no patient (SMART App Launch 2.0: `patient` is returned with patient-level scopes) and the Patient search returned {}, not exactly one Patient",
+            result.kind,
+            match patients {
+                Some(n) => format!("{n} Patients"),
+                None => "nothing (it did not run)".to_owned(),
+            }
         ));
         return verdict;
     };
@@ -424,10 +433,10 @@ mod tests {
                 Some(3),
             ),
         );
-        let eob = membership(&all["ExplanationOfBenefit"], Some("me"), &all);
+        let eob = membership(&all["ExplanationOfBenefit"], Some("me"), Some(1), &all);
         assert_eq!(eob.problems.len(), 1, "{eob:?}");
         assert!(eob.problems[0].contains("ExplanationOfBenefit/theirs belongs to Patient/other"));
-        let orgs = membership(&all["Organization"], Some("me"), &all);
+        let orgs = membership(&all["Organization"], Some("me"), Some(1), &all);
         assert_eq!(
             orgs.problems,
             vec![
@@ -435,6 +444,12 @@ mod tests {
             ]
         );
         let refs = references(&all["ExplanationOfBenefit"], &all);
+        let unknown = membership(&all["Location"], None, Some(2), &all);
+        assert!(
+            unknown.problems[0].contains("cannot be established")
+                && unknown.problems[0].contains("2 Patients"),
+            "{unknown:?}"
+        );
         assert!(
             refs.problems.iter().any(|p| p.contains("Patient/other")),
             "{refs:?}"

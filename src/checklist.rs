@@ -217,13 +217,21 @@ fn expand(
 ) -> Result<toml::Value, ManifestError> {
     Ok(match value {
         toml::Value::String(text) => {
-            toml::Value::String(crate::config::expand_env(&text, env).map_err(|message| {
-                ManifestError::Invalid {
-                    path: path.to_owned(),
-                    line: None,
-                    message,
-                }
-            })?)
+            let mut missing = Vec::new();
+            let expanded = crate::config::expand_env(&text, env, &mut |name| {
+                missing.push(name.to_owned());
+            });
+            let invalid = |message: String| ManifestError::Invalid {
+                path: path.to_owned(),
+                line: None,
+                message,
+            };
+            if let Some(name) = missing.first() {
+                return Err(invalid(format!(
+                    "the environment variable {name} is not set"
+                )));
+            }
+            toml::Value::String(expanded.map_err(invalid)?)
         }
         toml::Value::Array(items) => toml::Value::Array(
             items

@@ -36,8 +36,8 @@ enum Command {
     /// write the report.
     #[command(after_help = RUN_AFTER_HELP)]
     Run(RunArgs),
-    /// Write editable copies of the features, a commented target file and an onboarding
-    /// manifest into a folder.
+    /// Write editable copies of the features, a target file that runs them and an
+    /// onboarding manifest into a folder.
     Init(InitArgs),
     /// Check the production-access items of the onboarding manifest.
     #[command(
@@ -58,19 +58,22 @@ struct ChecklistArgs {
 }
 
 const RUN_AFTER_HELP: &str = "\
-Targets: sandbox (default; the embedded demo health plan), 1up-demo (the payer guide's demo
-environment; set ONRAMP_1UP_CLIENT_ID, ONRAMP_1UP_CLIENT_SECRET and ONRAMP_1UP_REDIRECT_URI),
-or a TOML target file (onramp init writes a commented one).
+Targets: sandbox (default; the embedded demo health plan), sandbox-bluebutton (the embedded
+sandbox as a Blue Button 2.0-like plan), 1up-demo (the payer guide's demo environment; set
+ONRAMP_1UP_CLIENT_ID, ONRAMP_1UP_CLIENT_SECRET and ONRAMP_1UP_REDIRECT_URI),
+bluebutton-sandbox (CMS Blue Button 2.0's sandbox; set ONRAMP_BB_CLIENT_ID,
+ONRAMP_BB_CLIENT_SECRET and ONRAMP_BB_REDIRECT_URI), or a TOML target file (onramp init
+writes a commented one).
 
-Outputs in OUT/<run-id>/: summary.json, junit.xml, cucumber.json, screenshots/; OUT/latest
-points at the newest run.
+Outputs in OUT/<run-id>/: report.html, summary.json, junit.xml, cucumber.json,
+checklist.md, emails/, screenshots/; OUT/latest points at the newest run.
 
 Exit status: 0 conformant, 1 conformance failures, 2 usage or configuration error,
 3 environment error (no browser, target unreachable), 130 interrupted.";
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// sandbox, 1up-demo, or a target file.
+    /// sandbox, sandbox-bluebutton, 1up-demo, bluebutton-sandbox, or a target file.
     #[arg(long, value_name = "NAME|FILE")]
     target: Option<String>,
 
@@ -113,6 +116,11 @@ struct InitArgs {
     #[arg(default_value = ".")]
     dir: PathBuf,
 
+    /// Start from a built-in target (sandbox, sandbox-bluebutton, 1up-demo,
+    /// bluebutton-sandbox): its target file and its sign-in feature.
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
+
     /// Overwrite files that already exist.
     #[arg(long)]
     force: bool,
@@ -121,7 +129,10 @@ struct InitArgs {
 const SANDBOX_AFTER_HELP: &str = "\
 Faults (--fault, repeatable): latency=300ms, status=503@0.2, rate-limit=5/s,
 malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type,
-expire-codes, slow-body[=100ms]. See the README for what each does.
+not-searchset:Type, duplicate:Type, dangling-reference:Type, expire-codes,
+slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes,
+ignore-pkce, token-field:NAME=JSON, token-field:-NAME, cacheable-token, anonymous-read.
+See the README for what each does.
 
 Exit status: 0 after Ctrl-C, 2 for bad arguments or an unusable --data folder, 3 when the
 address cannot be used.";
@@ -136,9 +147,15 @@ struct SandboxArgs {
     #[arg(long, default_value_t = 8080)]
     port: u16,
 
-    /// Members of the generated plan; the first is the guide's test member, John Allen.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
-    members: u64,
+    /// Which payer to imitate: demo-plan (the payer guide's demo health plan) or
+    /// bluebutton (a CMS Blue Button 2.0-like plan).
+    #[arg(long, value_enum, default_value_t)]
+    persona: crate::sandbox::Persona,
+
+    /// Members of the generated plan; the first is the guide's test member, John Allen
+    /// [default: 3, or 100 for bluebutton].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    members: Option<u64>,
 
     /// ExplanationOfBenefit per member (cycling professional, inpatient, outpatient, pharmacy).
     #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
@@ -152,9 +169,9 @@ struct SandboxArgs {
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
 
-    /// PKCE at the authorization endpoint.
-    #[arg(long, value_enum, default_value_t)]
-    pkce: crate::sandbox::PkceMode,
+    /// PKCE at the authorization endpoint [default: optional, or required for bluebutton].
+    #[arg(long, value_enum)]
+    pkce: Option<crate::sandbox::PkceMode>,
 
     /// Also accept this redirect URI for the demo client (repeatable); loopback http URIs
     /// are always accepted.
@@ -204,12 +221,14 @@ pub enum CliError {
     Runtime(#[source] io::Error),
     #[error("the sandbox did not start")]
     Sandbox(#[source] crate::sandbox::SandboxError),
-    #[error("the run could not start")]
-    Run(#[source] crate::run::RunError),
+    #[error(transparent)]
+    Run(crate::run::RunError),
     #[error(transparent)]
     Manifest(#[from] crate::checklist::ManifestError),
     #[error("{path} exists; pass --force to overwrite it")]
     Exists { path: PathBuf },
+    #[error("no preset \"{name}\"; the presets are the built-in targets: {}", crate::config::built_in_names().join(", "))]
+    UnknownPreset { name: String },
     #[error("cannot write {path}")]
     Write {
         path: PathBuf,
@@ -224,7 +243,9 @@ impl CliError {
             CliError::Unreadable { .. } => exit::USAGE,
             CliError::Sandbox(crate::sandbox::SandboxError::Data(_)) => exit::USAGE,
             CliError::Run(error) => error.exit_code(),
-            CliError::Exists { .. } | CliError::Manifest(_) => exit::USAGE,
+            CliError::Exists { .. } | CliError::UnknownPreset { .. } | CliError::Manifest(_) => {
+                exit::USAGE
+            }
             CliError::Write { .. } => exit::ENVIRONMENT,
             CliError::Pool { .. }
             | CliError::Output(_)
@@ -387,14 +408,18 @@ fn init_logging() {
 fn sandbox(args: SandboxArgs) -> Result<u8, CliError> {
     use crate::sandbox::{Client, Sandbox, SandboxConfig};
     init_logging();
+    let persona = args.persona;
     let config = SandboxConfig {
+        persona,
         host: args.host,
         port: args.port,
-        members: usize::try_from(args.members).unwrap_or(usize::MAX),
+        members: args.members.map_or(persona.default_members(), |m| {
+            usize::try_from(m).unwrap_or(usize::MAX)
+        }),
         eobs_per_member: usize::try_from(args.eobs_per_member).unwrap_or(usize::MAX),
         data: args.data,
         faults: args.faults,
-        pkce: args.pkce,
+        pkce: args.pkce.unwrap_or(persona.default_pkce()),
         clients: vec![Client::demo(args.redirect_uris)],
         ..SandboxConfig::default()
     };
@@ -458,13 +483,31 @@ fn run_features(args: RunArgs) -> Result<u8, CliError> {
 }
 
 fn init(args: InitArgs) -> Result<u8, CliError> {
-    let mut files: Vec<(PathBuf, &str)> = crate::run::features::EMBEDDED
+    let (sign_in, target) = match &args.preset {
+        None => (
+            crate::features::DEFAULT_SIGN_IN.to_owned(),
+            crate::config::TARGET_TEMPLATE.to_owned(),
+        ),
+        Some(name) => {
+            let text = crate::config::BUILT_IN
+                .iter()
+                .find(|(preset, _)| preset == name)
+                .map(|(_, text)| *text)
+                .ok_or_else(|| CliError::UnknownPreset { name: name.clone() })?;
+            preset_target(text)
+        }
+    };
+    let set = crate::features::set(&sign_in).ok_or_else(|| CliError::UnknownPreset {
+        name: sign_in.clone(),
+    })?;
+    let mut files: Vec<(PathBuf, String)> = set
         .iter()
-        .map(|(name, text)| (args.dir.join("features").join(name), *text))
+        .map(|(name, text)| (args.dir.join("features").join(name), (*text).to_owned()))
         .collect();
+    files.push((args.dir.join("onramp-target.toml"), target));
     files.push((
-        args.dir.join("onramp-target.toml"),
-        crate::config::TARGET_TEMPLATE,
+        args.dir.join(crate::checklist::MANIFEST_NAME),
+        crate::checklist::MANIFEST_TEMPLATE.to_owned(),
     ));
     if !args.force
         && let Some((path, _)) = files.iter().find(|(path, _)| path.exists())
@@ -479,11 +522,33 @@ fn init(args: InitArgs) -> Result<u8, CliError> {
         println!("wrote {}", path.display());
     }
     println!(
-        "\nEdit them, then: onramp run --features {} --target {}",
-        args.dir.join("features").display(),
-        args.dir.join("onramp-target.toml").display()
+        "\nEdit them, then: onramp run --target {}\n(the target runs the features beside it; fill in {} for the report's production-access checklist)",
+        args.dir.join("onramp-target.toml").display(),
+        args.dir.join(crate::checklist::MANIFEST_NAME).display()
     );
     Ok(exit::OK)
+}
+
+/// A built-in target's text, rewritten to run the features `onramp init` writes beside
+/// it, and the name of its shipped sign-in.
+fn preset_target(text: &str) -> (String, String) {
+    let sign_in = toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| t.get("sign_in")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| crate::features::DEFAULT_SIGN_IN.to_owned());
+    let target = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("sign_in = ") {
+                "features = \"features\"          # the features beside this file (onramp init wrote them)"
+            } else {
+                line
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    (sign_in, target)
 }
 
 fn checklist(args: ChecklistArgs) -> Result<u8, CliError> {

@@ -1,13 +1,22 @@
 //! Targets: which environment a run tests and how to talk to it.
 //!
-//! Two targets are built in: `sandbox` (the embedded demo health plan, the default) and
-//! `1up-demo` (the payer guide's demo endpoints, with credentials from the environment). Any
-//! other target is a TOML file (see `schemas/target.schema.json` and the template `onramp
-//! init` writes). String values may say `${ENV_VAR}`; that is how secrets should arrive.
-//! Errors name the file, the key and the line, and never repeat a secret.
+//! A target is a TOML file (see `schemas/target.schema.json` and the template `onramp init`
+//! writes). A few are built in, as TOML files embedded from `targets/`: `sandbox` (the
+//! embedded demo health plan, the default), `sandbox-bluebutton` (the embedded sandbox as a
+//! Blue Button 2.0-like plan), `1up-demo` and `bluebutton-sandbox` (real demo environments,
+//! credentials from the environment). No payer's endpoints, wording or members live in this
+//! code: they are in those files.
+//!
+//! Reading a target goes from the file's raw shape ([`TargetFile`], as serde reads it) to a
+//! resolved [`Target`] whose every value has been checked. A `[sandbox]` target takes what
+//! it does not say (client, member, scopes, required types) from the built-in target of its
+//! persona. String values may say
+//! `${ENV_VAR}` or `${ENV_VAR:-default}`; that is how secrets arrive. Errors name the file,
+//! the key and the line, list every missing variable at once, and never repeat a secret.
 //!
 //! This module only reads configuration: it opens no connection and starts nothing.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,22 +25,45 @@ use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
-use crate::sandbox::{Fault, PkceMode};
+use crate::sandbox::{Fault, Persona, PkceMode};
 use crate::secret::Secret;
 
-/// Environment variables the `1up-demo` target reads.
-pub const ONEUP_CLIENT_ID: &str = "ONRAMP_1UP_CLIENT_ID";
-pub const ONEUP_CLIENT_SECRET: &str = "ONRAMP_1UP_CLIENT_SECRET";
-pub const ONEUP_REDIRECT_URI: &str = "ONRAMP_1UP_REDIRECT_URI";
-
 /// The commented template `onramp init` writes.
-pub const TARGET_TEMPLATE: &str = include_str!("../features/onramp-target.toml");
+pub const TARGET_TEMPLATE: &str = include_str!("../targets/onramp-target.toml");
+
+/// The built-in targets, by name.
+pub const BUILT_IN: [(&str, &str); 4] = [
+    ("sandbox", include_str!("../targets/sandbox.toml")),
+    (
+        "sandbox-bluebutton",
+        include_str!("../targets/sandbox-bluebutton.toml"),
+    ),
+    ("1up-demo", include_str!("../targets/1up-demo.toml")),
+    (
+        "bluebutton-sandbox",
+        include_str!("../targets/bluebutton-sandbox.toml"),
+    ),
+];
+
+/// What a target file says when it names no scopes: the payer guide's.
+const DEFAULT_SCOPES: [&str; 3] = ["patient/*.read", "launch/patient", "openid"];
+/// What a target file says when it names no required types: the types the payer guide
+/// says every payer serves at the least.
+const DEFAULT_REQUIRED: [&str; 6] = [
+    "ExplanationOfBenefit",
+    "Coverage",
+    "Organization",
+    "Patient",
+    "Practitioner",
+    "Location",
+];
 
 /// What went wrong with a target.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "no built-in target \"{name}\" and no file by that name; built-in targets are: sandbox, 1up-demo"
+        "no built-in target \"{name}\" and no file by that name; built-in targets are: {}",
+        built_in_names().join(", ")
     )]
     UnknownTarget { name: String },
     #[error("cannot read the target file {path}")]
@@ -46,8 +78,35 @@ pub enum ConfigError {
         line: Option<usize>,
         message: String,
     },
-    #[error("the 1up-demo target needs your client's credentials: set {}", variables.join(", "))]
-    MissingCredentials { variables: Vec<&'static str> },
+    #[error("{}", missing_message(path, variables))]
+    MissingVariables {
+        path: PathBuf,
+        /// `(variable, key, line)`.
+        variables: Vec<(String, String, usize)>,
+    },
+}
+
+fn missing_message(path: &Path, variables: &[(String, String, usize)]) -> String {
+    match variables {
+        [(name, key, line)] => format!(
+            "{}:{line}: {key}: the environment variable {name} is not set",
+            path.display()
+        ),
+        _ => format!(
+            "{}: set the environment variables {}",
+            path.display(),
+            variables
+                .iter()
+                .map(|(name, key, line)| format!("{name} (line {line}, {key})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The names of the built-in targets.
+pub fn built_in_names() -> Vec<&'static str> {
+    BUILT_IN.iter().map(|(name, _)| *name).collect()
 }
 
 /// How the client proves itself at the token endpoint.
@@ -59,35 +118,6 @@ pub enum ClientAuth {
     Body,
     /// HTTP Basic.
     Basic,
-}
-
-/// The member the identity form is filled in for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberIdentity {
-    pub fields: BTreeMap<String, String>,
-}
-
-impl MemberIdentity {
-    /// The guide's test member.
-    pub fn john_allen() -> Self {
-        let (first, last, birth, member, zip) = crate::sandbox::data::generate::JOHN_ALLEN;
-        let fields = [
-            ("first_name", first),
-            ("last_name", last),
-            ("birth_date", birth),
-            ("member_id", member),
-            ("zip", zip),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        Self { fields }
-    }
-
-    /// `${member.<name>}` values, for feature tables.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields.get(name).map(String::as_str)
-    }
 }
 
 /// Where the target's endpoints are.
@@ -109,10 +139,13 @@ pub struct RemoteEndpoints {
 /// How to start the embedded sandbox for a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SandboxSettings {
-    pub members: usize,
+    pub persona: Persona,
+    /// The persona's default when `None`.
+    pub members: Option<usize>,
     pub eobs_per_member: usize,
     pub faults: Vec<Fault>,
-    pub pkce: PkceMode,
+    /// The persona's default when `None`.
+    pub pkce: Option<PkceMode>,
     /// How long the sandbox's access tokens live (short ones exercise the refresh).
     pub token_lifetime: Duration,
 }
@@ -120,10 +153,11 @@ pub struct SandboxSettings {
 impl Default for SandboxSettings {
     fn default() -> Self {
         Self {
-            members: 3,
+            persona: Persona::default(),
+            members: None,
             eobs_per_member: 12,
             faults: Vec::new(),
-            pkce: PkceMode::Optional,
+            pkce: None,
             token_lifetime: Duration::from_secs(7200),
         }
     }
@@ -147,110 +181,62 @@ impl Default for HttpSettings {
     }
 }
 
+/// Which features a run executes when `--features` does not say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeatureSource {
+    /// The shipped features with this sign-in ([`crate::features`]).
+    Shipped(String),
+    /// A folder of the user's own.
+    Dir(PathBuf),
+}
+
+/// The app's client at the target.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub id: String,
+    pub secret: Secret,
+    /// `None`: onramp listens on a loopback port of its own choosing.
+    pub redirect_uri: Option<Url>,
+    pub auth: ClientAuth,
+}
+
 /// A target, resolved from a built-in name or a file.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
-    /// The file it came from, if any.
-    pub source: Option<PathBuf>,
+    /// The file it came from (`NAME (built-in)` for a built-in one).
+    pub source: PathBuf,
     pub endpoints: Endpoints,
-    pub client_id: String,
-    pub client_secret: Secret,
-    /// `None`: onramp listens on a loopback port of its own choosing.
-    pub redirect_uri: Option<Url>,
-    pub client_auth: ClientAuth,
+    /// `None` for a sandbox target without `[client]`: the run registers one of its own.
+    pub client: Option<ClientSettings>,
     pub scopes: Vec<String>,
     pub pkce: bool,
-    pub member: MemberIdentity,
+    /// The member the sign-in types in, for `${member.<name>}`.
+    pub member: BTreeMap<String, String>,
     pub required_resources: Vec<String>,
     pub page_size: Option<u32>,
     pub page_cap: usize,
     pub http: HttpSettings,
+    /// The longest wait for a page, a field or the redirect.
+    pub browser_timeout: Duration,
+    pub features: FeatureSource,
 }
 
-const DEFAULT_SCOPES: [&str; 3] = ["patient/*.read", "launch/patient", "openid"];
-
 impl Target {
-    fn defaults(name: &str, endpoints: Endpoints) -> Self {
-        Self {
-            name: name.to_owned(),
-            source: None,
-            endpoints,
-            client_id: crate::sandbox::DEMO_CLIENT_ID.to_owned(),
-            client_secret: Secret::new(crate::sandbox::DEMO_CLIENT_SECRET),
-            redirect_uri: None,
-            client_auth: ClientAuth::Body,
-            scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
-            pkce: false,
-            member: MemberIdentity::john_allen(),
-            required_resources: crate::sandbox::data::REQUIRED_TYPES
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-            page_size: None,
-            page_cap: 1000,
-            http: HttpSettings::default(),
-        }
-    }
-
-    /// The embedded sandbox, with PKCE exercised.
-    pub fn sandbox() -> Self {
-        Self {
-            pkce: true,
-            ..Self::defaults("sandbox", Endpoints::Sandbox(SandboxSettings::default()))
-        }
-    }
-
-    /// The payer guide's demo environment, credentials from the environment.
-    pub fn oneup_demo(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let read = |name: &'static str| env(name).filter(|v| !v.trim().is_empty());
-        let (id, secret, redirect) = (
-            read(ONEUP_CLIENT_ID),
-            read(ONEUP_CLIENT_SECRET),
-            read(ONEUP_REDIRECT_URI),
-        );
-        let missing: Vec<&'static str> = [
-            (ONEUP_CLIENT_ID, id.is_none()),
-            (ONEUP_CLIENT_SECRET, secret.is_none()),
-            (ONEUP_REDIRECT_URI, redirect.is_none()),
-        ]
-        .into_iter()
-        .filter_map(|(name, absent)| absent.then_some(name))
-        .collect();
-        let (Some(id), Some(secret), Some(redirect)) = (id, secret, redirect) else {
-            return Err(ConfigError::MissingCredentials { variables: missing });
-        };
-        let redirect_uri = Url::parse(redirect.trim()).map_err(|e| ConfigError::Invalid {
-            path: PathBuf::from(format!("${ONEUP_REDIRECT_URI}")),
-            line: None,
-            message: format!("not a URL ({e}): use the redirect URI registered for your client in the 1up Dev Portal"),
-        })?;
-        let parse = |text: &str| Url::parse(text).unwrap_or_else(|_| unreachable_url());
-        Ok(Self {
-            client_id: id.trim().to_owned(),
-            client_secret: Secret::new(secret.trim()),
-            redirect_uri: Some(redirect_uri),
-            ..Self::defaults(
-                "1up-demo",
-                Endpoints::Remote(Box::new(RemoteEndpoints {
-                    authorize: parse("https://auth.1uphealthdemo.com/oauth2/authorize/test"),
-                    token: parse("https://auth.1uphealthdemo.com/oauth2/token"),
-                    fhir_base: parse("https://api.1uphealthdemo.com/r4"),
-                })),
-            )
-        })
-    }
-
-    /// Resolve `--target`: a built-in name or a TOML file.
+    /// Resolve `--target`: a built-in name (the sandbox when `None`) or a TOML file.
     pub fn resolve(spec: Option<&str>) -> Result<Self, ConfigError> {
-        match spec {
-            None | Some("sandbox") => Ok(Self::sandbox()),
-            Some("1up-demo") => Self::oneup_demo(|name| std::env::var(name).ok()),
-            Some(path) if Path::new(path).is_file() => Self::from_file(Path::new(path)),
-            Some(name) => Err(ConfigError::UnknownTarget {
-                name: name.to_owned(),
-            }),
+        let env = |name: &str| std::env::var(name).ok();
+        let spec = spec.unwrap_or("sandbox");
+        if let Some((name, text)) = BUILT_IN.iter().find(|(name, _)| *name == spec) {
+            return Self::from_toml(text, Path::new(&format!("{name} (built-in)")), env);
         }
+        let path = Path::new(spec);
+        if path.is_file() {
+            return Self::from_file(path);
+        }
+        Err(ConfigError::UnknownTarget {
+            name: spec.to_owned(),
+        })
     }
 
     /// Read a TOML target file.
@@ -268,147 +254,253 @@ impl Target {
         path: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let invalid =
-            |span: Option<std::ops::Range<usize>>, message: String| ConfigError::Invalid {
-                path: path.to_owned(),
-                line: span.map(|s| line_of(text, s.start)),
-                message,
-            };
-        let file: TargetFile =
-            toml::from_str(text).map_err(|e| invalid(e.span(), e.message().to_owned()))?;
-        let expand = |key: &str, value: &Spanned<String>| -> Result<String, ConfigError> {
-            expand_env(value.get_ref(), &env)
-                .map_err(|message| invalid(Some(value.span()), format!("{key}: {message}")))
-        };
-        let url = |key: &str, value: &Spanned<String>| -> Result<Url, ConfigError> {
-            let text = expand(key, value)?;
-            let parsed = Url::parse(&text).map_err(|e| {
-                invalid(
-                    Some(value.span()),
-                    format!("{key}: not an absolute URL ({e})"),
-                )
-            })?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(invalid(
-                    Some(value.span()),
-                    format!("{key}: must be an http or https URL"),
-                ));
+        let mut file: TargetFile = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: e.message().to_owned(),
+        })?;
+        // A sandbox target says only what differs from the built-in target of its persona.
+        if let Some(sandbox) = &file.sandbox {
+            let persona = sandbox.persona.as_ref().map_or_else(
+                || Persona::default().name().to_owned(),
+                |p| p.get_ref().clone(),
+            );
+            if let Some(base) = sandbox_preset(&persona) {
+                file.inherit(base);
             }
-            Ok(parsed)
+        }
+        let reader = Reader {
+            text,
+            path,
+            env: &env,
+            missing: RefCell::default(),
         };
+        let target = reader.resolve(file);
+        let missing = reader.missing.into_inner();
+        if !missing.is_empty() {
+            return Err(ConfigError::MissingVariables {
+                path: path.to_owned(),
+                variables: missing,
+            });
+        }
+        target
+    }
+
+    /// Scopes as one space-separated string.
+    pub fn scope(&self) -> String {
+        self.scopes.join(" ")
+    }
+
+    /// The values of `[member]` that are secrets (under a name saying password or secret).
+    pub fn member_secrets(&self) -> impl Iterator<Item = &str> {
+        self.member
+            .iter()
+            .filter(|(name, _)| {
+                let name = name.to_ascii_lowercase();
+                name.contains("password") || name.contains("secret")
+            })
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Reads one file's values, remembering every environment variable that is missing.
+struct Reader<'a> {
+    text: &'a str,
+    path: &'a Path,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    missing: RefCell<Vec<(String, String, usize)>>,
+}
+
+impl Reader<'_> {
+    fn invalid(&self, span: Option<std::ops::Range<usize>>, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_owned(),
+            line: span.map(|s| line_of(self.text, s.start)),
+            message,
+        }
+    }
+
+    /// A string value with `${VAR}` expanded; a missing variable is remembered (and the
+    /// value left empty) so that all of them are reported together.
+    fn string(&self, key: &str, value: &Spanned<String>) -> Result<String, ConfigError> {
+        let line = line_of(self.text, value.span().start);
+        expand_env(value.get_ref(), self.env, &mut |name| {
+            self.missing
+                .borrow_mut()
+                .push((name.to_owned(), key.to_owned(), line));
+        })
+        .map_err(|message| self.invalid(Some(value.span()), format!("{key}: {message}")))
+    }
+
+    fn url(&self, key: &str, value: &Spanned<String>) -> Result<Url, ConfigError> {
+        let text = self.string(key, value)?;
+        if text.is_empty() && !self.missing.borrow().is_empty() {
+            // Reported with the missing variables.
+            return Url::parse("http://missing.invalid/")
+                .map_err(|e| self.invalid(None, e.to_string()));
+        }
+        let parsed = Url::parse(&text).map_err(|e| {
+            self.invalid(
+                Some(value.span()),
+                format!("{key}: not an absolute URL ({e})"),
+            )
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(self.invalid(
+                Some(value.span()),
+                format!("{key}: must be an http or https URL"),
+            ));
+        }
+        Ok(parsed)
+    }
+
+    fn duration(&self, key: &str, value: &Spanned<String>) -> Result<Duration, ConfigError> {
+        parse_duration(value.get_ref()).ok_or_else(|| {
+            self.invalid(
+                Some(value.span()),
+                format!("{key}: write a duration such as \"30s\" or \"500ms\""),
+            )
+        })
+    }
+
+    fn sandbox(&self, s: SandboxFile) -> Result<SandboxSettings, ConfigError> {
+        let defaults = SandboxSettings::default();
+        let persona = match &s.persona {
+            Some(name) => name
+                .get_ref()
+                .parse::<Persona>()
+                .map_err(|e| self.invalid(Some(name.span()), format!("sandbox.persona: {e}")))?,
+            None => defaults.persona,
+        };
+        let mut faults = Vec::new();
+        for spec in s.faults.unwrap_or_default() {
+            let fault = spec
+                .get_ref()
+                .parse::<Fault>()
+                .map_err(|e| self.invalid(Some(spec.span()), format!("sandbox.faults: {e}")))?;
+            faults.push(fault);
+        }
+        if let Some(members) = &s.members
+            && *members.get_ref() == 0
+        {
+            return Err(self.invalid(
+                Some(members.span()),
+                "sandbox.members: a plan needs at least one member".into(),
+            ));
+        }
+        Ok(SandboxSettings {
+            persona,
+            members: s.members.map(Spanned::into_inner),
+            eobs_per_member: s.eobs_per_member.unwrap_or(defaults.eobs_per_member),
+            faults,
+            pkce: s.pkce,
+            token_lifetime: s
+                .token_lifetime
+                .as_ref()
+                .map(|t| self.duration("sandbox.token_lifetime", t))
+                .transpose()?
+                .unwrap_or(defaults.token_lifetime),
+        })
+    }
+
+    fn resolve(&self, file: TargetFile) -> Result<Target, ConfigError> {
         let endpoints = match (file.endpoints, file.sandbox) {
             (Some(_), Some(_)) => {
-                return Err(invalid(
+                return Err(self.invalid(
                     None,
                     "a target has [endpoints] or [sandbox], not both".into(),
                 ));
             }
             (None, None) => {
-                return Err(invalid(
+                return Err(self.invalid(
                     None,
                     "a target needs [endpoints] (authorize, token, fhir_base) or [sandbox]".into(),
                 ));
             }
             (Some(e), None) => Endpoints::Remote(Box::new(RemoteEndpoints {
-                authorize: url("endpoints.authorize", &e.authorize)?,
-                token: url("endpoints.token", &e.token)?,
-                fhir_base: url("endpoints.fhir_base", &e.fhir_base)?,
+                authorize: self.url("endpoints.authorize", &e.authorize)?,
+                token: self.url("endpoints.token", &e.token)?,
+                fhir_base: self.url("endpoints.fhir_base", &e.fhir_base)?,
             })),
-            (None, Some(s)) => {
-                let mut faults = Vec::new();
-                for spec in s.faults.unwrap_or_default() {
-                    let fault = spec
-                        .get_ref()
-                        .parse::<Fault>()
-                        .map_err(|e| invalid(Some(spec.span()), format!("sandbox.faults: {e}")))?;
-                    faults.push(fault);
-                }
-                let defaults = SandboxSettings::default();
-                if let Some(members) = &s.members
-                    && *members.get_ref() == 0
-                {
-                    return Err(invalid(
-                        Some(members.span()),
-                        "sandbox.members: a plan needs at least one member".into(),
-                    ));
-                }
-                let token_lifetime = match &s.token_lifetime {
-                    Some(text) => parse_duration(text.get_ref()).ok_or_else(|| {
-                        invalid(
-                            Some(text.span()),
-                            "sandbox.token_lifetime: write a duration such as \"30s\"".into(),
-                        )
-                    })?,
-                    None => defaults.token_lifetime,
-                };
-                Endpoints::Sandbox(SandboxSettings {
-                    members: s.members.map_or(defaults.members, Spanned::into_inner),
-                    eobs_per_member: s.eobs_per_member.unwrap_or(defaults.eobs_per_member),
-                    faults,
-                    pkce: s.pkce.unwrap_or(defaults.pkce),
-                    token_lifetime,
-                })
-            }
+            (None, Some(s)) => Endpoints::Sandbox(self.sandbox(s)?),
         };
-        let is_sandbox = matches!(endpoints, Endpoints::Sandbox(_));
-        let mut target = if is_sandbox {
-            Self::sandbox()
-        } else {
-            Self::defaults("", endpoints.clone())
+        let sandbox_persona = match &endpoints {
+            Endpoints::Sandbox(settings) => Some(settings.persona),
+            Endpoints::Remote(_) => None,
         };
-        target.endpoints = endpoints;
-        target.name = file.name.unwrap_or_else(|| {
-            path.file_stem()
-                .map_or_else(|| "target".into(), |s| s.to_string_lossy().into_owned())
-        });
-        target.source = Some(path.to_owned());
-        match file.client {
-            Some(client) => {
-                target.client_id = expand("client.id", &client.id)?;
-                target.client_secret = Secret::new(expand("client.secret", &client.secret)?);
-                target.redirect_uri = client
+        let client = match file.client {
+            Some(client) => Some(ClientSettings {
+                id: self.string("client.id", &client.id)?,
+                secret: Secret::new(self.string("client.secret", &client.secret)?),
+                redirect_uri: client
                     .redirect_uri
                     .as_ref()
-                    .map(|r| url("client.redirect_uri", r))
-                    .transpose()?;
-                target.client_auth = client.auth.unwrap_or_default();
-            }
-            None if !is_sandbox => {
-                return Err(invalid(
+                    .map(|r| self.url("client.redirect_uri", r))
+                    .transpose()?,
+                auth: client.auth.unwrap_or_default(),
+            }),
+            None if sandbox_persona.is_none() => {
+                return Err(self.invalid(
                     None,
                     "[client] with id, secret and redirect_uri is required for a remote target"
                         .into(),
                 ));
             }
-            None => {}
-        }
-        if !is_sandbox && target.redirect_uri.is_none() {
-            return Err(invalid(
+            None => None,
+        };
+        if sandbox_persona.is_none() && client.as_ref().is_some_and(|c| c.redirect_uri.is_none()) {
+            return Err(self.invalid(
                 None,
                 "client.redirect_uri is required: the redirect URI registered for your client"
                     .into(),
             ));
         }
-        if let Some(oauth) = file.oauth {
-            if let Some(scopes) = oauth.scopes {
-                target.scopes = scopes;
+        let features = match (&file.features, &file.sign_in) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    None,
+                    "a target names its own `features` folder or a shipped `sign_in`, not both"
+                        .into(),
+                ));
             }
-            if let Some(pkce) = oauth.pkce {
-                target.pkce = pkce;
+            (Some(dir), None) => {
+                let dir = self.string("features", dir)?;
+                let base = self.path.parent().unwrap_or_else(|| Path::new("."));
+                FeatureSource::Dir(base.join(dir))
             }
+            (None, Some(name)) => {
+                let name_text = self.string("sign_in", name)?;
+                if crate::features::set(&name_text).is_none() {
+                    return Err(self.invalid(
+                        Some(name.span()),
+                        format!(
+                            "sign_in: no shipped sign-in is called \"{name_text}\"; the shipped ones are: {}",
+                            crate::features::sign_ins().join(", ")
+                        ),
+                    ));
+                }
+                FeatureSource::Shipped(name_text)
+            }
+            (None, None) => FeatureSource::Shipped(
+                sandbox_persona
+                    .map_or(crate::features::DEFAULT_SIGN_IN, Persona::name)
+                    .to_owned(),
+            ),
+        };
+        let oauth = file.oauth.unwrap_or_default();
+        let mut member = BTreeMap::new();
+        for (name, value) in file.member.unwrap_or_default() {
+            member.insert(
+                name.clone(),
+                self.string(&format!("member.{name}"), &value)?,
+            );
         }
-        if let Some(member) = file.member {
-            let mut fields = BTreeMap::new();
-            for (name, value) in member {
-                fields.insert(name.clone(), expand(&format!("member.{name}"), &value)?);
-            }
-            target.member = MemberIdentity { fields };
-        }
-        if let Some(resources) = file.resources {
-            if let Some(required) = resources.required {
+        let resources = file.resources.unwrap_or_default();
+        let required_resources = match resources.required {
+            Some(required) => {
                 for kind in &required {
                     if !crate::validate::Registry::global().is_resource_type(kind.get_ref()) {
-                        return Err(invalid(
+                        return Err(self.invalid(
                             Some(kind.span()),
                             format!(
                                 "resources.required: \"{}\" is not an R4 resource type",
@@ -417,38 +509,62 @@ impl Target {
                         ));
                     }
                 }
-                target.required_resources = required.into_iter().map(Spanned::into_inner).collect();
+                required.into_iter().map(Spanned::into_inner).collect()
             }
-            target.page_size = resources.page_size.or(target.page_size);
-            target.page_cap = resources.page_cap.unwrap_or(target.page_cap).max(1);
-        }
-        if let Some(http) = file.http {
-            if let Some(timeout) = http.timeout {
-                target.http.timeout = parse_duration(timeout.get_ref()).ok_or_else(|| {
-                    invalid(
-                        Some(timeout.span()),
-                        "http.timeout: write a duration such as \"30s\" or \"500ms\"".into(),
-                    )
-                })?;
-            }
-            if let Some(retries) = http.retries {
-                target.http.retries = retries.min(10);
-            }
-            if let Some(mib) = http.max_response_mib {
-                target.http.max_response_bytes = mib.max(1) << 20;
-            }
-        }
-        Ok(target)
-    }
-
-    /// Scopes as one space-separated string.
-    pub fn scope(&self) -> String {
-        self.scopes.join(" ")
+            None => DEFAULT_REQUIRED.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let http_file = file.http.unwrap_or_default();
+        let defaults = HttpSettings::default();
+        let http = HttpSettings {
+            timeout: http_file
+                .timeout
+                .as_ref()
+                .map(|t| self.duration("http.timeout", t))
+                .transpose()?
+                .unwrap_or(defaults.timeout),
+            retries: http_file.retries.map_or(defaults.retries, |r| r.min(10)),
+            max_response_bytes: http_file
+                .max_response_mib
+                .map_or(defaults.max_response_bytes, |mib| mib.max(1) << 20),
+        };
+        let browser_timeout = file
+            .browser
+            .and_then(|b| b.timeout)
+            .as_ref()
+            .map(|t| self.duration("browser.timeout", t))
+            .transpose()?
+            .unwrap_or(crate::browser::BrowserOptions::default().timeout);
+        Ok(Target {
+            name: file.name.unwrap_or_else(|| {
+                self.path
+                    .file_stem()
+                    .map_or_else(|| "target".into(), |s| s.to_string_lossy().into_owned())
+            }),
+            source: self.path.to_owned(),
+            endpoints,
+            client,
+            scopes: oauth
+                .scopes
+                .unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect()),
+            pkce: oauth.pkce.unwrap_or(sandbox_persona.is_some()),
+            member,
+            required_resources,
+            page_size: resources.page_size,
+            page_cap: resources.page_cap.unwrap_or(1000).max(1),
+            http,
+            browser_timeout,
+            features,
+        })
     }
 }
 
-fn unreachable_url() -> Url {
-    Url::parse("http://invalid.invalid/").unwrap_or_else(|_| unreachable!("a literal URL parses"))
+/// The built-in target that starts the sandbox as `persona`.
+fn sandbox_preset(persona: &str) -> Option<TargetFile> {
+    BUILT_IN.iter().find_map(|(_, text)| {
+        let preset: TargetFile = toml::from_str(text).ok()?;
+        let name = preset.sandbox.as_ref()?.persona.as_ref()?.get_ref().clone();
+        (name == persona).then_some(preset)
+    })
 }
 
 /// The 1-based line of byte `offset` in `text`.
@@ -467,10 +583,12 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
 }
 
-/// Replace every `${NAME}` with the variable's value; a missing variable is an error naming it.
+/// Replace every `${NAME}` (or `${NAME:-default}`) with the variable's value. A variable
+/// that is not set and has no default is passed to `missing` and expands to nothing.
 pub(crate) fn expand_env(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
+    missing: &mut dyn FnMut(&str),
 ) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -480,15 +598,20 @@ pub(crate) fn expand_env(
         let end = after
             .find('}')
             .ok_or_else(|| "an unclosed ${ (write ${NAME})".to_owned())?;
-        let name = &after[..end];
+        let (name, default) = match after[..end].split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (&after[..end], None),
+        };
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(format!(
                 "\"${{{name}}}\" is not an environment variable name"
             ));
         }
-        let value =
-            env(name).ok_or_else(|| format!("the environment variable {name} is not set"))?;
-        out.push_str(&value);
+        match (env(name).filter(|v| !v.is_empty()), default) {
+            (Some(value), _) => out.push_str(&value),
+            (None, Some(default)) => out.push_str(default),
+            (None, None) => missing(name),
+        }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -497,10 +620,13 @@ pub(crate) fn expand_env(
 
 // ---- the file format ----------------------------------------------------------------------
 
+/// A target file as serde reads it, before anything is checked.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TargetFile {
     name: Option<String>,
+    sign_in: Option<Spanned<String>>,
+    features: Option<Spanned<String>>,
     endpoints: Option<EndpointsFile>,
     sandbox: Option<SandboxFile>,
     client: Option<ClientFile>,
@@ -508,6 +634,31 @@ struct TargetFile {
     member: Option<BTreeMap<String, Spanned<String>>>,
     resources: Option<ResourcesFile>,
     http: Option<HttpFile>,
+    browser: Option<BrowserFile>,
+}
+
+impl TargetFile {
+    /// Take from `base` what this file does not say: the client, the member, the OAuth
+    /// settings and the required types.
+    fn inherit(&mut self, base: TargetFile) {
+        if self.client.is_none() {
+            self.client = base.client;
+        }
+        if self.member.is_none() {
+            self.member = base.member;
+        }
+        let (oauth, base_oauth) = (
+            self.oauth.get_or_insert_with(OauthFile::default),
+            base.oauth.unwrap_or_default(),
+        );
+        oauth.scopes = oauth.scopes.take().or(base_oauth.scopes);
+        oauth.pkce = oauth.pkce.or(base_oauth.pkce);
+        let (resources, base_resources) = (
+            self.resources.get_or_insert_with(ResourcesFile::default),
+            base.resources.unwrap_or_default(),
+        );
+        resources.required = resources.required.take().or(base_resources.required);
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -521,6 +672,7 @@ struct EndpointsFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SandboxFile {
+    persona: Option<Spanned<String>>,
     members: Option<Spanned<usize>>,
     eobs_per_member: Option<usize>,
     faults: Option<Vec<Spanned<String>>>,
@@ -537,14 +689,14 @@ struct ClientFile {
     auth: Option<ClientAuth>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OauthFile {
     scopes: Option<Vec<String>>,
     pkce: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ResourcesFile {
     required: Option<Vec<Spanned<String>>>,
@@ -552,12 +704,18 @@ struct ResourcesFile {
     page_cap: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct HttpFile {
     timeout: Option<Spanned<String>>,
     retries: Option<u32>,
     max_response_mib: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BrowserFile {
+    timeout: Option<Spanned<String>>,
 }
 
 #[cfg(test)]
@@ -591,9 +749,14 @@ auth = "basic"
     fn a_remote_target_file_resolves_with_environment_secrets() {
         let target = Target::from_toml(REMOTE, Path::new("acme.toml"), env).expect("valid");
         assert_eq!(target.name, "Acme demo");
-        assert_eq!(target.client_id, "acme-client");
-        assert_eq!(target.client_secret.expose(), "acme-secret-value");
-        assert_eq!(target.client_auth, ClientAuth::Basic);
+        let client = target.client.as_ref().expect("a client");
+        assert_eq!(client.id, "acme-client");
+        assert_eq!(client.secret.expose(), "acme-secret-value");
+        assert_eq!(client.auth, ClientAuth::Basic);
+        assert_eq!(
+            target.features,
+            FeatureSource::Shipped(crate::features::DEFAULT_SIGN_IN.into())
+        );
         assert!(!format!("{target:?}").contains("acme-secret-value"));
     }
 
@@ -606,6 +769,27 @@ auth = "basic"
         assert_eq!(
             error,
             "acme.toml:11: client.secret: the environment variable ACME_MISSING is not set"
+        );
+        let text = REMOTE
+            .replace("${ACME_SECRET}", "${ACME_MISSING}")
+            .replace("${ACME_ID}", "${ACME_ALSO_MISSING}");
+        let error = Target::from_toml(&text, Path::new("acme.toml"), env)
+            .expect_err("missing variables")
+            .to_string();
+        assert!(
+            error.contains("ACME_ALSO_MISSING (line 10, client.id)")
+                && error.contains("ACME_MISSING (line 11, client.secret)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn defaults_fill_unset_variables() {
+        let text = REMOTE.replace("${ACME_SECRET}", "${ACME_MISSING:-fallback-secret}");
+        let target = Target::from_toml(&text, Path::new("acme.toml"), env).expect("valid");
+        assert_eq!(
+            target.client.expect("client").secret.expose(),
+            "fallback-secret"
         );
     }
 
@@ -627,23 +811,64 @@ auth = "basic"
             error.starts_with("t.toml:7: endpoints.fhir_base"),
             "{error}"
         );
+        let error = Target::from_toml(
+            &format!("sign_in = \"elsewhere\"\n{REMOTE}"),
+            Path::new("t.toml"),
+            env,
+        )
+        .expect_err("unknown sign-in")
+        .to_string();
+        assert!(error.starts_with("t.toml:1: sign_in"), "{error}");
     }
 
     #[test]
-    fn the_template_is_a_valid_sandbox_target() {
-        let target = Target::from_toml(TARGET_TEMPLATE, Path::new("onramp-target.toml"), env)
+    fn the_template_is_a_valid_sandbox_target_with_its_own_features() {
+        let target = Target::from_toml(TARGET_TEMPLATE, Path::new("dir/onramp-target.toml"), env)
             .expect("template parses");
         assert!(matches!(target.endpoints, Endpoints::Sandbox(_)));
+        assert_eq!(
+            target.features,
+            FeatureSource::Dir(PathBuf::from("dir/features"))
+        );
     }
 
     #[test]
-    fn oneup_demo_without_credentials_lists_what_to_set() {
-        let error = Target::oneup_demo(|_| None)
-            .expect_err("no credentials")
-            .to_string();
-        for variable in [ONEUP_CLIENT_ID, ONEUP_CLIENT_SECRET, ONEUP_REDIRECT_URI] {
-            assert!(error.contains(variable), "{error}");
+    fn every_built_in_target_resolves_and_remote_ones_list_what_to_set() {
+        for (name, text) in BUILT_IN {
+            let resolved = Target::from_toml(text, Path::new(name), |_| None);
+            match name {
+                "sandbox" | "sandbox-bluebutton" => {
+                    let target = resolved.unwrap_or_else(|e| panic!("{name}: {e}"));
+                    assert_eq!(target.name, name);
+                }
+                _ => {
+                    let error = resolved.expect_err("credentials needed").to_string();
+                    assert!(
+                        error.contains("CLIENT_ID")
+                            && error.contains("CLIENT_SECRET")
+                            && error.contains("REDIRECT_URI"),
+                        "{error}"
+                    );
+                    assert!(
+                        !error.contains("USERNAME"),
+                        "defaults fill the member: {error}"
+                    );
+                }
+            }
         }
+        let target = Target::resolve(None).expect("the default");
+        assert_eq!(target.name, "sandbox");
+        assert!(target.client.is_none() && target.pkce);
+        assert_eq!(target.required_resources.len(), 6);
+        let bluebutton = Target::resolve(Some("sandbox-bluebutton")).expect("built in");
+        assert_eq!(
+            bluebutton.features,
+            FeatureSource::Shipped("bluebutton".into())
+        );
+        assert_eq!(
+            bluebutton.member_secrets().collect::<Vec<_>>(),
+            vec!["PW00000!"]
+        );
     }
 
     #[test]

@@ -139,10 +139,12 @@ impl Recorder {
         }
     }
 
-    /// `text` with every known secret replaced.
+    /// `text` with every known secret replaced, and with the values of secret parameters
+    /// (`code=…`, `"access_token": "…"`, `Bearer …`) blanked even when the value was never
+    /// registered: a URL the browser showed can hold a code nobody has read yet.
     pub fn redact(&self, text: &str) -> String {
         let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
-        let mut out = text.to_owned();
+        let mut out = redact_patterns(text);
         // Longest first, so that a secret containing another is replaced whole.
         let mut ordered: Vec<&String> = secrets.iter().collect();
         ordered.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -300,6 +302,31 @@ impl Recorder {
     }
 }
 
+/// Values of [`SECRET_FIELDS`] in free text: `name=value` (queries, forms), `"name":"value"`
+/// (JSON), and the credentials after `Bearer`/`Basic`.
+fn redact_patterns(text: &str) -> String {
+    static PATTERNS: std::sync::LazyLock<[regex::Regex; 3]> = std::sync::LazyLock::new(|| {
+        let names = SECRET_FIELDS.join("|");
+        [
+            regex::Regex::new(&format!(r"\b({names})=[^&\s#\x22'<>]+"))
+                .unwrap_or_else(|e| unreachable!("a literal pattern: {e}")),
+            regex::Regex::new(&format!(r#""({names})"\s*:\s*"[^"]*""#))
+                .unwrap_or_else(|e| unreachable!("a literal pattern: {e}")),
+            regex::Regex::new(r"\b(Bearer|Basic) [A-Za-z0-9\-._~+/]+=*")
+                .unwrap_or_else(|e| unreachable!("a literal pattern: {e}")),
+        ]
+    });
+    let [pairs, json, schemes] = &*PATTERNS;
+    if !(text.contains('=') || text.contains('"') || text.contains(' ')) {
+        return text.to_owned();
+    }
+    let out = pairs.replace_all(text, format!("${{1}}={REDACTED}").as_str());
+    let out = json.replace_all(&out, format!("\"${{1}}\":\"{REDACTED}\"").as_str());
+    schemes
+        .replace_all(&out, format!("${{1}} {REDACTED}").as_str())
+        .into_owned()
+}
+
 /// Query parameters that carry secrets, blanked in a URL.
 fn redact_query(url: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
@@ -391,6 +418,23 @@ mod tests {
             evidence.exchanges[0].request_headers[0],
             ("authorization".into(), "Basic [redacted]".into())
         );
+    }
+
+    #[test]
+    fn secret_parameters_are_blanked_in_free_text_even_when_never_registered() {
+        let recorder = Recorder::new(None);
+        let text = recorder.redact(
+            "timed out; the browser is at http://127.0.0.1:9/cb/elsewhere?code=live-code-123&state=s1 showing {\"access_token\": \"tok-9\"} with Authorization: Bearer abc.def-ghi",
+        );
+        for leaked in ["live-code-123", "tok-9", "abc.def-ghi"] {
+            assert!(!text.contains(leaked), "{leaked} in {text}");
+        }
+        assert!(
+            text.contains("state=s1") && text.contains("code=[redacted]"),
+            "{text}"
+        );
+        assert_eq!(recorder.redact("zipcode=02114"), "zipcode=02114");
+        assert_eq!(recorder.redact("postal_code=02114"), "postal_code=02114");
     }
 
     #[test]

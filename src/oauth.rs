@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
-    TokenResponse, TokenUrl,
+    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenUrl,
 };
 use serde_json::Value;
 use url::Url;
@@ -147,14 +146,19 @@ impl OAuthClient {
         })
     }
 
-    /// A fresh authorization request.
+    /// A fresh authorization request, with PKCE as the target says.
     pub fn start(&self) -> AuthorizationStart {
+        self.start_with(self.pkce)
+    }
+
+    /// A fresh authorization request, with or without PKCE.
+    pub fn start_with(&self, pkce: bool) -> AuthorizationStart {
         let mut request = self
             .client
             .authorize_url(|| CsrfToken::new_random_len(32))
             .add_scopes(self.scopes.iter().cloned().map(Scope::new));
         let mut verifier = None;
-        if self.pkce {
+        if pkce {
             let (challenge, secret) = PkceCodeChallenge::new_random_sha256();
             request = request.set_pkce_challenge(challenge);
             self.http.recorder().add_secret(secret.secret());
@@ -288,6 +292,7 @@ impl OAuthClient {
     ) -> TokenAnswer {
         let raw = capture.lock().unwrap_or_else(|p| p.into_inner()).take();
         let mut answer = TokenAnswer::default();
+        let mut secrets: serde_json::Map<String, Value> = serde_json::Map::new();
         match raw {
             Some(Ok(response)) => {
                 answer.status = Some(response.status);
@@ -296,8 +301,11 @@ impl OAuthClient {
                     serde_json::from_slice::<Value>(&response.body)
                 {
                     for name in ["access_token", "refresh_token", "id_token"] {
-                        if let Some(Value::String(value)) = members.remove(name) {
-                            self.http.recorder().add_secret(&value);
+                        if let Some(value) = members.remove(name) {
+                            if let Value::String(text) = &value {
+                                self.http.recorder().add_secret(text);
+                            }
+                            secrets.insert(name.to_owned(), value);
                         }
                     }
                     answer.fields = members;
@@ -306,21 +314,25 @@ impl OAuthClient {
             Some(Err(error)) => answer.transport = Some(error),
             None => {}
         }
-        match result {
-            Ok(tokens) => {
-                let access = tokens.access_token().secret().clone();
-                self.http.recorder().add_secret(&access);
-                let refresh = tokens.refresh_token().map(|r| r.secret().clone());
-                if let Some(refresh) = &refresh {
-                    self.http.recorder().add_secret(refresh);
-                }
+        // The tokens are read from the answer as sent, so that each check judges one member
+        // of it (a malformed `expires_in` fails its own check, not the whole response).
+        let success = answer.status.is_some_and(|s| (200..300).contains(&s));
+        match secrets.get("access_token").and_then(Value::as_str) {
+            Some(access) if success && !access.is_empty() => {
                 answer.tokens = Some(Tokens {
                     access: Secret::new(access),
-                    refresh: refresh.map(Secret::new),
-                    expires_at: tokens.expires_in().map(|d| Instant::now() + d),
+                    refresh: secrets
+                        .get("refresh_token")
+                        .and_then(Value::as_str)
+                        .map(Secret::new),
+                    expires_at: answer
+                        .fields
+                        .get("expires_in")
+                        .and_then(Value::as_u64)
+                        .map(|seconds| Instant::now() + Duration::from_secs(seconds)),
                 });
             }
-            Err(error) => {
+            _ => {
                 let described = match (
                     answer.fields.get("error"),
                     answer.fields.get("error_description"),
@@ -333,7 +345,10 @@ impl OAuthClient {
                             .map(|d| format!(" ({d})"))
                             .unwrap_or_default()
                     ),
-                    _ => self.http.recorder().redact(&error.to_string()),
+                    _ => match &result {
+                        Err(error) => self.http.recorder().redact(&error.to_string()),
+                        Ok(_) => "the answer holds no access_token".to_owned(),
+                    },
                 };
                 answer.problem = Some(described);
             }

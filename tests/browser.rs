@@ -60,7 +60,7 @@ async fn a_member_signs_in_with_chromium_and_the_app_gets_a_code() {
         .await
         .expect("landing page");
     browser
-        .click_link("Click here to confirm identity")
+        .click("Click here to confirm identity")
         .await
         .expect("the link");
     for (label, value) in [
@@ -77,7 +77,7 @@ async fn a_member_signs_in_with_chromium_and_the_app_gets_a_code() {
     }
     let form = browser.screenshot().await.expect("a screenshot");
     assert!(form.starts_with(b"\x89PNG"), "screenshots are PNG");
-    browser.press("Verify identity").await.expect("the button");
+    browser.click("Verify identity").await.expect("the button");
     let arrived = browser
         .wait_for_url("the redirect to the app", |url| {
             url.as_str().starts_with(&redirect)
@@ -132,7 +132,7 @@ async fn a_redirect_to_an_app_that_never_loads_is_still_caught() {
         .await
         .expect("landing page");
     browser
-        .click_link("Click here to confirm identity")
+        .click("Click here to confirm identity")
         .await
         .expect("the link");
     for (label, value) in [
@@ -144,7 +144,7 @@ async fn a_redirect_to_an_app_that_never_loads_is_still_caught() {
     ] {
         browser.fill(label, value).await.expect("field");
     }
-    browser.press("Verify identity").await.expect("the button");
+    browser.click("Verify identity").await.expect("the button");
     let arrived = browser
         .wait_for_url("the redirect to the app", |url| {
             url.as_str().starts_with(redirect)

@@ -16,6 +16,7 @@ fn step(text: &str, status: Status, error: Option<&str>) -> StepSummary {
     StepSummary {
         keyword: "Then".into(),
         text: text.into(),
+        line: 7,
         status,
         duration_ms: 12,
         error: error.map(str::to_owned),
@@ -26,13 +27,15 @@ fn step(text: &str, status: Status, error: Option<&str>) -> StepSummary {
 /// A summary with every section filled, `text` planted in every free-text field.
 fn summary(text: &str) -> RunSummary {
     RunSummary {
-        schema_version: 1,
+        schema_version: 2,
         run_id: "20261128-120000-abcd".into(),
         outcome: Outcome::Failed,
         exit_code: 1,
         target: TargetInfo {
             name: format!("demo {text}"),
             kind: "sandbox".into(),
+            persona: Some("demo-plan".into()),
+            features: "shipped (demo-plan sign-in)".into(),
             authorize_url: "http://127.0.0.1:1/oauth2/authorize/test".into(),
             token_url: "http://127.0.0.1:1/oauth2/token".into(),
             fhir_base: "http://127.0.0.1:1/r4".into(),
@@ -52,7 +55,9 @@ fn summary(text: &str) -> RunSummary {
         scenarios: vec![
             ScenarioSummary {
                 feature: "Authorization".into(),
+                file: "features/authorization.feature".into(),
                 name: "The member confirms their identity".into(),
+                line: 20,
                 tags: vec!["@authorization".into()],
                 status: Status::Passed,
                 duration_ms: 1800,
@@ -64,7 +69,9 @@ fn summary(text: &str) -> RunSummary {
             },
             ScenarioSummary {
                 feature: "Required resources".into(),
+                file: "features/resources.feature".into(),
                 name: format!("The member's Patient resources {text}"),
+                line: 22,
                 tags: vec!["@resources".into()],
                 status: Status::Failed,
                 duration_ms: 30,
@@ -72,7 +79,7 @@ fn summary(text: &str) -> RunSummary {
                     step(
                         "every Patient resource is valid FHIR R4",
                         Status::Failed,
-                        Some(&format!("not conformant: Patient/p1 Patient.gender {text}")),
+                        Some(&format!("Patient/p1 Patient.gender {text}")),
                     ),
                     step(
                         "every Patient resource belongs to the member",

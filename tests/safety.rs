@@ -84,7 +84,7 @@ async fn no_output_holds_a_secret_and_hostile_text_stays_inert() {
         dir.path(),
         "target.toml",
         &format!(
-            "name = \"hostile payer\"\n[endpoints]\nauthorize = \"{}\"\ntoken = \"{}\"\nfhir_base = \"{}\"\n\n[client]\nid = \"safety-client\"\nsecret = \"${{SAFETY_SECRET}}\"\nredirect_uri = \"http://127.0.0.1:{port}/callback\"\nauth = \"basic\"\n\n[oauth]\npkce = true\n",
+            "name = \"hostile payer\"\n[endpoints]\nauthorize = \"{}\"\ntoken = \"{}\"\nfhir_base = \"{}\"\n\n[client]\nid = \"safety-client\"\nsecret = \"${{SAFETY_SECRET}}\"\nredirect_uri = \"http://127.0.0.1:{port}/callback\"\nauth = \"basic\"\n\n[oauth]\npkce = true\n\n[member]\nfirst_name = \"John\"\nlast_name = \"Allen\"\nbirth_date = \"10/19/1950\"\nmember_id = \"123456789123\"\nzip = \"02114\"\n",
             sandbox.authorize_url(),
             sandbox.token_url(),
             sandbox.fhir_base()
@@ -195,5 +195,104 @@ async fn no_output_holds_a_secret_and_hostile_text_stays_inert() {
         "shown as text"
     );
     browser.close().await.expect("closed");
+    sandbox.shutdown().await;
+}
+
+/// Every secret the sandbox issued, and `extra`, appear in no file under `report` and not
+/// in `output`'s terminal text.
+fn assert_nowhere(report: &Path, output: &std::process::Output, secrets: &[String]) {
+    let written = files(&report.canonicalize().expect("a report"));
+    assert!(written.len() >= 7, "{written:?}");
+    for file in &written {
+        let bytes = std::fs::read(file).expect("readable");
+        for secret in secrets {
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{} holds {secret}", file.display());
+        }
+    }
+    let terminal = format!("{}{}", common::stdout(output), common::stderr(output));
+    for secret in secrets {
+        assert!(
+            !terminal.contains(secret.as_str()),
+            "the terminal shows {secret}"
+        );
+    }
+}
+
+/// A live code in a failure message (the browser sent to the wrong path of the app, with the
+/// code in its address) reaches no output: not summary.json, not the HTML, not junit.xml or
+/// cucumber.json, not the terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_code_in_a_failure_message_reaches_no_output() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sandbox = Sandbox::start(SandboxConfig {
+        faults: vec!["wrong-redirect".parse().expect("fault")],
+        clients: vec![Client {
+            client_id: "safety-client".into(),
+            client_secret: PLANTED_SECRET.into(),
+            redirect_uris: Vec::new(),
+            any_loopback: true,
+        }],
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("the sandbox starts");
+    let target = common::write(
+        dir.path(),
+        "target.toml",
+        &format!(
+            "[endpoints]\nauthorize = \"{}\"\ntoken = \"{}\"\nfhir_base = \"{}\"\n\n[client]\nid = \"safety-client\"\nsecret = \"${{SAFETY_SECRET}}\"\nredirect_uri = \"http://127.0.0.1:{}/callback\"\n\n[member]\nfirst_name = \"John\"\nlast_name = \"Allen\"\nbirth_date = \"10/19/1950\"\nmember_id = \"123456789123\"\nzip = \"02114\"\n",
+            sandbox.authorize_url(),
+            sandbox.token_url(),
+            sandbox.fhir_base(),
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .expect("port")
+                .local_addr()
+                .expect("addr")
+                .port()
+        ),
+    );
+    let out = dir.path().join("reports");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let output = tokio::task::spawn_blocking({
+        let (out, target) = (out.clone(), target.clone());
+        move || {
+            common::onramp()
+                .args(["run", "--tags", "@authorization", "--target"])
+                .arg(&target)
+                .arg("--out")
+                .arg(&out)
+                .env("SAFETY_SECRET", PLANTED_SECRET)
+                .env("TMPDIR", &tmp)
+                .output()
+                .expect("onramp runs")
+        }
+    })
+    .await
+    .expect("joined");
+    assert_eq!(common::code(&output), 1, "{}", common::stdout(&output));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("latest/summary.json")).expect("summary"))
+            .expect("JSON");
+    let failed = summary["scenarios"][0]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["status"] == "failed")
+        .expect("a failed step");
+    assert_eq!(
+        failed["text"],
+        "the browser is sent back to the app's redirect URI"
+    );
+    let message = failed["error"].as_str().expect("message");
+    assert!(
+        message.contains("/callback/elsewhere?code=[redacted]&state="),
+        "the code was in the failure path, blanked: {message}"
+    );
+    let mut secrets = sandbox.issued_secrets();
+    assert_eq!(secrets.len(), 1, "one code was issued");
+    secrets.push(PLANTED_SECRET.to_owned());
+    assert_nowhere(&out.join("latest"), &output, &secrets);
     sandbox.shutdown().await;
 }

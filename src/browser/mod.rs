@@ -1,7 +1,8 @@
 //! The browser: a WebDriver session (fantoccini) on Chromium, the chromedriver that serves
-//! it, and the few things a member does on an identity page — follow a link, fill fields
-//! found by their label text, press a button — plus screenshots and catching the redirect
-//! back to the app. Every wait has a timeout that names what it waited for.
+//! it, and what a person does on a sign-in page — click a link or button by its text, fill
+//! a field found by its label (or placeholder, accessible name, `name`), choose an option,
+//! tick a box, wait for a text, submit — plus screenshots and catching the redirect back to
+//! the app. Every wait has a timeout that names what it waited for.
 //!
 //! It knows nothing of FHIR or OAuth: it drives pages and reports what it saw.
 
@@ -50,7 +51,7 @@ pub enum BrowserError {
     },
     #[error("timed out after {} s waiting for {what}", waited.as_secs_f32())]
     Timeout { what: String, waited: Duration },
-    #[error("no {what} on the page at {url}")]
+    #[error("the page at {url} has no {what}")]
     Missing { what: String, url: String },
 }
 
@@ -91,8 +92,22 @@ impl Default for BrowserOptions {
 pub struct Browser {
     client: Client,
     timeout: Duration,
+    patience: Patience,
     _profile: tempfile::TempDir,
 }
+
+/// How long [`Browser`] looks for what a step names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Patience {
+    /// Up to the timeout: the page is expected to show it.
+    #[default]
+    Wait,
+    /// Briefly, once the page has loaded: the page may well not show it (a probe).
+    Settle,
+}
+
+/// How long a settled page may take to show what a probe looks for.
+const SETTLE_GRACE: Duration = Duration::from_millis(250);
 
 impl std::fmt::Debug for Browser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -154,6 +169,7 @@ impl Browser {
         Ok(Self {
             client,
             timeout: options.timeout,
+            patience: Patience::Wait,
             _profile: profile,
         })
     }
@@ -220,13 +236,28 @@ impl Browser {
             .unwrap_or_else(|_| "(unknown)".into())
     }
 
-    /// Retry `probe` until it yields, or fail after the timeout naming `what`.
+    /// How long to look for what a step names. `Patience::Settle` is for probes that expect
+    /// a page to refuse: once the page has loaded, look only briefly.
+    pub fn set_patience(&mut self, patience: Patience) {
+        self.patience = patience;
+    }
+
+    async fn loaded(&self) -> bool {
+        self.client
+            .execute("return document.readyState", Vec::new())
+            .await
+            .is_ok_and(|state| state == "complete")
+    }
+
+    /// Retry `probe` until it yields, or fail naming `what`: after the timeout, or (when
+    /// settling) a moment after the page has finished loading.
     async fn wait_until<T, F, Fut>(&self, what: &str, mut probe: F) -> Result<T, BrowserError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Option<T>>,
     {
         let started = Instant::now();
+        let mut loaded_at: Option<Instant> = None;
         loop {
             if let Some(found) = probe().await {
                 return Ok(found);
@@ -237,37 +268,52 @@ impl Browser {
                     waited: started.elapsed(),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            if self.patience == Patience::Settle {
+                match loaded_at {
+                    Some(at) if at.elapsed() >= SETTLE_GRACE => {
+                        return Err(BrowserError::Missing {
+                            what: what.to_owned(),
+                            url: self.here().await,
+                        });
+                    }
+                    Some(_) => {}
+                    None if self.loaded().await => loaded_at = Some(Instant::now()),
+                    None => {}
+                }
+            }
+            // Fast at first (most pages answer within a few polls), then every 100 ms.
+            let pause = if started.elapsed() < Duration::from_millis(500) {
+                20
+            } else {
+                100
+            };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
         }
     }
 
-    /// Click the link whose text is `text`.
-    pub async fn click_link(&self, text: &str) -> Result<(), BrowserError> {
-        let link = self
-            .wait_until(&format!("a link \"{text}\""), || async {
-                self.client
-                    .find(Locator::XPath(&format!(
-                        "//a[normalize-space(.)={}]",
-                        xpath_literal(text)
-                    )))
-                    .await
-                    .ok()
-            })
-            .await?;
-        link.click()
-            .await
-            .map_err(BrowserError::command(format!("click the link \"{text}\"")))
+    async fn find_first(&self, xpaths: &[String]) -> Option<fantoccini::elements::Element> {
+        for xpath in xpaths {
+            if let Ok(found) = self.client.find(Locator::XPath(xpath)).await {
+                return Some(found);
+            }
+        }
+        None
     }
 
-    /// Click the link or button whose text is `text` (a member does not tell them apart).
+    /// Click the link or button whose text (or accessible name) is `text`.
     pub async fn click(&self, text: &str) -> Result<(), BrowserError> {
-        let literal = xpath_literal(text);
+        let t = xpath_literal(text);
+        let xpaths = [
+            format!(
+                "//a[normalize-space(.)={t}] | //button[normalize-space(.)={t}] | //input[(@type='submit' or @type='button') and @value={t}] | //*[@role='button' or @role='link'][normalize-space(.)={t}]"
+            ),
+            format!(
+                "//*[self::a or self::button or @role='button' or @role='link'][@aria-label={t}]"
+            ),
+        ];
         let target = self
-            .wait_until(&format!("a link or button \"{text}\""), || async {
-                let xpath = format!(
-                    "//a[normalize-space(.)={literal}] | //button[normalize-space(.)={literal}] | //input[(@type='submit' or @type='button') and @value={literal}]"
-                );
-                self.client.find(Locator::XPath(&xpath)).await.ok()
+            .wait_until(&format!("a link or button \"{text}\""), || {
+                self.find_first(&xpaths)
             })
             .await?;
         target
@@ -276,42 +322,164 @@ impl Browser {
             .map_err(BrowserError::command(format!("click \"{text}\"")))
     }
 
-    /// Type `value` into the field labelled `label` (by `<label for>` or a wrapping label).
-    pub async fn fill(&self, label: &str, value: &str) -> Result<(), BrowserError> {
-        let literal = xpath_literal(label);
-        let field = self
-            .wait_until(&format!("a field labelled \"{label}\""), || async {
-                let by_for = format!("//input[@id=//label[normalize-space(.)={literal}]/@for] | //textarea[@id=//label[normalize-space(.)={literal}]/@for] | //select[@id=//label[normalize-space(.)={literal}]/@for]");
-                let wrapped = format!("//label[normalize-space(.)={literal}]//*[self::input or self::textarea or self::select]");
-                match self.client.find(Locator::XPath(&by_for)).await {
-                    Ok(field) => Some(field),
-                    Err(_) => self.client.find(Locator::XPath(&wrapped)).await.ok(),
-                }
-            })
-            .await?;
-        field.clear().await.map_err(BrowserError::command(format!(
-            "clear the field \"{label}\""
-        )))?;
+    /// The form field a person would call `name`: by its label, else its accessible name,
+    /// its placeholder, or its `name`/`id`.
+    async fn field(&self, name: &str) -> Result<fantoccini::elements::Element, BrowserError> {
+        let n = xpath_literal(name);
+        let control = "(self::input or self::textarea or self::select)";
+        let xpaths = [
+            format!("//*[{control} and @id=//label[normalize-space(.)={n}]/@for]"),
+            format!("//label[normalize-space(.)={n}]//*[{control}]"),
+            format!("//*[{control} and @aria-label={n}]"),
+            format!("//*[{control} and @placeholder={n}]"),
+            format!("//*[{control} and (@name={n} or @id={n})]"),
+        ];
+        self.wait_until(&format!("a field labelled \"{name}\""), || {
+            self.find_first(&xpaths)
+        })
+        .await
+    }
+
+    /// Type `value` into the field called `name` (see [`Browser::field`]); returns whether
+    /// the field hides what is typed (a password field), so that the caller can treat the
+    /// value as a secret.
+    pub async fn fill(&self, name: &str, value: &str) -> Result<bool, BrowserError> {
+        let field = self.field(name).await?;
+        field
+            .clear()
+            .await
+            .map_err(BrowserError::command(format!("clear the field \"{name}\"")))?;
         field
             .send_keys(value)
             .await
             .map_err(BrowserError::command(format!(
-                "type into the field \"{label}\""
-            )))
+                "type into the field \"{name}\""
+            )))?;
+        let kind = field
+            .attr("type")
+            .await
+            .map_err(BrowserError::command(format!(
+                "read the type of \"{name}\""
+            )))?;
+        Ok(kind.is_some_and(|k| k.eq_ignore_ascii_case("password")))
     }
 
-    /// Press the button whose text (or value) is `text`.
-    pub async fn press(&self, text: &str) -> Result<(), BrowserError> {
-        let literal = xpath_literal(text);
-        let button = self
-            .wait_until(&format!("a button \"{text}\""), || async {
-                let xpath = format!("//button[normalize-space(.)={literal}] | //input[(@type='submit' or @type='button') and @value={literal}]");
-                self.client.find(Locator::XPath(&xpath)).await.ok()
+    /// Press Enter in the field called `name`, or (with none) the page's first submit
+    /// button: how a person submits a form.
+    pub async fn submit(&self, field: Option<&str>) -> Result<(), BrowserError> {
+        match field {
+            Some(name) => {
+                let field = self.field(name).await?;
+                field
+                    .send_keys("\u{E007}")
+                    .await
+                    .map_err(BrowserError::command(format!("press Enter in \"{name}\"")))
+            }
+            None => {
+                let xpaths = ["//form//*[self::button[not(@type) or @type='submit'] or self::input[@type='submit']]".to_owned()];
+                let button = self
+                    .wait_until("a form with a submit button", || self.find_first(&xpaths))
+                    .await?;
+                button
+                    .click()
+                    .await
+                    .map_err(BrowserError::command("submit the form"))
+            }
+        }
+    }
+
+    /// Choose `option`: a radio button or checkbox labelled so, or (with `field`) the option
+    /// of the select labelled `field`, or the radio button in the group whose legend is
+    /// `field`.
+    pub async fn choose(&self, option: &str, field: Option<&str>) -> Result<(), BrowserError> {
+        let o = xpath_literal(option);
+        let toggle = "(self::input[@type='radio' or @type='checkbox'])";
+        let xpaths: Vec<String> = match field {
+            None => vec![
+                format!("//*[{toggle} and @id=//label[normalize-space(.)={o}]/@for]"),
+                format!("//label[normalize-space(.)={o}]//*[{toggle}]"),
+                format!("//*[{toggle} and @aria-label={o}]"),
+                format!("//select/option[normalize-space(.)={o}]"),
+            ],
+            Some(field) => {
+                let f = xpath_literal(field);
+                vec![
+                    format!(
+                        "//select[@id=//label[normalize-space(.)={f}]/@for]/option[normalize-space(.)={o}]"
+                    ),
+                    format!(
+                        "//label[normalize-space(.)={f}]//select/option[normalize-space(.)={o}]"
+                    ),
+                    format!(
+                        "//select[@aria-label={f} or @name={f}]/option[normalize-space(.)={o}]"
+                    ),
+                    format!(
+                        "//fieldset[legend[normalize-space(.)={f}]]//*[{toggle} and @id=//label[normalize-space(.)={o}]/@for]"
+                    ),
+                    format!(
+                        "//fieldset[legend[normalize-space(.)={f}]]//label[normalize-space(.)={o}]//*[{toggle}]"
+                    ),
+                ]
+            }
+        };
+        let what = match field {
+            Some(field) => format!("an option \"{option}\" for \"{field}\""),
+            None => format!("an option \"{option}\""),
+        };
+        let element = self.wait_until(&what, || self.find_first(&xpaths)).await?;
+        let chosen = element
+            .is_selected()
+            .await
+            .map_err(BrowserError::command(format!(
+                "read whether \"{option}\" is chosen"
+            )))?;
+        if chosen {
+            return Ok(());
+        }
+        element
+            .click()
+            .await
+            .map_err(BrowserError::command(format!("choose \"{option}\"")))
+    }
+
+    /// Tick (`on`) or clear the checkbox labelled `label`.
+    pub async fn set_checked(&self, label: &str, on: bool) -> Result<(), BrowserError> {
+        let l = xpath_literal(label);
+        let checkbox = "(self::input[@type='checkbox'])";
+        let xpaths = [
+            format!("//*[{checkbox} and @id=//label[normalize-space(.)={l}]/@for]"),
+            format!("//label[normalize-space(.)={l}]//*[{checkbox}]"),
+            format!("//*[{checkbox} and (@aria-label={l} or @name={l})]"),
+        ];
+        let element = self
+            .wait_until(&format!("a checkbox \"{label}\""), || {
+                self.find_first(&xpaths)
             })
             .await?;
-        button.click().await.map_err(BrowserError::command(format!(
-            "press the button \"{text}\""
+        let checked = element
+            .is_selected()
+            .await
+            .map_err(BrowserError::command(format!(
+                "read the checkbox \"{label}\""
+            )))?;
+        if checked == on {
+            return Ok(());
+        }
+        element.click().await.map_err(BrowserError::command(format!(
+            "click the checkbox \"{label}\""
         )))
+    }
+
+    /// Wait until the page shows `text`.
+    pub async fn wait_for_text(&self, text: &str) -> Result<(), BrowserError> {
+        self.wait_until(&format!("the text \"{text}\""), || async {
+            self.text()
+                .await
+                .ok()
+                .filter(|t| t.contains(text))
+                .map(|_| ())
+        })
+        .await
     }
 
     /// Wait until the window's address satisfies `arrived` (the redirect back to the app),

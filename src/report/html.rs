@@ -250,23 +250,24 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
     for scenario in &summary.scenarios {
         for step in &scenario.steps {
             if let (Status::Failed, Some(error)) = (step.status, &step.error) {
-                let environment = step.failure == Some(FailureKind::Environment);
+                let (kind, kind_label) = match step.failure {
+                    Some(FailureKind::Environment) => ("environment", "onramp could not test this"),
+                    Some(FailureKind::Usage) => (
+                        "environment",
+                        "the features or the target configuration need fixing",
+                    ),
+                    Some(FailureKind::Conformance) | None => {
+                        ("conformance", "the target is not conformant")
+                    }
+                };
                 failures.push(FailureView {
                     feature: &scenario.feature,
                     scenario: &scenario.name,
                     keyword: &step.keyword,
                     step: &step.text,
                     message: error,
-                    kind: if environment {
-                        "environment"
-                    } else {
-                        "conformance"
-                    },
-                    kind_label: if environment {
-                        "onramp could not test this"
-                    } else {
-                        "the target is not conformant"
-                    },
+                    kind,
+                    kind_label,
                 });
             }
         }

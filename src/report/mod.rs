@@ -1,11 +1,14 @@
-//! Outputs of a run, rendered from the [`RunSummary`] alone: `summary.json`, `report.html`,
-//! `checklist.md`, the email drafts and the recording (the JUnit and Cucumber JSON files come
-//! from cucumber's own writers, wired by the runner). File writes are atomic ([`crate::atomic`]).
+//! Outputs of a run, rendered from the [`RunSummary`] alone (so each passes the run's one
+//! redaction): `summary.json`, `report.html`, `junit.xml`, `cucumber.json`,
+//! `checklist.md`, the email drafts and the recording. File writes are atomic
+//! ([`crate::atomic`]).
 //!
 //! Renderers never touch the network.
 
+pub mod cucumber;
 pub mod email;
 pub mod html;
+pub mod junit;
 pub mod recording;
 
 use std::path::Path;
@@ -32,8 +35,9 @@ fn write(dir: &Path, name: &str, bytes: &[u8], files: &mut Vec<String>) -> Resul
     Ok(())
 }
 
-/// Write `summary.json`, `report.html`, `checklist.md` and `emails/*.eml` into `dir` (where
-/// the screenshots already are); returns the files written, in order.
+/// Write `summary.json`, `report.html`, `junit.xml`, `cucumber.json`, `checklist.md` and
+/// `emails/*.eml` into `dir` (where the screenshots already are); returns the files
+/// written, in order.
 pub fn write_outputs(dir: &Path, summary: &RunSummary) -> Result<Vec<String>, ReportError> {
     let mut files = Vec::new();
     let json = serde_json::to_vec_pretty(summary).map_err(|e| ReportError::Write {
@@ -48,6 +52,18 @@ pub fn write_outputs(dir: &Path, summary: &RunSummary) -> Result<Vec<String>, Re
         .collect();
     let page = html::render(summary, &images)?;
     write(dir, "report.html", page.as_bytes(), &mut files)?;
+    write(
+        dir,
+        "junit.xml",
+        junit::render(summary).as_bytes(),
+        &mut files,
+    )?;
+    write(
+        dir,
+        "cucumber.json",
+        cucumber::render(summary).as_bytes(),
+        &mut files,
+    )?;
     write(
         dir,
         "checklist.md",

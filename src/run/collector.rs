@@ -1,7 +1,11 @@
-//! A cucumber writer that turns the run's events into scenario and step summaries, next to
-//! cucumber's own terminal, JUnit and JSON writers. It only listens: it writes no output.
+//! The one cucumber writer of a run: it turns the runner's events into scenario and step
+//! records (redacted at the door by the run's [`Recorder`]) and prints them to the terminal
+//! as they happen. Every other output (summary.json, report.html, junit.xml,
+//! cucumber.json) is rendered later from the same records, so nothing reaches any output
+//! without passing the same redaction.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -11,12 +15,13 @@ use cucumber::{Event, World, Writer, parser, writer};
 
 use super::StepFailure;
 use super::summary::{FailureKind, ScenarioSummary, Status, StepSummary};
+use crate::evidence::Recorder;
 
 /// What the collector gathered.
 #[derive(Debug, Default)]
 pub struct Collected {
     pub scenarios: Vec<ScenarioSummary>,
-    /// Features that failed to parse, hook failures.
+    /// Hook failures and other problems outside any step.
     pub errors: Vec<String>,
     open: HashMap<(String, usize), Open>,
 }
@@ -30,12 +35,64 @@ struct Open {
 }
 
 /// The writer; clone the handle to read what it gathered after the run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Collector {
     pub collected: Arc<Mutex<Collected>>,
+    recorder: Arc<Recorder>,
+    terminal: Option<Terminal>,
 }
 
 impl writer::NonTransforming for Collector {}
+
+/// Live output on standard output, colored when it is a terminal (and `NO_COLOR` is unset).
+#[derive(Debug, Clone, Copy)]
+pub struct Terminal {
+    pub color: bool,
+}
+
+impl Terminal {
+    /// Standard output as it is.
+    pub fn detect() -> Self {
+        let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Self { color }
+    }
+
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn line(self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+    }
+
+    fn feature(self, name: &str) {
+        self.line(&self.paint("1", &format!("Feature: {name}")));
+    }
+
+    fn scenario(self, name: &str) {
+        self.line(&format!("  Scenario: {name}"));
+    }
+
+    fn step(self, step: &StepSummary) {
+        let (mark, code) = match step.status {
+            Status::Passed => ("✔", "32"),
+            Status::Failed => ("✘", "31"),
+            Status::Skipped => ("-", "33"),
+        };
+        self.line(&self.paint(code, &format!("   {mark}  {} {}", step.keyword, step.text)));
+        if let Some(error) = &step.error {
+            for line in error.lines() {
+                self.line(&self.paint(code, &format!("      {line}")));
+            }
+        }
+    }
+}
 
 fn millis(from: SystemTime, to: SystemTime) -> u64 {
     to.duration_since(from)
@@ -55,31 +112,45 @@ fn scenario_name(scenario: &gherkin::Scenario) -> String {
     name
 }
 
-/// Read a failed step's message and whose fault it is.
+/// A failed step's message and whose fault it is.
 fn failure_of(error: &StepError) -> (String, FailureKind) {
     match error {
         StepError::NotFound => (
-            "no step definition matches this text; check the wording against the shipped features"
+            "no step definition matches this text; check the wording against the shipped features (onramp init writes them)"
                 .into(),
-            FailureKind::Environment,
+            FailureKind::Usage,
         ),
         StepError::AmbiguousMatch(e) => (
             format!("more than one step definition matches: {e}"),
-            FailureKind::Environment,
+            FailureKind::Usage,
         ),
         StepError::Panic(info) => {
+            if let Some(failure) = info.downcast_ref::<StepFailure>() {
+                return (failure.message.clone(), failure.kind);
+            }
+            // A panic that is not a step's verdict is a defect in onramp.
             let text = info
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| info.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                 .unwrap_or_else(|| "the step failed".into());
-            let kind = StepFailure::kind_of_message(&text);
-            (text, kind)
+            (
+                format!("onramp failed inside this step: {text}"),
+                FailureKind::Environment,
+            )
         }
     }
 }
 
 impl Collector {
+    pub fn new(recorder: Arc<Recorder>, terminal: Option<Terminal>) -> Self {
+        Self {
+            collected: Arc::default(),
+            recorder,
+            terminal,
+        }
+    }
+
     fn scenario_event<W>(
         &self,
         feature: &gherkin::Feature,
@@ -93,7 +164,9 @@ impl Collector {
             Scenario::Started => {
                 let summary = ScenarioSummary {
                     feature: feature.name.clone(),
+                    file: crate::signin::display_path(feature.path.as_deref()),
                     name: scenario_name(scenario),
+                    line: scenario.position.line,
                     tags: feature
                         .tags
                         .iter()
@@ -104,6 +177,9 @@ impl Collector {
                     duration_ms: 0,
                     steps: Vec::new(),
                 };
+                if let Some(terminal) = self.terminal {
+                    terminal.scenario(&summary.name);
+                }
                 collected.open.insert(
                     key,
                     Open {
@@ -118,42 +194,45 @@ impl Collector {
                 let Some(open) = collected.open.get_mut(&key) else {
                     return;
                 };
-                match event {
-                    Step::Started => open.step_started = at,
-                    Step::Passed(..) | Step::Skipped | Step::Failed(..) => {
-                        let (status, error, failure) = match &event {
-                            Step::Passed(..) => (Status::Passed, None, None),
-                            Step::Skipped => (
-                                Status::Skipped,
-                                Some("no step definition matches this text".to_owned()),
-                                Some(FailureKind::Environment),
-                            ),
-                            Step::Failed(_, _, _, error) => {
-                                let (message, kind) = failure_of(error);
-                                (Status::Failed, Some(message), Some(kind))
-                            }
-                            Step::Started => unreachable!("matched above"),
-                        };
-                        if status != Status::Passed {
-                            open.summary.status = Status::Failed;
-                        }
-                        open.summary.steps.push(StepSummary {
-                            keyword: step.keyword.trim().to_owned(),
-                            text: step.value.clone(),
-                            status,
-                            duration_ms: millis(open.step_started, at),
-                            error,
-                            failure,
-                        });
+                let (status, error, failure) = match &event {
+                    Step::Started => {
+                        open.step_started = at;
+                        return;
                     }
+                    Step::Passed(..) => (Status::Passed, None, None),
+                    Step::Skipped => (
+                        Status::Failed,
+                        Some("no step definition matches this text; check the wording against the shipped features (onramp init writes them)".to_owned()),
+                        Some(FailureKind::Usage),
+                    ),
+                    Step::Failed(_, _, _, error) => {
+                        let (message, kind) = failure_of(error);
+                        (Status::Failed, Some(message), Some(kind))
+                    }
+                };
+                if status != Status::Passed {
+                    open.summary.status = Status::Failed;
                 }
+                let record = StepSummary {
+                    keyword: step.keyword.trim().to_owned(),
+                    text: self.recorder.redact(&step.value),
+                    line: step.position.line,
+                    status,
+                    duration_ms: millis(open.step_started, at),
+                    error: error.map(|e| self.recorder.redact(&e)),
+                    failure,
+                };
+                if let Some(terminal) = self.terminal {
+                    terminal.step(&record);
+                }
+                open.summary.steps.push(record);
             }
             Scenario::Hook(kind, event::Hook::Failed(_, info)) => {
                 let text = info
                     .downcast_ref::<String>()
                     .cloned()
                     .unwrap_or_else(|| format!("the {kind:?} hook failed"));
-                collected.errors.push(text);
+                collected.errors.push(self.recorder.redact(&text));
                 if let Some(open) = collected.open.get_mut(&key) {
                     open.summary.status = Status::Failed;
                 }
@@ -167,14 +246,19 @@ impl Collector {
                 let ran = open.summary.steps.len();
                 let defined = open.definition.steps.len();
                 for step in open.definition.steps.iter().skip(ran.min(defined)) {
-                    open.summary.steps.push(StepSummary {
+                    let record = StepSummary {
                         keyword: step.keyword.trim().to_owned(),
-                        text: step.value.clone(),
+                        text: self.recorder.redact(&step.value),
+                        line: step.position.line,
                         status: Status::Skipped,
                         duration_ms: 0,
                         error: None,
                         failure: None,
-                    });
+                    };
+                    if let Some(terminal) = self.terminal {
+                        terminal.step(&record);
+                    }
+                    open.summary.steps.push(record);
                 }
                 open.summary.duration_ms = millis(open.started, at);
                 collected.scenarios.push(open.summary);
@@ -194,20 +278,25 @@ impl<W: World> Writer<W> for Collector {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .errors
-                    .push(format!("feature error: {error}"));
+                    .push(self.recorder.redact(&format!("feature error: {error}")));
                 return;
             }
         };
         let at = event.at;
         if let Cucumber::Feature(feature, feature_event) = event.value {
             match feature_event {
+                Feature::Started => {
+                    if let Some(terminal) = self.terminal {
+                        terminal.feature(&feature.name);
+                    }
+                }
                 Feature::Scenario(scenario, retryable) => {
-                    self.scenario_event(&feature, &scenario, retryable.event, at)
+                    self.scenario_event(&feature, &scenario, retryable.event, at);
                 }
                 Feature::Rule(_, Rule::Scenario(scenario, retryable)) => {
                     self.scenario_event(&feature, &scenario, retryable.event, at);
                 }
-                Feature::Started | Feature::Finished | Feature::Rule(..) => {}
+                Feature::Finished | Feature::Rule(..) => {}
             }
         }
     }

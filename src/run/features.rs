@@ -1,31 +1,17 @@
-//! The Gherkin features a run executes: the ones shipped in the binary, or a folder of the
-//! user's own (`--features DIR`, as `onramp init` writes them), fed to cucumber through a
-//! parser of its own so that the installed binary needs no files beside it.
+//! The Gherkin features a run executes: a shipped set ([`crate::features`]) or a folder of
+//! the user's own (`--features DIR`, or the target's `features`), parsed before the run
+//! starts so that a feature that does not parse, or a sign-in written wrong, stops the run
+//! with a usage error naming the file and line. `${resources.required}` in an Examples row
+//! becomes one row per type the target requires. Cucumber then runs the parsed features
+//! through [`Parser`].
 
 use std::path::{Path, PathBuf};
 
 use cucumber::feature::Ext as _;
 use cucumber::gherkin::{self, GherkinEnv};
 
-/// The shipped features, in the order a run executes them.
-pub const EMBEDDED: [(&str, &str); 4] = [
-    (
-        "authorization.feature",
-        include_str!("../../features/authorization.feature"),
-    ),
-    (
-        "token.feature",
-        include_str!("../../features/token.feature"),
-    ),
-    (
-        "resources.feature",
-        include_str!("../../features/resources.feature"),
-    ),
-    (
-        "access-control.feature",
-        include_str!("../../features/access-control.feature"),
-    ),
-];
+/// The placeholder an Examples row uses for the target's required types.
+pub const REQUIRED_TYPES_PLACEHOLDER: &str = "${resources.required}";
 
 /// Feature texts with the names they are reported under.
 #[derive(Debug, Clone)]
@@ -44,22 +30,26 @@ pub enum FeaturesError {
     },
     #[error("{path} holds no .feature files")]
     Empty { path: PathBuf },
+    #[error("no shipped sign-in is called \"{name}\"; the shipped ones are: {}", crate::features::sign_ins().join(", "))]
+    UnknownSet { name: String },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    SignIn(String),
 }
 
 impl Features {
-    /// The features shipped in the binary.
-    pub fn embedded() -> Self {
-        Self {
-            files: EMBEDDED
-                .iter()
-                .map(|(name, text)| {
-                    (
-                        PathBuf::from(format!("features/{name}")),
-                        (*text).to_owned(),
-                    )
-                })
+    /// The shipped features with the sign-in called `sign_in`.
+    pub fn embedded(sign_in: &str) -> Result<Self, FeaturesError> {
+        let set = crate::features::set(sign_in).ok_or_else(|| FeaturesError::UnknownSet {
+            name: sign_in.to_owned(),
+        })?;
+        Ok(Self {
+            files: set
+                .into_iter()
+                .map(|(name, text)| (PathBuf::from(format!("features/{name}")), text.to_owned()))
                 .collect(),
-        }
+        })
     }
 
     /// Every `.feature` file under `dir`, in name order.
@@ -91,37 +81,124 @@ impl Features {
         }
         Ok(Self { files })
     }
+
+    /// Parse every file, fill `${resources.required}` rows with `required` and expand the
+    /// Scenario Outlines.
+    pub fn parse(self, required: &[String]) -> Result<Vec<gherkin::Feature>, FeaturesError> {
+        self.files
+            .into_iter()
+            .map(|(path, text)| {
+                let mut feature =
+                    gherkin::Feature::parse(&text, GherkinEnv::default()).map_err(|e| {
+                        FeaturesError::Parse {
+                            path: path.clone(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                feature.path = Some(path.clone());
+                for scenario in feature.scenarios.iter_mut().chain(
+                    feature
+                        .rules
+                        .iter_mut()
+                        .flat_map(|r| r.scenarios.iter_mut()),
+                ) {
+                    for examples in &mut scenario.examples {
+                        if let Some(table) = &mut examples.table {
+                            table.rows = fill_required(&table.rows, required);
+                        }
+                    }
+                }
+                feature.expand_examples().map_err(|e| FeaturesError::Parse {
+                    path,
+                    message: e.to_string(),
+                })
+            })
+            .collect()
+    }
 }
 
-/// Cucumber's view of [`Features`].
+/// Rows with a `${resources.required}` cell repeated once per required type.
+fn fill_required(rows: &[Vec<String>], required: &[String]) -> Vec<Vec<String>> {
+    let Some((header, values)) = rows.split_first() else {
+        return rows.to_vec();
+    };
+    let mut out = vec![header.clone()];
+    for row in values {
+        if row
+            .iter()
+            .any(|cell| cell.trim() == REQUIRED_TYPES_PLACEHOLDER)
+        {
+            for kind in required {
+                out.push(
+                    row.iter()
+                        .map(|cell| {
+                            if cell.trim() == REQUIRED_TYPES_PLACEHOLDER {
+                                kind.clone()
+                            } else {
+                                cell.clone()
+                            }
+                        })
+                        .collect(),
+                );
+            }
+        } else {
+            out.push(row.clone());
+        }
+    }
+    out
+}
+
+/// Cucumber's view of the parsed features.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Parser;
 
-impl cucumber::Parser<Features> for Parser {
+impl cucumber::Parser<Vec<gherkin::Feature>> for Parser {
     type Cli = cucumber::cli::Empty;
     type Output =
         futures_util::stream::Iter<std::vec::IntoIter<cucumber::parser::Result<gherkin::Feature>>>;
 
-    fn parse(self, input: Features, _: Self::Cli) -> Self::Output {
-        let parsed: Vec<cucumber::parser::Result<gherkin::Feature>> = input
-            .files
-            .into_iter()
-            .map(
-                |(path, text)| match gherkin::Feature::parse(&text, GherkinEnv::default()) {
-                    Ok(mut feature) => {
-                        feature.path = Some(path);
-                        // Scenario Outlines become one scenario per Examples row.
-                        feature.expand_examples().map_err(Into::into)
-                    }
-                    Err(error) => Err(gherkin::ParseFileError::Parsing {
-                        path,
-                        error: None,
-                        source: error,
-                    }
-                    .into()),
-                },
-            )
-            .collect();
-        futures_util::stream::iter(parsed)
+    fn parse(self, input: Vec<gherkin::Feature>, _: Self::Cli) -> Self::Output {
+        futures_util::stream::iter(input.into_iter().map(Ok).collect::<Vec<_>>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_required_types_fill_their_examples_row() {
+        let rows = vec![
+            vec!["type".to_owned()],
+            vec![REQUIRED_TYPES_PLACEHOLDER.to_owned()],
+        ];
+        let filled = fill_required(&rows, &["Patient".into(), "Coverage".into()]);
+        assert_eq!(
+            filled,
+            vec![
+                vec!["type".to_owned()],
+                vec!["Patient".to_owned()],
+                vec!["Coverage".to_owned()]
+            ]
+        );
+    }
+
+    #[test]
+    fn every_shipped_set_parses_and_has_one_sign_in() {
+        for name in crate::features::sign_ins() {
+            let parsed = Features::embedded(name)
+                .expect("a shipped set")
+                .parse(&["Patient".into(), "Coverage".into()])
+                .expect("parses");
+            let recipe = crate::signin::Recipe::find(&parsed)
+                .expect("well written")
+                .expect("a sign-in");
+            assert!(recipe.source.starts_with("features/authorization.feature:"));
+            let resources = parsed
+                .iter()
+                .find(|f| f.name == "Required resources")
+                .expect("resources");
+            assert_eq!(resources.scenarios.len(), 2, "one scenario per type");
+        }
     }
 }

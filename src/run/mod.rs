@@ -1,91 +1,49 @@
-//! `onramp run`: the conformance run. Resolves the target (starting the embedded sandbox when
-//! it is the target), opens the evidence recorder and the run's shared context, runs the
-//! Gherkin features through cucumber (its terminal, JUnit and JSON writers, plus a collector
-//! of ours), then builds one [`RunSummary`] and writes the outputs. Ctrl-C stops the run and
-//! still writes what was recorded, marked interrupted.
+//! `onramp run`: the conformance run, in two halves. [`Plan::resolve`] turns the options
+//! into checked settings (the target, the parsed features, the sign-in recipe, the tags, the
+//! report folder) and stops with a usage error before anything starts. [`run`] then starts
+//! what the target needs (the embedded sandbox, a loopback redirect listener), runs the
+//! features through cucumber with one writer of ours ([`collector`]), builds one
+//! [`RunSummary`] and writes every output from it. Ctrl-C stops the run and still writes
+//! what was recorded, marked interrupted.
 //!
-//! Data flows one way: steps record into the context and the recorder; the summary is built
-//! from them after the run; renderers only read the summary.
+//! Data flows one way: steps record into the context and the recorder (redacted at the
+//! door); the summary is built from them after the run; renderers only read the summary.
 
+mod browser;
+mod checks;
 mod collector;
 pub mod context;
+mod failure;
 pub mod features;
+mod searches;
+pub mod session;
+mod signin;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use cucumber::{World as _, WriterExt as _, writer};
+use cucumber::gherkin;
+use cucumber::{World as _, WriterExt as _};
 use url::Url;
 
 use crate::browser::BrowserOptions;
-use crate::config::{ConfigError, Endpoints, Target};
+use crate::config::{ConfigError, Endpoints, FeatureSource, Target};
 use crate::evidence::Recorder;
 use crate::http::Http;
 use crate::oauth::OAuthClient;
 use crate::sandbox::{Client, Fault, Sandbox, SandboxConfig};
+use crate::signin::Recipe;
 use crate::steps::OnrampWorld;
 use context::RunContext;
+pub use failure::{StepFailure, verdict};
 use features::{Features, FeaturesError};
+pub use signin::{Probe, SignIn};
 use summary::{
     Counts, FailureKind, Outcome, ResourceFinding, ResourceResult, RunSummary, Status, TargetInfo,
     TokenSummary,
 };
-
-/// A failed step: the message, and whose fault it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepFailure {
-    pub kind: FailureKind,
-    pub message: String,
-}
-
-const CONFORMANCE_PREFIX: &str = "not conformant: ";
-const ENVIRONMENT_PREFIX: &str = "could not test: ";
-
-impl StepFailure {
-    /// The target did something wrong.
-    pub fn conformance(message: impl Into<String>) -> Self {
-        Self {
-            kind: FailureKind::Conformance,
-            message: message.into(),
-        }
-    }
-
-    /// onramp could not test.
-    pub fn environment(message: impl Into<String>) -> Self {
-        Self {
-            kind: FailureKind::Environment,
-            message: message.into(),
-        }
-    }
-
-    /// The features or the target configuration are wrong: onramp could not test either.
-    pub fn usage(message: impl Into<String>) -> Self {
-        Self::environment(message)
-    }
-
-    /// Whose fault a failure message (as cucumber reports it) is.
-    pub fn kind_of_message(text: &str) -> FailureKind {
-        if text.starts_with(CONFORMANCE_PREFIX) {
-            FailureKind::Conformance
-        } else {
-            FailureKind::Environment
-        }
-    }
-}
-
-impl std::fmt::Display for StepFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let prefix = match self.kind {
-            FailureKind::Conformance => CONFORMANCE_PREFIX,
-            FailureKind::Environment => ENVIRONMENT_PREFIX,
-        };
-        write!(f, "{prefix}{}", self.message)
-    }
-}
-
-impl std::error::Error for StepFailure {}
 
 /// Everything `onramp run` can be told.
 #[derive(Debug, Clone, Default)]
@@ -105,7 +63,8 @@ pub struct RunOptions {
     pub require_checklist: bool,
 }
 
-/// Why a run could not start. (A run that starts always ends with a [`RunSummary`].)
+/// Why a run could not start, or could not write its report. (A run that starts always
+/// builds a [`RunSummary`].)
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -118,6 +77,11 @@ pub enum RunError {
         "--sandbox-fault applies to the embedded sandbox, but the target {target} is a remote environment"
     )]
     FaultsNeedSandbox { target: String },
+    #[error("{source_file}: {message}")]
+    Member {
+        source_file: String,
+        message: String,
+    },
     #[error("cannot create the report folder {path}")]
     Output {
         path: PathBuf,
@@ -128,6 +92,13 @@ pub enum RunError {
     Sandbox(#[source] crate::sandbox::SandboxError),
     #[error("cannot set up the run: {0}")]
     Setup(String),
+    #[error("the run finished ({outcome}) but its report in {dir} could not be written")]
+    Report {
+        outcome: String,
+        dir: PathBuf,
+        #[source]
+        source: crate::report::ReportError,
+    },
 }
 
 impl RunError {
@@ -137,11 +108,13 @@ impl RunError {
             RunError::Config(_)
             | RunError::Features(_)
             | RunError::Tags { .. }
-            | RunError::FaultsNeedSandbox { .. } => crate::exit::USAGE,
-            RunError::Sandbox(crate::sandbox::SandboxError::Data(_)) => crate::exit::USAGE,
-            RunError::Output { .. } | RunError::Sandbox(_) | RunError::Setup(_) => {
-                crate::exit::ENVIRONMENT
-            }
+            | RunError::Member { .. }
+            | RunError::FaultsNeedSandbox { .. }
+            | RunError::Sandbox(crate::sandbox::SandboxError::Data(_)) => crate::exit::USAGE,
+            RunError::Output { .. }
+            | RunError::Sandbox(_)
+            | RunError::Setup(_)
+            | RunError::Report { .. } => crate::exit::ENVIRONMENT,
         }
     }
 }
@@ -155,16 +128,108 @@ pub struct RunReport {
     pub files: Vec<String>,
 }
 
+/// A run's settings, resolved and checked before anything starts.
+#[derive(Debug)]
+pub struct Plan {
+    pub target: Target,
+    /// Parsed, with the Scenario Outlines expanded.
+    pub features: Vec<gherkin::Feature>,
+    /// Where the features came from, for the report.
+    pub features_source: String,
+    pub recipe: Option<Recipe>,
+    pub tags: Option<gherkin::tagexpr::TagOperation>,
+    pub id: String,
+    pub dir: PathBuf,
+}
+
+impl Plan {
+    /// Resolve the target, load and parse the features, find the sign-in, parse the tags,
+    /// and check that the target's `[member]` has what the sign-in types in.
+    pub fn resolve(options: &RunOptions) -> Result<Self, RunError> {
+        let mut target = Target::resolve(options.target.as_deref())?;
+        if !options.sandbox_faults.is_empty() {
+            match &mut target.endpoints {
+                Endpoints::Sandbox(settings) => settings
+                    .faults
+                    .extend(options.sandbox_faults.iter().cloned()),
+                Endpoints::Remote(_) => {
+                    return Err(RunError::FaultsNeedSandbox {
+                        target: target.name.clone(),
+                    });
+                }
+            }
+        }
+        let (features, features_source) = match (&options.features, &target.features) {
+            (Some(dir), _) | (None, FeatureSource::Dir(dir)) => {
+                (Features::from_dir(dir)?, dir.display().to_string())
+            }
+            (None, FeatureSource::Shipped(name)) => (
+                Features::embedded(name)?,
+                format!("shipped ({name} sign-in)"),
+            ),
+        };
+        let features = features.parse(&target.required_resources)?;
+        let recipe = Recipe::find(&features).map_err(FeaturesError::SignIn)?;
+        if let Some(recipe) = &recipe {
+            for name in recipe.placeholders() {
+                if !target.member.contains_key(&name) {
+                    return Err(RunError::Member {
+                        source_file: recipe.source.clone(),
+                        message: format!(
+                            "the sign-in types in ${{member.{name}}}, but the target {} has no [member] {name} (it has: {})",
+                            target.source.display(),
+                            if target.member.is_empty() {
+                                "nothing".to_owned()
+                            } else {
+                                target.member.keys().cloned().collect::<Vec<_>>().join(", ")
+                            }
+                        ),
+                    });
+                }
+            }
+        }
+        let tags = options
+            .tags
+            .as_ref()
+            .map(|text| {
+                text.parse::<gherkin::tagexpr::TagOperation>()
+                    .map_err(|e| RunError::Tags {
+                        tags: text.clone(),
+                        reason: e.to_string(),
+                    })
+            })
+            .transpose()?;
+        let id = run_id();
+        let dir = options
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("onramp-report"))
+            .join(&id);
+        Ok(Self {
+            target,
+            features,
+            features_source,
+            recipe,
+            tags,
+            id,
+            dir,
+        })
+    }
+}
+
 fn run_id() -> String {
     let format = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
     let stamp = time::OffsetDateTime::now_utc()
         .format(&format)
         .unwrap_or_else(|_| "run".into());
-    let suffix: String = rand::random::<[u8; 2]>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{stamp}-{suffix}")
+    format!("{stamp}-{}", random_hex(2))
+}
+
+/// `bytes` random bytes in hex.
+fn random_hex(bytes: usize) -> String {
+    (0..bytes)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
 }
 
 fn now_rfc3339() -> String {
@@ -205,76 +270,42 @@ async fn redirect_listener(preferred: Option<&Url>) -> Option<(Url, tokio::task:
     Some((url, task))
 }
 
-/// Run the conformance features and write the report. Errors are only returned for what
-/// stops a run before it starts; everything after ends in a summary.
-pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
-    let started = Instant::now();
-    let started_at = now_rfc3339();
-    let mut target = Target::resolve(options.target.as_deref())?;
-    if !options.sandbox_faults.is_empty() {
-        match &mut target.endpoints {
-            Endpoints::Sandbox(settings) => settings
-                .faults
-                .extend(options.sandbox_faults.iter().cloned()),
-            Endpoints::Remote { .. } => {
-                return Err(RunError::FaultsNeedSandbox {
-                    target: target.name.clone(),
-                });
-            }
-        }
-    }
-    let features = match &options.features {
-        Some(dir) => Features::from_dir(dir)?,
-        None => Features::embedded(),
-    };
-    let tags = options
-        .tags
-        .as_ref()
-        .map(|text| {
-            text.parse::<cucumber::gherkin::tagexpr::TagOperation>()
-                .map_err(|e| RunError::Tags {
-                    tags: text.clone(),
-                    reason: e.to_string(),
-                })
-        })
-        .transpose()?;
+/// What the run talks to: the sandbox it started (if any), the endpoints, and the app's
+/// client there.
+struct Started {
+    sandbox: Option<Sandbox>,
+    endpoints: context::Endpoints,
+    client: crate::config::ClientSettings,
+}
 
-    let id = run_id();
-    let dir = options
-        .out
+/// Start the embedded sandbox when it is the target, registering the target's client
+/// (or a fresh one) with `redirect_uri`.
+async fn start_target(target: &Target, redirect_uri: &Url) -> Result<Started, RunError> {
+    let client = target
+        .client
         .clone()
-        .unwrap_or_else(|| PathBuf::from("onramp-report"))
-        .join(&id);
-    std::fs::create_dir_all(&dir).map_err(|source| RunError::Output {
-        path: dir.clone(),
-        source,
-    })?;
-    let recorder = Arc::new(Recorder::new(Some(&dir)));
-
-    // The redirect URI the app uses, and a listener for it when it is on loopback.
-    let listener = redirect_listener(target.redirect_uri.as_ref()).await;
-    let redirect_uri = match (&target.redirect_uri, &listener) {
-        (Some(uri), _) => uri.clone(),
-        (None, Some((uri, _))) => uri.clone(),
-        (None, None) => {
-            return Err(RunError::Setup(
-                "no loopback port is free for the redirect URI".into(),
-            ));
-        }
-    };
-
-    // The sandbox, when it is the target.
-    let mut faults: Vec<String> = Vec::new();
-    let (sandbox, endpoints) = match &target.endpoints {
+        .unwrap_or_else(|| crate::config::ClientSettings {
+            id: format!("onramp-run-{}", random_hex(4)),
+            secret: crate::secret::Secret::new(random_hex(24)),
+            redirect_uri: None,
+            auth: crate::config::ClientAuth::Body,
+        });
+    match &target.endpoints {
         Endpoints::Sandbox(settings) => {
-            faults = settings.faults.iter().map(ToString::to_string).collect();
+            let persona = settings.persona;
             let config = SandboxConfig {
-                members: settings.members,
+                persona,
+                members: settings.members.unwrap_or(persona.default_members()),
                 eobs_per_member: settings.eobs_per_member,
                 faults: settings.faults.clone(),
-                pkce: settings.pkce,
+                pkce: settings.pkce.unwrap_or(persona.default_pkce()),
                 token_lifetime: settings.token_lifetime,
-                clients: vec![Client::demo(vec![redirect_uri.to_string()])],
+                clients: vec![Client {
+                    client_id: client.id.clone(),
+                    client_secret: client.secret.expose().to_owned(),
+                    redirect_uris: vec![redirect_uri.to_string()],
+                    any_loopback: true,
+                }],
                 ..SandboxConfig::default()
             };
             let sandbox = Sandbox::start(config).await.map_err(RunError::Sandbox)?;
@@ -285,32 +316,77 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 token: parse(sandbox.token_url())?,
                 fhir_base: parse(sandbox.fhir_base())?,
             };
-            (Some(sandbox), endpoints)
+            Ok(Started {
+                sandbox: Some(sandbox),
+                endpoints,
+                client,
+            })
         }
-        Endpoints::Remote(remote) => (
-            None,
-            context::Endpoints {
+        Endpoints::Remote(remote) => Ok(Started {
+            sandbox: None,
+            endpoints: context::Endpoints {
                 authorize: remote.authorize.clone(),
                 token: remote.token.clone(),
                 fhir_base: remote.fhir_base.clone(),
             },
-        ),
-    };
+            client,
+        }),
+    }
+}
 
-    let http = Http::new(target.http.clone(), Arc::clone(&recorder))
+/// Run the conformance features and write the report. Errors are only returned for what
+/// stops a run before it starts, and for a report that cannot be written.
+pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let started_at = now_rfc3339();
+    let plan = Plan::resolve(&options)?;
+    let dir = plan.dir.clone();
+    std::fs::create_dir_all(&dir).map_err(|source| RunError::Output {
+        path: dir.clone(),
+        source,
+    })?;
+    let recorder = Arc::new(Recorder::new(Some(&dir)));
+    for secret in plan.target.member_secrets() {
+        recorder.add_secret(secret);
+    }
+
+    // The redirect URI the app uses, and a listener for it when it is on loopback.
+    let registered = plan
+        .target
+        .client
+        .as_ref()
+        .and_then(|c| c.redirect_uri.clone());
+    let listener = redirect_listener(registered.as_ref()).await;
+    let redirect_uri = match (&registered, &listener) {
+        (Some(uri), _) => uri.clone(),
+        (None, Some((uri, _))) => uri.clone(),
+        (None, None) => {
+            return Err(RunError::Setup(
+                "no loopback port is free for the redirect URI".into(),
+            ));
+        }
+    };
+    let Started {
+        sandbox,
+        endpoints,
+        client,
+    } = start_target(&plan.target, &redirect_uri).await?;
+
+    let http = Http::new(plan.target.http.clone(), Arc::clone(&recorder))
         .map_err(|e| RunError::Setup(e.to_string()))?;
     let oauth = OAuthClient::new(
         &endpoints.authorize,
         &endpoints.token,
-        &target.client_id,
-        &target.client_secret,
+        &client.id,
+        &client.secret,
         &redirect_uri,
-        target.client_auth,
-        &target.scopes,
-        target.pkce,
+        client.auth,
+        &plan.target.scopes,
+        plan.target.pkce,
         http.clone(),
     )
     .map_err(|e| RunError::Setup(e.to_string()))?;
+    let target = &plan.target;
     let target_info = TargetInfo {
         name: target.name.clone(),
         kind: if sandbox.is_some() {
@@ -318,48 +394,52 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         } else {
             "remote".into()
         },
+        persona: sandbox.as_ref().map(|s| s.persona().name().to_owned()),
+        features: plan.features_source.clone(),
         authorize_url: endpoints.authorize.to_string(),
         token_url: endpoints.token.to_string(),
         fhir_base: endpoints.fhir_base.to_string(),
-        client_id: target.client_id.clone(),
+        client_id: client.id.clone(),
         redirect_uri: redirect_uri.to_string(),
         scopes: target.scopes.clone(),
         pkce: target.pkce,
-        client_auth: format!("{:?}", target.client_auth).to_lowercase(),
-        faults,
+        client_auth: format!("{:?}", client.auth).to_lowercase(),
+        faults: match &target.endpoints {
+            Endpoints::Sandbox(settings) => {
+                settings.faults.iter().map(ToString::to_string).collect()
+            }
+            Endpoints::Remote(_) => Vec::new(),
+        },
     };
     let show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let browser_options = BrowserOptions {
         headed: options.headed,
+        timeout: target.browser_timeout,
         ..BrowserOptions::default()
     };
-    let ctx = Arc::new(RunContext::new(
+    let Plan {
+        target,
+        features,
+        recipe,
+        tags,
+        id,
+        ..
+    } = plan;
+    let ctx = Arc::new(RunContext {
         target,
         endpoints,
         http,
         oauth,
-        Arc::clone(&recorder),
-        options.webdriver.clone(),
-        browser_options,
-        show_progress,
-    ));
+        recorder: Arc::clone(&recorder),
+        browser: browser::SharedBrowser::new(options.webdriver.clone(), browser_options),
+        session: session::Session::default(),
+        searches: searches::Searches::new(show_progress),
+        checks: checks::Checks::default(),
+        recipe,
+    });
 
-    // Cucumber, with its own JUnit and JSON writers next to the terminal and our collector.
-    let junit = tempfile::NamedTempFile::new_in(&dir).map_err(|source| RunError::Output {
-        path: dir.clone(),
-        source,
-    })?;
-    let json = tempfile::NamedTempFile::new_in(&dir).map_err(|source| RunError::Output {
-        path: dir.clone(),
-        source,
-    })?;
-    let reopen = |file: &tempfile::NamedTempFile| {
-        file.reopen().map_err(|source| RunError::Output {
-            path: dir.clone(),
-            source,
-        })
-    };
-    let collector = collector::Collector::default();
+    let collector =
+        collector::Collector::new(Arc::clone(&recorder), Some(collector::Terminal::detect()));
     let collected = Arc::clone(&collector.collected);
     let cli: cucumber::cli::Opts<_, _, _, cucumber::cli::Empty> = cucumber::cli::Opts {
         tags_filter: tags,
@@ -368,22 +448,10 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     let hook_ctx = Arc::clone(&ctx);
     let cucumber = OnrampWorld::cucumber::<PathBuf>()
         .with_parser(features::Parser)
-        .with_writer(
-            writer::Basic::raw(
-                std::io::stdout(),
-                writer::Coloring::Auto,
-                writer::Verbosity::Default,
-            )
-            .summarized()
-            .tee::<OnrampWorld, _>(writer::JUnit::for_tee(
-                reopen(&junit)?,
-                writer::Verbosity::Default,
-            ))
-            .tee::<OnrampWorld, _>(writer::Json::for_tee(reopen(&json)?))
-            .tee::<OnrampWorld, _>(collector.discard_stats_writes().discard_arbitrary_writes())
-            .normalized(),
-        )
+        .with_writer(collector.normalized())
         .with_cli(cli)
+        .given(crate::steps::step_pattern(), crate::steps::sign_in_step)
+        .when(crate::steps::step_pattern(), crate::steps::sign_in_step)
         .max_concurrent_scenarios(1)
         .fail_on_skipped()
         .before(move |_, _, _, world| {
@@ -398,8 +466,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     if interrupted {
         eprintln!("\nonramp: interrupted; writing what was recorded");
     }
-    ctx.close_browser().await;
-    let browser = ctx.browser_version();
+    ctx.browser.close().await;
     if let Some(sandbox) = sandbox {
         sandbox.shutdown().await;
     }
@@ -411,43 +478,30 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         let default = PathBuf::from(crate::checklist::MANIFEST_NAME);
         default.is_file().then_some(default)
     });
+    let collected = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
     let mut summary = summarize(SummaryParts {
         id,
         target: target_info,
         started_at,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         interrupted,
-        browser,
         ctx: &ctx,
-        collected: &collected,
+        collected,
         manifest: manifest.as_deref(),
         require_checklist: options.require_checklist,
     })
     .await;
 
-    let mut files = Vec::new();
-    let complete = !interrupted;
-    for (file, name) in [(junit, "junit.xml"), (json, "cucumber.json")] {
-        if complete && file.as_file().metadata().is_ok_and(|m| m.len() > 0) {
-            let _ = std::fs::set_permissions(
-                file.path(),
-                std::os::unix::fs::PermissionsExt::from_mode(0o644),
-            );
-            match file.persist(dir.join(name)) {
-                Ok(_) => files.push(name.to_owned()),
-                Err(e) => summary
-                    .errors
-                    .push(format!("cannot write {name}: {}", e.error)),
-            }
-        }
-    }
     match crate::report::recording::assemble(&dir, &summary.screenshots) {
         Ok(recording) => summary.recording = recording,
         Err(error) => summary.errors.push(format!("no recording: {error}")),
     }
-    let written =
-        crate::report::write_outputs(&dir, &summary).map_err(|e| RunError::Setup(e.to_string()))?;
-    files.splice(0..0, written);
+    let mut files =
+        crate::report::write_outputs(&dir, &summary).map_err(|source| RunError::Report {
+            outcome: format!("{:?}", summary.outcome).to_lowercase(),
+            dir: dir.clone(),
+            source,
+        })?;
     if let Some(recording) = &summary.recording {
         files.push(recording.file.clone());
     }
@@ -478,32 +532,37 @@ struct SummaryParts<'a> {
     started_at: String,
     duration_ms: u64,
     interrupted: bool,
-    browser: Option<String>,
     ctx: &'a RunContext,
-    collected: &'a std::sync::Mutex<collector::Collected>,
+    collected: collector::Collected,
     manifest: Option<&'a Path>,
     require_checklist: bool,
 }
 
-async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
-    let (scenarios, errors) = {
-        let collected = parts.collected.lock().unwrap_or_else(|p| p.into_inner());
-        (collected.scenarios.clone(), collected.errors.clone())
-    };
-    let count = |statuses: &mut dyn Iterator<Item = Status>| {
-        let mut counts = Counts::default();
-        for status in statuses {
-            match status {
-                Status::Passed => counts.passed += 1,
-                Status::Failed => counts.failed += 1,
-                Status::Skipped => counts.skipped += 1,
-            }
+/// Counts of passed, failed and skipped.
+fn count(statuses: impl Iterator<Item = Status>) -> Counts {
+    let mut counts = Counts::default();
+    for status in statuses {
+        match status {
+            Status::Passed => counts.passed += 1,
+            Status::Failed => counts.failed += 1,
+            Status::Skipped => counts.skipped += 1,
         }
-        counts
-    };
-    let scenario_counts = count(&mut scenarios.iter().map(|s| s.status));
+    }
+    counts
+}
+
+/// The summary of a finished run, from what the steps recorded as they ran.
+async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
+    let ctx = parts.ctx;
+    let redact = |text: &str| ctx.recorder.redact(text);
+    let collector::Collected {
+        scenarios,
+        mut errors,
+        ..
+    } = parts.collected;
+    let scenario_counts = count(scenarios.iter().map(|s| s.status));
     let step_counts = count(
-        &mut scenarios
+        scenarios
             .iter()
             .flat_map(|s| s.steps.iter().map(|st| st.status)),
     );
@@ -511,58 +570,38 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         .iter()
         .flat_map(|s| s.steps.iter().filter_map(|st| st.failure))
         .collect();
-    let outcome = if parts.interrupted {
-        Outcome::Interrupted
-    } else if !errors.is_empty() || failures.contains(&FailureKind::Environment) {
-        Outcome::Error
-    } else if !failures.is_empty() || scenario_counts.failed > 0 {
-        Outcome::Failed
-    } else if scenarios.is_empty() {
-        Outcome::Error
-    } else {
-        Outcome::Passed
-    };
-    let mut errors = errors;
+    let (mut outcome, mut exit_code) = Outcome::decide(
+        parts.interrupted,
+        &failures,
+        !errors.is_empty(),
+        scenarios.is_empty(),
+    );
     if scenarios.is_empty() && !parts.interrupted {
         errors.push("no scenario ran: check --tags and the features".into());
     }
     let checklist = match crate::checklist::check(parts.manifest) {
         Ok(checklist) => checklist,
         Err(error) => {
-            errors.push(error.to_string());
+            errors.push(redact(&error.to_string()));
             crate::checklist::absent()
         }
     };
-    let outcome = if parts.require_checklist && outcome == Outcome::Passed && !checklist.complete()
-    {
+    if parts.require_checklist && outcome == Outcome::Passed && !checklist.complete() {
         errors.push(format!(
             "--require-checklist: {} production-access items are not ready",
             checklist.missing()
         ));
-        Outcome::Failed
-    } else {
-        outcome
-    };
+        (outcome, exit_code) = (Outcome::Failed, crate::exit::FAILURES);
+    }
 
-    let ctx = parts.ctx;
-    let searches = ctx.finished_searches().await;
-    let patient = ctx.known_patient_id().await;
-    let all: std::collections::BTreeMap<String, crate::fhir::SearchResult> = searches
-        .iter()
-        .map(|s| (s.kind.clone(), s.clone()))
-        .collect();
-    let resources = searches
-        .iter()
+    let resources = ctx
+        .searches
+        .finished()
+        .await
+        .into_iter()
         .map(|search| {
-            let verdicts = [
-                crate::access::searchset(search),
-                crate::access::total(search),
-                crate::access::duplicates(search),
-                crate::access::membership(search, patient.as_deref(), &all),
-                crate::access::references(search, &all),
-            ];
+            let checks = ctx.checks.of(&search.kind);
             ResourceResult {
-                kind: search.kind.clone(),
                 count: search.resources.len(),
                 pages: search.pages.len(),
                 invalid: search.invalid,
@@ -571,63 +610,43 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
                     .iter()
                     .map(|f| ResourceFinding {
                         page: f.page,
-                        url: ctx.recorder.redact(&f.url),
+                        url: redact(&f.url),
                         entry: f.finding.entry,
-                        resource: f.finding.resource.clone(),
-                        path: f.finding.path.clone(),
-                        pointer: f.finding.pointer.clone(),
+                        resource: f.finding.resource.as_deref().map(redact),
+                        path: redact(&f.finding.path),
+                        pointer: redact(&f.finding.pointer),
                         keyword: f.finding.keyword.clone(),
-                        message: ctx.recorder.redact(&f.finding.message),
+                        message: redact(&f.finding.message),
                     })
                     .collect(),
-                problems: verdicts
-                    .iter()
-                    .flat_map(|v| v.problems.iter().cloned())
-                    .collect(),
-                notes: verdicts
-                    .iter()
-                    .flat_map(|v| v.notes.iter().cloned())
-                    .collect(),
-                failure: search
-                    .failure
-                    .as_ref()
-                    .map(|f| ctx.recorder.redact(&f.message)),
+                problems: checks.iter().flat_map(|c| c.problems.clone()).collect(),
+                notes: checks.iter().flat_map(|c| c.notes.clone()).collect(),
+                failure: search.failure.as_ref().map(|f| redact(&f.message)),
+                kind: search.kind,
             }
         })
         .collect();
-    let token = ctx.existing_session().map(|session| {
-        let answer = &session.answer;
-        let text = |name: &str| {
-            answer
-                .fields
-                .get(name)
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
+    let token = ctx.session.existing().map(|grant| {
+        let answer = &grant.answer;
+        let text = |name: &str| answer.fields.get(name).and_then(|v| v.as_str()).map(redact);
         TokenSummary {
             status: answer.status,
             token_type: text("token_type"),
             expires_in: answer.fields.get("expires_in").cloned(),
-            scope_requested: session.requested_scope.clone(),
+            scope_requested: grant.requested_scope.clone(),
             scope_granted: text("scope"),
             patient: text("patient"),
-            cache_control: answer.header("cache-control").map(str::to_owned),
-            pragma: answer.header("pragma").map(str::to_owned),
-            refreshed: session.refreshed(),
-            problem: answer.problem.as_ref().map(|p| ctx.recorder.redact(p)),
+            cache_control: answer.header("cache-control").map(redact),
+            pragma: answer.header("pragma").map(redact),
+            refreshed: grant.refreshed(),
+            problem: answer.problem.as_deref().map(redact),
         }
     });
     let evidence = ctx.recorder.snapshot();
-    let redact_steps = |mut scenario: summary::ScenarioSummary| {
-        for step in &mut scenario.steps {
-            step.error = step.error.as_ref().map(|e| ctx.recorder.redact(e));
-        }
-        scenario
-    };
     RunSummary {
         schema_version: summary::SCHEMA_VERSION,
         run_id: parts.id,
-        exit_code: outcome.exit_code(),
+        exit_code,
         outcome,
         target: parts.target,
         started_at: parts.started_at,
@@ -635,8 +654,8 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         duration_ms: parts.duration_ms,
         onramp_version: env!("CARGO_PKG_VERSION").to_owned(),
         fhir_version: crate::validate::FHIR_VERSION.to_owned(),
-        browser: parts.browser,
-        scenarios: scenarios.into_iter().map(redact_steps).collect(),
+        browser: ctx.browser.version(),
+        scenarios,
         scenario_counts,
         step_counts,
         resources,
@@ -644,7 +663,7 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         exchanges: evidence.exchanges,
         screenshots: evidence.screenshots,
         notes: evidence.notes,
-        errors: errors.iter().map(|e| ctx.recorder.redact(e)).collect(),
+        errors,
         checklist,
         recording: None,
     }

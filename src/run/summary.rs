@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::evidence::{Exchange, Note, Screenshot};
 
-/// Version of the summary's shape.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the summary's shape (2: scenarios and steps carry their file and line, the
+/// failure kind `usage`, and `problems`/`notes` per type come from the checks as they ran).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How the run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,20 +18,35 @@ pub enum Outcome {
     Passed,
     /// The target is not conformant: at least one check failed.
     Failed,
-    /// onramp could not test (no browser, target unreachable, unmatched steps).
+    /// onramp could not test everything: the environment (exit 3) or the features and the
+    /// target configuration (exit 2) kept it from it.
     Error,
     /// Stopped by Ctrl-C; what was recorded is kept.
     Interrupted,
 }
 
 impl Outcome {
-    /// The process exit code for this outcome.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Outcome::Passed => crate::exit::OK,
-            Outcome::Failed => crate::exit::FAILURES,
-            Outcome::Error => crate::exit::ENVIRONMENT,
-            Outcome::Interrupted => crate::exit::INTERRUPTED,
+    /// How a run ended and its exit code, from the kinds of its failed steps and whether
+    /// anything went wrong outside a step. Usage problems come first (fix the features or
+    /// the target before anything else), then the environment, then the target.
+    pub fn decide(
+        interrupted: bool,
+        failures: &[FailureKind],
+        harness_errors: bool,
+        ran_nothing: bool,
+    ) -> (Outcome, u8) {
+        if interrupted {
+            (Outcome::Interrupted, crate::exit::INTERRUPTED)
+        } else if failures.contains(&FailureKind::Usage) {
+            (Outcome::Error, crate::exit::USAGE)
+        } else if harness_errors || failures.contains(&FailureKind::Environment) {
+            (Outcome::Error, crate::exit::ENVIRONMENT)
+        } else if !failures.is_empty() {
+            (Outcome::Failed, crate::exit::FAILURES)
+        } else if ran_nothing {
+            (Outcome::Error, crate::exit::USAGE)
+        } else {
+            (Outcome::Passed, crate::exit::OK)
         }
     }
 }
@@ -41,8 +57,11 @@ impl Outcome {
 pub enum FailureKind {
     /// The target did something wrong.
     Conformance,
-    /// onramp could not test.
+    /// onramp could not test: no browser, the target unreachable.
     Environment,
+    /// The features or the target configuration are wrong (a step no definition matches,
+    /// a `${member.…}` the target lacks).
+    Usage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +77,10 @@ pub struct TargetInfo {
     pub name: String,
     /// `sandbox` or `remote`.
     pub kind: String,
+    /// The sandbox's persona, when the target is the sandbox.
+    pub persona: Option<String>,
+    /// Which features ran: a folder, or the shipped ones with their sign-in.
+    pub features: String,
     pub authorize_url: String,
     pub token_url: String,
     pub fhir_base: String,
@@ -73,6 +96,7 @@ pub struct TargetInfo {
 pub struct StepSummary {
     pub keyword: String,
     pub text: String,
+    pub line: usize,
     pub status: Status,
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,7 +108,10 @@ pub struct StepSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioSummary {
     pub feature: String,
+    /// The feature file, as the run named it (`features/token.feature`).
+    pub file: String,
     pub name: String,
+    pub line: usize,
     pub tags: Vec<String>,
     pub status: Status,
     pub duration_ms: u64,
@@ -112,7 +139,8 @@ pub struct ResourceResult {
     pub pages: usize,
     pub invalid: u64,
     pub findings: Vec<ResourceFinding>,
-    /// Semantic problems (totals, duplicates, membership, references, pages).
+    /// What the checks of this type found, as their steps judged it (totals, duplicates,
+    /// membership, references, pages).
     pub problems: Vec<String>,
     pub notes: Vec<String>,
     /// Why the search stopped early, if it did.

@@ -1,11 +1,21 @@
 //! The authorization endpoint and the member's identity pages.
 //!
-//! `GET /oauth2/authorize/test` checks the app (unknown client or unregistered redirect URI:
-//! an error page, never a redirect), then shows the landing page with **Click here to
-//! confirm identity**. The identity form asks for First Name, Last Name, Birthdate
-//! (MM/DD/YYYY), Plan Member ID and Zip Code; **Verify identity** with a member's details
-//! redirects to the app with a single-use code and the app's `state`; **Cancel** redirects
-//! with `error=access_denied`. A mismatch shows the form again and issues nothing.
+//! The authorization endpoint checks the app (unknown client or unregistered redirect URI:
+//! an error page, never a redirect), then shows the persona's sign-in:
+//!
+//! - demo plan (`GET /oauth2/authorize/test`): a landing page with **Click here to confirm
+//!   identity**, then the identity form (First Name, Last Name, Birthdate MM/DD/YYYY, Plan
+//!   Member ID, Zip Code); **Verify identity** with a member's details redirects to the app
+//!   with a single-use code and the app's `state`; **Cancel** redirects with
+//!   `error=access_denied`; a mismatch shows the form again and issues nothing.
+//! - Blue Button (`GET /v2/o/authorize/`): a login page (**Username**, **Password**, **Log
+//!   in**), then a consent page (**Allow** / **Deny**, with a choice to withhold personal
+//!   information, which drops the Patient scopes).
+
+#![expect(
+    clippy::result_large_err,
+    reason = "a refused request is answered with its page: the error is the response itself"
+)]
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +28,9 @@ use serde::Serialize;
 use url::Url;
 
 use super::data::Identity;
+use super::faults::Fault;
 use super::grants::SignIn;
+use super::persona::Persona;
 use super::{PkceMode, SYSTEM, State, html_page};
 
 /// Scopes the payer's guide lists, plus the SMART ones apps commonly send with them.
@@ -124,7 +136,155 @@ struct Landing<'a> {
     request: &'a str,
 }
 
-/// `GET /oauth2/authorize/{system}`
+/// The authorization request in `query`, checked: the sign-in to remember, or the page
+/// (or error redirect) that answers it.
+fn request(state: &State, query: Option<&str>) -> Result<SignIn, Response> {
+    let params = parameters(query.unwrap_or_default()).map_err(|problem| {
+        error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "Bad sign-in request",
+            &problem,
+            "Go back to the app and start again.",
+        )
+    })?;
+    let Some(client_id) = params.get("client_id").filter(|c| !c.is_empty()) else {
+        return Err(error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "Bad sign-in request",
+            "The request does not say which app is asking (client_id is missing).",
+            "The app's authorization URL must include client_id and redirect_uri.",
+        ));
+    };
+    let Some(client) = state.client(client_id) else {
+        return Err(error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "Unknown app",
+            &format!("No app with client_id \"{client_id}\" is registered with this health plan."),
+            "Check the client_id, or ask the plan to sync your app to the demo environment.",
+        ));
+    };
+    let Some(redirect_uri) = params.get("redirect_uri").filter(|r| !r.is_empty()) else {
+        return Err(error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "Bad sign-in request",
+            "The request does not say where to return (redirect_uri is missing).",
+            "Include the redirect_uri registered for the app.",
+        ));
+    };
+    if !client.accepts_redirect(redirect_uri) && !state.faults.has(&Fault::OpenRedirect) {
+        return Err(error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "Unregistered redirect URI",
+            &format!("\"{redirect_uri}\" is not a redirect URI registered for {client_id}."),
+            "Use a redirect URI registered for the app; the health plan never redirects anywhere else.",
+        ));
+    }
+    let app_state = params.get("state").map(String::as_str);
+    if let Some(kind) = params.get("response_type")
+        && kind != "code"
+    {
+        return Err(error_redirect(
+            redirect_uri,
+            "unsupported_response_type",
+            "only response_type=code is supported",
+            app_state,
+        ));
+    }
+    let scope = match params.get("scope") {
+        None => DEFAULT_SCOPE.to_owned(),
+        Some(requested) => {
+            let granted: Vec<&str> = requested
+                .split_whitespace()
+                .filter(|s| is_supported_scope(s))
+                .collect();
+            if granted.is_empty() {
+                return Err(error_redirect(
+                    redirect_uri,
+                    "invalid_scope",
+                    "none of the requested scopes is supported; see scopes_supported in .well-known/smart-configuration",
+                    app_state,
+                ));
+            }
+            granted.join(" ")
+        }
+    };
+    let code_challenge = match state.config.pkce {
+        PkceMode::Off => None,
+        mode => {
+            let method = params.get("code_challenge_method").map(String::as_str);
+            match (params.get("code_challenge"), method) {
+                (Some(_), Some(m)) if m != "S256" => {
+                    return Err(error_redirect(
+                        redirect_uri,
+                        "invalid_request",
+                        "only code_challenge_method=S256 is supported",
+                        app_state,
+                    ));
+                }
+                (Some(challenge), _)
+                    if challenge.len() != 43
+                        || !challenge
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+                {
+                    return Err(error_redirect(
+                        redirect_uri,
+                        "invalid_request",
+                        "code_challenge must be the 43-character base64url SHA-256 of the code_verifier",
+                        app_state,
+                    ));
+                }
+                (Some(_), None) => {
+                    return Err(error_redirect(
+                        redirect_uri,
+                        "invalid_request",
+                        "code_challenge_method=S256 is required with code_challenge",
+                        app_state,
+                    ));
+                }
+                (Some(challenge), Some(_)) => Some(challenge.clone()),
+                (None, _) if mode == PkceMode::Required => {
+                    return Err(error_redirect(
+                        redirect_uri,
+                        "invalid_request",
+                        "this server requires PKCE: send code_challenge with code_challenge_method=S256",
+                        app_state,
+                    ));
+                }
+                (None, _) => None,
+            }
+        }
+    };
+    Ok(SignIn {
+        client_id: client_id.clone(),
+        redirect_uri: redirect_uri.clone(),
+        state: app_state.map(str::to_owned),
+        scope,
+        code_challenge,
+        member: None,
+        started: Instant::now(),
+    })
+}
+
+/// Remember a checked sign-in; its id, or the busy page.
+fn remember(state: &State, sign_in: SignIn) -> Result<String, Response> {
+    state.grants.start_sign_in(sign_in).ok_or_else(|| {
+        error_page(
+            state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "Too many sign-ins are in progress.",
+            "Try again in a few minutes.",
+        )
+    })
+}
+
+/// `GET /oauth2/authorize/{system}` (demo plan): the landing page.
 pub(crate) async fn start(
     Shared(state): Shared<Arc<State>>,
     Path(system): Path<String>,
@@ -139,154 +299,26 @@ pub(crate) async fn start(
             &format!("The demo health plan signs members in at /oauth2/authorize/{SYSTEM}."),
         );
     }
-    let params = match parameters(query.as_deref().unwrap_or_default()) {
-        Ok(params) => params,
-        Err(problem) => {
-            return error_page(
-                &state,
-                StatusCode::BAD_REQUEST,
-                "Bad sign-in request",
-                &problem,
-                "Go back to the app and start again.",
-            );
-        }
+    let sign_in = match request(&state, query.as_deref()) {
+        Ok(sign_in) => sign_in,
+        Err(answer) => return answer,
     };
-    let Some(client_id) = params.get("client_id").filter(|c| !c.is_empty()) else {
-        return error_page(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "Bad sign-in request",
-            "The request does not say which app is asking (client_id is missing).",
-            "The app's authorization URL must include client_id and redirect_uri.",
-        );
-    };
-    let Some(client) = state.client(client_id) else {
-        return error_page(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "Unknown app",
-            &format!("No app with client_id \"{client_id}\" is registered with this health plan."),
-            "Check the client_id, or ask the plan to sync your app to the demo environment.",
-        );
-    };
-    let Some(redirect_uri) = params.get("redirect_uri").filter(|r| !r.is_empty()) else {
-        return error_page(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "Bad sign-in request",
-            "The request does not say where to return (redirect_uri is missing).",
-            "Include the redirect_uri registered for the app.",
-        );
-    };
-    if !client.accepts_redirect(redirect_uri) {
-        return error_page(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "Unregistered redirect URI",
-            &format!("\"{redirect_uri}\" is not a redirect URI registered for {client_id}."),
-            "Use a redirect URI registered for the app; the health plan never redirects anywhere else.",
-        );
-    }
-    let app_state = params.get("state").map(String::as_str);
-    if let Some(kind) = params.get("response_type")
-        && kind != "code"
-    {
-        return error_redirect(
-            redirect_uri,
-            "unsupported_response_type",
-            "only response_type=code is supported",
-            app_state,
-        );
-    }
-    let scope = match params.get("scope") {
-        None => DEFAULT_SCOPE.to_owned(),
-        Some(requested) => {
-            let granted: Vec<&str> = requested
-                .split_whitespace()
-                .filter(|s| is_supported_scope(s))
-                .collect();
-            if granted.is_empty() {
-                return error_redirect(
-                    redirect_uri,
-                    "invalid_scope",
-                    "none of the requested scopes is supported; see scopes_supported in .well-known/smart-configuration",
-                    app_state,
-                );
-            }
-            granted.join(" ")
-        }
-    };
-    let code_challenge = match state.config.pkce {
-        PkceMode::Off => None,
-        mode => {
-            let method = params.get("code_challenge_method").map(String::as_str);
-            match (params.get("code_challenge"), method) {
-                (Some(_), Some(m)) if m != "S256" => {
-                    return error_redirect(
-                        redirect_uri,
-                        "invalid_request",
-                        "only code_challenge_method=S256 is supported",
-                        app_state,
-                    );
-                }
-                (Some(challenge), _)
-                    if challenge.len() != 43
-                        || !challenge
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
-                {
-                    return error_redirect(
-                        redirect_uri,
-                        "invalid_request",
-                        "code_challenge must be the 43-character base64url SHA-256 of the code_verifier",
-                        app_state,
-                    );
-                }
-                (Some(_), None) => {
-                    return error_redirect(
-                        redirect_uri,
-                        "invalid_request",
-                        "code_challenge_method=S256 is required with code_challenge",
-                        app_state,
-                    );
-                }
-                (Some(challenge), Some(_)) => Some(challenge.clone()),
-                (None, _) if mode == PkceMode::Required => {
-                    return error_redirect(
-                        redirect_uri,
-                        "invalid_request",
-                        "this server requires PKCE: send code_challenge with code_challenge_method=S256",
-                        app_state,
-                    );
-                }
-                (None, _) => None,
-            }
-        }
-    };
-    let sign_in = SignIn {
-        client_id: client_id.clone(),
-        redirect_uri: redirect_uri.clone(),
-        state: app_state.map(str::to_owned),
-        scope: scope.clone(),
-        code_challenge,
-        started: Instant::now(),
-    };
-    let Some(request) = state.grants.start_sign_in(sign_in) else {
-        return error_page(
-            &state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Busy",
-            "Too many sign-ins are in progress.",
-            "Try again in a few minutes.",
-        );
+    let (client_id, scope, redirect_uri) = (
+        sign_in.client_id.clone(),
+        sign_in.scope.clone(),
+        sign_in.redirect_uri.clone(),
+    );
+    let request = match remember(&state, sign_in) {
+        Ok(request) => request,
+        Err(answer) => return answer,
     };
     let action = format!("/oauth2/authorize/{SYSTEM}/identity");
     let page = state.pages.render(
         "landing",
         &Landing {
-            client_id,
+            client_id: &client_id,
             scope: &scope,
-            redirect_uri,
+            redirect_uri: &redirect_uri,
             identity_url: format!("{action}?request={request}"),
             identity_action: action,
             request: &request,
@@ -362,44 +394,9 @@ pub(crate) async fn identity_submit(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';').next().is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        });
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return error_page(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "Bad form",
-            "The form was not sent as UTF-8 text.",
-            "Go back and try again.",
-        );
-    };
-    let params = match parameters(text) {
-        Ok(params) if is_form => params,
-        Ok(_) => {
-            return error_page(
-                &state,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Bad form",
-                "The form must be sent as application/x-www-form-urlencoded.",
-                "Use the form on the page.",
-            );
-        }
-        Err(problem) => {
-            return error_page(
-                &state,
-                StatusCode::BAD_REQUEST,
-                "Bad form",
-                &problem,
-                "Use the form on the page.",
-            );
-        }
+    let params = match form(&state, &headers, &body) {
+        Ok(params) => params,
+        Err(answer) => return answer,
     };
     let Some(request) = params.get("request") else {
         return expired(&state);
@@ -484,22 +481,244 @@ pub(crate) async fn identity_submit(
     let Some(sign_in) = state.grants.finish_sign_in(request) else {
         return expired(&state);
     };
+    code_redirect(&state, &sign_in, member.index)
+}
+
+/// Issue a code for `member` and send the browser back to the app with it (as the faults
+/// allow).
+fn code_redirect(state: &State, sign_in: &SignIn, member: usize) -> Response {
     let Some(code) = state
         .grants
-        .issue_code(&sign_in, member.index, state.config.code_lifetime)
+        .issue_code(sign_in, member, state.config.code_lifetime)
     else {
         return error_page(
-            &state,
+            state,
             StatusCode::SERVICE_UNAVAILABLE,
             "Busy",
             "Too many codes are outstanding.",
             "Try again in a few minutes.",
         );
     };
-    redirect(
-        &sign_in.redirect_uri,
-        &[("code", Some(&code)), ("state", sign_in.state.as_deref())],
-    )
+    let mut target = sign_in.redirect_uri.clone();
+    if state.faults.has(&Fault::WrongRedirect)
+        && let Ok(mut url) = Url::parse(&target)
+    {
+        let path = format!("{}/elsewhere", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        target = url.to_string();
+    }
+    let code = (!state.faults.has(&Fault::OmitCode)).then_some(code.as_str());
+    let app_state = if state.faults.has(&Fault::WrongState) {
+        Some("not-the-state-the-app-sent")
+    } else {
+        sign_in.state.as_deref()
+    };
+    redirect(&target, &[("code", code), ("state", app_state)])
+}
+
+#[derive(Serialize)]
+struct LoginPage<'a> {
+    client_id: &'a str,
+    request: &'a str,
+    action: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+    last_user: String,
+}
+
+fn login_page(
+    state: &State,
+    status: StatusCode,
+    request: &str,
+    client_id: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let action = format!("{}login", state.config.persona.authorize_path());
+    let page = state.pages.render(
+        "login",
+        &LoginPage {
+            client_id,
+            request,
+            action: &action,
+            username,
+            error,
+            last_user: format!("{:05}", state.store.member_count().saturating_sub(1)),
+        },
+    );
+    html_page(status, page)
+}
+
+/// `GET /v2/o/authorize/` (Blue Button): the login page.
+pub(crate) async fn login_start(
+    Shared(state): Shared<Arc<State>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let sign_in = match request(&state, query.as_deref()) {
+        Ok(sign_in) => sign_in,
+        Err(answer) => return answer,
+    };
+    let client_id = sign_in.client_id.clone();
+    match remember(&state, sign_in) {
+        Ok(request) => login_page(&state, StatusCode::OK, &request, &client_id, "", None),
+        Err(answer) => answer,
+    }
+}
+
+/// The form body of a POST, refused unless it is a well-formed urlencoded form.
+fn form(
+    state: &State,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<HashMap<String, String>, Response> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "Bad form",
+            "The form was not sent as UTF-8 text.",
+            "Go back and try again.",
+        ));
+    };
+    match parameters(text) {
+        Ok(params) if is_form => Ok(params),
+        Ok(_) => Err(error_page(
+            state,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Bad form",
+            "The form must be sent as application/x-www-form-urlencoded.",
+            "Use the form on the page.",
+        )),
+        Err(problem) => Err(error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "Bad form",
+            &problem,
+            "Use the form on the page.",
+        )),
+    }
+}
+
+/// `POST /v2/o/authorize/login`: a synthetic enrollee's username and password, then the
+/// consent page.
+pub(crate) async fn login_submit(
+    Shared(state): Shared<Arc<State>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let params = match form(&state, &headers, &body) {
+        Ok(params) => params,
+        Err(answer) => return answer,
+    };
+    let Some(request) = params.get("request") else {
+        return expired(&state);
+    };
+    let Some(sign_in) = state.grants.sign_in(request) else {
+        return expired(&state);
+    };
+    let username = params.get("username").map(|u| u.trim()).unwrap_or_default();
+    let password = params
+        .get("password")
+        .map(String::as_str)
+        .unwrap_or_default();
+    if username.chars().count() > FIELD_LIMIT || password.chars().count() > FIELD_LIMIT {
+        return login_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            request,
+            &sign_in.client_id,
+            "",
+            Some("The username or password is far too long."),
+        );
+    }
+    let member = Persona::member_of_username(username)
+        .filter(|index| *index < state.store.member_count())
+        .filter(|index| password == Persona::password_of(*index));
+    let Some(member) = member else {
+        return login_page(
+            &state,
+            StatusCode::OK,
+            request,
+            &sign_in.client_id,
+            username,
+            Some("The username or password is incorrect."),
+        );
+    };
+    if !state.grants.verify_sign_in(request, member) {
+        return expired(&state);
+    }
+    #[derive(Serialize)]
+    struct ConsentPage<'a> {
+        client_id: &'a str,
+        scope: &'a str,
+        redirect_uri: &'a str,
+        request: &'a str,
+        action: String,
+    }
+    let page = state.pages.render(
+        "consent",
+        &ConsentPage {
+            client_id: &sign_in.client_id,
+            scope: &sign_in.scope,
+            redirect_uri: &sign_in.redirect_uri,
+            request,
+            action: format!("{}consent", state.config.persona.authorize_path()),
+        },
+    );
+    html_page(StatusCode::OK, page)
+}
+
+/// `POST /v2/o/authorize/consent`: **Allow** (with or without personal information) or
+/// **Deny**.
+pub(crate) async fn consent_submit(
+    Shared(state): Shared<Arc<State>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let params = match form(&state, &headers, &body) {
+        Ok(params) => params,
+        Err(answer) => return answer,
+    };
+    let Some(request) = params.get("request") else {
+        return expired(&state);
+    };
+    match state.grants.sign_in(request) {
+        Some(sign_in) if sign_in.member.is_some() => {}
+        _ => return expired(&state),
+    }
+    let Some(mut sign_in) = state.grants.finish_sign_in(request) else {
+        return expired(&state);
+    };
+    let Some(member) = sign_in.member else {
+        return expired(&state);
+    };
+    if params.get("action").map(String::as_str) != Some("allow") {
+        return error_redirect(
+            &sign_in.redirect_uri,
+            "access_denied",
+            "the enrollee denied access",
+            sign_in.state.as_deref(),
+        );
+    }
+    if params.get("share").map(String::as_str) == Some("no") {
+        // Without personal information, the Patient resource and the profile are withheld.
+        sign_in.scope = sign_in
+            .scope
+            .split_whitespace()
+            .filter(|s| !s.contains("/Patient.") && *s != "profile")
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    code_redirect(&state, &sign_in, member)
 }
 
 /// `MM/DD/YYYY` with a real month and day.

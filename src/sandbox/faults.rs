@@ -12,6 +12,18 @@
 //! | `drop-next-link:Type` | searchsets of `Type` never link to the next page, though `total` says there is more |
 //! | `expire-codes` | every authorization code is already expired when it is exchanged |
 //! | `slow-body` / `slow-body=100ms` | FHIR response bodies trickle out in 1 KiB chunks, that long apart (default 200ms) |
+//! | `not-searchset:Type` | searchsets of `Type` say `"type": "collection"` |
+//! | `duplicate:Type` | the second page of `Type` (or, with one page, its last entry) repeats the first resource in place of another |
+//! | `dangling-reference:Type` | the first `Type` resource references `Organization/gone`, which does not exist |
+//! | `wrong-redirect` | after the sign-in the browser is sent to the redirect URI's origin, but another path |
+//! | `omit-code` | the redirect after the sign-in carries no `code` |
+//! | `wrong-state` | the redirect carries a `state` other than the app's |
+//! | `open-redirect` | any redirect URI is accepted, registered or not |
+//! | `reusable-codes` | a code can be exchanged more than once |
+//! | `ignore-pkce` | the token endpoint does not check `code_verifier` |
+//! | `token-field:NAME=JSON` / `token-field:-NAME` | the token response's member NAME is that JSON value, or absent |
+//! | `cacheable-token` | the token response says `Cache-Control: max-age=3600` |
+//! | `anonymous-read` | FHIR reads without a token are answered (with the first member's data) |
 
 use std::fmt;
 use std::str::FromStr;
@@ -23,25 +35,47 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     Latency(Duration),
-    Status { code: u16, fraction: f64 },
-    RateLimit { per_second: u32 },
+    Status {
+        code: u16,
+        fraction: f64,
+    },
+    RateLimit {
+        per_second: u32,
+    },
     MalformedJson(String),
     InvalidResource(String),
     ForeignPatient(String),
     DropNextLink(String),
     ExpireCodes,
     SlowBody(Duration),
+    NotSearchset(String),
+    Duplicate(String),
+    DanglingReference(String),
+    WrongRedirect,
+    OmitCode,
+    WrongState,
+    OpenRedirect,
+    ReusableCodes,
+    IgnorePkce,
+    /// A token response member set to a JSON value, or removed (`None`).
+    TokenField {
+        name: String,
+        value: Option<serde_json::Value>,
+    },
+    CacheableToken,
+    AnonymousRead,
 }
 
 /// Why a fault spec was not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "fault `{spec}`: {reason}; expected one of latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, expire-codes, slow-body[=100ms]"
-)]
+#[error("fault `{spec}`: {reason}; expected one of {EXPECTED}")]
 pub struct FaultError {
     spec: String,
     reason: String,
 }
+
+/// Every fault's spelling, for messages and help.
+pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, cacheable-token, anonymous-read";
 
 fn error(spec: &str, reason: impl Into<String>) -> FaultError {
     FaultError {
@@ -80,6 +114,23 @@ impl FromStr for Fault {
 
     fn from_str(spec: &str) -> Result<Self, FaultError> {
         let spec = spec.trim();
+        if let Some(field) = spec.strip_prefix("token-field:") {
+            if let Some(name) = field.strip_prefix('-') {
+                return Ok(Self::TokenField {
+                    name: name.to_owned(),
+                    value: None,
+                });
+            }
+            let (name, value) = field
+                .split_once('=')
+                .ok_or_else(|| error(spec, "write token-field:NAME=JSON or token-field:-NAME"))?;
+            let value: serde_json::Value = serde_json::from_str(value)
+                .map_err(|e| error(spec, format!("`{value}` is not JSON ({e}); quote strings")))?;
+            return Ok(Self::TokenField {
+                name: name.to_owned(),
+                value: Some(value),
+            });
+        }
         if let Some((name, kind)) = spec.split_once(':') {
             let kind = resource_type(spec, kind)?;
             return match name {
@@ -87,6 +138,9 @@ impl FromStr for Fault {
                 "invalid-resource" => Ok(Self::InvalidResource(kind)),
                 "foreign-patient" => Ok(Self::ForeignPatient(kind)),
                 "drop-next-link" => Ok(Self::DropNextLink(kind)),
+                "not-searchset" => Ok(Self::NotSearchset(kind)),
+                "duplicate" => Ok(Self::Duplicate(kind)),
+                "dangling-reference" => Ok(Self::DanglingReference(kind)),
                 _ => Err(error(spec, format!("unknown fault `{name}`"))),
             };
         }
@@ -121,6 +175,14 @@ impl FromStr for Fault {
                 Ok(Self::RateLimit { per_second })
             }
             ("expire-codes", None) => Ok(Self::ExpireCodes),
+            ("wrong-redirect", None) => Ok(Self::WrongRedirect),
+            ("omit-code", None) => Ok(Self::OmitCode),
+            ("wrong-state", None) => Ok(Self::WrongState),
+            ("open-redirect", None) => Ok(Self::OpenRedirect),
+            ("reusable-codes", None) => Ok(Self::ReusableCodes),
+            ("ignore-pkce", None) => Ok(Self::IgnorePkce),
+            ("cacheable-token", None) => Ok(Self::CacheableToken),
+            ("anonymous-read", None) => Ok(Self::AnonymousRead),
             ("slow-body", None) => Ok(Self::SlowBody(Duration::from_millis(200))),
             ("slow-body", Some(value)) => Ok(Self::SlowBody(duration(spec, value)?)),
             ("latency" | "status" | "rate-limit", None) => Err(error(spec, "it needs a value")),
@@ -141,6 +203,22 @@ impl fmt::Display for Fault {
             Self::DropNextLink(t) => write!(f, "drop-next-link:{t}"),
             Self::ExpireCodes => write!(f, "expire-codes"),
             Self::SlowBody(d) => write!(f, "slow-body={}ms", d.as_millis()),
+            Self::NotSearchset(t) => write!(f, "not-searchset:{t}"),
+            Self::Duplicate(t) => write!(f, "duplicate:{t}"),
+            Self::DanglingReference(t) => write!(f, "dangling-reference:{t}"),
+            Self::WrongRedirect => write!(f, "wrong-redirect"),
+            Self::OmitCode => write!(f, "omit-code"),
+            Self::WrongState => write!(f, "wrong-state"),
+            Self::OpenRedirect => write!(f, "open-redirect"),
+            Self::ReusableCodes => write!(f, "reusable-codes"),
+            Self::IgnorePkce => write!(f, "ignore-pkce"),
+            Self::TokenField { name, value: None } => write!(f, "token-field:-{name}"),
+            Self::TokenField {
+                name,
+                value: Some(value),
+            } => write!(f, "token-field:{name}={value}"),
+            Self::CacheableToken => write!(f, "cacheable-token"),
+            Self::AnonymousRead => write!(f, "anonymous-read"),
         }
     }
 }
@@ -188,32 +266,17 @@ impl Faults {
         })
     }
 
-    pub fn expire_codes(&self) -> bool {
-        self.list.contains(&Fault::ExpireCodes)
+    /// Whether `fault` is on (`Fault::ExpireCodes`, `Fault::Duplicate("Coverage".into())`).
+    pub fn has(&self, fault: &Fault) -> bool {
+        self.list.contains(fault)
     }
 
-    pub fn malformed_json(&self, kind: &str) -> bool {
-        self.list
-            .iter()
-            .any(|f| matches!(f, Fault::MalformedJson(t) if t == kind))
-    }
-
-    pub fn invalid_resource(&self, kind: &str) -> bool {
-        self.list
-            .iter()
-            .any(|f| matches!(f, Fault::InvalidResource(t) if t == kind))
-    }
-
-    pub fn foreign_patient(&self, kind: &str) -> bool {
-        self.list
-            .iter()
-            .any(|f| matches!(f, Fault::ForeignPatient(t) if t == kind))
-    }
-
-    pub fn drop_next_link(&self, kind: &str) -> bool {
-        self.list
-            .iter()
-            .any(|f| matches!(f, Fault::DropNextLink(t) if t == kind))
+    /// The token response members the `token-field` faults change.
+    pub fn token_fields(&self) -> impl Iterator<Item = (&str, Option<&serde_json::Value>)> {
+        self.list.iter().filter_map(|f| match f {
+            Fault::TokenField { name, value } => Some((name.as_str(), value.as_ref())),
+            _ => None,
+        })
     }
 
     /// Count one FHIR request and say whether a status or rate-limit fault takes it.
@@ -276,6 +339,19 @@ mod tests {
             "drop-next-link:ExplanationOfBenefit",
             "expire-codes",
             "slow-body=100ms",
+            "not-searchset:Location",
+            "duplicate:ExplanationOfBenefit",
+            "dangling-reference:Coverage",
+            "wrong-redirect",
+            "omit-code",
+            "wrong-state",
+            "open-redirect",
+            "reusable-codes",
+            "ignore-pkce",
+            "token-field:-scope",
+            "token-field:token_type=\"MAC\"",
+            "cacheable-token",
+            "anonymous-read",
         ] {
             let fault: Fault = spec.parse().unwrap_or_else(|e| panic!("{spec}: {e}"));
             assert_eq!(fault.to_string(), spec);
@@ -303,6 +379,8 @@ mod tests {
             ("malformed-json:Patients", "not an R4 resource type"),
             ("explode", "unknown fault"),
             ("latency", "needs a value"),
+            ("token-field:expires_in=three", "not JSON"),
+            ("token-field:scope", "token-field:NAME=JSON"),
         ] {
             let message = spec.parse::<Fault>().expect_err(spec).to_string();
             assert!(message.contains(says), "{spec}: {message}");

@@ -19,26 +19,23 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::authorize::{SCOPES_SUPPORTED, parameters};
-use super::faults::Interception;
+use super::faults::{Fault, Interception};
 use super::grants::Authorization;
 use super::{PkceMode, State};
 
 const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
-/// `_count` when a search sends none, and the most a page holds.
+/// `_count` when a search sends none (the most a page holds is the persona's).
 pub const DEFAULT_COUNT: usize = 10;
-pub const MAX_COUNT: usize = 100;
 
+/// The routes under the persona's FHIR base (the caller nests them there).
 pub(crate) fn routes(state: Arc<State>) -> Router<Arc<State>> {
     let data = Router::new()
-        .route("/r4/{kind}", get(search).fallback(read_only))
-        .route("/r4/{kind}/{id}", get(read).fallback(read_only))
+        .route("/{kind}", get(search).fallback(read_only))
+        .route("/{kind}/{id}", get(read).fallback(read_only))
         .route_layer(middleware::from_fn_with_state(state, faults));
     Router::new()
-        .route("/r4/metadata", get(metadata))
-        .route(
-            "/r4/.well-known/smart-configuration",
-            get(smart_configuration),
-        )
+        .route("/metadata", get(metadata))
+        .route("/.well-known/smart-configuration", get(smart_configuration))
         .merge(data)
 }
 
@@ -119,6 +116,14 @@ fn unauthorized(diagnostics: &str, invalid_token: bool) -> Response {
 /// The member a request's bearer token stands for.
 fn authorize(state: &State, headers: &HeaderMap) -> Result<Authorization, FhirError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
+        if state.faults.has(&Fault::AnonymousRead) {
+            return Ok(Authorization {
+                client_id: String::new(),
+                member: 0,
+                scope: "patient/*.read".into(),
+                grant: 0,
+            });
+        }
         return Err(FhirError::Unauthorized {
             diagnostics: "no access token: send Authorization: Bearer <access_token>",
             invalid_token: false,
@@ -143,19 +148,24 @@ fn authorize(state: &State, headers: &HeaderMap) -> Result<Authorization, FhirEr
     })
 }
 
+/// The resource types this server serves: the data's, as far as the persona serves them.
+pub(crate) fn served_types(state: &State) -> Vec<String> {
+    let mut types = state.store.resource_types();
+    if let Some(served) = state.config.persona.served_types() {
+        types.retain(|kind| served.contains(&kind.as_str()));
+    }
+    types
+}
+
 fn known_kind(state: &State, kind: &str) -> Result<(), FhirError> {
-    if state
-        .store
-        .resource_types()
-        .iter()
-        .any(|served| served == kind)
-    {
+    let served = served_types(state);
+    if served.iter().any(|s| s == kind) {
         return Ok(());
     }
     let why = if crate::validate::Registry::global().is_resource_type(kind) {
         format!(
             "{kind} is not served here; this server serves {}",
-            state.store.resource_types().join(", ")
+            served.join(", ")
         )
     } else {
         format!("{kind} is not an R4 resource type")
@@ -170,6 +180,44 @@ fn break_resource(resource: &mut Value) {
         if let Some(meta) = meta.as_object_mut() {
             meta.insert("lastUpdated".into(), json!("not-an-instant"));
         }
+    }
+}
+
+/// Point the first Organization reference in `resource` (or its first reference of any
+/// kind) at `Organization/gone`, which does not exist: what `dangling-reference` does.
+fn dangle(resource: &mut Value) {
+    let paths = reference_pointers(resource, String::new());
+    let chosen = paths
+        .iter()
+        .find(|(_, target)| target.starts_with("Organization/"))
+        .or_else(|| paths.first())
+        .map(|(pointer, _)| pointer.clone());
+    if let Some(pointer) = chosen
+        && let Some(slot) = resource.pointer_mut(&pointer)
+    {
+        *slot = json!("Organization/gone");
+    }
+}
+
+/// JSON pointers of every `reference` string in `value`, in document order, with its value.
+fn reference_pointers(value: &Value, at: String) -> Vec<(String, String)> {
+    match value {
+        Value::Object(members) => members
+            .iter()
+            .flat_map(|(name, member)| {
+                let here = format!("{at}/{}", name.replace('~', "~0").replace('/', "~1"));
+                match (name.as_str(), member.as_str()) {
+                    ("reference", Some(text)) => vec![(here, text.to_owned())],
+                    _ => reference_pointers(member, here),
+                }
+            })
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .flat_map(|(i, item)| reference_pointers(item, format!("{at}/{i}")))
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -217,7 +265,7 @@ async fn search(
     let params = parameters(query.as_deref().unwrap_or_default()).map_err(FhirError::Invalid)?;
     let count = match params.get("_count").map(|c| c.parse::<usize>()) {
         None => DEFAULT_COUNT,
-        Some(Ok(count)) => count.min(MAX_COUNT),
+        Some(Ok(count)) => count.min(state.config.persona.max_count()),
         Some(Err(_)) => return Err(FhirError::Invalid("_count must be a whole number".into())),
     };
     let member = access.member;
@@ -255,7 +303,7 @@ async fn search(
         state.store.page(member, &kind, offset, count)
     };
     // The leak counts in the total, as it would on a server whose query matched it.
-    if state.faults.foreign_patient(&kind)
+    if state.faults.has(&Fault::ForeignPatient(kind.clone()))
         && let Some(foreign) = state.store.foreign(member, &kind)
     {
         total += 1;
@@ -263,8 +311,27 @@ async fn search(
             resources.push(foreign);
         }
     }
-    if state.faults.invalid_resource(&kind) {
+    if state.faults.has(&Fault::InvalidResource(kind.clone())) {
         resources.iter_mut().for_each(break_resource);
+    }
+    if state.faults.has(&Fault::DanglingReference(kind.clone()))
+        && offset == 0
+        && let Some(first) = resources.first_mut()
+    {
+        dangle(first);
+    }
+    if state.faults.has(&Fault::Duplicate(kind.clone())) {
+        // The first resource again, in place of another, so that the count still adds up.
+        if offset > 0 && !resources.is_empty() {
+            resources[0] = state
+                .store
+                .page(member, &kind, 0, 1)
+                .pop()
+                .unwrap_or_else(|| resources[0].clone());
+        } else if offset == 0 && total <= count && resources.len() >= 2 {
+            let last = resources.len() - 1;
+            resources[last] = resources[0].clone();
+        }
     }
     let base = state.fhir_base();
     let page_url = |offset: Option<usize>| {
@@ -277,7 +344,7 @@ async fn search(
     };
     let mut links = vec![json!({ "relation": "self", "url": page_url(Some(offset)) })];
     let next = offset + count;
-    if count > 0 && next < total && !state.faults.drop_next_link(&kind) {
+    if count > 0 && next < total && !state.faults.has(&Fault::DropNextLink(kind.clone())) {
         links.push(json!({ "relation": "next", "url": page_url(Some(next)) }));
     }
     let entries: Vec<Value> = resources
@@ -292,13 +359,13 @@ async fn search(
         "resourceType": "Bundle",
         "id": hex_id(),
         "meta": { "lastUpdated": now_instant() },
-        "type": "searchset",
+        "type": if state.faults.has(&Fault::NotSearchset(kind.clone())) { "collection" } else { "searchset" },
         "total": total,
         "link": links,
         "entry": entries,
     });
     let bytes = serde_json::to_vec(&bundle).unwrap_or_default();
-    if state.faults.malformed_json(&kind) {
+    if state.faults.has(&Fault::MalformedJson(kind.clone())) {
         return Ok(fhir_bytes(StatusCode::OK, malformed(bytes)));
     }
     Ok(fhir_bytes(StatusCode::OK, bytes))
@@ -324,11 +391,11 @@ async fn read(
         .store
         .read(access.member, &kind, &id)
         .ok_or_else(|| FhirError::NotFound(format!("{kind}/{id} is not known")))?;
-    if state.faults.invalid_resource(&kind) {
+    if state.faults.has(&Fault::InvalidResource(kind.clone())) {
         break_resource(&mut resource);
     }
     let bytes = serde_json::to_vec(&resource).unwrap_or_default();
-    if state.faults.malformed_json(&kind) {
+    if state.faults.has(&Fault::MalformedJson(kind.clone())) {
         return Ok(fhir_bytes(StatusCode::OK, malformed(bytes)));
     }
     Ok(fhir_bytes(StatusCode::OK, bytes))
@@ -399,16 +466,14 @@ use futures_util::StreamExt as _;
 
 /// `GET /r4/metadata`: an R4 CapabilityStatement with the SMART `oauth-uris` extension.
 async fn metadata(Shared(state): Shared<Arc<State>>) -> Response {
-    let resources: Vec<Value> = state
-        .store
-        .resource_types()
+    let resources: Vec<Value> = served_types(&state)
         .iter()
         .map(|kind| {
             json!({
                 "type": kind,
                 "interaction": [{ "code": "read" }, { "code": "search-type" }],
                 "searchParam": [
-                    { "name": "_count", "type": "number", "documentation": format!("page size, default {DEFAULT_COUNT}, at most {MAX_COUNT}") },
+                    { "name": "_count", "type": "number", "documentation": format!("page size, default {DEFAULT_COUNT}, at most {}", state.config.persona.max_count()) },
                     { "name": "_id", "type": "token" },
                     { "name": "patient", "type": "reference" }
                 ]
@@ -422,7 +487,7 @@ async fn metadata(Shared(state): Shared<Arc<State>>) -> Response {
         "publisher": "onramp",
         "kind": "instance",
         "software": { "name": "onramp sandbox", "version": env!("CARGO_PKG_VERSION") },
-        "implementation": { "description": "Demo Health Plan (onramp sandbox)", "url": state.fhir_base() },
+        "implementation": { "description": format!("{} (onramp sandbox)", state.config.persona.brand()), "url": state.fhir_base() },
         "fhirVersion": "4.0.1",
         "format": ["json"],
         "rest": [{

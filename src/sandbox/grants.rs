@@ -38,6 +38,8 @@ pub struct SignIn {
     pub state: Option<String>,
     pub scope: String,
     pub code_challenge: Option<String>,
+    /// The member, once they have logged in (Blue Button: before the consent page).
+    pub member: Option<usize>,
     pub started: Instant,
 }
 
@@ -82,6 +84,8 @@ pub enum GrantError {
     WrongClient,
     #[error("redirect_uri does not match the one in the authorization request")]
     WrongRedirect,
+    #[error("redirect_uri is missing; it was in the authorization request (RFC 6749 §4.1.3)")]
+    MissingRedirect,
     #[error("code_verifier is missing; the authorization request used PKCE")]
     MissingVerifier,
     #[error("code_verifier does not match the code_challenge (S256)")]
@@ -133,6 +137,21 @@ pub struct Exchange<'a> {
     pub code_verifier: Option<&'a str>,
 }
 
+/// How the token endpoint judges a code.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    pub code_lifetime: Duration,
+    pub token_lifetime: Duration,
+    /// Every code is already expired (`expire-codes`).
+    pub force_expired: bool,
+    /// A used code works again (`reusable-codes`).
+    pub reusable: bool,
+    /// `code_verifier` is checked against the challenge (not under `ignore-pkce`).
+    pub check_pkce: bool,
+    /// `redirect_uri` must be repeated when the authorization request had one.
+    pub require_redirect_uri: bool,
+}
+
 fn make_room<V>(map: &mut HashMap<String, V>, expired: impl Fn(&V) -> bool) -> bool {
     if map.len() >= CAPACITY {
         map.retain(|_, value| !expired(value));
@@ -169,6 +188,18 @@ impl Grants {
             .get(id)
             .filter(|s| s.started.elapsed() <= SIGN_IN_LIFETIME)
             .cloned()
+    }
+
+    /// Record that the member of a sign-in has logged in; false when it is unknown.
+    pub fn verify_sign_in(&self, id: &str, member: usize) -> bool {
+        let mut inner = self.lock();
+        match inner.sign_ins.get_mut(id) {
+            Some(sign_in) if sign_in.started.elapsed() <= SIGN_IN_LIFETIME => {
+                sign_in.member = Some(member);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// End a sign-in (verified or cancelled): its id works once.
@@ -216,13 +247,11 @@ impl Grants {
         &self,
         code: &str,
         exchange: Exchange<'_>,
-        code_lifetime: Duration,
-        token_lifetime: Duration,
-        force_expired: bool,
+        rules: Rules,
     ) -> Result<Issued, GrantError> {
         let mut inner = self.lock();
         let entry = inner.codes.get_mut(code).ok_or(GrantError::UnknownCode)?;
-        if entry.used {
+        if entry.used && !rules.reusable {
             let grant = entry.grant;
             inner.access.retain(|_, a| a.authorization.grant != grant);
             inner.refresh.retain(|_, r| r.grant != grant);
@@ -231,16 +260,15 @@ impl Grants {
         if entry.client_id != exchange.client_id {
             return Err(GrantError::WrongClient);
         }
-        if force_expired || entry.expires < Instant::now() {
-            return Err(GrantError::ExpiredCode(code_lifetime.as_secs()));
+        if rules.force_expired || entry.expires < Instant::now() {
+            return Err(GrantError::ExpiredCode(rules.code_lifetime.as_secs()));
         }
-        if exchange
-            .redirect_uri
-            .is_some_and(|given| given != entry.redirect_uri)
-        {
-            return Err(GrantError::WrongRedirect);
+        match exchange.redirect_uri {
+            Some(given) if given != entry.redirect_uri => return Err(GrantError::WrongRedirect),
+            None if rules.require_redirect_uri => return Err(GrantError::MissingRedirect),
+            _ => {}
         }
-        if let Some(challenge) = &entry.code_challenge {
+        if let Some(challenge) = entry.code_challenge.as_ref().filter(|_| rules.check_pkce) {
             let verifier = exchange.code_verifier.ok_or(GrantError::MissingVerifier)?;
             if !pkce_matches(verifier, challenge) {
                 return Err(GrantError::WrongVerifier);
@@ -253,7 +281,7 @@ impl Grants {
             scope: entry.scope.clone(),
             grant: entry.grant,
         };
-        Self::issue(&mut inner, authorization, token_lifetime)
+        Self::issue(&mut inner, authorization, rules.token_lifetime)
     }
 
     /// Exchange a refresh token for new tokens; the old refresh token stops working.

@@ -2,9 +2,10 @@
 //! environment (the identity pages, the OAuth 2.0 / SMART token endpoint, discovery, and a
 //! read-only FHIR R4 API), with synthetic members at any scale and fault injection.
 //!
-//! It imitates the real demo where the payer's guide describes it (paths, page texts, form
-//! labels, the test member, five-minute single-use codes) and behaves as a correct OAuth 2.0
-//! server where the guide is silent. It runs in-process on an ephemeral port for tests and
+//! It imitates a payer ([`Persona`]: the payer guide's demo plan, or a Blue Button
+//! 2.0-like plan) where that payer's documentation describes it (paths, page texts, form
+//! labels, test members, five-minute single-use codes) and behaves as a correct OAuth 2.0
+//! server where it is silent. It runs in-process on an ephemeral port for tests and
 //! for `onramp run` ([`Sandbox::start`]), or standalone with `onramp sandbox`.
 //!
 //! It knows nothing of the harness: nothing here imports the browser, the run or reports.
@@ -15,6 +16,7 @@ pub mod faults;
 mod fhir;
 mod grants;
 mod pages;
+pub mod persona;
 mod token;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -36,6 +38,7 @@ use data::Store;
 use data::generate::Generated;
 use data::load::{LoadError, Loaded};
 pub use faults::{Fault, FaultError};
+pub use persona::Persona;
 
 /// The authorization "system" path segment of the payer's demo (`/oauth2/authorize/test`).
 pub const SYSTEM: &str = "test";
@@ -119,6 +122,8 @@ impl Client {
 /// Everything a sandbox can be told.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
+    /// Which payer to imitate.
+    pub persona: Persona,
     pub host: IpAddr,
     /// 0 picks a free port.
     pub port: u16,
@@ -137,6 +142,7 @@ pub struct SandboxConfig {
 impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
+            persona: Persona::default(),
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             members: 3,
@@ -186,30 +192,42 @@ impl State {
     }
 
     pub fn fhir_base(&self) -> String {
-        format!("{}/r4", self.origin)
+        format!("{}{}", self.origin, self.config.persona.fhir_path())
     }
 
     pub fn authorize_url(&self) -> String {
-        format!("{}/oauth2/authorize/{SYSTEM}", self.origin)
+        format!("{}{}", self.origin, self.config.persona.authorize_path())
     }
 
     pub fn token_url(&self) -> String {
-        format!("{}/oauth2/token", self.origin)
+        format!("{}{}", self.origin, self.config.persona.token_path())
     }
 }
 
-/// The routes of a sandbox over `state`.
+/// The routes of a sandbox over `state`, at its persona's paths.
 pub(crate) fn router(state: Arc<State>) -> Router {
+    let persona = state.config.persona;
+    let sign_in = match persona.login() {
+        persona::Login::IdentityForm => Router::new()
+            .route("/oauth2/authorize/{system}", get(authorize::start))
+            .route(
+                "/oauth2/authorize/{system}/identity",
+                get(authorize::identity_form).post(authorize::identity_submit),
+            ),
+        persona::Login::PasswordAndConsent => {
+            let path = persona.authorize_path();
+            Router::new()
+                .route(path, get(authorize::login_start))
+                .route(&format!("{path}login"), post(authorize::login_submit))
+                .route(&format!("{path}consent"), post(authorize::consent_submit))
+        }
+    };
     Router::new()
         .route("/", get(index))
         .route("/callback", get(callback))
-        .route("/oauth2/authorize/{system}", get(authorize::start))
-        .route(
-            "/oauth2/authorize/{system}/identity",
-            get(authorize::identity_form).post(authorize::identity_submit),
-        )
-        .route("/oauth2/token", post(token::token))
-        .merge(fhir::routes(Arc::clone(&state)))
+        .merge(sign_in)
+        .route(persona.token_path(), post(token::token))
+        .nest(persona.fhir_path(), fhir::routes(Arc::clone(&state)))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
@@ -233,9 +251,11 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
 pub fn describe(sandbox: &Sandbox) -> String {
     use std::fmt::Write as _;
     let mut text = String::new();
+    let persona = sandbox.persona();
     let _ = writeln!(
         text,
-        "Demo Health Plan sandbox is running. Press Ctrl-C to stop.\n"
+        "{} sandbox (persona {persona}) is running. Press Ctrl-C to stop.\n",
+        persona.brand()
     );
     let _ = writeln!(text, "  Authorize   {}", sandbox.authorize_url());
     let _ = writeln!(text, "  Token       {}", sandbox.token_url());
@@ -263,10 +283,27 @@ pub fn describe(sandbox: &Sandbox) -> String {
     }
     let _ = writeln!(
         text,
-        "  Members ({} in all; type these into the identity form)",
-        sandbox.member_count()
+        "  Members ({} in all; type these into the {})",
+        sandbox.member_count(),
+        match persona.login() {
+            persona::Login::IdentityForm => "identity form",
+            persona::Login::PasswordAndConsent => "login page",
+        }
     );
     for index in 0..sandbox.member_count().min(3) {
+        if persona.login() == persona::Login::PasswordAndConsent {
+            let patient = sandbox
+                .member(index)
+                .map(|m| m.patient_id)
+                .unwrap_or_default();
+            let _ = writeln!(
+                text,
+                "    Username {} · Password {}   (Patient/{patient})",
+                Persona::username_of(index),
+                Persona::password_of(index)
+            );
+            continue;
+        }
         let Some(member) = sandbox.member(index) else {
             continue;
         };
@@ -443,10 +480,10 @@ impl Sandbox {
         let origin = format!("http://{}", SocketAddr::new(shown_host, address.port()));
         let state = Arc::new(State {
             faults: faults::Faults::new(config.faults.clone()),
+            pages: pages::Pages::new(config.persona.brand()),
             config,
             store,
             grants: grants::Grants::default(),
-            pages: pages::Pages::new(),
             origin,
             cursor_key: grants::random_token(),
         });
@@ -513,6 +550,11 @@ impl Sandbox {
     /// latest 50,000): what a client under test must never print or store.
     pub fn issued_secrets(&self) -> Vec<String> {
         self.state.grants.issued()
+    }
+
+    /// The payer it imitates.
+    pub fn persona(&self) -> Persona {
+        self.state.config.persona
     }
 
     /// The faults in force.

@@ -9,9 +9,13 @@ use serde::Serialize;
 #[derive(Debug)]
 pub struct Pages {
     registry: Handlebars<'static>,
+    /// The plan's name, shown on every page.
+    brand: &'static str,
 }
 
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 8] = [
+    ("login", include_str!("pages/login.hbs")),
+    ("consent", include_str!("pages/consent.hbs")),
     ("layout", include_str!("pages/layout.hbs")),
     ("landing", include_str!("pages/landing.hbs")),
     ("identity", include_str!("pages/identity.hbs")),
@@ -23,7 +27,7 @@ const TEMPLATES: [(&str, &str); 6] = [
 impl Pages {
     /// Compile the embedded templates; they are part of the binary and tested, so a failure
     /// is a build defect.
-    pub fn new() -> Self {
+    pub fn new(brand: &'static str) -> Self {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         for (name, text) in TEMPLATES {
@@ -31,12 +35,16 @@ impl Pages {
                 .register_template_string(name, text)
                 .unwrap_or_else(|error| panic!("page template {name} compiles: {error}"));
         }
-        Self { registry }
+        Self { registry, brand }
     }
 
     /// Render a page; a rendering failure becomes a minimal error page rather than a panic.
     pub fn render(&self, name: &str, data: &impl Serialize) -> String {
-        self.registry.render(name, data).unwrap_or_else(|error| {
+        let mut data = serde_json::to_value(data).unwrap_or_default();
+        if let Some(object) = data.as_object_mut() {
+            object.insert("brand".into(), self.brand.into());
+        }
+        self.registry.render(name, &data).unwrap_or_else(|error| {
             tracing::error!(page = name, %error, "a sandbox page failed to render");
             "<!doctype html><title>Error</title><p>The page could not be shown.</p>".to_owned()
         })
@@ -61,12 +69,6 @@ impl Pages {
     }
 }
 
-impl Default for Pages {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,7 +76,7 @@ mod tests {
 
     #[test]
     fn every_template_renders_and_escapes() {
-        let pages = Pages::new();
+        let pages = Pages::new("Demo Health Plan");
         let hostile = "<script>alert(1)</script>\"><img onerror=x>";
         let identity = pages.render(
             "identity",

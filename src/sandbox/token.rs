@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 
 use super::State;
 use super::authorize::parameters;
-use super::grants::{Exchange, GrantError, Issued};
+use super::faults::Fault;
+use super::grants::{Exchange, GrantError, Issued, Rules};
 
 /// An RFC 6749 §5.2 error.
 struct OAuthError {
@@ -146,6 +147,12 @@ fn authenticate(
             }
             (id, secret, true)
         }
+        (None, Some(_)) if !state.config.persona.secret_in_body() => {
+            return Err(OAuthError::invalid_client(
+                "this server takes HTTP Basic client authentication (client_secret_basic), not client_secret in the body",
+                true,
+            ));
+        }
         (None, Some(secret)) => {
             let id = params.get("client_id").ok_or_else(|| {
                 OAuthError::invalid_request("client_secret was sent without client_id")
@@ -180,7 +187,7 @@ fn success(issued: Issued, state: &State) -> Response {
         .member(issued.authorization.member)
         .map(|m| m.patient_id)
         .unwrap_or_default();
-    let body = json!({
+    let mut body = json!({
         "access_token": issued.access_token,
         "token_type": "Bearer",
         "expires_in": state.config.token_lifetime.as_secs(),
@@ -188,8 +195,23 @@ fn success(issued: Issued, state: &State) -> Response {
         "scope": issued.authorization.scope,
         "patient": patient,
     });
+    if let Some(members) = body.as_object_mut() {
+        for (name, value) in state.faults.token_fields() {
+            match value {
+                Some(value) => members.insert(name.to_owned(), value.clone()),
+                None => members.remove(name),
+            };
+        }
+    }
     let mut response = (StatusCode::OK, axum::Json(body)).into_response();
-    no_store(&mut response);
+    if state.faults.has(&Fault::CacheableToken) {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=3600"),
+        );
+    } else {
+        no_store(&mut response);
+    }
     response
 }
 
@@ -239,9 +261,14 @@ fn exchange(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<Issued, O
                     redirect_uri: params.get("redirect_uri").map(String::as_str),
                     code_verifier: params.get("code_verifier").map(String::as_str),
                 },
-                state.config.code_lifetime,
-                state.config.token_lifetime,
-                state.faults.expire_codes(),
+                Rules {
+                    code_lifetime: state.config.code_lifetime,
+                    token_lifetime: state.config.token_lifetime,
+                    force_expired: state.faults.has(&Fault::ExpireCodes),
+                    reusable: state.faults.has(&Fault::ReusableCodes),
+                    check_pkce: !state.faults.has(&Fault::IgnorePkce),
+                    require_redirect_uri: state.config.persona.requires_redirect_uri_at_token(),
+                },
             )?;
             Ok(issued)
         }

@@ -3,39 +3,35 @@
 use cucumber::{given, then, when};
 use url::Url;
 
-use super::OnrampWorld;
-use crate::http::Request;
+use super::{OnrampWorld, http_failure, verdict};
 use crate::run::StepFailure;
 
 const CONTEXT: &str = "Access control";
 
-fn http_failure(error: &crate::http::HttpError) -> StepFailure {
-    if error.is_environment() {
-        StepFailure::environment(error.to_string())
-    } else {
-        StepFailure::conformance(error.to_string())
-    }
-}
-
 #[when(expr = "the app reads {word} without an access token")]
-async fn read_anonymously(world: &mut OnrampWorld, kind: String) -> Result<(), StepFailure> {
-    let ctx = world.ctx()?;
-    let response = crate::fhir::read(
-        &ctx.http,
-        &ctx.endpoints.fhir_base,
-        &kind,
-        None,
-        &format!("{CONTEXT}: read {kind} without a token"),
-    )
-    .await
-    .map_err(|e| http_failure(&e))?;
-    world.status = Some(response.status);
-    Ok(())
+async fn read_anonymously(world: &mut OnrampWorld, kind: String) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            let response = crate::fhir::read(
+                &ctx.http,
+                &ctx.endpoints.fhir_base,
+                &kind,
+                None,
+                &format!("{CONTEXT}: read {kind} without a token"),
+            )
+            .await
+            .map_err(|e| http_failure(&e))?;
+            world.status = Some(response.status);
+            Ok(())
+        }
+        .await,
+    );
 }
 
 #[then("the FHIR server answers 401 Unauthorized")]
-async fn unauthorized(world: &mut OnrampWorld) -> Result<(), StepFailure> {
-    match world.status {
+async fn unauthorized(world: &mut OnrampWorld) {
+    verdict(match world.status {
         Some(401) => Ok(()),
         Some(status) if (200..300).contains(&status) => Err(StepFailure::conformance(format!(
             "the FHIR server answered {status} to a read without an access token: member data is readable by anyone"
@@ -44,38 +40,49 @@ async fn unauthorized(world: &mut OnrampWorld) -> Result<(), StepFailure> {
             "the FHIR server answered {status}, not 401, to a read without an access token"
         ))),
         None => Err(StepFailure::usage("no read happened in this scenario")),
-    }
+    });
 }
 
 #[given("the member authorizes the app once more")]
-async fn authorizes_again(world: &mut OnrampWorld) -> Result<(), StepFailure> {
-    // A sign-in of its own: spending this code must not touch the run's session.
-    let ctx = world.ctx()?;
-    let authorized = ctx.sign_in(&format!("{CONTEXT}: second sign-in")).await?;
-    if authorized.redirect.code.is_none() {
-        return Err(StepFailure::conformance(
-            "the second sign-in came back without a code",
-        ));
-    }
-    world.authorized = Some(authorized);
-    Ok(())
+async fn authorizes_again(world: &mut OnrampWorld) {
+    verdict(
+        async {
+            // A sign-in of its own: spending this code must not touch the run's grant.
+            let ctx = world.ctx()?;
+            let start = ctx.oauth.start();
+            world.authorized = Some(
+                ctx.sign_in(&format!("{CONTEXT}: second sign-in"), start)
+                    .await?,
+            );
+            Ok(())
+        }
+        .await,
+    );
 }
 
-async fn exchange(world: &mut OnrampWorld) -> Result<(), StepFailure> {
+#[given("the member authorizes the app once more with PKCE")]
+async fn authorizes_with_pkce(world: &mut OnrampWorld) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            let start = ctx.oauth.start_with(true);
+            world.authorized = Some(
+                ctx.sign_in(&format!("{CONTEXT}: sign-in with PKCE"), start)
+                    .await?,
+            );
+            Ok(())
+        }
+        .await,
+    );
+}
+
+async fn exchange(world: &mut OnrampWorld, with_verifier: bool) -> Result<(), StepFailure> {
     let ctx = world.ctx()?;
     let authorized = world
         .authorized
         .clone()
-        .ok_or_else(|| StepFailure::usage("no code to exchange"))?;
-    let code = authorized
-        .redirect
-        .code
-        .clone()
-        .ok_or_else(|| StepFailure::usage("no code to exchange"))?;
-    let answer = ctx
-        .oauth
-        .exchange(&code, authorized.start.verifier.as_ref())
-        .await;
+        .ok_or_else(|| StepFailure::usage("no code to exchange: the member has not authorized"))?;
+    let answer = ctx.exchange(&authorized, with_verifier).await?;
     if let Some(error) = &answer.transport {
         return Err(http_failure(error));
     }
@@ -84,102 +91,132 @@ async fn exchange(world: &mut OnrampWorld) -> Result<(), StepFailure> {
 }
 
 #[when("the app exchanges that code")]
-async fn exchanges_once(world: &mut OnrampWorld) -> Result<(), StepFailure> {
-    exchange(world).await?;
-    match world.exchanges.last() {
-        Some(answer) if answer.tokens.is_some() => Ok(()),
-        Some(answer) => Err(StepFailure::conformance(format!(
-            "the first exchange of a fresh code failed: {}",
-            answer.problem.clone().unwrap_or_default()
-        ))),
-        None => Err(StepFailure::usage("no exchange happened")),
-    }
+async fn exchanges_once(world: &mut OnrampWorld) {
+    verdict(
+        async {
+            exchange(world, true).await?;
+            match world.exchanges.last() {
+                Some(answer) if answer.tokens.is_some() => Ok(()),
+                Some(answer) => Err(StepFailure::conformance(format!(
+                    "the first exchange of a fresh code failed: {}",
+                    answer.problem.clone().unwrap_or_default()
+                ))),
+                None => Err(StepFailure::usage("no exchange happened")),
+            }
+        }
+        .await,
+    );
 }
 
 #[when("the app exchanges the same code again")]
-async fn exchanges_again(world: &mut OnrampWorld) -> Result<(), StepFailure> {
-    exchange(world).await
+async fn exchanges_again(world: &mut OnrampWorld) {
+    verdict(exchange(world, true).await);
+}
+
+#[when("the app exchanges that code without the code_verifier")]
+async fn exchanges_without_verifier(world: &mut OnrampWorld) {
+    verdict(exchange(world, false).await);
 }
 
 #[then("the second exchange is refused with invalid_grant")]
-async fn refused(world: &mut OnrampWorld) -> Result<(), StepFailure> {
-    let second = world
-        .exchanges
-        .get(1)
-        .ok_or_else(|| StepFailure::usage("the code was not exchanged twice"))?;
-    if second.tokens.is_some() {
-        return Err(StepFailure::conformance(
-            "the token endpoint accepted the same code twice: codes must work once",
-        ));
-    }
-    let error = second
-        .fields
-        .get("error")
-        .and_then(|e| e.as_str())
-        .unwrap_or_default();
-    if second.status == Some(400) && error == "invalid_grant" {
-        Ok(())
-    } else {
-        Err(StepFailure::conformance(format!(
-            "a reused code got {} with error \"{error}\"; RFC 6749 §5.2 says 400 invalid_grant",
-            second
-                .status
-                .map_or_else(|| "no answer".into(), |s| s.to_string())
-        )))
-    }
+async fn refused_reuse(world: &mut OnrampWorld) {
+    verdict((|| {
+        let second = world
+            .exchanges
+            .get(1)
+            .ok_or_else(|| StepFailure::usage("the code was not exchanged twice"))?;
+        if second.tokens.is_some() {
+            return Err(StepFailure::conformance(
+                "the token endpoint accepted the same code twice: codes must work once (RFC 6749 §4.1.2)",
+            ));
+        }
+        let error = second
+            .fields
+            .get("error")
+            .and_then(|e| e.as_str())
+            .unwrap_or_default();
+        if second.status == Some(400) && error == "invalid_grant" {
+            Ok(())
+        } else {
+            Err(StepFailure::conformance(format!(
+                "a reused code got {} with error \"{error}\"; RFC 6749 §5.2 says 400 invalid_grant",
+                second
+                    .status
+                    .map_or_else(|| "no answer".into(), |s| s.to_string())
+            )))
+        }
+    })());
+}
+
+#[then("the exchange is refused")]
+async fn refused(world: &mut OnrampWorld) {
+    verdict((|| {
+        let answer = world
+            .exchanges
+            .last()
+            .ok_or_else(|| StepFailure::usage("no exchange happened in this scenario"))?;
+        if answer.tokens.is_some() {
+            return Err(StepFailure::conformance(
+                "the token endpoint issued tokens for a code whose PKCE code_verifier was not sent (RFC 7636 §4.6: the server verifies it; SMART App Launch 2.0 requires PKCE)",
+            ));
+        }
+        let error = answer.fields.get("error").and_then(|e| e.as_str());
+        match (answer.status, error) {
+            // RFC 7636 §4.6 names invalid_grant for a mismatch; a missing parameter may
+            // also be invalid_request (RFC 6749 §5.2). Either refusal is conformant.
+            (Some(400), Some("invalid_grant" | "invalid_request")) => Ok(()),
+            (status, error) => Err(StepFailure::conformance(format!(
+                "the refusal was {} with error {:?}; RFC 6749 §5.2 says 400 with invalid_grant (or invalid_request)",
+                status.map_or_else(|| "no answer".into(), |s| s.to_string()),
+                error.unwrap_or("(none)")
+            ))),
+        }
+    })());
 }
 
 #[when(expr = "the app asks for authorization with the redirect URI {string}")]
-async fn asks_with_redirect(world: &mut OnrampWorld, redirect: String) -> Result<(), StepFailure> {
-    let ctx = world.ctx()?;
-    let start = ctx.oauth.start();
-    let mut url: Url = start.url.clone();
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| {
-            let value = if k == "redirect_uri" {
-                redirect.clone()
-            } else {
-                v.into_owned()
-            };
-            (k.into_owned(), value)
-        })
-        .collect();
-    url.query_pairs_mut().clear().extend_pairs(pairs);
-    let response = ctx
-        .http
-        .send(
-            &format!("{CONTEXT}: authorize with an unregistered redirect URI"),
-            &Request::get(url.as_str()),
-        )
-        .await
-        .map_err(|e| http_failure(&e))?;
-    world.authorization = Some(crate::oauth::AuthorizationStart {
-        redirect_uri: Url::parse(&redirect).map_err(|e| StepFailure::usage(e.to_string()))?,
-        ..start
-    });
-    world.redirect_probe = Some(response);
-    Ok(())
+async fn asks_with_redirect(world: &mut OnrampWorld, redirect: String) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            let redirect = Url::parse(&redirect)
+                .map_err(|e| StepFailure::usage(format!("\"{redirect}\" is not a URL: {e}")))?;
+            world.probe = Some(
+                ctx.probe_redirect(
+                    &format!("{CONTEXT}: authorize with an unregistered redirect URI"),
+                    &redirect,
+                )
+                .await?,
+            );
+            Ok(())
+        }
+        .await,
+    );
 }
 
 #[then("the authorization server does not send the browser there")]
-async fn not_redirected(world: &mut OnrampWorld) -> Result<(), StepFailure> {
-    let response = world
-        .redirect_probe
-        .as_ref()
-        .ok_or_else(|| StepFailure::usage("no authorization was asked for"))?;
-    let target = world
-        .authorization
-        .as_ref()
-        .map(|a| a.redirect_uri.to_string())
-        .unwrap_or_default();
-    let location = response.header("location").unwrap_or_default();
-    let stem = target.trim_end_matches('/');
-    if (300..400).contains(&response.status) && !stem.is_empty() && location.starts_with(stem) {
-        return Err(StepFailure::conformance(format!(
-            "the authorization server redirected ({}) to the unregistered URI {location}: an open redirect that leaks codes",
-            response.status
-        )));
-    }
-    Ok(())
+async fn not_redirected(world: &mut OnrampWorld) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            let probe = world
+                .probe
+                .as_ref()
+                .ok_or_else(|| StepFailure::usage("no authorization was asked for"))?;
+            match &probe.reached {
+                Some(at) => Err(StepFailure::conformance(format!(
+                    "the authorization server sent the browser to the unregistered redirect URI ({at}) after {}: an open redirect that leaks codes (RFC 6749 §3.1.2.4)",
+                    probe.stopped
+                ))),
+                None => {
+                    ctx.recorder.note(
+                        CONTEXT,
+                        &format!("the sign-in towards an unregistered redirect URI stopped at {}", probe.stopped),
+                    );
+                    Ok(())
+                }
+            }
+        }
+        .await,
+    );
 }

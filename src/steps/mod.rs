@@ -1,21 +1,23 @@
 //! Gherkin step definitions, one file per domain concept. Steps are thin: read the step's
 //! parameters, call the run context (browser, OAuth, FHIR, validation), record what
-//! happened in the World, and turn a problem into a [`StepFailure`] that says whose fault
-//! it is.
+//! happened in the World, and end with [`verdict`]: a [`StepFailure`] says whose fault a
+//! failure is, and travels to the exit code as a type.
 
 mod access;
-mod authorization;
 mod resources;
+mod signin;
 mod token;
 
 use std::sync::Arc;
 
 use cucumber::World;
-use tokio::sync::OwnedMutexGuard;
+
+pub use signin::{sign_in_step, step_pattern};
 
 use crate::oauth::{AuthorizationStart, TokenAnswer};
-use crate::run::StepFailure;
-use crate::run::context::{Authorized, BrowserSlot, RunContext};
+use crate::run::context::RunContext;
+use crate::run::session::Authorized;
+use crate::run::{Probe, SignIn, StepFailure, verdict};
 
 /// Per-scenario state, plus the run's shared context.
 #[derive(Default, World)]
@@ -23,15 +25,16 @@ use crate::run::context::{Authorized, BrowserSlot, RunContext};
 pub struct OnrampWorld {
     /// Set by the run's `before` hook for every scenario.
     pub ctx: Option<Arc<RunContext>>,
-    /// The browser, held from opening the authorization URL until the redirect is caught.
-    pub browser: Option<OwnedMutexGuard<BrowserSlot>>,
+    /// An authorization request started, not yet opened in the browser.
     pub authorization: Option<AuthorizationStart>,
+    /// A sign-in under way in the browser, until the redirect is caught.
+    pub sign_in: Option<SignIn>,
     pub authorized: Option<Authorized>,
     pub exchanges: Vec<TokenAnswer>,
     pub status: Option<u16>,
     /// The resource type of the scenario (resources feature).
     pub kind: Option<String>,
-    pub redirect_probe: Option<crate::http::Response>,
+    pub probe: Option<Probe>,
 }
 
 impl std::fmt::Debug for OnrampWorld {
@@ -77,4 +80,13 @@ fn listed(head: &str, problems: &[String]) -> String {
         ));
     }
     text
+}
+
+/// An HTTP failure: the environment's when the target could not be reached at all.
+fn http_failure(error: &crate::http::HttpError) -> StepFailure {
+    if error.is_environment() {
+        StepFailure::environment(error.to_string())
+    } else {
+        StepFailure::conformance(error.to_string())
+    }
 }

@@ -1,31 +1,39 @@
-//! Steps of reading every required resource type and judging what came back.
+//! Steps of reading every required resource type and judging what came back. Each check
+//! records its verdict for the summary when it runs.
 
 use cucumber::{given, then, when};
 
-use super::{OnrampWorld, listed};
+use super::{OnrampWorld, listed, verdict};
 use crate::access::{self, Verdict};
 use crate::run::StepFailure;
 
 #[given("the app holds the member's access token")]
-async fn token(world: &mut OnrampWorld) -> Result<(), StepFailure> {
-    world.ctx()?.access_token().await.map(|_| ())
+async fn token(world: &mut OnrampWorld) {
+    verdict(async { world.ctx()?.access_token().await.map(|_| ()) }.await);
 }
 
 #[when(expr = "the app searches for {word} and follows every page")]
-async fn searches(world: &mut OnrampWorld, kind: String) -> Result<(), StepFailure> {
-    let ctx = world.ctx()?;
-    if !crate::validate::Registry::global().is_resource_type(&kind) {
-        return Err(StepFailure::usage(format!(
-            "\"{kind}\" is not an R4 resource type"
-        )));
-    }
-    let result = ctx.search(&kind).await;
-    world.kind = Some(kind);
-    match result.failure {
-        None => Ok(()),
-        Some(failure) if failure.environment => Err(StepFailure::environment(failure.message)),
-        Some(failure) => Err(StepFailure::conformance(failure.message)),
-    }
+async fn searches(world: &mut OnrampWorld, kind: String) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            if !crate::validate::Registry::global().is_resource_type(&kind) {
+                return Err(StepFailure::usage(format!(
+                    "\"{kind}\" is not an R4 resource type"
+                )));
+            }
+            let result = ctx.search(&kind).await;
+            world.kind = Some(kind);
+            match result.failure {
+                None => Ok(()),
+                Some(failure) if failure.environment => {
+                    Err(StepFailure::environment(failure.message))
+                }
+                Some(failure) => Err(StepFailure::conformance(failure.message)),
+            }
+        }
+        .await,
+    );
 }
 
 fn kind(world: &OnrampWorld) -> Result<String, StepFailure> {
@@ -35,111 +43,155 @@ fn kind(world: &OnrampWorld) -> Result<String, StepFailure> {
         .ok_or_else(|| StepFailure::usage("no search ran in this scenario"))
 }
 
-/// A verdict as a step result; notes go to the evidence.
-fn judge(world: &OnrampWorld, what: &str, verdict: Verdict) -> Result<(), StepFailure> {
+/// Record `verdict` of `check` on the scenario's type; its notes go to the evidence, its
+/// problems fail the step.
+fn judge(
+    world: &OnrampWorld,
+    check: &str,
+    head: &str,
+    verdict: Verdict,
+) -> Result<(), StepFailure> {
     let ctx = world.ctx()?;
+    let kind = kind(world)?;
+    ctx.checks.record(&ctx.recorder, &kind, check, &verdict);
     for note in &verdict.notes {
-        ctx.recorder.note(what, note);
+        ctx.recorder.note(head, note);
     }
     if verdict.problems.is_empty() {
         Ok(())
     } else {
-        Err(StepFailure::conformance(listed(what, &verdict.problems)))
+        Err(StepFailure::conformance(listed(head, &verdict.problems)))
     }
 }
 
 #[then("every page is a searchset Bundle")]
-async fn searchset(world: &mut OnrampWorld) -> Result<(), StepFailure> {
-    let kind = kind(world)?;
-    let result = world.ctx()?.search(&kind).await;
-    judge(
-        world,
-        &format!("{kind}: not every page is a proper searchset"),
-        access::searchset(&result),
-    )
+async fn searchset(world: &mut OnrampWorld) {
+    verdict(
+        async {
+            let kind = kind(world)?;
+            let result = world.ctx()?.search(&kind).await;
+            judge(
+                world,
+                "searchset",
+                &format!("{kind}: not every page is a proper searchset"),
+                access::searchset(&result),
+            )
+        }
+        .await,
+    );
 }
 
 #[then("the Bundle total matches the entries received")]
-async fn total(world: &mut OnrampWorld) -> Result<(), StepFailure> {
-    let kind = kind(world)?;
-    let result = world.ctx()?.search(&kind).await;
-    judge(
-        world,
-        &format!("{kind}: the total does not add up"),
-        access::total(&result),
-    )
+async fn total(world: &mut OnrampWorld) {
+    verdict(
+        async {
+            let kind = kind(world)?;
+            let result = world.ctx()?.search(&kind).await;
+            judge(
+                world,
+                "total",
+                &format!("{kind}: the total does not add up"),
+                access::total(&result),
+            )
+        }
+        .await,
+    );
 }
 
 #[then("no resource appears twice")]
-async fn duplicates(world: &mut OnrampWorld) -> Result<(), StepFailure> {
-    let kind = kind(world)?;
-    let result = world.ctx()?.search(&kind).await;
-    judge(
-        world,
-        &format!("{kind}: resources repeat across pages"),
-        access::duplicates(&result),
-    )
+async fn duplicates(world: &mut OnrampWorld) {
+    verdict(
+        async {
+            let kind = kind(world)?;
+            let result = world.ctx()?.search(&kind).await;
+            judge(
+                world,
+                "duplicates",
+                &format!("{kind}: resources repeat across pages"),
+                access::duplicates(&result),
+            )
+        }
+        .await,
+    );
 }
 
 #[then(expr = "every {word} resource is valid FHIR R4")]
-async fn valid(world: &mut OnrampWorld, kind: String) -> Result<(), StepFailure> {
-    let result = world.ctx()?.search(&kind).await;
-    if result.findings.is_empty() {
-        return Ok(());
-    }
-    let problems: Vec<String> = result
-        .findings
-        .iter()
-        .map(|f| {
-            format!(
-                "{}  {}  {} (page {}{})",
-                f.finding.resource.as_deref().unwrap_or("-"),
-                if f.finding.path.is_empty() {
-                    "-"
-                } else {
-                    &f.finding.path
-                },
-                f.finding.message,
-                f.page,
-                f.finding
-                    .entry
-                    .map(|e| format!(", entry {e}"))
-                    .unwrap_or_default()
-            )
-        })
-        .collect();
-    let head = format!(
-        "{} of {} {kind} resources break the FHIR R4 schema ({} finding{}):",
-        result.invalid,
-        result.resources.len(),
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" }
+async fn valid(world: &mut OnrampWorld, kind: String) {
+    verdict(
+        async {
+            let result = world.ctx()?.search(&kind).await;
+            if result.findings.is_empty() {
+                return Ok(());
+            }
+            let problems: Vec<String> = result
+                .findings
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{}  {}  {} (page {}{})",
+                        f.finding.resource.as_deref().unwrap_or("-"),
+                        if f.finding.path.is_empty() {
+                            "-"
+                        } else {
+                            &f.finding.path
+                        },
+                        f.finding.message,
+                        f.page,
+                        f.finding
+                            .entry
+                            .map(|e| format!(", entry {e}"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            let head = format!(
+                "{} of {} {kind} resources break the FHIR R4 schema ({} finding{}):",
+                result.invalid,
+                result.resources.len(),
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+            Err(StepFailure::conformance(listed(&head, &problems)))
+        }
+        .await,
     );
-    Err(StepFailure::conformance(listed(&head, &problems)))
 }
 
 #[then(expr = "every {word} resource belongs to the member")]
-async fn belongs(world: &mut OnrampWorld, kind: String) -> Result<(), StepFailure> {
-    let ctx = world.ctx()?;
-    let all = ctx.searches().await;
-    let result = ctx.search(&kind).await;
-    let patient = ctx.patient_id().await;
-    judge(
-        world,
-        &format!("{kind}: resources outside the member's compartment"),
-        access::membership(&result, patient.as_deref(), &all),
-    )
+async fn belongs(world: &mut OnrampWorld, kind: String) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            let all = ctx.searches().await;
+            let result = ctx.search(&kind).await;
+            let patient = ctx.patient_id().await;
+            let patients = all.get("Patient").map(|p| p.resources.len());
+            judge(
+                world,
+                "membership",
+                &format!("{kind}: resources outside the member's compartment"),
+                access::membership(&result, patient.as_deref(), patients, &all),
+            )
+        }
+        .await,
+    );
 }
 
 #[then("every reference between the returned resources resolves")]
-async fn references(world: &mut OnrampWorld) -> Result<(), StepFailure> {
-    let kind = kind(world)?;
-    let ctx = world.ctx()?;
-    let all = ctx.searches().await;
-    let result = ctx.search(&kind).await;
-    judge(
-        world,
-        &format!("{kind}: references that do not resolve"),
-        access::references(&result, &all),
-    )
+async fn references(world: &mut OnrampWorld) {
+    verdict(
+        async {
+            let kind = kind(world)?;
+            let ctx = world.ctx()?;
+            let all = ctx.searches().await;
+            let result = ctx.search(&kind).await;
+            judge(
+                world,
+                "references",
+                &format!("{kind}: references that do not resolve"),
+                access::references(&result, &all),
+            )
+        }
+        .await,
+    );
 }

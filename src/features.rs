@@ -1,0 +1,49 @@
+//! The shipped Gherkin features, embedded in the binary: the checks every payer shares
+//! (token, resources, access control) and one sign-in feature per kind of login, named like
+//! the sandbox's personas. A target picks its sign-in with `sign_in = "NAME"`; `onramp init`
+//! writes editable copies.
+
+/// The features every set shares, in the order a run executes them (after the sign-in).
+const SHARED: [(&str, &str); 3] = [
+    ("token.feature", include_str!("../features/token.feature")),
+    (
+        "resources.feature",
+        include_str!("../features/resources.feature"),
+    ),
+    (
+        "access-control.feature",
+        include_str!("../features/access-control.feature"),
+    ),
+];
+
+/// The sign-in features, by name: the payer guide's demo health plan (an identity form),
+/// and a CMS Blue Button 2.0-like login (username and password, then a consent page).
+const SIGN_INS: [(&str, &str); 2] = [
+    (
+        "demo-plan",
+        include_str!("../features/authorization.feature"),
+    ),
+    (
+        "bluebutton",
+        include_str!("../features/bluebutton/authorization.feature"),
+    ),
+];
+
+/// The sign-in used when a target names none.
+pub const DEFAULT_SIGN_IN: &str = "demo-plan";
+
+/// The names of the shipped sign-in features.
+pub fn sign_ins() -> Vec<&'static str> {
+    SIGN_INS.iter().map(|(name, _)| *name).collect()
+}
+
+/// The shipped features with the sign-in called `sign_in`, as `(file name, text)`, in run
+/// order; `None` for an unknown name.
+pub fn set(sign_in: &str) -> Option<Vec<(&'static str, &'static str)>> {
+    let (_, authorization) = SIGN_INS.iter().find(|(name, _)| *name == sign_in)?;
+    Some(
+        std::iter::once(("authorization.feature", *authorization))
+            .chain(SHARED)
+            .collect(),
+    )
+}

@@ -1,0 +1,108 @@
+//! The run's browser: one Chromium window, started on first use and shared by the
+//! scenarios one at a time (a sign-in holds it from opening the authorization URL until the
+//! redirect is caught). chromedriver is started here unless `--webdriver` names one, and is
+//! stopped when the run closes the browser, or when this is dropped.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+use super::StepFailure;
+use crate::browser::{Browser, BrowserError, BrowserOptions, ChromeDriver};
+
+#[derive(Debug, Default)]
+struct Slot {
+    driver: Option<ChromeDriver>,
+    browser: Option<Browser>,
+}
+
+/// The browser of a run.
+#[derive(Debug)]
+pub struct SharedBrowser {
+    slot: Arc<AsyncMutex<Slot>>,
+    webdriver: Option<String>,
+    options: BrowserOptions,
+    version: Mutex<Option<String>>,
+}
+
+/// The browser, held until dropped.
+#[derive(Debug)]
+pub struct BrowserGuard(OwnedMutexGuard<Slot>);
+
+impl std::ops::Deref for BrowserGuard {
+    type Target = Browser;
+
+    fn deref(&self) -> &Browser {
+        self.0
+            .browser
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a guard is only handed out with an open browser"))
+    }
+}
+
+impl std::ops::DerefMut for BrowserGuard {
+    fn deref_mut(&mut self) -> &mut Browser {
+        self.0
+            .browser
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("a guard is only handed out with an open browser"))
+    }
+}
+
+impl SharedBrowser {
+    pub fn new(webdriver: Option<String>, options: BrowserOptions) -> Self {
+        Self {
+            slot: Arc::new(AsyncMutex::new(Slot::default())),
+            webdriver,
+            options,
+            version: Mutex::new(None),
+        }
+    }
+
+    /// The browser, started on first use; waits while another scenario holds it.
+    pub async fn lock(&self) -> Result<BrowserGuard, StepFailure> {
+        let mut slot = Arc::clone(&self.slot).lock_owned().await;
+        if slot.browser.is_none() {
+            let url = match &self.webdriver {
+                Some(url) => url.clone(),
+                None => {
+                    let driver = ChromeDriver::start().await.map_err(environment)?;
+                    let url = driver.url().to_owned();
+                    slot.driver = Some(driver);
+                    url
+                }
+            };
+            let browser = Browser::open(&url, &self.options)
+                .await
+                .map_err(environment)?;
+            *self.version.lock().unwrap_or_else(|p| p.into_inner()) = browser.version();
+            slot.browser = Some(browser);
+        }
+        Ok(BrowserGuard(slot))
+    }
+
+    /// Chromium's version, once it has started.
+    pub fn version(&self) -> Option<String> {
+        self.version
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// End the session and stop chromedriver (also done when this is dropped).
+    pub async fn close(&self) {
+        let mut slot = self.slot.lock().await;
+        if let Some(browser) = slot.browser.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), browser.close()).await;
+        }
+        if let Some(mut driver) = slot.driver.take() {
+            driver.stop();
+        }
+    }
+}
+
+/// A browser that cannot start or act is the environment's problem.
+pub fn environment(error: BrowserError) -> StepFailure {
+    StepFailure::environment(error.to_string())
+}

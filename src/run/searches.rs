@@ -1,0 +1,117 @@
+//! The searches of a run: each required type read once (every page, validated as it
+//! arrives) and shared by every check that needs it, with a progress spinner on a terminal.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::{Mutex as AsyncMutex, OnceCell};
+
+use super::context::RunContext;
+use super::summary::FailureKind;
+use crate::fhir::{Paging, SearchFailure, SearchResult};
+
+/// Each type's search, run once.
+#[derive(Debug, Default)]
+pub struct Searches {
+    cells: AsyncMutex<BTreeMap<String, Arc<OnceCell<SearchResult>>>>,
+    show_progress: bool,
+}
+
+impl Searches {
+    pub fn new(show_progress: bool) -> Self {
+        Self {
+            cells: AsyncMutex::default(),
+            show_progress,
+        }
+    }
+
+    async fn cell(&self, kind: &str) -> Arc<OnceCell<SearchResult>> {
+        let mut cells = self.cells.lock().await;
+        Arc::clone(cells.entry(kind.to_owned()).or_default())
+    }
+
+    /// The searches that finished, without starting any.
+    pub async fn finished(&self) -> Vec<SearchResult> {
+        self.cells
+            .lock()
+            .await
+            .values()
+            .filter_map(|cell| cell.get().cloned())
+            .collect()
+    }
+
+    /// The finished search for `kind`, if it ran.
+    pub async fn get(&self, kind: &str) -> Option<SearchResult> {
+        self.cells.lock().await.get(kind)?.get().cloned()
+    }
+
+    fn progress_bar(&self, kind: &str) -> ProgressBar {
+        if !self.show_progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} reading {prefix}: {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_prefix(kind.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    }
+}
+
+impl RunContext {
+    /// The search for `kind`, run once with the run's access token and shared.
+    pub async fn search(&self, kind: &str) -> SearchResult {
+        let cell = self.searches.cell(kind).await;
+        cell.get_or_init(|| async {
+            let token = match self.access_token().await {
+                Ok(token) => token,
+                Err(failure) => {
+                    return SearchResult {
+                        kind: kind.to_owned(),
+                        failure: Some(SearchFailure {
+                            environment: failure.kind != FailureKind::Conformance,
+                            message: failure.message,
+                        }),
+                        ..SearchResult::default()
+                    };
+                }
+            };
+            let bar = self.searches.progress_bar(kind);
+            let paging = Paging {
+                page_size: self.target.page_size,
+                page_cap: self.target.page_cap,
+            };
+            let result = crate::fhir::search(
+                &self.http,
+                &self.endpoints.fhir_base,
+                kind,
+                &token,
+                paging,
+                |pages, resources| {
+                    bar.set_message(format!(
+                        "{pages} page{}, {resources} resources",
+                        if pages == 1 { "" } else { "s" }
+                    ));
+                },
+            )
+            .await;
+            bar.finish_and_clear();
+            result
+        })
+        .await
+        .clone()
+    }
+
+    /// Every required type's search, keyed by type.
+    pub async fn searches(&self) -> BTreeMap<String, SearchResult> {
+        let mut all = BTreeMap::new();
+        for kind in &self.target.required_resources {
+            all.insert(kind.clone(), self.search(kind).await);
+        }
+        all
+    }
+}

@@ -1,0 +1,323 @@
+//! Performing the sign-in language ([`crate::signin`]) in the run's browser: one sign-in
+//! under way ([`SignIn`]), step by step as the `@sign-in` scenario runs them, or all at once
+//! when another scenario replays the recipe ([`RunContext::sign_in`]), and the probe that
+//! follows a sign-in towards a redirect URI the server must refuse.
+
+use url::Url;
+
+use super::StepFailure;
+use super::browser::{BrowserGuard, environment};
+use super::context::RunContext;
+use super::session::Authorized;
+use crate::browser::{BrowserError, Patience};
+use crate::oauth::AuthorizationStart;
+use crate::signin::{Action, Recipe, RecipeStep};
+
+/// A sign-in under way: the authorization request, and the browser that shows it.
+#[derive(Debug)]
+pub struct SignIn {
+    pub start: AuthorizationStart,
+    browser: BrowserGuard,
+    /// The field filled last: `submits the form` presses Enter there.
+    last_field: Option<String>,
+    context: String,
+}
+
+/// What a page lacking a link, field or button the features name says: the target's page
+/// differs from what the features say (a timeout or a missing element), or the browser
+/// broke (anything else).
+fn page_failure(error: BrowserError) -> StepFailure {
+    match error {
+        BrowserError::Timeout { .. } | BrowserError::Missing { .. } => {
+            StepFailure::conformance(error.to_string())
+        }
+        other => environment(other),
+    }
+}
+
+/// Whether `url` is `redirect_uri` (scheme, host, port and path; the query differs).
+pub fn same_endpoint(url: &Url, redirect_uri: &Url) -> bool {
+    same_origin(url, redirect_uri) && url.path() == redirect_uri.path()
+}
+
+fn same_origin(url: &Url, other: &Url) -> bool {
+    url.scheme() == other.scheme()
+        && url.host_str() == other.host_str()
+        && url.port_or_known_default() == other.port_or_known_default()
+}
+
+impl SignIn {
+    /// Open `url` (the authorization request's, or a variant of it) in the run's browser.
+    pub async fn open(
+        ctx: &RunContext,
+        start: AuthorizationStart,
+        url: &Url,
+        context: &str,
+    ) -> Result<Self, StepFailure> {
+        let browser = ctx.browser.lock().await?;
+        browser.goto(url.as_str()).await.map_err(environment)?;
+        let sign_in = Self {
+            start,
+            browser,
+            last_field: None,
+            context: context.to_owned(),
+        };
+        sign_in.screenshot(ctx, "authorization page").await;
+        Ok(sign_in)
+    }
+
+    async fn screenshot(&self, ctx: &RunContext, caption: &str) {
+        ctx.screenshot(&self.browser, &self.context, caption).await;
+    }
+
+    /// Whether the browser is at the redirect URI already.
+    pub async fn arrived(&self) -> bool {
+        self.browser
+            .current_url()
+            .await
+            .is_ok_and(|url| same_endpoint(&url, &self.start.redirect_uri))
+    }
+
+    /// Where the browser is, with secret parameters blanked.
+    pub async fn location(&self, ctx: &RunContext) -> String {
+        ctx.recorder.redact(&self.browser.location().await)
+    }
+
+    /// Do what one step of the language says.
+    pub async fn perform(&mut self, ctx: &RunContext, action: &Action) -> Result<(), StepFailure> {
+        let browser = &self.browser;
+        match action {
+            Action::Start | Action::Open => {
+                return Err(StepFailure::usage(
+                    "the authorization request is already open in the browser",
+                ));
+            }
+            Action::Click(text) => {
+                let text = ctx.expand(text)?;
+                browser.click(&text).await.map_err(page_failure)?;
+                self.screenshot(ctx, &format!("after clicking {text}"))
+                    .await;
+            }
+            Action::Fill(pairs) => {
+                for (label, value) in pairs {
+                    let (label, value) = (ctx.expand(label)?, ctx.expand(value)?);
+                    // What goes into a password field is a secret from now on (before any
+                    // screenshot or message could show it).
+                    if browser.fill(&label, &value).await.map_err(page_failure)? {
+                        ctx.recorder.add_secret(&value);
+                    }
+                    self.last_field = Some(label);
+                }
+                self.screenshot(ctx, "form filled in").await;
+            }
+            Action::Choose { option, field } => {
+                let option = ctx.expand(option)?;
+                let field = field.as_deref().map(|f| ctx.expand(f)).transpose()?;
+                browser
+                    .choose(&option, field.as_deref())
+                    .await
+                    .map_err(page_failure)?;
+            }
+            Action::Check { label, on } => {
+                let label = ctx.expand(label)?;
+                browser
+                    .set_checked(&label, *on)
+                    .await
+                    .map_err(page_failure)?;
+            }
+            Action::WaitFor(text) => {
+                let text = ctx.expand(text)?;
+                browser.wait_for_text(&text).await.map_err(page_failure)?;
+            }
+            Action::Submit => {
+                browser
+                    .submit(self.last_field.as_deref())
+                    .await
+                    .map_err(page_failure)?;
+                self.screenshot(ctx, "form submitted").await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait for the browser to come back to the redirect URI and read what it carries. A
+    /// browser sent to another path of the app's origin fails at once.
+    pub async fn finish(self, ctx: &RunContext) -> Result<Authorized, StepFailure> {
+        let redirect_uri = self.start.redirect_uri.clone();
+        let waited = self
+            .browser
+            .wait_for_url(&format!("the redirect to {redirect_uri}"), |url| {
+                same_origin(url, &redirect_uri)
+            })
+            .await;
+        let landed = match waited {
+            Ok(url) if same_endpoint(&url, &redirect_uri) => url,
+            Ok(url) => {
+                self.screenshot(ctx, "sent somewhere else").await;
+                return Err(StepFailure::conformance(format!(
+                    "the authorization server sent the browser to {}, not to the registered redirect URI {redirect_uri} (RFC 6749 §3.1.2: the redirect goes to that URI)",
+                    ctx.recorder.redact(url.as_str())
+                )));
+            }
+            Err(BrowserError::Timeout { what, waited }) => {
+                let at = self.location(ctx).await;
+                let shown: String = self
+                    .browser
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .chars()
+                    .take(300)
+                    .collect();
+                self.screenshot(ctx, "no redirect").await;
+                return Err(StepFailure::conformance(format!(
+                    "timed out after {:.0} s waiting for {what}; the browser is at {at} showing: {shown}",
+                    waited.as_secs_f32(),
+                )));
+            }
+            Err(other) => return Err(environment(other)),
+        };
+        let redirect = ctx.oauth.read_redirect(&landed);
+        self.screenshot(ctx, "back at the app's redirect URI").await;
+        Ok(Authorized {
+            start: self.start,
+            landed,
+            redirect,
+        })
+    }
+}
+
+/// Where a replayed step was written, for a failure message.
+fn replayed(recipe: &Recipe, step: &RecipeStep, failure: StepFailure) -> StepFailure {
+    StepFailure {
+        message: format!(
+            "{} (replaying the sign-in of {}, line {}: {})",
+            failure.message, recipe.source, step.line, step.text
+        ),
+        ..failure
+    }
+}
+
+/// What the probe towards a redirect URI the server must refuse saw.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// The address of the refused URI the browser reached (redacted), if it did.
+    pub reached: Option<String>,
+    /// How far the sign-in went before the server stopped it.
+    pub stopped: String,
+}
+
+impl RunContext {
+    /// The recipe, or a usage failure saying where it should be.
+    pub fn recipe(&self) -> Result<&Recipe, StepFailure> {
+        self.recipe.as_ref().ok_or_else(|| {
+            StepFailure::usage(
+                "no scenario is tagged @sign-in: the features must say how the member signs in (onramp init writes an example)",
+            )
+        })
+    }
+
+    /// A whole sign-in, replaying the `@sign-in` scenario's actions: for scenarios that
+    /// need a code of their own.
+    pub async fn sign_in(
+        &self,
+        context: &str,
+        start: AuthorizationStart,
+    ) -> Result<Authorized, StepFailure> {
+        let recipe = self.recipe()?;
+        let url = start.url.clone();
+        let mut flow = SignIn::open(self, start, &url, context).await?;
+        for step in &recipe.steps {
+            if matches!(step.action, Action::Start | Action::Open) {
+                continue;
+            }
+            // A server that remembers the member may send the browser straight back.
+            if flow.arrived().await {
+                self.recorder.note(
+                    context,
+                    "the authorization server redirected without asking the member again",
+                );
+                break;
+            }
+            flow.perform(self, &step.action)
+                .await
+                .map_err(|f| replayed(recipe, step, f))?;
+        }
+        flow.finish(self).await
+    }
+
+    /// Follow a sign-in whose authorization request names `redirect_uri` instead of the
+    /// registered one, as far as the server lets it go, watching for the browser to reach
+    /// that URI. Any page that does not show what the recipe's next step needs ends it.
+    pub async fn probe_redirect(
+        &self,
+        context: &str,
+        redirect_uri: &Url,
+    ) -> Result<Probe, StepFailure> {
+        let recipe = self.recipe()?;
+        let start = self.oauth.start();
+        let mut url = start.url.clone();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let value = if k == "redirect_uri" {
+                    redirect_uri.to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        let start = AuthorizationStart {
+            redirect_uri: redirect_uri.clone(),
+            ..start
+        };
+        let mut flow = SignIn::open(self, start, &url, context).await?;
+        flow.browser.set_patience(Patience::Settle);
+        let mut stopped = "the authorization page".to_owned();
+        let mut reached = None;
+        let mut refused = false;
+        for step in &recipe.steps {
+            if flow.arrived().await {
+                reached = Some(flow.location(self).await);
+                break;
+            }
+            if matches!(step.action, Action::Start | Action::Open) {
+                continue;
+            }
+            match flow.perform(self, &step.action).await {
+                Ok(()) => stopped = format!("line {}: {}", step.line, step.text),
+                Err(failure) if failure.kind == super::summary::FailureKind::Conformance => {
+                    stopped = format!(
+                        "{stopped}; the next page did not offer line {}: {} ({})",
+                        step.line, step.text, failure.message
+                    );
+                    refused = true;
+                    break;
+                }
+                Err(failure) => {
+                    flow.browser.set_patience(Patience::Wait);
+                    return Err(failure);
+                }
+            }
+        }
+        if reached.is_none() && !refused {
+            // After the last action the server has had its say: give a redirect a moment.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_millis(300);
+            while reached.is_none() && std::time::Instant::now() < deadline {
+                if flow.arrived().await {
+                    reached = Some(flow.location(self).await);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        flow.browser.set_patience(Patience::Wait);
+        flow.screenshot(self, "where the refused redirect URI led")
+            .await;
+        Ok(Probe { reached, stopped })
+    }
+}

@@ -1,0 +1,125 @@
+//! Steps of the member's sign-in: the sign-in language (one step, registered with the
+//! pattern [`step_pattern`], that hands the text to [`crate::signin::Action::parse`]) and the
+//! checks of the redirect that ends it.
+
+use cucumber::{step, then};
+use futures_util::future::LocalBoxFuture;
+
+use super::{OnrampWorld, verdict};
+use crate::run::{SignIn, StepFailure};
+use crate::signin::Action;
+
+const CONTEXT: &str = "Authorization";
+
+/// What the sign-in language's steps start with (see [`crate::signin`]).
+pub fn step_pattern() -> regex::Regex {
+    regex::Regex::new(
+        r"^the (?:app starts an authorization request|member (?:opens|clicks|fills in|chooses|checks|unchecks|waits for|submits)\b.*)$",
+    )
+    .unwrap_or_else(|e| unreachable!("a literal pattern: {e}"))
+}
+
+/// The step of the sign-in language, for cucumber's Given and When.
+pub fn sign_in_step(world: &mut OnrampWorld, context: step::Context) -> LocalBoxFuture<'_, ()> {
+    Box::pin(async move { verdict(act(world, &context.step).await) })
+}
+
+async fn act(world: &mut OnrampWorld, step: &cucumber::gherkin::Step) -> Result<(), StepFailure> {
+    let ctx = world.ctx()?;
+    let table = step.table.as_ref().map(|t| t.rows.as_slice());
+    let action = Action::parse(&step.value, table)
+        .map_err(StepFailure::usage)?
+        .ok_or_else(|| StepFailure::usage("not a step of the sign-in language"))?;
+    match action {
+        Action::Start => {
+            world.authorization = Some(ctx.oauth.start());
+        }
+        Action::Open => {
+            let start = world.authorization.take().ok_or_else(|| {
+                StepFailure::usage(
+                    "no authorization request was started: begin with `the app starts an authorization request`",
+                )
+            })?;
+            let url = start.url.clone();
+            world.sign_in = Some(SignIn::open(&ctx, start, &url, CONTEXT).await?);
+        }
+        other => {
+            let sign_in = world.sign_in.as_mut().ok_or_else(|| {
+                StepFailure::usage("the browser is not open: open the authorization URL first")
+            })?;
+            sign_in.perform(&ctx, &other).await?;
+        }
+    }
+    Ok(())
+}
+
+#[then("the browser is sent back to the app's redirect URI")]
+async fn sent_back(world: &mut OnrampWorld) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            let sign_in = world.sign_in.take().ok_or_else(|| {
+                StepFailure::usage("the browser is not open: open the authorization URL first")
+            })?;
+            world.authorized = Some(sign_in.finish(&ctx).await?);
+            Ok(())
+        }
+        .await,
+    );
+}
+
+#[then("the redirect carries an authorization code")]
+async fn carries_code(world: &mut OnrampWorld) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            let authorized = world
+                .authorized
+                .clone()
+                .ok_or_else(|| StepFailure::usage("the browser has not come back yet"))?;
+            if let Some(error) = &authorized.redirect.error {
+                return Err(StepFailure::conformance(format!(
+                    "the authorization server answered error={error}{}",
+                    authorized
+                        .redirect
+                        .error_description
+                        .as_ref()
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                )));
+            }
+            if authorized.redirect.code.is_none() {
+                return Err(StepFailure::conformance(format!(
+                    "the redirect to {} carries no code parameter (RFC 6749 §4.1.2)",
+                    ctx.recorder.redact(authorized.landed.as_str())
+                )));
+            }
+            // The next scenario that needs a code takes this one: the member signs in once.
+            ctx.session.offer(authorized);
+            Ok(())
+        }
+        .await,
+    );
+}
+
+#[then("the redirect carries the state the app sent")]
+async fn carries_state(world: &mut OnrampWorld) {
+    verdict(
+        async {
+            let authorized = world
+                .authorized
+                .as_ref()
+                .ok_or_else(|| StepFailure::usage("the browser has not come back yet"))?;
+            match &authorized.redirect.state {
+                Some(state) if *state == authorized.start.state => Ok(()),
+                Some(_) => Err(StepFailure::conformance(
+                    "the state on the redirect differs from the one the app sent (RFC 6749 §4.1.2: it must be returned exactly; CSRF protection fails)",
+                )),
+                None => Err(StepFailure::conformance(
+                    "the redirect carries no state, though the app sent one (RFC 6749 §4.1.2)",
+                )),
+            }
+        }
+        .await,
+    );
+}
