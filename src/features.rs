@@ -29,6 +29,15 @@ const SIGN_INS: [(&str, &str); 2] = [
     ),
 ];
 
+/// The shipped files in the order a run executes them: the sign-in first (its code serves
+/// the token scenario), the token (its grant serves the reads), then the rest.
+pub const RUN_ORDER: [&str; 4] = [
+    "authorization.feature",
+    "token.feature",
+    "resources.feature",
+    "access-control.feature",
+];
+
 /// The sign-in used when a target names none.
 pub const DEFAULT_SIGN_IN: &str = "demo-plan";
 

@@ -282,3 +282,54 @@ async fn hostile_text_stays_text_in_a_real_browser() {
     assert!(shot.len() > 1000);
     browser.close().await.expect("closed");
 }
+
+#[test]
+fn a_report_that_cannot_be_written_names_the_path_and_the_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A folder where summary.json should go.
+    std::fs::create_dir(dir.path().join("summary.json")).expect("folder");
+    let error = onramp::report::write_outputs(dir.path(), &summary("plain"))
+        .expect_err("summary.json cannot be written");
+    let error = onramp::run::RunError::Report {
+        outcome: "passed".into(),
+        dir: dir.path().to_owned(),
+        source: error,
+    };
+    assert_eq!(error.exit_code(), 3);
+    let mut chain = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        chain.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    assert!(
+        chain.starts_with("the run finished (passed) but its report in ")
+            && chain.contains("summary.json")
+            && chain.contains("os error"),
+        "{chain}"
+    );
+}
+
+#[test]
+fn junit_and_cucumber_json_are_rendered_from_the_summary() {
+    let summary = summary(HOSTILE);
+    let junit = onramp::report::junit::render(&summary);
+    insta::assert_snapshot!("junit", junit);
+    assert!(!junit.contains("<script>") && junit.contains("&lt;script&gt;"));
+    assert!(junit.contains("<failure type=\"conformance\""));
+    let json: serde_json::Value =
+        serde_json::from_str(&onramp::report::cucumber::render(&summary)).expect("JSON");
+    let features = json.as_array().expect("features");
+    assert_eq!(features.len(), 2);
+    assert_eq!(features[1]["uri"], "features/resources.feature");
+    let steps = &features[1]["elements"][0]["steps"];
+    assert_eq!(steps[0]["result"]["status"], "failed");
+    assert_eq!(steps[0]["result"]["duration"], 12_000_000);
+    assert!(
+        steps[0]["result"]["error_message"]
+            .as_str()
+            .expect("message")
+            .contains("Patient.gender")
+    );
+    assert_eq!(steps[1]["result"]["status"], "skipped");
+}

@@ -4,129 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use common::run::Run;
 use serde_json::Value;
-
-/// One run of the binary in its own folder, with its own temp dir (so that its Chromium
-/// profiles can be told apart from other tests').
-struct Run {
-    dir: tempfile::TempDir,
-    output: Output,
-}
-
-impl Run {
-    fn tmp(dir: &Path) -> PathBuf {
-        dir.join("tmp")
-    }
-
-    fn command(dir: &Path, args: &[&str]) -> Command {
-        std::fs::create_dir_all(Self::tmp(dir)).expect("tmp dir");
-        let mut command = common::onramp();
-        command
-            .args(["run", "--out"])
-            .arg(dir.join("reports"))
-            .args(args)
-            .current_dir(dir)
-            .env("TMPDIR", Self::tmp(dir))
-            .env_remove("ONRAMP_1UP_CLIENT_ID")
-            .env_remove("ONRAMP_1UP_CLIENT_SECRET")
-            .env_remove("ONRAMP_1UP_REDIRECT_URI");
-        command
-    }
-
-    fn new(args: &[&str]) -> Self {
-        Self::with(args, |_| {})
-    }
-
-    /// A run against a target file `name` holding `toml`, selecting `tags`.
-    fn with_target(name: &str, toml: &str, tags: &str) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let target = common::write(dir.path(), name, toml);
-        Self::new(&["--target", target.to_str().expect("utf-8"), "--tags", tags])
-    }
-
-    fn with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut command = Self::command(dir.path(), args);
-        adjust(&mut command);
-        let output = command.output().expect("onramp runs");
-        let run = Self { dir, output };
-        run.assert_no_browser_left();
-        run
-    }
-
-    fn code(&self) -> i32 {
-        self.output.status.code().expect("exited")
-    }
-
-    fn stdout(&self) -> String {
-        String::from_utf8_lossy(&self.output.stdout).into_owned()
-    }
-
-    fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.output.stderr).into_owned()
-    }
-
-    fn report(&self) -> PathBuf {
-        self.dir.path().join("reports").join("latest")
-    }
-
-    fn summary(&self) -> Value {
-        let text =
-            std::fs::read_to_string(self.report().join("summary.json")).unwrap_or_else(|e| {
-                panic!(
-                    "summary.json: {e}\nstdout:\n{}\nstderr:\n{}",
-                    self.stdout(),
-                    self.stderr()
-                )
-            });
-        serde_json::from_str(&text).expect("summary.json is JSON")
-    }
-
-    fn scenario<'a>(summary: &'a Value, needle: &str) -> &'a Value {
-        summary["scenarios"]
-            .as_array()
-            .expect("scenarios")
-            .iter()
-            .find(|s| s["name"].as_str().unwrap_or_default().contains(needle))
-            .unwrap_or_else(|| panic!("no scenario named like {needle}"))
-    }
-
-    /// Chromium and chromedriver processes started for this run (its TMPDIR holds their
-    /// profiles) must all be gone.
-    fn assert_no_browser_left(&self) {
-        let marker = Self::tmp(self.dir.path()).display().to_string();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        loop {
-            let left: Vec<String> = std::fs::read_dir("/proc")
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|entry| {
-                    let raw = std::fs::read(entry.path().join("cmdline")).ok()?;
-                    let status =
-                        std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-                    let zombie = status
-                        .lines()
-                        .any(|l| l.starts_with("State:") && l.contains('Z'));
-                    let line = String::from_utf8_lossy(&raw).replace('\0', " ");
-                    (line.contains(&marker) && !zombie).then_some(line)
-                })
-                .collect();
-            if left.is_empty() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "processes left behind: {left:#?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
 
 #[test]
 fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
@@ -522,6 +404,7 @@ fn init_writes_editable_features_that_run() {
         "features/resources.feature",
         "features/access-control.feature",
         "onramp-target.toml",
+        "onboarding.toml",
     ] {
         assert!(dir.path().join(file).is_file(), "{file}");
     }
@@ -627,5 +510,219 @@ fn require_checklist_fails_a_conformant_run_with_an_incomplete_checklist() {
         without.code(),
         0,
         "the checklist does not change the verdict unless required"
+    );
+}
+
+#[test]
+fn the_bluebutton_persona_passes_its_own_features_and_its_password_stays_secret() {
+    let run = Run::new(&["--target", "sandbox-bluebutton"]);
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
+    let summary = run.summary();
+    assert_eq!(summary["target"]["persona"], "bluebutton");
+    assert_eq!(summary["target"]["client_auth"], "basic");
+    let kinds: Vec<&str> = summary["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(|r| r["type"].as_str())
+        .collect();
+    assert_eq!(kinds, ["Coverage", "ExplanationOfBenefit", "Patient"]);
+    // 1 sign-in + 1 token + 3 types + 4 access-control scenarios.
+    assert_eq!(summary["scenario_counts"]["passed"], 9);
+    let captions: Vec<&str> = summary["screenshots"]
+        .as_array()
+        .expect("screenshots")
+        .iter()
+        .filter_map(|s| s["caption"].as_str())
+        .collect();
+    assert!(captions.contains(&"after clicking Allow"), "{captions:?}");
+    for file in walkdir::WalkDir::new(run.report().canonicalize().expect("report"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+    {
+        let bytes = std::fs::read(file.path()).expect("readable");
+        assert!(
+            !bytes.windows(8).any(|w| w == b"PW00000!"),
+            "{} holds the member's password",
+            file.path().display()
+        );
+    }
+}
+
+/// `onramp init` in a fresh folder, with `args` after the folder.
+fn init(args: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let init = common::onramp()
+        .arg("init")
+        .arg(dir.path())
+        .args(args)
+        .output()
+        .expect("init");
+    assert_eq!(init.status.code(), Some(0), "{}", common::stderr(&init));
+    dir
+}
+
+#[test]
+fn the_bluebutton_preset_writes_features_that_run_unchanged_against_the_persona() {
+    let dir = init(&["--preset", "bluebutton-sandbox"]);
+    let authorization = std::fs::read_to_string(dir.path().join("features/authorization.feature"))
+        .expect("the sign-in feature");
+    assert!(authorization.contains("| Username | ${member.username} |"));
+    let target = std::fs::read_to_string(dir.path().join("onramp-target.toml")).expect("target");
+    assert!(
+        target.contains("https://sandbox.bluebutton.cms.gov/v2/o/authorize/")
+            && target.contains("features = \"features\""),
+        "{target}"
+    );
+    let features = dir.path().join("features");
+    let run = Run::new(&[
+        "--target",
+        "sandbox-bluebutton",
+        "--features",
+        features.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert_eq!(run.summary()["scenario_counts"]["passed"], 9);
+}
+
+#[test]
+fn a_sign_in_the_persona_does_not_offer_fails_at_the_step_that_names_it() {
+    // The demo plan's sign-in against the Blue Button persona: its page has no
+    // "Click here to confirm identity", and every scenario that needs a sign-in says so.
+    let run = Run::with_target(
+        "mismatch.toml",
+        "sign_in = \"demo-plan\"\n[sandbox]\npersona = \"bluebutton\"\n\n[member]\nfirst_name = \"John\"\nlast_name = \"Allen\"\nbirth_date = \"10/19/1950\"\nmember_id = \"123456789123\"\nzip = \"02114\"\n",
+        "@authorization or @token",
+    );
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let failed = run.failed_steps();
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    for step in &failed {
+        assert!(
+            step.error
+                .contains("a link or button \"Click here to confirm identity\""),
+            "{step:#?}"
+        );
+        assert_eq!(step.failure, "conformance");
+    }
+    assert!(
+        failed[1]
+            .error
+            .contains("replaying the sign-in of features/authorization.feature:")
+    );
+}
+
+#[test]
+fn the_sign_in_wording_lives_in_the_features_and_every_sign_in_follows_it() {
+    let dir = init(&[]);
+    let feature = dir.path().join("features/authorization.feature");
+    let original = std::fs::read_to_string(&feature).expect("feature");
+    let target = dir.path().join("onramp-target.toml");
+    // A missing field costs a browser timeout per sign-in: keep it short.
+    let text = std::fs::read_to_string(&target).expect("target");
+    std::fs::write(
+        &target,
+        text.replace("timeout = \"15s\"", "timeout = \"2s\""),
+    )
+    .expect("edit");
+    let target = target.to_str().expect("utf-8");
+
+    // The birthdate field found by its placeholder instead of its label: still passes.
+    std::fs::write(
+        &feature,
+        original.replace("| Birthdate      |", "| MM/DD/YYYY     |"),
+    )
+    .expect("edit");
+    let run = Run::new(&["--target", target]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+
+    // A label the page does not show: the sign-in scenario and every replay fail alike.
+    std::fs::write(
+        &feature,
+        original.replace("| Birthdate      |", "| Date of Birth  |"),
+    )
+    .expect("edit");
+    let run = Run::new(&["--target", target]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let failed = run.failed_steps();
+    let scenarios: Vec<&str> = failed.iter().map(|f| f.scenario.as_str()).collect();
+    for needs_a_sign_in in [
+        "The member confirms their identity and the app receives a code",
+        "The code is exchanged for a Bearer token that reads the member's data",
+        "A used authorization code cannot be used again",
+        "A code is not exchanged without its PKCE verifier",
+    ] {
+        assert!(scenarios.contains(&needs_a_sign_in), "{scenarios:?}");
+    }
+    assert!(
+        failed
+            .iter()
+            .filter(|f| f.step.starts_with("the member") || f.step.contains("authorizes"))
+            .all(|f| f.error.contains("a field labelled \"Date of Birth\"")),
+        "{failed:#?}"
+    );
+    let passed = run.summary()["scenario_counts"]["passed"].as_u64();
+    assert_eq!(
+        passed,
+        Some(2),
+        "only the scenarios that need no sign-in pass (the unauthenticated read and the unregistered redirect)"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_with_what_to_fix() {
+    // A sign-in placeholder the target's [member] lacks.
+    let run = Run::with_target(
+        "no-zip.toml",
+        "[sandbox]\n\n[member]\nfirst_name = \"John\"\nlast_name = \"Allen\"\nbirth_date = \"10/19/1950\"\nmember_id = \"123456789123\"\n",
+        "@token",
+    );
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("has no [member] zip")
+            && run.stderr().contains("features/authorization.feature:"),
+        "{}",
+        run.stderr()
+    );
+
+    // A step no definition matches.
+    let dir = init(&[]);
+    let token = dir.path().join("features/token.feature");
+    let text = std::fs::read_to_string(&token).expect("feature");
+    std::fs::write(
+        &token,
+        text.replace(
+            "And the token type is Bearer",
+            "And the token is made of cheese",
+        ),
+    )
+    .expect("edit");
+    let target = dir.path().join("onramp-target.toml");
+    let run = Run::new(&[
+        "--target",
+        target.to_str().expect("utf-8"),
+        "--tags",
+        "@token",
+    ]);
+    assert_eq!(run.code(), 2, "{}", run.stdout());
+    let failed = run.failed_steps();
+    assert_eq!(failed[0].step, "the token is made of cheese");
+    assert_eq!(failed[0].failure, "usage");
+    assert_eq!(run.summary()["outcome"], "error");
+
+    // Two scenarios tagged @sign-in.
+    std::fs::write(
+        dir.path().join("features/second.feature"),
+        "Feature: Another\n  @sign-in\n  Scenario: Again\n    Given the app starts an authorization request\n",
+    )
+    .expect("write");
+    let run = Run::new(&["--target", target.to_str().expect("utf-8")]);
+    assert_eq!(run.code(), 2);
+    assert!(
+        run.stderr()
+            .contains("more than one scenario is tagged @sign-in"),
+        "{}",
+        run.stderr()
     );
 }

@@ -1383,3 +1383,246 @@ async fn the_built_in_callback_page_shows_what_an_app_would_receive() {
         "{described}"
     );
 }
+
+// ---- the Blue Button persona ---------------------------------------------------------------
+
+mod bluebutton {
+    use super::*;
+    use onramp::sandbox::{Persona, Sandbox};
+
+    const CLIENT: (&str, &str) = ("bb-client", "bb-secret");
+
+    async fn start_bluebutton(eobs_per_member: usize) -> Sandbox {
+        start(SandboxConfig {
+            persona: Persona::Bluebutton,
+            members: 100,
+            eobs_per_member,
+            pkce: Persona::Bluebutton.default_pkce(),
+            clients: vec![Client {
+                client_id: CLIENT.0.into(),
+                client_secret: CLIENT.1.into(),
+                redirect_uris: Vec::new(),
+                any_loopback: true,
+            }],
+            ..SandboxConfig::default()
+        })
+        .await
+    }
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    /// The login page for a PKCE authorization request.
+    async fn login_page(sandbox: &Sandbox) -> String {
+        http()
+            .get(sandbox.authorize_url())
+            .query(&[
+                ("client_id", CLIENT.0),
+                ("redirect_uri", REDIRECT),
+                ("response_type", "code"),
+                ("state", "bb-state"),
+                ("scope", "openid profile patient/Patient.rs patient/Coverage.rs patient/ExplanationOfBenefit.rs"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ])
+            .send()
+            .await
+            .expect("authorize")
+            .text()
+            .await
+            .expect("page")
+    }
+
+    async fn post(sandbox: &Sandbox, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        http()
+            .post(format!("{}{path}", sandbox.authorize_url()))
+            .form(form)
+            .send()
+            .await
+            .expect("answers")
+    }
+
+    /// Log in as `user`, then answer the consent page with `share`; the redirect's code.
+    async fn code(sandbox: &Sandbox, user: &str, password: &str, share: &str) -> String {
+        let page = login_page(sandbox).await;
+        let request = request_id(&page);
+        let consent = post(
+            sandbox,
+            "login",
+            &[
+                ("request", &request),
+                ("username", user),
+                ("password", password),
+            ],
+        )
+        .await
+        .text()
+        .await
+        .expect("consent page");
+        for text in [
+            "Allow",
+            "Deny",
+            "Share healthcare data and personal information",
+        ] {
+            assert!(consent.contains(text), "{text}: {consent}");
+        }
+        let response = post(
+            sandbox,
+            "consent",
+            &[("request", &request), ("action", "allow"), ("share", share)],
+        )
+        .await;
+        assert_eq!(response.status(), 302);
+        let at = location(&response);
+        assert_eq!(query(&at, "state").as_deref(), Some("bb-state"));
+        query(&at, "code").expect("a code")
+    }
+
+    async fn exchange(sandbox: &Sandbox, form: &[(&str, &str)], basic: bool) -> reqwest::Response {
+        let mut request = http().post(sandbox.token_url()).form(form);
+        if basic {
+            request = request.basic_auth(CLIENT.0, Some(CLIENT.1));
+        }
+        request.send().await.expect("token answers")
+    }
+
+    #[tokio::test]
+    async fn an_enrollee_logs_in_consents_and_the_app_gets_tokens_with_basic_auth_only() {
+        let sandbox = start_bluebutton(12).await;
+        assert!(sandbox.authorize_url().ends_with("/v2/o/authorize/"));
+        assert!(sandbox.token_url().ends_with("/v2/o/token/"));
+        assert!(sandbox.fhir_base().ends_with("/v2/fhir"));
+        let page = login_page(&sandbox).await;
+        for text in [
+            "<label for=\"username\">Username</label>",
+            "<label for=\"password\">Password</label>",
+            "Log in",
+        ] {
+            assert!(page.contains(text), "{text}: {page}");
+        }
+        // A wrong password shows the login page again.
+        let request = request_id(&page);
+        let wrong = post(
+            &sandbox,
+            "login",
+            &[
+                ("request", &request),
+                ("username", "BBUser00007"),
+                ("password", "PW00008!"),
+            ],
+        )
+        .await;
+        assert_eq!(wrong.status(), 200);
+        assert!(wrong.text().await.expect("page").contains("incorrect"));
+
+        let code = code(&sandbox, "BBUser00007", "PW00007!", "yes").await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ];
+        // The secret in the body is not how this server authenticates clients.
+        let mut in_body = form.to_vec();
+        in_body.extend([("client_id", CLIENT.0), ("client_secret", CLIENT.1)]);
+        let (status, error, _) = oauth_error(exchange(&sandbox, &in_body, false).await).await;
+        assert_eq!((status, error.as_str()), (401, "invalid_client"));
+        // Without redirect_uri the exchange is refused (RFC 6749 §4.1.3).
+        let (status, error, _) =
+            oauth_error(exchange(&sandbox, &[form[0], form[1], form[3]], true).await).await;
+        assert_eq!((status, error.as_str()), (400, "invalid_request"));
+        let body: Value = exchange(&sandbox, &form, true)
+            .await
+            .json()
+            .await
+            .expect("token JSON");
+        assert_eq!(body["patient"], "m00007");
+        assert!(
+            body["scope"]
+                .as_str()
+                .expect("scope")
+                .contains("patient/Patient.rs")
+        );
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn withholding_personal_information_drops_the_patient_scope() {
+        let sandbox = start_bluebutton(12).await;
+        let code = code(&sandbox, "BBUser00000", "PW00000!", "no").await;
+        let body: Value = exchange(
+            &sandbox,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+            true,
+        )
+        .await
+        .json()
+        .await
+        .expect("token JSON");
+        let scope = body["scope"].as_str().expect("scope");
+        assert!(
+            !scope.contains("Patient.rs") && !scope.contains("profile"),
+            "{scope}"
+        );
+        assert!(scope.contains("patient/Coverage.rs"), "{scope}");
+        sandbox.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn pkce_is_required_and_only_three_types_are_served_fifty_a_page() {
+        let sandbox = start_bluebutton(60).await;
+        let without_pkce = http()
+            .get(sandbox.authorize_url())
+            .query(&[("client_id", CLIENT.0), ("redirect_uri", REDIRECT)])
+            .send()
+            .await
+            .expect("authorize");
+        assert_eq!(without_pkce.status(), 302);
+        assert_eq!(
+            query(&location(&without_pkce), "error").as_deref(),
+            Some("invalid_request")
+        );
+        let code = code(&sandbox, "BBUser00000", "PW00000!", "yes").await;
+        let body: Value = exchange(
+            &sandbox,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+            true,
+        )
+        .await
+        .json()
+        .await
+        .expect("token JSON");
+        let token = body["access_token"].as_str().expect("token");
+        let metadata: Value = get(&sandbox, token, "metadata")
+            .await
+            .json()
+            .await
+            .expect("metadata");
+        let types: Vec<&str> = metadata["rest"][0]["resource"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .filter_map(|r| r["type"].as_str())
+            .collect();
+        assert_eq!(types, ["Coverage", "ExplanationOfBenefit", "Patient"]);
+        assert_eq!(get(&sandbox, token, "Organization").await.status(), 404);
+        let page: Value = get(&sandbox, token, "ExplanationOfBenefit?_count=100")
+            .await
+            .json()
+            .await
+            .expect("page");
+        assert_eq!(page["entry"].as_array().map(Vec::len), Some(50));
+        assert_eq!(page["total"], 60);
+        sandbox.shutdown().await;
+    }
+}

@@ -87,15 +87,18 @@ fn the_target_schema_matches_the_target_loader() {
         let value: toml::Value = toml::from_str(toml_text).expect("TOML");
         serde_json::to_value(value).expect("JSON")
     };
-    let template = as_json(onramp::config::TARGET_TEMPLATE);
-    assert!(
-        validator.is_valid(&template),
-        "{:?}",
-        validator
-            .iter_errors(&template)
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-    );
+    let built_in = onramp::config::BUILT_IN.iter().map(|(_, text)| *text);
+    for text in std::iter::once(onramp::config::TARGET_TEMPLATE).chain(built_in) {
+        let target = as_json(text);
+        assert!(
+            validator.is_valid(&target),
+            "{text}\n{:?}",
+            validator
+                .iter_errors(&target)
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+        );
+    }
     let remote = as_json(
         "name = \"acme\"\n[endpoints]\nauthorize = \"https://a/x\"\ntoken = \"https://a/t\"\nfhir_base = \"https://a/r4\"\n[client]\nid = \"${ID}\"\nsecret = \"${SECRET}\"\nredirect_uri = \"http://localhost:1/cb\"\nauth = \"basic\"\n",
     );
@@ -105,6 +108,9 @@ fn the_target_schema_matches_the_target_loader() {
         "[sandbox]\n[endpoints]\nauthorize = \"a\"\ntoken = \"b\"\nfhir_base = \"c\"\n",
         "[sandbox]\n[client]\nid = \"x\"\nsecret = \"y\"\nauth = \"digest\"\n",
         "[sandbox]\ncolour = \"blue\"\n",
+        "[sandbox]\npersona = \"acme\"\n",
+        "sign_in = \"demo-plan\"\nfeatures = \"f\"\n[sandbox]\n",
+        "[sandbox]\n[browser]\ntimeout = \"soon\"\n",
     ] {
         assert!(!validator.is_valid(&as_json(bad)), "schema accepts {bad:?}");
         assert!(

@@ -52,7 +52,8 @@ impl Features {
         })
     }
 
-    /// Every `.feature` file under `dir`, in name order.
+    /// Every `.feature` file under `dir`: the shipped names in their run order
+    /// ([`crate::features::RUN_ORDER`]), then the others in name order.
     pub fn from_dir(dir: &Path) -> Result<Self, FeaturesError> {
         let mut files = Vec::new();
         for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
@@ -79,6 +80,17 @@ impl Features {
                 path: dir.to_owned(),
             });
         }
+        // A stable sort keeps the walk's name order within each rank.
+        files.sort_by_key(|(path, _)| {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            crate::features::RUN_ORDER
+                .iter()
+                .position(|shipped| *shipped == name)
+                .unwrap_or(crate::features::RUN_ORDER.len())
+        });
         Ok(Self { files })
     }
 

@@ -184,6 +184,19 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// What a sandbox serving `store` at `origin` shares.
+    fn new(config: SandboxConfig, store: Arc<dyn Store>, origin: String) -> Arc<Self> {
+        Arc::new(State {
+            faults: faults::Faults::new(config.faults.clone()),
+            pages: pages::Pages::new(config.persona.brand()),
+            config,
+            store,
+            grants: grants::Grants::default(),
+            origin,
+            cursor_key: grants::random_token(),
+        })
+    }
+
     pub fn client(&self, client_id: &str) -> Option<&Client> {
         self.config
             .clients
@@ -478,15 +491,7 @@ impl Sandbox {
             address.ip()
         };
         let origin = format!("http://{}", SocketAddr::new(shown_host, address.port()));
-        let state = Arc::new(State {
-            faults: faults::Faults::new(config.faults.clone()),
-            pages: pages::Pages::new(config.persona.brand()),
-            config,
-            store,
-            grants: grants::Grants::default(),
-            origin,
-            cursor_key: grants::random_token(),
-        });
+        let state = State::new(config, store, origin);
         let app = router(Arc::clone(&state));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -583,5 +588,61 @@ impl Drop for Sandbox {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    fn app(persona: Persona) -> Router {
+        let config = SandboxConfig {
+            persona,
+            ..SandboxConfig::default()
+        };
+        let store = Arc::new(Generated::new(config.members, config.eobs_per_member));
+        router(State::new(config, store, "http://sandbox.test".into()))
+    }
+
+    async fn get(app: Router, path: &str) -> Response {
+        app.oneshot(Request::get(path).body(Body::empty()).expect("request"))
+            .await
+            .unwrap_or_else(|e| match e {})
+    }
+
+    #[tokio::test]
+    async fn each_persona_serves_its_own_paths_without_a_socket() {
+        for (persona, fhir, authorize) in [
+            (
+                Persona::DemoPlan,
+                "/r4",
+                "/oauth2/authorize/test?client_id=x",
+            ),
+            (
+                Persona::Bluebutton,
+                "/v2/fhir",
+                "/v2/o/authorize/?client_id=x",
+            ),
+        ] {
+            let metadata = get(app(persona), &format!("{fhir}/metadata")).await;
+            assert_eq!(metadata.status(), 200, "{persona}");
+            let anonymous = get(app(persona), &format!("{fhir}/Patient")).await;
+            assert_eq!(anonymous.status(), 401, "{persona}");
+            assert!(anonymous.headers().contains_key("www-authenticate"));
+            // An unknown app gets an error page, never a redirect.
+            assert_eq!(
+                get(app(persona), authorize).await.status(),
+                400,
+                "{persona}"
+            );
+        }
+        assert_eq!(
+            get(app(Persona::Bluebutton), "/r4/metadata").await.status(),
+            404
+        );
     }
 }

@@ -72,6 +72,7 @@ impl IntoResponse for OAuthError {
 impl From<GrantError> for OAuthError {
     fn from(error: GrantError) -> Self {
         match error {
+            GrantError::MissingRedirect => Self::invalid_request(error.to_string()),
             GrantError::Full => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",

@@ -64,6 +64,8 @@ pub fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     path
 }
 
+pub mod run;
+
 /// Driving the embedded sandbox over real HTTP, as an app would.
 pub mod sandbox {
     use onramp::sandbox::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, Sandbox, SandboxConfig};

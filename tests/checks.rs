@@ -1,0 +1,155 @@
+//! Every check can fail: for each `Then` step of the shipped features, a sandbox fault
+//! that breaks exactly that rule, and a run in which exactly that step fails, as a
+//! conformance failure, with a message that says why. A `Then` step without a case here
+//! fails `every_then_step_has_a_case`.
+
+mod common;
+
+use common::run::Run;
+
+/// A target, tags and faults under which `step` (as the features write it; `<type>` stands
+/// for any type) is the one step that fails, saying `says`.
+struct Case {
+    step: &'static str,
+    target: &'static str,
+    tags: &'static str,
+    faults: &'static [&'static str],
+    says: &'static str,
+}
+
+fn breaks(case: Case) {
+    let mut args = vec!["--target", case.target, "--tags", case.tags];
+    for fault in case.faults {
+        args.extend(["--sandbox-fault", fault]);
+    }
+    let run = Run::new(&args);
+    let failed = run.failed_steps();
+    let matches = |text: &str| match case.step.split_once("<type>") {
+        Some((before, after)) => text.starts_with(before) && text.ends_with(after),
+        None => text == case.step,
+    };
+    assert!(
+        failed.len() == 1 && matches(&failed[0].step),
+        "with {:?}, exactly `{}` should fail; failed: {failed:#?}\n{}",
+        case.faults,
+        case.step,
+        run.stdout()
+    );
+    let only = &failed[0];
+    assert_eq!(only.failure, "conformance", "{only:#?}");
+    assert!(only.error.contains(case.says), "{only:#?}");
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+}
+
+macro_rules! cases {
+    ($($name:ident: $step:literal, $target:literal, $tags:literal, [$($fault:literal),*], $says:literal;)*) => {
+        /// The `Then` steps the cases break.
+        const BROKEN: &[&str] = &[$($step),*];
+        $(
+            #[test]
+            fn $name() {
+                breaks(Case {
+                    step: $step,
+                    target: $target,
+                    tags: $tags,
+                    faults: &[$($fault),*],
+                    says: $says,
+                });
+            }
+        )*
+    };
+}
+
+cases! {
+    redirect_to_another_path:
+        "the browser is sent back to the app's redirect URI", "sandbox", "@authorization",
+        ["wrong-redirect"], "not to the registered redirect URI";
+    redirect_without_a_code:
+        "the redirect carries an authorization code", "sandbox", "@authorization",
+        ["omit-code"], "carries no code parameter";
+    redirect_with_another_state:
+        "the redirect carries the state the app sent", "sandbox", "@authorization",
+        ["wrong-state"], "differs from the one the app sent";
+    redirect_with_another_state_at_the_bluebutton_persona:
+        "the redirect carries the state the app sent", "sandbox-bluebutton", "@authorization",
+        ["wrong-state"], "differs from the one the app sent";
+    no_token_for_an_expired_code:
+        "the token endpoint answers with a token response", "sandbox", "@token",
+        ["expire-codes"], "invalid_grant";
+    a_token_type_other_than_bearer:
+        "the token type is Bearer", "sandbox", "@token",
+        ["token-field:token_type=\"MAC\""], "not Bearer";
+    expires_in_as_a_string:
+        "expires_in is a number of seconds", "sandbox", "@token",
+        ["token-field:expires_in=\"3600\""], "a string, not a JSON number";
+    no_scope_in_the_token_response:
+        "the token response names the granted scope", "sandbox", "@token",
+        ["token-field:-scope"], "has no scope";
+    a_cacheable_token_response:
+        "the token response may not be cached", "sandbox", "@token",
+        ["cacheable-token"], "max-age=3600";
+    a_token_for_another_patient:
+        "the access token reads the member's Patient resource", "sandbox", "@token",
+        ["token-field:patient=\"m00001\""], "answered 404";
+    a_page_that_is_not_a_searchset:
+        "every page is a searchset Bundle", "sandbox", "@resources",
+        ["not-searchset:Location"], "not searchset";
+    a_total_the_pages_do_not_reach:
+        "the Bundle total matches the entries received", "sandbox", "@resources",
+        ["drop-next-link:ExplanationOfBenefit"], "Bundle.total says 12 but 10";
+    a_resource_on_two_pages:
+        "no resource appears twice", "sandbox", "@resources",
+        ["duplicate:ExplanationOfBenefit"], "appears twice";
+    a_resource_that_breaks_the_schema:
+        "every <type> resource is valid FHIR R4", "sandbox", "@resources",
+        ["invalid-resource:Patient"], "Patient.meta.lastUpdated";
+    another_members_resource:
+        "every <type> resource belongs to the member", "sandbox", "@resources",
+        ["foreign-patient:Coverage"], "belongs to Patient/m00001";
+    a_reference_to_nothing:
+        "every reference between the returned resources resolves", "sandbox", "@resources",
+        ["dangling-reference:ExplanationOfBenefit"], "Organization/gone";
+    a_read_without_a_token_answered:
+        "the FHIR server answers 401 Unauthorized", "sandbox", "@access-control",
+        ["anonymous-read"], "readable by anyone";
+    a_code_that_works_twice:
+        "the second exchange is refused with invalid_grant", "sandbox", "@access-control",
+        ["reusable-codes"], "accepted the same code twice";
+    a_code_exchanged_without_its_verifier:
+        "the exchange is refused", "sandbox", "@access-control",
+        ["ignore-pkce"], "code_verifier was not sent";
+    an_open_redirect:
+        "the authorization server does not send the browser there", "sandbox", "@access-control",
+        ["open-redirect"], "unregistered redirect URI";
+}
+
+#[test]
+fn every_then_step_has_a_case() {
+    let mut missing = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for sign_in in onramp::features::sign_ins() {
+        for (name, text) in onramp::features::set(sign_in).expect("a shipped set") {
+            let feature =
+                cucumber::gherkin::Feature::parse(text, cucumber::gherkin::GherkinEnv::default())
+                    .expect("parses");
+            for scenario in &feature.scenarios {
+                for step in &scenario.steps {
+                    if step.ty != cucumber::gherkin::StepType::Then {
+                        continue;
+                    }
+                    seen.insert(step.value.clone());
+                    if !BROKEN.contains(&step.value.as_str()) {
+                        missing.push(format!("{sign_in}/{name}: {}", step.value));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "Then steps no case makes fail: {missing:#?}"
+    );
+    let stale: Vec<&&str> = BROKEN.iter().filter(|s| !seen.contains(**s)).collect();
+    assert!(stale.is_empty(), "cases of no shipped Then step: {stale:?}");
+    assert_eq!(seen.len(), 19, "{seen:#?}");
+}
