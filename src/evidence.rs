@@ -296,6 +296,11 @@ impl Recorder {
         self.evidence().notes.push(note);
     }
 
+    /// How many screenshots were recorded so far.
+    pub fn screenshot_count(&self) -> usize {
+        self.evidence().screenshots.len()
+    }
+
     /// Everything recorded so far.
     pub fn snapshot(&self) -> Evidence {
         self.evidence().clone()

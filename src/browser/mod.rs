@@ -345,10 +345,17 @@ impl Browser {
     /// value as a secret.
     pub async fn fill(&self, name: &str, value: &str) -> Result<bool, BrowserError> {
         let field = self.field(name).await?;
-        field
-            .clear()
+        // Clearing costs as much as typing a few keys: only a field with a value needs it.
+        let current = field
+            .prop("value")
             .await
-            .map_err(BrowserError::command(format!("clear the field \"{name}\"")))?;
+            .map_err(BrowserError::command(format!("read the field \"{name}\"")))?;
+        if current.is_some_and(|v| !v.is_empty()) {
+            field
+                .clear()
+                .await
+                .map_err(BrowserError::command(format!("clear the field \"{name}\"")))?;
+        }
         field
             .send_keys(value)
             .await

@@ -62,11 +62,14 @@ impl RunContext {
     }
 
     /// A code nobody has exchanged: the one the `@sign-in` scenario caught, or a sign-in of
-    /// its own.
+    /// its own (filmed when it is the run's first, so the report shows one whole sign-in).
     pub async fn fresh_authorization(&self, context: &str) -> Result<Authorized, StepFailure> {
         match self.session.take_offered() {
             Some(authorized) => Ok(authorized),
-            None => self.sign_in(context, self.oauth.start()).await,
+            None => {
+                let first = self.recorder.screenshot_count() == 0;
+                self.sign_in(context, self.oauth.start(), first).await
+            }
         }
     }
 

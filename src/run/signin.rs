@@ -21,6 +21,9 @@ pub struct SignIn {
     /// The field filled last: `submits the form` presses Enter there.
     last_field: Option<String>,
     context: String,
+    /// Whether every page becomes a screenshot (the sign-in a reviewer sees); otherwise
+    /// only a page where something went wrong does.
+    filmed: bool,
 }
 
 /// What a page lacking a link, field or button the features name says: the target's page
@@ -53,6 +56,7 @@ impl SignIn {
         start: AuthorizationStart,
         url: &Url,
         context: &str,
+        filmed: bool,
     ) -> Result<Self, StepFailure> {
         let browser = ctx.browser.lock().await?;
         browser.goto(url.as_str()).await.map_err(environment)?;
@@ -61,12 +65,21 @@ impl SignIn {
             browser,
             last_field: None,
             context: context.to_owned(),
+            filmed,
         };
         sign_in.screenshot(ctx, "authorization page").await;
         Ok(sign_in)
     }
 
+    /// A screenshot of the page, when this sign-in is filmed.
     async fn screenshot(&self, ctx: &RunContext, caption: &str) {
+        if self.filmed {
+            self.evidence(ctx, caption).await;
+        }
+    }
+
+    /// A screenshot of the page, filmed or not: where something went wrong.
+    async fn evidence(&self, ctx: &RunContext, caption: &str) {
         ctx.screenshot(&self.browser, &self.context, caption).await;
     }
 
@@ -83,8 +96,21 @@ impl SignIn {
         ctx.recorder.redact(&self.browser.location().await)
     }
 
-    /// Do what one step of the language says.
+    /// Do what one step of the language says; a page that does not let it shows in a
+    /// screenshot.
     pub async fn perform(&mut self, ctx: &RunContext, action: &Action) -> Result<(), StepFailure> {
+        let result = self.act(ctx, action).await;
+        if result
+            .as_ref()
+            .is_err_and(|f| f.kind == super::summary::FailureKind::Conformance)
+        {
+            self.evidence(ctx, "the page the step could not act on")
+                .await;
+        }
+        result
+    }
+
+    async fn act(&mut self, ctx: &RunContext, action: &Action) -> Result<(), StepFailure> {
         let browser = &self.browser;
         match action {
             Action::Start | Action::Open => {
@@ -153,7 +179,7 @@ impl SignIn {
         let landed = match waited {
             Ok(url) if same_endpoint(&url, &redirect_uri) => url,
             Ok(url) => {
-                self.screenshot(ctx, "sent somewhere else").await;
+                self.evidence(ctx, "sent somewhere else").await;
                 return Err(StepFailure::conformance(format!(
                     "the authorization server sent the browser to {}, not to the registered redirect URI {redirect_uri} (RFC 6749 §3.1.2: the redirect goes to that URI)",
                     ctx.recorder.redact(url.as_str())
@@ -172,7 +198,7 @@ impl SignIn {
                     .chars()
                     .take(300)
                     .collect();
-                self.screenshot(ctx, "no redirect").await;
+                self.evidence(ctx, "no redirect").await;
                 return Err(StepFailure::conformance(format!(
                     "timed out after {:.0} s waiting for {what}; the browser is at {at} showing: {shown}",
                     waited.as_secs_f32(),
@@ -221,15 +247,17 @@ impl RunContext {
     }
 
     /// A whole sign-in, replaying the `@sign-in` scenario's actions: for scenarios that
-    /// need a code of their own.
+    /// need a code of their own. `filmed`: a screenshot of every page, for the sign-in a
+    /// reviewer sees (otherwise only of a page where something went wrong).
     pub async fn sign_in(
         &self,
         context: &str,
         start: AuthorizationStart,
+        filmed: bool,
     ) -> Result<Authorized, StepFailure> {
         let recipe = self.recipe()?;
         let url = start.url.clone();
-        let mut flow = SignIn::open(self, start, &url, context).await?;
+        let mut flow = SignIn::open(self, start, &url, context, filmed).await?;
         for step in &recipe.steps {
             if matches!(step.action, Action::Start | Action::Open) {
                 continue;
@@ -276,7 +304,7 @@ impl RunContext {
             redirect_uri: redirect_uri.clone(),
             ..start
         };
-        let mut flow = SignIn::open(self, start, &url, context).await?;
+        let mut flow = SignIn::open(self, start, &url, context, false).await?;
         flow.browser.set_patience(Patience::Settle);
         let mut stopped = "the authorization page".to_owned();
         let mut reached = None;
@@ -316,7 +344,7 @@ impl RunContext {
             }
         }
         flow.browser.set_patience(Patience::Wait);
-        flow.screenshot(self, "where the refused redirect URI led")
+        flow.evidence(self, "where the refused redirect URI led")
             .await;
         Ok(Probe { reached, stopped })
     }

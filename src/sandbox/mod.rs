@@ -267,7 +267,7 @@ pub fn describe(sandbox: &Sandbox) -> String {
     let persona = sandbox.persona();
     let _ = writeln!(
         text,
-        "{} sandbox (persona {persona}) is running. Press Ctrl-C to stop.\n",
+        "{} (onramp sandbox, persona {persona}) is running. Press Ctrl-C to stop.\n",
         persona.brand()
     );
     let _ = writeln!(text, "  Authorize   {}", sandbox.authorize_url());
@@ -347,20 +347,34 @@ pub fn describe(sandbox: &Sandbox) -> String {
         let _ = writeln!(text, "\n  Try it");
         let _ = writeln!(
             text,
-            "    1. open    {}?client_id={}&redirect_uri={redirect}&state=xyz",
+            "    1. open    {}?client_id={}&redirect_uri={redirect}&state=xyz{}",
             sandbox.authorize_url(),
-            client.client_id
+            client.client_id,
+            match sandbox.state.config.pkce {
+                PkceMode::Required => "&code_challenge=CHALLENGE&code_challenge_method=S256",
+                _ => "",
+            }
         );
         let _ = writeln!(
             text,
             "               and sign in; the browser lands on {redirect}?code=CODE&state=xyz"
         );
+        let credentials = if persona.secret_in_body() {
+            format!(
+                "-d client_id={} -d client_secret={}",
+                client.client_id, client.client_secret
+            )
+        } else {
+            format!("-u {}:{}", client.client_id, client.client_secret)
+        };
+        let pkce = match sandbox.state.config.pkce {
+            PkceMode::Required => " -d code_verifier=VERIFIER",
+            _ => "",
+        };
         let _ = writeln!(
             text,
-            "    2. curl -X POST {} -d client_id={} -d client_secret={} -d grant_type=authorization_code -d code=CODE",
+            "    2. curl -X POST {} {credentials} -d grant_type=authorization_code -d code=CODE -d redirect_uri={redirect}{pkce}",
             sandbox.token_url(),
-            client.client_id,
-            client.client_secret
         );
         let _ = writeln!(
             text,

@@ -51,7 +51,7 @@ async fn authorizes_again(world: &mut OnrampWorld) {
             let ctx = world.ctx()?;
             let start = ctx.oauth.start();
             world.authorized = Some(
-                ctx.sign_in(&format!("{CONTEXT}: second sign-in"), start)
+                ctx.sign_in(&format!("{CONTEXT}: second sign-in"), start, false)
                     .await?,
             );
             Ok(())
@@ -67,7 +67,7 @@ async fn authorizes_with_pkce(world: &mut OnrampWorld) {
             let ctx = world.ctx()?;
             let start = ctx.oauth.start_with(true);
             world.authorized = Some(
-                ctx.sign_in(&format!("{CONTEXT}: sign-in with PKCE"), start)
+                ctx.sign_in(&format!("{CONTEXT}: sign-in with PKCE"), start, false)
                     .await?,
             );
             Ok(())

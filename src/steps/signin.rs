@@ -41,7 +41,7 @@ async fn act(world: &mut OnrampWorld, step: &cucumber::gherkin::Step) -> Result<
                 )
             })?;
             let url = start.url.clone();
-            world.sign_in = Some(SignIn::open(&ctx, start, &url, CONTEXT).await?);
+            world.sign_in = Some(SignIn::open(&ctx, start, &url, CONTEXT, true).await?);
         }
         other => {
             let sign_in = world.sign_in.as_mut().ok_or_else(|| {
