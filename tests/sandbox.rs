@@ -1486,6 +1486,24 @@ mod bluebutton {
         request.send().await.expect("token answers")
     }
 
+    /// The token response for `code`, exchanged as the persona wants it.
+    async fn tokens(sandbox: &Sandbox, code: &str) -> Value {
+        exchange(
+            sandbox,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ],
+            true,
+        )
+        .await
+        .json()
+        .await
+        .expect("token JSON")
+    }
+
     #[tokio::test]
     async fn an_enrollee_logs_in_consents_and_the_app_gets_tokens_with_basic_auth_only() {
         let sandbox = start_bluebutton(12).await;
@@ -1550,20 +1568,7 @@ mod bluebutton {
     async fn withholding_personal_information_drops_the_patient_scope() {
         let sandbox = start_bluebutton(12).await;
         let code = code(&sandbox, "BBUser00000", "PW00000!", "no").await;
-        let body: Value = exchange(
-            &sandbox,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", VERIFIER),
-            ],
-            true,
-        )
-        .await
-        .json()
-        .await
-        .expect("token JSON");
+        let body = tokens(&sandbox, &code).await;
         let scope = body["scope"].as_str().expect("scope");
         assert!(
             !scope.contains("Patient.rs") && !scope.contains("profile"),
@@ -1588,20 +1593,7 @@ mod bluebutton {
             Some("invalid_request")
         );
         let code = code(&sandbox, "BBUser00000", "PW00000!", "yes").await;
-        let body: Value = exchange(
-            &sandbox,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", VERIFIER),
-            ],
-            true,
-        )
-        .await
-        .json()
-        .await
-        .expect("token JSON");
+        let body = tokens(&sandbox, &code).await;
         let token = body["access_token"].as_str().expect("token");
         let metadata: Value = get(&sandbox, token, "metadata")
             .await

@@ -390,10 +390,11 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     let target_info = TargetInfo {
         name: target.name.clone(),
         kind: if sandbox.is_some() {
-            "sandbox".into()
+            "sandbox"
         } else {
-            "remote".into()
-        },
+            "remote"
+        }
+        .into(),
         persona: sandbox.as_ref().map(|s| s.persona().name().to_owned()),
         features: plan.features_source.clone(),
         authorize_url: endpoints.authorize.to_string(),
@@ -438,31 +439,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         recipe,
     });
 
-    let collector =
-        collector::Collector::new(Arc::clone(&recorder), Some(collector::Terminal::detect()));
-    let collected = Arc::clone(&collector.collected);
-    let cli: cucumber::cli::Opts<_, _, _, cucumber::cli::Empty> = cucumber::cli::Opts {
-        tags_filter: tags,
-        ..cucumber::cli::Opts::default()
-    };
-    let hook_ctx = Arc::clone(&ctx);
-    let cucumber = OnrampWorld::cucumber::<PathBuf>()
-        .with_parser(features::Parser)
-        .with_writer(collector.normalized())
-        .with_cli(cli)
-        .given(crate::steps::step_pattern(), crate::steps::sign_in_step)
-        .when(crate::steps::step_pattern(), crate::steps::sign_in_step)
-        .max_concurrent_scenarios(1)
-        .fail_on_skipped()
-        .before(move |_, _, _, world| {
-            world.ctx = Some(Arc::clone(&hook_ctx));
-            Box::pin(async {})
-        });
-
-    let interrupted = tokio::select! {
-        _ = cucumber.run(features) => false,
-        _ = tokio::signal::ctrl_c() => true,
-    };
+    let (collected, interrupted) = execute(&ctx, features, tags).await;
     if interrupted {
         eprintln!("\nonramp: interrupted; writing what was recorded");
     }
@@ -478,7 +455,6 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         let default = PathBuf::from(crate::checklist::MANIFEST_NAME);
         default.is_file().then_some(default)
     });
-    let collected = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
     let mut summary = summarize(SummaryParts {
         id,
         target: target_info,
@@ -492,14 +468,63 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     })
     .await;
 
-    match crate::report::recording::assemble(&dir, &summary.screenshots) {
+    let files = write_report(&dir, &mut summary)?;
+    link_latest(&dir);
+    Ok(RunReport {
+        summary,
+        dir,
+        files,
+    })
+}
+
+/// Run the features through cucumber, with the collector as its one writer; what it
+/// collected, and whether Ctrl-C stopped it.
+async fn execute(
+    ctx: &Arc<RunContext>,
+    features: Vec<gherkin::Feature>,
+    tags: Option<gherkin::tagexpr::TagOperation>,
+) -> (collector::Collected, bool) {
+    let collector = collector::Collector::new(
+        Arc::clone(&ctx.recorder),
+        Some(collector::Terminal::detect()),
+    );
+    let collected = Arc::clone(&collector.collected);
+    let cli: cucumber::cli::Opts<_, _, _, cucumber::cli::Empty> = cucumber::cli::Opts {
+        tags_filter: tags,
+        ..cucumber::cli::Opts::default()
+    };
+    let hook_ctx = Arc::clone(ctx);
+    let cucumber = OnrampWorld::cucumber::<PathBuf>()
+        .with_parser(features::Parser)
+        .with_writer(collector.normalized())
+        .with_cli(cli)
+        .given(crate::steps::step_pattern(), crate::steps::sign_in_step)
+        .when(crate::steps::step_pattern(), crate::steps::sign_in_step)
+        .max_concurrent_scenarios(1)
+        .fail_on_skipped()
+        .before(move |_, _, _, world| {
+            world.ctx = Some(Arc::clone(&hook_ctx));
+            Box::pin(async {})
+        });
+    let interrupted = tokio::select! {
+        _ = cucumber.run(features) => false,
+        _ = tokio::signal::ctrl_c() => true,
+    };
+    let collected = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
+    (collected, interrupted)
+}
+
+/// Assemble the recording and write every output of `summary` into `dir`; the files
+/// written, for the closing line.
+fn write_report(dir: &Path, summary: &mut RunSummary) -> Result<Vec<String>, RunError> {
+    match crate::report::recording::assemble(dir, &summary.screenshots) {
         Ok(recording) => summary.recording = recording,
         Err(error) => summary.errors.push(format!("no recording: {error}")),
     }
     let mut files =
-        crate::report::write_outputs(&dir, &summary).map_err(|source| RunError::Report {
+        crate::report::write_outputs(dir, summary).map_err(|source| RunError::Report {
             outcome: format!("{:?}", summary.outcome).to_lowercase(),
-            dir: dir.clone(),
+            dir: dir.to_owned(),
             source,
         })?;
     if let Some(recording) = &summary.recording {
@@ -508,12 +533,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     if !summary.screenshots.is_empty() {
         files.push(format!("screenshots/ ({} PNG)", summary.screenshots.len()));
     }
-    link_latest(&dir);
-    Ok(RunReport {
-        summary,
-        dir,
-        files,
-    })
+    Ok(files)
 }
 
 /// Point `<out>/latest` at this run, for CI jobs that publish a fixed path.

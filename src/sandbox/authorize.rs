@@ -394,16 +394,11 @@ pub(crate) async fn identity_submit(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let params = match form(&state, &headers, &body) {
-        Ok(params) => params,
+    let (params, sign_in, request) = match posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(answer) => return answer,
     };
-    let Some(request) = params.get("request") else {
-        return expired(&state);
-    };
-    let Some(sign_in) = state.grants.sign_in(request) else {
-        return expired(&state);
-    };
+    let request = request.as_str();
     if params.get("action").map(String::as_str) == Some("cancel") {
         let _ = state.grants.finish_sign_in(request);
         return error_redirect(
@@ -608,6 +603,25 @@ fn form(
     }
 }
 
+/// A posted sign-in form: its parameters, the sign-in it continues (by its `request` id)
+/// and that id; or the page that refuses it.
+fn posted(
+    state: &State,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<(HashMap<String, String>, SignIn, String), Response> {
+    let params = form(state, headers, body)?;
+    let request = params
+        .get("request")
+        .cloned()
+        .ok_or_else(|| expired(state))?;
+    let sign_in = state
+        .grants
+        .sign_in(&request)
+        .ok_or_else(|| expired(state))?;
+    Ok((params, sign_in, request))
+}
+
 /// `POST /v2/o/authorize/login`: a synthetic enrollee's username and password, then the
 /// consent page.
 pub(crate) async fn login_submit(
@@ -615,16 +629,11 @@ pub(crate) async fn login_submit(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let params = match form(&state, &headers, &body) {
-        Ok(params) => params,
+    let (params, sign_in, request) = match posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(answer) => return answer,
     };
-    let Some(request) = params.get("request") else {
-        return expired(&state);
-    };
-    let Some(sign_in) = state.grants.sign_in(request) else {
-        return expired(&state);
-    };
+    let request = request.as_str();
     let username = params.get("username").map(|u| u.trim()).unwrap_or_default();
     let password = params
         .get("password")
@@ -684,18 +693,14 @@ pub(crate) async fn consent_submit(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let params = match form(&state, &headers, &body) {
-        Ok(params) => params,
+    let (params, sign_in, request) = match posted(&state, &headers, &body) {
+        Ok(posted) => posted,
         Err(answer) => return answer,
     };
-    let Some(request) = params.get("request") else {
+    if sign_in.member.is_none() {
         return expired(&state);
-    };
-    match state.grants.sign_in(request) {
-        Some(sign_in) if sign_in.member.is_some() => {}
-        _ => return expired(&state),
     }
-    let Some(mut sign_in) = state.grants.finish_sign_in(request) else {
+    let Some(mut sign_in) = state.grants.finish_sign_in(&request) else {
         return expired(&state);
     };
     let Some(member) = sign_in.member else {

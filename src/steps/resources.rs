@@ -5,6 +5,7 @@ use cucumber::{given, then, when};
 
 use super::{OnrampWorld, listed, verdict};
 use crate::access::{self, Verdict};
+use crate::fhir::SearchResult;
 use crate::run::StepFailure;
 
 #[given("the app holds the member's access token")]
@@ -64,53 +65,45 @@ fn judge(
     }
 }
 
+/// Judge the scenario's search with `rule`, recording it as `check`.
+async fn check_search(
+    world: &OnrampWorld,
+    check: &str,
+    head: &str,
+    rule: fn(&SearchResult) -> Verdict,
+) -> Result<(), StepFailure> {
+    let kind = kind(world)?;
+    let result = world.ctx()?.search(&kind).await;
+    judge(world, check, &format!("{kind}: {head}"), rule(&result))
+}
+
 #[then("every page is a searchset Bundle")]
 async fn searchset(world: &mut OnrampWorld) {
     verdict(
-        async {
-            let kind = kind(world)?;
-            let result = world.ctx()?.search(&kind).await;
-            judge(
-                world,
-                "searchset",
-                &format!("{kind}: not every page is a proper searchset"),
-                access::searchset(&result),
-            )
-        }
+        check_search(
+            world,
+            "searchset",
+            "not every page is a proper searchset",
+            access::searchset,
+        )
         .await,
     );
 }
 
 #[then("the Bundle total matches the entries received")]
 async fn total(world: &mut OnrampWorld) {
-    verdict(
-        async {
-            let kind = kind(world)?;
-            let result = world.ctx()?.search(&kind).await;
-            judge(
-                world,
-                "total",
-                &format!("{kind}: the total does not add up"),
-                access::total(&result),
-            )
-        }
-        .await,
-    );
+    verdict(check_search(world, "total", "the total does not add up", access::total).await);
 }
 
 #[then("no resource appears twice")]
 async fn duplicates(world: &mut OnrampWorld) {
     verdict(
-        async {
-            let kind = kind(world)?;
-            let result = world.ctx()?.search(&kind).await;
-            judge(
-                world,
-                "duplicates",
-                &format!("{kind}: resources repeat across pages"),
-                access::duplicates(&result),
-            )
-        }
+        check_search(
+            world,
+            "duplicates",
+            "resources repeat across pages",
+            access::duplicates,
+        )
         .await,
     );
 }
