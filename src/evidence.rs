@@ -22,12 +22,23 @@ const SECRET_HEADERS: [&str; 4] = [
     "cookie",
     "set-cookie",
 ];
-/// JSON members and form fields whose values are always secret.
+/// Form fields and query parameters whose values are always secret.
 const SECRET_FIELDS: [&str; 8] = [
     "access_token",
     "refresh_token",
     "id_token",
     "code",
+    "code_verifier",
+    "client_secret",
+    "client_assertion",
+    "password",
+];
+/// JSON members whose values are always secret: the same but `code`, which in a JSON body
+/// is a FHIR Coding's code (an authorization code only ever travels in a query or a form).
+const SECRET_MEMBERS: [&str; 7] = [
+    "access_token",
+    "refresh_token",
+    "id_token",
     "code_verifier",
     "client_secret",
     "client_assertion",
@@ -307,17 +318,20 @@ impl Recorder {
     }
 }
 
-/// Values of [`SECRET_FIELDS`] in free text: `name=value` (queries, forms), `"name":"value"`
-/// (JSON), and the credentials after `Bearer`/`Basic`.
+/// Values of [`SECRET_FIELDS`] in free text as `name=value` (queries, forms), of
+/// [`SECRET_MEMBERS`] as `"name":"value"` (JSON), and credentials after `Bearer`/`Basic`
+/// (16 characters or more: a token, not a word such as "authentication").
 fn redact_patterns(text: &str) -> String {
     static PATTERNS: std::sync::LazyLock<[regex::Regex; 3]> = std::sync::LazyLock::new(|| {
-        let names = SECRET_FIELDS.join("|");
         [
-            regex::Regex::new(&format!(r"\b({names})=[^&\s#\x22'<>]+"))
+            regex::Regex::new(&format!(r"\b({})=[^&\s#\x22'<>]+", SECRET_FIELDS.join("|")))
                 .unwrap_or_else(|e| unreachable!("a literal pattern: {e}")),
-            regex::Regex::new(&format!(r#""({names})"\s*:\s*"[^"]*""#))
-                .unwrap_or_else(|e| unreachable!("a literal pattern: {e}")),
-            regex::Regex::new(r"\b(Bearer|Basic) [A-Za-z0-9\-._~+/]+=*")
+            regex::Regex::new(&format!(
+                r#""({})"\s*:\s*"[^"]*""#,
+                SECRET_MEMBERS.join("|")
+            ))
+            .unwrap_or_else(|e| unreachable!("a literal pattern: {e}")),
+            regex::Regex::new(r"\b(Bearer|Basic) [A-Za-z0-9\-._~+/]{16,}=*")
                 .unwrap_or_else(|e| unreachable!("a literal pattern: {e}")),
         ]
     });
@@ -372,7 +386,7 @@ fn redact_json(body: &str) -> Option<String> {
         match value {
             serde_json::Value::Object(members) => {
                 for (name, member) in members.iter_mut() {
-                    if SECRET_FIELDS.contains(&name.as_str()) && member.is_string() {
+                    if SECRET_MEMBERS.contains(&name.as_str()) && member.is_string() {
                         *member = serde_json::Value::String(REDACTED.to_owned());
                     } else {
                         walk(member);
@@ -404,7 +418,7 @@ mod tests {
             request_headers: vec![("Authorization".into(), "Basic dXNlcjpwYXNz".into()), ("Content-Type".into(), "application/x-www-form-urlencoded".into())],
             request_body: Some(b"grant_type=authorization_code&code=abcdef123&client_secret=s3cr3t%2Fvalue%2Bx".to_vec()),
             response_headers: vec![("content-type".into(), "application/json".into())],
-            response_body: Some(br#"{"access_token":"tok-123456","token_type":"Bearer","nested":{"refresh_token":"r-987654"},"echo":"s3cr3t/value+x"}"#.to_vec()),
+            response_body: Some(br#"{"access_token":"tok-123456","token_type":"Bearer","nested":{"refresh_token":"r-987654"},"echo":"s3cr3t/value+x","coding":{"code":"I10"}}"#.to_vec()),
             ..RawExchange::default()
         });
         let evidence = recorder.snapshot();
@@ -419,6 +433,10 @@ mod tests {
             assert!(!text.contains(leaked), "{leaked} leaked: {text}");
         }
         assert!(text.contains("Bearer"), "non-secret values stay");
+        assert!(
+            text.contains(r#"\"code\":\"I10\""#),
+            "a FHIR code stays: {text}"
+        );
         assert_eq!(
             evidence.exchanges[0].request_headers[0],
             ("authorization".into(), "Basic [redacted]".into())
@@ -429,9 +447,9 @@ mod tests {
     fn secret_parameters_are_blanked_in_free_text_even_when_never_registered() {
         let recorder = Recorder::new(None);
         let text = recorder.redact(
-            "timed out; the browser is at http://127.0.0.1:9/cb/elsewhere?code=live-code-123&state=s1 showing {\"access_token\": \"tok-9\"} with Authorization: Bearer abc.def-ghi",
+            "timed out; the browser is at http://127.0.0.1:9/cb/elsewhere?code=live-code-123&state=s1 showing {\"access_token\": \"tok-9\"} with Authorization: Bearer abc.def-ghi-jkl-mno",
         );
-        for leaked in ["live-code-123", "tok-9", "abc.def-ghi"] {
+        for leaked in ["live-code-123", "tok-9", "abc.def-ghi-jkl-mno"] {
             assert!(!text.contains(leaked), "{leaked} in {text}");
         }
         assert!(
@@ -440,6 +458,17 @@ mod tests {
         );
         assert_eq!(recorder.redact("zipcode=02114"), "zipcode=02114");
         assert_eq!(recorder.redact("postal_code=02114"), "postal_code=02114");
+        for kept in [
+            "this server takes HTTP Basic client authentication (client_secret_basic)",
+            "WWW-Authenticate: Bearer realm=\"onramp\", error=\"invalid_token\"",
+            r#"{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"I10"}]}"#,
+        ] {
+            assert_eq!(recorder.redact(kept), kept);
+        }
+        assert_eq!(
+            recorder.redact("Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
+            "Authorization: Bearer [redacted]"
+        );
     }
 
     #[test]
