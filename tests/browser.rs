@@ -195,3 +195,107 @@ async fn a_missing_label_times_out_naming_what_it_waited_for() {
     );
     browser.close().await.expect("closed");
 }
+
+/// A page with every kind of control the sign-in language names, whose form posts back
+/// what was chosen; and its address.
+async fn form_page() -> (String, tokio::task::JoinHandle<()>) {
+    const PAGE: &str = r#"<!doctype html><title>controls</title>
+<form method="post" action="/done">
+  <label for="first">First Name</label><input id="first" name="first">
+  <input name="member" placeholder="Member number">
+  <input name="zip" aria-label="ZIP">
+  <input name="nickname">
+  <label for="state">State</label>
+  <select id="state" name="state"><option>Maine</option><option>Massachusetts</option></select>
+  <fieldset><legend>Contact by</legend>
+    <input type="radio" id="mail" name="contact" value="mail" checked><label for="mail">Mail</label>
+    <input type="radio" id="phone" name="contact" value="phone"><label for="phone">Phone</label>
+  </fieldset>
+  <label><input type="checkbox" name="remember" value="yes" checked> Remember me</label>
+  <label><input type="checkbox" name="terms" value="yes"> I agree</label>
+  <button type="submit">Continue</button>
+</form>
+<p id="later"></p>
+<script>setTimeout(() => { document.getElementById('later').textContent = 'Ready now'; }, 300);</script>"#;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let app = axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Html(PAGE) }),
+        )
+        .route(
+            "/done",
+            axum::routing::post(|body: String| async move {
+                axum::response::Html(format!("<pre id=\"posted\">{body}</pre>"))
+            }),
+        );
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{address}/"), task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_action_of_the_sign_in_language_works_on_a_real_page() {
+    let (page, _server) = form_page().await;
+    let driver = ChromeDriver::start().await.expect("chromedriver starts");
+    let browser = Browser::open(driver.url(), &BrowserOptions::default())
+        .await
+        .expect("a Chromium session");
+    browser.goto(&page).await.expect("the page");
+    browser
+        .wait_for_text("Ready now")
+        .await
+        .expect("the late text");
+    // Fields by label, placeholder, accessible name and name; a password field says so.
+    for (field, value) in [
+        ("First Name", "John"),
+        ("Member number", "123"),
+        ("ZIP", "02114"),
+        ("nickname", "Jack"),
+    ] {
+        let secret = browser.fill(field, value).await.expect(field);
+        assert!(!secret, "{field} is no password field");
+    }
+    browser
+        .choose("Massachusetts", Some("State"))
+        .await
+        .expect("a select option");
+    browser
+        .choose("Phone", Some("Contact by"))
+        .await
+        .expect("a radio button in its group");
+    browser
+        .set_checked("Remember me", false)
+        .await
+        .expect("untick");
+    browser
+        .choose("I agree", None)
+        .await
+        .expect("a checkbox by its label");
+    browser
+        .submit(Some("nickname"))
+        .await
+        .expect("Enter in a field");
+    browser
+        .wait_for_text("first=")
+        .await
+        .expect("the posted form");
+    let posted = browser.text().await.expect("text");
+    for pair in [
+        "first=John",
+        "member=123",
+        "zip=02114",
+        "nickname=Jack",
+        "state=Massachusetts",
+        "contact=phone",
+        "terms=yes",
+    ] {
+        assert!(posted.contains(pair), "{pair} in {posted}");
+    }
+    assert!(!posted.contains("remember=yes"), "{posted}");
+    browser.close().await.expect("closed");
+}

@@ -58,7 +58,9 @@ impl SignIn {
         context: &str,
         filmed: bool,
     ) -> Result<Self, StepFailure> {
-        let browser = ctx.browser.lock().await?;
+        let mut browser = ctx.browser.lock().await?;
+        // Whatever an earlier probe left, this sign-in waits for what its steps name.
+        browser.set_patience(Patience::Wait);
         browser.goto(url.as_str()).await.map_err(environment)?;
         let sign_in = Self {
             start,
@@ -327,10 +329,7 @@ impl RunContext {
                     refused = true;
                     break;
                 }
-                Err(failure) => {
-                    flow.browser.set_patience(Patience::Wait);
-                    return Err(failure);
-                }
+                Err(failure) => return Err(failure),
             }
         }
         if reached.is_none() && !refused {
@@ -343,7 +342,6 @@ impl RunContext {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }
-        flow.browser.set_patience(Patience::Wait);
         flow.evidence(self, "where the refused redirect URI led")
             .await;
         Ok(Probe { reached, stopped })
