@@ -425,10 +425,15 @@ fn sandbox(args: SandboxArgs) -> Result<u8, CliError> {
     };
     let runtime = runtime()?;
     runtime.block_on(async {
+        // Listen for Ctrl-C before saying where to find the sandbox: whoever reads that may
+        // send it at once.
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .map_err(CliError::Runtime)?;
         let sandbox = Sandbox::start(config).await.map_err(CliError::Sandbox)?;
         println!("{}", crate::sandbox::describe(&sandbox));
         let _ = io::stdout().flush();
-        let _ = tokio::signal::ctrl_c().await;
+        interrupt.recv().await;
         eprintln!("onramp: stopping the sandbox");
         sandbox.shutdown().await;
         Ok(exit::OK)

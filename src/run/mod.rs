@@ -506,9 +506,17 @@ async fn execute(
             world.ctx = Some(Arc::clone(&hook_ctx));
             Box::pin(async {})
         });
-    let interrupted = tokio::select! {
-        _ = cucumber.run(features) => false,
-        _ = tokio::signal::ctrl_c() => true,
+    let interrupted = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+    {
+        Ok(mut interrupt) => tokio::select! {
+            _ = cucumber.run(features) => false,
+            _ = interrupt.recv() => true,
+        },
+        // Without a handler Ctrl-C ends the process as it would any program.
+        Err(_) => {
+            cucumber.run(features).await;
+            false
+        }
     };
     let collected = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
     (collected, interrupted)
