@@ -105,7 +105,7 @@ cases! {
         ["invalid-resource:Patient"], "Patient.meta.lastUpdated";
     another_members_resource:
         "every <type> resource belongs to the member", "sandbox", "@resources",
-        ["foreign-patient:Coverage"], "belongs to Patient/m00001";
+        ["foreign-patient:Organization"], "not referenced by the member's data";
     a_reference_to_nothing:
         "every reference between the returned resources resolves", "sandbox", "@resources",
         ["dangling-reference:ExplanationOfBenefit"], "Organization/gone";

@@ -7,7 +7,7 @@ use onramp::checklist::{Checklist, Item, ItemStatus, Manifest};
 use onramp::evidence::{Exchange, Note, Screenshot};
 use onramp::run::summary::{
     Counts, FailureKind, Outcome, Recording, ResourceFinding, ResourceResult, RunSummary,
-    ScenarioSummary, Status, StepSummary, TargetInfo, TokenSummary,
+    ScenarioSummary, Severity, Status, StepSummary, TargetInfo, TokenSummary,
 };
 
 const HOSTILE: &str = "<script>document.title='pwned'</script>\"><img src=x onerror=\"document.title='pwned'\">{{handlebars}}";
@@ -21,13 +21,18 @@ fn step(text: &str, status: Status, error: Option<&str>) -> StepSummary {
         duration_ms: 12,
         error: error.map(str::to_owned),
         failure: error.map(|_| FailureKind::Conformance),
+        severity: match status {
+            Status::Failed => Some(Severity::Error),
+            Status::Warning => Some(Severity::Warning),
+            Status::Passed | Status::Skipped => None,
+        },
     }
 }
 
 /// A summary with every section filled, `text` planted in every free-text field.
 fn summary(text: &str) -> RunSummary {
     RunSummary {
-        schema_version: 2,
+        schema_version: 3,
         run_id: "20261128-120000-abcd".into(),
         outcome: Outcome::Failed,
         exit_code: 1,
@@ -61,11 +66,18 @@ fn summary(text: &str) -> RunSummary {
                 tags: vec!["@authorization".into()],
                 status: Status::Passed,
                 duration_ms: 1800,
-                steps: vec![step(
-                    "the redirect carries an authorization code",
-                    Status::Passed,
-                    None,
-                )],
+                steps: vec![
+                    step(
+                        "the redirect carries an authorization code",
+                        Status::Passed,
+                        None,
+                    ),
+                    step(
+                        "the token response says Pragma: no-cache",
+                        Status::Warning,
+                        Some(&format!("Pragma is absent {text}")),
+                    ),
+                ],
             },
             ScenarioSummary {
                 feature: "Required resources".into(),
@@ -92,11 +104,13 @@ fn summary(text: &str) -> RunSummary {
         scenario_counts: Counts {
             passed: 1,
             failed: 1,
+            warnings: 0,
             skipped: 0,
         },
         step_counts: Counts {
             passed: 1,
             failed: 1,
+            warnings: 1,
             skipped: 1,
         },
         resources: vec![ResourceResult {

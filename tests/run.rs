@@ -27,7 +27,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         run.stdout()
     );
     let summary = run.summary();
-    assert_eq!(summary["schema_version"], 2);
+    assert_eq!(summary["schema_version"], 3);
     assert_eq!(summary["outcome"], "passed");
     assert_eq!(summary["target"]["name"], "sandbox");
     let scenarios = summary["scenarios"].as_array().expect("scenarios");
@@ -724,5 +724,38 @@ fn usage_errors_exit_2_with_what_to_fix() {
             .contains("more than one scenario is tagged @sign-in"),
         "{}",
         run.stderr()
+    );
+}
+
+#[test]
+fn a_failed_check_does_not_hide_the_independent_checks_after_it() {
+    let run = Run::new(&[
+        "--tags",
+        "@token",
+        "--sandbox-fault",
+        "token-field:token_type=\"MAC\"",
+        "--sandbox-fault",
+        "cacheable-token",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let failed: Vec<String> = run.failed_steps().into_iter().map(|f| f.step).collect();
+    assert_eq!(
+        failed,
+        [
+            "the token type is Bearer",
+            "the token response may not be cached"
+        ]
+    );
+    let steps = &run.summary()["scenarios"][0]["steps"];
+    let statuses: Vec<&str> = steps
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["status"].as_str())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["passed", "passed", "passed", "failed", "passed", "passed", "failed", "passed"],
+        "the checks between and after the failures ran"
     );
 }

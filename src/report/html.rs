@@ -172,6 +172,7 @@ struct View<'a> {
     browser: &'a str,
     counts: Counts,
     failures: Vec<FailureView<'a>>,
+    warnings: Vec<FailureView<'a>>,
     errors: &'a [String],
     features: Vec<FeatureView<'a>>,
     screenshots: Vec<ShotView<'a>>,
@@ -201,6 +202,7 @@ fn status_name(status: Status) -> &'static str {
     match status {
         Status::Passed => "passed",
         Status::Failed => "failed",
+        Status::Warning => "warning",
         Status::Skipped => "skipped",
     }
 }
@@ -246,21 +248,31 @@ fn verdict(outcome: Outcome) -> Verdict {
 
 fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
     let mut features: Vec<FeatureView<'a>> = Vec::new();
-    let mut failures = Vec::new();
+    let (mut failures, mut warnings) = (Vec::new(), Vec::new());
     for scenario in &summary.scenarios {
         for step in &scenario.steps {
-            if let (Status::Failed, Some(error)) = (step.status, &step.error) {
-                let (kind, kind_label) = match step.failure {
-                    Some(FailureKind::Environment) => ("environment", "onramp could not test this"),
-                    Some(FailureKind::Usage) => (
-                        "environment",
-                        "the features or the target configuration need fixing",
-                    ),
-                    Some(FailureKind::Conformance) | None => {
-                        ("conformance", "the target is not conformant")
-                    }
-                };
-                failures.push(FailureView {
+            let Some(error) = &step.error else { continue };
+            let (list, kind, kind_label) = match (step.status, step.failure) {
+                (Status::Warning, _) => (
+                    &mut warnings,
+                    "warning",
+                    "a SHOULD the target does not meet (the verdict stands)",
+                ),
+                (Status::Failed, Some(FailureKind::Environment)) => {
+                    (&mut failures, "environment", "onramp could not test this")
+                }
+                (Status::Failed, Some(FailureKind::Usage)) => (
+                    &mut failures,
+                    "environment",
+                    "the features or the target configuration need fixing",
+                ),
+                (Status::Failed, _) => {
+                    (&mut failures, "conformance", "the target is not conformant")
+                }
+                (Status::Passed | Status::Skipped, _) => continue,
+            };
+            {
+                list.push(FailureView {
                     feature: &scenario.feature,
                     scenario: &scenario.name,
                     keyword: &step.keyword,
@@ -435,6 +447,7 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
             exchanges: summary.exchanges.len(),
         },
         failures,
+        warnings,
         errors: &summary.errors,
         features,
         screenshots,

@@ -62,9 +62,14 @@ fn testcase(out: &mut String, scenario: &ScenarioSummary) {
             let mark = match step.status {
                 Status::Passed => "passed ",
                 Status::Failed => "FAILED ",
+                Status::Warning => "WARNING",
                 Status::Skipped => "skipped",
             };
-            format!("{mark} {} {}\n", step.keyword, step.text)
+            let why = match (step.status, &step.error) {
+                (Status::Warning | Status::Skipped, Some(error)) => format!("\n        {error}"),
+                _ => String::new(),
+            };
+            format!("{mark} {} {}{why}\n", step.keyword, step.text)
         })
         .collect();
     let failed = scenario.steps.iter().find(|s| s.status == Status::Failed);
@@ -78,7 +83,9 @@ fn testcase(out: &mut String, scenario: &ScenarioSummary) {
         }
         Some(step) => {
             let (element, kind) = match step.failure {
-                Some(FailureKind::Conformance) | None => ("failure", "conformance"),
+                Some(FailureKind::Conformance | FailureKind::Blocked) | None => {
+                    ("failure", "conformance")
+                }
                 Some(FailureKind::Environment) => ("error", "environment"),
                 Some(FailureKind::Usage) => ("error", "usage"),
             };

@@ -14,7 +14,8 @@ use cucumber::gherkin;
 use cucumber::{Event, World, Writer, parser, writer};
 
 use super::StepFailure;
-use super::summary::{FailureKind, ScenarioSummary, Status, StepSummary};
+use super::failure::{ScenarioKey, Verdicts};
+use super::summary::{FailureKind, ScenarioSummary, Severity, Status, StepSummary};
 use crate::evidence::Recorder;
 
 /// What the collector gathered.
@@ -23,7 +24,7 @@ pub struct Collected {
     pub scenarios: Vec<ScenarioSummary>,
     /// Hook failures and other problems outside any step.
     pub errors: Vec<String>,
-    open: HashMap<(String, usize), Open>,
+    open: HashMap<ScenarioKey, Open>,
 }
 
 #[derive(Debug)]
@@ -39,7 +40,16 @@ struct Open {
 pub struct Collector {
     pub collected: Arc<Mutex<Collected>>,
     recorder: Arc<Recorder>,
+    verdicts: Arc<Verdicts>,
     terminal: Option<Terminal>,
+}
+
+/// The key a scenario's checks report under (see [`Verdicts`]).
+pub fn scenario_key(feature: &gherkin::Feature, scenario: &gherkin::Scenario) -> ScenarioKey {
+    (
+        crate::signin::display_path(feature.path.as_deref()),
+        scenario.position.line,
+    )
 }
 
 impl writer::NonTransforming for Collector {}
@@ -83,7 +93,8 @@ impl Terminal {
         let (mark, code) = match step.status {
             Status::Passed => ("✔", "32"),
             Status::Failed => ("✘", "31"),
-            Status::Skipped => ("-", "33"),
+            Status::Warning => ("!", "33"),
+            Status::Skipped => ("-", "2"),
         };
         self.line(&self.paint(code, &format!("   {mark}  {} {}", step.keyword, step.text)));
         if let Some(error) = &step.error {
@@ -112,21 +123,18 @@ fn scenario_name(scenario: &gherkin::Scenario) -> String {
     name
 }
 
-/// A failed step's message and whose fault it is.
-fn failure_of(error: &StepError) -> (String, FailureKind) {
+/// A failed step's failure, as a type.
+fn failure_of(error: &StepError) -> StepFailure {
     match error {
-        StepError::NotFound => (
-            "no step definition matches this text; check the wording against the shipped features (onramp init writes them)"
-                .into(),
-            FailureKind::Usage,
+        StepError::NotFound => StepFailure::usage(
+            "no step definition matches this text; check the wording against the shipped features (onramp init writes them)",
         ),
-        StepError::AmbiguousMatch(e) => (
-            format!("more than one step definition matches: {e}"),
-            FailureKind::Usage,
-        ),
+        StepError::AmbiguousMatch(e) => {
+            StepFailure::usage(format!("more than one step definition matches: {e}"))
+        }
         StepError::Panic(info) => {
             if let Some(failure) = info.downcast_ref::<StepFailure>() {
-                return (failure.message.clone(), failure.kind);
+                return failure.clone();
             }
             // A panic that is not a step's verdict is a defect in onramp.
             let text = info
@@ -134,19 +142,30 @@ fn failure_of(error: &StepError) -> (String, FailureKind) {
                 .cloned()
                 .or_else(|| info.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                 .unwrap_or_else(|| "the step failed".into());
-            (
-                format!("onramp failed inside this step: {text}"),
-                FailureKind::Environment,
-            )
+            StepFailure::environment(format!("onramp failed inside this step: {text}"))
         }
     }
 }
 
+/// How a step that did not pass is reported: its status, failure kind and severity.
+fn reported(failure: &StepFailure) -> (Status, Option<FailureKind>, Option<Severity>) {
+    match (failure.kind, failure.severity) {
+        (FailureKind::Blocked, _) => (Status::Skipped, None, None),
+        (kind, Severity::Warning) => (Status::Warning, Some(kind), Some(Severity::Warning)),
+        (kind, Severity::Error) => (Status::Failed, Some(kind), Some(Severity::Error)),
+    }
+}
+
 impl Collector {
-    pub fn new(recorder: Arc<Recorder>, terminal: Option<Terminal>) -> Self {
+    pub fn new(
+        recorder: Arc<Recorder>,
+        verdicts: Arc<Verdicts>,
+        terminal: Option<Terminal>,
+    ) -> Self {
         Self {
             collected: Arc::default(),
             recorder,
+            verdicts,
             terminal,
         }
     }
@@ -159,7 +178,7 @@ impl Collector {
         at: SystemTime,
     ) {
         let mut collected = self.collected.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (feature.name.clone(), scenario.position.line);
+        let key = scenario_key(feature, scenario);
         match event {
             Scenario::Started => {
                 let summary = ScenarioSummary {
@@ -194,23 +213,22 @@ impl Collector {
                 let Some(open) = collected.open.get_mut(&key) else {
                     return;
                 };
-                let (status, error, failure) = match &event {
+                let failed = match &event {
                     Step::Started => {
                         open.step_started = at;
                         return;
                     }
-                    Step::Passed(..) => (Status::Passed, None, None),
-                    Step::Skipped => (
-                        Status::Failed,
-                        Some("no step definition matches this text; check the wording against the shipped features (onramp init writes them)".to_owned()),
-                        Some(FailureKind::Usage),
-                    ),
-                    Step::Failed(_, _, _, error) => {
-                        let (message, kind) = failure_of(error);
-                        (Status::Failed, Some(message), Some(kind))
-                    }
+                    // A check that failed let the scenario go on: its verdict waits here.
+                    Step::Passed(..) => self.verdicts.take(&(key.clone(), step.position.line)),
+                    Step::Skipped => Some(failure_of(&StepError::NotFound)),
+                    Step::Failed(_, _, _, error) => Some(failure_of(error)),
                 };
-                if status != Status::Passed {
+                let (status, failure, severity) = match &failed {
+                    None => (Status::Passed, None, None),
+                    Some(failed) => reported(failed),
+                };
+                let error = failed.map(|f| f.message);
+                if status == Status::Failed {
                     open.summary.status = Status::Failed;
                 }
                 let record = StepSummary {
@@ -221,6 +239,7 @@ impl Collector {
                     duration_ms: millis(open.step_started, at),
                     error: error.map(|e| self.recorder.redact(&e)),
                     failure,
+                    severity,
                 };
                 if let Some(terminal) = self.terminal {
                     terminal.step(&record);
@@ -254,6 +273,7 @@ impl Collector {
                         duration_ms: 0,
                         error: None,
                         failure: None,
+                        severity: None,
                     };
                     if let Some(terminal) = self.terminal {
                         terminal.step(&record);

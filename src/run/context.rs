@@ -1,7 +1,8 @@
 //! What the scenarios of one run share, composed of one part per concern: the target and
 //! its clients ([`Http`], [`OAuthClient`]), the evidence [`Recorder`], the browser
 //! ([`SharedBrowser`]), the member's authorization ([`Session`]), the searches
-//! ([`Searches`]), the checks' verdicts ([`Checks`]) and the sign-in [`Recipe`]. The glue
+//! ([`Searches`]), the checks' verdicts ([`Checks`], and the failures on their way to the
+//! collector) and the sign-in [`Recipe`]. The glue
 //! between them (a sign-in when a code is needed, the token for a read) is here.
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct RunContext {
     pub session: Session,
     pub searches: Searches,
     pub checks: Checks,
+    /// The failures of checks, on their way to the collector.
+    pub verdicts: Arc<super::Verdicts>,
     pub recipe: Option<Recipe>,
 }
 

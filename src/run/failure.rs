@@ -1,39 +1,59 @@
 //! A failed step and whose fault it is, carried as a type from the step to the exit code.
 //!
-//! A step that fails raises its [`StepFailure`] as the panic payload cucumber catches
-//! ([`verdict`]); the collector takes it back by type. Nothing is parsed out of a message.
+//! A step that sets something up (`Given`, `When`) and fails raises its [`StepFailure`] as
+//! the panic payload cucumber catches ([`verdict`]): the steps after it cannot run. A check
+//! (`Then`) that fails hands its failure to the collector through [`Verdicts`] instead and
+//! lets the scenario go on, so that one failed check never hides the independent ones
+//! after it. Either way the collector takes the failure back by type; nothing is parsed out
+//! of a message.
 
-use super::summary::FailureKind;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
-/// A failed step: the message, and whose fault it is.
+use super::summary::{FailureKind, Severity};
+
+/// A failed step: the message, whose fault it is, and how much it weighs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepFailure {
     pub kind: FailureKind,
     pub message: String,
+    pub severity: Severity,
 }
 
 impl StepFailure {
     /// The target did something wrong.
     pub fn conformance(message: impl Into<String>) -> Self {
+        Self::of(FailureKind::Conformance, message)
+    }
+
+    /// The target misses a SHOULD: reported, but the verdict stands.
+    pub fn warning(message: impl Into<String>) -> Self {
         Self {
-            kind: FailureKind::Conformance,
-            message: message.into(),
+            severity: Severity::Warning,
+            ..Self::of(FailureKind::Conformance, message)
         }
     }
 
     /// onramp could not test: no browser, the target unreachable.
     pub fn environment(message: impl Into<String>) -> Self {
-        Self {
-            kind: FailureKind::Environment,
-            message: message.into(),
-        }
+        Self::of(FailureKind::Environment, message)
     }
 
     /// The features or the target configuration are wrong.
     pub fn usage(message: impl Into<String>) -> Self {
+        Self::of(FailureKind::Usage, message)
+    }
+
+    /// The check cannot run because what it needs failed earlier; `message` says what.
+    pub fn blocked(message: impl Into<String>) -> Self {
+        Self::of(FailureKind::Blocked, message)
+    }
+
+    fn of(kind: FailureKind, message: impl Into<String>) -> Self {
         Self {
-            kind: FailureKind::Usage,
+            kind,
             message: message.into(),
+            severity: Severity::Error,
         }
     }
 }
@@ -51,5 +71,37 @@ impl std::error::Error for StepFailure {}
 pub fn verdict(result: Result<(), StepFailure>) {
     if let Err(failure) = result {
         std::panic::panic_any(failure);
+    }
+}
+
+/// Where a scenario is: its feature file and its line (an expanded Scenario Outline row has
+/// a line of its own).
+pub type ScenarioKey = (String, usize);
+
+/// A step of a scenario: the scenario's key and the step's line.
+pub type StepKey = (ScenarioKey, usize);
+
+/// The failures of checks that let their scenario go on, from the step to the collector,
+/// which learns that the step ended only later (cucumber's events travel on their own).
+#[derive(Debug, Default)]
+pub struct Verdicts {
+    pending: Mutex<HashMap<StepKey, StepFailure>>,
+}
+
+impl Verdicts {
+    /// The check at `step` failed.
+    pub fn fail(&self, step: StepKey, failure: StepFailure) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(step, failure);
+    }
+
+    /// How the check at `step` went, if it failed.
+    pub fn take(&self, step: &StepKey) -> Option<StepFailure> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(step)
     }
 }

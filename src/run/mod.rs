@@ -37,7 +37,7 @@ use crate::sandbox::{Client, Fault, Sandbox, SandboxConfig};
 use crate::signin::Recipe;
 use crate::steps::OnrampWorld;
 use context::RunContext;
-pub use failure::{StepFailure, verdict};
+pub use failure::{ScenarioKey, StepFailure, Verdicts, verdict};
 use features::{Features, FeaturesError};
 pub use signin::{Probe, SignIn};
 use summary::{
@@ -436,6 +436,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         session: session::Session::default(),
         searches: searches::Searches::new(show_progress),
         checks: checks::Checks::default(),
+        verdicts: Arc::default(),
         recipe,
     });
 
@@ -486,6 +487,7 @@ async fn execute(
 ) -> (collector::Collected, bool) {
     let collector = collector::Collector::new(
         Arc::clone(&ctx.recorder),
+        Arc::clone(&ctx.verdicts),
         Some(collector::Terminal::detect()),
     );
     let collected = Arc::clone(&collector.collected);
@@ -502,8 +504,9 @@ async fn execute(
         .when(crate::steps::step_pattern(), crate::steps::sign_in_step)
         .max_concurrent_scenarios(1)
         .fail_on_skipped()
-        .before(move |_, _, _, world| {
+        .before(move |feature, _, scenario, world| {
             world.ctx = Some(Arc::clone(&hook_ctx));
+            world.scenario = Some(collector::scenario_key(feature, scenario));
             Box::pin(async {})
         });
     let interrupted = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -573,6 +576,7 @@ fn count(statuses: impl Iterator<Item = Status>) -> Counts {
         match status {
             Status::Passed => counts.passed += 1,
             Status::Failed => counts.failed += 1,
+            Status::Warning => counts.warnings += 1,
             Status::Skipped => counts.skipped += 1,
         }
     }
@@ -596,7 +600,9 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
     );
     let failures: Vec<FailureKind> = scenarios
         .iter()
-        .flat_map(|s| s.steps.iter().filter_map(|st| st.failure))
+        .flat_map(|s| s.steps.iter())
+        .filter(|st| st.status == Status::Failed)
+        .filter_map(|st| st.failure)
         .collect();
     let (mut outcome, mut exit_code) = Outcome::decide(
         parts.interrupted,

@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::evidence::{Exchange, Note, Screenshot};
 
 /// Version of the summary's shape (2: scenarios and steps carry their file and line, the
-/// failure kind `usage`, and `problems`/`notes` per type come from the checks as they ran).
-pub const SCHEMA_VERSION: u32 = 2;
+/// failure kind `usage`, and `problems`/`notes` per type come from the checks as they ran;
+/// 3: a step's `severity`, the status `warning`, the failure kind `blocked` and
+/// `warnings` in the counts).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// How the run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +64,19 @@ pub enum FailureKind {
     /// The features or the target configuration are wrong (a step no definition matches,
     /// a `${member.…}` the target lacks).
     Usage,
+    /// The check could not run because something it needs failed earlier (reported as
+    /// skipped, with the reason).
+    Blocked,
+}
+
+/// How much a failed check weighs: a MUST broken is an error; a SHOULD, a warning that
+/// does not change the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Error,
+    Warning,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +84,8 @@ pub enum FailureKind {
 pub enum Status {
     Passed,
     Failed,
+    /// A SHOULD the target does not meet.
+    Warning,
     Skipped,
 }
 
@@ -103,6 +120,9 @@ pub struct StepSummary {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureKind>,
+    /// For a step that did not pass: `error` (a MUST) or `warning` (a SHOULD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,6 +188,8 @@ pub struct TokenSummary {
 pub struct Counts {
     pub passed: usize,
     pub failed: usize,
+    #[serde(default)]
+    pub warnings: usize,
     pub skipped: usize,
 }
 

@@ -1,9 +1,10 @@
 //! Steps of the server negatives: what the payer must refuse.
 
+use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 use url::Url;
 
-use super::{OnrampWorld, http_failure, verdict};
+use super::{OnrampWorld, check, http_failure, verdict};
 use crate::run::StepFailure;
 
 const CONTEXT: &str = "Access control";
@@ -30,8 +31,8 @@ async fn read_anonymously(world: &mut OnrampWorld, kind: String) {
 }
 
 #[then("the FHIR server answers 401 Unauthorized")]
-async fn unauthorized(world: &mut OnrampWorld) {
-    verdict(match world.status {
+async fn unauthorized(world: &mut OnrampWorld, step: &Step) {
+    let result = match world.status {
         Some(401) => Ok(()),
         Some(status) if (200..300).contains(&status) => Err(StepFailure::conformance(format!(
             "the FHIR server answered {status} to a read without an access token: member data is readable by anyone"
@@ -40,7 +41,8 @@ async fn unauthorized(world: &mut OnrampWorld) {
             "the FHIR server answered {status}, not 401, to a read without an access token"
         ))),
         None => Err(StepFailure::usage("no read happened in this scenario")),
-    });
+    };
+    check(world, step, result);
 }
 
 #[given("the member authorizes the app once more")]
@@ -119,8 +121,8 @@ async fn exchanges_without_verifier(world: &mut OnrampWorld) {
 }
 
 #[then("the second exchange is refused with invalid_grant")]
-async fn refused_reuse(world: &mut OnrampWorld) {
-    verdict((|| {
+async fn refused_reuse(world: &mut OnrampWorld, step: &Step) {
+    let result = (|| {
         let second = world
             .exchanges
             .get(1)
@@ -145,12 +147,13 @@ async fn refused_reuse(world: &mut OnrampWorld) {
                     .map_or_else(|| "no answer".into(), |s| s.to_string())
             )))
         }
-    })());
+    })();
+    check(world, step, result);
 }
 
 #[then("the exchange is refused")]
-async fn refused(world: &mut OnrampWorld) {
-    verdict((|| {
+async fn refused(world: &mut OnrampWorld, step: &Step) {
+    let result = (|| {
         let answer = world
             .exchanges
             .last()
@@ -171,7 +174,8 @@ async fn refused(world: &mut OnrampWorld) {
                 error.unwrap_or("(none)")
             ))),
         }
-    })());
+    })();
+    check(world, step, result);
 }
 
 #[when(expr = "the app asks for authorization with the redirect URI {string}")]
@@ -195,9 +199,8 @@ async fn asks_with_redirect(world: &mut OnrampWorld, redirect: String) {
 }
 
 #[then("the authorization server does not send the browser there")]
-async fn not_redirected(world: &mut OnrampWorld) {
-    verdict(
-        async {
+async fn not_redirected(world: &mut OnrampWorld, step: &Step) {
+    let result = async {
             let ctx = world.ctx()?;
             let probe = world
                 .probe
@@ -217,6 +220,6 @@ async fn not_redirected(world: &mut OnrampWorld) {
                 }
             }
         }
-        .await,
-    );
+        .await;
+    check(world, step, result);
 }

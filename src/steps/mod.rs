@@ -17,7 +17,7 @@ pub use signin::{sign_in_step, step_pattern};
 use crate::oauth::{AuthorizationStart, TokenAnswer};
 use crate::run::context::RunContext;
 use crate::run::session::Authorized;
-use crate::run::{Probe, SignIn, StepFailure, verdict};
+use crate::run::{Probe, ScenarioKey, SignIn, StepFailure, verdict};
 
 /// Per-scenario state, plus the run's shared context.
 #[derive(Default, World)]
@@ -25,6 +25,8 @@ use crate::run::{Probe, SignIn, StepFailure, verdict};
 pub struct OnrampWorld {
     /// Set by the run's `before` hook for every scenario.
     pub ctx: Option<Arc<RunContext>>,
+    /// Where the scenario is, set by the same hook: checks report under it.
+    pub scenario: Option<ScenarioKey>,
     /// An authorization request started, not yet opened in the browser.
     pub authorization: Option<AuthorizationStart>,
     /// A sign-in under way in the browser, until the redirect is caught.
@@ -63,6 +65,20 @@ impl OnrampWorld {
         self.ctx.clone().ok_or_else(|| {
             StepFailure::environment("the run context is missing (a step ran outside onramp run)")
         })
+    }
+}
+
+/// A check's verdict (`Then`): a failure goes to the collector and the scenario goes on to
+/// its next check, which does not depend on this one. (A check that does depend on an
+/// earlier one says so with [`StepFailure::blocked`].)
+fn check(world: &OnrampWorld, step: &cucumber::gherkin::Step, result: Result<(), StepFailure>) {
+    let Err(failure) = result else { return };
+    match (&world.ctx, &world.scenario) {
+        (Some(ctx), Some(scenario)) => {
+            ctx.verdicts
+                .fail((scenario.clone(), step.position.line), failure);
+        }
+        _ => std::panic::panic_any(failure),
     }
 }
 

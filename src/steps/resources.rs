@@ -1,9 +1,10 @@
 //! Steps of reading every required resource type and judging what came back. Each check
 //! records its verdict for the summary when it runs.
 
+use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
-use super::{OnrampWorld, listed, verdict};
+use super::{OnrampWorld, check, listed, verdict};
 use crate::access::{self, Verdict};
 use crate::fhir::SearchResult;
 use crate::run::StepFailure;
@@ -78,113 +79,109 @@ async fn check_search(
 }
 
 #[then("every page is a searchset Bundle")]
-async fn searchset(world: &mut OnrampWorld) {
-    verdict(
-        check_search(
-            world,
-            "searchset",
-            "not every page is a proper searchset",
-            access::searchset,
-        )
-        .await,
-    );
+async fn searchset(world: &mut OnrampWorld, step: &Step) {
+    let result = check_search(
+        world,
+        "searchset",
+        "not every page is a proper searchset",
+        access::searchset,
+    )
+    .await;
+    check(world, step, result);
 }
 
 #[then("the Bundle total matches the entries received")]
-async fn total(world: &mut OnrampWorld) {
-    verdict(check_search(world, "total", "the total does not add up", access::total).await);
+async fn total(world: &mut OnrampWorld, step: &Step) {
+    let result = check_search(world, "total", "the total does not add up", access::total).await;
+    check(world, step, result);
 }
 
 #[then("no resource appears twice")]
-async fn duplicates(world: &mut OnrampWorld) {
-    verdict(
-        check_search(
-            world,
-            "duplicates",
-            "resources repeat across pages",
-            access::duplicates,
-        )
-        .await,
-    );
+async fn duplicates(world: &mut OnrampWorld, step: &Step) {
+    let result = check_search(
+        world,
+        "duplicates",
+        "resources repeat across pages",
+        access::duplicates,
+    )
+    .await;
+    check(world, step, result);
 }
 
 #[then(expr = "every {word} resource is valid FHIR R4")]
-async fn valid(world: &mut OnrampWorld, kind: String) {
-    verdict(
-        async {
-            let result = world.ctx()?.search(&kind).await;
-            if result.findings.is_empty() {
-                return Ok(());
-            }
-            let problems: Vec<String> = result
-                .findings
-                .iter()
-                .map(|f| {
-                    format!(
-                        "{}  {}  {} (page {}{})",
-                        f.finding.resource.as_deref().unwrap_or("-"),
-                        if f.finding.path.is_empty() {
-                            "-"
-                        } else {
-                            &f.finding.path
-                        },
-                        f.finding.message,
-                        f.page,
-                        f.finding
-                            .entry
-                            .map(|e| format!(", entry {e}"))
-                            .unwrap_or_default()
-                    )
-                })
-                .collect();
-            let head = format!(
-                "{} of {} {kind} resources break the FHIR R4 schema ({} finding{}):",
-                result.invalid,
-                result.resources.len(),
-                problems.len(),
-                if problems.len() == 1 { "" } else { "s" }
-            );
-            Err(StepFailure::conformance(listed(&head, &problems)))
+async fn valid(world: &mut OnrampWorld, kind: String, step: &Step) {
+    let result = async {
+        let result = world.ctx()?.search(&kind).await;
+        if result.findings.is_empty() {
+            return Ok(());
         }
-        .await,
-    );
+        let problems: Vec<String> = result
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}  {}  {} (page {}{})",
+                    f.finding.resource.as_deref().unwrap_or("-"),
+                    if f.finding.path.is_empty() {
+                        "-"
+                    } else {
+                        &f.finding.path
+                    },
+                    f.finding.message,
+                    f.page,
+                    f.finding
+                        .entry
+                        .map(|e| format!(", entry {e}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let head = format!(
+            "{} of {} {kind} resources break the FHIR R4 schema ({} finding{}):",
+            result.invalid,
+            result.resources.len(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+        Err(StepFailure::conformance(listed(&head, &problems)))
+    }
+    .await;
+    check(world, step, result);
 }
 
 #[then(expr = "every {word} resource belongs to the member")]
-async fn belongs(world: &mut OnrampWorld, kind: String) {
-    verdict(
-        async {
-            let ctx = world.ctx()?;
-            let all = ctx.searches().await;
-            let result = ctx.search(&kind).await;
-            let patient = ctx.patient_id().await;
-            let patients = all.get("Patient").map(|p| p.resources.len());
-            judge(
-                world,
-                "membership",
-                &format!("{kind}: resources outside the member's compartment"),
-                access::membership(&result, patient.as_deref(), patients, &all),
-            )
-        }
-        .await,
-    );
+async fn belongs(world: &mut OnrampWorld, kind: String, step: &Step) {
+    let result = async {
+        let ctx = world.ctx()?;
+        let all = ctx.searches().await;
+        let result = ctx.search(&kind).await;
+        let patient = ctx.patient_id().await;
+        let patients = all.get("Patient").map(|p| p.resources.len());
+        judge(
+            world,
+            "membership",
+            &format!("{kind}: resources outside the member's compartment"),
+            access::membership(&result, patient.as_deref(), patients, &all),
+        )
+    }
+    .await;
+    check(world, step, result);
 }
 
 #[then("every reference between the returned resources resolves")]
-async fn references(world: &mut OnrampWorld) {
-    verdict(
-        async {
-            let kind = kind(world)?;
-            let ctx = world.ctx()?;
-            let all = ctx.searches().await;
-            let result = ctx.search(&kind).await;
-            judge(
-                world,
-                "references",
-                &format!("{kind}: references that do not resolve"),
-                access::references(&result, &all),
-            )
-        }
-        .await,
-    );
+async fn references(world: &mut OnrampWorld, step: &Step) {
+    let result = async {
+        let kind = kind(world)?;
+        let ctx = world.ctx()?;
+        let all = ctx.searches().await;
+        let result = ctx.search(&kind).await;
+        judge(
+            world,
+            "references",
+            &format!("{kind}: references that do not resolve"),
+            access::references(&result, &all),
+        )
+    }
+    .await;
+    check(world, step, result);
 }

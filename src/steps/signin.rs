@@ -2,10 +2,11 @@
 //! pattern [`step_pattern`], that hands the text to [`crate::signin::Action::parse`]) and the
 //! checks of the redirect that ends it.
 
+use cucumber::gherkin::Step;
 use cucumber::{step, then};
 use futures_util::future::LocalBoxFuture;
 
-use super::{OnrampWorld, verdict};
+use super::{OnrampWorld, check, verdict};
 use crate::run::{SignIn, StepFailure};
 use crate::signin::Action;
 
@@ -24,7 +25,7 @@ pub fn sign_in_step(world: &mut OnrampWorld, context: step::Context) -> LocalBox
     Box::pin(async move { verdict(act(world, &context.step).await) })
 }
 
-async fn act(world: &mut OnrampWorld, step: &cucumber::gherkin::Step) -> Result<(), StepFailure> {
+async fn act(world: &mut OnrampWorld, step: &Step) -> Result<(), StepFailure> {
     let ctx = world.ctx()?;
     let table = step.table.as_ref().map(|t| t.rows.as_slice());
     let action = Action::parse(&step.value, table)
@@ -54,62 +55,59 @@ async fn act(world: &mut OnrampWorld, step: &cucumber::gherkin::Step) -> Result<
 }
 
 #[then("the browser is sent back to the app's redirect URI")]
-async fn sent_back(world: &mut OnrampWorld) {
-    verdict(
-        async {
-            let ctx = world.ctx()?;
-            let sign_in = world.sign_in.take().ok_or_else(|| {
-                StepFailure::usage("the browser is not open: open the authorization URL first")
-            })?;
-            world.authorized = Some(sign_in.finish(&ctx).await?);
-            Ok(())
-        }
-        .await,
-    );
+async fn sent_back(world: &mut OnrampWorld, step: &Step) {
+    let result = async {
+        let ctx = world.ctx()?;
+        let sign_in = world.sign_in.take().ok_or_else(|| {
+            StepFailure::usage("the browser is not open: open the authorization URL first")
+        })?;
+        world.authorized = Some(sign_in.finish(&ctx).await?);
+        Ok(())
+    }
+    .await;
+    check(world, step, result);
 }
 
 #[then("the redirect carries an authorization code")]
-async fn carries_code(world: &mut OnrampWorld) {
-    verdict(
-        async {
-            let ctx = world.ctx()?;
-            let authorized = world
-                .authorized
-                .clone()
-                .ok_or_else(|| StepFailure::usage("the browser has not come back yet"))?;
-            if let Some(error) = &authorized.redirect.error {
-                return Err(StepFailure::conformance(format!(
-                    "the authorization server answered error={error}{}",
-                    authorized
-                        .redirect
-                        .error_description
-                        .as_ref()
-                        .map(|d| format!(" ({d})"))
-                        .unwrap_or_default()
-                )));
-            }
-            if authorized.redirect.code.is_none() {
-                return Err(StepFailure::conformance(format!(
-                    "the redirect to {} carries no code parameter (RFC 6749 §4.1.2)",
-                    ctx.recorder.redact(authorized.landed.as_str())
-                )));
-            }
-            // The next scenario that needs a code takes this one: the member signs in once.
-            ctx.session.offer(authorized);
-            Ok(())
+async fn carries_code(world: &mut OnrampWorld, step: &Step) {
+    let result = async {
+        let ctx = world.ctx()?;
+        let authorized = world
+            .authorized
+            .clone()
+            .ok_or_else(|| StepFailure::blocked("the browser did not come back to the app"))?;
+        if let Some(error) = &authorized.redirect.error {
+            return Err(StepFailure::conformance(format!(
+                "the authorization server answered error={error}{}",
+                authorized
+                    .redirect
+                    .error_description
+                    .as_ref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            )));
         }
-        .await,
-    );
+        if authorized.redirect.code.is_none() {
+            return Err(StepFailure::conformance(format!(
+                "the redirect to {} carries no code parameter (RFC 6749 §4.1.2)",
+                ctx.recorder.redact(authorized.landed.as_str())
+            )));
+        }
+        // The next scenario that needs a code takes this one: the member signs in once.
+        ctx.session.offer(authorized);
+        Ok(())
+    }
+    .await;
+    check(world, step, result);
 }
 
 #[then("the redirect carries the state the app sent")]
-async fn carries_state(world: &mut OnrampWorld) {
-    verdict(
-        async {
+async fn carries_state(world: &mut OnrampWorld, step: &Step) {
+    let result = async {
             let authorized = world
                 .authorized
                 .as_ref()
-                .ok_or_else(|| StepFailure::usage("the browser has not come back yet"))?;
+                .ok_or_else(|| StepFailure::blocked("the browser did not come back to the app"))?;
             match &authorized.redirect.state {
                 Some(state) if *state == authorized.start.state => Ok(()),
                 Some(_) => Err(StepFailure::conformance(
@@ -120,6 +118,6 @@ async fn carries_state(world: &mut OnrampWorld) {
                 )),
             }
         }
-        .await,
-    );
+        .await;
+    check(world, step, result);
 }

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeSet;
 
+use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 use serde_json::Value;
 
-use super::{OnrampWorld, http_failure, verdict};
+use super::{OnrampWorld, check, http_failure, verdict};
 use crate::oauth::TokenAnswer;
 use crate::run::StepFailure;
 use crate::run::session::Grant;
@@ -53,9 +54,20 @@ fn answer(world: &OnrampWorld) -> Result<&TokenAnswer, StepFailure> {
         .ok_or_else(|| StepFailure::usage("no code exchange happened in this scenario"))
 }
 
+/// The exchange's answer, when it is a token response (the checks of its members need one).
+fn granted(world: &OnrampWorld) -> Result<&TokenAnswer, StepFailure> {
+    let answer = answer(world)?;
+    match answer.tokens {
+        Some(_) => Ok(answer),
+        None => Err(StepFailure::blocked(
+            "the code exchange gave no token response",
+        )),
+    }
+}
+
 #[then("the token endpoint answers with a token response")]
-async fn token_response(world: &mut OnrampWorld) {
-    verdict((|| {
+async fn token_response(world: &mut OnrampWorld, step: &Step) {
+    let result = (|| {
         let answer = answer(world)?;
         if let Some(error) = &answer.transport {
             return Err(StepFailure::conformance(format!(
@@ -73,12 +85,13 @@ async fn token_response(world: &mut OnrampWorld) {
                     .unwrap_or_else(|| "no access_token".into())
             ))),
         }
-    })());
+    })();
+    check(world, step, result);
 }
 
 #[then("the token type is Bearer")]
-async fn bearer(world: &mut OnrampWorld) {
-    verdict((|| match answer(world)?.fields.get("token_type") {
+async fn bearer(world: &mut OnrampWorld, step: &Step) {
+    let result = (|| match granted(world)?.fields.get("token_type") {
         // RFC 6749 §5.1: the type is case-insensitive.
         Some(Value::String(kind)) if kind.eq_ignore_ascii_case("bearer") => Ok(()),
         Some(other) => Err(StepFailure::conformance(format!(
@@ -87,14 +100,15 @@ async fn bearer(world: &mut OnrampWorld) {
         None => Err(StepFailure::conformance(
             "the token response has no token_type (RFC 6749 §5.1 requires it)",
         )),
-    })());
+    })();
+    check(world, step, result);
 }
 
 #[then("expires_in is a number of seconds")]
-async fn expires_in(world: &mut OnrampWorld) {
-    verdict((|| {
+async fn expires_in(world: &mut OnrampWorld, step: &Step) {
+    let result = (|| {
         let ctx = world.ctx()?;
-        match answer(world)?.fields.get("expires_in") {
+        match granted(world)?.fields.get("expires_in") {
             Some(Value::Number(n)) if n.as_u64().is_some() => Ok(()),
             Some(Value::Number(n)) => Err(StepFailure::conformance(format!(
                 "expires_in is {n}, not a whole number of seconds (RFC 6749 §5.1)"
@@ -112,7 +126,8 @@ async fn expires_in(world: &mut OnrampWorld) {
                 Ok(())
             }
         }
-    })());
+    })();
+    check(world, step, result);
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -127,10 +142,10 @@ fn kind(value: &Value) -> &'static str {
 }
 
 #[then("the token response names the granted scope")]
-async fn scope(world: &mut OnrampWorld) {
-    verdict((|| {
+async fn scope(world: &mut OnrampWorld, step: &Step) {
+    let result = (|| {
         let ctx = world.ctx()?;
-        match answer(world)?.fields.get("scope") {
+        match granted(world)?.fields.get("scope") {
             Some(Value::String(granted)) => {
                 // A server may grant less than was asked (RFC 6749 §3.3): say so, do not fail.
                 let granted: BTreeSet<&str> = granted.split_whitespace().collect();
@@ -160,13 +175,14 @@ async fn scope(world: &mut OnrampWorld) {
                 "the token response has no scope (SMART App Launch 2.0, \"Obtain access token\": scope is required, because it may differ from what was asked)",
             )),
         }
-    })());
+    })();
+    check(world, step, result);
 }
 
 #[then("the token response may not be cached")]
-async fn no_store(world: &mut OnrampWorld) {
-    verdict((|| {
-        let answer = answer(world)?;
+async fn no_store(world: &mut OnrampWorld, step: &Step) {
+    let result = (|| {
+        let answer = granted(world)?;
         let cache_control = answer
             .header("cache-control")
             .unwrap_or_default()
@@ -183,48 +199,48 @@ async fn no_store(world: &mut OnrampWorld) {
                 }
             )))
         }
-    })());
+    })();
+    check(world, step, result);
 }
 
 #[then("the access token reads the member's Patient resource")]
-async fn reads_patient(world: &mut OnrampWorld) {
-    verdict(
-        async {
-            let ctx = world.ctx()?;
-            let answer = answer(world)?;
-            let token = answer
-                .tokens
-                .as_ref()
-                .map(|t| t.access.clone())
-                .ok_or_else(|| StepFailure::conformance("the exchange gave no access token"))?;
-            let patient = answer
-                .fields
-                .get("patient")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            let path = patient
-                .as_ref()
-                .map_or_else(|| "Patient".to_owned(), |id| format!("Patient/{id}"));
-            let response = crate::fhir::read(
-                &ctx.http,
-                &ctx.endpoints.fhir_base,
-                &path,
-                Some(&token),
-                "Token: read with the access token",
-            )
-            .await
-            .map_err(|e| http_failure(&e))?;
-            if response.status == 200 {
-                return Ok(());
-            }
-            let reason = crate::fhir::operation_outcome_text(&response.body)
-                .map(|t| format!(": {t}"))
-                .unwrap_or_default();
-            Err(StepFailure::conformance(format!(
-                "GET {path} with the new access token answered {}{reason}",
-                response.status
-            )))
+async fn reads_patient(world: &mut OnrampWorld, step: &Step) {
+    let result = async {
+        let ctx = world.ctx()?;
+        let answer = granted(world)?;
+        let token = answer
+            .tokens
+            .as_ref()
+            .map(|t| t.access.clone())
+            .ok_or_else(|| StepFailure::conformance("the exchange gave no access token"))?;
+        let patient = answer
+            .fields
+            .get("patient")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let path = patient
+            .as_ref()
+            .map_or_else(|| "Patient".to_owned(), |id| format!("Patient/{id}"));
+        let response = crate::fhir::read(
+            &ctx.http,
+            &ctx.endpoints.fhir_base,
+            &path,
+            Some(&token),
+            "Token: read with the access token",
+        )
+        .await
+        .map_err(|e| http_failure(&e))?;
+        if response.status == 200 {
+            return Ok(());
         }
-        .await,
-    );
+        let reason = crate::fhir::operation_outcome_text(&response.body)
+            .map(|t| format!(": {t}"))
+            .unwrap_or_default();
+        Err(StepFailure::conformance(format!(
+            "GET {path} with the new access token answered {}{reason}",
+            response.status
+        )))
+    }
+    .await;
+    check(world, step, result);
 }
