@@ -5,7 +5,8 @@ Feature: Access control
 
   Scenario: A read without an access token is refused
     When the app reads Patient without an access token
-    Then the FHIR server answers 401 Unauthorized
+    Then the FHIR server refuses it with 401, 403 or 404
+    And the refusal is a 401 with a WWW-Authenticate challenge
 
   Scenario: A used authorization code cannot be used again
     Given the member authorizes the app once more

@@ -42,6 +42,8 @@ pub struct ResourceSummary {
     pub owners: Vec<String>,
     /// Every `reference` in the resource, in order.
     pub references: Vec<String>,
+    /// The ids of its contained resources, which `#id` references point at.
+    pub contained: Vec<String>,
 }
 
 impl ResourceSummary {
@@ -268,6 +270,11 @@ fn summarize(resource: &sonic_rs::Value, page: usize, entry: usize) -> ResourceS
                 .map(str::to_owned)
         })
         .collect();
+    let contained = resource
+        .get("contained")
+        .and_then(|c| c.as_array())
+        .map(|items| items.iter().filter_map(|c| string_at(c, "id")).collect())
+        .unwrap_or_default();
     ResourceSummary {
         kind: string_at(resource, "resourceType").unwrap_or_else(|| "(no resourceType)".into()),
         id: string_at(resource, "id"),
@@ -275,6 +282,7 @@ fn summarize(resource: &sonic_rs::Value, page: usize, entry: usize) -> ResourceS
         entry,
         owners,
         references,
+        contained,
     }
 }
 
@@ -366,7 +374,7 @@ mod tests {
     #[test]
     fn summaries_collect_owners_and_references() {
         let resource: sonic_rs::Value = sonic_rs::from_str(
-            r#"{"resourceType":"ExplanationOfBenefit","id":"e1","patient":{"reference":"Patient/p"},"provider":{"reference":"Organization/o"},"item":[{"locationReference":{"reference":"Location/l"}}]}"#,
+            r#"{"resourceType":"ExplanationOfBenefit","id":"e1","contained":[{"resourceType":"Organization","id":"c1"}],"patient":{"reference":"Patient/p"},"provider":{"reference":"Organization/o"},"item":[{"locationReference":{"reference":"Location/l"}}]}"#,
         )
         .expect("JSON");
         let summary = summarize(&resource, 1, 0);
@@ -376,5 +384,6 @@ mod tests {
             vec!["Patient/p", "Organization/o", "Location/l"]
         );
         assert_eq!(summary.label(), "ExplanationOfBenefit/e1");
+        assert_eq!(summary.contained, vec!["c1"]);
     }
 }

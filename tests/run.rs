@@ -755,7 +755,9 @@ fn a_failed_check_does_not_hide_the_independent_checks_after_it() {
         .collect();
     assert_eq!(
         statuses,
-        ["passed", "passed", "passed", "failed", "passed", "passed", "failed", "passed"],
+        [
+            "passed", "passed", "passed", "failed", "passed", "passed", "failed", "passed"
+        ],
         "the checks between and after the failures ran"
     );
 }

@@ -15,6 +15,7 @@
 //! | `not-searchset:Type` | searchsets of `Type` say `"type": "collection"` |
 //! | `duplicate:Type` | the second page of `Type` (or, with one page, its last entry) repeats the first resource in place of another |
 //! | `dangling-reference:Type` | the first `Type` resource references `Organization/gone`, which does not exist |
+//! | `dangling-contained:Type` | the first `Type` resource references `#gone`, which it does not contain |
 //! | `wrong-redirect` | after the sign-in the browser is sent to the redirect URI's origin, but another path |
 //! | `omit-code` | the redirect after the sign-in carries no `code` |
 //! | `wrong-state` | the redirect carries a `state` other than the app's |
@@ -24,6 +25,8 @@
 //! | `token-field:NAME=JSON` / `token-field:-NAME` | the token response's member NAME is that JSON value, or absent |
 //! | `cacheable-token` | the token response says `Cache-Control: max-age=3600` |
 //! | `anonymous-read` | FHIR reads without a token are answered (with the first member's data) |
+//! | `anonymous-status=403` | FHIR reads without a token are refused with that status (403 or 404), not 401 |
+//! | `no-challenge` | a 401 from the FHIR API has no `WWW-Authenticate` header |
 
 use std::fmt;
 use std::str::FromStr;
@@ -51,6 +54,7 @@ pub enum Fault {
     NotSearchset(String),
     Duplicate(String),
     DanglingReference(String),
+    DanglingContained(String),
     WrongRedirect,
     OmitCode,
     WrongState,
@@ -64,6 +68,9 @@ pub enum Fault {
     },
     CacheableToken,
     AnonymousRead,
+    /// The status a read without a token is refused with instead of 401.
+    AnonymousStatus(u16),
+    NoChallenge,
 }
 
 /// Why a fault spec was not understood.
@@ -75,7 +82,7 @@ pub struct FaultError {
 }
 
 /// Every fault's spelling, for messages and help.
-pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, cacheable-token, anonymous-read";
+pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, cacheable-token, anonymous-read, anonymous-status=403, no-challenge";
 
 fn error(spec: &str, reason: impl Into<String>) -> FaultError {
     FaultError {
@@ -141,6 +148,7 @@ impl FromStr for Fault {
                 "not-searchset" => Ok(Self::NotSearchset(kind)),
                 "duplicate" => Ok(Self::Duplicate(kind)),
                 "dangling-reference" => Ok(Self::DanglingReference(kind)),
+                "dangling-contained" => Ok(Self::DanglingContained(kind)),
                 _ => Err(error(spec, format!("unknown fault `{name}`"))),
             };
         }
@@ -183,9 +191,16 @@ impl FromStr for Fault {
             ("ignore-pkce", None) => Ok(Self::IgnorePkce),
             ("cacheable-token", None) => Ok(Self::CacheableToken),
             ("anonymous-read", None) => Ok(Self::AnonymousRead),
+            ("no-challenge", None) => Ok(Self::NoChallenge),
+            ("anonymous-status", Some(value)) => match value.parse::<u16>() {
+                Ok(code @ (403 | 404)) => Ok(Self::AnonymousStatus(code)),
+                _ => Err(error(spec, "the status is 403 or 404")),
+            },
             ("slow-body", None) => Ok(Self::SlowBody(Duration::from_millis(200))),
             ("slow-body", Some(value)) => Ok(Self::SlowBody(duration(spec, value)?)),
-            ("latency" | "status" | "rate-limit", None) => Err(error(spec, "it needs a value")),
+            ("latency" | "status" | "rate-limit" | "anonymous-status", None) => {
+                Err(error(spec, "it needs a value"))
+            }
             _ => Err(error(spec, format!("unknown fault `{name}`"))),
         }
     }
@@ -206,6 +221,7 @@ impl fmt::Display for Fault {
             Self::NotSearchset(t) => write!(f, "not-searchset:{t}"),
             Self::Duplicate(t) => write!(f, "duplicate:{t}"),
             Self::DanglingReference(t) => write!(f, "dangling-reference:{t}"),
+            Self::DanglingContained(t) => write!(f, "dangling-contained:{t}"),
             Self::WrongRedirect => write!(f, "wrong-redirect"),
             Self::OmitCode => write!(f, "omit-code"),
             Self::WrongState => write!(f, "wrong-state"),
@@ -219,6 +235,8 @@ impl fmt::Display for Fault {
             } => write!(f, "token-field:{name}={value}"),
             Self::CacheableToken => write!(f, "cacheable-token"),
             Self::AnonymousRead => write!(f, "anonymous-read"),
+            Self::AnonymousStatus(code) => write!(f, "anonymous-status={code}"),
+            Self::NoChallenge => write!(f, "no-challenge"),
         }
     }
 }
@@ -269,6 +287,14 @@ impl Faults {
     /// Whether `fault` is on (`Fault::ExpireCodes`, `Fault::Duplicate("Coverage".into())`).
     pub fn has(&self, fault: &Fault) -> bool {
         self.list.contains(fault)
+    }
+
+    /// The status a read without a token is refused with, when not 401.
+    pub fn anonymous_status(&self) -> Option<u16> {
+        self.list.iter().find_map(|f| match f {
+            Fault::AnonymousStatus(code) => Some(*code),
+            _ => None,
+        })
     }
 
     /// The token response members the `token-field` faults change.
@@ -342,6 +368,7 @@ mod tests {
             "not-searchset:Location",
             "duplicate:ExplanationOfBenefit",
             "dangling-reference:Coverage",
+            "dangling-contained:ExplanationOfBenefit",
             "wrong-redirect",
             "omit-code",
             "wrong-state",
@@ -352,6 +379,8 @@ mod tests {
             "token-field:token_type=\"MAC\"",
             "cacheable-token",
             "anonymous-read",
+            "anonymous-status=404",
+            "no-challenge",
         ] {
             let fault: Fault = spec.parse().unwrap_or_else(|e| panic!("{spec}: {e}"));
             assert_eq!(fault.to_string(), spec);

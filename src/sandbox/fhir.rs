@@ -184,8 +184,9 @@ fn break_resource(resource: &mut Value) {
 }
 
 /// Point the first Organization reference in `resource` (or its first reference of any
-/// kind) at `Organization/gone`, which does not exist: what `dangling-reference` does.
-fn dangle(resource: &mut Value) {
+/// kind) at `to`, which does not exist: what `dangling-reference` (`Organization/gone`) and
+/// `dangling-contained` (`#gone`) do.
+fn dangle(resource: &mut Value, to: &str) {
     let paths = reference_pointers(resource, String::new());
     let chosen = paths
         .iter()
@@ -195,7 +196,7 @@ fn dangle(resource: &mut Value) {
     if let Some(pointer) = chosen
         && let Some(slot) = resource.pointer_mut(&pointer)
     {
-        *slot = json!("Organization/gone");
+        *slot = json!(to);
     }
 }
 
@@ -314,11 +315,15 @@ async fn search(
     if state.faults.has(&Fault::InvalidResource(kind.clone())) {
         resources.iter_mut().for_each(break_resource);
     }
-    if state.faults.has(&Fault::DanglingReference(kind.clone()))
-        && offset == 0
+    if offset == 0
         && let Some(first) = resources.first_mut()
     {
-        dangle(first);
+        if state.faults.has(&Fault::DanglingReference(kind.clone())) {
+            dangle(first, "Organization/gone");
+        }
+        if state.faults.has(&Fault::DanglingContained(kind.clone())) {
+            dangle(first, "#gone");
+        }
     }
     if state.faults.has(&Fault::Duplicate(kind.clone())) {
         // The first resource again, in place of another, so that the count still adds up.
@@ -428,7 +433,17 @@ async fn faults(Shared(state): Shared<Arc<State>>, request: Request, next: Next)
         }
         None => {}
     }
-    let response = next.run(request).await;
+    let anonymous = !request.headers().contains_key(header::AUTHORIZATION);
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        if let Some(code) = state.faults.anonymous_status().filter(|_| anonymous) {
+            *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::FORBIDDEN);
+            response.headers_mut().remove(header::WWW_AUTHENTICATE);
+        }
+        if state.faults.has(&Fault::NoChallenge) {
+            response.headers_mut().remove(header::WWW_AUTHENTICATE);
+        }
+    }
     match state.faults.slow_body() {
         Some(delay) => trickle(response, delay).await,
         None => response,

@@ -33,7 +33,8 @@ pub struct OnrampWorld {
     pub sign_in: Option<SignIn>,
     pub authorized: Option<Authorized>,
     pub exchanges: Vec<TokenAnswer>,
-    pub status: Option<u16>,
+    /// The answer to a request a check judges (a read without a token, say).
+    pub response: Option<crate::http::Response>,
     /// The resource type of the scenario (resources feature).
     pub kind: Option<String>,
     pub probe: Option<Probe>,
@@ -44,7 +45,7 @@ impl std::fmt::Debug for OnrampWorld {
         // Secrets live in here; show only what is safe.
         f.debug_struct("OnrampWorld")
             .field("kind", &self.kind)
-            .field("status", &self.status)
+            .field("status", &self.response.as_ref().map(|r| r.status))
             .field(
                 "has_code",
                 &self

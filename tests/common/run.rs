@@ -133,22 +133,25 @@ impl Run {
 pub struct Failed {
     pub scenario: String,
     pub step: String,
+    /// `failed`, or `warning` for a SHOULD.
+    pub status: String,
     pub error: String,
     pub failure: String,
 }
 
 impl Run {
-    /// Every failed step of the run.
+    /// Every failed step of the run, and every warning.
     pub fn failed_steps(&self) -> Vec<Failed> {
         let summary = self.summary();
         let mut failed = Vec::new();
         for scenario in summary["scenarios"].as_array().expect("scenarios") {
             for step in scenario["steps"].as_array().expect("steps") {
-                if step["status"] == "failed" {
+                if step["status"] == "failed" || step["status"] == "warning" {
                     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
                     failed.push(Failed {
                         scenario: text(&scenario["name"]),
                         step: text(&step["text"]),
+                        status: text(&step["status"]),
                         error: text(&step["error"]),
                         failure: text(&step["failure"]),
                     });
