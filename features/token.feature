@@ -11,5 +11,7 @@ Feature: Token
     And the token type is Bearer
     And expires_in is a number of seconds
     And the token response names the granted scope
+    And the token response names the member's Patient when launch/patient was granted
     And the token response may not be cached
+    And the token response also says Pragma: no-cache
     And the access token reads the member's Patient resource

@@ -3,9 +3,16 @@
 //! the sandbox's personas. A target picks its sign-in with `sign_in = "NAME"`; `onramp init`
 //! writes editable copies.
 
+/// The feature every set runs before the sign-in.
+const FIRST: (&str, &str) = (
+    "discovery.feature",
+    include_str!("../features/discovery.feature"),
+);
+
 /// The features every set shares, in the order a run executes them (after the sign-in).
-const SHARED: [(&str, &str); 3] = [
+const SHARED: [(&str, &str); 4] = [
     ("token.feature", include_str!("../features/token.feature")),
+    ("openid.feature", include_str!("../features/openid.feature")),
     (
         "resources.feature",
         include_str!("../features/resources.feature"),
@@ -29,11 +36,14 @@ const SIGN_INS: [(&str, &str); 2] = [
     ),
 ];
 
-/// The shipped files in the order a run executes them: the sign-in first (its code serves
-/// the token scenario), the token (its grant serves the reads), then the rest.
-pub const RUN_ORDER: [&str; 4] = [
+/// The shipped files in the order a run executes them: discovery (it needs no sign-in), the
+/// sign-in (its code serves the token scenario), the token (its grant serves the reads),
+/// then the rest.
+pub const RUN_ORDER: [&str; 6] = [
+    "discovery.feature",
     "authorization.feature",
     "token.feature",
+    "openid.feature",
     "resources.feature",
     "access-control.feature",
 ];
@@ -51,7 +61,8 @@ pub fn sign_ins() -> Vec<&'static str> {
 pub fn set(sign_in: &str) -> Option<Vec<(&'static str, &'static str)>> {
     let (_, authorization) = SIGN_INS.iter().find(|(name, _)| *name == sign_in)?;
     Some(
-        std::iter::once(("authorization.feature", *authorization))
+        [FIRST, ("authorization.feature", *authorization)]
+            .into_iter()
             .chain(SHARED)
             .collect(),
     )

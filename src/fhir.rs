@@ -84,6 +84,9 @@ pub struct SearchResult {
     /// Problems with the pages themselves (content type, a next link that loops, the cap).
     pub page_problems: Vec<String>,
     pub failure: Option<SearchFailure>,
+    /// The resources were read one by one, by the references to them, not searched.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub read_by_reference: bool,
 }
 
 /// How a search pages.
@@ -335,6 +338,77 @@ pub fn operation_outcome_text(body: &[u8]) -> Option<String> {
         }
         joined
     })
+}
+
+/// Read the resources `ids` of `kind` one by one (`GET {base}/{kind}/{id}`), validating
+/// each: for a type the server reads but does not search. A read that does not answer 200
+/// with that resource ends it.
+pub async fn read_each(
+    http: &Http,
+    fhir_base: &Url,
+    kind: &str,
+    ids: &[String],
+    token: &Secret,
+) -> SearchResult {
+    let mut result = SearchResult {
+        kind: kind.to_owned(),
+        read_by_reference: true,
+        ..SearchResult::default()
+    };
+    let registry = Registry::global();
+    for (number, id) in ids.iter().enumerate() {
+        let path = format!("{kind}/{id}");
+        let response =
+            match read(http, fhir_base, &path, Some(token), &format!("Read {path}")).await {
+                Ok(response) => response,
+                Err(error) => {
+                    result.failure = Some(failure_of(&error, kind, number + 1));
+                    break;
+                }
+            };
+        if response.status != 200 {
+            let reason = operation_outcome_text(&response.body)
+                .map(|t| format!(": {t}"))
+                .unwrap_or_default();
+            result.failure = Some(SearchFailure {
+                environment: false,
+                message: format!(
+                    "GET {path} (referenced by the member's data) answered {}{reason}",
+                    response.status
+                ),
+            });
+            break;
+        }
+        let document = match crate::validate::parse(&response.body) {
+            Ok(document) => document,
+            Err(finding) => {
+                result.failure = Some(SearchFailure {
+                    environment: false,
+                    message: format!("GET {path} is not JSON: {}", finding.message),
+                });
+                break;
+            }
+        };
+        let checked = registry.check(&document);
+        result.invalid += checked.invalid;
+        result
+            .findings
+            .extend(checked.findings.into_iter().map(|finding| PageFinding {
+                page: 0,
+                url: path.clone(),
+                finding,
+            }));
+        let summary = summarize(&document, 0, number);
+        if summary.kind != kind || summary.id.as_deref() != Some(id.as_str()) {
+            result.failure = Some(SearchFailure {
+                environment: false,
+                message: format!("GET {path} answered {}, not {path}", summary.label()),
+            });
+            break;
+        }
+        result.resources.push(summary);
+    }
+    result
 }
 
 /// Read one resource with the token (`GET {base}/{kind}/{id}`): its status and body.

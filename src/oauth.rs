@@ -48,8 +48,10 @@ pub struct TokenAnswer {
     /// The response's members other than the tokens (`token_type`, `expires_in`, `scope`,
     /// `patient`, `error`, ...), exactly as sent.
     pub fields: serde_json::Map<String, Value>,
-    /// Present when the answer is a token response the `oauth2` crate accepts.
+    /// Present when the answer is a token response (an `access_token` in a 2xx answer).
     pub tokens: Option<Tokens>,
+    /// The OpenID Connect `id_token`, when there was one.
+    pub id_token: Option<Secret>,
     /// Why there are no tokens: an OAuth error, a malformed response, or no answer.
     pub problem: Option<String>,
     /// The HTTP failure, when there was no answer at all.
@@ -144,6 +146,11 @@ impl OAuthClient {
             pkce,
             redirect_uri: redirect_uri.clone(),
         })
+    }
+
+    /// The app's `client_id`.
+    pub fn client_id(&self) -> &str {
+        self.client.client_id().as_str()
     }
 
     /// A fresh authorization request, with PKCE as the target says.
@@ -314,6 +321,10 @@ impl OAuthClient {
             Some(Err(error)) => answer.transport = Some(error),
             None => {}
         }
+        answer.id_token = secrets
+            .get("id_token")
+            .and_then(Value::as_str)
+            .map(Secret::new);
         // The tokens are read from the answer as sent, so that each check judges one member
         // of it (a malformed `expires_in` fails its own check, not the whole response).
         let success = answer.status.is_some_and(|s| (200..300).contains(&s));

@@ -22,7 +22,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     );
     assert!(
         run.stdout()
-            .contains("onramp: conformant: 12 scenarios (12 passed, 0 failed) against sandbox"),
+            .contains("onramp: conformant: 15 scenarios (15 passed, 0 failed) against sandbox"),
         "{}",
         run.stdout()
     );
@@ -31,7 +31,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     assert_eq!(summary["outcome"], "passed");
     assert_eq!(summary["target"]["name"], "sandbox");
     let scenarios = summary["scenarios"].as_array().expect("scenarios");
-    assert_eq!(scenarios.len(), 12);
+    assert_eq!(scenarios.len(), 15);
     for scenario in scenarios {
         assert_eq!(scenario["status"], "passed", "{scenario}");
         assert!(
@@ -70,7 +70,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         &std::fs::read_to_string(report.join("cucumber.json")).expect("cucumber.json"),
     )
     .expect("JSON");
-    assert_eq!(cucumber.as_array().map(Vec::len), Some(4), "four features");
+    assert_eq!(cucumber.as_array().map(Vec::len), Some(6), "six features");
     let screenshots: Vec<_> = std::fs::read_dir(report.join("screenshots"))
         .expect("screenshots")
         .flatten()
@@ -98,8 +98,8 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         Some(16)
     );
     // JUnit: one suite per feature, one case per scenario, all passing.
-    assert_eq!(junit.matches("<testsuite ").count(), 4, "{junit}");
-    assert_eq!(junit.matches("<testcase ").count(), 12, "{junit}");
+    assert_eq!(junit.matches("<testsuite ").count(), 6, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 15, "{junit}");
     assert!(!junit.contains("<failure") && !junit.contains("<error"));
 }
 
@@ -323,7 +323,7 @@ fn an_existing_webdriver_endpoint_can_be_used() {
 
 #[test]
 fn tags_select_scenarios() {
-    let run = Run::new(&["--tags", "not @access-control and not @resources"]);
+    let run = Run::new(&["--tags", "@authorization or @token"]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
     assert_eq!(run.summary()["scenarios"].as_array().map(Vec::len), Some(2));
     let bad = Run::new(&["--tags", "@a and and"]);
@@ -415,8 +415,10 @@ fn init_writes_editable_features_that_run() {
         .expect("init");
     assert_eq!(again.status.code(), Some(2), "no overwrite without --force");
     // Edit a feature: only the token scenario, with the target's own settings.
-    std::fs::remove_file(dir.path().join("features/resources.feature")).expect("remove");
-    std::fs::remove_file(dir.path().join("features/access-control.feature")).expect("remove");
+    for feature in ["discovery", "openid", "resources", "access-control"] {
+        std::fs::remove_file(dir.path().join(format!("features/{feature}.feature")))
+            .expect("remove");
+    }
     let features = dir.path().join("features");
     let target = dir.path().join("onramp-target.toml");
     let run = Run::new(&[
@@ -527,8 +529,8 @@ fn the_bluebutton_persona_passes_its_own_features_and_its_password_stays_secret(
         .filter_map(|r| r["type"].as_str())
         .collect();
     assert_eq!(kinds, ["Coverage", "ExplanationOfBenefit", "Patient"]);
-    // 1 sign-in + 1 token + 3 types + 4 access-control scenarios.
-    assert_eq!(summary["scenario_counts"]["passed"], 9);
+    // 2 discovery + 1 sign-in + 1 token + 1 OpenID + 3 types + 4 access-control scenarios.
+    assert_eq!(summary["scenario_counts"]["passed"], 12);
     let captions: Vec<&str> = summary["screenshots"]
         .as_array()
         .expect("screenshots")
@@ -583,7 +585,7 @@ fn the_bluebutton_preset_writes_features_that_run_unchanged_against_the_persona(
         features.to_str().expect("utf-8"),
     ]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
-    assert_eq!(run.summary()["scenario_counts"]["passed"], 9);
+    assert_eq!(run.summary()["scenario_counts"]["passed"], 12);
 }
 
 #[test]
@@ -665,8 +667,8 @@ fn the_sign_in_wording_lives_in_the_features_and_every_sign_in_follows_it() {
     let passed = run.summary()["scenario_counts"]["passed"].as_u64();
     assert_eq!(
         passed,
-        Some(2),
-        "only the scenarios that need no sign-in pass (the unauthenticated read and the unregistered redirect)"
+        Some(4),
+        "only the scenarios that need no sign-in pass (discovery, the unauthenticated read, the unregistered redirect)"
     );
 }
 
@@ -756,8 +758,44 @@ fn a_failed_check_does_not_hide_the_independent_checks_after_it() {
     assert_eq!(
         statuses,
         [
-            "passed", "passed", "passed", "failed", "passed", "passed", "failed", "passed"
+            "passed", "passed", "passed", "failed", "passed", "passed", "passed", "failed",
+            "passed", "passed"
         ],
         "the checks between and after the failures ran"
+    );
+}
+
+#[test]
+fn a_type_the_server_does_not_search_is_read_by_reference() {
+    // CARIN requires only read of Organization, Practitioner and Patient (and Location is no
+    // CARIN profile): a server that searches none of them is still conformant.
+    let run = Run::new(&[
+        "--tags",
+        "@resources",
+        "--sandbox-fault",
+        "metadata-drop:Location.search-type",
+        "--sandbox-fault",
+        "metadata-drop:Practitioner.search-type",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let summary = run.summary();
+    let location = summary["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["type"] == "Location")
+        .expect("Location");
+    assert_eq!(location["pages"], 0, "no searchset was read");
+    assert_eq!(location["count"], 2);
+    assert!(
+        summary["exchanges"]
+            .as_array()
+            .expect("exchanges")
+            .iter()
+            .any(|e| e["context"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Read Location/")),
+        "each Location was read by its id"
     );
 }

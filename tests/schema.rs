@@ -122,6 +122,19 @@ fn the_target_schema_matches_the_target_loader() {
 }
 
 #[test]
+fn the_carin_expectations_are_what_the_script_derived() {
+    let bytes = include_bytes!("../schemas/carin-bb/capability.json");
+    let digest: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        digest, "f962140e0c47ebf033ad389718f01816a8363334a0f4cc11c2127418392a9a03",
+        "regenerated? record the new sha256 in schemas/README.md and here"
+    );
+}
+
+#[test]
 fn the_onboarding_schema_accepts_the_template_and_refuses_unknown_keys() {
     let schema: serde_json::Value =
         serde_json::from_str(include_str!("../schemas/onboarding.schema.json"))

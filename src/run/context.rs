@@ -42,6 +42,8 @@ pub struct RunContext {
     pub session: Session,
     pub searches: Searches,
     pub checks: Checks,
+    /// The SMART configuration and the CapabilityStatement, fetched once.
+    pub discovery: super::discovery::Discovery,
     /// The failures of checks, on their way to the collector.
     pub verdicts: Arc<super::Verdicts>,
     pub recipe: Option<Recipe>,

@@ -13,6 +13,7 @@ mod browser;
 mod checks;
 mod collector;
 pub mod context;
+mod discovery;
 mod failure;
 pub mod features;
 mod searches;
@@ -436,6 +437,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         session: session::Session::default(),
         searches: searches::Searches::new(show_progress),
         checks: checks::Checks::default(),
+        discovery: discovery::Discovery::default(),
         verdicts: Arc::default(),
         recipe,
     });

@@ -80,6 +80,14 @@ impl RunContext {
                     };
                 }
             };
+            // A type the server does not search is read by the references to it (CARIN
+            // requires only read of Organization, Practitioner and Patient).
+            if let Some(capability) = self.server_capability().await
+                && capability.resources.contains_key(kind)
+                && !capability.searches(kind)
+            {
+                return Box::pin(self.read_by_reference(kind, &token)).await;
+            }
             let bar = self.searches.progress_bar(kind);
             let paging = Paging {
                 page_size: self.target.page_size,
@@ -104,6 +112,35 @@ impl RunContext {
         })
         .await
         .clone()
+    }
+
+    /// `kind` read one by one, by the references to it in the member's searchable types.
+    async fn read_by_reference(&self, kind: &str, token: &crate::secret::Secret) -> SearchResult {
+        let capability = self.server_capability().await.unwrap_or_default();
+        let mut ids: Vec<String> = Vec::new();
+        for source in &self.target.required_resources {
+            if source == kind || !capability.searches(source) {
+                continue;
+            }
+            for resource in Box::pin(self.search(source)).await.resources {
+                for reference in &resource.references {
+                    if let Some((target, id)) = crate::access::reference_target(reference)
+                        && target == kind
+                        && !ids.contains(&id)
+                    {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        self.recorder.note(
+            kind,
+            &format!(
+                "the CapabilityStatement offers no search-type for {kind}: its {} resources referenced by the member's data were read one by one",
+                ids.len()
+            ),
+        );
+        crate::fhir::read_each(&self.http, &self.endpoints.fhir_base, kind, &ids, token).await
     }
 
     /// Every required type's search, keyed by type.

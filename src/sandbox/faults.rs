@@ -23,10 +23,16 @@
 //! | `reusable-codes` | a code can be exchanged more than once |
 //! | `ignore-pkce` | the token endpoint does not check `code_verifier` |
 //! | `token-field:NAME=JSON` / `token-field:-NAME` | the token response's member NAME is that JSON value, or absent |
+//! | `smart-field:NAME=JSON` / `smart-field:-NAME` | the same, in the SMART configuration |
+//! | `metadata-field:NAME=JSON` / `metadata-field:-NAME` | the same, at the top of the CapabilityStatement |
+//! | `metadata-drop:Type.CODE` | the CapabilityStatement leaves out `Type`'s interaction or search parameter CODE |
+//! | `metadata-oauth-mismatch` | the CapabilityStatement's `oauth-uris` name another token endpoint |
+//! | `no-pragma` | the token response has no `Pragma: no-cache` |
 //! | `cacheable-token` | the token response says `Cache-Control: max-age=3600` |
 //! | `anonymous-read` | FHIR reads without a token are answered (with the first member's data) |
 //! | `anonymous-status=403` | FHIR reads without a token are refused with that status (403 or 404), not 401 |
 //! | `no-challenge` | a 401 from the FHIR API has no `WWW-Authenticate` header |
+//! | `id-token:missing` / `unsigned` / `bad-signature` / `unknown-kid` / `wrong-issuer` / `wrong-audience` / `expired` / `no-subject` / `foreign-fhir-user` | the `id_token` is left out, or breaks that one property |
 
 use std::fmt;
 use std::str::FromStr;
@@ -61,16 +67,85 @@ pub enum Fault {
     OpenRedirect,
     ReusableCodes,
     IgnorePkce,
-    /// A token response member set to a JSON value, or removed (`None`).
-    TokenField {
+    /// A member of a JSON document the server sends, set to a JSON value or removed (`None`).
+    Field {
+        document: Document,
         name: String,
         value: Option<serde_json::Value>,
     },
+    MetadataDrop {
+        kind: String,
+        code: String,
+    },
+    MetadataOauthMismatch,
+    NoPragma,
     CacheableToken,
     AnonymousRead,
     /// The status a read without a token is refused with instead of 401.
     AnonymousStatus(u16),
     NoChallenge,
+    IdToken(IdTokenFault),
+}
+
+/// A JSON document of the server's that a `*-field` fault changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Document {
+    /// The token response (`token-field`).
+    Token,
+    /// The SMART configuration (`smart-field`).
+    Smart,
+    /// The CapabilityStatement (`metadata-field`).
+    Metadata,
+}
+
+impl Document {
+    const ALL: [(&'static str, Document); 3] = [
+        ("token-field", Self::Token),
+        ("smart-field", Self::Smart),
+        ("metadata-field", Self::Metadata),
+    ];
+
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, d)| *d == self)
+            .map_or("?", |(name, _)| name)
+    }
+}
+
+/// How an `id-token:…` fault breaks the id_token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdTokenFault {
+    Missing,
+    Unsigned,
+    BadSignature,
+    UnknownKid,
+    WrongIssuer,
+    WrongAudience,
+    Expired,
+    NoSubject,
+    ForeignFhirUser,
+}
+
+impl IdTokenFault {
+    const ALL: [(&'static str, IdTokenFault); 9] = [
+        ("missing", Self::Missing),
+        ("unsigned", Self::Unsigned),
+        ("bad-signature", Self::BadSignature),
+        ("unknown-kid", Self::UnknownKid),
+        ("wrong-issuer", Self::WrongIssuer),
+        ("wrong-audience", Self::WrongAudience),
+        ("expired", Self::Expired),
+        ("no-subject", Self::NoSubject),
+        ("foreign-fhir-user", Self::ForeignFhirUser),
+    ];
+
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("?", |(name, _)| name)
+    }
 }
 
 /// Why a fault spec was not understood.
@@ -82,7 +157,7 @@ pub struct FaultError {
 }
 
 /// Every fault's spelling, for messages and help.
-pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, cacheable-token, anonymous-read, anonymous-status=403, no-challenge";
+pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
 
 fn error(spec: &str, reason: impl Into<String>) -> FaultError {
     FaultError {
@@ -121,22 +196,46 @@ impl FromStr for Fault {
 
     fn from_str(spec: &str) -> Result<Self, FaultError> {
         let spec = spec.trim();
-        if let Some(field) = spec.strip_prefix("token-field:") {
+        for (prefix, document) in Document::ALL {
+            let Some(field) = spec
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix(':'))
+            else {
+                continue;
+            };
             if let Some(name) = field.strip_prefix('-') {
-                return Ok(Self::TokenField {
+                return Ok(Self::Field {
+                    document,
                     name: name.to_owned(),
                     value: None,
                 });
             }
-            let (name, value) = field
-                .split_once('=')
-                .ok_or_else(|| error(spec, "write token-field:NAME=JSON or token-field:-NAME"))?;
+            let (name, value) = field.split_once('=').ok_or_else(|| {
+                error(spec, format!("write {prefix}:NAME=JSON or {prefix}:-NAME"))
+            })?;
             let value: serde_json::Value = serde_json::from_str(value)
                 .map_err(|e| error(spec, format!("`{value}` is not JSON ({e}); quote strings")))?;
-            return Ok(Self::TokenField {
+            return Ok(Self::Field {
+                document,
                 name: name.to_owned(),
                 value: Some(value),
             });
+        }
+        if let Some(what) = spec.strip_prefix("metadata-drop:") {
+            let (kind, code) = what
+                .split_once('.')
+                .ok_or_else(|| error(spec, "write metadata-drop:Type.CODE"))?;
+            return Ok(Self::MetadataDrop {
+                kind: resource_type(spec, kind)?,
+                code: code.to_owned(),
+            });
+        }
+        if let Some(how) = spec.strip_prefix("id-token:") {
+            return IdTokenFault::ALL
+                .iter()
+                .find(|(name, _)| *name == how)
+                .map(|(_, f)| Self::IdToken(*f))
+                .ok_or_else(|| error(spec, format!("`{how}` is no way to break an id_token")));
         }
         if let Some((name, kind)) = spec.split_once(':') {
             let kind = resource_type(spec, kind)?;
@@ -191,6 +290,8 @@ impl FromStr for Fault {
             ("ignore-pkce", None) => Ok(Self::IgnorePkce),
             ("cacheable-token", None) => Ok(Self::CacheableToken),
             ("anonymous-read", None) => Ok(Self::AnonymousRead),
+            ("metadata-oauth-mismatch", None) => Ok(Self::MetadataOauthMismatch),
+            ("no-pragma", None) => Ok(Self::NoPragma),
             ("no-challenge", None) => Ok(Self::NoChallenge),
             ("anonymous-status", Some(value)) => match value.parse::<u16>() {
                 Ok(code @ (403 | 404)) => Ok(Self::AnonymousStatus(code)),
@@ -228,15 +329,24 @@ impl fmt::Display for Fault {
             Self::OpenRedirect => write!(f, "open-redirect"),
             Self::ReusableCodes => write!(f, "reusable-codes"),
             Self::IgnorePkce => write!(f, "ignore-pkce"),
-            Self::TokenField { name, value: None } => write!(f, "token-field:-{name}"),
-            Self::TokenField {
+            Self::Field {
+                document,
+                name,
+                value: None,
+            } => write!(f, "{}:-{name}", document.name()),
+            Self::Field {
+                document,
                 name,
                 value: Some(value),
-            } => write!(f, "token-field:{name}={value}"),
+            } => write!(f, "{}:{name}={value}", document.name()),
+            Self::MetadataDrop { kind, code } => write!(f, "metadata-drop:{kind}.{code}"),
+            Self::MetadataOauthMismatch => write!(f, "metadata-oauth-mismatch"),
+            Self::NoPragma => write!(f, "no-pragma"),
             Self::CacheableToken => write!(f, "cacheable-token"),
             Self::AnonymousRead => write!(f, "anonymous-read"),
             Self::AnonymousStatus(code) => write!(f, "anonymous-status={code}"),
             Self::NoChallenge => write!(f, "no-challenge"),
+            Self::IdToken(how) => write!(f, "id-token:{}", how.name()),
         }
     }
 }
@@ -297,10 +407,39 @@ impl Faults {
         })
     }
 
-    /// The token response members the `token-field` faults change.
-    pub fn token_fields(&self) -> impl Iterator<Item = (&str, Option<&serde_json::Value>)> {
+    /// How the id_token is to be broken, if it is.
+    pub fn id_token(&self) -> Option<IdTokenFault> {
+        self.list.iter().find_map(|f| match f {
+            Fault::IdToken(how) => Some(*how),
+            _ => None,
+        })
+    }
+
+    /// Apply the `*-field` faults of `document` to `body` (a JSON object).
+    pub fn change_fields(&self, document: Document, body: &mut serde_json::Value) {
+        let Some(members) = body.as_object_mut() else {
+            return;
+        };
+        for fault in &self.list {
+            if let Fault::Field {
+                document: which,
+                name,
+                value,
+            } = fault
+                && *which == document
+            {
+                match value {
+                    Some(value) => members.insert(name.clone(), value.clone()),
+                    None => members.remove(name),
+                };
+            }
+        }
+    }
+
+    /// The interactions and search parameters the CapabilityStatement leaves out, per type.
+    pub fn metadata_drops(&self) -> impl Iterator<Item = (&str, &str)> {
         self.list.iter().filter_map(|f| match f {
-            Fault::TokenField { name, value } => Some((name.as_str(), value.as_ref())),
+            Fault::MetadataDrop { kind, code } => Some((kind.as_str(), code.as_str())),
             _ => None,
         })
     }
@@ -377,10 +516,17 @@ mod tests {
             "ignore-pkce",
             "token-field:-scope",
             "token-field:token_type=\"MAC\"",
+            "smart-field:-jwks_uri",
+            "metadata-field:fhirVersion=\"3.0.2\"",
+            "metadata-drop:ExplanationOfBenefit.type",
+            "metadata-oauth-mismatch",
+            "no-pragma",
             "cacheable-token",
             "anonymous-read",
             "anonymous-status=404",
             "no-challenge",
+            "id-token:bad-signature",
+            "id-token:foreign-fhir-user",
         ] {
             let fault: Fault = spec.parse().unwrap_or_else(|e| panic!("{spec}: {e}"));
             assert_eq!(fault.to_string(), spec);

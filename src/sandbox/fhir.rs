@@ -18,10 +18,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::authorize::{SCOPES_SUPPORTED, parameters};
-use super::faults::{Fault, Interception};
+use super::authorize::SCOPES_SUPPORTED;
+use super::faults::{Document, Fault, Interception};
 use super::grants::Authorization;
 use super::{PkceMode, State};
+use crate::search::Parameter;
 
 const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 /// `_count` when a search sends none (the most a page holds is the persona's).
@@ -237,10 +238,11 @@ fn now_instant() -> String {
         .unwrap_or_else(|_| "2026-01-01T00:00:00Z".into())
 }
 
-/// `_cursor`: the offset of the next page, bound to its member, type and page size by a MAC.
-fn cursor(state: &State, member: usize, kind: &str, count: usize, offset: usize) -> String {
+/// `_cursor`: the offset of the next page, bound to its member, type, query and page size by
+/// a MAC.
+fn cursor(state: &State, member: usize, query: &str, count: usize, offset: usize) -> String {
     let mac = Sha256::digest(format!(
-        "{}|{member}|{kind}|{count}|{offset}",
+        "{}|{member}|{query}|{count}|{offset}",
         state.cursor_key
     ));
     let mut raw = offset.to_be_bytes().to_vec();
@@ -248,61 +250,198 @@ fn cursor(state: &State, member: usize, kind: &str, count: usize, offset: usize)
     URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn offset_of(state: &State, member: usize, kind: &str, count: usize, text: &str) -> Option<usize> {
+fn offset_of(state: &State, member: usize, query: &str, count: usize, text: &str) -> Option<usize> {
     let raw = URL_SAFE_NO_PAD.decode(text).ok()?;
     let offset = usize::from_be_bytes(raw.get(..8)?.try_into().ok()?);
-    (cursor(state, member, kind, count, offset) == text).then_some(offset)
+    (cursor(state, member, query, count, offset) == text).then_some(offset)
 }
 
-/// `GET /r4/{kind}`: a searchset Bundle of the member's resources.
+/// A search's query: the parameters that narrow it (each a filter; several are all
+/// required), what to `_include`, and the page size and position.
+struct Query {
+    filters: Vec<(Parameter, String)>,
+    includes: Vec<String>,
+    count: usize,
+    cursor: Option<String>,
+    /// The narrowing part as a query string, for links and cursors.
+    canonical: String,
+}
+
+impl Query {
+    /// Read the query of a search of `kind` (parameters may repeat; unknown ones are
+    /// ignored, as FHIR lets a server do, and left out of the self link).
+    fn parse(state: &State, kind: &str, raw: &str) -> Result<Query, FhirError> {
+        let mut query = Query {
+            filters: Vec::new(),
+            includes: Vec::new(),
+            count: DEFAULT_COUNT,
+            cursor: None,
+            canonical: String::new(),
+        };
+        let mut kept: Vec<(String, String)> = Vec::new();
+        for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+            let (name, value) = (name.into_owned(), value.into_owned());
+            match name.as_str() {
+                "_count" => {
+                    query.count = value
+                        .parse::<usize>()
+                        .map_err(|_| FhirError::Invalid("_count must be a whole number".into()))?
+                        .min(state.config.persona.max_count());
+                }
+                "_cursor" => query.cursor = Some(value),
+                "_include" => {
+                    let (base, _) = value.split_once(':').ok_or_else(|| {
+                        FhirError::Invalid(format!("_include={value} is not Type:parameter"))
+                    })?;
+                    if base != kind {
+                        return Err(FhirError::Invalid(format!(
+                            "_include={value} does not start with {kind}"
+                        )));
+                    }
+                    kept.push((name, value.clone()));
+                    query.includes.push(value);
+                }
+                _ => {
+                    let Some(parameter) = Parameter::of(kind, &name) else {
+                        continue;
+                    };
+                    // A value of the wrong type (a date that is none) is the client's error.
+                    if parameter.matches(&json!({}), &value).is_none() {
+                        return Err(FhirError::Invalid(format!(
+                            "{name}={value} is not a value of this {:?} parameter",
+                            parameter.kind
+                        )));
+                    }
+                    kept.push((name, value.clone()));
+                    query.filters.push((parameter, value));
+                }
+            }
+        }
+        kept.sort();
+        query.canonical = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&kept)
+            .finish();
+        Ok(query)
+    }
+
+    fn matches(&self, resource: &Value) -> bool {
+        self.filters
+            .iter()
+            .all(|(parameter, value)| parameter.matches(resource, value) == Some(true))
+    }
+}
+
+/// The resources `query` matches among the member's `kind`: the page it asks for, and how
+/// many match in all.
+fn matching(
+    state: &State,
+    member: usize,
+    kind: &str,
+    query: &Query,
+    offset: usize,
+) -> (Vec<Value>, usize) {
+    if query.filters.is_empty() {
+        let total = state.store.count(member, kind);
+        let page = if query.count == 0 {
+            Vec::new()
+        } else {
+            state.store.page(member, kind, offset, query.count)
+        };
+        return (page, total);
+    }
+    // Filtered: read them all, a chunk at a time, and page over what matches.
+    const CHUNK: usize = 500;
+    let mut matched = Vec::new();
+    let mut at = 0;
+    loop {
+        let chunk = state.store.page(member, kind, at, CHUNK);
+        let read = chunk.len();
+        matched.extend(chunk.into_iter().filter(|r| query.matches(r)));
+        if read < CHUNK {
+            break;
+        }
+        at += CHUNK;
+    }
+    let total = matched.len();
+    let page = matched.into_iter().skip(offset).take(query.count).collect();
+    (page, total)
+}
+
+/// The resources the page's matches reference through `query`'s `_include`s (each once,
+/// none already a match), as the member may see them.
+fn included(
+    state: &State,
+    member: usize,
+    kind: &str,
+    query: &Query,
+    matches: &[Value],
+) -> Vec<Value> {
+    let mut parameters: Vec<Parameter> = Vec::new();
+    for spec in &query.includes {
+        match spec.split_once(':').map(|(_, p)| p) {
+            Some("*") => parameters.extend(Parameter::references_of(kind)),
+            Some(code) => parameters.extend(
+                Parameter::of(kind, code).filter(|p| p.kind == crate::search::ParamType::Reference),
+            ),
+            None => {}
+        }
+    }
+    let key = |resource: &Value| {
+        format!(
+            "{}/{}",
+            resource
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            resource
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        )
+    };
+    let mut seen: std::collections::BTreeSet<String> = matches.iter().map(key).collect();
+    let mut out = Vec::new();
+    for resource in matches {
+        for parameter in &parameters {
+            for target in parameter.referenced(resource) {
+                if !seen.insert(target.clone()) {
+                    continue;
+                }
+                let Some((target_kind, id)) = target.split_once('/') else {
+                    continue;
+                };
+                if let Some(found) = state.store.read(member, target_kind, id) {
+                    out.push(found);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `GET /r4/{kind}`: a searchset Bundle of the member's resources that match the query,
+/// with what its `_include`s reference.
 async fn search(
     Shared(state): Shared<Arc<State>>,
     Path(kind): Path<String>,
-    RawQuery(query): RawQuery,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let access = authorize(&state, &headers)?;
     known_kind(&state, &kind)?;
-    let params = parameters(query.as_deref().unwrap_or_default()).map_err(FhirError::Invalid)?;
-    let count = match params.get("_count").map(|c| c.parse::<usize>()) {
-        None => DEFAULT_COUNT,
-        Some(Ok(count)) => count.min(state.config.persona.max_count()),
-        Some(Err(_)) => return Err(FhirError::Invalid("_count must be a whole number".into())),
-    };
+    let query = Query::parse(&state, &kind, raw.as_deref().unwrap_or_default())?;
     let member = access.member;
-    let offset = match params.get("_cursor") {
+    let count = query.count;
+    let offset = match &query.cursor {
         None => 0,
-        Some(text) => offset_of(&state, member, &kind, count, text).ok_or_else(|| {
+        Some(text) => offset_of(&state, member, &query.canonical, count, text).ok_or_else(|| {
             FhirError::Invalid(
                 "_cursor is not one this server issued for this search; follow the Bundle's next link as given"
                     .into(),
             )
         })?,
     };
-    let patient_id = state
-        .store
-        .member(member)
-        .map(|m| m.patient_id)
-        .unwrap_or_default();
-    // Patient-scoped parameters narrow to the member or to nothing.
-    let narrowed_away = ["patient", "beneficiary", "subject"].iter().any(|name| {
-        params.get(*name).is_some_and(|value| {
-            let id = value.rsplit('/').next().unwrap_or(value);
-            id != patient_id
-        })
-    }) || params
-        .get("_id")
-        .is_some_and(|id| kind == "Patient" && id != &patient_id);
-    let mut total = if narrowed_away {
-        0
-    } else {
-        state.store.count(member, &kind)
-    };
-    let mut resources = if narrowed_away || count == 0 {
-        Vec::new()
-    } else {
-        state.store.page(member, &kind, offset, count)
-    };
+    let (mut resources, mut total) = matching(&state, member, &kind, &query, offset);
     // The leak counts in the total, as it would on a server whose query matched it.
     if state.faults.has(&Fault::ForeignPatient(kind.clone()))
         && let Some(foreign) = state.store.foreign(member, &kind)
@@ -328,37 +467,61 @@ async fn search(
     if state.faults.has(&Fault::Duplicate(kind.clone())) {
         // The first resource again, in place of another, so that the count still adds up.
         if offset > 0 && !resources.is_empty() {
-            resources[0] = state
-                .store
-                .page(member, &kind, 0, 1)
-                .pop()
-                .unwrap_or_else(|| resources[0].clone());
+            resources[0] = matching(
+                &state,
+                member,
+                &kind,
+                &Query {
+                    count: 1,
+                    ..query_without_page(&query)
+                },
+                0,
+            )
+            .0
+            .pop()
+            .unwrap_or_else(|| resources[0].clone());
         } else if offset == 0 && total <= count && resources.len() >= 2 {
             let last = resources.len() - 1;
             resources[last] = resources[0].clone();
         }
     }
+    let includes = included(&state, member, &kind, &query, &resources);
     let base = state.fhir_base();
-    let page_url = |offset: Option<usize>| {
-        let mut url = format!("{base}/{kind}?_count={count}");
-        if let Some(offset) = offset.filter(|o| *o > 0) {
+    let page_url = |offset: usize| {
+        let mut url = format!("{base}/{kind}?");
+        if !query.canonical.is_empty() {
+            url.push_str(&query.canonical);
+            url.push('&');
+        }
+        url.push_str(&format!("_count={count}"));
+        if offset > 0 {
             url.push_str("&_cursor=");
-            url.push_str(&cursor(&state, member, &kind, count, offset));
+            url.push_str(&cursor(&state, member, &query.canonical, count, offset));
         }
         url
     };
-    let mut links = vec![json!({ "relation": "self", "url": page_url(Some(offset)) })];
+    let mut links = vec![json!({ "relation": "self", "url": page_url(offset) })];
     let next = offset + count;
     if count > 0 && next < total && !state.faults.has(&Fault::DropNextLink(kind.clone())) {
-        links.push(json!({ "relation": "next", "url": page_url(Some(next)) }));
+        links.push(json!({ "relation": "next", "url": page_url(next) }));
     }
+    let entry = |resource: Value, mode: &str| {
+        let id = resource
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let kind = resource
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or(&kind)
+            .to_owned();
+        json!({ "fullUrl": format!("{base}/{kind}/{id}"), "resource": resource, "search": { "mode": mode } })
+    };
     let entries: Vec<Value> = resources
         .into_iter()
-        .map(|resource| {
-            let id = resource.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let kind = resource.get("resourceType").and_then(Value::as_str).unwrap_or(&kind).to_owned();
-            json!({ "fullUrl": format!("{base}/{kind}/{id}"), "resource": resource, "search": { "mode": "match" } })
-        })
+        .map(|r| entry(r, "match"))
+        .chain(includes.into_iter().map(|r| entry(r, "include")))
         .collect();
     let bundle = json!({
         "resourceType": "Bundle",
@@ -374,6 +537,17 @@ async fn search(
         return Ok(fhir_bytes(StatusCode::OK, malformed(bytes)));
     }
     Ok(fhir_bytes(StatusCode::OK, bytes))
+}
+
+/// The same query, from the first page.
+fn query_without_page(query: &Query) -> Query {
+    Query {
+        filters: query.filters.clone(),
+        includes: Vec::new(),
+        count: query.count,
+        cursor: None,
+        canonical: query.canonical.clone(),
+    }
 }
 
 fn hex_id() -> String {
@@ -484,23 +658,47 @@ async fn metadata(Shared(state): Shared<Arc<State>>) -> Response {
     let resources: Vec<Value> = served_types(&state)
         .iter()
         .map(|kind| {
+            let mut parameters = vec![json!({
+                "name": "_count", "type": "number",
+                "documentation": format!("page size, default {DEFAULT_COUNT}, at most {}", state.config.persona.max_count())
+            })];
+            parameters.extend(Parameter::all_of(kind).into_iter().map(|p| {
+                json!({ "name": p.code, "type": format!("{:?}", p.kind).to_lowercase() })
+            }));
+            let mut includes: Vec<String> = Parameter::references_of(kind)
+                .into_iter()
+                .map(|p| format!("{kind}:{}", p.code))
+                .collect();
+            if includes.len() > 1 {
+                includes.push(format!("{kind}:*"));
+            }
+            let dropped: Vec<&str> = state
+                .faults
+                .metadata_drops()
+                .filter(|(k, _)| k == kind)
+                .map(|(_, code)| code)
+                .collect();
+            let interactions: Vec<Value> = ["read", "search-type"]
+                .into_iter()
+                .filter(|code| !dropped.contains(code))
+                .map(|code| json!({ "code": code }))
+                .collect();
+            parameters.retain(|p| !dropped.iter().any(|d| p["name"] == *d));
             json!({
                 "type": kind,
-                "interaction": [{ "code": "read" }, { "code": "search-type" }],
-                "searchParam": [
-                    { "name": "_count", "type": "number", "documentation": format!("page size, default {DEFAULT_COUNT}, at most {}", state.config.persona.max_count()) },
-                    { "name": "_id", "type": "token" },
-                    { "name": "patient", "type": "reference" }
-                ]
+                "interaction": interactions,
+                "searchParam": parameters,
+                "searchInclude": includes
             })
         })
         .collect();
-    let body = json!({
+    let mut body = json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": "2026-01-15",
         "publisher": "onramp",
         "kind": "instance",
+        "instantiates": ["http://hl7.org/fhir/us/carin-bb/CapabilityStatement/c4bb"],
         "software": { "name": "onramp sandbox", "version": env!("CARGO_PKG_VERSION") },
         "implementation": { "description": format!("{} (onramp sandbox)", state.config.persona.brand()), "url": state.fhir_base() },
         "fhirVersion": "4.0.1",
@@ -522,6 +720,11 @@ async fn metadata(Shared(state): Shared<Arc<State>>) -> Response {
             "resource": resources
         }]
     });
+    state.faults.change_fields(Document::Metadata, &mut body);
+    if state.faults.has(&Fault::MetadataOauthMismatch) {
+        body["rest"][0]["security"]["extension"][0]["extension"][1]["valueUri"] =
+            json!(format!("{}/elsewhere/token", state.origin));
+    }
     fhir_json(StatusCode::OK, &body)
 }
 
@@ -535,9 +738,11 @@ async fn smart_configuration(Shared(state): Shared<Arc<State>>) -> Response {
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "response_types_supported": ["code"],
         "scopes_supported": SCOPES_SUPPORTED,
+        "jwks_uri": state.jwks_url(),
         "capabilities": [
             "launch-standalone",
             "client-confidential-symmetric",
+            "sso-openid-connect",
             "context-standalone-patient",
             "permission-patient",
             "permission-user",
@@ -547,6 +752,7 @@ async fn smart_configuration(Shared(state): Shared<Arc<State>>) -> Response {
     if state.config.pkce != PkceMode::Off {
         body["code_challenge_methods_supported"] = json!(["S256"]);
     }
+    state.faults.change_fields(Document::Smart, &mut body);
     let mut response = (StatusCode::OK, axum::Json(body)).into_response();
     response
         .headers_mut()

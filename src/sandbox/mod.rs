@@ -15,6 +15,7 @@ pub mod data;
 pub mod faults;
 mod fhir;
 mod grants;
+mod openid;
 mod pages;
 pub mod persona;
 mod token;
@@ -175,6 +176,7 @@ pub(crate) struct State {
     pub config: SandboxConfig,
     pub store: Arc<dyn Store>,
     pub grants: grants::Grants,
+    pub keys: openid::Keys,
     pub faults: faults::Faults,
     pub pages: pages::Pages,
     /// `http://host:port`, no trailing slash.
@@ -192,6 +194,7 @@ impl State {
             config,
             store,
             grants: grants::Grants::default(),
+            keys: openid::Keys::default(),
             origin,
             cursor_key: grants::random_token(),
         })
@@ -214,6 +217,11 @@ impl State {
 
     pub fn token_url(&self) -> String {
         format!("{}{}", self.origin, self.config.persona.token_path())
+    }
+
+    /// Where the OpenID signing keys are.
+    pub fn jwks_url(&self) -> String {
+        format!("{}/jwks.json", self.origin)
     }
 }
 
@@ -238,6 +246,11 @@ pub(crate) fn router(state: Arc<State>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/callback", get(callback))
+        .route("/jwks.json", get(openid::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(openid::configuration),
+        )
         .merge(sign_in)
         .route(persona.token_path(), post(token::token))
         .nest(persona.fhir_path(), fhir::routes(Arc::clone(&state)))

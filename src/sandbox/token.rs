@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::State;
 use super::authorize::parameters;
-use super::faults::Fault;
+use super::faults::{Document, Fault};
 use super::grants::{Exchange, GrantError, Issued, Rules};
 
 /// An RFC 6749 §5.2 error.
@@ -196,22 +196,25 @@ fn success(issued: Issued, state: &State) -> Response {
         "scope": issued.authorization.scope,
         "patient": patient,
     });
-    if let Some(members) = body.as_object_mut() {
-        for (name, value) in state.faults.token_fields() {
-            match value {
-                Some(value) => members.insert(name.to_owned(), value.clone()),
-                None => members.remove(name),
-            };
-        }
+    if let Some(id_token) = super::openid::id_token(
+        state,
+        &issued.authorization.client_id,
+        issued.authorization.member,
+        &issued.authorization.scope,
+    ) {
+        body["id_token"] = json!(id_token);
     }
+    state.faults.change_fields(Document::Token, &mut body);
     let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+    no_store(&mut response);
     if state.faults.has(&Fault::CacheableToken) {
         response.headers_mut().insert(
             header::CACHE_CONTROL,
             HeaderValue::from_static("max-age=3600"),
         );
-    } else {
-        no_store(&mut response);
+    }
+    if state.faults.has(&Fault::NoPragma) {
+        response.headers_mut().remove(header::PRAGMA);
     }
     response
 }

@@ -4,6 +4,8 @@
 //! failure is, and travels to the exit code as a type.
 
 mod access;
+mod discovery;
+mod openid;
 mod resources;
 mod signin;
 mod token;
@@ -35,6 +37,8 @@ pub struct OnrampWorld {
     pub exchanges: Vec<TokenAnswer>,
     /// The answer to a request a check judges (a read without a token, say).
     pub response: Option<crate::http::Response>,
+    /// The run's grant, held for the checks of its token response.
+    pub grant: Option<Arc<crate::run::session::Grant>>,
     /// The resource type of the scenario (resources feature).
     pub kind: Option<String>,
     pub probe: Option<Probe>,

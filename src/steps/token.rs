@@ -179,6 +179,52 @@ async fn scope(world: &mut OnrampWorld, step: &Step) {
     check(world, step, result);
 }
 
+#[then("the token response names the member's Patient when launch/patient was granted")]
+async fn names_patient(world: &mut OnrampWorld, step: &Step) {
+    let result = (|| {
+        let answer = granted(world)?;
+        let scope = answer
+            .fields
+            .get("scope")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !scope.split_whitespace().any(|s| s == "launch/patient") {
+            return Err(StepFailure::blocked(
+                "launch/patient was not granted, so no patient context is due",
+            ));
+        }
+        match answer.fields.get("patient") {
+            Some(Value::String(id)) if !id.trim().is_empty() => Ok(()),
+            Some(other) => Err(StepFailure::conformance(format!(
+                "patient is {other}, not a Patient id (SMART App Launch 2.0, launch context)"
+            ))),
+            None => Err(StepFailure::conformance(
+                "launch/patient was granted but the token response has no patient (SMART App Launch 2.0: the launch context arrives with the access token)",
+            )),
+        }
+    })();
+    check(world, step, result);
+}
+
+#[then("the token response also says Pragma: no-cache")]
+async fn pragma(world: &mut OnrampWorld, step: &Step) {
+    let result = (|| {
+        let answer = granted(world)?;
+        let pragma = answer
+            .header("pragma")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if pragma.split(',').any(|d| d.trim() == "no-cache") {
+            Ok(())
+        } else {
+            Err(StepFailure::warning(
+                "the token response has no Pragma: no-cache (RFC 6749 §5.1 asks for it next to Cache-Control: no-store; RFC 9111 has since deprecated Pragma, so only old caches need it)",
+            ))
+        }
+    })();
+    check(world, step, result);
+}
+
 #[then("the token response may not be cached")]
 async fn no_store(world: &mut OnrampWorld, step: &Step) {
     let result = (|| {

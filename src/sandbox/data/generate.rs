@@ -579,7 +579,11 @@ impl Generated {
         let mut eob = json!({
             "resourceType": "ExplanationOfBenefit",
             "id": format!("eob-{patient}-{claim}"),
-            "meta": meta(kind.profile()),
+            // Adjudicated the evening of the service: _lastUpdated searches have something to tell apart.
+            "meta": {
+                "lastUpdated": format!("{start}T18:30:00Z"),
+                "profile": [format!("http://hl7.org/fhir/us/carin-bb/StructureDefinition/{}", kind.profile())]
+            },
             "identifier": [{
                 "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "uc", "Unique Claim ID"),
                 "system": CLAIM_ID_SYSTEM,

@@ -1,0 +1,520 @@
+//! FHIR R4 search semantics for the parameters a Patient Access API serves (FHIR R4
+//! "Search", §3.1.1.4 token, reference and date): what a parameter's value means and whether a
+//! resource matches it. The sandbox answers searches with it; the run checks with it that what
+//! a server returned matches what was asked.
+//!
+//! Which parameters exist is data: the CARIN IG's (`schemas/carin-bb/capability.json`, each
+//! with its FHIRPath expression) and the few core ones it relies on (`_id`, `_lastUpdated`,
+//! `Coverage.patient`, `ExplanationOfBenefit.payee`). The expressions are unions of plain
+//! paths (`ExplanationOfBenefit.billablePeriod | ExplanationOfBenefit.item.serviced`),
+//! evaluated here without a FHIRPath engine; a choice element (`serviced`) matches each of
+//! its typed names (`servicedDate`, `servicedPeriod`). Pure: no I/O.
+
+use serde_json::Value;
+
+use crate::discovery::Carin;
+
+/// A search parameter's type (FHIR R4 §3.1.1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    Token,
+    Reference,
+    Date,
+}
+
+/// A search parameter of one resource type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parameter {
+    pub code: String,
+    pub kind: ParamType,
+    /// Paths below the resource (`billablePeriod`, `item.serviced`).
+    pub paths: Vec<String>,
+}
+
+/// Parameters of FHIR R4 core that the CARIN IG's CapabilityStatement names but does not
+/// define: `(base, code, type, paths)`.
+const CORE: [(&str, &str, ParamType, &str); 5] = [
+    ("*", "_id", ParamType::Token, "id"),
+    ("*", "_lastUpdated", ParamType::Date, "meta.lastUpdated"),
+    ("Coverage", "patient", ParamType::Reference, "beneficiary"),
+    (
+        "Coverage",
+        "beneficiary",
+        ParamType::Reference,
+        "beneficiary",
+    ),
+    (
+        "ExplanationOfBenefit",
+        "payee",
+        ParamType::Reference,
+        "payee.party",
+    ),
+];
+
+impl Parameter {
+    /// The parameter `code` of `base`, if the IG or core defines it here.
+    pub fn of(base: &str, code: &str) -> Option<Parameter> {
+        if let Some((_, _, kind, path)) = CORE
+            .iter()
+            .find(|(b, c, _, _)| (*b == base || *b == "*") && *c == code)
+        {
+            return Some(Parameter {
+                code: code.to_owned(),
+                kind: *kind,
+                paths: vec![(*path).to_owned()],
+            });
+        }
+        let defined = Carin::get().search_parameters.get(base)?.get(code)?;
+        let kind = match defined.kind.as_str() {
+            "token" => ParamType::Token,
+            "reference" => ParamType::Reference,
+            "date" => ParamType::Date,
+            _ => return None,
+        };
+        let prefix = format!("{base}.");
+        let paths = defined
+            .expression
+            .as_deref()?
+            .split('|')
+            .filter_map(|p| p.trim().strip_prefix(&prefix).map(str::to_owned))
+            .collect();
+        Some(Parameter {
+            code: code.to_owned(),
+            kind,
+            paths,
+        })
+    }
+
+    /// Every parameter of `base` this module knows.
+    pub fn all_of(base: &str) -> Vec<Parameter> {
+        let mut codes: Vec<String> = CORE
+            .iter()
+            .filter(|(b, _, _, _)| *b == base || *b == "*")
+            .map(|(_, code, _, _)| (*code).to_owned())
+            .collect();
+        if let Some(defined) = Carin::get().search_parameters.get(base) {
+            codes.extend(defined.keys().cloned());
+        }
+        codes.sort();
+        codes.dedup();
+        codes
+            .iter()
+            .filter_map(|code| Parameter::of(base, code))
+            .collect()
+    }
+
+    /// Every reference parameter of `base` (what `_include=Base:*` follows).
+    pub fn references_of(base: &str) -> Vec<Parameter> {
+        let mut codes: Vec<String> = CORE
+            .iter()
+            .filter(|(b, _, kind, _)| *b == base && *kind == ParamType::Reference)
+            .map(|(_, code, _, _)| (*code).to_owned())
+            .collect();
+        if let Some(defined) = Carin::get().search_parameters.get(base) {
+            codes.extend(
+                defined
+                    .iter()
+                    .filter(|(_, p)| p.kind == "reference")
+                    .map(|(code, _)| code.clone()),
+            );
+        }
+        codes.sort();
+        codes.dedup();
+        codes
+            .iter()
+            .filter_map(|code| Parameter::of(base, code))
+            .collect()
+    }
+
+    /// The `Type/id`s the reference values of `resource` at this parameter name.
+    pub fn referenced(&self, resource: &Value) -> Vec<String> {
+        self.values(resource)
+            .filter_map(|v| v.get("reference").and_then(Value::as_str))
+            .map(reference_key)
+            .filter(|key| key.contains('/'))
+            .collect()
+    }
+
+    /// Whether `resource` matches `value` (comma-separated values match if any does).
+    /// `None`: `value` is not a value of this parameter's type.
+    pub fn matches(&self, resource: &Value, value: &str) -> Option<bool> {
+        let mut any = false;
+        for one in value.split(',') {
+            let hit = match self.kind {
+                ParamType::Token => {
+                    let (system, code) = match one.split_once('|') {
+                        Some((system, code)) => (Some(system), code),
+                        None => (None, one),
+                    };
+                    self.values(resource)
+                        .any(|v| token_matches(v, system, code))
+                }
+                ParamType::Reference => {
+                    let wanted = reference_key(one);
+                    self.values(resource).any(|v| {
+                        v.get("reference")
+                            .and_then(Value::as_str)
+                            .is_some_and(|r| reference_key(r) == wanted)
+                    })
+                }
+                ParamType::Date => {
+                    let (prefix, search) = DatePrefix::split(one);
+                    let search = DateRange::parse(search)?;
+                    self.values(resource)
+                        .filter_map(DateRange::of_value)
+                        .any(|target| prefix.matches(search, target))
+                }
+            };
+            any |= hit;
+        }
+        Some(any)
+    }
+
+    /// Every value the parameter's paths reach in `resource`.
+    pub fn values<'a>(&'a self, resource: &'a Value) -> impl Iterator<Item = &'a Value> {
+        self.paths.iter().flat_map(move |path| {
+            let mut current: Vec<&Value> = vec![resource];
+            for step in path.split('.') {
+                let mut next = Vec::new();
+                for value in current {
+                    let Some(object) = value.as_object() else {
+                        continue;
+                    };
+                    for (name, member) in object {
+                        let choice = name
+                            .strip_prefix(step)
+                            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()));
+                        if name == step || choice {
+                            match member {
+                                Value::Array(items) => next.extend(items.iter()),
+                                other => next.push(other),
+                            }
+                        }
+                    }
+                }
+                current = next;
+            }
+            current
+        })
+    }
+}
+
+/// A token value (a code, Coding, CodeableConcept, Identifier or plain string) matches
+/// `[system|]code` (FHIR R4 §3.1.1.4.10).
+fn token_matches(value: &Value, system: Option<&str>, code: &str) -> bool {
+    let pair = |system_of: Option<&str>, code_of: Option<&str>| {
+        code_of == Some(code)
+            && match system {
+                None => true,
+                Some("") => system_of.is_none(),
+                Some(wanted) => system_of == Some(wanted),
+            }
+    };
+    match value {
+        Value::String(text) => system.is_none() && text == code,
+        Value::Object(object) => {
+            let text = |name: &str| object.get(name).and_then(Value::as_str);
+            if let Some(codings) = object.get("coding").and_then(Value::as_array) {
+                return codings.iter().any(|c| token_matches(c, system, code));
+            }
+            pair(text("system"), text("code")) || pair(text("system"), text("value"))
+        }
+        _ => false,
+    }
+}
+
+/// `Type/id` of a reference or a search value (an absolute URL, a `_history` suffix or a
+/// bare id compare by what they name).
+fn reference_key(text: &str) -> String {
+    let path = match text.split_once("://") {
+        Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
+        None => text,
+    };
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let segments = match segments.iter().position(|s| *s == "_history") {
+        Some(at) => &segments[..at],
+        None => &segments[..],
+    };
+    match segments {
+        [.., kind, id] => format!("{kind}/{id}"),
+        [id] => (*id).to_owned(),
+        [] => String::new(),
+    }
+}
+
+/// A date prefix (FHIR R4 §3.1.1.4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatePrefix {
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    Sa,
+    Eb,
+}
+
+impl DatePrefix {
+    /// The prefix of a date value and the date after it (`eq` when there is none).
+    pub fn split(value: &str) -> (DatePrefix, &str) {
+        let prefixes = [
+            ("eq", Self::Eq),
+            ("ne", Self::Ne),
+            ("gt", Self::Gt),
+            ("lt", Self::Lt),
+            ("ge", Self::Ge),
+            ("le", Self::Le),
+            ("sa", Self::Sa),
+            ("eb", Self::Eb),
+        ];
+        for (text, prefix) in prefixes {
+            if let Some(rest) = value.strip_prefix(text) {
+                return (prefix, rest);
+            }
+        }
+        (Self::Eq, value)
+    }
+
+    /// Whether `target` matches `search` under this prefix (FHIR R4 §3.1.1.4.2: a date is a
+    /// range as wide as its precision; `gt` means the range above the search value overlaps
+    /// the target's, `eq` that the search range contains the target's).
+    pub fn matches(self, search: DateRange, target: DateRange) -> bool {
+        let contains = search.start <= target.start && target.end <= search.end;
+        match self {
+            Self::Eq => contains,
+            Self::Ne => !contains,
+            Self::Gt => target.end > search.end,
+            Self::Lt => target.start < search.start,
+            Self::Ge => target.end > search.end || contains,
+            Self::Le => target.start < search.start || contains,
+            Self::Sa => target.start >= search.end,
+            Self::Eb => target.end <= search.start,
+        }
+    }
+}
+
+/// A half-open range of time, in seconds since the epoch (unbounded ends at the extremes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateRange {
+    pub start: i64,
+    pub end: i64,
+}
+
+impl DateRange {
+    /// A FHIR date, dateTime or instant as the range its precision covers (a day, a month,
+    /// a second). Without a zone, UTC.
+    pub fn parse(text: &str) -> Option<DateRange> {
+        use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
+        let text = text.trim();
+        let (date_part, time_part) = match text.split_once('T') {
+            Some((d, t)) => (d, Some(t)),
+            None => (text, None),
+        };
+        let numbers: Vec<&str> = date_part.split('-').collect();
+        let number = |s: &str, len: usize| -> Option<i32> {
+            (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
+        };
+        let day_start = |year: i32, month: u8, day: u8| -> Option<i64> {
+            let date = Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()?;
+            Some(
+                PrimitiveDateTime::new(date, Time::MIDNIGHT)
+                    .assume_utc()
+                    .unix_timestamp(),
+            )
+        };
+        match (numbers.as_slice(), time_part) {
+            ([year], None) => {
+                let year = number(year, 4)?;
+                Some(DateRange {
+                    start: day_start(year, 1, 1)?,
+                    end: day_start(year + 1, 1, 1)?,
+                })
+            }
+            ([year, month], None) => {
+                let (year, month) = (number(year, 4)?, u8::try_from(number(month, 2)?).ok()?);
+                let (next_year, next_month) = if month == 12 {
+                    (year + 1, 1)
+                } else {
+                    (year, month + 1)
+                };
+                Some(DateRange {
+                    start: day_start(year, month, 1)?,
+                    end: day_start(next_year, next_month, 1)?,
+                })
+            }
+            ([year, month, day], None) => {
+                let start = day_start(
+                    number(year, 4)?,
+                    u8::try_from(number(month, 2)?).ok()?,
+                    u8::try_from(number(day, 2)?).ok()?,
+                )?;
+                Some(DateRange {
+                    start,
+                    end: start + 86_400,
+                })
+            }
+            ([year, month, day], Some(clock)) => {
+                let start = day_start(
+                    number(year, 4)?,
+                    u8::try_from(number(month, 2)?).ok()?,
+                    u8::try_from(number(day, 2)?).ok()?,
+                )?;
+                let (clock, offset) = match clock.find(['Z', '+', '-']) {
+                    Some(at) => (&clock[..at], &clock[at..]),
+                    None => (clock, "Z"),
+                };
+                let offset_seconds = if offset == "Z" {
+                    0
+                } else {
+                    let sign = if offset.starts_with('-') { -1 } else { 1 };
+                    let (h, m) = offset[1..].split_once(':')?;
+                    let offset = UtcOffset::from_hms(
+                        i8::try_from(number(h, 2)?).ok()?,
+                        i8::try_from(number(m, 2)?).ok()?,
+                        0,
+                    )
+                    .ok()?;
+                    sign * i64::from(offset.whole_seconds().abs())
+                };
+                let parts: Vec<&str> = clock.split(':').collect();
+                let (hour, minute, second, precision) = match parts.as_slice() {
+                    [h, m] => (number(h, 2)?, number(m, 2)?, 0, 60),
+                    [h, m, s] => {
+                        let whole = s.split('.').next()?;
+                        (number(h, 2)?, number(m, 2)?, number(whole, 2)?, 1)
+                    }
+                    _ => return None,
+                };
+                let at = start + i64::from(hour * 3600 + minute * 60 + second) - offset_seconds;
+                Some(DateRange {
+                    start: at,
+                    end: at + precision,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The range of a date-like value: a string (date, dateTime, instant) or a Period.
+    pub fn of_value(value: &Value) -> Option<DateRange> {
+        match value {
+            Value::String(text) => Self::parse(text),
+            Value::Object(period) => {
+                let start = period
+                    .get("start")
+                    .and_then(Value::as_str)
+                    .and_then(Self::parse)
+                    .map_or(i64::MIN, |r| r.start);
+                let end = period
+                    .get("end")
+                    .and_then(Value::as_str)
+                    .and_then(Self::parse)
+                    .map_or(i64::MAX, |r| r.end);
+                (period.contains_key("start") || period.contains_key("end"))
+                    .then_some(DateRange { start, end })
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn eob() -> Value {
+        json!({
+            "resourceType": "ExplanationOfBenefit", "id": "e1",
+            "meta": {"lastUpdated": "2024-03-05T18:30:00Z"},
+            "identifier": [{"system": "https://plan/claim", "value": "CLM-1"}],
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "pharmacy"}]},
+            "patient": {"reference": "Patient/p1"},
+            "billablePeriod": {"start": "2024-03-05", "end": "2024-03-07"},
+            "item": [{"servicedDate": "2024-03-06"}],
+            "payee": {"party": {"reference": "https://x/r4/Organization/o1"}}
+        })
+    }
+
+    fn matches(code: &str, value: &str) -> bool {
+        Parameter::of("ExplanationOfBenefit", code)
+            .unwrap_or_else(|| panic!("{code} is known"))
+            .matches(&eob(), value)
+            .unwrap_or_else(|| panic!("{value} is a value"))
+    }
+
+    #[test]
+    fn tokens_match_codes_identifiers_and_ids_with_or_without_a_system() {
+        assert!(matches("_id", "e1"));
+        assert!(matches("_id", "x,e1"));
+        assert!(!matches("_id", "e2"));
+        assert!(matches("type", "pharmacy"));
+        assert!(matches(
+            "type",
+            "http://terminology.hl7.org/CodeSystem/claim-type|pharmacy"
+        ));
+        assert!(!matches("type", "http://other|pharmacy"));
+        assert!(matches("identifier", "https://plan/claim|CLM-1"));
+        assert!(matches("identifier", "CLM-1"));
+        assert!(!matches("identifier", "CLM-2"));
+    }
+
+    #[test]
+    fn references_compare_by_what_they_name() {
+        assert!(matches("patient", "Patient/p1"));
+        assert!(matches("patient", "https://server/r4/Patient/p1"));
+        assert!(!matches("patient", "Patient/p2"));
+        assert!(matches("payee", "Organization/o1"));
+    }
+
+    #[test]
+    fn dates_are_ranges_compared_as_r4_says() {
+        // billablePeriod covers 5 to 7 March; the item was served on the 6th.
+        assert!(matches("service-date", "2024-03-06"));
+        assert!(matches("service-date", "2024-03"));
+        assert!(!matches("service-date", "eq2024-03-08"));
+        assert!(matches("service-date", "ge2024-03-01"));
+        assert!(
+            matches("service-date", "gt2024-03-06"),
+            "the period goes on after the 6th"
+        );
+        assert!(!matches("service-date", "gt2024-03-07"));
+        assert!(
+            matches("service-date", "lt2024-03-06"),
+            "the period starts before the 6th"
+        );
+        assert!(!matches("service-date", "lt2024-03-05"));
+        assert!(matches("billable-period-start", "2024-03-05"));
+        assert!(!matches("billable-period-start", "2024-03-06"));
+        assert!(
+            matches("service-start-date", "2024-03-06"),
+            "the item's date counts"
+        );
+        assert!(matches("_lastUpdated", "gt2024-03-05T12:00:00Z"));
+        assert!(!matches("_lastUpdated", "lt2024-03-05T12:00:00Z"));
+        assert!(
+            matches("_lastUpdated", "lt2024-03-05T13:00:00-06:00"),
+            "19:00 UTC"
+        );
+        assert!(matches("_lastUpdated", "sa2024-03-04"));
+        assert!(!matches("_lastUpdated", "eb2024-03-05"));
+        assert_eq!(
+            Parameter::of("ExplanationOfBenefit", "service-date")
+                .expect("known")
+                .matches(&eob(), "not-a-date"),
+            None
+        );
+    }
+
+    #[test]
+    fn date_ranges_have_the_width_of_their_precision() {
+        let day = DateRange::parse("2024-02-29").expect("a leap day");
+        assert_eq!(day.end - day.start, 86_400);
+        assert!(DateRange::parse("2023-02-29").is_none(), "not a date");
+        let year = DateRange::parse("2024").expect("a year");
+        assert_eq!(year.end - year.start, 366 * 86_400);
+        let second = DateRange::parse("2024-03-05T18:30:00.123Z").expect("an instant");
+        assert_eq!(second.end - second.start, 1);
+    }
+}
