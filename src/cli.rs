@@ -127,12 +127,10 @@ struct InitArgs {
 }
 
 const SANDBOX_AFTER_HELP: &str = "\
-Faults (--fault, repeatable): latency=300ms, status=503@0.2, rate-limit=5/s,
-malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type,
-not-searchset:Type, duplicate:Type, dangling-reference:Type, expire-codes,
-slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes,
-ignore-pkce, token-field:NAME=JSON, token-field:-NAME, cacheable-token, anonymous-read.
-See the README for what each does.
+Faults (--fault, repeatable) make the sandbox break one rule on purpose, e.g. latency=300ms,
+status=503@0.2, rate-limit=5/s, malformed-json:Type, expire-codes, ignore-pkce,
+token-field:NAME=JSON, ignore-scopes, revocation-noop. An unknown one lists them all;
+the README says what each does.
 
 Exit status: 0 after Ctrl-C, 2 for bad arguments or an unusable --data folder, 3 when the
 address cannot be used.";

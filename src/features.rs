@@ -10,7 +10,7 @@ const FIRST: (&str, &str) = (
 );
 
 /// The features every set shares, in the order a run executes them (after the sign-in).
-const SHARED: [(&str, &str); 4] = [
+const SHARED: [(&str, &str); 6] = [
     ("token.feature", include_str!("../features/token.feature")),
     ("openid.feature", include_str!("../features/openid.feature")),
     (
@@ -18,8 +18,17 @@ const SHARED: [(&str, &str); 4] = [
         include_str!("../features/resources.feature"),
     ),
     (
+        "carin-search.feature",
+        include_str!("../features/carin-search.feature"),
+    ),
+    (
         "access-control.feature",
         include_str!("../features/access-control.feature"),
+    ),
+    // Last: a server may end the whole grant when a rotated-out refresh token comes back.
+    (
+        "refresh.feature",
+        include_str!("../features/refresh.feature"),
     ),
 ];
 
@@ -39,13 +48,15 @@ const SIGN_INS: [(&str, &str); 2] = [
 /// The shipped files in the order a run executes them: discovery (it needs no sign-in), the
 /// sign-in (its code serves the token scenario), the token (its grant serves the reads),
 /// then the rest.
-pub const RUN_ORDER: [&str; 6] = [
+pub const RUN_ORDER: [&str; 8] = [
     "discovery.feature",
     "authorization.feature",
     "token.feature",
     "openid.feature",
     "resources.feature",
+    "carin-search.feature",
     "access-control.feature",
+    "refresh.feature",
 ];
 
 /// The sign-in used when a target names none.

@@ -20,6 +20,7 @@ pub mod oauth;
 pub mod report;
 pub mod run;
 pub mod sandbox;
+pub mod scope;
 pub mod search;
 pub mod secret;
 pub mod signin;

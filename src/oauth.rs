@@ -99,6 +99,10 @@ pub struct OAuthClient {
     scopes: Vec<String>,
     pkce: bool,
     redirect_uri: Url,
+    authorize: Url,
+    token: Url,
+    auth: ClientAuth,
+    secret: Secret,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,12 +149,91 @@ impl OAuthClient {
             scopes: scopes.to_vec(),
             pkce,
             redirect_uri: redirect_uri.clone(),
+            authorize: authorize.clone(),
+            token: token.clone(),
+            auth,
+            secret: client_secret.clone(),
         })
+    }
+
+    /// The same client under other credentials: for requests that a server must refuse
+    /// (an unknown `client_id`, a wrong secret).
+    pub fn with_credentials(
+        &self,
+        client_id: &str,
+        client_secret: &Secret,
+    ) -> Result<Self, OAuthConfigError> {
+        Self::new(
+            &self.authorize,
+            &self.token,
+            client_id,
+            client_secret,
+            &self.redirect_uri,
+            self.auth,
+            &self.scopes,
+            self.pkce,
+            self.http.clone(),
+        )
+    }
+
+    /// POST a form to one of the authorization server's endpoints (revocation,
+    /// introspection), authenticated as the client is at the token endpoint.
+    pub async fn post_form(
+        &self,
+        context: &str,
+        url: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<crate::http::Response, HttpError> {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        let mut headers = vec![(
+            "Content-Type".to_owned(),
+            "application/x-www-form-urlencoded".to_owned(),
+        )];
+        match self.auth {
+            ClientAuth::Body => {
+                form.append_pair("client_id", self.client_id());
+                form.append_pair("client_secret", self.secret.expose());
+            }
+            ClientAuth::Basic => {
+                use base64::Engine as _;
+                // RFC 6749 §2.3.1: each part form-urlencoded, then base64.
+                let encode = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
+                let pair = format!(
+                    "{}:{}",
+                    encode(self.client_id()),
+                    encode(self.secret.expose())
+                );
+                headers.push((
+                    "Authorization".to_owned(),
+                    format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(pair)
+                    ),
+                ));
+            }
+        }
+        for (name, value) in fields {
+            form.append_pair(name, value);
+        }
+        let request = Request {
+            method: reqwest::Method::POST,
+            url: url.to_owned(),
+            headers,
+            body: Some(form.finish().into_bytes()),
+        };
+        self.http.send(context, &request).await
     }
 
     /// The app's `client_id`.
     pub fn client_id(&self) -> &str {
         self.client.client_id().as_str()
+    }
+
+    /// How the client authenticates at the token endpoint.
+    pub fn auth(&self) -> ClientAuth {
+        self.auth
     }
 
     /// A fresh authorization request, with PKCE as the target says.
@@ -233,12 +316,23 @@ impl OAuthClient {
 
     /// Exchange a refresh token for new tokens.
     pub async fn refresh(&self, refresh: &Secret) -> TokenAnswer {
+        self.refresh_with_scope(refresh, None).await
+    }
+
+    /// Exchange a refresh token for new tokens, asking for `scope` (RFC 6749 §6) if given.
+    pub async fn refresh_with_scope(&self, refresh: &Secret, scope: Option<&str>) -> TokenAnswer {
         let capture = Arc::new(Mutex::new(None));
         let call = self.caller("Token: refresh the access token", Arc::clone(&capture));
         let token = RefreshToken::new(refresh.expose().to_owned());
         let result = self
             .client
             .exchange_refresh_token(&token)
+            .add_scopes(
+                scope
+                    .into_iter()
+                    .flat_map(str::split_whitespace)
+                    .map(|s| Scope::new(s.to_owned())),
+            )
             .request_async(&call)
             .await;
         self.answer(result, &capture)

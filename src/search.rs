@@ -199,6 +199,57 @@ impl Parameter {
     }
 }
 
+impl Parameter {
+    /// A value of this parameter that `resource` matches, taken from its own data, for a
+    /// search that must find it: a token's `system|code` (or `system|value`), a reference,
+    /// or a date with `prefix` (`gt`: the day before the resource's date, `lt`: the day after
+    /// it, otherwise `ge` its first day). `None` when the resource has no value here.
+    pub fn value_from(&self, resource: &Value, prefix: Option<DatePrefix>) -> Option<String> {
+        let value = self.values(resource).next()?;
+        let found = match self.kind {
+            ParamType::Token => token_value(value)?,
+            ParamType::Reference => reference_key(value.get("reference")?.as_str()?),
+            ParamType::Date => {
+                let range = DateRange::of_value(value)?;
+                let day = |seconds: i64| {
+                    time::OffsetDateTime::from_unix_timestamp(seconds)
+                        .ok()
+                        .map(|t| t.date().to_string())
+                };
+                match prefix {
+                    Some(DatePrefix::Gt) => format!("gt{}", day(range.start.checked_sub(86_400)?)?),
+                    Some(DatePrefix::Lt) => format!("lt{}", day(range.end.checked_add(86_400)?)?),
+                    _ => format!("ge{}", day(range.start)?),
+                }
+            }
+        };
+        (self.matches(resource, &found) == Some(true)).then_some(found)
+    }
+}
+
+/// `[system|]code` of a token value: a Coding or CodeableConcept's first coding, an
+/// Identifier, or a plain code or id.
+fn token_value(value: &Value) -> Option<String> {
+    let pair = |object: &serde_json::Map<String, Value>, name: &str| {
+        let code = object.get(name)?.as_str()?;
+        Some(match object.get("system").and_then(Value::as_str) {
+            Some(system) => format!("{system}|{code}"),
+            None => code.to_owned(),
+        })
+    };
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Object(object) => match object.get("coding").and_then(Value::as_array) {
+            Some(codings) => codings
+                .iter()
+                .filter_map(Value::as_object)
+                .find_map(|c| pair(c, "code")),
+            None => pair(object, "code").or_else(|| pair(object, "value")),
+        },
+        _ => None,
+    }
+}
+
 /// A token value (a code, Coding, CodeableConcept, Identifier or plain string) matches
 /// `[system|]code` (FHIR R4 §3.1.1.4.10).
 fn token_matches(value: &Value, system: Option<&str>, code: &str) -> bool {
@@ -442,6 +493,37 @@ mod tests {
             .unwrap_or_else(|| panic!("{code} is known"))
             .matches(&eob(), value)
             .unwrap_or_else(|| panic!("{value} is a value"))
+    }
+
+    #[test]
+    fn values_taken_from_a_resource_find_it() {
+        let value = |code: &str, prefix: Option<DatePrefix>| {
+            Parameter::of("ExplanationOfBenefit", code).and_then(|p| p.value_from(&eob(), prefix))
+        };
+        assert_eq!(value("_id", None).as_deref(), Some("e1"));
+        assert_eq!(
+            value("type", None).as_deref(),
+            Some("http://terminology.hl7.org/CodeSystem/claim-type|pharmacy")
+        );
+        assert_eq!(
+            value("identifier", None).as_deref(),
+            Some("https://plan/claim|CLM-1")
+        );
+        assert_eq!(value("patient", None).as_deref(), Some("Patient/p1"));
+        assert_eq!(
+            value("_lastUpdated", Some(DatePrefix::Gt)).as_deref(),
+            Some("gt2024-03-04")
+        );
+        assert_eq!(
+            value("_lastUpdated", Some(DatePrefix::Lt)).as_deref(),
+            Some("lt2024-03-06")
+        );
+        assert_eq!(
+            value("billable-period-start", None).as_deref(),
+            Some("ge2024-03-05")
+        );
+        assert_eq!(value("service-date", None).as_deref(), Some("ge2024-03-05"));
+        assert_eq!(value("care-team", None), None);
     }
 
     #[test]

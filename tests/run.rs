@@ -22,7 +22,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     );
     assert!(
         run.stdout()
-            .contains("onramp: conformant: 15 scenarios (15 passed, 0 failed) against sandbox"),
+            .contains("onramp: conformant: 43 scenarios (43 passed, 0 failed) against sandbox"),
         "{}",
         run.stdout()
     );
@@ -31,7 +31,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     assert_eq!(summary["outcome"], "passed");
     assert_eq!(summary["target"]["name"], "sandbox");
     let scenarios = summary["scenarios"].as_array().expect("scenarios");
-    assert_eq!(scenarios.len(), 15);
+    assert_eq!(scenarios.len(), 43);
     for scenario in scenarios {
         assert_eq!(scenario["status"], "passed", "{scenario}");
         assert!(
@@ -70,7 +70,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         &std::fs::read_to_string(report.join("cucumber.json")).expect("cucumber.json"),
     )
     .expect("JSON");
-    assert_eq!(cucumber.as_array().map(Vec::len), Some(6), "six features");
+    assert_eq!(cucumber.as_array().map(Vec::len), Some(8), "eight features");
     let screenshots: Vec<_> = std::fs::read_dir(report.join("screenshots"))
         .expect("screenshots")
         .flatten()
@@ -98,8 +98,8 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         Some(16)
     );
     // JUnit: one suite per feature, one case per scenario, all passing.
-    assert_eq!(junit.matches("<testsuite ").count(), 6, "{junit}");
-    assert_eq!(junit.matches("<testcase ").count(), 15, "{junit}");
+    assert_eq!(junit.matches("<testsuite ").count(), 8, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 43, "{junit}");
     assert!(!junit.contains("<failure") && !junit.contains("<error"));
 }
 
@@ -165,10 +165,15 @@ fn data_faults_fail_the_scenario_of_their_type_and_the_rest_still_run() {
             "{passing}"
         );
     }
-    assert_eq!(
-        summary["scenario_counts"]["failed"], 3,
-        "Location's dropped link only shows when it has more pages"
-    );
+    // Of the resources scenarios, three fail: Location's dropped link only shows when it has
+    // more pages. The same faults also fail CARIN searches and reads of those types.
+    let failed_resources = summary["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .filter(|s| s["feature"] == "Required resources" && s["status"] == "failed")
+        .count();
+    assert_eq!(failed_resources, 3, "{}", run.stdout());
     let patient_result = summary["resources"]
         .as_array()
         .expect("resources")
@@ -415,7 +420,14 @@ fn init_writes_editable_features_that_run() {
         .expect("init");
     assert_eq!(again.status.code(), Some(2), "no overwrite without --force");
     // Edit a feature: only the token scenario, with the target's own settings.
-    for feature in ["discovery", "openid", "resources", "access-control"] {
+    for feature in [
+        "discovery",
+        "openid",
+        "resources",
+        "carin-search",
+        "access-control",
+        "refresh",
+    ] {
         std::fs::remove_file(dir.path().join(format!("features/{feature}.feature")))
             .expect("remove");
     }
@@ -529,8 +541,9 @@ fn the_bluebutton_persona_passes_its_own_features_and_its_password_stays_secret(
         .filter_map(|r| r["type"].as_str())
         .collect();
     assert_eq!(kinds, ["Coverage", "ExplanationOfBenefit", "Patient"]);
-    // 2 discovery + 1 sign-in + 1 token + 1 OpenID + 3 types + 4 access-control scenarios.
-    assert_eq!(summary["scenario_counts"]["passed"], 12);
+    // 2 discovery + 1 sign-in + 1 token + 1 OpenID + 3 types + 21 CARIN searches (3 reads,
+    // 10 searches, 8 includes) + 6 access-control + 2 refresh scenarios.
+    assert_eq!(summary["scenario_counts"]["passed"], 37);
     let captions: Vec<&str> = summary["screenshots"]
         .as_array()
         .expect("screenshots")
@@ -585,7 +598,7 @@ fn the_bluebutton_preset_writes_features_that_run_unchanged_against_the_persona(
         features.to_str().expect("utf-8"),
     ]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
-    assert_eq!(run.summary()["scenario_counts"]["passed"], 12);
+    assert_eq!(run.summary()["scenario_counts"]["passed"], 37);
 }
 
 #[test]
@@ -652,8 +665,8 @@ fn the_sign_in_wording_lives_in_the_features_and_every_sign_in_follows_it() {
     for needs_a_sign_in in [
         "The member confirms their identity and the app receives a code",
         "The code is exchanged for a Bearer token that reads the member's data",
-        "A used authorization code cannot be used again",
-        "A code is not exchanged without its PKCE verifier",
+        "A code is exchanged only by its client, with its PKCE verifier, and only once",
+        "Tokens are introspected and revoked where the server offers it",
     ] {
         assert!(scenarios.contains(&needs_a_sign_in), "{scenarios:?}");
     }
@@ -667,8 +680,8 @@ fn the_sign_in_wording_lives_in_the_features_and_every_sign_in_follows_it() {
     let passed = run.summary()["scenario_counts"]["passed"].as_u64();
     assert_eq!(
         passed,
-        Some(4),
-        "only the scenarios that need no sign-in pass (discovery, the unauthenticated read, the unregistered redirect)"
+        Some(6),
+        "only the scenarios that need no sign-in pass (discovery, the unauthenticated read, the unissued code, the unregistered redirect, the unissued refresh token)"
     );
 }
 

@@ -622,6 +622,200 @@ async fn refresh_tokens_rotate() {
     );
 }
 
+/// POST a form to `url` as the demo client (secret in the body).
+async fn post_as_demo(url: String, fields: &[(&str, &str)]) -> reqwest::Response {
+    let mut form = vec![
+        ("client_id", DEMO_CLIENT_ID),
+        ("client_secret", DEMO_CLIENT_SECRET),
+    ];
+    form.extend_from_slice(fields);
+    http().post(url).form(&form).send().await.expect("answer")
+}
+
+async fn tokens(sandbox: &onramp::sandbox::Sandbox, scope: &str) -> Value {
+    let code = code_for(sandbox, JOHN, &[("scope", scope)]).await;
+    exchange(sandbox, &code, &[])
+        .await
+        .json()
+        .await
+        .expect("JSON")
+}
+
+#[tokio::test]
+async fn a_refresh_may_narrow_the_access_token_but_not_widen_the_grant() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let first = tokens(&sandbox, "patient/*.read launch/patient offline_access").await;
+    let refresh = first["refresh_token"].as_str().expect("refresh").to_owned();
+    let narrow = post_as_demo(
+        sandbox.token_url(),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("scope", "patient/Patient.read launch/patient"),
+        ],
+    )
+    .await;
+    assert_eq!(narrow.status(), 200);
+    let narrow: Value = narrow.json().await.expect("JSON");
+    assert_eq!(narrow["scope"], "patient/Patient.read launch/patient");
+    let access = narrow["access_token"].as_str().expect("token");
+    assert_eq!(get(&sandbox, access, "Patient").await.status(), 200);
+    let refused = get(&sandbox, access, "Coverage").await;
+    assert_eq!(refused.status(), 403);
+    assert!(
+        refused.headers()["www-authenticate"]
+            .to_str()
+            .unwrap_or_default()
+            .contains("insufficient_scope")
+    );
+    // The new refresh token still holds the whole grant.
+    let whole = post_as_demo(
+        sandbox.token_url(),
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                narrow["refresh_token"].as_str().expect("refresh"),
+            ),
+        ],
+    )
+    .await;
+    let whole: Value = whole.json().await.expect("JSON");
+    assert_eq!(
+        whole["scope"],
+        "patient/*.read launch/patient offline_access"
+    );
+    let wider = post_as_demo(
+        sandbox.token_url(),
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                whole["refresh_token"].as_str().expect("refresh"),
+            ),
+            ("scope", "user/*.read"),
+        ],
+    )
+    .await;
+    let (status, error, _) = oauth_error(wider).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_scope"));
+}
+
+/// The revocation and introspection endpoints a sandbox advertises.
+async fn token_companions(sandbox: &onramp::sandbox::Sandbox) -> (String, String) {
+    let smart: Value = http()
+        .get(format!(
+            "{}/.well-known/smart-configuration",
+            sandbox.fhir_base()
+        ))
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+    let endpoint = |name: &str| smart[name].as_str().expect("advertised").to_owned();
+    (
+        endpoint("revocation_endpoint"),
+        endpoint("introspection_endpoint"),
+    )
+}
+
+/// POST `token=…` as the demo client with HTTP Basic (every persona takes it).
+async fn post_token(url: &str, token: &str) -> reqwest::Response {
+    http()
+        .post(url)
+        .basic_auth(DEMO_CLIENT_ID, Some(DEMO_CLIENT_SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("answer")
+}
+
+#[tokio::test]
+async fn introspection_and_revocation_follow_rfc_7662_and_rfc_7009() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (revocation, introspection) = token_companions(&sandbox).await;
+    let token = tokens(&sandbox, "patient/*.read launch/patient openid fhirUser").await;
+    let access = token["access_token"].as_str().expect("token");
+    let live: Value = post_token(&introspection, access)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(live["active"], true, "{live}");
+    assert_eq!(live["scope"], token["scope"]);
+    assert_eq!(live["client_id"], DEMO_CLIENT_ID);
+    assert_eq!(live["patient"], "john-allen");
+    assert!(
+        live["fhirUser"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/Patient/john-allen"))
+    );
+    assert!(live["exp"].as_u64().is_some());
+    let unauthenticated = http()
+        .post(&revocation)
+        .form(&[("token", access)])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(unauthenticated.status(), 401);
+    assert_eq!(post_token(&revocation, access).await.status(), 200);
+    let dead: Value = post_token(&introspection, access)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(dead, serde_json::json!({ "active": false }));
+    assert_eq!(get(&sandbox, access, "Patient").await.status(), 401);
+    // Unknown tokens are no error (RFC 7009 §2.2).
+    assert_eq!(post_token(&revocation, "nothing").await.status(), 200);
+    // Revoking the refresh token ends the grant's access tokens too.
+    let refreshed: Value = post_as_demo(
+        sandbox.token_url(),
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                token["refresh_token"].as_str().expect("refresh"),
+            ),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .expect("JSON");
+    let access = refreshed["access_token"].as_str().expect("token");
+    post_token(
+        &revocation,
+        refreshed["refresh_token"].as_str().expect("refresh"),
+    )
+    .await;
+    assert_eq!(get(&sandbox, access, "Patient").await.status(), 401);
+}
+
+#[tokio::test]
+async fn blue_button_serves_revocation_and_introspection_at_its_own_paths() {
+    let sandbox = start(SandboxConfig {
+        persona: onramp::sandbox::Persona::Bluebutton,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let (revocation, introspection) = token_companions(&sandbox).await;
+    assert!(revocation.ends_with("/v2/o/revoke_token/"), "{revocation}");
+    assert!(
+        introspection.ends_with("/v2/o/introspect/"),
+        "{introspection}"
+    );
+    assert_eq!(post_token(&revocation, "nothing").await.status(), 200);
+    let unknown: Value = post_token(&introspection, "nothing")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(unknown["active"], false);
+}
+
 // ---- discovery ---------------------------------------------------------------------------
 
 #[tokio::test]

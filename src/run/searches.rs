@@ -12,6 +12,9 @@ use super::context::RunContext;
 use super::summary::FailureKind;
 use crate::fhir::{Paging, SearchFailure, SearchResult};
 
+/// The most pages [`RunContext::search_query`] reads.
+pub const QUERY_PAGE_CAP: usize = 20;
+
 /// Each type's search, run once.
 #[derive(Debug, Default)]
 pub struct Searches {
@@ -141,6 +144,80 @@ impl RunContext {
             ),
         );
         crate::fhir::read_each(&self.http, &self.endpoints.fhir_base, kind, &ids, token).await
+    }
+
+    /// A search of `kind` with `query`, with the run's token: every page's Bundle, following
+    /// `next` links (at most [`QUERY_PAGE_CAP`] pages). Unlike [`RunContext::search`] it is
+    /// not shared, and a page that is no searchset Bundle ends it with a failure.
+    pub async fn search_query(
+        &self,
+        kind: &str,
+        query: &[(&str, &str)],
+        context: &str,
+    ) -> Result<Vec<serde_json::Value>, super::StepFailure> {
+        use super::StepFailure;
+        let token = self.access_token().await?;
+        let mut url = url::Url::parse(&format!(
+            "{}/{kind}",
+            self.endpoints.fhir_base.as_str().trim_end_matches('/')
+        ))
+        .map_err(|e| StepFailure::usage(format!("the FHIR base makes no URL: {e}")))?;
+        url.query_pairs_mut().extend_pairs(query);
+        let mut pages = Vec::new();
+        let mut next = Some(url.to_string());
+        while let Some(at) = next.take() {
+            if pages.len() == QUERY_PAGE_CAP {
+                self.recorder.note(
+                    context,
+                    &format!("only the first {QUERY_PAGE_CAP} pages were read"),
+                );
+                break;
+            }
+            let request = crate::http::Request::get(&at)
+                .header("Accept", "application/fhir+json")
+                .header("Authorization", format!("Bearer {}", token.expose()));
+            let response = self
+                .http
+                .send_with_retries(context, &request)
+                .await
+                .map_err(|e| {
+                    if e.is_environment() {
+                        StepFailure::environment(e.to_string())
+                    } else {
+                        StepFailure::conformance(e.to_string())
+                    }
+                })?;
+            if response.status != 200 {
+                let reason = crate::fhir::operation_outcome_text(&response.body)
+                    .map(|t| format!(": {t}"))
+                    .unwrap_or_default();
+                return Err(StepFailure::conformance(format!(
+                    "GET {at} answered {}{reason}",
+                    response.status
+                )));
+            }
+            let bundle: serde_json::Value =
+                serde_json::from_slice(&response.body).map_err(|e| {
+                    StepFailure::conformance(format!("GET {at}: the answer is not JSON ({e})"))
+                })?;
+            if bundle.get("resourceType").and_then(|t| t.as_str()) != Some("Bundle") {
+                return Err(StepFailure::conformance(format!(
+                    "GET {at} answered no Bundle (FHIR R4 Search §3.1.1.2.1: a searchset Bundle)"
+                )));
+            }
+            next = bundle
+                .get("link")
+                .and_then(|l| l.as_array())
+                .and_then(|links| {
+                    links
+                        .iter()
+                        .find(|l| l.get("relation").and_then(|r| r.as_str()) == Some("next"))
+                })
+                .and_then(|l| l.get("url").and_then(|u| u.as_str()))
+                .map(str::to_owned);
+            pages.push(bundle);
+        }
+        Ok(pages)
     }
 
     /// Every required type's search, keyed by type.

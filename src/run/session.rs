@@ -58,6 +58,51 @@ impl Grant {
             .map(str::to_owned)
     }
 
+    /// The scope the member granted: the token response's `scope`, else (RFC 6749 §5.1:
+    /// omitted when identical) the one requested.
+    pub fn granted_scope(&self) -> String {
+        self.answer
+            .fields
+            .get("scope")
+            .and_then(|s| s.as_str())
+            .map_or_else(|| self.requested_scope.clone(), str::to_owned)
+    }
+
+    /// Whether the grant holds a refresh token.
+    pub async fn has_refresh_token(&self) -> bool {
+        self.tokens
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|t| t.refresh.is_some())
+    }
+
+    /// Refresh the grant now (the `@refresh` checks), asking for `scope` if given. The grant
+    /// keeps the newest refresh token (the old one may be revoked, RFC 6749 §6), and takes
+    /// the new access token only from a refresh without `scope` (a narrower one would fail
+    /// the reads that follow). Gives the refresh token used and the answer; `None` when
+    /// the grant holds no refresh token.
+    pub async fn refresh_now(
+        &self,
+        oauth: &OAuthClient,
+        scope: Option<&str>,
+    ) -> Option<(Secret, TokenAnswer)> {
+        let mut tokens = self.tokens.lock().await;
+        let used = tokens.as_ref()?.refresh.clone()?;
+        let answer = oauth.refresh_with_scope(&used, scope).await;
+        if let (Some(current), Some(fresh)) = (tokens.as_mut(), answer.tokens.as_ref()) {
+            if let Some(rotated) = &fresh.refresh {
+                current.refresh = Some(rotated.clone());
+            }
+            if scope.is_none() {
+                current.access = fresh.access.clone();
+                current.expires_at = fresh.expires_at;
+            }
+            self.refreshed.fetch_add(1, Ordering::Relaxed);
+        }
+        Some((used, answer))
+    }
+
     /// A live access token, refreshed when it expires within a minute.
     pub async fn access_token(
         &self,

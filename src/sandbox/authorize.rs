@@ -45,7 +45,7 @@ pub const SCOPES_SUPPORTED: [&str; 8] = [
     "user/*.rs",
 ];
 /// Granted when the request names no scope.
-const DEFAULT_SCOPE: &str = "patient/*.read";
+pub const DEFAULT_SCOPE: &str = "patient/*.read";
 /// Longest value accepted in any identity form field.
 const FIELD_LIMIT: usize = 200;
 

@@ -32,6 +32,29 @@
 //! | `anonymous-read` | FHIR reads without a token are answered (with the first member's data) |
 //! | `anonymous-status=403` | FHIR reads without a token are refused with that status (403 or 404), not 401 |
 //! | `no-challenge` | a 401 from the FHIR API has no `WWW-Authenticate` header |
+//! | `introspection-field:NAME=JSON` / `introspection-field:-NAME` | the same, in the answer to introspecting a live token |
+//! | `ignore-scopes` | FHIR reads and searches are answered whatever the token's scopes |
+//! | `refresh-widens-scope` | a refresh that asks for fewer scopes gets the grant's whole scope |
+//! | `refresh-keeps-old` | a refresh token keeps working after it was used |
+//! | `refresh-accepts-any` | any refresh token the server never issued gets tokens (the first member's) |
+//! | `accept-any-secret` | the token endpoint does not check the client secret |
+//! | `accept-unknown-client` | the token endpoint lets an unregistered `client_id` through client authentication |
+//! | `accept-unknown-codes` | the token endpoint gives tokens (the first member's) for codes it never issued |
+//! | `pkce-optional` | a code issued with a PKCE challenge is exchanged without `code_verifier` |
+//! | `pkce-any-verifier` | any `code_verifier` is accepted (a missing one is not) |
+//! | `pkce-plain` | a `code_verifier` equal to the challenge is accepted (the `plain` method) |
+//! | `revocation-noop` | the revocation endpoint answers 200 and revokes nothing |
+//! | `introspection-always-active` | introspection says `active: true` for any token |
+//! | `codes-die-on-error` | a code is spent by any refused exchange of it, whatever the reason |
+//! | `refresh-adds-scope` | a refresh without `scope` answers with the grant's scope plus `user/*.read`, which nobody granted |
+//! | `refresh-unusable-token` | the access token of a refresh without `scope` reads nothing |
+//! | `refresh-narrows-too-far` | a refresh with `scope` gets an access token without any of the resource scopes asked |
+//! | `revoked-still-reads` | a revoked access token is inactive at introspection, but the FHIR API still takes it |
+//! | `search-ignores:Type.CODE` | searches of `Type` by CODE answer as if the parameter were not there |
+//! | `search-misses:Type.CODE` | searches of `Type` by CODE find nothing |
+//! | `include-as-match:Type` | what `_include` brings into `Type` searchsets is marked `search.mode = match` |
+//! | `include-missing:Type` | searches of `Type` ignore `_include` |
+//! | `no-read:Type` | reads of `Type` by id answer 404 |
 //! | `id-token:missing` / `unsigned` / `bad-signature` / `unknown-kid` / `wrong-issuer` / `wrong-audience` / `expired` / `no-subject` / `foreign-fhir-user` | the `id_token` is left out, or breaks that one property |
 
 use std::fmt;
@@ -77,6 +100,19 @@ pub enum Fault {
         kind: String,
         code: String,
     },
+    /// Searches of `kind` by `code` answer as if the parameter were not there.
+    SearchIgnores {
+        kind: String,
+        code: String,
+    },
+    /// Searches of `kind` by `code` find nothing.
+    SearchMisses {
+        kind: String,
+        code: String,
+    },
+    IncludeAsMatch(String),
+    IncludeMissing(String),
+    NoRead(String),
     MetadataOauthMismatch,
     NoPragma,
     CacheableToken,
@@ -85,7 +121,60 @@ pub enum Fault {
     AnonymousStatus(u16),
     NoChallenge,
     IdToken(IdTokenFault),
+    IgnoreScopes,
+    RefreshWidensScope,
+    RefreshKeepsOld,
+    RefreshAcceptsAny,
+    AcceptAnySecret,
+    AcceptUnknownClient,
+    AcceptUnknownCodes,
+    PkceOptional,
+    PkceAnyVerifier,
+    PkcePlain,
+    RevocationNoop,
+    IntrospectionAlwaysActive,
+    CodesDieOnError,
+    RefreshAddsScope,
+    RefreshUnusableToken,
+    RefreshNarrowsTooFar,
+    RevokedStillReads,
 }
+
+/// The faults that are a bare name.
+const FLAGS: &[(&str, Fault)] = &[
+    ("expire-codes", Fault::ExpireCodes),
+    ("wrong-redirect", Fault::WrongRedirect),
+    ("omit-code", Fault::OmitCode),
+    ("wrong-state", Fault::WrongState),
+    ("open-redirect", Fault::OpenRedirect),
+    ("reusable-codes", Fault::ReusableCodes),
+    ("ignore-pkce", Fault::IgnorePkce),
+    ("cacheable-token", Fault::CacheableToken),
+    ("anonymous-read", Fault::AnonymousRead),
+    ("metadata-oauth-mismatch", Fault::MetadataOauthMismatch),
+    ("no-pragma", Fault::NoPragma),
+    ("no-challenge", Fault::NoChallenge),
+    ("ignore-scopes", Fault::IgnoreScopes),
+    ("refresh-widens-scope", Fault::RefreshWidensScope),
+    ("refresh-keeps-old", Fault::RefreshKeepsOld),
+    ("refresh-accepts-any", Fault::RefreshAcceptsAny),
+    ("accept-any-secret", Fault::AcceptAnySecret),
+    ("accept-unknown-client", Fault::AcceptUnknownClient),
+    ("accept-unknown-codes", Fault::AcceptUnknownCodes),
+    ("pkce-optional", Fault::PkceOptional),
+    ("pkce-any-verifier", Fault::PkceAnyVerifier),
+    ("pkce-plain", Fault::PkcePlain),
+    ("revocation-noop", Fault::RevocationNoop),
+    (
+        "introspection-always-active",
+        Fault::IntrospectionAlwaysActive,
+    ),
+    ("codes-die-on-error", Fault::CodesDieOnError),
+    ("refresh-adds-scope", Fault::RefreshAddsScope),
+    ("refresh-unusable-token", Fault::RefreshUnusableToken),
+    ("refresh-narrows-too-far", Fault::RefreshNarrowsTooFar),
+    ("revoked-still-reads", Fault::RevokedStillReads),
+];
 
 /// A JSON document of the server's that a `*-field` fault changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,13 +185,16 @@ pub enum Document {
     Smart,
     /// The CapabilityStatement (`metadata-field`).
     Metadata,
+    /// The introspection response (`introspection-field`).
+    Introspection,
 }
 
 impl Document {
-    const ALL: [(&'static str, Document); 3] = [
+    const ALL: [(&'static str, Document); 4] = [
         ("token-field", Self::Token),
         ("smart-field", Self::Smart),
         ("metadata-field", Self::Metadata),
+        ("introspection-field", Self::Introspection),
     ];
 
     fn name(self) -> &'static str {
@@ -157,7 +249,7 @@ pub struct FaultError {
 }
 
 /// Every fault's spelling, for messages and help.
-pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
+pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
 
 fn error(spec: &str, reason: impl Into<String>) -> FaultError {
     FaultError {
@@ -221,13 +313,21 @@ impl FromStr for Fault {
                 value: Some(value),
             });
         }
-        if let Some(what) = spec.strip_prefix("metadata-drop:") {
+        for prefix in ["metadata-drop", "search-ignores", "search-misses"] {
+            let Some(what) = spec
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix(':'))
+            else {
+                continue;
+            };
             let (kind, code) = what
                 .split_once('.')
-                .ok_or_else(|| error(spec, "write metadata-drop:Type.CODE"))?;
-            return Ok(Self::MetadataDrop {
-                kind: resource_type(spec, kind)?,
-                code: code.to_owned(),
+                .ok_or_else(|| error(spec, format!("write {prefix}:Type.CODE")))?;
+            let (kind, code) = (resource_type(spec, kind)?, code.to_owned());
+            return Ok(match prefix {
+                "metadata-drop" => Self::MetadataDrop { kind, code },
+                "search-ignores" => Self::SearchIgnores { kind, code },
+                _ => Self::SearchMisses { kind, code },
             });
         }
         if let Some(how) = spec.strip_prefix("id-token:") {
@@ -248,6 +348,9 @@ impl FromStr for Fault {
                 "duplicate" => Ok(Self::Duplicate(kind)),
                 "dangling-reference" => Ok(Self::DanglingReference(kind)),
                 "dangling-contained" => Ok(Self::DanglingContained(kind)),
+                "include-as-match" => Ok(Self::IncludeAsMatch(kind)),
+                "include-missing" => Ok(Self::IncludeMissing(kind)),
+                "no-read" => Ok(Self::NoRead(kind)),
                 _ => Err(error(spec, format!("unknown fault `{name}`"))),
             };
         }
@@ -255,6 +358,9 @@ impl FromStr for Fault {
             Some((name, value)) => (name, Some(value)),
             None => (spec, None),
         };
+        if let (Some((_, flag)), None) = (FLAGS.iter().find(|(n, _)| *n == name), value) {
+            return Ok(flag.clone());
+        }
         match (name, value) {
             ("latency", Some(value)) => Ok(Self::Latency(duration(spec, value)?)),
             ("status", Some(value)) => {
@@ -281,18 +387,6 @@ impl FromStr for Fault {
                     })?;
                 Ok(Self::RateLimit { per_second })
             }
-            ("expire-codes", None) => Ok(Self::ExpireCodes),
-            ("wrong-redirect", None) => Ok(Self::WrongRedirect),
-            ("omit-code", None) => Ok(Self::OmitCode),
-            ("wrong-state", None) => Ok(Self::WrongState),
-            ("open-redirect", None) => Ok(Self::OpenRedirect),
-            ("reusable-codes", None) => Ok(Self::ReusableCodes),
-            ("ignore-pkce", None) => Ok(Self::IgnorePkce),
-            ("cacheable-token", None) => Ok(Self::CacheableToken),
-            ("anonymous-read", None) => Ok(Self::AnonymousRead),
-            ("metadata-oauth-mismatch", None) => Ok(Self::MetadataOauthMismatch),
-            ("no-pragma", None) => Ok(Self::NoPragma),
-            ("no-challenge", None) => Ok(Self::NoChallenge),
             ("anonymous-status", Some(value)) => match value.parse::<u16>() {
                 Ok(code @ (403 | 404)) => Ok(Self::AnonymousStatus(code)),
                 _ => Err(error(spec, "the status is 403 or 404")),
@@ -317,18 +411,11 @@ impl fmt::Display for Fault {
             Self::InvalidResource(t) => write!(f, "invalid-resource:{t}"),
             Self::ForeignPatient(t) => write!(f, "foreign-patient:{t}"),
             Self::DropNextLink(t) => write!(f, "drop-next-link:{t}"),
-            Self::ExpireCodes => write!(f, "expire-codes"),
             Self::SlowBody(d) => write!(f, "slow-body={}ms", d.as_millis()),
             Self::NotSearchset(t) => write!(f, "not-searchset:{t}"),
             Self::Duplicate(t) => write!(f, "duplicate:{t}"),
             Self::DanglingReference(t) => write!(f, "dangling-reference:{t}"),
             Self::DanglingContained(t) => write!(f, "dangling-contained:{t}"),
-            Self::WrongRedirect => write!(f, "wrong-redirect"),
-            Self::OmitCode => write!(f, "omit-code"),
-            Self::WrongState => write!(f, "wrong-state"),
-            Self::OpenRedirect => write!(f, "open-redirect"),
-            Self::ReusableCodes => write!(f, "reusable-codes"),
-            Self::IgnorePkce => write!(f, "ignore-pkce"),
             Self::Field {
                 document,
                 name,
@@ -340,13 +427,19 @@ impl fmt::Display for Fault {
                 value: Some(value),
             } => write!(f, "{}:{name}={value}", document.name()),
             Self::MetadataDrop { kind, code } => write!(f, "metadata-drop:{kind}.{code}"),
-            Self::MetadataOauthMismatch => write!(f, "metadata-oauth-mismatch"),
-            Self::NoPragma => write!(f, "no-pragma"),
-            Self::CacheableToken => write!(f, "cacheable-token"),
-            Self::AnonymousRead => write!(f, "anonymous-read"),
+            Self::SearchIgnores { kind, code } => write!(f, "search-ignores:{kind}.{code}"),
+            Self::SearchMisses { kind, code } => write!(f, "search-misses:{kind}.{code}"),
+            Self::IncludeAsMatch(t) => write!(f, "include-as-match:{t}"),
+            Self::IncludeMissing(t) => write!(f, "include-missing:{t}"),
+            Self::NoRead(t) => write!(f, "no-read:{t}"),
             Self::AnonymousStatus(code) => write!(f, "anonymous-status={code}"),
-            Self::NoChallenge => write!(f, "no-challenge"),
             Self::IdToken(how) => write!(f, "id-token:{}", how.name()),
+            flag => f.write_str(
+                FLAGS
+                    .iter()
+                    .find(|(_, known)| known == flag)
+                    .map_or("?", |(name, _)| name),
+            ),
         }
     }
 }
@@ -519,6 +612,11 @@ mod tests {
             "smart-field:-jwks_uri",
             "metadata-field:fhirVersion=\"3.0.2\"",
             "metadata-drop:ExplanationOfBenefit.type",
+            "search-ignores:ExplanationOfBenefit.type",
+            "search-misses:Coverage._id",
+            "include-as-match:ExplanationOfBenefit",
+            "include-missing:Coverage",
+            "no-read:Coverage",
             "metadata-oauth-mismatch",
             "no-pragma",
             "cacheable-token",
@@ -530,6 +628,18 @@ mod tests {
         ] {
             let fault: Fault = spec.parse().unwrap_or_else(|e| panic!("{spec}: {e}"));
             assert_eq!(fault.to_string(), spec);
+        }
+        // Every bare name EXPECTED lists is one of FLAGS.
+        for name in EXPECTED
+            .split(", ")
+            .filter(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        {
+            assert!(name.parse::<Fault>().is_ok(), "{name} does not parse");
+        }
+        for (name, flag) in FLAGS {
+            assert_eq!(name.parse::<Fault>().as_ref(), Ok(flag));
+            assert_eq!(flag.to_string(), *name);
+            assert!(EXPECTED.contains(name), "{name} is not in EXPECTED");
         }
         assert_eq!(
             "latency=2s".parse::<Fault>(),

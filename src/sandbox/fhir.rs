@@ -73,6 +73,8 @@ enum FhirError {
         diagnostics: &'static str,
         invalid_token: bool,
     },
+    /// The token's scopes do not cover the request (RFC 6750 §3.1 `insufficient_scope`).
+    Forbidden(String),
     NotFound(String),
     Invalid(String),
 }
@@ -84,6 +86,16 @@ impl IntoResponse for FhirError {
                 diagnostics,
                 invalid_token,
             } => unauthorized(diagnostics, invalid_token),
+            Self::Forbidden(diagnostics) => {
+                let mut response = outcome(StatusCode::FORBIDDEN, "forbidden", &diagnostics);
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        "Bearer realm=\"onramp sandbox\", error=\"insufficient_scope\"",
+                    ),
+                );
+                response
+            }
             Self::NotFound(diagnostics) => {
                 outcome(StatusCode::NOT_FOUND, "not-found", &diagnostics)
             }
@@ -143,10 +155,43 @@ fn authorize(state: &State, headers: &HeaderMap) -> Result<Authorization, FhirEr
             diagnostics: "the Authorization header is not a Bearer token",
             invalid_token: true,
         })?;
-    state.grants.access(token).ok_or(FhirError::Unauthorized {
-        diagnostics: "the access token is unknown, expired or revoked",
-        invalid_token: true,
-    })
+    let revoked_but_cached = || {
+        state
+            .faults
+            .has(&Fault::RevokedStillReads)
+            .then(|| state.grants.revoked(token))
+            .flatten()
+    };
+    state
+        .grants
+        .access(token)
+        .or_else(revoked_but_cached)
+        .ok_or(FhirError::Unauthorized {
+            diagnostics: "the access token is unknown, expired or revoked",
+            invalid_token: true,
+        })
+}
+
+/// Refuse what the token's scopes do not cover (SMART App Launch 2.0, "Scopes").
+fn in_scope(
+    state: &State,
+    access: &Authorization,
+    kind: &str,
+    interaction: crate::scope::Interaction,
+) -> Result<(), FhirError> {
+    if state.faults.has(&Fault::IgnoreScopes)
+        || crate::scope::permits(&access.scope, kind, interaction)
+    {
+        return Ok(());
+    }
+    Err(FhirError::Forbidden(format!(
+        "the access token's scopes ({}) do not allow {} of {kind}",
+        access.scope,
+        match interaction {
+            crate::scope::Interaction::Read => "a read",
+            crate::scope::Interaction::Search => "a search",
+        }
+    )))
 }
 
 /// The resource types this server serves: the data's, as far as the persona serves them.
@@ -260,6 +305,8 @@ fn offset_of(state: &State, member: usize, query: &str, count: usize, text: &str
 /// required), what to `_include`, and the page size and position.
 struct Query {
     filters: Vec<(Parameter, String)>,
+    /// A `search-misses` fault: nothing matches.
+    misses: bool,
     includes: Vec<String>,
     count: usize,
     cursor: Option<String>,
@@ -273,6 +320,7 @@ impl Query {
     fn parse(state: &State, kind: &str, raw: &str) -> Result<Query, FhirError> {
         let mut query = Query {
             filters: Vec::new(),
+            misses: false,
             includes: Vec::new(),
             count: DEFAULT_COUNT,
             cursor: None,
@@ -312,8 +360,19 @@ impl Query {
                             parameter.kind
                         )));
                     }
-                    kept.push((name, value.clone()));
-                    query.filters.push((parameter, value));
+                    kept.push((name.clone(), value.clone()));
+                    let fault = |ignored: bool| {
+                        let (kind, code) = (kind.to_owned(), name.clone());
+                        state.faults.has(&if ignored {
+                            Fault::SearchIgnores { kind, code }
+                        } else {
+                            Fault::SearchMisses { kind, code }
+                        })
+                    };
+                    query.misses |= fault(false);
+                    if !fault(true) {
+                        query.filters.push((parameter, value));
+                    }
                 }
             }
         }
@@ -325,9 +384,11 @@ impl Query {
     }
 
     fn matches(&self, resource: &Value) -> bool {
-        self.filters
-            .iter()
-            .all(|(parameter, value)| parameter.matches(resource, value) == Some(true))
+        !self.misses
+            && self
+                .filters
+                .iter()
+                .all(|(parameter, value)| parameter.matches(resource, value) == Some(true))
     }
 }
 
@@ -340,7 +401,7 @@ fn matching(
     query: &Query,
     offset: usize,
 ) -> (Vec<Value>, usize) {
-    if query.filters.is_empty() {
+    if query.filters.is_empty() && !query.misses {
         let total = state.store.count(member, kind);
         let page = if query.count == 0 {
             Vec::new()
@@ -429,6 +490,7 @@ async fn search(
 ) -> Result<Response, FhirError> {
     let access = authorize(&state, &headers)?;
     known_kind(&state, &kind)?;
+    in_scope(&state, &access, &kind, crate::scope::Interaction::Search)?;
     let query = Query::parse(&state, &kind, raw.as_deref().unwrap_or_default())?;
     let member = access.member;
     let count = query.count;
@@ -485,7 +547,21 @@ async fn search(
             resources[last] = resources[0].clone();
         }
     }
-    let includes = included(&state, member, &kind, &query, &resources);
+    // An included resource the token may not read is left out, as a read of it would be refused.
+    let mut includes = if state.faults.has(&Fault::IncludeMissing(kind.clone())) {
+        Vec::new()
+    } else {
+        included(&state, member, &kind, &query, &resources)
+    };
+    if !state.faults.has(&Fault::IgnoreScopes) {
+        includes.retain(|r| {
+            r.get("resourceType")
+                .and_then(Value::as_str)
+                .is_some_and(|t| {
+                    crate::scope::permits(&access.scope, t, crate::scope::Interaction::Read)
+                })
+        });
+    }
     let base = state.fhir_base();
     let page_url = |offset: usize| {
         let mut url = format!("{base}/{kind}?");
@@ -521,7 +597,10 @@ async fn search(
     let entries: Vec<Value> = resources
         .into_iter()
         .map(|r| entry(r, "match"))
-        .chain(includes.into_iter().map(|r| entry(r, "include")))
+        .chain(includes.into_iter().map(|r| {
+            let as_match = state.faults.has(&Fault::IncludeAsMatch(kind.clone()));
+            entry(r, if as_match { "match" } else { "include" })
+        }))
         .collect();
     let bundle = json!({
         "resourceType": "Bundle",
@@ -543,6 +622,7 @@ async fn search(
 fn query_without_page(query: &Query) -> Query {
     Query {
         filters: query.filters.clone(),
+        misses: query.misses,
         includes: Vec::new(),
         count: query.count,
         cursor: None,
@@ -565,6 +645,10 @@ async fn read(
 ) -> Result<Response, FhirError> {
     let access = authorize(&state, &headers)?;
     known_kind(&state, &kind)?;
+    in_scope(&state, &access, &kind, crate::scope::Interaction::Read)?;
+    if state.faults.has(&Fault::NoRead(kind.clone())) {
+        return Err(FhirError::NotFound(format!("{kind}/{id} is not known")));
+    }
     // Another member's resource is as absent as one that does not exist.
     let mut resource = state
         .store
@@ -734,6 +818,8 @@ async fn smart_configuration(Shared(state): Shared<Arc<State>>) -> Response {
         "issuer": state.origin,
         "authorization_endpoint": state.authorize_url(),
         "token_endpoint": state.token_url(),
+        "revocation_endpoint": state.revocation_url(),
+        "introspection_endpoint": state.introspection_url(),
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "response_types_supported": ["code"],

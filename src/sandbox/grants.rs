@@ -71,6 +71,43 @@ struct Access {
     expires: Instant,
 }
 
+/// A refresh token: the grant's whole scope (a refresh may narrow the access token's, never
+/// the grant's) and when it stops working.
+#[derive(Debug, Clone)]
+struct Refresh {
+    authorization: Authorization,
+    expires: Instant,
+}
+
+/// How long a refresh token lives (an `offline_access` grant outlives a day of runs).
+const REFRESH_LIFETIME: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// How the token endpoint treats a refresh.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshRules {
+    pub token_lifetime: Duration,
+    /// The access token keeps the grant's whole scope whatever was asked (`refresh-widens-scope`).
+    pub widen: bool,
+    /// The used refresh token keeps working (`refresh-keeps-old`).
+    pub keep_old: bool,
+    /// A refresh without `scope` also grants `user/*.read` (`refresh-adds-scope`).
+    pub add_scope: bool,
+    /// A refresh without `scope` gives an access token that works nowhere (`refresh-unusable-token`).
+    pub unusable: bool,
+    /// A refresh with `scope` keeps none of its resource scopes (`refresh-narrows-too-far`).
+    pub too_narrow: bool,
+}
+
+/// What introspection tells of a live token (RFC 7662 §2.2).
+#[derive(Debug, Clone)]
+pub struct Introspected {
+    pub authorization: Authorization,
+    /// Seconds from now until it expires.
+    pub expires_in: u64,
+    /// A refresh token rather than an access token.
+    pub refresh: bool,
+}
+
 /// Why a code or refresh token was refused (all are `invalid_grant` on the wire).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GrantError {
@@ -92,6 +129,8 @@ pub enum GrantError {
     WrongVerifier,
     #[error("the refresh token is not known to this server, or was revoked")]
     UnknownRefresh,
+    #[error("the refresh asks for scopes the grant does not hold: {}", .0.join(" "))]
+    WiderScope(Vec<String>),
     #[error("the server holds too many grants; try again later")]
     Full,
 }
@@ -115,7 +154,9 @@ struct Inner {
     sign_ins: HashMap<String, SignIn>,
     codes: HashMap<String, Code>,
     access: HashMap<String, Access>,
-    refresh: HashMap<String, Authorization>,
+    refresh: HashMap<String, Refresh>,
+    /// Access tokens revoked by the revocation endpoint (for `revoked-still-reads`).
+    revoked: HashMap<String, Access>,
     next_grant: u64,
     /// Every code and token ever issued, newest last (bounded), for tests that check that a
     /// client never leaks one.
@@ -137,6 +178,21 @@ pub struct Exchange<'a> {
     pub code_verifier: Option<&'a str>,
 }
 
+/// How the token endpoint judges a PKCE `code_verifier` (faults make it lax).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pkce {
+    /// RFC 7636 §4.6: required, and `S256` of it must be the challenge.
+    S256,
+    /// Not checked at all (`ignore-pkce`).
+    Off,
+    /// Checked when sent (`pkce-optional`).
+    Optional,
+    /// Any verifier will do, but one must be sent (`pkce-any-verifier`).
+    AnyVerifier,
+    /// The challenge itself also passes, as under `plain` (`pkce-plain`).
+    AlsoPlain,
+}
+
 /// How the token endpoint judges a code.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {
@@ -146,10 +202,12 @@ pub struct Rules {
     pub force_expired: bool,
     /// A used code works again (`reusable-codes`).
     pub reusable: bool,
-    /// `code_verifier` is checked against the challenge (not under `ignore-pkce`).
-    pub check_pkce: bool,
+    /// How `code_verifier` is checked against the challenge.
+    pub pkce: Pkce,
     /// `redirect_uri` must be repeated when the authorization request had one.
     pub require_redirect_uri: bool,
+    /// A refused exchange spends the code (`codes-die-on-error`).
+    pub die_on_error: bool,
 }
 
 fn make_room<V>(map: &mut HashMap<String, V>, expired: impl Fn(&V) -> bool) -> bool {
@@ -254,9 +312,30 @@ impl Grants {
         if entry.used && !rules.reusable {
             let grant = entry.grant;
             inner.access.retain(|_, a| a.authorization.grant != grant);
-            inner.refresh.retain(|_, r| r.grant != grant);
+            inner.refresh.retain(|_, r| r.authorization.grant != grant);
             return Err(GrantError::ReusedCode);
         }
+        let judged = Self::judge(entry, exchange, rules);
+        entry.used |= judged.is_ok() || rules.die_on_error;
+        judged?;
+        let authorization = Authorization {
+            client_id: entry.client_id.clone(),
+            member: entry.member,
+            scope: entry.scope.clone(),
+            grant: entry.grant,
+        };
+        let scope = authorization.scope.clone();
+        Self::issue(
+            &mut inner,
+            authorization,
+            &scope,
+            rules.token_lifetime,
+            true,
+        )
+    }
+
+    /// Whether `exchange` may redeem the code `entry`.
+    fn judge(entry: &Code, exchange: Exchange<'_>, rules: Rules) -> Result<(), GrantError> {
         if entry.client_id != exchange.client_id {
             return Err(GrantError::WrongClient);
         }
@@ -268,73 +347,193 @@ impl Grants {
             None if rules.require_redirect_uri => return Err(GrantError::MissingRedirect),
             _ => {}
         }
-        if let Some(challenge) = entry.code_challenge.as_ref().filter(|_| rules.check_pkce) {
-            let verifier = exchange.code_verifier.ok_or(GrantError::MissingVerifier)?;
-            if !pkce_matches(verifier, challenge) {
-                return Err(GrantError::WrongVerifier);
+        if let Some(challenge) = entry.code_challenge.as_ref() {
+            match (exchange.code_verifier, rules.pkce) {
+                (_, Pkce::Off) | (None, Pkce::Optional) | (Some(_), Pkce::AnyVerifier) => {}
+                (None, _) => return Err(GrantError::MissingVerifier),
+                (Some(verifier), Pkce::AlsoPlain) if verifier == challenge => {}
+                (Some(verifier), _) if pkce_matches(verifier, challenge) => {}
+                (Some(_), _) => return Err(GrantError::WrongVerifier),
             }
         }
-        entry.used = true;
-        let authorization = Authorization {
-            client_id: entry.client_id.clone(),
-            member: entry.member,
-            scope: entry.scope.clone(),
-            grant: entry.grant,
-        };
-        Self::issue(&mut inner, authorization, rules.token_lifetime)
+        Ok(())
     }
 
-    /// Exchange a refresh token for new tokens; the old refresh token stops working.
+    /// Exchange a refresh token for new tokens; the old refresh token stops working. A
+    /// `scope` narrows the new access token (RFC 6749 §6: it may not hold scopes the grant
+    /// does not); the new refresh token keeps the grant's whole scope.
     pub fn refresh(
         &self,
         refresh_token: &str,
         client_id: &str,
-        token_lifetime: Duration,
+        scope: Option<&str>,
+        rules: RefreshRules,
     ) -> Result<Issued, GrantError> {
         let mut inner = self.lock();
         let authorization = inner
             .refresh
             .get(refresh_token)
-            .filter(|a| a.client_id == client_id)
-            .cloned()
+            .filter(|r| r.authorization.client_id == client_id && r.expires >= Instant::now())
+            .map(|r| r.authorization.clone())
             .ok_or(GrantError::UnknownRefresh)?;
-        inner.refresh.remove(refresh_token);
-        Self::issue(&mut inner, authorization, token_lifetime)
+        let access_scope = match scope {
+            Some(asked) if !asked.trim().is_empty() => {
+                let wider = crate::scope::outside(asked, &authorization.scope);
+                if !wider.is_empty() {
+                    return Err(GrantError::WiderScope(
+                        wider.into_iter().map(str::to_owned).collect(),
+                    ));
+                }
+                if rules.widen {
+                    authorization.scope.clone()
+                } else {
+                    asked
+                        .split_whitespace()
+                        .filter(|s| {
+                            !rules.too_narrow || crate::scope::ResourceScope::parse(s).is_none()
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                }
+            }
+            _ if rules.add_scope => format!("{} user/*.read", authorization.scope),
+            _ => authorization.scope.clone(),
+        };
+        if !rules.keep_old {
+            inner.refresh.remove(refresh_token);
+        }
+        let usable = !(rules.unusable && scope.is_none_or(|s| s.trim().is_empty()));
+        Self::issue(
+            &mut inner,
+            authorization,
+            &access_scope,
+            rules.token_lifetime,
+            usable,
+        )
+    }
+
+    /// Tokens nobody earned, as a broken server gives them for a code or refresh token it
+    /// never issued (`accept-unknown-codes`, `refresh-accepts-any`): the first member's.
+    pub fn issue_unearned(
+        &self,
+        client_id: &str,
+        scope: &str,
+        token_lifetime: Duration,
+    ) -> Result<Issued, GrantError> {
+        let mut inner = self.lock();
+        inner.next_grant += 1;
+        let authorization = Authorization {
+            client_id: client_id.to_owned(),
+            member: 0,
+            scope: scope.to_owned(),
+            grant: inner.next_grant,
+        };
+        Self::issue(&mut inner, authorization, scope, token_lifetime, true)
     }
 
     fn issue(
         inner: &mut Inner,
         authorization: Authorization,
+        access_scope: &str,
         lifetime: Duration,
+        usable: bool,
     ) -> Result<Issued, GrantError> {
         let now = Instant::now();
-        if !make_room(&mut inner.access, |a| a.expires < now) || inner.refresh.len() >= CAPACITY {
+        if !make_room(&mut inner.access, |a| a.expires < now)
+            || !make_room(&mut inner.refresh, |r| r.expires < now)
+        {
             return Err(GrantError::Full);
         }
         let access_token = random_token();
         let refresh_token = random_token();
         remember(inner, &access_token);
         remember(inner, &refresh_token);
-        inner.access.insert(
-            access_token.clone(),
-            Access {
-                authorization: authorization.clone(),
-                expires: now + lifetime,
+        let access = Authorization {
+            scope: access_scope.to_owned(),
+            ..authorization.clone()
+        };
+        if usable {
+            inner.access.insert(
+                access_token.clone(),
+                Access {
+                    authorization: access.clone(),
+                    expires: now + lifetime,
+                },
+            );
+        }
+        inner.refresh.insert(
+            refresh_token.clone(),
+            Refresh {
+                authorization,
+                expires: now + REFRESH_LIFETIME,
             },
         );
-        inner
-            .refresh
-            .insert(refresh_token.clone(), authorization.clone());
         Ok(Issued {
             access_token,
             refresh_token,
-            authorization,
+            authorization: access,
         })
+    }
+
+    /// Revoke a token of `client_id` (RFC 7009 §2.1): an access token alone, or a refresh
+    /// token with every access token of its grant. Unknown tokens are no error (§2.2);
+    /// another client's token is, and stays live.
+    pub fn revoke(&self, token: &str, client_id: &str) -> Result<(), String> {
+        let mut inner = self.lock();
+        if let Some(access) = inner.access.get(token) {
+            if access.authorization.client_id != client_id {
+                return Err("the token was issued to another client".into());
+            }
+            if let Some(access) = inner.access.remove(token) {
+                let now = Instant::now();
+                if make_room(&mut inner.revoked, |a| a.expires < now) {
+                    inner.revoked.insert(token.to_owned(), access);
+                }
+            }
+        } else if let Some(refresh) = inner.refresh.get(token) {
+            if refresh.authorization.client_id != client_id {
+                return Err("the token was issued to another client".into());
+            }
+            let grant = refresh.authorization.grant;
+            inner.refresh.remove(token);
+            inner.access.retain(|_, a| a.authorization.grant != grant);
+        }
+        Ok(())
+    }
+
+    /// What a token is, if it is live (RFC 7662 §2.2).
+    pub fn introspect(&self, token: &str) -> Option<Introspected> {
+        let inner = self.lock();
+        let now = Instant::now();
+        let (authorization, expires, refresh) = match inner.access.get(token) {
+            Some(a) => (a.authorization.clone(), a.expires, false),
+            None => {
+                let r = inner.refresh.get(token)?;
+                (r.authorization.clone(), r.expires, true)
+            }
+        };
+        (expires >= now).then(|| Introspected {
+            authorization,
+            expires_in: expires.duration_since(now).as_secs(),
+            refresh,
+        })
+    }
+
+    /// Whether `value` is a code or token this server ever issued (the latest 50,000).
+    pub fn ever_issued(&self, value: &str) -> bool {
+        self.lock().issued.iter().any(|v| v == value)
     }
 
     /// Every code and token issued so far.
     pub fn issued(&self) -> Vec<String> {
         self.lock().issued.iter().cloned().collect()
+    }
+
+    /// What a revoked access token granted, while it would still be live.
+    pub fn revoked(&self, token: &str) -> Option<Authorization> {
+        let inner = self.lock();
+        let access = inner.revoked.get(token)?;
+        (access.expires >= Instant::now()).then(|| access.authorization.clone())
     }
 
     /// What a bearer token grants, if it is live.

@@ -219,6 +219,18 @@ impl State {
         format!("{}{}", self.origin, self.config.persona.token_path())
     }
 
+    pub fn revocation_url(&self) -> String {
+        format!("{}{}", self.origin, self.config.persona.revocation_path())
+    }
+
+    pub fn introspection_url(&self) -> String {
+        format!(
+            "{}{}",
+            self.origin,
+            self.config.persona.introspection_path()
+        )
+    }
+
     /// Where the OpenID signing keys are.
     pub fn jwks_url(&self) -> String {
         format!("{}/jwks.json", self.origin)
@@ -253,6 +265,8 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         )
         .merge(sign_in)
         .route(persona.token_path(), post(token::token))
+        .route(persona.revocation_path(), post(token::revoke))
+        .route(persona.introspection_path(), post(token::introspect))
         .nest(persona.fhir_path(), fhir::routes(Arc::clone(&state)))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(log_request))

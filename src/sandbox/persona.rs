@@ -85,6 +85,22 @@ impl Persona {
         }
     }
 
+    /// The token revocation endpoint's path (RFC 7009).
+    pub fn revocation_path(self) -> &'static str {
+        match self {
+            Persona::DemoPlan => "/oauth2/revoke",
+            Persona::Bluebutton => "/v2/o/revoke_token/",
+        }
+    }
+
+    /// The token introspection endpoint's path (RFC 7662).
+    pub fn introspection_path(self) -> &'static str {
+        match self {
+            Persona::DemoPlan => "/oauth2/introspect",
+            Persona::Bluebutton => "/v2/o/introspect/",
+        }
+    }
+
     /// The FHIR base's path (no trailing slash).
     pub fn fhir_path(self) -> &'static str {
         match self {

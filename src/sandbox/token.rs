@@ -1,6 +1,7 @@
-//! `POST /oauth2/token`: the code exchange and token refresh (RFC 6749 §4.1.3, §6), with the
-//! client authenticated by `client_secret` in the body or HTTP Basic, PKCE (RFC 7636), and
-//! errors as RFC 6749 §5.2 JSON.
+//! The token endpoint (`POST /oauth2/token`: the code exchange and token refresh, RFC 6749
+//! §4.1.3 and §6, with PKCE, RFC 7636) and its companions, token revocation (RFC 7009) and
+//! introspection (RFC 7662). Every one authenticates the client by `client_secret` in the
+//! body or HTTP Basic, and answers errors as RFC 6749 §5.2 JSON.
 
 use std::sync::Arc;
 
@@ -13,10 +14,12 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use std::collections::HashMap;
+
 use super::State;
-use super::authorize::parameters;
+use super::authorize::{DEFAULT_SCOPE, parameters};
 use super::faults::{Document, Fault};
-use super::grants::{Exchange, GrantError, Issued, Rules};
+use super::grants::{Exchange, GrantError, Issued, Pkce, RefreshRules, Rules};
 
 /// An RFC 6749 §5.2 error.
 struct OAuthError {
@@ -73,6 +76,9 @@ impl From<GrantError> for OAuthError {
     fn from(error: GrantError) -> Self {
         match error {
             GrantError::MissingRedirect => Self::invalid_request(error.to_string()),
+            GrantError::WiderScope(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_scope", error.to_string())
+            }
             GrantError::Full => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
@@ -93,7 +99,7 @@ fn same_secret(given: &str, expected: &str) -> bool {
 fn authenticate(
     state: &State,
     headers: &HeaderMap,
-    params: &std::collections::HashMap<String, String>,
+    params: &HashMap<String, String>,
 ) -> Result<String, OAuthError> {
     let basic = match headers.get(header::AUTHORIZATION) {
         None => None,
@@ -168,12 +174,15 @@ fn authenticate(
         }
     };
     let Some(client) = state.client(&client_id) else {
+        if state.faults.has(&Fault::AcceptUnknownClient) {
+            return Ok(client_id);
+        }
         return Err(OAuthError::invalid_client(
             format!("no client \"{client_id}\" is registered"),
             via_basic,
         ));
     };
-    if !same_secret(&secret, &client.client_secret) {
+    if !same_secret(&secret, &client.client_secret) && !state.faults.has(&Fault::AcceptAnySecret) {
         return Err(OAuthError::invalid_client(
             "the client secret is wrong",
             via_basic,
@@ -231,8 +240,9 @@ pub(crate) async fn token(
     }
 }
 
-fn exchange(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<Issued, OAuthError> {
-    let form = headers
+/// The parameters of a form POST (`application/x-www-form-urlencoded`, every one once).
+fn form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
@@ -240,25 +250,46 @@ fn exchange(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<Issued, O
             m.trim()
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
-    if !form {
+    if !is_form {
         return Err(OAuthError::invalid_request(
-            "the token request must be application/x-www-form-urlencoded",
+            "the request must be application/x-www-form-urlencoded",
         ));
     }
     let text = std::str::from_utf8(body)
         .map_err(|_| OAuthError::invalid_request("the request body is not UTF-8"))?;
-    let params = parameters(text).map_err(OAuthError::invalid_request)?;
+    parameters(text).map_err(OAuthError::invalid_request)
+}
+
+/// How PKCE is judged, faults included.
+fn pkce(state: &State) -> Pkce {
+    let faults = &state.faults;
+    if faults.has(&Fault::IgnorePkce) {
+        Pkce::Off
+    } else if faults.has(&Fault::PkceOptional) {
+        Pkce::Optional
+    } else if faults.has(&Fault::PkceAnyVerifier) {
+        Pkce::AnyVerifier
+    } else if faults.has(&Fault::PkcePlain) {
+        Pkce::AlsoPlain
+    } else {
+        Pkce::S256
+    }
+}
+
+fn exchange(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<Issued, OAuthError> {
+    let params = form(headers, body)?;
     let client_id = authenticate(state, headers, &params)?;
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is missing"))?;
+    let lifetime = state.config.token_lifetime;
     match grant_type.as_str() {
         "authorization_code" => {
             let code = params
                 .get("code")
                 .filter(|c| !c.is_empty())
                 .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
-            let issued = state.grants.redeem(
+            let redeemed = state.grants.redeem(
                 code,
                 Exchange {
                     client_id: &client_id,
@@ -267,23 +298,55 @@ fn exchange(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<Issued, O
                 },
                 Rules {
                     code_lifetime: state.config.code_lifetime,
-                    token_lifetime: state.config.token_lifetime,
+                    token_lifetime: lifetime,
                     force_expired: state.faults.has(&Fault::ExpireCodes),
                     reusable: state.faults.has(&Fault::ReusableCodes),
-                    check_pkce: !state.faults.has(&Fault::IgnorePkce),
+                    pkce: pkce(state),
                     require_redirect_uri: state.config.persona.requires_redirect_uri_at_token(),
+                    die_on_error: state.faults.has(&Fault::CodesDieOnError),
                 },
-            )?;
-            Ok(issued)
+            );
+            match redeemed {
+                Err(GrantError::UnknownCode) if state.faults.has(&Fault::AcceptUnknownCodes) => {
+                    Ok(state
+                        .grants
+                        .issue_unearned(&client_id, DEFAULT_SCOPE, lifetime)?)
+                }
+                other => Ok(other?),
+            }
         }
         "refresh_token" => {
             let refresh = params
                 .get("refresh_token")
                 .filter(|c| !c.is_empty())
                 .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
-            Ok(state
-                .grants
-                .refresh(refresh, &client_id, state.config.token_lifetime)?)
+            let scope = params.get("scope").map(String::as_str);
+            let refreshed = state.grants.refresh(
+                refresh,
+                &client_id,
+                scope,
+                RefreshRules {
+                    token_lifetime: lifetime,
+                    widen: state.faults.has(&Fault::RefreshWidensScope),
+                    keep_old: state.faults.has(&Fault::RefreshKeepsOld),
+                    add_scope: state.faults.has(&Fault::RefreshAddsScope),
+                    unusable: state.faults.has(&Fault::RefreshUnusableToken),
+                    too_narrow: state.faults.has(&Fault::RefreshNarrowsTooFar),
+                },
+            );
+            match refreshed {
+                Err(GrantError::UnknownRefresh)
+                    if state.faults.has(&Fault::RefreshAcceptsAny)
+                        && !state.grants.ever_issued(refresh) =>
+                {
+                    Ok(state.grants.issue_unearned(
+                        &client_id,
+                        scope.unwrap_or(DEFAULT_SCOPE),
+                        lifetime,
+                    )?)
+                }
+                other => Ok(other?),
+            }
         }
         other => Err(OAuthError::new(
             StatusCode::BAD_REQUEST,
@@ -292,5 +355,106 @@ fn exchange(state: &State, headers: &HeaderMap, body: &[u8]) -> Result<Issued, O
                 "grant_type \"{other}\" is not supported; use authorization_code or refresh_token"
             ),
         )),
+    }
+}
+
+/// The token a revocation or introspection request names.
+fn named_token(params: &HashMap<String, String>) -> Result<&str, OAuthError> {
+    params
+        .get("token")
+        .map(String::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))
+}
+
+/// `POST` to the revocation endpoint (RFC 7009 §2.1): 200 with an empty body, whether or
+/// not the token was known (§2.2).
+pub(crate) async fn revoke(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let revoked = (|| {
+        let params = form(&headers, &body)?;
+        let client_id = authenticate(&state, &headers, &params)?;
+        let token = named_token(&params)?;
+        if state.faults.has(&Fault::RevocationNoop) {
+            return Ok(());
+        }
+        state
+            .grants
+            .revoke(token, &client_id)
+            .map_err(OAuthError::invalid_request)
+    })();
+    match revoked {
+        Ok(()) => {
+            let mut response = StatusCode::OK.into_response();
+            no_store(&mut response);
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `POST` to the introspection endpoint (RFC 7662 §2.1): what a token is, if it is live,
+/// with SMART App Launch 2.0's members ("Token Introspection": `scope`, `client_id`, `exp`,
+/// the launch context, `sub` and `fhirUser` when `openid fhirUser` were granted).
+pub(crate) async fn introspect(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let answered = (|| {
+        let params = form(&headers, &body)?;
+        authenticate(&state, &headers, &params)?;
+        let token = named_token(&params)?;
+        let live = state.grants.introspect(token);
+        let Some(live) = live else {
+            if state.faults.has(&Fault::IntrospectionAlwaysActive) {
+                return Ok(
+                    json!({ "active": true, "scope": DEFAULT_SCOPE, "token_type": "Bearer" }),
+                );
+            }
+            return Ok(json!({ "active": false }));
+        };
+        let authorization = &live.authorization;
+        let patient = state
+            .store
+            .member(authorization.member)
+            .map(|m| m.patient_id)
+            .unwrap_or_default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut body = json!({
+            "active": true,
+            "scope": authorization.scope,
+            "client_id": authorization.client_id,
+            "exp": now + live.expires_in,
+            "iss": state.origin,
+            "patient": patient,
+        });
+        if !live.refresh {
+            body["token_type"] = json!("Bearer");
+        }
+        let scopes: Vec<&str> = authorization.scope.split_whitespace().collect();
+        if scopes.contains(&"openid") {
+            body["sub"] = json!(patient);
+            if scopes.contains(&"fhirUser") {
+                body["fhirUser"] = json!(format!("{}/Patient/{patient}", state.fhir_base()));
+            }
+        }
+        state
+            .faults
+            .change_fields(Document::Introspection, &mut body);
+        Ok::<_, OAuthError>(body)
+    })();
+    match answered {
+        Ok(body) => {
+            let mut response = (StatusCode::OK, axum::Json(body)).into_response();
+            no_store(&mut response);
+            response
+        }
+        Err(error) => error.into_response(),
     }
 }

@@ -72,133 +72,106 @@ async fn challenged(world: &mut OnrampWorld, step: &Step) {
     check(world, step, result);
 }
 
-#[given("the member authorizes the app once more")]
-async fn authorizes_again(world: &mut OnrampWorld) {
+#[given(expr = "the app holds a token whose scopes leave out {word}")]
+async fn narrowed_token(world: &mut OnrampWorld, kind: String) {
     verdict(
         async {
-            // A sign-in of its own: spending this code must not touch the run's grant.
+            // The run's grant, narrowed by a refresh: no sign-in of its own.
             let ctx = world.ctx()?;
-            let start = ctx.oauth.start();
-            world.authorized = Some(
-                ctx.sign_in(&format!("{CONTEXT}: second sign-in"), start, false)
-                    .await?,
-            );
-            Ok(())
-        }
-        .await,
-    );
-}
-
-#[given("the member authorizes the app once more with PKCE")]
-async fn authorizes_with_pkce(world: &mut OnrampWorld) {
-    verdict(
-        async {
-            let ctx = world.ctx()?;
-            let start = ctx.oauth.start_with(true);
-            world.authorized = Some(
-                ctx.sign_in(&format!("{CONTEXT}: sign-in with PKCE"), start, false)
-                    .await?,
-            );
-            Ok(())
-        }
-        .await,
-    );
-}
-
-async fn exchange(world: &mut OnrampWorld, with_verifier: bool) -> Result<(), StepFailure> {
-    let ctx = world.ctx()?;
-    let authorized = world
-        .authorized
-        .clone()
-        .ok_or_else(|| StepFailure::usage("no code to exchange: the member has not authorized"))?;
-    let answer = ctx.exchange(&authorized, with_verifier).await?;
-    if let Some(error) = &answer.transport {
-        return Err(http_failure(error));
-    }
-    world.exchanges.push(answer);
-    Ok(())
-}
-
-#[when("the app exchanges that code")]
-async fn exchanges_once(world: &mut OnrampWorld) {
-    verdict(
-        async {
-            exchange(world, true).await?;
-            match world.exchanges.last() {
-                Some(answer) if answer.tokens.is_some() => Ok(()),
-                Some(answer) => Err(StepFailure::conformance(format!(
-                    "the first exchange of a fresh code failed: {}",
+            let grant = ctx.grant().await?;
+            let granted = grant.granted_scope();
+            let narrower = crate::scope::excluding(&granted, &kind, &ctx.target.required_resources)
+                .ok_or_else(|| {
+                    StepFailure::blocked(format!(
+                        "the granted scope ({granted}) has no resource scope left once {kind} is left out"
+                    ))
+                })?;
+            let (_, answer) = grant
+                .refresh_now(&ctx.oauth, Some(&narrower))
+                .await
+                .ok_or_else(|| {
+                    StepFailure::blocked(
+                        "the grant holds no refresh token (offline_access) to narrow its scopes with",
+                    )
+                })?;
+            let tokens = answer.tokens.as_ref().ok_or_else(|| {
+                StepFailure::blocked(format!(
+                    "the server refused to narrow the grant to \"{narrower}\" ({}); the refresh checks judge that",
                     answer.problem.clone().unwrap_or_default()
-                ))),
-                None => Err(StepFailure::usage("no exchange happened")),
+                ))
+            })?;
+            let scope = answer
+                .fields
+                .get("scope")
+                .and_then(|s| s.as_str())
+                .unwrap_or(&narrower);
+            if crate::scope::permits(scope, &kind, crate::scope::Interaction::Search) {
+                return Err(StepFailure::blocked(format!(
+                    "the server granted {kind} anyway (scope \"{scope}\"); the refresh checks judge that"
+                )));
             }
+            world.narrowed = Some((tokens.access.clone(), scope.to_owned()));
+            Ok(())
         }
         .await,
     );
 }
 
-#[when("the app exchanges the same code again")]
-async fn exchanges_again(world: &mut OnrampWorld) {
-    verdict(exchange(world, true).await);
-}
-
-#[when("the app exchanges that code without the code_verifier")]
-async fn exchanges_without_verifier(world: &mut OnrampWorld) {
-    verdict(exchange(world, false).await);
-}
-
-#[then("the second exchange is refused with invalid_grant")]
-async fn refused_reuse(world: &mut OnrampWorld, step: &Step) {
-    let result = (|| {
-        let second = world
-            .exchanges
-            .get(1)
-            .ok_or_else(|| StepFailure::usage("the code was not exchanged twice"))?;
-        if second.tokens.is_some() {
-            return Err(StepFailure::conformance(
-                "the token endpoint accepted the same code twice: codes must work once (RFC 6749 §4.1.2)",
-            ));
-        }
-        let error = second
-            .fields
-            .get("error")
-            .and_then(|e| e.as_str())
-            .unwrap_or_default();
-        if second.status == Some(400) && error == "invalid_grant" {
+#[when(expr = "the app searches {word} with that token")]
+async fn searches_with_narrowed(world: &mut OnrampWorld, kind: String) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            let (token, _) = world
+                .narrowed
+                .clone()
+                .ok_or_else(|| StepFailure::usage("the app holds no narrowed token"))?;
+            let response = crate::fhir::read(
+                &ctx.http,
+                &ctx.endpoints.fhir_base,
+                &kind,
+                Some(&token),
+                &format!("{CONTEXT}: search {kind} with a token whose scopes leave it out"),
+            )
+            .await
+            .map_err(|e| http_failure(&e))?;
+            world.response = Some(response);
+            world.kind = Some(kind);
             Ok(())
-        } else {
-            Err(StepFailure::conformance(format!(
-                "a reused code got {} with error \"{error}\"; RFC 6749 §5.2 says 400 invalid_grant",
-                second
-                    .status
-                    .map_or_else(|| "no answer".into(), |s| s.to_string())
-            )))
         }
-    })();
-    check(world, step, result);
+        .await,
+    );
 }
 
-#[then("the exchange is refused")]
-async fn refused(world: &mut OnrampWorld, step: &Step) {
+#[then("the FHIR server refuses it with 401 or 403")]
+async fn refused_out_of_scope(world: &mut OnrampWorld, step: &Step) {
     let result = (|| {
-        let answer = world
-            .exchanges
-            .last()
-            .ok_or_else(|| StepFailure::usage("no exchange happened in this scenario"))?;
-        if answer.tokens.is_some() {
-            return Err(StepFailure::conformance(
-                "the token endpoint issued tokens for a code whose PKCE code_verifier was not sent (RFC 7636 §4.6: the server verifies it; SMART App Launch 2.0 requires PKCE)",
-            ));
-        }
-        let error = answer.fields.get("error").and_then(|e| e.as_str());
-        match (answer.status, error) {
-            // RFC 7636 §4.6 names invalid_grant for a mismatch; a missing parameter may
-            // also be invalid_request (RFC 6749 §5.2). Either refusal is conformant.
-            (Some(400), Some("invalid_grant" | "invalid_request")) => Ok(()),
-            (status, error) => Err(StepFailure::conformance(format!(
-                "the refusal was {} with error {:?}; RFC 6749 §5.2 says 400 with invalid_grant (or invalid_request)",
-                status.map_or_else(|| "no answer".into(), |s| s.to_string()),
-                error.unwrap_or("(none)")
+        let response = response(world)?;
+        let kind = world.kind.clone().unwrap_or_default();
+        let scope = world
+            .narrowed
+            .as_ref()
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default();
+        match response.status {
+            401 | 403 => Ok(()),
+            status @ 200..=299 => {
+                let entries = serde_json::from_slice::<serde_json::Value>(&response.body)
+                    .ok()
+                    .and_then(|b| b.get("entry").and_then(|e| e.as_array()).map(Vec::len))
+                    .unwrap_or(0);
+                if entries == 0 {
+                    Err(StepFailure::warning(format!(
+                        "a search of {kind} with a token whose scopes ({scope}) leave it out answered {status} with nothing in it; the data stays hidden, but RFC 6750 §3.1 asks for 403 insufficient_scope so that the app knows why"
+                    )))
+                } else {
+                    Err(StepFailure::conformance(format!(
+                        "a search of {kind} with a token whose scopes ({scope}) leave it out answered {status} with {entries} entries: the server does not enforce the token's scopes (SMART App Launch 2.0, Scopes; RFC 6750 §3.1: 403 insufficient_scope)"
+                    )))
+                }
+            }
+            status => Err(StepFailure::conformance(format!(
+                "a search of {kind} with a token whose scopes ({scope}) leave it out answered {status}; RFC 6750 §3.1 says 403 insufficient_scope (or 401)"
             ))),
         }
     })();

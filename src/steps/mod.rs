@@ -4,9 +4,13 @@
 //! failure is, and travels to the exit code as a type.
 
 mod access;
+mod carin;
+mod code;
 mod discovery;
 mod openid;
+mod refresh;
 mod resources;
+mod revocation;
 mod signin;
 mod token;
 
@@ -42,6 +46,16 @@ pub struct OnrampWorld {
     /// The resource type of the scenario (resources feature).
     pub kind: Option<String>,
     pub probe: Option<Probe>,
+    /// The attempts at exchanging the scenario's code, in order.
+    pub attempts: Vec<(code::Attempt, TokenAnswer)>,
+    /// The refreshes of the scenario, in order.
+    pub refreshes: Vec<refresh::Refreshed>,
+    /// The revocation endpoint's status, once the access token was revoked.
+    pub revocation: Option<u16>,
+    /// A CARIN search and its answer.
+    pub searched: Option<carin::Searched>,
+    /// A token narrowed by a refresh, and its scope.
+    pub narrowed: Option<(crate::secret::Secret, String)>,
 }
 
 impl std::fmt::Debug for OnrampWorld {
@@ -110,4 +124,35 @@ fn http_failure(error: &crate::http::HttpError) -> StepFailure {
     } else {
         StepFailure::conformance(error.to_string())
     }
+}
+
+/// That `token` reads the member's Patient (`Patient/{patient}`, or a search of Patient
+/// when the id is not known): the proof that a token works.
+async fn reads_patient(
+    ctx: &RunContext,
+    token: &crate::secret::Secret,
+    patient: Option<&str>,
+    context: &str,
+    what: &str,
+) -> Result<(), StepFailure> {
+    let path = patient.map_or_else(|| "Patient".to_owned(), |id| format!("Patient/{id}"));
+    let response = crate::fhir::read(
+        &ctx.http,
+        &ctx.endpoints.fhir_base,
+        &path,
+        Some(token),
+        context,
+    )
+    .await
+    .map_err(|e| http_failure(&e))?;
+    if response.status == 200 {
+        return Ok(());
+    }
+    let reason = crate::fhir::operation_outcome_text(&response.body)
+        .map(|t| format!(": {t}"))
+        .unwrap_or_default();
+    Err(StepFailure::conformance(format!(
+        "GET {path} with the {what} answered {}{reason}",
+        response.status
+    )))
 }

@@ -7,7 +7,7 @@ use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 use serde_json::Value;
 
-use super::{OnrampWorld, check, http_failure, verdict};
+use super::{OnrampWorld, check, verdict};
 use crate::oauth::TokenAnswer;
 use crate::run::StepFailure;
 use crate::run::session::Grant;
@@ -259,33 +259,15 @@ async fn reads_patient(world: &mut OnrampWorld, step: &Step) {
             .as_ref()
             .map(|t| t.access.clone())
             .ok_or_else(|| StepFailure::conformance("the exchange gave no access token"))?;
-        let patient = answer
-            .fields
-            .get("patient")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        let path = patient
-            .as_ref()
-            .map_or_else(|| "Patient".to_owned(), |id| format!("Patient/{id}"));
-        let response = crate::fhir::read(
-            &ctx.http,
-            &ctx.endpoints.fhir_base,
-            &path,
-            Some(&token),
+        let patient = answer.fields.get("patient").and_then(Value::as_str);
+        super::reads_patient(
+            &ctx,
+            &token,
+            patient,
             "Token: read with the access token",
+            "new access token",
         )
         .await
-        .map_err(|e| http_failure(&e))?;
-        if response.status == 200 {
-            return Ok(());
-        }
-        let reason = crate::fhir::operation_outcome_text(&response.body)
-            .map(|t| format!(": {t}"))
-            .unwrap_or_default();
-        Err(StepFailure::conformance(format!(
-            "GET {path} with the new access token answered {}{reason}",
-            response.status
-        )))
     }
     .await;
     check(world, step, result);

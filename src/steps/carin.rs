@@ -1,0 +1,413 @@
+//! Steps of the CARIN searches (CARIN Blue Button 2.0.0 CapabilityStatement: the SHALL
+//! reads, search parameters and `_include`s): each tried with values from the member's own
+//! data and judged with FHIR R4 search semantics ([`crate::search`]).
+
+use std::collections::BTreeSet;
+
+use cucumber::gherkin::Step;
+use cucumber::{then, when};
+use serde_json::Value;
+
+use super::{OnrampWorld, check, listed, verdict};
+use crate::run::StepFailure;
+use crate::run::context::RunContext;
+use crate::search::{DatePrefix, ParamType, Parameter};
+
+const CONTEXT: &str = "CARIN searches";
+
+/// A search the scenario made, and what came back.
+#[derive(Debug, Clone)]
+pub struct Searched {
+    pub kind: String,
+    /// `(parameter, value)`; for an `_include` search, the include spec and no parameter.
+    pub parameter: Option<Parameter>,
+    pub value: String,
+    /// The id of the resource the value came from.
+    pub source: Option<String>,
+    /// Every entry of every page: `search.mode` (if any) and the resource.
+    pub entries: Vec<(Option<String>, Value)>,
+}
+
+impl Searched {
+    /// The entries the server marked as matches (or left unmarked) of the searched type.
+    fn matches(&self) -> impl Iterator<Item = &Value> {
+        self.entries.iter().filter_map(|(mode, resource)| {
+            let of_kind = resource.get("resourceType").and_then(Value::as_str) == Some(&self.kind);
+            (of_kind && mode.as_deref() != Some("include")).then_some(resource)
+        })
+    }
+}
+
+/// `Type/id` of a resource.
+fn key(resource: &Value) -> String {
+    format!(
+        "{}/{}",
+        resource
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
+        resource.get("id").and_then(Value::as_str).unwrap_or("?")
+    )
+}
+
+fn entries(pages: &[Value]) -> Vec<(Option<String>, Value)> {
+    pages
+        .iter()
+        .flat_map(|page| {
+            page.get("entry")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|entry| {
+            let mode = entry
+                .pointer("/search/mode")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            Some((mode, entry.get("resource")?.clone()))
+        })
+        .collect()
+}
+
+/// A resource of the member's `kind`, read by id: the first the run's search returned.
+async fn read_first(
+    ctx: &RunContext,
+    kind: &str,
+) -> Result<(String, crate::http::Response), StepFailure> {
+    // Without a token this scenario fails, as every scenario that needs one does.
+    let token = ctx.access_token().await?;
+    let search = ctx.search(kind).await;
+    if let Some(failure) = &search.failure {
+        return Err(StepFailure::blocked(format!(
+            "the search for the member's {kind} failed: {}",
+            failure.message
+        )));
+    }
+    let id = search
+        .resources
+        .iter()
+        .find_map(|r| r.id.clone())
+        .ok_or_else(|| StepFailure::blocked(format!("the member has no {kind} with an id")))?;
+    let response = crate::fhir::read(
+        &ctx.http,
+        &ctx.endpoints.fhir_base,
+        &format!("{kind}/{id}"),
+        Some(&token),
+        &format!("{CONTEXT}: read {kind}/{id}"),
+    )
+    .await
+    .map_err(|e| super::http_failure(&e))?;
+    Ok((id, response))
+}
+
+#[when(expr = "the app reads a {word} of the member's by its id")]
+async fn reads_by_id(world: &mut OnrampWorld, kind: String) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            let (id, response) = read_first(&ctx, &kind).await?;
+            world.kind = Some(format!("{kind}/{id}"));
+            world.response = Some(response);
+            Ok(())
+        }
+        .await,
+    );
+}
+
+#[then("the read answers 200 with that resource")]
+async fn read_answers(world: &mut OnrampWorld, step: &Step) {
+    let result = (|| {
+        let wanted = world
+            .kind
+            .clone()
+            .ok_or_else(|| StepFailure::usage("no read happened in this scenario"))?;
+        let response = world
+            .response
+            .as_ref()
+            .ok_or_else(|| StepFailure::usage("no read happened in this scenario"))?;
+        if response.status != 200 {
+            let reason = crate::fhir::operation_outcome_text(&response.body)
+                .map(|t| format!(": {t}"))
+                .unwrap_or_default();
+            return Err(StepFailure::conformance(format!(
+                "GET {wanted} answered {}{reason}; the member's search returned it, and CARIN BB 2.0.0 requires read of every profile it names (FHIR R4 RESTful API §3.1.0.1: 200 with the resource)",
+                response.status
+            )));
+        }
+        match serde_json::from_slice::<Value>(&response.body) {
+            Ok(resource) if key(&resource) == wanted => Ok(()),
+            Ok(resource) => Err(StepFailure::conformance(format!(
+                "GET {wanted} answered {} instead",
+                key(&resource)
+            ))),
+            Err(e) => Err(StepFailure::conformance(format!(
+                "GET {wanted} answered a body that is not JSON ({e})"
+            ))),
+        }
+    })();
+    check(world, step, result);
+}
+
+#[when(
+    regex = r"^the app searches (\S+) by (\S+?)(?: (eq|ne|gt|lt|ge|le|sa|eb))? with a value from the member's data$"
+)]
+async fn searches_by(world: &mut OnrampWorld, kind: String, code: String, prefix: String) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            let parameter = Parameter::of(&kind, &code).ok_or_else(|| {
+                StepFailure::usage(format!(
+                    "onramp knows no search parameter {code} of {kind} (the CARIN IG's and _id, _lastUpdated)"
+                ))
+            })?;
+            let prefix = (!prefix.is_empty()).then(|| DatePrefix::split(&prefix).0);
+            if prefix.is_some() && parameter.kind != ParamType::Date {
+                return Err(StepFailure::usage(format!(
+                    "{code} is no date parameter; a comparator makes no sense"
+                )));
+            }
+            let (id, response) = read_first(&ctx, &kind).await?;
+            let resource: Value = (response.status == 200)
+                .then(|| serde_json::from_slice(&response.body).ok())
+                .flatten()
+                .ok_or_else(|| {
+                    StepFailure::blocked(format!(
+                        "{kind}/{id} could not be read to take a value from (see the read by id)"
+                    ))
+                })?;
+            let value = parameter.value_from(&resource, prefix).ok_or_else(|| {
+                StepFailure::blocked(format!(
+                    "{kind}/{id} has no value for {code} to search with"
+                ))
+            })?;
+            let pages = ctx
+                .search_query(
+                    &kind,
+                    &[(code.as_str(), value.as_str())],
+                    &format!("{CONTEXT}: {kind}?{code}={value}"),
+                )
+                .await?;
+            world.searched = Some(Searched {
+                kind,
+                parameter: Some(parameter),
+                value,
+                source: Some(id),
+                entries: entries(&pages),
+            });
+            Ok(())
+        }
+        .await,
+    );
+}
+
+fn searched(world: &OnrampWorld) -> Result<&Searched, StepFailure> {
+    world
+        .searched
+        .as_ref()
+        .ok_or_else(|| StepFailure::usage("no search happened in this scenario"))
+}
+
+/// `Type?code=value`, for messages.
+fn asked(searched: &Searched) -> String {
+    match &searched.parameter {
+        Some(parameter) => format!("{}?{}={}", searched.kind, parameter.code, searched.value),
+        None => format!("{}?_include={}", searched.kind, searched.value),
+    }
+}
+
+#[then("the search finds the resource the value came from")]
+async fn finds_source(world: &mut OnrampWorld, step: &Step) {
+    let result = (|| {
+        let searched = searched(world)?;
+        let source = searched.source.clone().unwrap_or_default();
+        let found = searched
+            .matches()
+            .any(|r| r.get("id").and_then(Value::as_str) == Some(source.as_str()));
+        if found {
+            return Ok(());
+        }
+        Err(StepFailure::conformance(format!(
+            "{} found {} matches, but not {}/{source}, whose own value it is (FHIR R4 Search; CARIN BB 2.0.0 CapabilityStatement: SHALL support {})",
+            asked(searched),
+            searched.matches().count(),
+            searched.kind,
+            searched.parameter.as_ref().map_or("", |p| p.code.as_str())
+        )))
+    })();
+    check(world, step, result);
+}
+
+#[then("every match satisfies the search")]
+async fn matches_satisfy(world: &mut OnrampWorld, step: &Step) {
+    let result = (|| {
+        let searched = searched(world)?;
+        let parameter = searched
+            .parameter
+            .as_ref()
+            .ok_or_else(|| StepFailure::usage("this search had no parameter"))?;
+        let wrong: Vec<String> = searched
+            .matches()
+            .filter(|r| parameter.matches(r, &searched.value) != Some(true))
+            .map(key)
+            .collect();
+        if wrong.is_empty() {
+            return Ok(());
+        }
+        Err(StepFailure::conformance(listed(
+            &format!(
+                "{} returned {} matches that do not satisfy it (FHIR R4 Search: a match satisfies every parameter):",
+                asked(searched),
+                wrong.len()
+            ),
+            &wrong,
+        )))
+    })();
+    check(world, step, result);
+}
+
+#[when(expr = "the app searches with _include={word}")]
+async fn searches_with_include(world: &mut OnrampWorld, include: String) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            let (kind, code) = include.split_once(':').ok_or_else(|| {
+                StepFailure::usage(format!("_include={include} is not Type:parameter"))
+            })?;
+            if code != "*"
+                && Parameter::of(kind, code).is_none_or(|p| p.kind != ParamType::Reference)
+            {
+                return Err(StepFailure::usage(format!(
+                    "{code} is no reference parameter of {kind} that onramp knows"
+                )));
+            }
+            let pages = ctx
+                .search_query(
+                    kind,
+                    &[("_include", include.as_str())],
+                    &format!("{CONTEXT}: {kind}?_include={include}"),
+                )
+                .await?;
+            world.searched = Some(Searched {
+                kind: kind.to_owned(),
+                parameter: None,
+                value: include.clone(),
+                source: None,
+                entries: entries(&pages),
+            });
+            Ok(())
+        }
+        .await,
+    );
+}
+
+#[then("every included resource is marked as included")]
+async fn marked_included(world: &mut OnrampWorld, step: &Step) {
+    let result = (|| {
+        let searched = searched(world)?;
+        let unmarked: BTreeSet<String> = searched
+            .entries
+            .iter()
+            .filter(|(mode, resource)| {
+                resource.get("resourceType").and_then(Value::as_str) != Some(&searched.kind)
+                    && mode.as_deref() != Some("include")
+            })
+            .map(|(mode, resource)| {
+                format!(
+                    "{} has search.mode {}",
+                    key(resource),
+                    mode.as_deref().unwrap_or("(none)")
+                )
+            })
+            .collect();
+        if unmarked.is_empty() {
+            return Ok(());
+        }
+        Err(StepFailure::conformance(listed(
+            &format!(
+                "{} returned resources of other types not marked as included (FHIR R4 Search §3.1.1.5.1: search.mode = include, so that an app does not take them for matches):",
+                asked(searched)
+            ),
+            &unmarked.into_iter().collect::<Vec<_>>(),
+        )))
+    })();
+    check(world, step, result);
+}
+
+#[then("the included resources are those the matches reference")]
+async fn included_are_referenced(world: &mut OnrampWorld, step: &Step) {
+    let result = async {
+        let ctx = world.ctx()?;
+        let searched = searched(world)?;
+        let code = searched.value.split_once(':').map_or("", |(_, c)| c);
+        let parameters = if code == "*" {
+            Parameter::references_of(&searched.kind)
+        } else {
+            Parameter::of(&searched.kind, code).into_iter().collect()
+        };
+        // A server cannot include a type it does not serve.
+        let capability = ctx.server_capability().await;
+        let served = |target: &str| {
+            capability
+                .as_ref()
+                .is_none_or(|c| c.resources.contains_key(target))
+        };
+        let matches: BTreeSet<String> = searched.matches().map(key).collect();
+        let referenced: BTreeSet<String> = searched
+            .matches()
+            .flat_map(|r| parameters.iter().flat_map(move |p| p.referenced(r)))
+            .filter(|target| !matches.contains(target))
+            .collect();
+        let kind_of = |target: &String| target.split('/').next().unwrap_or_default().to_owned();
+        let (expected, unserved): (BTreeSet<String>, BTreeSet<String>) =
+            referenced.into_iter().partition(|t| served(&kind_of(t)));
+        let unserved: BTreeSet<String> = unserved.iter().map(kind_of).collect();
+        if !unserved.is_empty() {
+            ctx.recorder.note(
+                CONTEXT,
+                &format!(
+                    "{}: the matches reference {}, which the CapabilityStatement does not serve; those are not expected",
+                    asked(searched),
+                    unserved.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        let included: BTreeSet<String> = searched
+            .entries
+            .iter()
+            .filter(|(mode, r)| {
+                mode.as_deref() == Some("include")
+                    || r.get("resourceType").and_then(Value::as_str) != Some(&searched.kind)
+            })
+            .map(|(_, r)| key(r))
+            .collect();
+        let mut problems: Vec<String> = expected
+            .difference(&included)
+            .map(|missing| format!("{missing} is referenced by a match but was not included"))
+            .collect();
+        problems.extend(
+            included
+                .difference(&expected)
+                .filter(|extra| !matches.contains(*extra))
+                .map(|extra| format!("{extra} was included, but no match references it through {code}")),
+        );
+        if expected.is_empty() && included.is_empty() {
+            ctx.recorder.note(
+                CONTEXT,
+                &format!("{}: the member's matches reference nothing through {code}", asked(searched)),
+            );
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(StepFailure::conformance(listed(
+            &format!(
+                "{} did not include what the matches reference (FHIR R4 Search §3.1.1.5.1; CARIN BB 2.0.0 CapabilityStatement: SHALL support _include={}):",
+                asked(searched),
+                searched.value
+            ),
+            &problems,
+        )))
+    }
+    .await;
+    check(world, step, result);
+}

@@ -1,0 +1,259 @@
+//! Steps of token introspection (RFC 7662; SMART App Launch 2.0, "Token Introspection")
+//! and revocation (RFC 7009), at the endpoints the SMART configuration advertises. Both are
+//! optional: without an advertised endpoint the checks are skipped, saying so.
+
+use cucumber::gherkin::Step;
+use cucumber::{then, when};
+use serde_json::Value;
+
+use super::{OnrampWorld, check, verdict};
+use crate::oauth::TokenAnswer;
+use crate::run::StepFailure;
+use crate::run::context::RunContext;
+use crate::secret::Secret;
+
+const CONTEXT: &str = "Access control";
+
+/// The endpoint the SMART configuration advertises as `name`, if any.
+async fn advertised(ctx: &RunContext, name: &str) -> Result<String, StepFailure> {
+    ctx.smart_configuration()
+        .await
+        .json
+        .as_ref()
+        .and_then(|smart| smart.get(name))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            StepFailure::blocked(format!(
+                "the SMART configuration advertises no {name} (optional in SMART App Launch 2.0)"
+            ))
+        })
+}
+
+/// The tokens of the scenario's proper exchange.
+fn exchanged(world: &OnrampWorld) -> Result<(&TokenAnswer, Secret), StepFailure> {
+    let answer = world
+        .attempts
+        .iter()
+        .find(|(attempt, _)| *attempt == super::code::Attempt::Proper)
+        .map(|(_, answer)| answer)
+        .ok_or_else(|| StepFailure::usage("the code was not exchanged in this scenario"))?;
+    let access = answer
+        .tokens
+        .as_ref()
+        .map(|t| t.access.clone())
+        .ok_or_else(|| StepFailure::blocked("the code exchange gave no access token"))?;
+    Ok((answer, access))
+}
+
+/// Introspect `token`: the answer as JSON, or why there is none.
+async fn introspect(ctx: &RunContext, token: &Secret) -> Result<Value, StepFailure> {
+    let endpoint = advertised(ctx, "introspection_endpoint").await?;
+    let response = ctx
+        .oauth
+        .post_form(
+            &format!("{CONTEXT}: introspect the access token"),
+            &endpoint,
+            &[
+                ("token", token.expose()),
+                ("token_type_hint", "access_token"),
+            ],
+        )
+        .await
+        .map_err(|e| super::http_failure(&e))?;
+    if response.status != 200 {
+        return Err(StepFailure::conformance(format!(
+            "the introspection endpoint answered {} (RFC 7662 §2.2: 200 with a JSON object)",
+            response.status
+        )));
+    }
+    match serde_json::from_slice::<Value>(&response.body) {
+        Ok(json @ Value::Object(_)) => Ok(json),
+        _ => Err(StepFailure::conformance(
+            "the introspection answer is not a JSON object (RFC 7662 §2.2)",
+        )),
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[then("introspection says the access token is active, with its scopes")]
+async fn active(world: &mut OnrampWorld, step: &Step) {
+    let result = async {
+        let ctx = world.ctx()?;
+        let (answer, access) = exchanged(world)?;
+        let live = introspect(&ctx, &access).await?;
+        if live.get("active") != Some(&Value::Bool(true)) {
+            return Err(StepFailure::conformance(format!(
+                "introspection of the live access token says active: {} (RFC 7662 §2.2: true)",
+                live.get("active").map_or_else(|| "(missing)".into(), Value::to_string)
+            )));
+        }
+        let mut problems = Vec::new();
+        let text = |name: &str| live.get(name).and_then(Value::as_str);
+        if text("client_id") != Some(ctx.oauth.client_id()) {
+            problems.push(format!(
+                "client_id is {:?}, not the app's",
+                text("client_id").unwrap_or("(missing)")
+            ));
+        }
+        let expected = answer
+            .fields
+            .get("scope")
+            .and_then(Value::as_str)
+            .map_or_else(|| ctx.target.scope(), str::to_owned);
+        let mut want: Vec<&str> = expected.split_whitespace().collect();
+        want.sort_unstable();
+        match text("scope") {
+            Some(scope) => {
+                let mut got: Vec<&str> = scope.split_whitespace().collect();
+                got.sort_unstable();
+                if got != want {
+                    problems.push(format!(
+                        "scope is \"{scope}\", but the token response granted \"{expected}\""
+                    ));
+                }
+            }
+            None => problems.push("scope is missing".into()),
+        }
+        match live.get("exp").and_then(Value::as_i64) {
+            Some(exp) if exp >= now() - 60 => {}
+            Some(exp) => problems.push(format!("exp ({exp}) has passed, yet the token is live")),
+            None => problems.push("exp is missing or not a number".into()),
+        }
+        if let Some(patient) = answer.fields.get("patient").and_then(Value::as_str)
+            && text("patient") != Some(patient)
+        {
+            problems.push(format!(
+                "patient is {:?}, but the token response named {patient}",
+                text("patient").unwrap_or("(missing)")
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(StepFailure::conformance(super::listed(
+                "the introspection of the live access token does not describe it (SMART App Launch 2.0, Token Introspection: active, scope, client_id and exp as granted, and the launch context):",
+                &problems,
+            )))
+        }
+    }
+    .await;
+    check(world, step, result);
+}
+
+#[when("the app revokes the access token")]
+async fn revokes(world: &mut OnrampWorld) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            let (_, access) = exchanged(world)?;
+            let endpoint = match advertised(&ctx, "revocation_endpoint").await {
+                Ok(endpoint) => endpoint,
+                // Nothing to revoke with: the checks after this say so.
+                Err(_) => return Ok(()),
+            };
+            let response = ctx
+                .oauth
+                .post_form(
+                    &format!("{CONTEXT}: revoke the access token"),
+                    &endpoint,
+                    &[
+                        ("token", access.expose()),
+                        ("token_type_hint", "access_token"),
+                    ],
+                )
+                .await
+                .map_err(|e| super::http_failure(&e))?;
+            world.revocation = Some(response.status);
+            Ok(())
+        }
+        .await,
+    );
+}
+
+/// That the access token was revoked: the revocation endpoint was advertised and said 200.
+async fn revoked(world: &OnrampWorld) -> Result<(), StepFailure> {
+    let ctx = world.ctx()?;
+    advertised(&ctx, "revocation_endpoint").await?;
+    match world.revocation {
+        Some(200) => Ok(()),
+        Some(status) => Err(StepFailure::blocked(format!(
+            "the revocation endpoint answered {status}, not 200 (RFC 7009 §2.2)"
+        ))),
+        None => Err(StepFailure::blocked("the access token was not revoked")),
+    }
+}
+
+#[then("introspection says the revoked access token is inactive")]
+async fn inactive(world: &mut OnrampWorld, step: &Step) {
+    let result = async {
+        let ctx = world.ctx()?;
+        if let Some(status) = world.revocation.filter(|s| *s != 200) {
+            return Err(StepFailure::conformance(format!(
+                "the revocation endpoint answered {status}; RFC 7009 §2.2 answers 200 once the token is revoked"
+            )));
+        }
+        revoked(world).await?;
+        let (_, access) = exchanged(world)?;
+        let dead = introspect(&ctx, &access).await?;
+        match dead.get("active") {
+            Some(Value::Bool(false)) => {}
+            other => {
+                return Err(StepFailure::conformance(format!(
+                    "introspection of the revoked access token says active: {} (RFC 7009 §2: a revoked token is invalid; RFC 7662 §2.2: active false)",
+                    other.map_or_else(|| "(missing)".into(), Value::to_string)
+                )));
+            }
+        }
+        let extra: Vec<&String> = dead
+            .as_object()
+            .map(|o| o.keys().filter(|k| *k != "active").collect())
+            .unwrap_or_default();
+        if extra.is_empty() {
+            Ok(())
+        } else {
+            Err(StepFailure::warning(format!(
+                "the answer for the revoked token also tells {}; RFC 7662 §2.2 says an inactive token's answer SHOULD NOT say more than active: false",
+                extra.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+            )))
+        }
+    }
+    .await;
+    check(world, step, result);
+}
+
+#[then("the revoked access token reads nothing")]
+async fn reads_nothing(world: &mut OnrampWorld, step: &Step) {
+    let result = async {
+        let ctx = world.ctx()?;
+        revoked(world).await?;
+        let (answer, access) = exchanged(world)?;
+        let path = answer
+            .fields
+            .get("patient")
+            .and_then(Value::as_str)
+            .map_or_else(|| "Patient".to_owned(), |id| format!("Patient/{id}"));
+        let response = crate::fhir::read(
+            &ctx.http,
+            &ctx.endpoints.fhir_base,
+            &path,
+            Some(&access),
+            &format!("{CONTEXT}: read with the revoked access token"),
+        )
+        .await
+        .map_err(|e| super::http_failure(&e))?;
+        match response.status {
+            401 | 403 => Ok(()),
+            status => Err(StepFailure::conformance(format!(
+                "GET {path} with the revoked access token answered {status}; a revoked token is invalid (RFC 7009 §2), so the FHIR server refuses it with 401 invalid_token (RFC 6750 §3.1)"
+            ))),
+        }
+    }
+    .await;
+    check(world, step, result);
+}
