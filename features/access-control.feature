@@ -2,7 +2,7 @@
 Feature: Access control
   The payer refuses what it must refuse. These scenarios send requests a real app would
   not: no token, codes and clients the server never issued, wrong PKCE verifiers, a token
-  whose scopes leave a type out, a revoked token. Where a target cannot take them, skip
+  whose scopes leave a type out. (A revoked token is tried in refresh.feature.) Where a target cannot take them, skip
   them with --tags "not @negative".
 
   Scenario: A read without an access token is refused
@@ -33,14 +33,6 @@ Feature: Access control
     Then the code still works after the refused attempts
     When the app exchanges that code again
     Then the used code is refused with invalid_grant
-
-  Scenario: Tokens are introspected and revoked where the server offers it
-    Given the member authorizes the app once more
-    When the app exchanges that code as it should
-    Then introspection says the access token is active, with its scopes
-    When the app revokes the access token
-    Then introspection says the revoked access token is inactive
-    And the revoked access token reads nothing
 
   Scenario: A token whose scopes leave out a type cannot read it
     Given the app holds a token whose scopes leave out Coverage

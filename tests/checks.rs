@@ -234,13 +234,13 @@ cases! {
         "the used code is refused with invalid_grant", "sandbox", "@access-control",
         ["reusable-codes"], "issued tokens for the second proper exchange";
     an_introspection_with_other_scopes:
-        "introspection says the access token is active, with its scopes", "sandbox", "@access-control",
+        "introspection says the access token is active, with its scopes", "sandbox", "@refresh",
         ["introspection-field:scope=\"patient/*.read\""], "but the token response granted";
     a_revoked_token_still_active:
-        "introspection says the revoked access token is inactive", "sandbox", "@access-control",
+        "introspection says the revoked access token is inactive", "sandbox", "@refresh",
         ["introspection-always-active"], "says active: true";
     a_revoked_token_still_reads:
-        "the revoked access token reads nothing", "sandbox", "@access-control",
+        "the revoked access token reads nothing", "sandbox", "@refresh",
         ["revoked-still-reads"], "answered 200";
     scopes_not_enforced:
         "the FHIR server refuses it with 401 or 403", "sandbox", "@access-control",

@@ -22,7 +22,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     );
     assert!(
         run.stdout()
-            .contains("onramp: conformant: 43 scenarios (43 passed, 0 failed) against sandbox"),
+            .contains("onramp: conformant: 44 scenarios (44 passed, 0 failed) against sandbox"),
         "{}",
         run.stdout()
     );
@@ -31,7 +31,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     assert_eq!(summary["outcome"], "passed");
     assert_eq!(summary["target"]["name"], "sandbox");
     let scenarios = summary["scenarios"].as_array().expect("scenarios");
-    assert_eq!(scenarios.len(), 43);
+    assert_eq!(scenarios.len(), 44);
     for scenario in scenarios {
         assert_eq!(scenario["status"], "passed", "{scenario}");
         assert!(
@@ -99,7 +99,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     );
     // JUnit: one suite per feature, one case per scenario, all passing.
     assert_eq!(junit.matches("<testsuite ").count(), 8, "{junit}");
-    assert_eq!(junit.matches("<testcase ").count(), 43, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 44, "{junit}");
     assert!(!junit.contains("<failure") && !junit.contains("<error"));
 }
 
@@ -542,8 +542,8 @@ fn the_bluebutton_persona_passes_its_own_features_and_its_password_stays_secret(
         .collect();
     assert_eq!(kinds, ["Coverage", "ExplanationOfBenefit", "Patient"]);
     // 2 discovery + 1 sign-in + 1 token + 1 OpenID + 3 types + 21 CARIN searches (3 reads,
-    // 10 searches, 8 includes) + 6 access-control + 2 refresh scenarios.
-    assert_eq!(summary["scenario_counts"]["passed"], 37);
+    // 10 searches, 8 includes) + 5 access-control + 4 refresh scenarios.
+    assert_eq!(summary["scenario_counts"]["passed"], 38);
     let captions: Vec<&str> = summary["screenshots"]
         .as_array()
         .expect("screenshots")
@@ -598,7 +598,7 @@ fn the_bluebutton_preset_writes_features_that_run_unchanged_against_the_persona(
         features.to_str().expect("utf-8"),
     ]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
-    assert_eq!(run.summary()["scenario_counts"]["passed"], 37);
+    assert_eq!(run.summary()["scenario_counts"]["passed"], 38);
 }
 
 #[test]
@@ -666,7 +666,7 @@ fn the_sign_in_wording_lives_in_the_features_and_every_sign_in_follows_it() {
         "The member confirms their identity and the app receives a code",
         "The code is exchanged for a Bearer token that reads the member's data",
         "A code is exchanged only by its client, with its PKCE verifier, and only once",
-        "Tokens are introspected and revoked where the server offers it",
+        "A fresh access token is introspected, then revoked",
     ] {
         assert!(scenarios.contains(&needs_a_sign_in), "{scenarios:?}");
     }

@@ -47,7 +47,7 @@
 //! | `introspection-always-active` | introspection says `active: true` for any token |
 //! | `codes-die-on-error` | a code is spent by any refused exchange of it, whatever the reason |
 //! | `refresh-adds-scope` | a refresh without `scope` answers with the grant's scope plus `user/*.read`, which nobody granted |
-//! | `refresh-unusable-token` | the access token of a refresh without `scope` reads nothing |
+//! | `refresh-unusable-token` | the access token of a refresh without `scope` reads nothing (introspection still calls it active) |
 //! | `refresh-narrows-too-far` | a refresh with `scope` gets an access token without any of the resource scopes asked |
 //! | `revoked-still-reads` | a revoked access token is inactive at introspection, but the FHIR API still takes it |
 //! | `search-ignores:Type.CODE` | searches of `Type` by CODE answer as if the parameter were not there |

@@ -69,6 +69,8 @@ pub struct Authorization {
 struct Access {
     authorization: Authorization,
     expires: Instant,
+    /// Live at the authorization server, refused by the FHIR API (`refresh-unusable-token`).
+    api_refuses: bool,
 }
 
 /// A refresh token: the grant's whole scope (a refresh may narrow the access token's, never
@@ -92,7 +94,8 @@ pub struct RefreshRules {
     pub keep_old: bool,
     /// A refresh without `scope` also grants `user/*.read` (`refresh-adds-scope`).
     pub add_scope: bool,
-    /// A refresh without `scope` gives an access token that works nowhere (`refresh-unusable-token`).
+    /// A refresh without `scope` gives an access token that introspects as live but that the
+    /// FHIR API refuses (`refresh-unusable-token`).
     pub unusable: bool,
     /// A refresh with `scope` keeps none of its resource scopes (`refresh-narrows-too-far`).
     pub too_narrow: bool,
@@ -452,15 +455,14 @@ impl Grants {
             scope: access_scope.to_owned(),
             ..authorization.clone()
         };
-        if usable {
-            inner.access.insert(
-                access_token.clone(),
-                Access {
-                    authorization: access.clone(),
-                    expires: now + lifetime,
-                },
-            );
-        }
+        inner.access.insert(
+            access_token.clone(),
+            Access {
+                authorization: access.clone(),
+                expires: now + lifetime,
+                api_refuses: !usable,
+            },
+        );
         inner.refresh.insert(
             refresh_token.clone(),
             Refresh {
@@ -539,7 +541,7 @@ impl Grants {
     /// What a bearer token grants, if it is live.
     pub fn access(&self, token: &str) -> Option<Authorization> {
         let inner = self.lock();
-        let access = inner.access.get(token)?;
+        let access = inner.access.get(token).filter(|a| !a.api_refuses)?;
         (access.expires >= Instant::now()).then(|| access.authorization.clone())
     }
 }

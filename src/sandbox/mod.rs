@@ -533,6 +533,8 @@ impl Sandbox {
         };
         let origin = format!("http://{}", SocketAddr::new(shown_host, address.port()));
         let state = State::new(config, store, origin);
+        let keys = Arc::clone(&state);
+        tokio::task::spawn_blocking(move || keys.keys.prepare());
         let app = router(Arc::clone(&state));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -65,6 +65,12 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// Make the key now, if it is not made yet (a sandbox starts this in the background, so
+    /// that the first token response does not wait for it).
+    pub fn prepare(&self) {
+        let _ = self.get();
+    }
+
     fn get(&self) -> Result<Arc<Signer>, String> {
         self.signer
             .get_or_init(|| Signer::generate().map(Arc::new))

@@ -30,19 +30,26 @@ async fn advertised(ctx: &RunContext, name: &str) -> Result<String, StepFailure>
         })
 }
 
-/// The tokens of the scenario's proper exchange.
+/// The scenario's fresh access token and the answer that gave it: its latest refresh, else
+/// its proper code exchange.
 fn exchanged(world: &OnrampWorld) -> Result<(&TokenAnswer, Secret), StepFailure> {
     let answer = world
-        .attempts
-        .iter()
-        .find(|(attempt, _)| *attempt == super::code::Attempt::Proper)
-        .map(|(_, answer)| answer)
-        .ok_or_else(|| StepFailure::usage("the code was not exchanged in this scenario"))?;
+        .refreshes
+        .last()
+        .map(|r| &r.answer)
+        .or_else(|| {
+            world
+                .attempts
+                .iter()
+                .find(|(attempt, _)| *attempt == super::code::Attempt::Proper)
+                .map(|(_, answer)| answer)
+        })
+        .ok_or_else(|| StepFailure::usage("no access token was obtained in this scenario"))?;
     let access = answer
         .tokens
         .as_ref()
         .map(|t| t.access.clone())
-        .ok_or_else(|| StepFailure::blocked("the code exchange gave no access token"))?;
+        .ok_or_else(|| StepFailure::blocked("the token endpoint gave no access token"))?;
     Ok((answer, access))
 }
 
@@ -101,11 +108,15 @@ async fn active(world: &mut OnrampWorld, step: &Step) {
                 text("client_id").unwrap_or("(missing)")
             ));
         }
+        // RFC 6749 §5.1: a response without `scope` granted what was asked (for a refresh,
+        // the grant's).
         let expected = answer
             .fields
             .get("scope")
             .and_then(Value::as_str)
-            .map_or_else(|| ctx.target.scope(), str::to_owned);
+            .map(str::to_owned)
+            .or_else(|| ctx.session.existing().map(|g| g.granted_scope()))
+            .unwrap_or_else(|| ctx.target.scope());
         let mut want: Vec<&str> = expected.split_whitespace().collect();
         want.sort_unstable();
         match text("scope") {
