@@ -187,6 +187,8 @@ pub struct Recipe {
     /// `features/authorization.feature:10`: where the scenario is, for messages.
     pub source: String,
     pub steps: Vec<RecipeStep>,
+    /// The scenario's tags with its rule's and feature's: what a tag filter sees.
+    pub tags: Vec<String>,
 }
 
 impl Recipe {
@@ -194,16 +196,24 @@ impl Recipe {
     /// run). `Ok(None)` when there is none; an error when there are several or a step of
     /// the language is written wrong.
     pub fn find(features: &[gherkin::Feature]) -> Result<Option<Recipe>, String> {
-        let mut found: Vec<(&gherkin::Feature, &gherkin::Scenario)> = Vec::new();
+        let mut found: Vec<(&gherkin::Feature, &gherkin::Scenario, Vec<String>)> = Vec::new();
         for feature in features {
-            let feature_tagged = feature.tags.iter().any(|t| t == SIGN_IN_TAG);
-            let scenarios = feature
-                .scenarios
-                .iter()
-                .chain(feature.rules.iter().flat_map(|r| r.scenarios.iter()));
-            for scenario in scenarios {
-                if feature_tagged || scenario.tags.iter().any(|t| t == SIGN_IN_TAG) {
-                    found.push((feature, scenario));
+            let scenarios = feature.scenarios.iter().map(|s| (s, None)).chain(
+                feature
+                    .rules
+                    .iter()
+                    .flat_map(|r| r.scenarios.iter().map(move |s| (s, Some(r)))),
+            );
+            for (scenario, rule) in scenarios {
+                let tags: Vec<String> = scenario
+                    .tags
+                    .iter()
+                    .chain(rule.iter().flat_map(|r| &r.tags))
+                    .chain(&feature.tags)
+                    .cloned()
+                    .collect();
+                if tags.iter().any(|t| t == SIGN_IN_TAG) {
+                    found.push((feature, scenario, tags));
                 }
             }
         }
@@ -218,7 +228,7 @@ impl Recipe {
         };
         match found.as_slice() {
             [] => Ok(None),
-            [(feature, scenario)] => {
+            [(feature, scenario, tags)] => {
                 let mut steps = Vec::new();
                 for step in &scenario.steps {
                     let table = step.table.as_ref().map(|t| t.rows.as_slice());
@@ -240,13 +250,14 @@ impl Recipe {
                 Ok(Some(Recipe {
                     source: place(feature, scenario.position.line),
                     steps,
+                    tags: tags.clone(),
                 }))
             }
             several => Err(format!(
                 "more than one scenario is tagged @{SIGN_IN_TAG} ({}); the sign-in is defined in one place",
                 several
                     .iter()
-                    .map(|(f, s)| place(f, s.position.line))
+                    .map(|(f, s, _)| place(f, s.position.line))
                     .collect::<Vec<_>>()
                     .join(", ")
             )),

@@ -205,6 +205,13 @@ async fn form_page() -> (String, tokio::task::JoinHandle<()>) {
   <input name="member" placeholder="Member number">
   <input name="zip" aria-label="ZIP">
   <input name="nickname">
+  <input name="prefilled" value="old value">
+  <input name="short" maxlength="5">
+  <input type="number" name="count" value="7">
+  <textarea name="remarks"></textarea>
+  <input name="echoed" oninput="document.getElementById('echo').value = this.value.toUpperCase()">
+  <input type="hidden" id="echo" name="echo">
+  <label for="pin">PIN</label><input type="password" id="pin" name="pin">
   <label for="state">State</label>
   <select id="state" name="state"><option>Maine</option><option>Massachusetts</option></select>
   <fieldset><legend>Contact by</legend>
@@ -250,16 +257,27 @@ async fn every_action_of_the_sign_in_language_works_on_a_real_page() {
         .wait_for_text("Ready now")
         .await
         .expect("the late text");
-    // Fields by label, placeholder, accessible name and name; a password field says so.
+    // Fields by label, placeholder, accessible name and name; what a field held is
+    // replaced (inserted into a text field, typed key by key into a number field),
+    // maxlength holds, the page hears the input as typing; a password field says so.
     for (field, value) in [
         ("First Name", "John"),
         ("Member number", "123"),
         ("ZIP", "02114"),
         ("nickname", "Jack"),
+        ("prefilled", "new"),
+        ("short", "1234567"),
+        ("count", "42"),
+        ("remarks", "two words"),
+        ("echoed", "heard"),
     ] {
         let secret = browser.fill(field, value).await.expect(field);
         assert!(!secret, "{field} is no password field");
     }
+    assert!(
+        browser.fill("PIN", "0000").await.expect("PIN"),
+        "a password field"
+    );
     browser
         .choose("Massachusetts", Some("State"))
         .await
@@ -290,6 +308,13 @@ async fn every_action_of_the_sign_in_language_works_on_a_real_page() {
         "member=123",
         "zip=02114",
         "nickname=Jack",
+        "prefilled=new&",
+        "short=12345&",
+        "count=42&",
+        "remarks=two+words",
+        "echoed=heard",
+        "echo=HEARD",
+        "pin=0000",
         "state=Massachusetts",
         "contact=phone",
         "terms=yes",

@@ -550,7 +550,7 @@ fn the_bluebutton_persona_passes_its_own_features_and_its_password_stays_secret(
         .iter()
         .filter_map(|s| s["caption"].as_str())
         .collect();
-    assert!(captions.contains(&"after clicking Allow"), "{captions:?}");
+    assert!(captions.contains(&"before clicking Allow"), "{captions:?}");
     for file in walkdir::WalkDir::new(run.report().canonicalize().expect("report"))
         .into_iter()
         .flatten()

@@ -88,6 +88,78 @@ impl Default for BrowserOptions {
     }
 }
 
+/// Focus a field and select what it holds; say what it holds, its `type`, and whether it
+/// takes text that an insertion can replace.
+const FOCUS_AND_SELECT: &str = r#"const el = arguments[0];
+el.focus();
+const type = (el.getAttribute('type') || '').toLowerCase();
+const text = el.tagName === 'TEXTAREA' || (el.tagName === 'INPUT' &&
+  ['', 'text', 'password', 'email', 'tel', 'search', 'url'].includes(type));
+if (text) { el.select(); }
+return { value: el.value, type: type, text: text && document.activeElement === el };"#;
+
+/// A Chrome DevTools Protocol command through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct DevTools {
+    cmd: &'static str,
+    params: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// WebDriver's Navigate To (§10.1) with an absolute URL.
+#[derive(Debug)]
+struct NavigateTo {
+    url: String,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for NavigateTo {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/url", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        let body = json!({ "url": self.url });
+        (axum::http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// A link or button found on the page, not clicked yet ([`Browser::clickable`]).
+#[derive(Debug)]
+pub struct Clickable {
+    element: fantoccini::elements::Element,
+    text: String,
+}
+
+impl Clickable {
+    pub async fn click(self) -> Result<(), BrowserError> {
+        self.element
+            .click()
+            .await
+            .map_err(BrowserError::command(format!("click \"{}\"", self.text)))
+    }
+}
+
 /// One browser window, with a private profile that is removed when it closes.
 pub struct Browser {
     client: Client,
@@ -131,6 +203,14 @@ impl Browser {
                 path: std::env::temp_dir(),
                 source,
             })?;
+        // Start on a blank page: Chromium's own start page (its new-tab page) takes
+        // ~200 ms to load, and the first navigation waits for it.
+        let _ = std::fs::create_dir_all(profile.path().join("Default")).and_then(|()| {
+            std::fs::write(
+                profile.path().join("Default").join("Preferences"),
+                r#"{"session":{"restore_on_startup":4,"startup_urls":["about:blank"]},"homepage":"about:blank","homepage_is_newtabpage":false}"#,
+            )
+        });
         let mut args = vec![
             "--no-sandbox".to_owned(),
             "--disable-dev-shm-usage".to_owned(),
@@ -142,12 +222,32 @@ impl Browser {
             "--disable-sync".to_owned(),
             "--disable-extensions".to_owned(),
             "--password-store=basic".to_owned(),
+            // What Playwright and Puppeteer pass for automation: no throttling of a window
+            // nobody looks at, no paint holding across navigations (a screenshot right
+            // after a redirect otherwise waits for a frame that may come 10 s later), and
+            // none of the background services a test never needs.
+            "--disable-background-timer-throttling".to_owned(),
+            "--disable-backgrounding-occluded-windows".to_owned(),
+            "--disable-renderer-backgrounding".to_owned(),
+            "--disable-back-forward-cache".to_owned(),
+            "--disable-hang-monitor".to_owned(),
+            "--disable-ipc-flooding-protection".to_owned(),
+            "--disable-breakpad".to_owned(),
+            "--disable-client-side-phishing-detection".to_owned(),
+            "--disable-default-apps".to_owned(),
+            "--disable-field-trial-config".to_owned(),
+            "--disable-features=PaintHolding,Translate,MediaRouter,OptimizationHints,CertificateTransparencyComponentUpdater,AutofillServerCommunication".to_owned(),
+            "--allow-pre-commit-input".to_owned(),
+            "--metrics-recording-only".to_owned(),
+            "--mute-audio".to_owned(),
+            "--force-color-profile=srgb".to_owned(),
             format!("--window-size={},{}", options.window.0, options.window.1),
             format!("--user-data-dir={}", profile.path().display()),
         ];
         if !options.headed {
             args.insert(0, "--headless=new".to_owned());
         }
+
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), json!("chrome"));
         capabilities.insert(
@@ -194,9 +294,14 @@ impl Browser {
 
     /// Load `url`.
     pub async fn goto(&self, url: &str) -> Result<(), BrowserError> {
+        // WebDriver's Navigate To, not fantoccini's `goto`, which first asks for the current
+        // address to resolve a relative URL, and so waits for Chromium's start page to load.
         self.client
-            .goto(url)
+            .issue_cmd(NavigateTo {
+                url: url.to_owned(),
+            })
             .await
+            .map(drop)
             .map_err(BrowserError::command(format!("open {url}")))
     }
 
@@ -302,6 +407,12 @@ impl Browser {
 
     /// Click the link or button whose text (or accessible name) is `text`.
     pub async fn click(&self, text: &str) -> Result<(), BrowserError> {
+        self.clickable(text).await?.click().await
+    }
+
+    /// The link or button whose text (or accessible name) is `text`, once the page shows
+    /// it: a page that has settled, to be looked at (a screenshot) before it is clicked.
+    pub async fn clickable(&self, text: &str) -> Result<Clickable, BrowserError> {
         let t = xpath_literal(text);
         let xpaths = [
             format!(
@@ -311,15 +422,15 @@ impl Browser {
                 "//*[self::a or self::button or @role='button' or @role='link'][@aria-label={t}]"
             ),
         ];
-        let target = self
+        let element = self
             .wait_until(&format!("a link or button \"{text}\""), || {
                 self.find_first(&xpaths)
             })
             .await?;
-        target
-            .click()
-            .await
-            .map_err(BrowserError::command(format!("click \"{text}\"")))
+        Ok(Clickable {
+            element,
+            text: text.to_owned(),
+        })
     }
 
     /// The form field a person would call `name`: by its label, else its accessible name,
@@ -343,14 +454,31 @@ impl Browser {
     /// Type `value` into the field called `name` (see [`Browser::field`]); returns whether
     /// the field hides what is typed (a password field), so that the caller can treat the
     /// value as a secret.
+    ///
+    /// A text field is focused, its content selected and replaced by `value` in one
+    /// insertion, as a paste or an input method would (Chromium's `Input.insertText`,
+    /// which fires `beforeinput` and `input` like typing and honours `maxlength`; what
+    /// Playwright's `fill` does). WebDriver's key-by-key typing costs about 6 ms a
+    /// character; it remains for other fields (`select`, dates) and for a WebDriver that is
+    /// not chromedriver.
     pub async fn fill(&self, name: &str, value: &str) -> Result<bool, BrowserError> {
         let field = self.field(name).await?;
-        // Clearing costs as much as typing a few keys: only a field with a value needs it.
-        let current = field
-            .prop("value")
+        let element = serde_json::to_value(&field)
+            .map_err(|e| BrowserError::command(format!("find the field \"{name}\""))(e.into()))?;
+        let seen = self
+            .client
+            .execute(FOCUS_AND_SELECT, vec![element])
             .await
-            .map_err(BrowserError::command(format!("read the field \"{name}\"")))?;
-        if current.is_some_and(|v| !v.is_empty()) {
+            .map_err(BrowserError::command(format!("focus the field \"{name}\"")))?;
+        let kind = seen["type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let password = kind == "password";
+        if seen["text"].as_bool() == Some(true) && self.insert_text(value).await {
+            return Ok(password);
+        }
+        if seen["value"].as_str().is_some_and(|v| !v.is_empty()) {
             field
                 .clear()
                 .await
@@ -362,13 +490,19 @@ impl Browser {
             .map_err(BrowserError::command(format!(
                 "type into the field \"{name}\""
             )))?;
-        let kind = field
-            .attr("type")
+        Ok(password)
+    }
+
+    /// Replace the focused field's selection with `text` through chromedriver's DevTools
+    /// bridge; false when the WebDriver has none.
+    async fn insert_text(&self, text: &str) -> bool {
+        self.client
+            .issue_cmd(DevTools {
+                cmd: "Input.insertText",
+                params: json!({ "text": text }),
+            })
             .await
-            .map_err(BrowserError::command(format!(
-                "read the type of \"{name}\""
-            )))?;
-        Ok(kind.is_some_and(|k| k.eq_ignore_ascii_case("password")))
+            .is_ok()
     }
 
     /// Press Enter in the field called `name`, or (with none) the page's first submit

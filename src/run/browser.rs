@@ -60,26 +60,47 @@ impl SharedBrowser {
         }
     }
 
+    /// Start the browser now, in the background, for a run that will certainly sign in:
+    /// Chromium's start then overlaps with the run's own (the sandbox, discovery). The first
+    /// [`SharedBrowser::lock`] waits for it; a start that fails here is tried again there,
+    /// where its error becomes the step's.
+    pub fn warm(self: &Arc<Self>) {
+        let Ok(mut slot) = Arc::clone(&self.slot).try_lock_owned() else {
+            return;
+        };
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let _ = this.start(&mut slot).await;
+        });
+    }
+
     /// The browser, started on first use; waits while another scenario holds it.
     pub async fn lock(&self) -> Result<BrowserGuard, StepFailure> {
         let mut slot = Arc::clone(&self.slot).lock_owned().await;
-        if slot.browser.is_none() {
-            let url = match &self.webdriver {
-                Some(url) => url.clone(),
-                None => {
-                    let driver = ChromeDriver::start().await.map_err(environment)?;
-                    let url = driver.url().to_owned();
-                    slot.driver = Some(driver);
-                    url
-                }
-            };
-            let browser = Browser::open(&url, &self.options)
-                .await
-                .map_err(environment)?;
-            *self.version.lock().unwrap_or_else(|p| p.into_inner()) = browser.version();
-            slot.browser = Some(browser);
-        }
+        self.start(&mut slot).await?;
         Ok(BrowserGuard(slot))
+    }
+
+    async fn start(&self, slot: &mut Slot) -> Result<(), StepFailure> {
+        if slot.browser.is_some() {
+            return Ok(());
+        }
+        let url = match (&self.webdriver, &slot.driver) {
+            (Some(url), _) => url.clone(),
+            (None, Some(driver)) => driver.url().to_owned(),
+            (None, None) => {
+                let driver = ChromeDriver::start().await.map_err(environment)?;
+                let url = driver.url().to_owned();
+                slot.driver = Some(driver);
+                url
+            }
+        };
+        let browser = Browser::open(&url, &self.options)
+            .await
+            .map_err(environment)?;
+        *self.version.lock().unwrap_or_else(|p| p.into_inner()) = browser.version();
+        slot.browser = Some(browser);
+        Ok(())
     }
 
     /// Chromium's version, once it has started.

@@ -38,7 +38,7 @@ pub struct RunContext {
     pub http: Http,
     pub oauth: OAuthClient,
     pub recorder: Arc<Recorder>,
-    pub browser: SharedBrowser,
+    pub browser: Arc<SharedBrowser>,
     pub session: Session,
     pub searches: Searches,
     pub checks: Checks,

@@ -139,6 +139,9 @@ pub struct Plan {
     pub features_source: String,
     pub recipe: Option<Recipe>,
     pub tags: Option<gherkin::tagexpr::TagOperation>,
+    /// Whether the run will sign in for sure (the `@sign-in` scenario is selected), so the
+    /// browser can start at once.
+    pub signs_in: bool,
     pub id: String,
     pub dir: PathBuf,
 }
@@ -200,6 +203,12 @@ impl Plan {
                     })
             })
             .transpose()?;
+        let signs_in = recipe.as_ref().is_some_and(|r| {
+            tags.as_ref().is_none_or(|t| {
+                use cucumber::tag::Ext as _;
+                t.eval(r.tags.iter())
+            })
+        });
         let id = run_id();
         let dir = options
             .out
@@ -212,6 +221,7 @@ impl Plan {
             features_source,
             recipe,
             tags,
+            signs_in,
             id,
             dir,
         })
@@ -237,6 +247,66 @@ fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// The loopback redirect listener, the target (the sandbox started when it is one), and the
+/// clients that talk to it.
+struct Connected {
+    listener: Option<(Url, tokio::task::JoinHandle<()>)>,
+    redirect_uri: Url,
+    sandbox: Option<Sandbox>,
+    endpoints: context::Endpoints,
+    client: crate::config::ClientSettings,
+    http: Http,
+    oauth: OAuthClient,
+}
+
+async fn connect(plan: &Plan, recorder: &Arc<Recorder>) -> Result<Connected, RunError> {
+    // The redirect URI the app uses, and a listener for it when it is on loopback.
+    let registered = plan
+        .target
+        .client
+        .as_ref()
+        .and_then(|c| c.redirect_uri.clone());
+    let listener = redirect_listener(registered.as_ref()).await;
+    let redirect_uri = match (&registered, &listener) {
+        (Some(uri), _) => uri.clone(),
+        (None, Some((uri, _))) => uri.clone(),
+        (None, None) => {
+            return Err(RunError::Setup(
+                "no loopback port is free for the redirect URI".into(),
+            ));
+        }
+    };
+    let Started {
+        sandbox,
+        endpoints,
+        client,
+    } = start_target(&plan.target, &redirect_uri).await?;
+
+    let http = Http::new(plan.target.http.clone(), Arc::clone(recorder))
+        .map_err(|e| RunError::Setup(e.to_string()))?;
+    let oauth = OAuthClient::new(
+        &endpoints.authorize,
+        &endpoints.token,
+        &client.id,
+        &client.secret,
+        &redirect_uri,
+        client.auth,
+        &plan.target.scopes,
+        plan.target.pkce,
+        http.clone(),
+    )
+    .map_err(|e| RunError::Setup(e.to_string()))?;
+    Ok(Connected {
+        listener,
+        redirect_uri,
+        sandbox,
+        endpoints,
+        client,
+        http,
+        oauth,
+    })
 }
 
 /// A tiny loopback app that receives the redirect, so the browser lands on a real page.
@@ -350,43 +420,35 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     for secret in plan.target.member_secrets() {
         recorder.add_secret(secret);
     }
+    let browser = Arc::new(browser::SharedBrowser::new(
+        options.webdriver.clone(),
+        BrowserOptions {
+            headed: options.headed,
+            timeout: plan.target.browser_timeout,
+            ..BrowserOptions::default()
+        },
+    ));
+    if plan.signs_in {
+        browser.warm();
+    }
 
-    // The redirect URI the app uses, and a listener for it when it is on loopback.
-    let registered = plan
-        .target
-        .client
-        .as_ref()
-        .and_then(|c| c.redirect_uri.clone());
-    let listener = redirect_listener(registered.as_ref()).await;
-    let redirect_uri = match (&registered, &listener) {
-        (Some(uri), _) => uri.clone(),
-        (None, Some((uri, _))) => uri.clone(),
-        (None, None) => {
-            return Err(RunError::Setup(
-                "no loopback port is free for the redirect URI".into(),
-            ));
-        }
-    };
-    let Started {
+    // A target that cannot be reached stops the run; the browser starting meanwhile is
+    // closed first.
+    let Connected {
+        listener,
+        redirect_uri,
         sandbox,
         endpoints,
         client,
-    } = start_target(&plan.target, &redirect_uri).await?;
-
-    let http = Http::new(plan.target.http.clone(), Arc::clone(&recorder))
-        .map_err(|e| RunError::Setup(e.to_string()))?;
-    let oauth = OAuthClient::new(
-        &endpoints.authorize,
-        &endpoints.token,
-        &client.id,
-        &client.secret,
-        &redirect_uri,
-        client.auth,
-        &plan.target.scopes,
-        plan.target.pkce,
-        http.clone(),
-    )
-    .map_err(|e| RunError::Setup(e.to_string()))?;
+        http,
+        oauth,
+    } = match connect(&plan, &recorder).await {
+        Ok(connected) => connected,
+        Err(error) => {
+            browser.close().await;
+            return Err(error);
+        }
+    };
     let target = &plan.target;
     let target_info = TargetInfo {
         name: target.name.clone(),
@@ -414,11 +476,6 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         },
     };
     let show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let browser_options = BrowserOptions {
-        headed: options.headed,
-        timeout: target.browser_timeout,
-        ..BrowserOptions::default()
-    };
     let Plan {
         target,
         features,
@@ -433,7 +490,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         http,
         oauth,
         recorder: Arc::clone(&recorder),
-        browser: browser::SharedBrowser::new(options.webdriver.clone(), browser_options),
+        browser,
         session: session::Session::default(),
         searches: searches::Searches::new(show_progress),
         checks: checks::Checks::default(),

@@ -24,6 +24,8 @@ pub struct SignIn {
     /// Whether every page becomes a screenshot (the sign-in a reviewer sees); otherwise
     /// only a page where something went wrong does.
     filmed: bool,
+    /// Whether the page as it is now is in a screenshot already.
+    pictured: bool,
 }
 
 /// What a page lacking a link, field or button the features name says: the target's page
@@ -62,21 +64,26 @@ impl SignIn {
         // Whatever an earlier probe left, this sign-in waits for what its steps name.
         browser.set_patience(Patience::Wait);
         browser.goto(url.as_str()).await.map_err(environment)?;
-        let sign_in = Self {
+        let mut sign_in = Self {
             start,
             browser,
             last_field: None,
             context: context.to_owned(),
             filmed,
+            pictured: false,
         };
         sign_in.screenshot(ctx, "authorization page").await;
         Ok(sign_in)
     }
 
-    /// A screenshot of the page, when this sign-in is filmed.
-    async fn screenshot(&self, ctx: &RunContext, caption: &str) {
-        if self.filmed {
+    /// A screenshot of the page, when this sign-in is filmed. Screenshots are taken of a
+    /// page that has settled (after `goto`, after finding what to click or after typing),
+    /// never right after a click or Enter: a capture while the next page commits can
+    /// stall Chromium's renderer for 10 s.
+    async fn screenshot(&mut self, ctx: &RunContext, caption: &str) {
+        if self.filmed && !self.pictured {
             self.evidence(ctx, caption).await;
+            self.pictured = true;
         }
     }
 
@@ -113,7 +120,6 @@ impl SignIn {
     }
 
     async fn act(&mut self, ctx: &RunContext, action: &Action) -> Result<(), StepFailure> {
-        let browser = &self.browser;
         match action {
             Action::Start | Action::Open => {
                 return Err(StepFailure::usage(
@@ -122,47 +128,60 @@ impl SignIn {
             }
             Action::Click(text) => {
                 let text = ctx.expand(text)?;
-                browser.click(&text).await.map_err(page_failure)?;
-                self.screenshot(ctx, &format!("after clicking {text}"))
+                let target = self.browser.clickable(&text).await.map_err(page_failure)?;
+                self.screenshot(ctx, &format!("before clicking {text}"))
                     .await;
+                target.click().await.map_err(page_failure)?;
+                self.pictured = false;
             }
             Action::Fill(pairs) => {
                 for (label, value) in pairs {
                     let (label, value) = (ctx.expand(label)?, ctx.expand(value)?);
                     // What goes into a password field is a secret from now on (before any
                     // screenshot or message could show it).
-                    if browser.fill(&label, &value).await.map_err(page_failure)? {
+                    if self
+                        .browser
+                        .fill(&label, &value)
+                        .await
+                        .map_err(page_failure)?
+                    {
                         ctx.recorder.add_secret(&value);
                     }
                     self.last_field = Some(label);
                 }
+                self.pictured = false;
                 self.screenshot(ctx, "form filled in").await;
             }
             Action::Choose { option, field } => {
                 let option = ctx.expand(option)?;
                 let field = field.as_deref().map(|f| ctx.expand(f)).transpose()?;
-                browser
+                self.browser
                     .choose(&option, field.as_deref())
                     .await
                     .map_err(page_failure)?;
+                self.pictured = false;
             }
             Action::Check { label, on } => {
                 let label = ctx.expand(label)?;
-                browser
+                self.browser
                     .set_checked(&label, *on)
                     .await
                     .map_err(page_failure)?;
+                self.pictured = false;
             }
             Action::WaitFor(text) => {
                 let text = ctx.expand(text)?;
-                browser.wait_for_text(&text).await.map_err(page_failure)?;
+                self.browser
+                    .wait_for_text(&text)
+                    .await
+                    .map_err(page_failure)?;
             }
             Action::Submit => {
-                browser
+                self.browser
                     .submit(self.last_field.as_deref())
                     .await
                     .map_err(page_failure)?;
-                self.screenshot(ctx, "form submitted").await;
+                self.pictured = false;
             }
         }
         Ok(())
@@ -170,7 +189,7 @@ impl SignIn {
 
     /// Wait for the browser to come back to the redirect URI and read what it carries. A
     /// browser sent to another path of the app's origin fails at once.
-    pub async fn finish(self, ctx: &RunContext) -> Result<Authorized, StepFailure> {
+    pub async fn finish(mut self, ctx: &RunContext) -> Result<Authorized, StepFailure> {
         let redirect_uri = self.start.redirect_uri.clone();
         let waited = self
             .browser
