@@ -69,7 +69,8 @@ Outputs in OUT/<run-id>/: report.html, summary.json, junit.xml, cucumber.json,
 checklist.md, emails/, screenshots/; OUT/latest points at the newest run.
 
 Exit status: 0 conformant, 1 conformance failures, 2 usage or configuration error,
-3 environment error (no browser, target unreachable), 130 interrupted.";
+3 environment error (no browser, target unreachable), 130/143/129 stopped by
+SIGINT/SIGTERM/SIGHUP (the report is still written).";
 
 #[derive(Debug, Args)]
 struct RunArgs {
@@ -423,16 +424,14 @@ fn sandbox(args: SandboxArgs) -> Result<u8, CliError> {
     };
     let runtime = runtime()?;
     runtime.block_on(async {
-        // Listen for Ctrl-C before saying where to find the sandbox: whoever reads that may
-        // send it at once.
-        let mut interrupt =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-                .map_err(CliError::Runtime)?;
+        // Listen for Ctrl-C, SIGTERM and SIGHUP before saying where to find the sandbox:
+        // whoever reads that may send one at once.
+        let mut stops = crate::stop::Stops::listen();
         let sandbox = Sandbox::start(config).await.map_err(CliError::Sandbox)?;
         println!("{}", crate::sandbox::describe(&sandbox));
         let _ = io::stdout().flush();
-        interrupt.recv().await;
-        eprintln!("onramp: stopping the sandbox");
+        let stop = stops.next().await;
+        eprintln!("onramp: {}: stopping the sandbox", stop.name());
         sandbox.shutdown().await;
         Ok(exit::OK)
     })

@@ -12,3 +12,7 @@ pub const USAGE: u8 = 2;
 pub const ENVIRONMENT: u8 = 3;
 /// Stopped by Ctrl-C (128 + SIGINT); the report is still written, marked interrupted.
 pub const INTERRUPTED: u8 = 130;
+/// Stopped by SIGTERM (128 + 15), as CI runners and `timeout` stop a job; as for Ctrl-C.
+pub const TERMINATED: u8 = 143;
+/// Stopped by SIGHUP (128 + 1), a closed terminal; as for Ctrl-C.
+pub const HUNG_UP: u8 = 129;

@@ -25,4 +25,5 @@ pub mod search;
 pub mod secret;
 pub mod signin;
 pub mod steps;
+pub mod stop;
 pub mod validate;

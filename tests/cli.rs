@@ -181,7 +181,7 @@ fn help_lists_only_working_commands() {
 }
 
 #[test]
-fn the_sandbox_command_prints_where_it_is_serves_and_stops_on_ctrl_c() {
+fn the_sandbox_command_prints_where_it_is_serves_and_stops_on_sigterm() {
     use std::io::{BufRead, BufReader};
     let mut child = common::onramp()
         .args([
@@ -238,7 +238,7 @@ fn the_sandbox_command_prints_where_it_is_serves_and_stops_on_ctrl_c() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("CapabilityStatement"));
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
     let status = child.wait().expect("exits");
     assert_eq!(status.code(), Some(0));
 }

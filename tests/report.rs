@@ -36,6 +36,7 @@ fn summary(text: &str) -> RunSummary {
         run_id: "20261128-120000-abcd".into(),
         outcome: Outcome::Failed,
         exit_code: 1,
+        interrupted_by: None,
         target: TargetInfo {
             name: format!("demo {text}"),
             kind: "sandbox".into(),

@@ -443,8 +443,14 @@ fn init_writes_editable_features_that_run() {
     assert_eq!(run.summary()["scenarios"].as_array().map(Vec::len), Some(2));
 }
 
-#[test]
-fn ctrl_c_stops_the_run_writes_an_interrupted_report_and_leaves_no_browser() {
+/// Start a slow run, send `signal` once `ready` says so, and check what a stopped run must
+/// leave: exit 128 + the signal, an interrupted report naming it, no browser process and no
+/// temp folder.
+fn stop_a_run(
+    signal: nix::sys::signal::Signal,
+    code: i32,
+    ready: impl Fn(&std::path::Path) -> bool,
+) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let target = common::write(
         dir.path(),
@@ -456,22 +462,19 @@ fn ctrl_c_stops_the_run_writes_an_interrupted_report_and_leaves_no_browser() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("onramp runs");
-    // Wait until the browser has done something, then interrupt mid-run.
     let deadline = Instant::now() + Duration::from_secs(60);
     let reports = dir.path().join("reports");
-    while !walkdir::WalkDir::new(&reports)
-        .into_iter()
-        .flatten()
-        .any(|e| e.path().extension().is_some_and(|x| x == "png"))
-    {
-        assert!(Instant::now() < deadline, "the run never took a screenshot");
-        std::thread::sleep(Duration::from_millis(100));
+    while !ready(&reports) {
+        assert!(
+            Instant::now() < deadline,
+            "the run never got ready for {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(500));
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    nix::sys::signal::kill(pid, signal).expect("signal sent");
     let status = child.wait().expect("exits");
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(status.code(), Some(code), "{signal}");
     let run = Run {
         dir,
         output: Output {
@@ -482,14 +485,56 @@ fn ctrl_c_stops_the_run_writes_an_interrupted_report_and_leaves_no_browser() {
     };
     let summary = run.summary();
     assert_eq!(summary["outcome"], "interrupted");
+    assert_eq!(summary["exit_code"], code);
+    assert_eq!(summary["interrupted_by"], signal.as_str());
+    run.assert_no_browser_left();
+    let left: Vec<_> = std::fs::read_dir(Run::tmp(run.dir.path()))
+        .expect("tmp")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "temp folders left: {left:?}");
+    run
+}
+
+/// Whether the run has taken its first screenshot: the browser is busy.
+fn mid_sign_in(reports: &std::path::Path) -> bool {
+    let found = walkdir::WalkDir::new(reports)
+        .into_iter()
+        .flatten()
+        .any(|e| e.path().extension().is_some_and(|x| x == "png"));
+    if found {
+        // Into the run, with chromedriver and Chromium up.
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    found
+}
+
+#[test]
+fn ctrl_c_stops_the_run_writes_an_interrupted_report_and_leaves_no_browser() {
+    let run = stop_a_run(nix::sys::signal::Signal::SIGINT, 130, mid_sign_in);
     assert!(
-        !summary["screenshots"]
+        !run.summary()["screenshots"]
             .as_array()
             .expect("screenshots")
             .is_empty(),
         "what was recorded is kept"
     );
-    run.assert_no_browser_left();
+}
+
+#[test]
+fn sigterm_and_sighup_stop_the_run_as_ctrl_c_does() {
+    stop_a_run(nix::sys::signal::Signal::SIGTERM, 143, mid_sign_in);
+    stop_a_run(nix::sys::signal::Signal::SIGHUP, 129, mid_sign_in);
+}
+
+#[test]
+fn a_signal_while_the_browser_starts_leaves_nothing_behind() {
+    // The report folder exists as soon as the plan is resolved, when the browser starts
+    // in the background and before any scenario.
+    stop_a_run(nix::sys::signal::Signal::SIGTERM, 143, |reports| {
+        reports.is_dir()
+    });
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! report folder) and stops with a usage error before anything starts. [`run`] then starts
 //! what the target needs (the embedded sandbox, a loopback redirect listener), runs the
 //! features through cucumber with one writer of ours ([`collector`]), builds one
-//! [`RunSummary`] and writes every output from it. Ctrl-C stops the run and still writes
-//! what was recorded, marked interrupted.
+//! [`RunSummary`] and writes every output from it. Ctrl-C, SIGTERM or SIGHUP ([`crate::stop`])
+//! stops the run and still writes what was recorded, marked interrupted.
 //!
 //! Data flows one way: steps record into the context and the recorder (redacted at the
 //! door); the summary is built from them after the run; renderers only read the summary.
@@ -408,6 +408,9 @@ async fn start_target(target: &Target, redirect_uri: &Url) -> Result<Started, Ru
 /// Run the conformance features and write the report. Errors are only returned for what
 /// stops a run before it starts, and for a report that cannot be written.
 pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
+    // From here on no signal ends the process: one that comes before the features run
+    // stops them before they start, one that comes after is left for the report to finish.
+    let mut stops = crate::stop::Stops::listen();
     let started = Instant::now();
     let started_at = now_rfc3339();
     let plan = Plan::resolve(&options)?;
@@ -499,9 +502,12 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         recipe,
     });
 
-    let (collected, interrupted) = execute(&ctx, features, tags).await;
-    if interrupted {
-        eprintln!("\nonramp: interrupted; writing what was recorded");
+    let (collected, interrupted) = execute(&ctx, features, tags, &mut stops).await;
+    if let Some(stop) = interrupted {
+        eprintln!(
+            "\nonramp: interrupted by {}; writing what was recorded",
+            stop.name()
+        );
     }
     ctx.browser.close().await;
     if let Some(sandbox) = sandbox {
@@ -543,7 +549,8 @@ async fn execute(
     ctx: &Arc<RunContext>,
     features: Vec<gherkin::Feature>,
     tags: Option<gherkin::tagexpr::TagOperation>,
-) -> (collector::Collected, bool) {
+    stops: &mut crate::stop::Stops,
+) -> (collector::Collected, Option<crate::stop::Stop>) {
     let collector = collector::Collector::new(
         Arc::clone(&ctx.recorder),
         Arc::clone(&ctx.verdicts),
@@ -568,17 +575,9 @@ async fn execute(
             world.scenario = Some(collector::scenario_key(feature, scenario));
             Box::pin(async {})
         });
-    let interrupted = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-    {
-        Ok(mut interrupt) => tokio::select! {
-            _ = cucumber.run(features) => false,
-            _ = interrupt.recv() => true,
-        },
-        // Without a handler Ctrl-C ends the process as it would any program.
-        Err(_) => {
-            cucumber.run(features).await;
-            false
-        }
+    let interrupted = tokio::select! {
+        _ = cucumber.run(features) => None,
+        stop = stops.next() => Some(stop),
     };
     let collected = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
     (collected, interrupted)
@@ -621,7 +620,7 @@ struct SummaryParts<'a> {
     target: TargetInfo,
     started_at: String,
     duration_ms: u64,
-    interrupted: bool,
+    interrupted: Option<crate::stop::Stop>,
     ctx: &'a RunContext,
     collected: collector::Collected,
     manifest: Option<&'a Path>,
@@ -669,7 +668,7 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         !errors.is_empty(),
         scenarios.is_empty(),
     );
-    if scenarios.is_empty() && !parts.interrupted {
+    if scenarios.is_empty() && parts.interrupted.is_none() {
         errors.push("no scenario ran: check --tags and the features".into());
     }
     let checklist = match crate::checklist::check(parts.manifest) {
@@ -741,6 +740,7 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         run_id: parts.id,
         exit_code,
         outcome,
+        interrupted_by: parts.interrupted.map(|s| s.name().to_owned()),
         target: parts.target,
         started_at: parts.started_at,
         finished_at: now_rfc3339(),

@@ -32,13 +32,13 @@ impl Outcome {
     /// anything went wrong outside a step. Usage problems come first (fix the features or
     /// the target before anything else), then the environment, then the target.
     pub fn decide(
-        interrupted: bool,
+        interrupted: Option<crate::stop::Stop>,
         failures: &[FailureKind],
         harness_errors: bool,
         ran_nothing: bool,
     ) -> (Outcome, u8) {
-        if interrupted {
-            (Outcome::Interrupted, crate::exit::INTERRUPTED)
+        if let Some(stop) = interrupted {
+            (Outcome::Interrupted, stop.exit_code())
         } else if failures.contains(&FailureKind::Usage) {
             (Outcome::Error, crate::exit::USAGE)
         } else if harness_errors || failures.contains(&FailureKind::Environment) {
@@ -200,6 +200,9 @@ pub struct RunSummary {
     pub run_id: String,
     pub outcome: Outcome,
     pub exit_code: u8,
+    /// The signal that interrupted the run (`SIGINT`, `SIGTERM`, `SIGHUP`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted_by: Option<String>,
     pub target: TargetInfo,
     pub started_at: String,
     pub finished_at: String,
