@@ -56,6 +56,11 @@ pub fn total(result: &SearchResult) -> Verdict {
         return verdict;
     };
     match first.total {
+        // What the paging check already failed: the pages after it were not read.
+        Some(total) if result.unfinished => verdict.notes.push(format!(
+            "{}: Bundle.total says {total}; not compared, because the search was not read to its end (see the paging check)",
+            result.kind
+        )),
         Some(total) if total as usize != received => verdict.problem(format!(
             "{}: Bundle.total says {total} but {received} matching entries were received over {} page{}{}",
             result.kind,

@@ -81,8 +81,12 @@ pub struct SearchResult {
     pub findings: Vec<PageFinding>,
     /// Resources with at least one schema finding.
     pub invalid: u64,
-    /// Problems with the pages themselves (content type, a next link that loops, the cap).
+    /// Problems with the pages themselves (content type, a next link that loops, the cap,
+    /// a next link the token may not follow).
     pub page_problems: Vec<String>,
+    /// Pages were linked that were not read (the cap, a loop, a link to another origin).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unfinished: bool,
     pub failure: Option<SearchFailure>,
     /// The resources were read one by one, by the references to them, not searched.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -122,6 +126,7 @@ pub async fn search(
                 "the next link of page {} points back to a page already read ({url})",
                 number - 1
             ));
+            result.unfinished = true;
             break;
         }
         let request = Request::get(&url)
@@ -226,12 +231,43 @@ pub async fn search(
                     "stopped after {} pages (the target's page_cap) with more pages still linked",
                     paging.page_cap
                 ));
+                result.unfinished = true;
                 break;
             }
-            Some(next) => url = next,
+            Some(next) => match follow(fhir_base, &url, &next) {
+                Ok(next) => url = next,
+                Err(refused) => {
+                    result
+                        .page_problems
+                        .push(format!("{kind} page {number}: {refused}"));
+                    result.unfinished = true;
+                    break;
+                }
+            },
         }
     }
     result
+}
+
+/// Where a `next` link leads, resolved against the page it is on, if the access token may go
+/// there: only to the FHIR base's origin (scheme, host and port), so never to another host
+/// and never from https down to http. A bearer token works for whoever holds it; a client
+/// sends it only to the server it was issued for (RFC 6750 §5.1, "token redirect", and §5.2;
+/// RFC 9700 §2.3), so a next link elsewhere leaves the search unreadable for any app.
+pub fn follow(fhir_base: &Url, page: &str, next: &str) -> Result<String, String> {
+    let resolved = Url::parse(page)
+        .and_then(|page| page.join(next))
+        .map_err(|e| format!("the next link {next} is no URL ({e}); it was not followed"))?;
+    if resolved.scheme() != fhir_base.scheme()
+        || resolved.host_str() != fhir_base.host_str()
+        || resolved.port_or_known_default() != fhir_base.port_or_known_default()
+    {
+        let base = fhir_base.origin().ascii_serialization();
+        return Err(format!(
+            "the next link {resolved} leads away from the FHIR server's origin {base}; it was not followed, and the access token was not sent there (a bearer token goes only to the server it was issued for: RFC 6750 §5.1-5.2, RFC 9700 §2.3)"
+        ));
+    }
+    Ok(resolved.to_string())
 }
 
 fn failure_of(error: &HttpError, kind: &str, page: usize) -> SearchFailure {
@@ -434,6 +470,43 @@ pub async fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_links_are_followed_only_on_the_fhir_servers_origin() {
+        let base = Url::parse("https://fhir.example.org/r4").expect("url");
+        let page = "https://fhir.example.org/r4/Coverage?_count=10";
+        for (next, followed) in [
+            (
+                "https://fhir.example.org/r4/Coverage?page=2",
+                Some("https://fhir.example.org/r4/Coverage?page=2"),
+            ),
+            (
+                "Coverage?page=2",
+                Some("https://fhir.example.org/r4/Coverage?page=2"),
+            ),
+            (
+                "https://fhir.example.org:443/r4/x",
+                Some("https://fhir.example.org/r4/x"),
+            ),
+            (
+                "/other/path?p=2",
+                Some("https://fhir.example.org/other/path?p=2"),
+            ),
+            ("http://fhir.example.org/r4/Coverage?page=2", None),
+            ("https://fhir.example.org:8443/r4/Coverage?page=2", None),
+            ("https://evil.example.net/r4/Coverage?page=2", None),
+            ("https://fhir.example.org.evil.net/r4", None),
+            ("//evil.example.net/r4", None),
+        ] {
+            assert_eq!(
+                follow(&base, page, next).ok().as_deref(),
+                followed,
+                "{next}"
+            );
+        }
+        let refused = follow(&base, page, "http://fhir.example.org/r4/x").expect_err("downgrade");
+        assert!(refused.contains("https://fhir.example.org"), "{refused}");
+    }
 
     #[test]
     fn operation_outcomes_read_as_text() {

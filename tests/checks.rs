@@ -170,6 +170,9 @@ cases! {
     a_total_the_pages_do_not_reach:
         "the Bundle total matches the entries received", "sandbox", "@resources",
         ["drop-next-link:ExplanationOfBenefit"], "Bundle.total says 12 but 10";
+    a_next_link_to_another_origin:
+        "every page is a searchset Bundle", "sandbox", "@resources",
+        ["foreign-next-link:ExplanationOfBenefit"], "leads away from the FHIR server's origin";
     a_resource_on_two_pages:
         "no resource appears twice", "sandbox", "@resources",
         ["duplicate:ExplanationOfBenefit"], "appears twice";

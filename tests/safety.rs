@@ -271,3 +271,31 @@ async fn a_live_code_in_a_failure_message_reaches_no_output() {
     assert_nowhere(&out.join("latest"), &output, &secrets);
     sandbox.shutdown().await;
 }
+
+#[test]
+fn the_access_token_never_follows_a_link_to_another_origin() {
+    // The sandbox names itself `localhost` in the next links of two types: the same server
+    // by another origin, which would take the token if onramp sent it.
+    let run = common::run::Run::new(&[
+        "--sandbox-fault",
+        "foreign-next-link:ExplanationOfBenefit",
+        "--sandbox-fault",
+        "foreign-next-link:Coverage",
+    ]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let summary = run.summary();
+    let exchanges = summary["exchanges"].as_array().expect("exchanges");
+    assert!(!exchanges.is_empty());
+    for exchange in exchanges {
+        let url = exchange["url"].as_str().unwrap_or_default();
+        assert!(!url.contains("//localhost"), "a request went to {url}");
+    }
+    let failed = run.failed_steps();
+    assert!(
+        failed
+            .iter()
+            .any(|f| f.step == "every page is a searchset Bundle"
+                && f.error.contains("http://localhost:")),
+        "{failed:#?}"
+    );
+}

@@ -214,7 +214,9 @@ impl RunContext {
                         .find(|l| l.get("relation").and_then(|r| r.as_str()) == Some("next"))
                 })
                 .and_then(|l| l.get("url").and_then(|u| u.as_str()))
-                .map(str::to_owned);
+                .map(|link| crate::fhir::follow(&self.endpoints.fhir_base, &at, link))
+                .transpose()
+                .map_err(|refused| StepFailure::conformance(format!("GET {at}: {refused}")))?;
             pages.push(bundle);
         }
         Ok(pages)

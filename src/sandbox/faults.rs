@@ -10,6 +10,7 @@
 //! | `invalid-resource:Type` | every served `Type` resource breaks the R4 schema (`meta.lastUpdated` is not an instant) |
 //! | `foreign-patient:Type` | the first searchset page of `Type` also holds a resource outside the member's compartment |
 //! | `drop-next-link:Type` | searchsets of `Type` never link to the next page, though `total` says there is more |
+//! | `foreign-next-link:Type` | the next link of `Type`'s searchsets names the sandbox by another origin (`localhost` for `127.0.0.1`, or the reverse): a client that follows it hands its token to another origin |
 //! | `expire-codes` | every authorization code is already expired when it is exchanged |
 //! | `slow-body` / `slow-body=100ms` | FHIR response bodies trickle out in 1 KiB chunks, that long apart (default 200ms) |
 //! | `not-searchset:Type` | searchsets of `Type` say `"type": "collection"` |
@@ -78,6 +79,7 @@ pub enum Fault {
     InvalidResource(String),
     ForeignPatient(String),
     DropNextLink(String),
+    ForeignNextLink(String),
     ExpireCodes,
     SlowBody(Duration),
     NotSearchset(String),
@@ -249,7 +251,7 @@ pub struct FaultError {
 }
 
 /// Every fault's spelling, for messages and help.
-pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
+pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, foreign-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
 
 fn error(spec: &str, reason: impl Into<String>) -> FaultError {
     FaultError {
@@ -344,6 +346,7 @@ impl FromStr for Fault {
                 "invalid-resource" => Ok(Self::InvalidResource(kind)),
                 "foreign-patient" => Ok(Self::ForeignPatient(kind)),
                 "drop-next-link" => Ok(Self::DropNextLink(kind)),
+                "foreign-next-link" => Ok(Self::ForeignNextLink(kind)),
                 "not-searchset" => Ok(Self::NotSearchset(kind)),
                 "duplicate" => Ok(Self::Duplicate(kind)),
                 "dangling-reference" => Ok(Self::DanglingReference(kind)),
@@ -411,6 +414,7 @@ impl fmt::Display for Fault {
             Self::InvalidResource(t) => write!(f, "invalid-resource:{t}"),
             Self::ForeignPatient(t) => write!(f, "foreign-patient:{t}"),
             Self::DropNextLink(t) => write!(f, "drop-next-link:{t}"),
+            Self::ForeignNextLink(t) => write!(f, "foreign-next-link:{t}"),
             Self::SlowBody(d) => write!(f, "slow-body={}ms", d.as_millis()),
             Self::NotSearchset(t) => write!(f, "not-searchset:{t}"),
             Self::Duplicate(t) => write!(f, "duplicate:{t}"),
@@ -595,6 +599,7 @@ mod tests {
             "invalid-resource:Patient",
             "foreign-patient:ExplanationOfBenefit",
             "drop-next-link:ExplanationOfBenefit",
+            "foreign-next-link:ExplanationOfBenefit",
             "expire-codes",
             "slow-body=100ms",
             "not-searchset:Location",

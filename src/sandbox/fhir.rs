@@ -579,7 +579,11 @@ async fn search(
     let mut links = vec![json!({ "relation": "self", "url": page_url(offset) })];
     let next = offset + count;
     if count > 0 && next < total && !state.faults.has(&Fault::DropNextLink(kind.clone())) {
-        links.push(json!({ "relation": "next", "url": page_url(next) }));
+        let mut url = page_url(next);
+        if state.faults.has(&Fault::ForeignNextLink(kind.clone())) {
+            url = other_origin(&url);
+        }
+        links.push(json!({ "relation": "next", "url": url }));
     }
     let entry = |resource: Value, mode: &str| {
         let id = resource
@@ -844,4 +848,14 @@ async fn smart_configuration(Shared(state): Shared<Arc<State>>) -> Response {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// `url` with its host swapped between `127.0.0.1` and `localhost`: the same sandbox by
+/// another origin (`foreign-next-link`).
+fn other_origin(url: &str) -> String {
+    if url.contains("//127.0.0.1") {
+        url.replacen("//127.0.0.1", "//localhost", 1)
+    } else {
+        url.replacen("//localhost", "//127.0.0.1", 1)
+    }
 }
