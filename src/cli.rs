@@ -316,6 +316,7 @@ fn validate(args: ValidateArgs) -> Result<u8, CliError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .thread_name(|i| format!("onramp-validate-{i}"))
+        .stack_size(crate::validate::STACK_SIZE)
         .build()
         .map_err(|source| CliError::Pool { jobs, source })?;
 
@@ -389,6 +390,7 @@ fn progress_bar(inputs: &[Input]) -> ProgressBar {
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(crate::validate::STACK_SIZE)
         .build()
         .map_err(CliError::Runtime)
 }

@@ -267,3 +267,62 @@ fn an_unusable_data_folder_is_a_usage_error() {
     let message = stderr(&output);
     assert!(message.contains("broken.json"), "{message}");
 }
+
+/// `levels` Patients, each contained in the one before: 2 JSON levels per Patient.
+fn nested_contained(levels: usize) -> String {
+    let mut text = String::new();
+    for i in 0..levels {
+        text.push_str(&format!(
+            r#"{{"resourceType":"Patient","id":"c{i}","contained":["#
+        ));
+    }
+    text.push_str(r#"{"resourceType":"Patient","id":"leaf"}"#);
+    text.push_str(&"]}".repeat(levels));
+    text
+}
+
+#[test]
+fn documents_nested_beyond_512_levels_are_a_finding_not_a_crash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let arrays = write(
+        dir.path(),
+        "arrays.json",
+        &format!("{}{}", "[".repeat(3661), "]".repeat(3661)),
+    );
+    let contained = write(dir.path(), "contained.json", &nested_contained(1812));
+    for file in [&arrays, &contained] {
+        let output = run(&[
+            "validate",
+            "--format",
+            "json",
+            file.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(code(&output), 1, "{}", stderr(&output));
+        let printed = stdout(&output);
+        assert!(
+            printed.contains("\"keyword\":\"json\"") && printed.contains("deeper than 512 levels"),
+            "{printed}"
+        );
+    }
+    // The same on stdin and as an NDJSON line.
+    let line = format!("{}\n{}\n", nested_contained(1812), nested_contained(1));
+    let output = run_with_stdin(&["validate", "-"], line.as_bytes());
+    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert!(stdout(&output).contains("deeper than 512 levels"));
+    // Just inside the limit, every walk still fits its stack (in a debug build too).
+    let deep = write(dir.path(), "deep.json", &nested_contained(255));
+    let output = run(&["validate", deep.to_str().expect("utf-8")]);
+    assert!(matches!(code(&output), 0 | 1), "{}", stderr(&output));
+}
+
+#[test]
+fn a_byte_order_mark_before_ndjson_on_stdin_keeps_it_ndjson() {
+    let input = "\u{feff}{\"resourceType\":\"Patient\",\"id\":\"a\"}\n{\"resourceType\":\"Patient\",\"id\":\"b\"}\n";
+    let output = run_with_stdin(&["validate", "-"], input.as_bytes());
+    assert_eq!(code(&output), 0, "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("2 resources"),
+        "{}",
+        stdout(&output)
+    );
+}

@@ -857,3 +857,20 @@ fn a_type_the_server_does_not_search_is_read_by_reference() {
         "each Location was read by its id"
     );
 }
+
+#[test]
+fn a_response_nested_50000_levels_deep_fails_its_step_and_the_run_goes_on() {
+    let (run, summary) = failing(&["deep-json:Coverage"]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let failed = run.failed_steps();
+    assert!(
+        failed.iter().any(
+            |f| f.step == "the app searches for Coverage and follows every page"
+                && f.error.contains("/Coverage")
+                && f.error.contains("deeper than 512 levels")
+        ),
+        "{failed:#?}"
+    );
+    // Every other type was still read and judged.
+    assert!(summary["scenario_counts"]["passed"].as_u64().unwrap_or(0) > 20);
+}

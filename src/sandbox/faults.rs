@@ -10,6 +10,7 @@
 //! | `invalid-resource:Type` | every served `Type` resource breaks the R4 schema (`meta.lastUpdated` is not an instant) |
 //! | `foreign-patient:Type` | the first searchset page of `Type` also holds a resource outside the member's compartment |
 //! | `drop-next-link:Type` | searchsets of `Type` never link to the next page, though `total` says there is more |
+//! | `deep-json:Type` | searchsets and reads of `Type` answer 100 KB of JSON nested 50,000 levels deep (inside a Bundle) |
 //! | `foreign-next-link:Type` | the next link of `Type`'s searchsets names the sandbox by another origin (`localhost` for `127.0.0.1`, or the reverse): a client that follows it hands its token to another origin |
 //! | `expire-codes` | every authorization code is already expired when it is exchanged |
 //! | `slow-body` / `slow-body=100ms` | FHIR response bodies trickle out in 1 KiB chunks, that long apart (default 200ms) |
@@ -76,6 +77,7 @@ pub enum Fault {
         per_second: u32,
     },
     MalformedJson(String),
+    DeepJson(String),
     InvalidResource(String),
     ForeignPatient(String),
     DropNextLink(String),
@@ -251,7 +253,7 @@ pub struct FaultError {
 }
 
 /// Every fault's spelling, for messages and help.
-pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, foreign-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
+pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, deep-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, foreign-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
 
 fn error(spec: &str, reason: impl Into<String>) -> FaultError {
     FaultError {
@@ -343,6 +345,7 @@ impl FromStr for Fault {
             let kind = resource_type(spec, kind)?;
             return match name {
                 "malformed-json" => Ok(Self::MalformedJson(kind)),
+                "deep-json" => Ok(Self::DeepJson(kind)),
                 "invalid-resource" => Ok(Self::InvalidResource(kind)),
                 "foreign-patient" => Ok(Self::ForeignPatient(kind)),
                 "drop-next-link" => Ok(Self::DropNextLink(kind)),
@@ -411,6 +414,7 @@ impl fmt::Display for Fault {
             Self::Status { code, fraction } => write!(f, "status={code}@{fraction}"),
             Self::RateLimit { per_second } => write!(f, "rate-limit={per_second}/s"),
             Self::MalformedJson(t) => write!(f, "malformed-json:{t}"),
+            Self::DeepJson(t) => write!(f, "deep-json:{t}"),
             Self::InvalidResource(t) => write!(f, "invalid-resource:{t}"),
             Self::ForeignPatient(t) => write!(f, "foreign-patient:{t}"),
             Self::DropNextLink(t) => write!(f, "drop-next-link:{t}"),
@@ -596,6 +600,7 @@ mod tests {
             "status=503@0.2",
             "rate-limit=5/s",
             "malformed-json:Coverage",
+            "deep-json:Coverage",
             "invalid-resource:Patient",
             "foreign-patient:ExplanationOfBenefit",
             "drop-next-link:ExplanationOfBenefit",

@@ -619,6 +619,9 @@ async fn search(
     if state.faults.has(&Fault::MalformedJson(kind.clone())) {
         return Ok(fhir_bytes(StatusCode::OK, malformed(bytes)));
     }
+    if state.faults.has(&Fault::DeepJson(kind.clone())) {
+        return Ok(fhir_bytes(StatusCode::OK, deep_json()));
+    }
     Ok(fhir_bytes(StatusCode::OK, bytes))
 }
 
@@ -664,6 +667,9 @@ async fn read(
     let bytes = serde_json::to_vec(&resource).unwrap_or_default();
     if state.faults.has(&Fault::MalformedJson(kind.clone())) {
         return Ok(fhir_bytes(StatusCode::OK, malformed(bytes)));
+    }
+    if state.faults.has(&Fault::DeepJson(kind.clone())) {
+        return Ok(fhir_bytes(StatusCode::OK, deep_json()));
     }
     Ok(fhir_bytes(StatusCode::OK, bytes))
 }
@@ -858,4 +864,15 @@ fn other_origin(url: &str) -> String {
     } else {
         url.replacen("//localhost", "//127.0.0.1", 1)
     }
+}
+
+/// A Bundle whose one entry nests 50,000 arrays (`deep-json`): valid JSON that a recursive
+/// reader cannot get through.
+fn deep_json() -> Vec<u8> {
+    const LEVELS: usize = 50_000;
+    let mut body = br#"{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"Basic","id":"deep","extension":"#.to_vec();
+    body.extend(std::iter::repeat_n(b'[', LEVELS));
+    body.extend(std::iter::repeat_n(b']', LEVELS));
+    body.extend_from_slice(b"}}]}");
+    body
 }

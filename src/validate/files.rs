@@ -162,6 +162,7 @@ pub fn check_inputs(
     let (recycle, recycled) = sync_channel::<Batch>(BATCHES_IN_FLIGHT + 2);
     let reader = std::thread::Builder::new()
         .name("onramp-reader".into())
+        .stack_size(super::STACK_SIZE)
         .spawn(move || {
             let mut reader = Reader {
                 batch: Batch::default(),
@@ -404,7 +405,12 @@ impl Reader<'_> {
             }
             skipped += 1;
         }
-        if sonic_rs::from_slice::<sonic_rs::value::Value>(&head).is_ok() {
+        // A line too deep to parse is a whole line too (a pretty-printed document starts
+        // with `{` alone); a byte order mark does not make NDJSON one document.
+        let probe = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head);
+        if super::deeper_than(probe, super::MAX_DEPTH).is_some()
+            || sonic_rs::from_slice::<sonic_rs::value::Value>(probe).is_ok()
+        {
             self.batch.push_document(name, Some(skipped + 1), &head);
             self.flush_if_full()?;
             self.ndjson(name, source, skipped + 1)

@@ -59,6 +59,21 @@ impl Finding {
             ),
         }
     }
+
+    /// A document nested deeper than [`super::MAX_DEPTH`]: refused before it is parsed.
+    pub(super) fn too_deep(line: usize, column: usize) -> Self {
+        Self {
+            entry: None,
+            resource: None,
+            path: String::new(),
+            pointer: String::new(),
+            keyword: "json".into(),
+            message: format!(
+                "JSON nested deeper than {} levels at line {line}, column {column}; FHIR resources are a few dozen levels deep, so the document was not read further",
+                super::MAX_DEPTH
+            ),
+        }
+    }
 }
 
 /// Where the resource being walked sits: the document-level facts every finding carries.

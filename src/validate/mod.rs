@@ -153,6 +153,17 @@ impl Registry {
 /// repeated member names. A parse failure is a finding with keyword `json`.
 pub fn parse(bytes: &[u8]) -> Result<sonic_rs::Value, Box<Finding>> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Some(at) = deeper_than(bytes, MAX_DEPTH) {
+        let before = &bytes[..at];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = at
+            - before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1)
+            + 1;
+        return Err(Box::new(Finding::too_deep(line, column)));
+    }
     match sonic_rs::from_slice::<sonic_rs::Value>(bytes) {
         Ok(mut document) => {
             sonic::dedupe(&mut document);
@@ -160,6 +171,46 @@ pub fn parse(bytes: &[u8]) -> Result<sonic_rs::Value, Box<Finding>> {
         }
         Err(error) => Err(Box::new(Finding::malformed(&error, bytes.len()))),
     }
+}
+
+/// How deep arrays and objects may nest in a document onramp reads. FHIR resources nest a
+/// few dozen levels (a Bundle of an ExplanationOfBenefit with contained resources and
+/// extensions stays under 30); every walk over a document (parsing, validation, redaction,
+/// rendering) is recursive, and this bound keeps each of them far inside the stack.
+pub const MAX_DEPTH: usize = 512;
+
+/// The stack of every thread that walks documents (validation workers, the run's runtime):
+/// a document [`MAX_DEPTH`] levels deep needs about 10 MiB in a debug build, 2 MiB in a
+/// release build. It is reserved, not used: untouched pages cost no memory.
+pub const STACK_SIZE: usize = 64 << 20;
+
+/// The byte offset where `bytes` first nests deeper than `limit` arrays and objects, if it
+/// does. One pass, no recursion; brackets inside strings do not count.
+pub fn deeper_than(bytes: &[u8], limit: usize) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (at, &byte) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(at);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn bundle_entry_count(document: &sonic_rs::Value) -> u64 {
