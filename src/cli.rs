@@ -476,7 +476,7 @@ fn run_features(args: RunArgs) -> Result<u8, CliError> {
         summary.duration_ms as f64 / 1000.0
     );
     for error in &summary.errors {
-        println!("onramp: {error}");
+        println!("onramp: {}", crate::text::inert(error));
     }
     println!(
         "onramp: report in {}/ ({})",

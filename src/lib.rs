@@ -26,4 +26,5 @@ pub mod secret;
 pub mod signin;
 pub mod steps;
 pub mod stop;
+pub mod text;
 pub mod validate;

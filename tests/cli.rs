@@ -326,3 +326,40 @@ fn a_byte_order_mark_before_ndjson_on_stdin_keeps_it_ndjson() {
         stdout(&output)
     );
 }
+
+#[test]
+fn text_output_escapes_control_characters_from_the_input() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // An id with an escape sequence and a newline that would forge a finding line, a
+    // bidirectional override in a code, and a file name with a control character.
+    let hostile = r#"{"resourceType":"Patient","id":"\u001b[2J\nforged.json  Patient/x  -  all fine","gender":"\u202eelam"}"#;
+    let file = write(dir.path(), "bad\u{7}.json", hostile);
+    let output = run(&["validate", file.to_str().expect("utf-8")]);
+    assert_eq!(code(&output), 1);
+    let printed = stdout(&output);
+    assert!(
+        !printed
+            .chars()
+            .any(|c| c.is_control() && c != '\n' || c == '\u{202e}'),
+        "{printed:?}"
+    );
+    assert!(
+        !printed.lines().any(|l| l.starts_with("forged.json")),
+        "{printed}"
+    );
+    assert!(printed.contains("\\u{1b}[2J\\nforged.json"), "{printed}");
+    assert!(printed.contains("bad\\u{7}.json"), "{printed}");
+    // The JSON output stays one valid JSON document, with the text as it was.
+    let output = run(&[
+        "validate",
+        "--format",
+        "json",
+        file.to_str().expect("utf-8"),
+    ]);
+    let document: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("valid JSON");
+    assert!(
+        document["findings"]
+            .to_string()
+            .contains("\\u001b[2J\\nforged.json")
+    );
+}

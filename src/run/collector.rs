@@ -96,9 +96,13 @@ impl Terminal {
             Status::Warning => ("!", "33"),
             Status::Skipped => ("-", "2"),
         };
-        self.line(&self.paint(code, &format!("   {mark}  {} {}", step.keyword, step.text)));
+        let text = crate::text::inert(&step.text);
+        self.line(&self.paint(code, &format!("   {mark}  {} {text}", step.keyword)));
         if let Some(error) = &step.error {
+            // A failure quotes the target (an OperationOutcome, a URL): its lines are the
+            // message's own, anything else in them is escaped.
             for line in error.lines() {
+                let line = crate::text::inert(line);
                 self.line(&self.paint(code, &format!("      {line}")));
             }
         }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::Finding;
 use super::files::Event;
+use crate::text::inert;
 
 /// Output format of `onramp validate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -82,7 +83,12 @@ impl<W: Write, E: Write> Writer<W, E> {
             Event::Progress(_) => {}
             Event::Unreadable { file, reason } => {
                 self.totals.unreadable += 1;
-                writeln!(self.err, "onramp: cannot read {file}: {reason}")?;
+                writeln!(
+                    self.err,
+                    "onramp: cannot read {}: {}",
+                    inert(&file),
+                    inert(&reason)
+                )?;
                 self.unreadable.push(Unreadable {
                     file: file.to_string(),
                     reason,
@@ -139,8 +145,11 @@ impl<W: Write, E: Write> Writer<W, E> {
                 };
                 writeln!(
                     self.out,
-                    "{location}  {resource}  {path}  {}",
-                    finding.message
+                    "{}  {}  {}  {}",
+                    inert(&location),
+                    inert(resource),
+                    inert(path),
+                    inert(&finding.message)
                 )?;
             }
         }

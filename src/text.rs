@@ -1,0 +1,41 @@
+//! Text from outside (a server's answer, a file being validated) made inert before it reaches
+//! a terminal: control characters (C0, DEL, C1, so no escape sequence and no forged line)
+//! and the bidirectional overrides that reorder what a terminal shows are written as
+//! escapes (`\n`, `\u{1b}`, `\u{202e}`). Everything else, any script, passes unchanged.
+
+use std::borrow::Cow;
+
+/// Whether `c` must not reach a terminal as itself.
+fn unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with every control character and bidirectional override escaped.
+pub fn inert(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_and_overrides_are_escaped_and_nothing_else() {
+        assert_eq!(inert("Patient/p1 日本 é"), "Patient/p1 日本 é");
+        assert_eq!(inert("a\u{1b}[31mred"), "a\\u{1b}[31mred");
+        assert_eq!(inert("x\nforged  Patient/evil"), "x\\nforged  Patient/evil");
+        assert_eq!(inert("\r\t\u{7f}\u{85}"), "\\r\\t\\u{7f}\\u{85}");
+        assert_eq!(inert("abc\u{202e}cba"), "abc\\u{202e}cba");
+    }
+}
