@@ -363,3 +363,53 @@ fn text_output_escapes_control_characters_from_the_input() {
             .contains("\\u001b[2J\\nforged.json")
     );
 }
+
+#[test]
+fn odd_inputs_get_a_clear_answer_without_hanging() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A FIFO nobody writes to, and a device that never ends: refused at once, by name.
+    let fifo = dir.path().join("pipe.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    for (path, kind) in [
+        (fifo.to_str().expect("utf-8"), "a FIFO"),
+        ("/dev/zero", "a character device"),
+    ] {
+        let output = run(&["validate", path]);
+        assert_eq!(code(&output), 2, "{path}");
+        assert!(stderr(&output).contains(kind), "{}", stderr(&output));
+    }
+    // Links inside a folder are followed; one that loops is reported.
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).expect("folder");
+    let real = write(
+        dir.path(),
+        "real.json",
+        r#"{"resourceType":"Patient","id":"a"}"#,
+    );
+    std::os::unix::fs::symlink(&real, folder.join("link.json")).expect("link");
+    std::os::unix::fs::symlink(&folder, folder.join("loop")).expect("loop");
+    let output = run(&["validate", folder.to_str().expect("utf-8")]);
+    assert_eq!(code(&output), 2);
+    assert!(
+        stdout(&output).contains("1 resource: all valid"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(stderr(&output).contains("loop"), "{}", stderr(&output));
+    // No document at all is the same finding whatever the input.
+    let empty_json = write(dir.path(), "empty.json", "");
+    let empty_ndjson = write(dir.path(), "empty.ndjson", "\n\n");
+    for output in [
+        run(&["validate", empty_json.to_str().expect("utf-8")]),
+        run(&["validate", empty_ndjson.to_str().expect("utf-8")]),
+        run_with_stdin(&["validate", "-"], b""),
+        run_with_stdin(&["validate", "-"], b"\n \n"),
+    ] {
+        assert_eq!(code(&output), 1, "{}", stdout(&output));
+        assert!(stdout(&output).contains("no JSON document: the input is empty"));
+    }
+}

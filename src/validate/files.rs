@@ -63,6 +63,33 @@ pub enum Event {
     Progress(u64),
 }
 
+/// A document over [`MAX_DOCUMENT_BYTES`].
+fn too_large() -> io::Error {
+    io::Error::other(format!(
+        "the document is larger than {} MiB, the most onramp reads as one document; split it into NDJSON",
+        MAX_DOCUMENT_BYTES >> 20
+    ))
+}
+
+/// What a path that is no regular file is, for a message.
+fn kind_of(metadata: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let kind = metadata.file_type();
+    if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file"
+    }
+}
+
 /// How a file's content is split into documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
@@ -101,7 +128,11 @@ pub fn total_bytes(inputs: &[Input]) -> Option<u64> {
             return None;
         };
         if path.is_dir() {
-            for entry in walkdir::WalkDir::new(path).into_iter().flatten() {
+            for entry in walkdir::WalkDir::new(path)
+                .follow_links(true)
+                .into_iter()
+                .flatten()
+            {
                 if entry.file_type().is_file() && is_fhir_file(entry.path()) {
                     total += entry.metadata().map_or(0, |m| m.len());
                 }
@@ -275,7 +306,12 @@ impl Reader<'_> {
                 self.stdin(&name, BufReader::with_capacity(1 << 20, stdin))
             }
             Input::Path(path) if path.is_dir() => {
-                for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
+                // Links are followed (to files and folders alike); a link that loops back
+                // or leads nowhere is reported, not skipped.
+                for entry in walkdir::WalkDir::new(path)
+                    .follow_links(true)
+                    .sort_by_file_name()
+                {
                     match entry {
                         Ok(entry) if entry.file_type().is_file() && is_fhir_file(entry.path()) => {
                             self.file(entry.path())?;
@@ -300,11 +336,28 @@ impl Reader<'_> {
     fn file(&mut self, path: &Path) -> Result<(), Stopped> {
         let name: Arc<str> = path.display().to_string().into();
         self.batch.units.push(Unit::FileStarted);
+        // Before opening: opening a FIFO waits for a writer, and a device never ends.
+        let metadata = match std::fs::metadata(path) {
+            Ok(metadata) => metadata,
+            Err(error) => return self.unreadable(&name, &error),
+        };
+        if !metadata.is_file() {
+            let error = io::Error::other(format!(
+                "it is {}, not a regular file; onramp reads files, folders and standard input: pass it as `onramp validate - < {}`",
+                kind_of(&metadata),
+                path.display()
+            ));
+            return self.unreadable(&name, &error);
+        }
+        let shape = shape_of(path);
+        if shape == Shape::Json && metadata.len() > MAX_DOCUMENT_BYTES {
+            return self.unreadable(&name, &too_large());
+        }
         let file = match File::open(path) {
             Ok(file) => file,
             Err(error) => return self.unreadable(&name, &error),
         };
-        match shape_of(path) {
+        match shape {
             Shape::Ndjson => self.ndjson(&name, BufReader::with_capacity(1 << 20, file), 0),
             Shape::Json => self.whole(&name, file, None, Vec::new()),
         }
@@ -323,11 +376,7 @@ impl Reader<'_> {
             return self.unreadable(name, &error);
         }
         if head.len() as u64 > MAX_DOCUMENT_BYTES {
-            let error = io::Error::other(format!(
-                "the document is larger than {} MiB, the most onramp reads as one document; split it into NDJSON",
-                MAX_DOCUMENT_BYTES >> 20
-            ));
-            return self.unreadable(name, &error);
+            return self.unreadable(name, &too_large());
         }
         self.batch.push_document(name, line, &head);
         self.flush_if_full()
@@ -341,6 +390,8 @@ impl Reader<'_> {
         mut source: impl BufRead,
         mut line: u64,
     ) -> Result<(), Stopped> {
+        // Documents read so far (stdin's first line counts: it is passed in as `line` 1).
+        let mut documents = line;
         loop {
             let start = self.batch.data.len();
             let read = (&mut source)
@@ -348,7 +399,14 @@ impl Reader<'_> {
                 .read_until(b'\n', &mut self.batch.data);
             let end = self.batch.data.len();
             match read {
-                Ok(0) => return Ok(()),
+                Ok(0) => {
+                    // Not one document in the whole input: said as for an empty `.json`.
+                    if documents == 0 {
+                        self.batch.push_document(name, None, b"");
+                        self.flush_if_full()?;
+                    }
+                    return Ok(());
+                }
                 Ok(_) => {}
                 Err(error) => {
                     self.batch.data.truncate(start);
@@ -381,6 +439,7 @@ impl Reader<'_> {
                 line: Some(line),
                 range: start..start + trimmed,
             });
+            documents += 1;
             self.flush_if_full()?;
         }
     }
@@ -396,7 +455,11 @@ impl Reader<'_> {
                 .take(MAX_DOCUMENT_BYTES + 1)
                 .read_until(b'\n', &mut head)
             {
-                Ok(0) => return Ok(()),
+                Ok(0) => {
+                    // Nothing but blank lines: said as for an empty `.json`.
+                    self.batch.push_document(name, None, b"");
+                    return self.flush_if_full();
+                }
                 Ok(_) => {}
                 Err(error) => return self.unreadable(name, &error),
             }

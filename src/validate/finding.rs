@@ -60,6 +60,18 @@ impl Finding {
         }
     }
 
+    /// An input with no document at all (empty, or only whitespace).
+    pub(super) fn empty() -> Self {
+        Self {
+            entry: None,
+            resource: None,
+            path: String::new(),
+            pointer: String::new(),
+            keyword: "json".into(),
+            message: "no JSON document: the input is empty".into(),
+        }
+    }
+
     /// A document nested deeper than [`super::MAX_DEPTH`]: refused before it is parsed.
     pub(super) fn too_deep(line: usize, column: usize) -> Self {
         Self {

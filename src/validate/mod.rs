@@ -153,6 +153,9 @@ impl Registry {
 /// repeated member names. A parse failure is a finding with keyword `json`.
 pub fn parse(bytes: &[u8]) -> Result<sonic_rs::Value, Box<Finding>> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Box::new(Finding::empty()));
+    }
     if let Some(at) = deeper_than(bytes, MAX_DEPTH) {
         let before = &bytes[..at];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
