@@ -1812,3 +1812,100 @@ mod bluebutton {
         sandbox.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn five_wrong_identities_end_the_sign_in() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let landing = authorize(&sandbox, &[]).await.text().await.expect("page");
+    let request = request_id(&landing);
+    let wrong = ["John", "Allen", "10/19/1951", "123456789123", "02114"];
+    for _ in 0..4 {
+        assert_eq!(verify(&sandbox, &request, wrong).await.status(), 200);
+    }
+    let fifth = verify(&sandbox, &request, wrong).await;
+    assert_eq!(fifth.status(), 429);
+    assert!(
+        fifth
+            .text()
+            .await
+            .expect("page")
+            .contains("Too many attempts")
+    );
+    // Ended: even the right details no longer finish it; a new sign-in does.
+    assert_ne!(verify(&sandbox, &request, JOHN).await.status(), 302);
+    assert!(!code_for(&sandbox, JOHN, &[]).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_and_state_is_bounded() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let token = token_for(&sandbox, JOHN).await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let answer = http()
+            .get(format!("{}/Patient", sandbox.fhir_base()))
+            .header("Authorization", format!("{scheme} {token}"))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), 200, "{scheme}");
+    }
+    let basic = http()
+        .get(format!("{}/Patient", sandbox.fhir_base()))
+        .header("Authorization", format!("Basic {token}"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(basic.status(), 401);
+    // A state of 2 KB is kept and returned; a longer one is refused with invalid_request.
+    let kept = "s".repeat(2048);
+    let landing = authorize(&sandbox, &[("state", &kept)]).await;
+    assert_eq!(landing.status(), 200);
+    let huge = "s".repeat(2049);
+    let refused = authorize(&sandbox, &[("state", &huge)]).await;
+    assert_eq!(refused.status(), 302);
+    let to = location(&refused);
+    assert_eq!(query(&to, "error").as_deref(), Some("invalid_request"));
+    assert!(query(&to, "state").is_none());
+}
+
+#[tokio::test]
+async fn every_type_searches_by_id() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let token = token_for(&sandbox, JOHN).await;
+    for kind in [
+        "Patient",
+        "Coverage",
+        "ExplanationOfBenefit",
+        "Organization",
+        "Practitioner",
+        "Location",
+    ] {
+        let all = get(&sandbox, &token, kind)
+            .await
+            .json::<Value>()
+            .await
+            .expect("JSON");
+        let id = all["entry"][0]["resource"]["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned();
+        let one = get(&sandbox, &token, &format!("{kind}?_id={id}"))
+            .await
+            .json::<Value>()
+            .await
+            .expect("JSON");
+        let ids: Vec<&str> = one["entry"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter_map(|e| e["resource"]["id"].as_str())
+            .collect();
+        assert_eq!(ids, [id.as_str()], "{kind}");
+        let none = get(&sandbox, &token, &format!("{kind}?_id=no-such-id"))
+            .await
+            .json::<Value>()
+            .await
+            .expect("JSON");
+        assert_eq!(none["total"], 0, "{kind}");
+    }
+}

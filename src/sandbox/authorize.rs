@@ -51,6 +51,9 @@ const FIELD_LIMIT: usize = 200;
 
 /// A scope this server grants: one of [`SCOPES_SUPPORTED`], or a resource-level SMART scope
 /// such as `patient/ExplanationOfBenefit.read`.
+/// The longest `state` the sandbox keeps.
+const MAX_STATE_BYTES: usize = 2048;
+
 fn is_supported_scope(scope: &str) -> bool {
     if SCOPES_SUPPORTED.contains(&scope) {
         return true;
@@ -185,6 +188,16 @@ fn request(state: &State, query: Option<&str>) -> Result<SignIn, Response> {
         ));
     }
     let app_state = params.get("state").map(String::as_str);
+    // `state` is the app's to choose (RFC 6749 §4.1.1), but the server keeps it per pending
+    // sign-in: an unbounded one would let anyone fill the server's memory.
+    if app_state.is_some_and(|s| s.len() > MAX_STATE_BYTES) {
+        return Err(error_redirect(
+            redirect_uri,
+            "invalid_request",
+            &format!("state is longer than {MAX_STATE_BYTES} bytes"),
+            None,
+        ));
+    }
     if let Some(kind) = params.get("response_type")
         && kind != "code"
     {
@@ -268,20 +281,24 @@ fn request(state: &State, query: Option<&str>) -> Result<SignIn, Response> {
         code_challenge,
         member: None,
         started: Instant::now(),
+        attempts: 0,
     })
 }
 
-/// Remember a checked sign-in; its id, or the busy page.
+/// Remember a checked sign-in; its id.
 fn remember(state: &State, sign_in: SignIn) -> Result<String, Response> {
-    state.grants.start_sign_in(sign_in).ok_or_else(|| {
-        error_page(
-            state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Busy",
-            "Too many sign-ins are in progress.",
-            "Try again in a few minutes.",
-        )
-    })
+    Ok(state.grants.start_sign_in(sign_in))
+}
+
+/// The page for a sign-in ended by [`crate::sandbox::grants::MAX_ATTEMPTS`] wrong tries.
+fn locked_out(state: &State) -> Response {
+    error_page(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        "The details did not match too many times, so this sign-in has ended.",
+        "Go back to the app and connect again.",
+    )
 }
 
 /// `GET /oauth2/authorize/{system}` (demo plan): the landing page.
@@ -463,6 +480,9 @@ pub(crate) async fn identity_submit(
         zip: values.zip.clone(),
     };
     let Some(member) = state.store.find_member(&typed) else {
+        if !state.grants.failed_attempt(request) {
+            return locked_out(&state);
+        }
         return identity_page(
             &state,
             StatusCode::OK,
@@ -653,6 +673,9 @@ pub(crate) async fn login_submit(
         .filter(|index| *index < state.store.member_count())
         .filter(|index| password == Persona::password_of(*index));
     let Some(member) = member else {
+        if !state.grants.failed_attempt(request) {
+            return locked_out(&state);
+        }
         return login_page(
             &state,
             StatusCode::OK,

@@ -145,11 +145,10 @@ fn authorize(state: &State, headers: &HeaderMap) -> Result<Authorization, FhirEr
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        // The scheme is case-insensitive (RFC 7235 §2.1).
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or(FhirError::Unauthorized {
             diagnostics: "the Authorization header is not a Bearer token",

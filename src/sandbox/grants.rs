@@ -41,7 +41,13 @@ pub struct SignIn {
     /// The member, once they have logged in (Blue Button: before the consent page).
     pub member: Option<usize>,
     pub started: Instant,
+    /// Wrong identities or passwords typed so far (see [`MAX_ATTEMPTS`]).
+    pub attempts: u32,
 }
+
+/// Wrong identities or passwords one sign-in may take before it ends: guessing a member's
+/// details is not free.
+pub const MAX_ATTEMPTS: u32 = 5;
 
 /// An issued authorization code.
 #[derive(Debug, Clone)]
@@ -227,18 +233,39 @@ impl Grants {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Remember a sign-in; `None` when the server is full.
-    pub fn start_sign_in(&self, sign_in: SignIn) -> Option<String> {
+    /// Remember a sign-in. When the table is full of live sign-ins, the oldest is forgotten:
+    /// a flood of abandoned authorization requests never locks out a new one.
+    pub fn start_sign_in(&self, sign_in: SignIn) -> String {
         let mut inner = self.lock();
         let now = Instant::now();
         if !make_room(&mut inner.sign_ins, |s| {
             now.duration_since(s.started) > SIGN_IN_LIFETIME
-        }) {
-            return None;
+        }) && let Some(oldest) = inner
+            .sign_ins
+            .iter()
+            .min_by_key(|(_, s)| s.started)
+            .map(|(id, _)| id.clone())
+        {
+            inner.sign_ins.remove(&oldest);
         }
         let id = random_token();
         inner.sign_ins.insert(id.clone(), sign_in);
-        Some(id)
+        id
+    }
+
+    /// Count a wrong identity or password; whether the sign-in may go on (after
+    /// [`MAX_ATTEMPTS`] it is ended).
+    pub fn failed_attempt(&self, id: &str) -> bool {
+        let mut inner = self.lock();
+        let Some(sign_in) = inner.sign_ins.get_mut(id) else {
+            return false;
+        };
+        sign_in.attempts += 1;
+        if sign_in.attempts >= MAX_ATTEMPTS {
+            inner.sign_ins.remove(id);
+            return false;
+        }
+        true
     }
 
     /// A sign-in still in progress.
@@ -549,6 +576,33 @@ impl Grants {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_sign_in_table_forgets_its_oldest_entry_and_takes_the_new_one() {
+        let grants = Grants::default();
+        let sign_in = |client: &str| SignIn {
+            client_id: client.to_owned(),
+            redirect_uri: String::new(),
+            state: None,
+            scope: String::new(),
+            code_challenge: None,
+            member: None,
+            started: Instant::now(),
+            attempts: 0,
+        };
+        let first = grants.start_sign_in(sign_in("first"));
+        for _ in 1..CAPACITY {
+            grants.start_sign_in(sign_in("flood"));
+        }
+        assert!(grants.sign_in(&first).is_some());
+        let newest = grants.start_sign_in(sign_in("newest"));
+        assert!(
+            grants.sign_in(&newest).is_some(),
+            "a new sign-in is never refused"
+        );
+        assert!(grants.sign_in(&first).is_none(), "the oldest made room");
+        assert_eq!(grants.lock().sign_ins.len(), CAPACITY);
+    }
 
     #[test]
     fn pkce_follows_rfc_7636_appendix_b() {
