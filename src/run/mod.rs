@@ -575,12 +575,34 @@ async fn execute(
             world.scenario = Some(collector::scenario_key(feature, scenario));
             Box::pin(async {})
         });
-    let interrupted = tokio::select! {
-        _ = cucumber.run(features) => None,
-        stop = stops.next() => Some(stop),
+    let (interrupted, crashed) = tokio::select! {
+        ran = caught(cucumber.run(features)) => (None, ran.err()),
+        stop = stops.next() => (Some(stop), None),
     };
-    let collected = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut collected = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
+    if let Some(panic) = crashed {
+        collected.errors.push(format!(
+            "onramp failed during the run ({panic}); this report holds what was recorded until then. This is a defect in onramp: please report it"
+        ));
+    }
     (collected, interrupted)
+}
+
+/// Run `future`; a panic in it (outside a step, whose panics are its verdict) becomes
+/// `Err(message)` instead of unwinding through the run, so the report is still written and
+/// the browser still closed.
+async fn caught<T>(future: impl Future<Output = T>) -> Result<T, String> {
+    use futures_util::FutureExt as _;
+    std::panic::AssertUnwindSafe(future)
+        .catch_unwind()
+        .await
+        .map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "a panic".into())
+        })
 }
 
 /// Assemble the recording and write every output of `summary` into `dir`; the files
@@ -759,5 +781,22 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         errors,
         checklist,
         recording: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_outside_a_step_is_caught_with_its_message() {
+        assert_eq!(caught(async { 7 }).await, Ok(7));
+        let failed = caught(async {
+            if std::hint::black_box(true) {
+                panic!("the collector broke");
+            }
+        })
+        .await;
+        assert_eq!(failed, Err("the collector broke".to_owned()));
     }
 }
