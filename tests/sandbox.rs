@@ -1909,3 +1909,56 @@ async fn every_type_searches_by_id() {
         assert_eq!(none["total"], 0, "{kind}");
     }
 }
+
+#[tokio::test]
+async fn a_token_reads_only_the_types_its_scopes_grant() {
+    let sandbox = start(SandboxConfig::default()).await;
+    for (scope, readable, refused) in [
+        (
+            "openid fhirUser launch/patient",
+            &[][..],
+            &["Patient", "ExplanationOfBenefit"][..],
+        ),
+        (
+            "patient/Coverage.read",
+            &["Coverage"][..],
+            &["ExplanationOfBenefit", "Patient"][..],
+        ),
+        (
+            "patient/Coverage.rs",
+            &["Coverage"][..],
+            &["ExplanationOfBenefit"][..],
+        ),
+        (
+            "patient/*.rs",
+            &["Coverage", "ExplanationOfBenefit", "Patient"][..],
+            &[][..],
+        ),
+        ("patient/*.read", &["Organization", "Location"][..], &[][..]),
+    ] {
+        let body = tokens(&sandbox, scope).await;
+        let token = body["access_token"].as_str().expect("access_token");
+        for kind in readable {
+            assert_eq!(
+                get(&sandbox, token, kind).await.status(),
+                200,
+                "{scope}: {kind}"
+            );
+        }
+        for kind in refused {
+            let answer = get(&sandbox, token, kind).await;
+            assert_eq!(answer.status(), 403, "{scope}: {kind}");
+            assert!(
+                answer.headers()["www-authenticate"]
+                    .to_str()
+                    .unwrap_or_default()
+                    .contains("insufficient_scope")
+            );
+            let outcome: Value = answer.json().await.expect("JSON");
+            assert_eq!(
+                outcome["resourceType"], "OperationOutcome",
+                "{scope}: {kind}"
+            );
+        }
+    }
+}
