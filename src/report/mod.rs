@@ -35,16 +35,26 @@ fn write(dir: &Path, name: &str, bytes: &[u8], files: &mut Vec<String>) -> Resul
     Ok(())
 }
 
+/// Write `summary.json` alone: the first output, and the last one left when another cannot
+/// be rendered.
+pub fn write_summary(
+    dir: &Path,
+    summary: &RunSummary,
+    files: &mut Vec<String>,
+) -> Result<(), ReportError> {
+    let json = serde_json::to_vec_pretty(summary).map_err(|e| ReportError::Write {
+        path: dir.join("summary.json"),
+        source: e.into(),
+    })?;
+    write(dir, "summary.json", &json, files)
+}
+
 /// Write `summary.json`, `report.html`, `junit.xml`, `cucumber.json`, `checklist.md` and
 /// `emails/*.eml` into `dir` (where the screenshots already are); returns the files
 /// written, in order.
 pub fn write_outputs(dir: &Path, summary: &RunSummary) -> Result<Vec<String>, ReportError> {
     let mut files = Vec::new();
-    let json = serde_json::to_vec_pretty(summary).map_err(|e| ReportError::Write {
-        path: dir.join("summary.json"),
-        source: e.into(),
-    })?;
-    write(dir, "summary.json", &json, &mut files)?;
+    write_summary(dir, summary, &mut files)?;
     let images: html::Images = summary
         .screenshots
         .iter()

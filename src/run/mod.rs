@@ -534,7 +534,30 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     })
     .await;
 
-    let files = write_report(&dir, &mut summary)?;
+    // A defect in a renderer still leaves summary.json, saying so.
+    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        write_report(&dir, &mut summary)
+    }));
+    let files = match written {
+        Ok(result) => result?,
+        Err(panic) => {
+            summary.errors.push(format!(
+                "onramp failed while writing the report ({}); summary.json holds the run. This is a defect in onramp: please report it",
+                panic_message(&*panic)
+            ));
+            summary.outcome = Outcome::Error;
+            summary.exit_code = crate::exit::ENVIRONMENT;
+            let mut files = Vec::new();
+            crate::report::write_summary(&dir, &summary, &mut files).map_err(|source| {
+                RunError::Report {
+                    outcome: "error".into(),
+                    dir: dir.clone(),
+                    source,
+                }
+            })?;
+            files
+        }
+    };
     link_latest(&dir);
     Ok(RunReport {
         summary,
@@ -596,13 +619,16 @@ async fn caught<T>(future: impl Future<Output = T>) -> Result<T, String> {
     std::panic::AssertUnwindSafe(future)
         .catch_unwind()
         .await
-        .map_err(|panic| {
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "a panic".into())
-        })
+        .map_err(|panic| panic_message(&*panic))
+}
+
+/// What a panic said.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "a panic".into())
 }
 
 /// Assemble the recording and write every output of `summary` into `dir`; the files
@@ -798,5 +824,8 @@ mod tests {
         })
         .await;
         assert_eq!(failed, Err("the collector broke".to_owned()));
+        let formatted =
+            std::panic::catch_unwind(|| panic!("page {} of {}", 2, 3)).expect_err("panics");
+        assert_eq!(panic_message(&*formatted), "page 2 of 3");
     }
 }
