@@ -44,6 +44,26 @@ enum Command {
         after_help = "Exit status: 0 every item is ready, 1 some are missing or need fixing, 2 the manifest cannot be read."
     )]
     Checklist(ChecklistArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(after_help = COMPLETIONS_AFTER_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on standard output.
+    #[command(
+        after_help = "Install: onramp man > ~/.local/share/man/man1/onramp.1 (then `man onramp`)."
+    )]
+    Man,
+}
+
+const COMPLETIONS_AFTER_HELP: &str = "Install, for example:
+  bash: onramp completions bash > ~/.local/share/bash-completion/completions/onramp
+  zsh:  onramp completions zsh > ~/.zfunc/_onramp   (with fpath+=~/.zfunc before compinit)
+  fish: onramp completions fish > ~/.config/fish/completions/onramp.fish
+  powershell: onramp completions powershell >> $PROFILE";
+
+#[derive(Debug, Args)]
+struct CompletionsArgs {
+    /// The shell to complete for.
+    shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -294,6 +314,18 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Run(args) => run_features(args),
         Command::Init(args) => init(args),
         Command::Checklist(args) => checklist(args),
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "onramp", &mut io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command)
+                .render(&mut io::stdout())
+                .map_err(CliError::Output)?;
+            Ok(exit::OK)
+        }
     }
 }
 

@@ -413,3 +413,54 @@ fn odd_inputs_get_a_clear_answer_without_hanging() {
         assert!(stdout(&output).contains("no JSON document: the input is empty"));
     }
 }
+
+#[test]
+fn completions_complete_commands_and_options_and_the_man_page_renders() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let output = run(&["completions", shell]);
+        assert_eq!(code(&output), 0, "{shell}");
+        assert!(stdout(&output).contains("validate"), "{shell}");
+    }
+    assert_eq!(code(&run(&["completions", "tcsh"])), 2);
+    // The bash script, sourced in a real bash, completes a command and an option.
+    let script = write(
+        dir.path(),
+        "onramp.bash",
+        &stdout(&run(&["completions", "bash"])),
+    );
+    let complete = |words: &str, cword: usize, cur: &str, prev: &str| {
+        let program = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; _onramp onramp {cur} {prev}; echo \"${{COMPREPLY[*]}}\"",
+            script.display()
+        );
+        let output = std::process::Command::new("bash")
+            .args(["-c", &program])
+            .output()
+            .expect("bash runs");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    assert_eq!(complete("onramp ru", 1, "ru", "onramp"), "run");
+    assert_eq!(
+        complete("onramp validate --for", 2, "--for", "validate"),
+        "--format"
+    );
+    // The manual page is roff that names every command.
+    let man = run(&["man"]);
+    assert_eq!(code(&man), 0);
+    let page = stdout(&man);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH onramp 1"),
+        "{page}"
+    );
+    for command in [
+        "validate",
+        "sandbox",
+        "run",
+        "init",
+        "checklist",
+        "completions",
+    ] {
+        assert!(page.contains(command), "{command} in the man page");
+    }
+}
