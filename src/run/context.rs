@@ -84,17 +84,7 @@ impl RunContext {
         authorized: &Authorized,
         with_verifier: bool,
     ) -> Result<TokenAnswer, StepFailure> {
-        let code = authorized.redirect.code.clone().ok_or_else(|| {
-            StepFailure::conformance(format!(
-                "the redirect carried no code{}",
-                authorized
-                    .redirect
-                    .error
-                    .as_ref()
-                    .map(|e| format!(" but error={e}"))
-                    .unwrap_or_default()
-            ))
-        })?;
+        let code = authorized.code()?.clone();
         let verifier = authorized.start.verifier.as_ref().filter(|_| with_verifier);
         let answer = self.oauth.exchange(&code, verifier).await;
         match &answer.transport {

@@ -23,6 +23,22 @@ pub struct Authorized {
     pub redirect: Redirect,
 }
 
+impl Authorized {
+    /// The code the redirect carried, or the failure of a redirect without one.
+    pub fn code(&self) -> Result<&Secret, StepFailure> {
+        self.redirect.code.as_ref().ok_or_else(|| {
+            StepFailure::conformance(format!(
+                "the redirect carried no code{}",
+                self.redirect
+                    .error
+                    .as_ref()
+                    .map(|e| format!(" but error={e}"))
+                    .unwrap_or_default()
+            ))
+        })
+    }
+}
+
 /// The tokens of the run.
 #[derive(Debug)]
 pub struct Grant {

@@ -81,17 +81,7 @@ async fn sign_in_again(world: &mut OnrampWorld, pkce: Option<bool>) -> Result<()
     let authorized = ctx
         .sign_in(&format!("{CONTEXT}: another sign-in"), start, false)
         .await?;
-    if authorized.redirect.code.is_none() {
-        return Err(StepFailure::conformance(format!(
-            "the sign-in's redirect carried no code{}",
-            authorized
-                .redirect
-                .error
-                .as_ref()
-                .map(|e| format!(" but error={e}"))
-                .unwrap_or_default()
-        )));
-    }
+    authorized.code()?;
     world.authorized = Some(authorized);
     Ok(())
 }

@@ -114,10 +114,7 @@ async fn metadata_r4(world: &mut OnrampWorld, step: &Step) {
 async fn metadata_oauth(world: &mut OnrampWorld, step: &Step) {
     let result = async {
         let ctx = world.ctx()?;
-        let capability = ctx
-            .server_capability()
-            .await
-            .ok_or_else(|| StepFailure::blocked("there is no CapabilityStatement to read"))?;
+        let capability = capability(&ctx).await?;
         let smart = ctx.smart_configuration().await;
         let config = smart
             .object("the SMART configuration")
@@ -162,10 +159,7 @@ async fn metadata_oauth(world: &mut OnrampWorld, step: &Step) {
 async fn metadata_carin(world: &mut OnrampWorld, step: &Step) {
     let result = async {
         let ctx = world.ctx()?;
-        let capability = ctx
-            .server_capability()
-            .await
-            .ok_or_else(|| StepFailure::blocked("there is no CapabilityStatement to read"))?;
+        let capability = capability(&ctx).await?;
         let missing = discovery::capability_missing(&capability, &ctx.target.required_resources);
         if missing.is_empty() {
             Ok(())
@@ -184,10 +178,7 @@ async fn metadata_carin(world: &mut OnrampWorld, step: &Step) {
 async fn metadata_instantiates(world: &mut OnrampWorld, step: &Step) {
     let result = async {
         let ctx = world.ctx()?;
-        let capability = ctx
-            .server_capability()
-            .await
-            .ok_or_else(|| StepFailure::blocked("there is no CapabilityStatement to read"))?;
+        let capability = capability(&ctx).await?;
         let names_carin = capability
             .instantiates
             .iter()
@@ -203,4 +194,13 @@ async fn metadata_instantiates(world: &mut OnrampWorld, step: &Step) {
     }
     .await;
     check(world, step, result);
+}
+
+/// The server's CapabilityStatement; a check of it is blocked when there is none.
+async fn capability(
+    ctx: &crate::run::context::RunContext,
+) -> Result<discovery::ServerCapability, StepFailure> {
+    ctx.server_capability()
+        .await
+        .ok_or_else(|| StepFailure::blocked("there is no CapabilityStatement to read"))
 }

@@ -45,46 +45,37 @@ impl Finding {
         } else {
             text.split(" at line ").next().unwrap_or(&text).trim()
         };
+        Self::document(format!(
+            "malformed JSON at line {}, column {}: {}",
+            error.line(),
+            error.column(),
+            lowercase_first(what)
+        ))
+    }
+
+    /// A `json` finding about the document as a whole (no entry, resource or path).
+    fn document(message: String) -> Self {
         Self {
             entry: None,
             resource: None,
             path: String::new(),
             pointer: String::new(),
             keyword: "json".into(),
-            message: format!(
-                "malformed JSON at line {}, column {}: {}",
-                error.line(),
-                error.column(),
-                lowercase_first(what)
-            ),
+            message,
         }
     }
 
     /// An input with no document at all (empty, or only whitespace).
     pub(super) fn empty() -> Self {
-        Self {
-            entry: None,
-            resource: None,
-            path: String::new(),
-            pointer: String::new(),
-            keyword: "json".into(),
-            message: "no JSON document: the input is empty".into(),
-        }
+        Self::document("no JSON document: the input is empty".into())
     }
 
     /// A document nested deeper than [`super::MAX_DEPTH`]: refused before it is parsed.
     pub(super) fn too_deep(line: usize, column: usize) -> Self {
-        Self {
-            entry: None,
-            resource: None,
-            path: String::new(),
-            pointer: String::new(),
-            keyword: "json".into(),
-            message: format!(
-                "JSON nested deeper than {} levels at line {line}, column {column}; FHIR resources are a few dozen levels deep, so the document was not read further",
-                super::MAX_DEPTH
-            ),
-        }
+        Self::document(format!(
+            "JSON nested deeper than {} levels at line {line}, column {column}; FHIR resources are a few dozen levels deep, so the document was not read further",
+            super::MAX_DEPTH
+        ))
     }
 }
 
