@@ -1,7 +1,7 @@
 //! The command line: arguments, the command they select, exit codes, and printing an error
 //! once with its causes. No validation, networking or formatting logic lives here.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +14,7 @@ use crate::validate::Registry;
 use crate::validate::files::{self, Event, Input};
 use crate::validate::output::{Format, Writer};
 
+use crate::console::{ColorChoice, Console, Verbosity};
 use crate::exit;
 
 /// onramp: prove a Patient Access app's FHIR R4 support and assemble the evidence.
@@ -22,6 +23,18 @@ use crate::exit;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    /// Print only failures, warnings and the verdict (no progress, no log lines).
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// Also print every HTTP exchange and browser action as it happens, and debug logs.
+    #[arg(long, short, global = true)]
+    verbose: bool,
+
+    /// Colour: auto (terminals, unless NO_COLOR is set), always, or never.
+    #[arg(long, value_enum, global = true, value_name = "WHEN", default_value_t)]
+    color: ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,7 +99,9 @@ ONRAMP_BB_CLIENT_SECRET and ONRAMP_BB_REDIRECT_URI), or a TOML target file (onra
 writes a commented one).
 
 Outputs in OUT/<run-id>/: report.html, summary.json, junit.xml, cucumber.json,
-checklist.md, emails/, screenshots/; OUT/latest points at the newest run.
+checklist.md, emails/, screenshots/; OUT/latest points at the newest run. In GitHub Actions
+(GITHUB_STEP_SUMMARY set) a Markdown job summary is appended too; examples/ci/ in onramp's
+repository holds GitHub Actions and GitLab CI jobs.
 
 Exit status: 0 conformant, 1 conformance failures, 2 usage or configuration error,
 3 environment error (no browser, target unreachable), 130/143/129 stopped by
@@ -129,6 +144,18 @@ struct RunArgs {
     /// Fail the run (exit 1) unless every production-access item is ready.
     #[arg(long)]
     require_checklist: bool,
+
+    /// Also print each failed step as a CI annotation on its feature file's line
+    /// (github: `::error file=…,line=…::…` workflow commands).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    annotations: Option<Annotations>,
+}
+
+/// `--annotations`: the CI system whose annotation format to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Annotations {
+    /// GitHub Actions workflow commands.
+    Github,
 }
 
 #[derive(Debug, Args)]
@@ -276,7 +303,19 @@ impl CliError {
 
 /// Parse the command line, run the command, and turn the outcome into an exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        // Help and usage errors follow `--color` too (clap decides their colour itself).
+        let command = match color_asked(std::env::args_os()) {
+            Some(ColorChoice::Always) => Cli::command().color(clap::ColorChoice::Always),
+            Some(ColorChoice::Never) => Cli::command().color(clap::ColorChoice::Never),
+            Some(ColorChoice::Auto) | None => Cli::command(),
+        };
+        command
+            .try_get_matches()
+            .and_then(|matches| Cli::from_arg_matches(&matches))
+    };
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
@@ -296,6 +335,28 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The `--color` the arguments ask for, read before clap parses them (the last one wins, as
+/// clap's own would).
+fn color_asked(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<ColorChoice> {
+    use clap::ValueEnum as _;
+    let mut asked = None;
+    let mut args = args.into_iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        let value = match arg.strip_prefix("--color") {
+            Some("") => args.next(),
+            Some(rest) => rest.strip_prefix('=').map(str::to_owned),
+            None => None,
+        };
+        if let Some(choice) = value.and_then(|v| ColorChoice::from_str(&v, true).ok()) {
+            asked = Some(choice);
+        }
+    }
+    asked
+}
+
 /// Print an error once, with its chain of causes.
 fn report(error: &dyn std::error::Error) {
     let mut text = format!("onramp: {error}");
@@ -308,12 +369,20 @@ fn report(error: &dyn std::error::Error) {
 }
 
 fn run(cli: Cli) -> Result<u8, CliError> {
+    let verbosity = if cli.quiet {
+        Verbosity::Quiet
+    } else if cli.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let console = Console::detect(verbosity, cli.color);
     match cli.command {
-        Command::Validate(args) => validate(args),
-        Command::Sandbox(args) => sandbox(args),
-        Command::Run(args) => run_features(args),
-        Command::Init(args) => init(args),
-        Command::Checklist(args) => checklist(args),
+        Command::Validate(args) => validate(args, console),
+        Command::Sandbox(args) => sandbox(args, console),
+        Command::Run(args) => run_features(args, console),
+        Command::Init(args) => init(args, console),
+        Command::Checklist(args) => checklist(args, console),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(args.shell, &mut command, "onramp", &mut io::stdout());
@@ -329,7 +398,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
     }
 }
 
-fn validate(args: ValidateArgs) -> Result<u8, CliError> {
+fn validate(args: ValidateArgs, console: Console) -> Result<u8, CliError> {
     let inputs: Vec<Input> = args.paths.iter().map(|p| Input::parse(p)).collect();
     for input in &inputs {
         if let Input::Path(path) = input
@@ -352,10 +421,12 @@ fn validate(args: ValidateArgs) -> Result<u8, CliError> {
         .build()
         .map_err(|source| CliError::Pool { jobs, source })?;
 
-    let progress = progress_bar(&inputs);
+    let progress = progress_bar(&inputs, console);
+    let started = std::time::Instant::now();
     let stdout = io::stdout().lock();
     let mut writer = Writer::begin(args.format, io::BufWriter::new(stdout), io::stderr())
-        .map_err(CliError::Output)?;
+        .map_err(CliError::Output)?
+        .with_console(console);
     let mut failed: Option<io::Error> = None;
     files::check_inputs(Registry::global(), inputs, &pool, |event| {
         if failed.is_some() {
@@ -386,6 +457,15 @@ fn validate(args: ValidateArgs) -> Result<u8, CliError> {
         return Err(CliError::Output(error));
     }
     let totals = writer.finish().map_err(CliError::Output)?;
+    if console.verbose() {
+        let seconds = started.elapsed().as_secs_f64();
+        eprintln!(
+            "onramp: validated {} in {seconds:.2} s ({:.0} resources/s) on {jobs} thread{}",
+            crate::validate::output::plural(totals.resources, "resource"),
+            totals.resources as f64 / seconds.max(1e-9),
+            if jobs == 1 { "" } else { "s" }
+        );
+    }
     let _ = io::stderr().flush();
     Ok(if totals.unreadable > 0 {
         exit::USAGE
@@ -396,9 +476,9 @@ fn validate(args: ValidateArgs) -> Result<u8, CliError> {
     })
 }
 
-/// A progress bar on standard error, only when it is a terminal; hidden otherwise.
-fn progress_bar(inputs: &[Input]) -> ProgressBar {
-    if !io::stderr().is_terminal() {
+/// A progress bar on standard error, only when it is a terminal (and not `--quiet`).
+fn progress_bar(inputs: &[Input], console: Console) -> ProgressBar {
+    if !console.progress {
         return ProgressBar::hidden();
     }
     let bar = match files::total_bytes(inputs) {
@@ -427,20 +507,28 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(CliError::Runtime)
 }
 
-/// Log to standard error: `RUST_LOG` if set, else onramp's own info messages.
-fn init_logging() {
+/// Log to standard error: `RUST_LOG` if set, else onramp's own messages at the level the
+/// verbosity asks for (warnings when quiet, debug when verbose); in colour only when
+/// standard error takes it.
+fn init_logging(console: Console) {
+    let level = match console.verbosity {
+        Verbosity::Quiet => "onramp=warn",
+        Verbosity::Normal => "onramp=info",
+        Verbosity::Verbose => "onramp=debug",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("onramp=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        .with_ansi(console.color_err)
         .with_target(false)
         .try_init();
 }
 
-fn sandbox(args: SandboxArgs) -> Result<u8, CliError> {
+fn sandbox(args: SandboxArgs, console: Console) -> Result<u8, CliError> {
     use crate::sandbox::{Client, Sandbox, SandboxConfig};
-    init_logging();
+    init_logging(console);
     let persona = args.persona;
     let config = SandboxConfig {
         persona,
@@ -471,7 +559,7 @@ fn sandbox(args: SandboxArgs) -> Result<u8, CliError> {
     })
 }
 
-fn run_features(args: RunArgs) -> Result<u8, CliError> {
+fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
     let options = crate::run::RunOptions {
         target: args.target,
         features: args.features,
@@ -482,20 +570,48 @@ fn run_features(args: RunArgs) -> Result<u8, CliError> {
         sandbox_faults: args.sandbox_faults,
         manifest: args.manifest,
         require_checklist: args.require_checklist,
+        console,
     };
     let report = runtime()?
         .block_on(crate::run::run(options))
         .map_err(CliError::Run)?;
     let summary = &report.summary;
+    if args.annotations == Some(Annotations::Github) {
+        let mut out = io::stdout().lock();
+        for line in crate::report::ci::github_annotations(summary) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    // In a GitHub Actions job: the Markdown job summary, appended as the file asks.
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        let markdown = crate::report::ci::github_step_summary(
+            summary,
+            &report.dir,
+            &crate::report::ci::GithubRun::from_env(),
+        );
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(markdown.as_bytes()));
+        if let Err(error) = appended {
+            eprintln!(
+                "onramp: cannot append the job summary to {} (GITHUB_STEP_SUMMARY): {error}; the report is written",
+                std::path::Path::new(&path).display()
+            );
+        }
+    }
     let counts = &summary.scenario_counts;
-    let verdict = match summary.outcome {
-        crate::run::summary::Outcome::Passed => "conformant",
-        crate::run::summary::Outcome::Failed => "NOT conformant",
-        crate::run::summary::Outcome::Error => "could not test everything",
-        crate::run::summary::Outcome::Interrupted => "interrupted",
+    let (verdict, colour) = match summary.outcome {
+        crate::run::summary::Outcome::Passed => ("conformant", "1;32"),
+        crate::run::summary::Outcome::Failed => ("NOT conformant", "1;31"),
+        crate::run::summary::Outcome::Error => ("could not test everything", "1;33"),
+        crate::run::summary::Outcome::Interrupted => ("interrupted", "1;33"),
     };
+    let verdict = console.paint_out(colour, verdict);
     println!(
-        "\nonramp: {verdict}: {} scenario{} ({} passed, {} failed) against {} in {:.1} s",
+        "{}onramp: {verdict}: {} scenario{} ({} passed, {} failed) against {} in {:.1} s",
+        if console.quiet() { "" } else { "\n" },
         counts.passed + counts.failed + counts.skipped,
         if counts.passed + counts.failed + counts.skipped == 1 {
             ""
@@ -518,7 +634,7 @@ fn run_features(args: RunArgs) -> Result<u8, CliError> {
     Ok(summary.exit_code)
 }
 
-fn init(args: InitArgs) -> Result<u8, CliError> {
+fn init(args: InitArgs, console: Console) -> Result<u8, CliError> {
     let (sign_in, target) = match &args.preset {
         None => (
             crate::features::DEFAULT_SIGN_IN.to_owned(),
@@ -555,7 +671,12 @@ fn init(args: InitArgs) -> Result<u8, CliError> {
             path: path.clone(),
             source,
         })?;
-        println!("wrote {}", path.display());
+        if !console.quiet() {
+            println!("wrote {}", path.display());
+        }
+    }
+    if console.quiet() {
+        return Ok(exit::OK);
     }
     println!(
         "\nEdit them, then: onramp run --target {}\n(the target runs the features beside it; fill in {} for the report's production-access checklist)",
@@ -587,7 +708,7 @@ fn preset_target(text: &str) -> (String, String) {
     (sign_in, target)
 }
 
-fn checklist(args: ChecklistArgs) -> Result<u8, CliError> {
+fn checklist(args: ChecklistArgs, console: Console) -> Result<u8, CliError> {
     let checklist = crate::checklist::check(Some(&args.manifest))?;
     print!("{}", crate::checklist::render_text(&checklist));
     if let Some(dir) = &args.out {
@@ -608,7 +729,9 @@ fn checklist(args: ChecklistArgs) -> Result<u8, CliError> {
                 path: path.clone(),
                 source,
             })?;
-            println!("wrote {}", path.display());
+            if !console.quiet() {
+                println!("wrote {}", path.display());
+            }
         }
     }
     Ok(if checklist.complete() {
@@ -616,4 +739,27 @@ fn checklist(args: ChecklistArgs) -> Result<u8, CliError> {
     } else {
         exit::FAILURES
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_color_flag_is_found_before_parsing() {
+        let args = |line: &str| -> Vec<std::ffi::OsString> {
+            line.split_whitespace().map(Into::into).collect()
+        };
+        assert_eq!(
+            color_asked(args("onramp --color never run")),
+            Some(ColorChoice::Never)
+        );
+        assert_eq!(
+            color_asked(args("onramp run --color=always")),
+            Some(ColorChoice::Always)
+        );
+        assert_eq!(color_asked(args("onramp run --color=sometimes")), None);
+        assert_eq!(color_asked(args("onramp validate -- --color never")), None);
+        assert_eq!(color_asked(args("onramp run --colorful")), None);
+    }
 }

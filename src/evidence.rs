@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
@@ -54,6 +54,10 @@ pub struct Exchange {
     pub method: String,
     pub url: String,
     pub status: Option<u16>,
+    /// When the request was sent, in milliseconds since the recorder started (the run's
+    /// time axis).
+    #[serde(default)]
+    pub start_ms: u64,
     pub duration_ms: u64,
     pub request_headers: Vec<(String, String)>,
     pub request_body: Option<String>,
@@ -82,12 +86,26 @@ pub struct Note {
     pub text: String,
 }
 
+/// One thing the browser was made to do (open a page, click, fill a field, wait), timed on
+/// the run's time axis.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct BrowserAction {
+    pub context: String,
+    /// What was done, as the features said it (`click "Sign in"`), secrets left out.
+    pub action: String,
+    pub start_ms: u64,
+    pub duration_ms: u64,
+    /// Whether the browser managed it.
+    pub ok: bool,
+}
+
 /// Everything recorded, for the run summary.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct Evidence {
     pub exchanges: Vec<Exchange>,
     pub screenshots: Vec<Screenshot>,
     pub notes: Vec<Note>,
+    pub browser_actions: Vec<BrowserAction>,
 }
 
 /// An exchange as the HTTP layer saw it, before redaction.
@@ -112,6 +130,10 @@ pub struct Recorder {
     evidence: Mutex<Evidence>,
     screenshots_dir: Option<PathBuf>,
     last_screenshot: Mutex<Option<[u8; 32]>>,
+    /// The run's time zero, as an instant and on the wall clock.
+    origin: (Instant, SystemTime),
+    /// Where each exchange and browser action is printed as it is recorded (`--verbose`).
+    trace: Option<crate::console::Console>,
 }
 
 impl Recorder {
@@ -122,7 +144,58 @@ impl Recorder {
             evidence: Mutex::new(Evidence::default()),
             screenshots_dir: dir.map(|d| d.join("screenshots")),
             last_screenshot: Mutex::new(None),
+            origin: (Instant::now(), SystemTime::now()),
+            trace: None,
         }
+    }
+
+    /// Also print every exchange and browser action on standard output as it is recorded,
+    /// redacted like everything else.
+    pub fn with_trace(self, console: crate::console::Console) -> Self {
+        Self {
+            trace: Some(console),
+            ..self
+        }
+    }
+
+    /// Milliseconds from the run's time zero to `at`.
+    pub fn offset(&self, at: Instant) -> u64 {
+        millis(at.saturating_duration_since(self.origin.0))
+    }
+
+    /// Milliseconds from the run's time zero to `at` on the wall clock (cucumber's events).
+    pub fn wall_offset(&self, at: SystemTime) -> u64 {
+        at.duration_since(self.origin.1).map_or(0, millis)
+    }
+
+    fn trace(&self, line: &str) {
+        if let Some(console) = self.trace {
+            use std::io::Write as _;
+            let line = crate::text::inert(line);
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                console.paint_out("2", &line)
+            );
+        }
+    }
+
+    /// Record what the browser was made to do, from `started` until now.
+    pub fn browser_action(&self, context: &str, action: &str, started: Instant, ok: bool) {
+        let action = BrowserAction {
+            context: self.redact(context),
+            action: self.redact(&redact_query(action)),
+            start_ms: self.offset(started),
+            duration_ms: millis(started.elapsed()),
+            ok,
+        };
+        self.trace(&format!(
+            "      browser {} ({} ms){}",
+            action.action,
+            action.duration_ms,
+            if ok { "" } else { " failed" }
+        ));
+        self.evidence().browser_actions.push(action);
     }
 
     fn evidence(&self) -> std::sync::MutexGuard<'_, Evidence> {
@@ -233,7 +306,12 @@ impl Recorder {
             method: raw.method,
             url: self.redact(&redact_query(&raw.url)),
             status: raw.status,
-            duration_ms: u64::try_from(raw.duration.as_millis()).unwrap_or(u64::MAX),
+            start_ms: self.offset(
+                Instant::now()
+                    .checked_sub(raw.duration)
+                    .unwrap_or(self.origin.0),
+            ),
+            duration_ms: millis(raw.duration),
             request_headers: self.redact_headers(&raw.request_headers),
             request_body,
             response_headers: self.redact_headers(&raw.response_headers),
@@ -241,6 +319,16 @@ impl Recorder {
             truncated: request_cut + response_cut,
             error: raw.error.map(|e| self.redact(&e)),
         };
+        self.trace(&format!(
+            "      {} {} {} ({} ms)",
+            exchange.method,
+            exchange.url,
+            exchange.status.map_or_else(
+                || exchange.error.clone().unwrap_or_default(),
+                |s| s.to_string()
+            ),
+            exchange.duration_ms
+        ));
         let mut evidence = self.evidence();
         let index = evidence.exchanges.len() + 1;
         evidence.exchanges.push(Exchange { index, ..exchange });
@@ -316,6 +404,10 @@ impl Recorder {
     pub fn snapshot(&self) -> Evidence {
         self.evidence().clone()
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Values of [`SECRET_FIELDS`] in free text as `name=value` (queries, forms), of

@@ -9,6 +9,7 @@ pub mod browser;
 pub mod checklist;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod discovery;
 pub mod evidence;
 pub mod exit;

@@ -102,7 +102,11 @@ async fn a_member_signs_in_with_chromium_and_the_app_gets_a_code() {
     let token = common::sandbox::exchange(&sandbox, code, &[]).await;
     assert_eq!(token.status(), 200);
 
-    let profile = browser.profile_dir().display().to_string();
+    let profile = browser
+        .profile_dir()
+        .expect("a local profile")
+        .display()
+        .to_string();
     browser.close().await.expect("the session ends");
     drop(driver);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -153,7 +157,11 @@ async fn a_redirect_to_an_app_that_never_loads_is_still_caught() {
         .expect("the unreachable redirect is still the window's address");
     assert!(arrived.query_pairs().any(|(k, _)| k == "code"));
     // Dropping the driver without closing the session still ends Chromium.
-    let profile = browser.profile_dir().display().to_string();
+    let profile = browser
+        .profile_dir()
+        .expect("a local profile")
+        .display()
+        .to_string();
     assert!(
         !leftover_browsers(&profile).is_empty(),
         "the check sees a live browser"

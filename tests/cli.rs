@@ -464,3 +464,208 @@ fn completions_complete_commands_and_options_and_the_man_page_renders() {
         assert!(page.contains(command), "{command} in the man page");
     }
 }
+
+/// The commands of a CI script: each line split at `&&`, `||`, `;` and `|`, as words
+/// (the examples quote nothing).
+fn commands(script: &str) -> Vec<Vec<String>> {
+    script
+        .lines()
+        .flat_map(|line| {
+            line.split("&&")
+                .flat_map(|part| part.split("||"))
+                .flat_map(|part| part.split([';', '|']))
+                .map(|part| {
+                    part.split_whitespace()
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
+                .filter(|words| !words.is_empty() && !words[0].starts_with('#'))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Every command is one a CI image has or the example installs, and every onramp command
+/// is one onramp accepts, flags included.
+fn assert_commands_exist(example: &str, scripts: &[String]) {
+    use clap::Parser as _;
+    let mut onramp_runs = 0;
+    for script in scripts {
+        for words in commands(script) {
+            match words[0].as_str() {
+                "onramp" => {
+                    if let Err(error) = onramp::cli::Cli::try_parse_from(&words) {
+                        panic!(
+                            "{example}: `{}` is not an onramp command: {error}",
+                            words.join(" ")
+                        );
+                    }
+                    onramp_runs += usize::from(words.get(1).is_some_and(|w| w == "run"));
+                }
+                "apt-get" => assert!(
+                    matches!(words.get(1).map(String::as_str), Some("update" | "install")),
+                    "{example}: {words:?}"
+                ),
+                "cargo" => {
+                    assert_eq!(
+                        words.get(1).map(String::as_str),
+                        Some("install"),
+                        "{example}: {words:?}"
+                    );
+                    assert!(
+                        words.contains(&"--locked".to_owned()),
+                        "{example}: {words:?}"
+                    );
+                    // `--path .` builds this repository: it must be a crate.
+                    assert!(common::repo().join("Cargo.toml").is_file());
+                }
+                other => panic!(
+                    "{example}: `{other}` is neither onramp nor a command the example installs"
+                ),
+            }
+        }
+    }
+    assert!(onramp_runs > 0, "{example} runs onramp");
+    let all = scripts.join("\n");
+    assert!(
+        all.contains("apt-get install -y chromium chromium-driver"),
+        "{example} installs Chromium"
+    );
+}
+
+fn example(name: &str) -> (String, yaml_rust2::Yaml) {
+    let text = std::fs::read_to_string(common::repo().join("examples/ci").join(name))
+        .expect("the example exists");
+    let mut documents = yaml_rust2::YamlLoader::load_from_str(&text)
+        .unwrap_or_else(|e| panic!("{name} is not YAML: {e}"));
+    assert_eq!(documents.len(), 1, "{name} is one document");
+    (text, documents.remove(0))
+}
+
+#[test]
+fn the_github_actions_example_parses_and_runs_real_commands() {
+    let (_, workflow) = example("github-actions.yml");
+    assert!(!workflow["on"].is_badvalue(), "a trigger");
+    let job = &workflow["jobs"]["conformance"];
+    let steps = job["steps"].as_vec().expect("steps");
+    let scripts: Vec<String> = steps
+        .iter()
+        .filter_map(|step| step["run"].as_str().map(str::to_owned))
+        .collect();
+    assert_commands_exist("github-actions.yml", &scripts);
+    assert!(scripts.iter().any(|s| s.contains("--annotations github")));
+    let upload = steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact@"))
+        })
+        .expect("the report is uploaded");
+    assert_eq!(
+        upload["if"].as_str(),
+        Some("always()"),
+        "even when the run fails"
+    );
+    assert_eq!(upload["with"]["path"].as_str(), Some("onramp-report/"));
+}
+
+#[test]
+fn the_gitlab_ci_example_parses_and_runs_real_commands() {
+    let (_, pipeline) = example("gitlab-ci.yml");
+    let job = &pipeline["onramp"];
+    let mut scripts = Vec::new();
+    for key in ["before_script", "script"] {
+        for line in job[key].as_vec().expect(key) {
+            scripts.push(line.as_str().expect("a command").to_owned());
+        }
+    }
+    assert_commands_exist("gitlab-ci.yml", &scripts);
+    let artifacts = &job["artifacts"];
+    assert_eq!(artifacts["when"].as_str(), Some("always"));
+    assert_eq!(artifacts["paths"][0].as_str(), Some("onramp-report/"));
+    assert_eq!(
+        artifacts["reports"]["junit"].as_str(),
+        Some("onramp-report/*/junit.xml")
+    );
+}
+
+#[test]
+fn colour_follows_the_flag_and_never_reaches_a_pipe_by_itself() {
+    let examples = common::repo().join("examples/problems.ndjson");
+    let examples = examples.to_str().expect("utf-8");
+    let plain = run(&["validate", examples]);
+    assert!(!stdout(&plain).contains('\u{1b}'), "{}", stdout(&plain));
+    let coloured = run(&["validate", "--color", "always", examples]);
+    assert!(
+        stdout(&coloured).contains("\u{1b}[31m1 file, 3 resources"),
+        "{}",
+        stdout(&coloured)
+    );
+    let never = common::onramp()
+        .args(["--color", "never", "validate", examples])
+        .env("CLICOLOR_FORCE", "1")
+        .output()
+        .expect("runs");
+    assert!(!stdout(&never).contains('\u{1b}'));
+    let bad = run(&["validate", "--color", "sometimes", examples]);
+    assert_eq!(code(&bad), 2);
+    assert!(
+        stderr(&bad).contains("auto, always, never"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn verbose_validate_says_how_fast_and_quiet_conflicts_with_verbose() {
+    let verbose = run(&["validate", "-v", "examples/demo-member-bundle.json"]);
+    assert_eq!(code(&verbose), 0);
+    assert!(
+        stderr(&verbose).contains("onramp: validated 8 resources in "),
+        "{}",
+        stderr(&verbose)
+    );
+    let both = run(&["validate", "-q", "-v", "examples/demo-member-bundle.json"]);
+    assert_eq!(code(&both), 2);
+    assert!(
+        stderr(&both).contains("cannot be used with"),
+        "{}",
+        stderr(&both)
+    );
+}
+
+#[test]
+fn the_sandbox_log_has_no_colour_codes_in_a_file() {
+    use std::io::{BufRead as _, BufReader};
+    let mut sandbox = common::onramp()
+        .args(["sandbox", "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .spawn()
+        .expect("starts");
+    let mut lines = BufReader::new(sandbox.stdout.take().expect("stdout")).lines();
+    let base = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split_whitespace()
+                .find(|w| w.contains("/.well-known/smart-configuration"))
+                .map(str::to_owned)
+        })
+        .expect("the sandbox says where it is");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        reqwest::get(&base).await.expect("answers");
+    });
+    // SIGTERM: the sandbox stops cleanly and its log is complete.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &sandbox.id().to_string()])
+        .status();
+    let output = sandbox.wait_with_output().expect("stops");
+    let log = stderr(&output);
+    assert!(log.contains("GET /"), "a request was logged: {log}");
+    assert!(!log.contains('\u{1b}'), "no escape codes: {log:?}");
+}

@@ -18,6 +18,7 @@ fn step(text: &str, status: Status, error: Option<&str>) -> StepSummary {
         text: text.into(),
         line: 7,
         status,
+        start_ms: 100,
         duration_ms: 12,
         error: error.map(str::to_owned),
         failure: error.map(|_| FailureKind::Conformance),
@@ -31,6 +32,23 @@ fn step(text: &str, status: Status, error: Option<&str>) -> StepSummary {
 
 /// A summary with every section filled, `text` planted in every free-text field.
 fn summary(text: &str) -> RunSummary {
+    let mut summary = bare_summary(text);
+    summary.browser_actions = vec![onramp::evidence::BrowserAction {
+        context: "Authorization".into(),
+        action: format!("click \"{text}\""),
+        start_ms: 300,
+        duration_ms: 40,
+        ok: true,
+    }];
+    summary.timeline = onramp::run::timeline::build(
+        &summary.scenarios,
+        &summary.browser_actions,
+        &summary.exchanges,
+    );
+    summary
+}
+
+fn bare_summary(text: &str) -> RunSummary {
     RunSummary {
         schema_version: 3,
         run_id: "20261128-120000-abcd".into(),
@@ -66,6 +84,7 @@ fn summary(text: &str) -> RunSummary {
                 line: 20,
                 tags: vec!["@authorization".into()],
                 status: Status::Passed,
+                start_ms: 100,
                 duration_ms: 1800,
                 steps: vec![
                     step(
@@ -87,6 +106,7 @@ fn summary(text: &str) -> RunSummary {
                 line: 22,
                 tags: vec!["@resources".into()],
                 status: Status::Failed,
+                start_ms: 1950,
                 duration_ms: 30,
                 steps: vec![
                     step(
@@ -153,6 +173,7 @@ fn summary(text: &str) -> RunSummary {
             method: "GET".into(),
             url: "http://127.0.0.1:1/r4/Patient".into(),
             status: Some(200),
+            start_ms: 1960,
             duration_ms: 3,
             request_headers: vec![("authorization".into(), "Bearer [redacted]".into())],
             request_body: None,
@@ -204,6 +225,8 @@ fn summary(text: &str) -> RunSummary {
             media_type: "image/apng".into(),
             frames: 1,
         }),
+        browser_actions: Vec::new(),
+        timeline: Default::default(),
     }
 }
 

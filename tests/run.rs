@@ -309,21 +309,149 @@ fn a_missing_chromedriver_is_an_environment_error_with_an_install_hint() {
     );
 }
 
+/// A chromedriver started by the test, as a remote WebDriver (Selenium Grid, a driver on
+/// another machine) would be: in a process group of its own, ended with everything it
+/// started when dropped, whatever the test did.
+struct RemoteDriver {
+    child: std::process::Child,
+    url: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl RemoteDriver {
+    fn start() -> Self {
+        use std::os::unix::process::CommandExt as _;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let log = dir.path().join("chromedriver.log");
+        let child = std::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            // A path, as Selenium Grid 3 and many hosted grids have one.
+            .arg("--url-base=/wd/hub")
+            .arg(format!("--log-path={}", log.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("chromedriver starts (apt-get install -y chromium-driver)");
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}/wd/hub"),
+            log,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !driver.ready() {
+            assert!(Instant::now() < deadline, "chromedriver answers /status");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        driver
+    }
+
+    /// Whether it answers `/status` with `ready: true`.
+    fn ready(&self) -> bool {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            match reqwest::get(format!("{}/status", self.url)).await {
+                Ok(response) => response
+                    .json::<Value>()
+                    .await
+                    .is_ok_and(|status| status["value"]["ready"] == true),
+                Err(_) => false,
+            }
+        })
+    }
+
+    /// The processes chromedriver started that are still running (its browsers).
+    fn children(&self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        let mut children = Vec::new();
+        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // pid (comm) state ppid ...: comm may hold spaces, so read after its ')'.
+            let Some((head, tail)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let ppid = tail.split_whitespace().nth(1);
+            if ppid == Some(pid.as_str()) {
+                children.push(head.to_owned() + ")");
+            }
+        }
+        children
+    }
+}
+
+impl Drop for RemoteDriver {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
-fn an_existing_webdriver_endpoint_can_be_used() {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let driver = runtime
-        .block_on(onramp::browser::ChromeDriver::start())
-        .expect("chromedriver");
-    let run = Run::new(&[
-        "--webdriver",
-        driver.url(),
-        "--tags",
-        "@authorization or @token",
-    ]);
-    assert_eq!(run.code(), 0, "{}", run.stdout());
-    assert_eq!(run.summary()["scenario_counts"]["passed"], 2);
-    drop(driver);
+fn a_remote_webdriver_is_used_as_it_is_and_left_running() {
+    let mut driver = RemoteDriver::start();
+    // onramp must start no driver of its own: the one it would start does not exist.
+    let run = Run::with(
+        &[
+            "--webdriver",
+            &driver.url,
+            "--tags",
+            "@authorization or @token",
+        ],
+        |command| {
+            command.env(
+                "ONRAMP_CHROMEDRIVER",
+                "/nonexistent/onramp-must-not-start-a-driver",
+            );
+        },
+    );
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
+    let summary = run.summary();
+    assert_eq!(summary["scenario_counts"]["passed"], 2);
+    assert!(
+        summary["browser"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("chrome")),
+        "the remote browser named itself: {}",
+        summary["browser"]
+    );
+    // onramp did not stop the driver: it still runs and takes sessions.
+    assert!(
+        driver.child.try_wait().expect("status").is_none(),
+        "chromedriver still runs"
+    );
+    assert!(driver.ready(), "chromedriver still answers");
+    // onramp closed its session: the driver logged the Quit, and the browser it started for
+    // the session is gone.
+    let log = std::fs::read_to_string(&driver.log).expect("chromedriver's log");
+    assert_eq!(log.matches("COMMAND InitSession").count(), 1, "one session");
+    assert_eq!(
+        log.matches("COMMAND Quit").count(),
+        1,
+        "the session was closed"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !driver.children().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the session's browser is gone: {:?}",
+            driver.children()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -873,4 +1001,185 @@ fn a_response_nested_50000_levels_deep_fails_its_step_and_the_run_goes_on() {
     );
     // Every other type was still read and judged.
     assert!(summary["scenario_counts"]["passed"].as_u64().unwrap_or(0) > 20);
+}
+
+/// Every file under `dir`, recursively.
+fn every_file(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("readable").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(every_file(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn quiet_prints_the_failure_and_the_verdict_and_ci_gets_annotations_and_a_job_summary() {
+    let summary_file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(summary_file.path(), "# Earlier step\n").expect("written");
+    let run = Run::with(
+        &[
+            "--quiet",
+            "--annotations",
+            "github",
+            "--tags",
+            "@token",
+            "--sandbox-fault",
+            "token-field:-scope",
+        ],
+        |command| {
+            command
+                .env("GITHUB_STEP_SUMMARY", summary_file.path())
+                .env("GITHUB_SERVER_URL", "https://github.example")
+                .env("GITHUB_REPOSITORY", "acme/app")
+                .env("GITHUB_RUN_ID", "42");
+        },
+    );
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let stdout = run.stdout();
+    // Quiet: no feature or passing step, only the failure with its scenario, then the verdict.
+    assert!(
+        !stdout.contains("Feature:") && !stdout.contains('✔'),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Token › The code is exchanged"), "{stdout}");
+    assert!(
+        stdout.contains("✘  And the token response names the granted scope"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("onramp: NOT conformant: 1 scenario (0 passed, 1 failed)"),
+        "{stdout}"
+    );
+    assert!(
+        run.stderr().trim().is_empty(),
+        "nothing on stderr: {}",
+        run.stderr()
+    );
+    // The annotation points at the step's line in its feature file.
+    let annotation = stdout
+        .lines()
+        .find(|l| l.starts_with("::error "))
+        .expect("an annotation");
+    let summary = run.summary();
+    let scenario = Run::scenario(&summary, "The code is exchanged");
+    let step = scenario["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["status"] == "failed")
+        .expect("the failed step");
+    assert!(
+        annotation.starts_with(&format!(
+            "::error file={},line={},title=Token › The code is exchanged",
+            scenario["file"].as_str().expect("file"),
+            step["line"]
+        )),
+        "{annotation}"
+    );
+    assert!(
+        annotation.contains("::And the token response names the granted scope%0A"),
+        "{annotation}"
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("::")).count(),
+        1,
+        "{stdout}"
+    );
+    // The job summary is appended, with the verdict, the failure and where the report is.
+    let markdown = std::fs::read_to_string(summary_file.path()).expect("the job summary");
+    assert!(
+        markdown.starts_with("# Earlier step\n## onramp: ❌ NOT conformant"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("### Failures (1)"), "{markdown}");
+    assert!(
+        markdown.contains("**Token › The code is exchanged"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("```text\n"),
+        "the message in a block: {markdown}"
+    );
+    assert!(
+        markdown.contains("[this run](https://github.example/acme/app/actions/runs/42#artifacts)"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("report.html"), "{markdown}");
+}
+
+#[test]
+fn verbose_traces_every_exchange_and_colour_is_only_where_asked() {
+    let run = Run::new(&[
+        "--verbose",
+        "--color",
+        "always",
+        "--tags",
+        "@authorization or @token",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains("POST http://127.0.0.1:"),
+        "exchanges traced: {stdout}"
+    );
+    assert!(stdout.contains("/oauth2/token 200 ("), "{stdout}");
+    assert!(
+        stdout.contains("browser click \"Click here to confirm identity\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\u{1b}[32m"),
+        "coloured as asked: {stdout:?}"
+    );
+    // Asked-for colour is the terminal's: no report file holds an escape code.
+    let text_files = every_file(&run.report())
+        .into_iter()
+        .filter(|f| !f.extension().is_some_and(|e| e == "png" || e == "mp4"));
+    for file in text_files {
+        let bytes = std::fs::read(&file).expect("readable");
+        assert!(
+            !bytes.contains(&0x1b),
+            "{} holds an escape code",
+            file.display()
+        );
+    }
+    // The timeline: every step, the browser actions and the exchanges on one axis.
+    let summary = run.summary();
+    let timeline = &summary["timeline"];
+    let lanes: Vec<&str> = timeline["spans"]
+        .as_array()
+        .expect("spans")
+        .iter()
+        .filter_map(|s| s["lane"].as_str())
+        .collect();
+    for lane in ["feature", "scenario", "step", "browser", "http"] {
+        assert!(lanes.contains(&lane), "{lane} on the timeline");
+    }
+    let exchanges = summary["exchanges"].as_array().expect("exchanges").len();
+    assert_eq!(lanes.iter().filter(|l| **l == "http").count(), exchanges);
+    assert!(!timeline["slowest"].as_array().expect("slowest").is_empty());
+    let html = std::fs::read_to_string(run.report().join("report.html")).expect("report");
+    assert!(
+        html.contains("<svg class=\"timeline\""),
+        "the report draws it"
+    );
+}
+
+#[test]
+fn no_color_and_a_pipe_mean_no_escape_codes() {
+    let run = Run::with(&["--tags", "@authorization"], |command| {
+        command.env("NO_COLOR", "1");
+    });
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert!(!run.stdout().contains('\u{1b}') && !run.stderr().contains('\u{1b}'));
+    let plain = Run::new(&["--tags", "@authorization"]);
+    assert!(
+        !plain.stdout().contains('\u{1b}'),
+        "a pipe is not a terminal"
+    );
 }

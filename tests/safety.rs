@@ -155,9 +155,11 @@ async fn no_output_holds_a_secret_and_hostile_text_stays_inert() {
 }
 
 /// `onramp run --target TARGET ARGS` in `dir` (reports in `dir/reports`), with the planted
-/// client secret in the environment.
+/// client secret in the environment, and every output on: the verbose trace of each
+/// exchange, GitHub annotations, and a job summary in `dir/step-summary.md`.
 async fn run(dir: &Path, target: &Path, args: &[&str]) -> std::process::Output {
     let (out, tmp) = (dir.join("reports"), dir.join("tmp"));
+    let step_summary = dir.join("step-summary.md");
     std::fs::create_dir_all(&tmp).expect("tmp");
     let target = target.to_owned();
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
@@ -167,7 +169,9 @@ async fn run(dir: &Path, target: &Path, args: &[&str]) -> std::process::Output {
             .arg(&target)
             .arg("--out")
             .arg(&out)
+            .args(["--verbose", "--annotations", "github"])
             .args(&args)
+            .env("GITHUB_STEP_SUMMARY", &step_summary)
             .env("SAFETY_SECRET", PLANTED_SECRET)
             .env("TMPDIR", &tmp)
             .output()
@@ -177,10 +181,17 @@ async fn run(dir: &Path, target: &Path, args: &[&str]) -> std::process::Output {
     .expect("joined")
 }
 
-/// None of `secrets` appears in any file under `report` (every output is there) nor in
-/// `output`'s terminal text.
+/// None of `secrets` appears in any file under `report` (every output is there), in the
+/// job summary beside the reports' folder, nor in `output`'s terminal text.
 fn assert_nowhere(report: &Path, output: &std::process::Output, secrets: &[String]) {
-    let written = files(&report.canonicalize().expect("a report"));
+    let mut written = files(&report.canonicalize().expect("a report"));
+    let step_summary = report
+        .parent()
+        .and_then(Path::parent)
+        .expect("reports in a folder")
+        .join("step-summary.md");
+    assert!(step_summary.is_file(), "the job summary was written");
+    written.push(step_summary);
     for expected in [
         "summary.json",
         "report.html",

@@ -75,6 +75,11 @@ pub struct BrowserOptions {
     /// Longest wait for any page or element.
     pub timeout: Duration,
     pub window: (u32, u32),
+    /// The WebDriver is someone else's (`--webdriver`: a chromedriver started by hand,
+    /// Selenium Grid): its machine has its own browser and its own disk, so no local
+    /// Chromium is looked for (only [`CHROMIUM_ENV`], when set, names the binary) and the
+    /// driver creates the profile.
+    pub remote: bool,
 }
 
 impl Default for BrowserOptions {
@@ -84,6 +89,7 @@ impl Default for BrowserOptions {
             chromium: None,
             timeout: Duration::from_secs(15),
             window: (1280, 900),
+            remote: false,
         }
     }
 }
@@ -165,7 +171,8 @@ pub struct Browser {
     client: Client,
     timeout: Duration,
     patience: Patience,
-    _profile: tempfile::TempDir,
+    /// The private profile onramp made, for a local browser (a remote driver makes its own).
+    profile: Option<tempfile::TempDir>,
 }
 
 /// How long [`Browser`] looks for what a step names.
@@ -192,25 +199,36 @@ impl std::fmt::Debug for Browser {
 impl Browser {
     /// Open a Chromium session on the WebDriver at `webdriver`.
     pub async fn open(webdriver: &str, options: &BrowserOptions) -> Result<Self, BrowserError> {
-        let chromium = match &options.chromium {
-            Some(path) => path.clone(),
-            None => find_chromium()?,
+        let chromium = match (&options.chromium, options.remote) {
+            (Some(path), _) => Some(path.clone()),
+            (None, false) => Some(find_chromium()?),
+            (None, true) => std::env::var_os(CHROMIUM_ENV).map(PathBuf::from),
         };
-        let profile = tempfile::Builder::new()
-            .prefix("onramp-chromium-")
-            .tempdir()
-            .map_err(|source| BrowserError::Spawn {
-                path: std::env::temp_dir(),
-                source,
-            })?;
         // Start on a blank page: Chromium's own start page (its new-tab page) takes
         // ~200 ms to load, and the first navigation waits for it.
-        let _ = std::fs::create_dir_all(profile.path().join("Default")).and_then(|()| {
-            std::fs::write(
-                profile.path().join("Default").join("Preferences"),
-                r#"{"session":{"restore_on_startup":4,"startup_urls":["about:blank"]},"homepage":"about:blank","homepage_is_newtabpage":false}"#,
-            )
+        let preferences = json!({
+            "session": { "restore_on_startup": 4, "startup_urls": ["about:blank"] },
+            "homepage": "about:blank",
+            "homepage_is_newtabpage": false,
         });
+        let profile = if options.remote {
+            None
+        } else {
+            let profile = tempfile::Builder::new()
+                .prefix("onramp-chromium-")
+                .tempdir()
+                .map_err(|source| BrowserError::Spawn {
+                    path: std::env::temp_dir(),
+                    source,
+                })?;
+            let _ = std::fs::create_dir_all(profile.path().join("Default")).and_then(|()| {
+                std::fs::write(
+                    profile.path().join("Default").join("Preferences"),
+                    preferences.to_string(),
+                )
+            });
+            Some(profile)
+        };
         let mut args = vec![
             "--no-sandbox".to_owned(),
             "--disable-dev-shm-usage".to_owned(),
@@ -242,18 +260,32 @@ impl Browser {
             "--mute-audio".to_owned(),
             "--force-color-profile=srgb".to_owned(),
             format!("--window-size={},{}", options.window.0, options.window.1),
-            format!("--user-data-dir={}", profile.path().display()),
         ];
+        if let Some(profile) = &profile {
+            args.push(format!("--user-data-dir={}", profile.path().display()));
+        }
         if !options.headed {
             args.insert(0, "--headless=new".to_owned());
         }
 
+        let mut chrome_options = json!({ "args": args });
+        if let Some(chromium) = chromium {
+            chrome_options["binary"] = json!(chromium.display().to_string());
+        }
+        if options.remote {
+            // The driver writes these into the profile it creates.
+            chrome_options["prefs"] = preferences;
+        }
+        // Commands are joined onto the endpoint (`session/…`): without a final slash, a
+        // Grid's `…/wd/hub` would lose its `hub`.
+        let webdriver = &if webdriver.ends_with('/') {
+            webdriver.to_owned()
+        } else {
+            format!("{webdriver}/")
+        };
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), json!("chrome"));
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({ "binary": chromium.display().to_string(), "args": args }),
-        );
+        capabilities.insert("goog:chromeOptions".into(), chrome_options);
         let client = ClientBuilder::rustls()
             .map_err(|e| BrowserError::NotReady {
                 url: webdriver.to_owned(),
@@ -270,7 +302,7 @@ impl Browser {
             client,
             timeout: options.timeout,
             patience: Patience::Wait,
-            _profile: profile,
+            profile,
         })
     }
 
@@ -287,9 +319,10 @@ impl Browser {
         Some(format!("{name} {version}"))
     }
 
-    /// The private profile folder (removed when the browser is dropped).
-    pub fn profile_dir(&self) -> &std::path::Path {
-        self._profile.path()
+    /// The private profile folder onramp made (removed when the browser is dropped); none
+    /// for a remote WebDriver, which makes its own.
+    pub fn profile_dir(&self) -> Option<&std::path::Path> {
+        self.profile.as_ref().map(tempfile::TempDir::path)
     }
 
     /// Load `url`.

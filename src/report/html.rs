@@ -182,6 +182,18 @@ struct View<'a> {
     exchanges: Vec<ExchangeView<'a>>,
     checklist: ChecklistView<'a>,
     notes: &'a [crate::evidence::Note],
+    /// The inline SVG of [`super::timeline::svg`], escaped there.
+    timeline_svg: String,
+    slowest: Vec<SlowView<'a>>,
+}
+
+#[derive(Serialize)]
+struct SlowView<'a> {
+    rank: usize,
+    exchange: usize,
+    label: &'a str,
+    context: &'a str,
+    duration_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -479,6 +491,20 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
                 .collect(),
         },
         notes: &summary.notes,
+        timeline_svg: super::timeline::svg(&summary.timeline),
+        slowest: summary
+            .timeline
+            .slowest
+            .iter()
+            .enumerate()
+            .map(|(rank, slow)| SlowView {
+                rank: rank + 1,
+                exchange: slow.exchange,
+                label: &slow.label,
+                context: &slow.context,
+                duration_ms: slow.duration_ms,
+            })
+            .collect(),
     }
 }
 

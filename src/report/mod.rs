@@ -5,11 +5,13 @@
 //!
 //! Renderers never touch the network.
 
+pub mod ci;
 pub mod cucumber;
 pub mod email;
 pub mod html;
 pub mod junit;
 pub mod recording;
+pub mod timeline;
 
 use std::path::Path;
 

@@ -16,6 +16,7 @@ use cucumber::{Event, World, Writer, parser, writer};
 use super::StepFailure;
 use super::failure::{ScenarioKey, Verdicts};
 use super::summary::{FailureKind, ScenarioSummary, Severity, Status, StepSummary};
+use crate::console::Console;
 use crate::evidence::Recorder;
 
 /// What the collector gathered.
@@ -33,6 +34,8 @@ struct Open {
     started: SystemTime,
     step_started: SystemTime,
     definition: gherkin::Scenario,
+    /// Whether a quiet terminal has named this scenario already.
+    announced: bool,
 }
 
 /// The writer; clone the handle to read what it gathered after the run.
@@ -54,26 +57,17 @@ pub fn scenario_key(feature: &gherkin::Feature, scenario: &gherkin::Scenario) ->
 
 impl writer::NonTransforming for Collector {}
 
-/// Live output on standard output, colored when it is a terminal (and `NO_COLOR` is unset).
+/// Live output on standard output, as the run's [`Console`] says: every feature, scenario
+/// and step (normal), or only the steps that failed or warned with their scenario
+/// (`--quiet`); coloured only when asked or on a terminal.
 #[derive(Debug, Clone, Copy)]
 pub struct Terminal {
-    pub color: bool,
+    pub console: Console,
 }
 
 impl Terminal {
-    /// Standard output as it is.
-    pub fn detect() -> Self {
-        let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Self { color }
-    }
-
     fn paint(self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
+        self.console.paint_out(code, text)
     }
 
     fn line(self, text: &str) {
@@ -82,14 +76,34 @@ impl Terminal {
     }
 
     fn feature(self, name: &str) {
-        self.line(&self.paint("1", &format!("Feature: {name}")));
+        if !self.console.quiet() {
+            self.line(&self.paint("1", &format!("Feature: {name}")));
+        }
     }
 
     fn scenario(self, name: &str) {
-        self.line(&format!("  Scenario: {name}"));
+        if !self.console.quiet() {
+            self.line(&format!("  Scenario: {name}"));
+        }
     }
 
-    fn step(self, step: &StepSummary) {
+    /// A step as it ends. Quiet, only a step that failed or warned shows, after the
+    /// feature and scenario it belongs to (once per scenario: `announced`).
+    fn step(self, step: &StepSummary, feature: &str, scenario: &str, announced: &mut bool) {
+        if self.console.quiet() {
+            if !matches!(step.status, Status::Failed | Status::Warning) {
+                return;
+            }
+            if !*announced {
+                let heading = format!(
+                    "{} › {}",
+                    crate::text::inert(feature),
+                    crate::text::inert(scenario)
+                );
+                self.line(&self.paint("1", &heading));
+                *announced = true;
+            }
+        }
         let (mark, code) = match step.status {
             Status::Passed => ("✔", "32"),
             Status::Failed => ("✘", "31"),
@@ -197,6 +211,7 @@ impl Collector {
                         .map(|t| format!("@{t}"))
                         .collect(),
                     status: Status::Passed,
+                    start_ms: self.recorder.wall_offset(at),
                     duration_ms: 0,
                     steps: Vec::new(),
                 };
@@ -210,6 +225,7 @@ impl Collector {
                         started: at,
                         step_started: at,
                         definition: scenario.clone(),
+                        announced: false,
                     },
                 );
             }
@@ -240,13 +256,19 @@ impl Collector {
                     text: self.recorder.redact(&step.value),
                     line: step.position.line,
                     status,
+                    start_ms: self.recorder.wall_offset(open.step_started),
                     duration_ms: millis(open.step_started, at),
                     error: error.map(|e| self.recorder.redact(&e)),
                     failure,
                     severity,
                 };
                 if let Some(terminal) = self.terminal {
-                    terminal.step(&record);
+                    terminal.step(
+                        &record,
+                        &feature.name,
+                        &open.summary.name,
+                        &mut open.announced,
+                    );
                 }
                 open.summary.steps.push(record);
             }
@@ -274,13 +296,19 @@ impl Collector {
                         text: self.recorder.redact(&step.value),
                         line: step.position.line,
                         status: Status::Skipped,
+                        start_ms: self.recorder.wall_offset(at),
                         duration_ms: 0,
                         error: None,
                         failure: None,
                         severity: None,
                     };
                     if let Some(terminal) = self.terminal {
-                        terminal.step(&record);
+                        terminal.step(
+                            &record,
+                            &feature.name,
+                            &open.summary.name,
+                            &mut open.announced,
+                        );
                     }
                     open.summary.steps.push(record);
                 }

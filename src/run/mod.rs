@@ -20,6 +20,7 @@ mod searches;
 pub mod session;
 mod signin;
 pub mod summary;
+pub mod timeline;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,6 +63,8 @@ pub struct RunOptions {
     pub manifest: Option<PathBuf>,
     /// An incomplete production-access checklist fails the run.
     pub require_checklist: bool,
+    /// How much to print, and in colour or not.
+    pub console: crate::console::Console,
 }
 
 /// Why a run could not start, or could not write its report. (A run that starts always
@@ -419,7 +422,12 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         path: dir.clone(),
         source,
     })?;
-    let recorder = Arc::new(Recorder::new(Some(&dir)));
+    let recorder = Recorder::new(Some(&dir));
+    let recorder = Arc::new(if options.console.verbose() {
+        recorder.with_trace(options.console)
+    } else {
+        recorder
+    });
     for secret in plan.target.member_secrets() {
         recorder.add_secret(secret);
     }
@@ -428,6 +436,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         BrowserOptions {
             headed: options.headed,
             timeout: plan.target.browser_timeout,
+            remote: options.webdriver.is_some(),
             ..BrowserOptions::default()
         },
     ));
@@ -478,7 +487,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
             Endpoints::Remote(_) => Vec::new(),
         },
     };
-    let show_progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let show_progress = options.console.progress;
     let Plan {
         target,
         features,
@@ -502,7 +511,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         recipe,
     });
 
-    let (collected, interrupted) = execute(&ctx, features, tags, &mut stops).await;
+    let (collected, interrupted) = execute(&ctx, features, tags, options.console, &mut stops).await;
     if let Some(stop) = interrupted {
         eprintln!(
             "\nonramp: interrupted by {}; writing what was recorded",
@@ -572,12 +581,13 @@ async fn execute(
     ctx: &Arc<RunContext>,
     features: Vec<gherkin::Feature>,
     tags: Option<gherkin::tagexpr::TagOperation>,
+    console: crate::console::Console,
     stops: &mut crate::stop::Stops,
 ) -> (collector::Collected, Option<crate::stop::Stop>) {
     let collector = collector::Collector::new(
         Arc::clone(&ctx.recorder),
         Arc::clone(&ctx.verdicts),
-        Some(collector::Terminal::detect()),
+        Some(collector::Terminal { console }),
     );
     let collected = Arc::clone(&collector.collected);
     let cli: cucumber::cli::Opts<_, _, _, cucumber::cli::Empty> = cucumber::cli::Opts {
@@ -783,6 +793,7 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         }
     });
     let evidence = ctx.recorder.snapshot();
+    let timeline = timeline::build(&scenarios, &evidence.browser_actions, &evidence.exchanges);
     RunSummary {
         schema_version: summary::SCHEMA_VERSION,
         run_id: parts.id,
@@ -807,6 +818,8 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         errors,
         checklist,
         recording: None,
+        browser_actions: evidence.browser_actions,
+        timeline,
     }
 }
 

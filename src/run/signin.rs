@@ -40,6 +40,41 @@ fn page_failure(error: BrowserError) -> StepFailure {
     }
 }
 
+/// A URL for the timeline: its query (an authorization request's state and challenge) left
+/// out.
+fn url_without_query(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// What a step of the sign-in language did, as the features said it, without the values
+/// typed (a password is a secret).
+fn describe(action: &Action) -> String {
+    match action {
+        Action::Start => "start an authorization request".into(),
+        Action::Open => "open the authorization URL".into(),
+        Action::Click(text) => format!("click \"{text}\""),
+        Action::Fill(pairs) => format!(
+            "fill in {}",
+            pairs
+                .iter()
+                .map(|(label, _)| format!("\"{label}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Action::Choose { option, field } => match field {
+            Some(field) => format!("choose \"{option}\" for \"{field}\""),
+            None => format!("choose \"{option}\""),
+        },
+        Action::Check { label, on: true } => format!("check \"{label}\""),
+        Action::Check { label, on: false } => format!("uncheck \"{label}\""),
+        Action::WaitFor(text) => format!("wait for \"{text}\""),
+        Action::Submit => "submit the form".into(),
+    }
+}
+
 /// Whether `url` is `redirect_uri` (scheme, host, port and path; the query differs).
 pub fn same_endpoint(url: &Url, redirect_uri: &Url) -> bool {
     same_origin(url, redirect_uri) && url.path() == redirect_uri.path()
@@ -63,7 +98,15 @@ impl SignIn {
         let mut browser = ctx.browser.lock().await?;
         // Whatever an earlier probe left, this sign-in waits for what its steps name.
         browser.set_patience(Patience::Wait);
-        browser.goto(url.as_str()).await.map_err(environment)?;
+        let started = std::time::Instant::now();
+        let opened = browser.goto(url.as_str()).await;
+        ctx.recorder.browser_action(
+            context,
+            &format!("open {}", url_without_query(url)),
+            started,
+            opened.is_ok(),
+        );
+        opened.map_err(environment)?;
         let mut sign_in = Self {
             start,
             browser,
@@ -108,7 +151,10 @@ impl SignIn {
     /// Do what one step of the language says; a page that does not let it shows in a
     /// screenshot.
     pub async fn perform(&mut self, ctx: &RunContext, action: &Action) -> Result<(), StepFailure> {
+        let started = std::time::Instant::now();
         let result = self.act(ctx, action).await;
+        ctx.recorder
+            .browser_action(&self.context, &describe(action), started, result.is_ok());
         if result
             .as_ref()
             .is_err_and(|f| f.kind == super::summary::FailureKind::Conformance)
@@ -191,12 +237,19 @@ impl SignIn {
     /// browser sent to another path of the app's origin fails at once.
     pub async fn finish(mut self, ctx: &RunContext) -> Result<Authorized, StepFailure> {
         let redirect_uri = self.start.redirect_uri.clone();
+        let started = std::time::Instant::now();
         let waited = self
             .browser
             .wait_for_url(&format!("the redirect to {redirect_uri}"), |url| {
                 same_origin(url, &redirect_uri)
             })
             .await;
+        ctx.recorder.browser_action(
+            &self.context,
+            "wait for the redirect to the app",
+            started,
+            waited.is_ok(),
+        );
         let landed = match waited {
             Ok(url) if same_endpoint(&url, &redirect_uri) => url,
             Ok(url) => {

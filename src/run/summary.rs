@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::evidence::{Exchange, Note, Screenshot};
+use crate::evidence::{BrowserAction, Exchange, Note, Screenshot};
 
 /// Version of the summary's shape (2: scenarios and steps carry their file and line, the
 /// failure kind `usage`, and `problems`/`notes` per type come from the checks as they ran;
@@ -115,6 +115,9 @@ pub struct StepSummary {
     pub text: String,
     pub line: usize,
     pub status: Status,
+    /// When the step started, in milliseconds since the run's time zero.
+    #[serde(default)]
+    pub start_ms: u64,
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -134,6 +137,9 @@ pub struct ScenarioSummary {
     pub line: usize,
     pub tags: Vec<String>,
     pub status: Status,
+    /// When the scenario started, in milliseconds since the run's time zero.
+    #[serde(default)]
+    pub start_ms: u64,
     pub duration_ms: u64,
     pub steps: Vec<StepSummary>,
 }
@@ -224,6 +230,12 @@ pub struct RunSummary {
     pub checklist: crate::checklist::Checklist,
     /// The screenshots assembled into one animation, when there were any.
     pub recording: Option<Recording>,
+    /// What the browser was made to do in the sign-ins, timed.
+    #[serde(default)]
+    pub browser_actions: Vec<BrowserAction>,
+    /// Every feature, scenario, step, browser action and exchange on one time axis.
+    #[serde(default)]
+    pub timeline: super::timeline::Timeline,
 }
 
 /// The run's browser steps as one animated file.

@@ -54,6 +54,7 @@ pub struct Writer<W: Write, E: Write> {
     err: E,
     totals: Totals,
     unreadable: Vec<Unreadable>,
+    console: crate::console::Console,
 }
 
 impl<W: Write, E: Write> Writer<W, E> {
@@ -68,7 +69,13 @@ impl<W: Write, E: Write> Writer<W, E> {
             err,
             totals: Totals::default(),
             unreadable: Vec::new(),
+            console: crate::console::Console::default(),
         })
+    }
+
+    /// Colour the text output as `console` allows (plain by default).
+    pub fn with_console(self, console: crate::console::Console) -> Self {
+        Self { console, ..self }
     }
 
     /// Counts so far.
@@ -170,7 +177,18 @@ impl<W: Write, E: Write> Writer<W, E> {
                 )?;
                 writeln!(self.out)?;
             }
-            Format::Text => writeln!(self.out, "{}", summary(&totals))?,
+            Format::Text => {
+                let colour = if totals.findings > 0 || totals.unreadable > 0 {
+                    "31"
+                } else {
+                    "32"
+                };
+                writeln!(
+                    self.out,
+                    "{}",
+                    self.console.paint_out(colour, &summary(&totals))
+                )?;
+            }
         }
         self.out.flush()?;
         Ok(totals)
@@ -202,7 +220,7 @@ pub fn summary(totals: &Totals) -> String {
     text
 }
 
-fn plural(count: u64, noun: &str) -> String {
+pub fn plural(count: u64, noun: &str) -> String {
     if count == 1 {
         format!("1 {noun}")
     } else {

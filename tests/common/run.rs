@@ -33,7 +33,8 @@ impl Run {
             .env_remove("ONRAMP_BB_CLIENT_ID")
             .env_remove("ONRAMP_BB_CLIENT_SECRET")
             .env_remove("ONRAMP_BB_REDIRECT_URI")
-            .env_remove("NO_COLOR");
+            .env_remove("NO_COLOR")
+            .env_remove("GITHUB_STEP_SUMMARY");
         command
     }
 
