@@ -2,7 +2,9 @@
 """Benchmark `onramp run` against the embedded sandbox.
 
 1. The default suite, warm, RUNS times: wall-clock median (target: under 3 s on 2 cores);
-   then the Blue Button persona's suite (`--target sandbox-bluebutton`), the same way.
+   with ffmpeg on PATH, each run is paired with one without it (PATH holding only chromium
+   and chromedriver) and the ratio printed (goal: at most 1.10); then the Blue Button
+   persona's suite (`--target sandbox-bluebutton`), the same way.
 2. A run that pages through 10,000 ExplanationOfBenefit (one member, 100 per page) with
    every resource validated: wall clock and onramp's own peak memory (VmHWM, polled from
    /proc; Chromium's processes are not onramp's and are reported apart).
@@ -15,6 +17,7 @@ import argparse
 import json
 import os
 import pathlib
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,10 +28,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 ONRAMP = ROOT / "target" / "release" / "onramp"
 
 
-def measure(args, cwd):
+def measure(args, cwd, env=None):
     """Wall seconds, onramp's peak RSS in KiB, exit code."""
     started = time.perf_counter()
-    proc = subprocess.Popen([ONRAMP, *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([ONRAMP, *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
     status_path = f"/proc/{proc.pid}/status"
     while proc.poll() is None:
@@ -51,16 +54,39 @@ def main():
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix="onramp-run-bench-"))
 
+    # The same runs without ffmpeg on PATH (only chromium and chromedriver), to see what
+    # the MP4 recording costs; runs alternate so that drift hits both alike.
+    ffmpeg = shutil.which("ffmpeg")
+    bare = work / "bin"
+    bare.mkdir()
+    for tool in ("chromium", "chromedriver"):
+        found = shutil.which(tool)
+        if found:
+            (bare / tool).symlink_to(found)
+    without_ffmpeg = {**os.environ, "PATH": str(bare)}
+
     measure(["run", "--out", str(work / "warmup")], work)  # warm caches, page in Chromium
-    walls, peaks = [], []
+    walls, peaks, bare_walls = [], [], []
     for _ in range(args.runs):
         wall, peak, code = measure(["run", "--out", str(work / "default")], work)
         if code != 0:
             sys.exit(f"the default suite exited {code}")
         walls.append(wall)
         peaks.append(peak)
-    print(f"default suite against the sandbox ({args.runs} warm runs): median {statistics.median(walls):.2f} s "
+        if ffmpeg:
+            wall, _, code = measure(["run", "--out", str(work / "no-ffmpeg")], work, without_ffmpeg)
+            if code != 0:
+                sys.exit(f"the default suite without ffmpeg exited {code}")
+            bare_walls.append(wall)
+    recording = next((work / "default" / "latest").glob("recording.*")).name
+    print(f"default suite against the sandbox ({args.runs} warm runs, {recording}): median {statistics.median(walls):.2f} s "
           f"(min {min(walls):.2f}, max {max(walls):.2f}); onramp peak RSS median {statistics.median(peaks) / 1024:.0f} MiB")
+    if ffmpeg:
+        ratio = statistics.median(walls) / statistics.median(bare_walls)
+        print(f"  without ffmpeg on PATH (recording.png): median {statistics.median(bare_walls):.2f} s "
+              f"(min {min(bare_walls):.2f}, max {max(bare_walls):.2f}); with ffmpeg / without = {ratio:.2f} (goal: at most 1.10)")
+    else:
+        print("  ffmpeg is not on PATH: install it (apt-get install -y ffmpeg) to compare the MP4 recording's cost")
     summary = json.loads((work / "default" / "latest" / "summary.json").read_text())
     slowest = sorted(summary["scenarios"], key=lambda s: -s["duration_ms"])[:3]
     print("  slowest scenarios: " + "; ".join(f"{s['name'][:50]} {s['duration_ms']} ms" for s in slowest))

@@ -145,6 +145,11 @@ struct RunArgs {
     #[arg(long)]
     require_checklist: bool,
 
+    /// The recording of the browser steps: auto (an MP4 when ffmpeg is on PATH, else an
+    /// animated PNG), mp4, apng, or none.
+    #[arg(long, value_enum, value_name = "KIND", default_value_t)]
+    recording: crate::report::recording::Mode,
+
     /// Also print each failed step as a CI annotation on its feature file's line
     /// (github: `::error file=…,line=…::…` workflow commands).
     #[arg(long, value_enum, value_name = "FORMAT")]
@@ -571,6 +576,7 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
         manifest: args.manifest,
         require_checklist: args.require_checklist,
         console,
+        recording: args.recording,
     };
     let report = runtime()?
         .block_on(crate::run::run(options))

@@ -134,6 +134,20 @@ pub struct Recorder {
     origin: (Instant, SystemTime),
     /// Where each exchange and browser action is printed as it is recorded (`--verbose`).
     trace: Option<crate::console::Console>,
+    /// Who else gets each saved screenshot (its file and PNG) as it is taken: the recording.
+    frames: Option<FrameSink>,
+}
+
+/// A taker of screenshots as they are saved (see [`Recorder::with_frames`]).
+pub struct FrameSink(pub Box<TakeFrame>);
+
+/// What a [`FrameSink`] calls with a saved screenshot's file and PNG.
+pub type TakeFrame = dyn Fn(&str, &[u8]) + Send + Sync;
+
+impl std::fmt::Debug for FrameSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FrameSink")
+    }
 }
 
 impl Recorder {
@@ -146,6 +160,16 @@ impl Recorder {
             last_screenshot: Mutex::new(None),
             origin: (Instant::now(), SystemTime::now()),
             trace: None,
+            frames: None,
+        }
+    }
+
+    /// Also hand every saved screenshot to `sink` (its file, relative to the run's folder,
+    /// and its PNG), in the order they are taken.
+    pub fn with_frames(self, sink: FrameSink) -> Self {
+        Self {
+            frames: Some(sink),
+            ..self
         }
     }
 
@@ -372,13 +396,19 @@ impl Recorder {
         let saved =
             std::fs::create_dir_all(dir).and_then(|()| crate::atomic::write(&dir.join(&name), png));
         match saved {
-            Ok(()) => self.evidence().screenshots.push(Screenshot {
-                index,
-                context: self.redact(context),
-                caption: self.redact(caption),
-                file: format!("screenshots/{name}"),
-                url: self.redact(&redact_query(url)),
-            }),
+            Ok(()) => {
+                let file = format!("screenshots/{name}");
+                if let Some(sink) = &self.frames {
+                    (sink.0)(&file, png);
+                }
+                self.evidence().screenshots.push(Screenshot {
+                    index,
+                    context: self.redact(context),
+                    caption: self.redact(caption),
+                    file,
+                    url: self.redact(&redact_query(url)),
+                });
+            }
             Err(error) => self.note(
                 context,
                 &format!("screenshot \"{caption}\" could not be saved: {error}"),

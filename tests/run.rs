@@ -1183,3 +1183,130 @@ fn no_color_and_a_pipe_mean_no_escape_codes() {
         "a pipe is not a terminal"
     );
 }
+
+/// A `PATH` of its own in `dir`: chromium and chromedriver, and `ffmpeg` as given (a script,
+/// or none).
+fn bare_path(dir: &std::path::Path, ffmpeg: Option<&str>) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    for tool in ["chromium", "chromedriver"] {
+        let found = which::which(tool).expect("chromium and chromedriver on PATH");
+        std::os::unix::fs::symlink(found, bin.join(tool)).expect("linked");
+    }
+    if let Some(script) = ffmpeg {
+        let path = bin.join("ffmpeg");
+        std::fs::write(&path, script).expect("written");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("mode");
+    }
+    bin
+}
+
+#[test]
+fn the_recording_is_what_was_asked_for_and_a_broken_ffmpeg_falls_back() {
+    let recording = |run: &Run| {
+        let summary = run.summary();
+        (
+            summary["recording"]["media_type"]
+                .as_str()
+                .map(str::to_owned),
+            summary["errors"].to_string(),
+        )
+    };
+    let none = Run::new(&["--recording", "none", "--tags", "@authorization"]);
+    assert_eq!(none.code(), 0, "{}", none.stdout());
+    assert_eq!(none.summary()["recording"], Value::Null);
+    assert!(
+        !none.report().join("recording.png").exists()
+            && !none.report().join("recording.mp4").exists()
+    );
+
+    let apng = Run::new(&["--recording", "apng", "--tags", "@authorization"]);
+    assert_eq!(recording(&apng).0.as_deref(), Some("image/apng"));
+    assert!(apng.report().join("recording.png").is_file());
+
+    // mp4 without ffmpeg is a usage error before anything starts.
+    let tools = tempfile::tempdir().expect("temp dir");
+    let no_ffmpeg = bare_path(&tools.path().join("none"), None);
+    let mp4 = Run::with(
+        &["--recording", "mp4", "--tags", "@authorization"],
+        |command| {
+            command.env("PATH", &no_ffmpeg);
+        },
+    );
+    assert_eq!(mp4.code(), 2, "{}", mp4.stderr());
+    assert!(
+        mp4.stderr()
+            .contains("--recording mp4 needs ffmpeg on PATH"),
+        "{}",
+        mp4.stderr()
+    );
+
+    // An ffmpeg that fails: auto falls back to the animated PNG, mp4 says why there is none.
+    let broken = bare_path(
+        &tools.path().join("broken"),
+        Some("#!/bin/sh\necho 'Unknown encoder libx264' >&2\nexit 1\n"),
+    );
+    let auto = Run::with(&["--tags", "@authorization"], |command| {
+        command.env("PATH", &broken);
+    });
+    assert_eq!(auto.code(), 0, "{}", auto.stdout());
+    assert_eq!(recording(&auto).0.as_deref(), Some("image/apng"));
+    assert!(!auto.report().join("recording.mp4").exists());
+    let asked = Run::with(
+        &["--recording", "mp4", "--tags", "@authorization"],
+        |command| {
+            command.env("PATH", &broken);
+        },
+    );
+    let (media, errors) = recording(&asked);
+    assert_eq!(media, None);
+    assert!(
+        errors.contains("no recording")
+            && errors.contains("ffmpeg failed")
+            && errors.contains("Unknown encoder libx264"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn with_ffmpeg_the_recording_is_an_mp4_made_during_the_run() {
+    if which::which("ffmpeg").is_err() {
+        // .ci/run installs ffmpeg, so this runs there; without it the test above covers
+        // every path that does not need a real encoder.
+        eprintln!("ffmpeg is not on PATH: the MP4 recording is not tested here");
+        return;
+    }
+    let run = Run::new(&["--tags", "@authorization"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let summary = run.summary();
+    assert_eq!(summary["recording"]["media_type"], "video/mp4");
+    let frames = summary["recording"]["frames"].as_u64().expect("frames");
+    assert_eq!(
+        frames as usize,
+        summary["screenshots"].as_array().expect("shots").len()
+    );
+    let bytes = std::fs::read(run.report().join("recording.mp4")).expect("the MP4");
+    assert_eq!(&bytes[4..8], b"ftyp", "an MP4 file");
+    // Each frame shows for 1.5 s: ffprobe says how long the video is.
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(run.report().join("recording.mp4"))
+        .output()
+        .expect("ffprobe runs");
+    let seconds: f64 = String::from_utf8_lossy(&probe.stdout)
+        .trim()
+        .parse()
+        .expect("a duration");
+    assert!(
+        (seconds - frames as f64 * 1.5).abs() < 0.6,
+        "{seconds} s for {frames} frames"
+    );
+}

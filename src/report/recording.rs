@@ -1,6 +1,10 @@
 //! The run's screenshots as one animation, so a team has a recording of the demo-plan
 //! connection at hand: an MP4 when `ffmpeg` is on `PATH`, otherwise an animated PNG, which
-//! every current browser plays. One frame per browser step, 1.5 s each.
+//! every current browser plays (`--recording auto|mp4|apng|none`). One frame per browser
+//! step, 1.5 s each. It is made off the critical path ([`Film`]): each screenshot goes to
+//! ffmpeg's input as it is taken, from a thread of its own, with the encoder set for still
+//! frames (2 frames a second, a fast preset); the end of the run only waits for the last
+//! frames.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -17,63 +21,257 @@ pub enum RecordingError {
     Write(String),
 }
 
-/// Assemble `shots` (files under `dir`) into `dir/recording.*`.
-pub fn assemble(dir: &Path, shots: &[Screenshot]) -> Result<Option<Recording>, RecordingError> {
+/// `--recording`: which animation to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Mode {
+    /// An MP4 when ffmpeg is on `PATH`, else an animated PNG.
+    #[default]
+    Auto,
+    /// An MP4 (needs ffmpeg on `PATH`).
+    Mp4,
+    /// An animated PNG, without ffmpeg.
+    Apng,
+    /// No recording.
+    None,
+}
+
+impl Mode {
+    /// Whether this mode can work here: `mp4` needs ffmpeg.
+    pub fn check(self) -> Result<(), String> {
+        if self == Mode::Mp4 && which::which("ffmpeg").is_err() {
+            return Err("--recording mp4 needs ffmpeg on PATH (Debian: apt-get install -y ffmpeg); --recording apng makes an animated PNG without it".into());
+        }
+        Ok(())
+    }
+}
+
+/// What the recording thread ends with.
+type Made = Result<Option<Recording>, RecordingError>;
+
+/// A frame for [`Film`]: a screenshot's file (relative to the run's folder) and its PNG.
+struct Frame {
+    file: String,
+    png: Vec<u8>,
+}
+
+/// The recording, made while the run goes on: each screenshot is handed over as it is
+/// taken ([`Film::frame`], which never blocks) to a thread that pipes it into ffmpeg, so
+/// what is left at the end ([`Film::finish`]) is the encoder's last frames.
+#[derive(Debug)]
+pub struct Film {
+    frames: std::sync::Mutex<Option<std::sync::mpsc::Sender<Frame>>>,
+    done: std::sync::Mutex<Option<std::thread::JoinHandle<Made>>>,
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frame")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Film {
+    /// Start the recording of a run whose folder is `dir`.
+    pub fn start(dir: &Path, mode: Mode) -> Self {
+        let (sender, frames) = std::sync::mpsc::channel();
+        let dir = dir.to_owned();
+        let done = std::thread::Builder::new()
+            .name("onramp-recording".into())
+            .spawn(move || film(&dir, mode, &frames))
+            .ok();
+        Self {
+            frames: std::sync::Mutex::new(done.is_some().then_some(sender)),
+            done: std::sync::Mutex::new(done),
+        }
+    }
+
+    /// A screenshot, saved as `file` under the run's folder.
+    pub fn frame(&self, file: &str, png: &[u8]) {
+        let frames = self.frames.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(frames) = frames.as_ref() {
+            let _ = frames.send(Frame {
+                file: file.to_owned(),
+                png: png.to_vec(),
+            });
+        }
+    }
+
+    /// No more frames: wait for the recording (none when there were no screenshots or
+    /// the mode is `none`).
+    pub fn finish(&self) -> Result<Option<Recording>, RecordingError> {
+        drop(self.frames.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let done = self.done.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match done {
+            None => Ok(None),
+            Some(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(RecordingError::Write("the encoder panicked".into()))),
+        }
+    }
+}
+
+/// ffmpeg encoding what it reads on standard input.
+struct Encoder {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl Encoder {
+    fn spawn(dir: &Path) -> Result<Self, RecordingError> {
+        let ffmpeg = which::which("ffmpeg")
+            .map_err(|_| RecordingError::Write("ffmpeg is not on PATH".into()))?;
+        // At the lowest priority, on one thread: the run's browser and checks come first,
+        // the recording takes what CPU they leave.
+        let nice = which::which("nice").ok();
+        let mut command = match &nice {
+            Some(nice) => {
+                let mut command = Command::new(nice);
+                command.args(["-n", "19"]).arg(&ffmpeg);
+                command
+            }
+            None => Command::new(&ffmpeg),
+        };
+        let mut child = command
+            .args([
+                "-y",
+                "-loglevel",
+                "error",
+                "-f",
+                "image2pipe",
+                "-c:v",
+                "png",
+                // Each screenshot shows for 1.5 s.
+                "-framerate",
+                "2/3",
+                "-i",
+                "-",
+                "-vf",
+                "scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p",
+                // Still frames: 2 a second is enough (ffmpeg's default, 25, encodes 12
+                // times as many), with x264 set for speed and still pictures.
+                "-r",
+                "2",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "stillimage",
+                "-threads",
+                "1",
+                "-movflags",
+                "+faststart",
+            ])
+            .arg(dir.join("recording.mp4"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| RecordingError::Write(format!("ffmpeg did not start: {e}")))?;
+        let stdin = child.stdin.take();
+        Ok(Self { child, stdin })
+    }
+
+    fn write(&mut self, png: &[u8]) -> Result<(), RecordingError> {
+        use std::io::Write as _;
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(RecordingError::Write("ffmpeg's input is closed".into()));
+        };
+        stdin
+            .write_all(png)
+            .map_err(|e| RecordingError::Write(format!("ffmpeg stopped reading: {e}")))
+    }
+
+    fn finish(mut self, dir: &Path) -> Result<(), RecordingError> {
+        use std::io::Read as _;
+        drop(self.stdin.take());
+        let mut said = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut said);
+        }
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| RecordingError::Write(format!("ffmpeg did not finish: {e}")))?;
+        if status.success() && dir.join("recording.mp4").is_file() {
+            return Ok(());
+        }
+        let _ = std::fs::remove_file(dir.join("recording.mp4"));
+        Err(RecordingError::Write(format!(
+            "ffmpeg failed ({status}): {}",
+            crate::text::inert(said.lines().last().unwrap_or("no message"))
+        )))
+    }
+}
+
+impl Drop for Encoder {
+    /// An encoder abandoned half way (its input failed) is stopped, not left behind.
+    fn drop(&mut self) {
+        if self.stdin.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The recording thread: frames in, the recording out.
+fn film(
+    dir: &Path,
+    mode: Mode,
+    frames: &std::sync::mpsc::Receiver<Frame>,
+) -> Result<Option<Recording>, RecordingError> {
+    let wants_mp4 = match mode {
+        Mode::None => {
+            for _ in frames.iter() {}
+            return Ok(None);
+        }
+        Mode::Apng => false,
+        Mode::Mp4 => true,
+        Mode::Auto => which::which("ffmpeg").is_ok(),
+    };
+    let mut shots = Vec::new();
+    let mut encoder: Option<Result<Encoder, RecordingError>> = None;
+    for frame in frames.iter() {
+        if wants_mp4 {
+            let live = encoder.get_or_insert_with(|| Encoder::spawn(dir));
+            if let Ok(running) = live
+                && let Err(error) = running.write(&frame.png)
+            {
+                // ffmpeg stopped reading: what it said on the way out is the reason.
+                let stopped = match encoder.take() {
+                    Some(Ok(running)) => running.finish(dir).err().unwrap_or(error),
+                    _ => error,
+                };
+                encoder = Some(Err(stopped));
+            }
+        }
+        shots.push(Screenshot {
+            index: shots.len() + 1,
+            context: String::new(),
+            caption: String::new(),
+            file: frame.file,
+            url: String::new(),
+        });
+    }
     if shots.is_empty() {
         return Ok(None);
     }
-    if let Some(recording) = with_ffmpeg(dir, shots) {
-        return Ok(Some(recording));
+    let encoded = match encoder {
+        Some(Ok(encoder)) => encoder.finish(dir),
+        Some(Err(error)) => Err(error),
+        None => Err(RecordingError::Write("ffmpeg was not asked".into())),
+    };
+    match (encoded, mode) {
+        (Ok(()), _) => Ok(Some(Recording {
+            file: "recording.mp4".into(),
+            media_type: "video/mp4".into(),
+            frames: shots.len(),
+        })),
+        (Err(error), Mode::Mp4) => Err(error),
+        // Without ffmpeg, or when it failed: the animated PNG.
+        (Err(_), _) => animated_png(dir, &shots).map(Some),
     }
-    animated_png(dir, shots).map(Some)
-}
-
-fn with_ffmpeg(dir: &Path, shots: &[Screenshot]) -> Option<Recording> {
-    let ffmpeg = which::which("ffmpeg").ok()?;
-    let list = dir.join("recording-frames.txt");
-    let mut text = String::new();
-    for shot in shots {
-        text.push_str(&format!(
-            "file '{}'\nduration 1.5\n",
-            dir.join(&shot.file).display()
-        ));
-    }
-    // The concat demuxer wants the last file twice for its duration to count.
-    if let Some(last) = shots.last() {
-        text.push_str(&format!("file '{}'\n", dir.join(&last.file).display()));
-    }
-    std::fs::write(&list, text).ok()?;
-    let out = dir.join("recording.mp4");
-    let status = Command::new(ffmpeg)
-        .args([
-            "-y",
-            "-loglevel",
-            "error",
-            "-f",
-            "concat",
-            "-safe",
-            "0",
-            "-i",
-        ])
-        .arg(&list)
-        .args([
-            "-vf",
-            "scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p",
-            "-movflags",
-            "+faststart",
-        ])
-        .arg(&out)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .ok()?;
-    let _ = std::fs::remove_file(&list);
-    (status.success() && out.is_file()).then(|| Recording {
-        file: "recording.mp4".into(),
-        media_type: "video/mp4".into(),
-        frames: shots.len(),
-    })
 }
 
 /// Decode a PNG screenshot into RGBA pixels.

@@ -65,6 +65,8 @@ pub struct RunOptions {
     pub require_checklist: bool,
     /// How much to print, and in colour or not.
     pub console: crate::console::Console,
+    /// Which recording of the browser steps to make.
+    pub recording: crate::report::recording::Mode,
 }
 
 /// Why a run could not start, or could not write its report. (A run that starts always
@@ -96,6 +98,8 @@ pub enum RunError {
     Sandbox(#[source] crate::sandbox::SandboxError),
     #[error("cannot set up the run: {0}")]
     Setup(String),
+    #[error("{0}")]
+    Recording(String),
     #[error("the run finished ({outcome}) but its report in {dir} could not be written")]
     Report {
         outcome: String,
@@ -114,6 +118,7 @@ impl RunError {
             | RunError::Tags { .. }
             | RunError::Member { .. }
             | RunError::FaultsNeedSandbox { .. }
+            | RunError::Recording(_)
             | RunError::Sandbox(crate::sandbox::SandboxError::Data(_)) => crate::exit::USAGE,
             RunError::Output { .. }
             | RunError::Sandbox(_)
@@ -417,12 +422,21 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     let started = Instant::now();
     let started_at = now_rfc3339();
     let plan = Plan::resolve(&options)?;
+    options.recording.check().map_err(RunError::Recording)?;
     let dir = plan.dir.clone();
     std::fs::create_dir_all(&dir).map_err(|source| RunError::Output {
         path: dir.clone(),
         source,
     })?;
-    let recorder = Recorder::new(Some(&dir));
+    // The recording is made as the screenshots are taken.
+    let film = Arc::new(crate::report::recording::Film::start(
+        &dir,
+        options.recording,
+    ));
+    let recorder = Recorder::new(Some(&dir)).with_frames({
+        let film = Arc::clone(&film);
+        crate::evidence::FrameSink(Box::new(move |file, png| film.frame(file, png)))
+    });
     let recorder = Arc::new(if options.console.verbose() {
         recorder.with_trace(options.console)
     } else {
@@ -545,7 +559,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
 
     // A defect in a renderer still leaves summary.json, saying so.
     let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        write_report(&dir, &mut summary)
+        write_report(&dir, &mut summary, &film)
     }));
     let files = match written {
         Ok(result) => result?,
@@ -643,8 +657,12 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// Assemble the recording and write every output of `summary` into `dir`; the files
 /// written, for the closing line.
-fn write_report(dir: &Path, summary: &mut RunSummary) -> Result<Vec<String>, RunError> {
-    match crate::report::recording::assemble(dir, &summary.screenshots) {
+fn write_report(
+    dir: &Path,
+    summary: &mut RunSummary,
+    film: &crate::report::recording::Film,
+) -> Result<Vec<String>, RunError> {
+    match film.finish() {
         Ok(recording) => summary.recording = recording,
         Err(error) => summary.errors.push(format!("no recording: {error}")),
     }
