@@ -6,6 +6,7 @@
 //! run one way, `access` → `fhir` → `validate`.)
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use crate::fhir::{ResourceSummary, SearchResult};
 
@@ -143,7 +144,7 @@ pub fn membership(
     result: &SearchResult,
     patient_id: Option<&str>,
     patients: Option<usize>,
-    all: &BTreeMap<String, SearchResult>,
+    all: &BTreeMap<String, Arc<SearchResult>>,
 ) -> Verdict {
     let mut verdict = Verdict::default();
     let Some(patient_id) = patient_id else {
@@ -163,7 +164,7 @@ pub fn membership(
     let mut shared = Vec::new();
     for resource in &result.resources {
         let label = resource.label();
-        if resource.kind == "Patient" {
+        if &*resource.kind == "Patient" {
             if resource.id.as_deref() != Some(patient_id) {
                 verdict.problem(format!(
                     "{label} is not the authorized member's Patient (Patient/{patient_id})"
@@ -204,7 +205,7 @@ pub fn membership(
     let referenced = member_references(patient_id, all);
     for resource in shared {
         let key = (
-            resource.kind.clone(),
+            resource.kind.to_string(),
             resource.id.clone().unwrap_or_default(),
         );
         if !referenced.contains(&key) {
@@ -221,20 +222,20 @@ pub fn membership(
 /// resources that are themselves referenced (a Location's managing Organization, say).
 fn member_references(
     patient_id: &str,
-    all: &BTreeMap<String, SearchResult>,
+    all: &BTreeMap<String, Arc<SearchResult>>,
 ) -> BTreeSet<(String, String)> {
     let member = ("Patient".to_owned(), patient_id.to_owned());
     let by_key: HashMap<(String, String), &ResourceSummary> = all
         .values()
         .flat_map(|r| r.resources.iter())
-        .filter_map(|r| Some(((r.kind.clone(), r.id.clone()?), r)))
+        .filter_map(|r| Some(((r.kind.to_string(), r.id.clone()?), r)))
         .collect();
     let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
     let mut queue: Vec<&ResourceSummary> = all
         .values()
         .flat_map(|r| r.resources.iter())
         .filter(|r| {
-            (r.kind == "Patient" && r.id.as_deref() == Some(patient_id))
+            (&*r.kind == "Patient" && r.id.as_deref() == Some(patient_id))
                 || r.owners
                     .iter()
                     .any(|o| reference_target(o).as_ref() == Some(&member))
@@ -256,12 +257,12 @@ fn member_references(
 }
 
 /// References from these resources to the required types resolve among what was returned.
-pub fn references(result: &SearchResult, all: &BTreeMap<String, SearchResult>) -> Verdict {
+pub fn references(result: &SearchResult, all: &BTreeMap<String, Arc<SearchResult>>) -> Verdict {
     let mut verdict = Verdict::default();
     let returned: BTreeSet<(String, String)> = all
         .values()
         .flat_map(|r| r.resources.iter())
-        .filter_map(|r| Some((r.kind.clone(), r.id.clone()?)))
+        .filter_map(|r| Some((r.kind.to_string(), r.id.clone()?)))
         .collect();
     let mut unchecked: BTreeSet<String> = BTreeSet::new();
     for resource in &result.resources {
@@ -318,8 +319,8 @@ mod tests {
             id: Some(id.into()),
             page: 1,
             entry: 0,
-            owners: owners.iter().map(|s| (*s).to_owned()).collect(),
-            references: references.iter().map(|s| (*s).to_owned()).collect(),
+            owners: owners.iter().map(|s| Arc::from(*s)).collect(),
+            references: references.iter().map(|s| Arc::from(*s)).collect(),
             contained: Vec::new(),
         }
     }
@@ -337,6 +338,8 @@ mod tests {
                 total,
                 matches: resources.len(),
                 entries: resources.len(),
+                parse_us: 0,
+                check_us: 0,
             }],
             resources,
             ..SearchResult::default()
@@ -402,15 +405,15 @@ mod tests {
         let mut all = BTreeMap::new();
         all.insert(
             "Patient".into(),
-            result(
+            Arc::new(result(
                 "Patient",
                 vec![resource("Patient", "me", &[], &[])],
                 Some(1),
-            ),
+            )),
         );
         all.insert(
             "ExplanationOfBenefit".into(),
-            result(
+            Arc::new(result(
                 "ExplanationOfBenefit",
                 vec![
                     resource(
@@ -427,19 +430,19 @@ mod tests {
                     ),
                 ],
                 Some(2),
-            ),
+            )),
         );
         all.insert(
             "Location".into(),
-            result(
+            Arc::new(result(
                 "Location",
                 vec![resource("Location", "l1", &[], &["Organization/o3"])],
                 Some(1),
-            ),
+            )),
         );
         all.insert(
             "Organization".into(),
-            result(
+            Arc::new(result(
                 "Organization",
                 vec![
                     resource("Organization", "o1", &[], &[]),
@@ -447,7 +450,7 @@ mod tests {
                     resource("Organization", "o3", &[], &[]),
                 ],
                 Some(3),
-            ),
+            )),
         );
         let eob = membership(&all["ExplanationOfBenefit"], Some("me"), Some(1), &all);
         assert_eq!(eob.problems.len(), 1, "{eob:?}");

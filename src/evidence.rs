@@ -15,6 +15,9 @@ use serde::Serialize;
 pub const REDACTED: &str = "[redacted]";
 /// Bodies are kept up to this many bytes (after redaction).
 const BODY_LIMIT: usize = 16 * 1024;
+/// Longer than any secret: a token, code or key cut at the end of a piece of a body read
+/// for redaction lies at least this far past the part kept.
+const SECRET_MARGIN: usize = 16 * 1024;
 /// Header names whose values are always secret.
 const SECRET_HEADERS: [&str; 4] = [
     "authorization",
@@ -265,13 +268,20 @@ impl Recorder {
     }
 
     fn redact_body(&self, body: &[u8], content_type: Option<&str>) -> (String, u64) {
+        if let Some(kept) = self.redact_large_body(body, content_type) {
+            return kept;
+        }
         let text = String::from_utf8_lossy(body);
         let structural = if content_type.is_some_and(|t| t.contains("x-www-form-urlencoded")) {
             redact_form(&text)
         } else if content_type.is_some_and(|t| t.contains("json"))
             || text.trim_start().starts_with('{')
         {
-            redact_json(&text).unwrap_or_else(|| text.into_owned())
+            if may_name_a_secret(&text) {
+                redact_json(&text).unwrap_or_else(|| text.into_owned())
+            } else {
+                text.into_owned()
+            }
         } else {
             text.into_owned()
         };
@@ -284,6 +294,34 @@ impl Recorder {
             cut -= 1;
         }
         (redacted[..cut].to_owned(), (redacted.len() - cut) as u64)
+    }
+
+    /// A large body (a page of a FHIR search: hundreds of kilobytes, of which the first
+    /// [`BODY_LIMIT`] bytes are kept) redacted from its beginning only. Sound because
+    /// redaction only ever shortens text: whatever is cut in the middle at the end of the
+    /// piece read lies more than [`SECRET_MARGIN`] bytes after the part kept, unless so much
+    /// was redacted that the piece shrank below that margin, when (as for a body that could
+    /// name a secret member, which is walked whole) the full body is redacted instead.
+    fn redact_large_body(&self, body: &[u8], content_type: Option<&str>) -> Option<(String, u64)> {
+        const PIECE: usize = BODY_LIMIT * 4;
+        if body.len() <= PIECE || content_type.is_some_and(|t| t.contains("x-www-form-urlencoded"))
+        {
+            return None;
+        }
+        let piece = String::from_utf8_lossy(&body[..PIECE]);
+        if may_name_a_secret(&piece) {
+            return None;
+        }
+        let redacted = self.redact(&piece);
+        if redacted.len() < BODY_LIMIT + SECRET_MARGIN {
+            return None;
+        }
+        let mut cut = BODY_LIMIT;
+        while !redacted.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let kept = redacted[..cut].to_owned();
+        Some((kept, (body.len() - cut) as u64))
     }
 
     fn redact_headers(&self, headers: &[(String, String)]) -> Vec<(String, String)> {
@@ -503,6 +541,14 @@ fn redact_pairs<'a>(
         .collect()
 }
 
+/// Whether a JSON text can hold a member named as a secret: the name appears in it, or an
+/// escape (`\u…`) could spell it. When neither, the structural pass cannot change anything
+/// and is skipped: a page of a FHIR search (hundreds of kilobytes, no secret members) is not
+/// parsed a second time just to be recorded.
+fn may_name_a_secret(body: &str) -> bool {
+    body.contains("\\u") || SECRET_MEMBERS.iter().any(|name| body.contains(name))
+}
+
 fn redact_json(body: &str) -> Option<String> {
     fn walk(value: &mut serde_json::Value) {
         match value {
@@ -527,6 +573,56 @@ fn redact_json(body: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_body_is_redacted_from_its_beginning_and_keeps_no_secret() {
+        let recorder = Recorder::new(None);
+        recorder.add_secret("registered-secret-value-123");
+        // Secrets early (kept), and one straddling the end of the piece read.
+        let mut body = String::from(
+            r#"{"resourceType":"Bundle","note":"registered-secret-value-123 and Bearer abcdefghijklmnopqrstuvwxyz0123","entry":["#,
+        );
+        while body.len() < BODY_LIMIT * 4 - 10 {
+            body.push_str(r#"{"resource":{"resourceType":"Basic","id":"x"}},"#);
+        }
+        body.push_str("registered-secret-value-123");
+        body.push_str(&"{}".repeat(50_000));
+        body.push_str("]}");
+        let (kept, left_out) = recorder.redact_body(body.as_bytes(), Some("application/fhir+json"));
+        assert_eq!(kept.len(), BODY_LIMIT);
+        assert_eq!(left_out as usize, body.len() - BODY_LIMIT);
+        assert!(
+            !kept.contains("registered-secret") && !kept.contains("abcdefghijklmnop"),
+            "{}",
+            &kept[..200]
+        );
+        assert!(kept.contains("[redacted] and Bearer [redacted]"));
+        // A large body that names a secret member is walked whole, as before.
+        let named = format!(
+            r#"{{"padding":"{}","access_token":"tok-abcdef-123456"}}"#,
+            "p".repeat(BODY_LIMIT * 5)
+        );
+        let (kept, _) = recorder.redact_body(named.as_bytes(), Some("application/json"));
+        assert!(kept.starts_with(r#"{"padding":"ppp"#));
+        let whole = recorder.redact_body(named.as_bytes(), Some("application/json"));
+        assert_eq!(whole.0.len(), BODY_LIMIT);
+    }
+
+    #[test]
+    fn only_json_that_can_name_a_secret_is_walked() {
+        assert!(!may_name_a_secret(
+            r#"{"resourceType":"Bundle","entry":[]}"#
+        ));
+        assert!(may_name_a_secret(r#"{"access_token":"x"}"#));
+        assert!(may_name_a_secret(r#"{"x":{"refresh_token":"y"}}"#));
+        // An escaped name is still a name.
+        let escaped = r#"{"access\u005ftoken":"tok-123456789"}"#;
+        assert!(may_name_a_secret(escaped));
+        assert_eq!(
+            redact_json(escaped).as_deref(),
+            Some(r#"{"access_token":"[redacted]"}"#)
+        );
+    }
 
     #[test]
     fn secrets_are_replaced_everywhere_they_appear() {

@@ -7,6 +7,7 @@
 //! It validates through [`crate::validate`] but holds no validation logic of its own.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde::Serialize;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
@@ -29,19 +30,25 @@ pub struct PageInfo {
     /// Entries the server marked as matches (or left unmarked).
     pub matches: usize,
     pub entries: usize,
+    /// Microseconds spent parsing the page, and validating and reducing its entries (on
+    /// another thread, while the next page was fetched).
+    pub parse_us: u64,
+    pub check_us: u64,
 }
 
-/// What later checks need of a returned resource.
+/// What later checks need of a returned resource. Kept for every resource a search
+/// returns (100,000 claims for some members), so it is small: the type and the references,
+/// which repeat from resource to resource, are shared strings ([`Interner`]).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ResourceSummary {
-    pub kind: String,
+    pub kind: Arc<str>,
     pub id: Option<String>,
     pub page: usize,
     pub entry: usize,
     /// `patient`, `subject` and `beneficiary` references.
-    pub owners: Vec<String>,
+    pub owners: Vec<Arc<str>>,
     /// Every `reference` in the resource, in order.
-    pub references: Vec<String>,
+    pub references: Vec<Arc<str>>,
     /// The ids of its contained resources, which `#id` references point at.
     pub contained: Vec<String>,
 }
@@ -100,14 +107,64 @@ pub struct Paging {
     pub page_cap: usize,
 }
 
-/// Follow a search for `kind` to its end, calling `progress(pages, resources)` per page.
+/// What validating one page gave: its checks and its resources, reduced.
+struct Checked {
+    info: PageInfo,
+    invalid: u64,
+    findings: Vec<PageFinding>,
+    resources: Vec<ResourceSummary>,
+}
+
+/// Validate a parsed page and reduce its entries (the CPU-heavy half of reading a page).
+fn check_page(document: &sonic_rs::Value, mut info: PageInfo) -> Checked {
+    let started = std::time::Instant::now();
+    let checked = Registry::global().check(document);
+    let number = info.number;
+    let findings = checked
+        .findings
+        .into_iter()
+        .map(|finding| PageFinding {
+            page: number,
+            url: info.url.clone(),
+            finding,
+        })
+        .collect();
+    let mut resources = Vec::new();
+    let mut strings = Interner::default();
+    if let Some(entries) = document.get("entry").and_then(|e| e.as_array()) {
+        info.entries = entries.len();
+        for (index, entry) in entries.iter().enumerate() {
+            let mode = entry
+                .get("search")
+                .and_then(|s| s.get("mode"))
+                .and_then(|m| m.as_str());
+            if mode != Some("include") && mode != Some("outcome") {
+                info.matches += 1;
+            }
+            if let Some(resource) = entry.get("resource") {
+                resources.push(summarize(resource, number, index, &mut strings));
+            }
+        }
+    }
+    info.check_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    Checked {
+        info,
+        invalid: checked.invalid,
+        findings,
+        resources,
+    }
+}
+
+/// Follow a search for `kind` to its end, calling `progress(pages, resources, findings)`
+/// per page. Reading and checking overlap: while page N is validated (on a blocking
+/// thread), page N+1 is already being fetched.
 pub async fn search(
     http: &Http,
     fhir_base: &Url,
     kind: &str,
     token: &Secret,
     paging: Paging,
-    mut progress: impl FnMut(usize, usize),
+    mut progress: impl FnMut(usize, usize, usize),
 ) -> SearchResult {
     let mut result = SearchResult {
         kind: kind.to_owned(),
@@ -117,23 +174,20 @@ pub async fn search(
     if let Some(size) = paging.page_size {
         url.push_str(&format!("?_count={size}"));
     }
-    let mut seen: HashSet<String> = HashSet::new();
-    let registry = Registry::global();
-    loop {
-        let number = result.pages.len() + 1;
-        if !seen.insert(url.clone()) {
-            result.page_problems.push(format!(
-                "the next link of page {} points back to a page already read ({url})",
-                number - 1
-            ));
-            result.unfinished = true;
-            break;
-        }
+    let fetch = |url: String, number: usize| {
         let request = Request::get(&url)
             .header("Accept", "application/fhir+json")
             .header("Authorization", format!("Bearer {}", token.expose()));
-        let context = format!("Search {kind}, page {number}");
-        let response = match http.send_with_retries(&context, &request).await {
+        async move {
+            http.send_with_retries(&format!("Search {kind}, page {number}"), &request)
+                .await
+        }
+    };
+    let mut seen: HashSet<String> = HashSet::from([url.clone()]);
+    let mut fetched = fetch(url.clone(), 1).await;
+    loop {
+        let number = result.pages.len() + 1;
+        let response = match fetched {
             Ok(response) => response,
             Err(error) => {
                 result.failure = Some(failure_of(&error, kind, number));
@@ -173,6 +227,7 @@ pub async fn search(
                 "{kind} page {number} has Content-Type {content_type}, not application/fhir+json"
             ));
         }
+        let parsing = std::time::Instant::now();
         let document = match crate::validate::parse(&response.body) {
             Ok(document) => document,
             Err(finding) => {
@@ -186,16 +241,7 @@ pub async fn search(
                 break;
             }
         };
-        let checked = registry.check(&document);
-        result.invalid += checked.invalid;
-        result
-            .findings
-            .extend(checked.findings.into_iter().map(|finding| PageFinding {
-                page: number,
-                url: url.clone(),
-                finding,
-            }));
-        let mut info = PageInfo {
+        let info = PageInfo {
             number,
             url: url.clone(),
             status: response.status,
@@ -205,45 +251,70 @@ pub async fn search(
             total: document.get("total").and_then(|t| t.as_u64()),
             matches: 0,
             entries: 0,
+            parse_us: u64::try_from(parsing.elapsed().as_micros()).unwrap_or(u64::MAX),
+            check_us: 0,
         };
-        if let Some(entries) = document.get("entry").and_then(|e| e.as_array()) {
-            info.entries = entries.len();
-            for (index, entry) in entries.iter().enumerate() {
-                let mode = entry
-                    .get("search")
-                    .and_then(|s| s.get("mode"))
-                    .and_then(|m| m.as_str());
-                if mode != Some("include") && mode != Some("outcome") {
-                    info.matches += 1;
-                }
-                if let Some(resource) = entry.get("resource") {
-                    result.resources.push(summarize(resource, number, index));
-                }
-            }
-        }
-        let next = next_link(&document);
-        result.pages.push(info);
-        progress(result.pages.len(), result.resources.len());
-        match next {
-            None => break,
-            Some(_) if result.pages.len() >= paging.page_cap => {
+        // Where to go next, decided before this page is checked, so that the next page
+        // is on its way while this one is.
+        let next = match next_link(&document) {
+            None => None,
+            Some(_) if number >= paging.page_cap => {
                 result.page_problems.push(format!(
                     "stopped after {} pages (the target's page_cap) with more pages still linked",
                     paging.page_cap
                 ));
                 result.unfinished = true;
-                break;
+                None
             }
             Some(next) => match follow(fhir_base, &url, &next) {
-                Ok(next) => url = next,
+                Ok(next) if !seen.insert(next.clone()) => {
+                    result.page_problems.push(format!(
+                        "the next link of page {number} points back to a page already read ({next})"
+                    ));
+                    result.unfinished = true;
+                    None
+                }
+                Ok(next) => Some(next),
                 Err(refused) => {
                     result
                         .page_problems
                         .push(format!("{kind} page {number}: {refused}"));
                     result.unfinished = true;
-                    break;
+                    None
                 }
             },
+        };
+        drop(response);
+        let check = tokio::task::spawn_blocking(move || check_page(&document, info));
+        let (checked, following) = match &next {
+            Some(next) => {
+                let (checked, following) = tokio::join!(check, fetch(next.clone(), number + 1));
+                (checked, Some(following))
+            }
+            None => (check.await, None),
+        };
+        let Ok(mut checked) = checked else {
+            result.failure = Some(SearchFailure {
+                environment: true,
+                message: format!("{kind} page {number}: checking the page failed inside onramp"),
+            });
+            break;
+        };
+        result.invalid += checked.invalid;
+        result.findings.append(&mut checked.findings);
+        result.resources.append(&mut checked.resources);
+        result.pages.push(checked.info);
+        progress(
+            result.pages.len(),
+            result.resources.len(),
+            result.findings.len(),
+        );
+        match (next, following) {
+            (Some(next), Some(following)) => {
+                url = next;
+                fetched = following;
+            }
+            _ => break,
         }
     }
     result
@@ -295,10 +366,32 @@ fn next_link(document: &sonic_rs::Value) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// One copy of each string: the references of a page's resources mostly name the same
+/// member, payer and providers.
+#[derive(Debug, Default)]
+pub struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    pub fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(known) = self.0.get(text) {
+            return Arc::clone(known);
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.0.insert(Arc::clone(&shared));
+        shared
+    }
+}
+
 /// The reduced view of a returned resource.
-fn summarize(resource: &sonic_rs::Value, page: usize, entry: usize) -> ResourceSummary {
+fn summarize(
+    resource: &sonic_rs::Value,
+    page: usize,
+    entry: usize,
+    strings: &mut Interner,
+) -> ResourceSummary {
     let mut references = Vec::new();
-    collect_references(resource, &mut references);
+    collect_references(resource, &mut references, strings);
+    references.shrink_to_fit();
     let owners = ["patient", "subject", "beneficiary"]
         .iter()
         .filter_map(|field| {
@@ -306,7 +399,7 @@ fn summarize(resource: &sonic_rs::Value, page: usize, entry: usize) -> ResourceS
                 .get(*field)?
                 .get("reference")?
                 .as_str()
-                .map(str::to_owned)
+                .map(|r| strings.get(r))
         })
         .collect();
     let contained = resource
@@ -315,7 +408,12 @@ fn summarize(resource: &sonic_rs::Value, page: usize, entry: usize) -> ResourceS
         .map(|items| items.iter().filter_map(|c| string_at(c, "id")).collect())
         .unwrap_or_default();
     ResourceSummary {
-        kind: string_at(resource, "resourceType").unwrap_or_else(|| "(no resourceType)".into()),
+        kind: strings.get(
+            resource
+                .get("resourceType")
+                .and_then(|t| t.as_str())
+                .unwrap_or("(no resourceType)"),
+        ),
         id: string_at(resource, "id"),
         page,
         entry,
@@ -325,20 +423,20 @@ fn summarize(resource: &sonic_rs::Value, page: usize, entry: usize) -> ResourceS
     }
 }
 
-fn collect_references(value: &sonic_rs::Value, out: &mut Vec<String>) {
+fn collect_references(value: &sonic_rs::Value, out: &mut Vec<Arc<str>>, strings: &mut Interner) {
     if let Some(object) = value.as_object() {
         for (name, member) in object.iter() {
             if name == "reference" {
                 if let Some(text) = member.as_str() {
-                    out.push(text.to_owned());
+                    out.push(strings.get(text));
                 }
             } else {
-                collect_references(member, out);
+                collect_references(member, out, strings);
             }
         }
     } else if let Some(items) = value.as_array() {
         for item in items.iter() {
-            collect_references(item, out);
+            collect_references(item, out, strings);
         }
     }
 }
@@ -392,6 +490,7 @@ pub async fn read_each(
         ..SearchResult::default()
     };
     let registry = Registry::global();
+    let mut strings = Interner::default();
     for (number, id) in ids.iter().enumerate() {
         let path = format!("{kind}/{id}");
         let response =
@@ -434,8 +533,8 @@ pub async fn read_each(
                 url: path.clone(),
                 finding,
             }));
-        let summary = summarize(&document, 0, number);
-        if summary.kind != kind || summary.id.as_deref() != Some(id.as_str()) {
+        let summary = summarize(&document, 0, number, &mut strings);
+        if &*summary.kind != kind || summary.id.as_deref() != Some(id.as_str()) {
             result.failure = Some(SearchFailure {
                 environment: false,
                 message: format!("GET {path} answered {}, not {path}", summary.label()),
@@ -524,11 +623,12 @@ mod tests {
             r#"{"resourceType":"ExplanationOfBenefit","id":"e1","contained":[{"resourceType":"Organization","id":"c1"}],"patient":{"reference":"Patient/p"},"provider":{"reference":"Organization/o"},"item":[{"locationReference":{"reference":"Location/l"}}]}"#,
         )
         .expect("JSON");
-        let summary = summarize(&resource, 1, 0);
-        assert_eq!(summary.owners, vec!["Patient/p"]);
+        let summary = summarize(&resource, 1, 0, &mut Interner::default());
+        let text = |refs: &[Arc<str>]| refs.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+        assert_eq!(text(&summary.owners), ["Patient/p"]);
         assert_eq!(
-            summary.references,
-            vec!["Patient/p", "Organization/o", "Location/l"]
+            text(&summary.references),
+            ["Patient/p", "Organization/o", "Location/l"]
         );
         assert_eq!(summary.label(), "ExplanationOfBenefit/e1");
         assert_eq!(summary.contained, vec!["c1"]);

@@ -411,7 +411,7 @@ fn the_runs_search_reads_any_response() {
                         page_size: Some(10),
                         page_cap: 3,
                     },
-                    |_, _| {},
+                    |_, _, _| {},
                 ));
                 prop_assert!(result.pages.len() <= 3);
                 Ok(())

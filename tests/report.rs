@@ -154,6 +154,7 @@ fn bare_summary(text: &str) -> RunSummary {
             )],
             notes: vec![],
             failure: None,
+            timing: Default::default(),
         }],
         token: Some(TokenSummary {
             status: Some(200),
@@ -370,4 +371,91 @@ fn junit_and_cucumber_json_are_rendered_from_the_summary() {
             .contains("Patient.gender")
     );
     assert_eq!(steps[1]["result"]["status"], "skipped");
+}
+
+#[test]
+fn a_large_run_keeps_the_report_small_and_grouped() {
+    let mut summary = summary("(large)");
+    let page = |n: usize, status: u16, ms: u64| Exchange {
+        index: n,
+        context: format!("Search ExplanationOfBenefit, page {n}"),
+        method: "GET".into(),
+        url: format!("http://127.0.0.1:1/r4/ExplanationOfBenefit?_count=100&_cursor={n}"),
+        status: Some(status),
+        start_ms: n as u64 * 10,
+        duration_ms: ms,
+        request_headers: vec![("authorization".into(), "Bearer [redacted]".into())],
+        request_body: None,
+        response_headers: vec![("content-type".into(), "application/fhir+json".into())],
+        response_body: Some("x".repeat(16 * 1024)),
+        truncated: 200_000,
+        error: None,
+    };
+    summary.exchanges = (1..=2000)
+        .map(|n| match n {
+            1000 => page(n, 500, 9),
+            1500 => page(n, 200, 250),
+            _ => page(n, 200, 8),
+        })
+        .collect();
+    summary.resources[0].findings = (0..6000)
+        .map(|n| ResourceFinding {
+            page: n / 100 + 1,
+            url: "http://127.0.0.1:1/r4/ExplanationOfBenefit".into(),
+            entry: Some(n % 100),
+            resource: Some(format!("ExplanationOfBenefit/e{n}")),
+            path: format!(
+                "ExplanationOfBenefit.item[{}].adjudication[{}].amount.value",
+                n % 7,
+                n % 3
+            ),
+            pointer: String::new(),
+            keyword: if n % 3 == 0 { "type" } else { "required" }.into(),
+            message: format!("finding {n}"),
+        })
+        .collect();
+    summary.timeline = onramp::run::timeline::build(
+        &summary.scenarios,
+        &summary.browser_actions,
+        &summary.exchanges,
+    );
+    let html = onramp::report::html::render(&summary, &images()).expect("renders");
+    assert!(html.len() < 5 * 1024 * 1024, "{} bytes", html.len());
+    // The pages: the first three, the failed one, the slowest and the last in full; a line
+    // for each stretch between them.
+    for shown in [1, 2, 3, 1000, 1500, 2000] {
+        assert!(
+            html.contains(&format!("id=\"exchange-{shown}\"")),
+            "#{shown} shown"
+        );
+    }
+    assert!(!html.contains("id=\"exchange-4\""));
+    assert!(
+        html.contains(
+            "#4–#999: 996 more exchanges of “Search ExplanationOfBenefit, page …”, all 200"
+        ),
+        "a gap line"
+    );
+    assert!(
+        html.contains("#1501–#1999: 499 more exchanges"),
+        "a gap line after the slowest"
+    );
+    // Findings grouped by rule and path without positions, commonest first, with counts.
+    let required = html.find("ExplanationOfBenefit.item[].adjudication[].amount.value</code><br><span class=\"muted\">required").expect("the required group");
+    let typed = html.find("ExplanationOfBenefit.item[].adjudication[].amount.value</code><br><span class=\"muted\">type").expect("the type group");
+    assert!(required < typed, "4000 before 2000");
+    assert!(
+        html.contains("<td class=\"num\">4000</td>")
+            && html.contains("<td class=\"num\">2000</td>")
+    );
+    assert!(html.contains("… and 3997 more"), "examples are few");
+    // The timeline draws the many exchanges as few bars, and names the slowest.
+    let svg = &html[html.find("<svg class=\"timeline\"").expect("svg")..];
+    let svg = &svg[..svg.find("</svg>").expect("end")];
+    assert!(
+        svg.matches("<rect").count() < 200,
+        "{} bars",
+        svg.matches("<rect").count()
+    );
+    assert!(svg.contains("href=\"#exchange-1500\""));
 }

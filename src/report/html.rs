@@ -16,8 +16,15 @@ use crate::run::summary::{FailureKind, Outcome, RunSummary, Status};
 
 const TEMPLATE: &str = include_str!("../../reports/report.hbs");
 const CSS: &str = include_str!("../../reports/report.css");
-/// Schema findings shown per resource type; the rest are in summary.json.
-const FINDINGS_SHOWN: usize = 200;
+/// Groups of findings shown per resource type (by rule and path, the commonest first); the
+/// rest are counted, and every finding is in summary.json.
+const GROUPS_SHOWN: usize = 100;
+/// Example findings shown per group.
+const EXAMPLES_SHOWN: usize = 3;
+/// A run of more exchanges than this of one kind (the pages of a search) shows its first
+/// [`RUN_HEAD`] and its last in full, every failed one in full, and one line for the rest.
+const RUN_SHOWN: usize = 6;
+const RUN_HEAD: usize = 3;
 
 /// Why the report could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -118,12 +125,25 @@ struct ResourceView<'a> {
     problems: &'a [String],
     notes: &'a [String],
     failure: Option<&'a str>,
-    findings: Vec<FindingView<'a>>,
+    finding_groups: Vec<FindingGroupView<'a>>,
+    /// Findings in groups not shown.
     findings_more: usize,
+}
+
+/// Findings of one rule at one path (array indexes left out), with a few examples.
+#[derive(Serialize)]
+struct FindingGroupView<'a> {
+    rule: &'a str,
+    path: String,
+    count: usize,
+    examples: Vec<FindingView<'a>>,
+    examples_more: usize,
 }
 
 #[derive(Serialize)]
 struct ExchangeView<'a> {
+    /// For a line standing for exchanges not shown: what they were.
+    gap: Option<String>,
     index: usize,
     context: &'a str,
     method: &'a str,
@@ -366,19 +386,15 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
             problems: &r.problems,
             notes: &r.notes,
             failure: r.failure.as_deref(),
-            findings: r
-                .findings
-                .iter()
-                .take(FINDINGS_SHOWN)
-                .map(|f| FindingView {
-                    resource: f.resource.as_deref().unwrap_or("-"),
-                    path: &f.path,
-                    message: &f.message,
-                    keyword: &f.keyword,
-                    page: f.page,
-                })
+            finding_groups: finding_groups(&r.findings)
+                .into_iter()
+                .take(GROUPS_SHOWN)
                 .collect(),
-            findings_more: r.findings.len().saturating_sub(FINDINGS_SHOWN),
+            findings_more: finding_groups(&r.findings)
+                .iter()
+                .skip(GROUPS_SHOWN)
+                .map(|g| g.count)
+                .sum(),
         })
         .collect();
     let token = summary.token.as_ref().map(|t| TokenView {
@@ -401,29 +417,53 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
         refreshed: t.refreshed,
         problem: t.problem.as_deref(),
     });
-    let exchanges = summary
-        .exchanges
+    let slowest: Vec<usize> = summary
+        .timeline
+        .slowest
         .iter()
-        .map(|e| ExchangeView {
-            index: e.index,
-            context: &e.context,
-            method: &e.method,
-            url: &e.url,
-            status: e
-                .status
-                .map_or_else(|| "no answer".into(), |s| s.to_string()),
-            status_class: match e.status {
-                Some(200..=399) => "ok",
-                Some(400..=499) => "warn",
-                Some(_) | None => "bad",
+        .map(|s| s.exchange)
+        .collect();
+    let exchanges = shown_exchanges(&summary.exchanges, &slowest)
+        .into_iter()
+        .map(|shown| match shown {
+            Shown::Gap(text) => ExchangeView {
+                gap: Some(text),
+                index: 0,
+                context: "",
+                method: "",
+                url: "",
+                status: String::new(),
+                status_class: "",
+                duration_ms: 0,
+                request_headers: &[],
+                request_body: None,
+                response_headers: &[],
+                response_body: None,
+                truncated: 0,
+                error: None,
             },
-            duration_ms: e.duration_ms,
-            request_headers: &e.request_headers,
-            request_body: e.request_body.as_deref(),
-            response_headers: &e.response_headers,
-            response_body: e.response_body.as_deref(),
-            truncated: e.truncated,
-            error: e.error.as_deref(),
+            Shown::Full(e) => ExchangeView {
+                gap: None,
+                index: e.index,
+                context: &e.context,
+                method: &e.method,
+                url: &e.url,
+                status: e
+                    .status
+                    .map_or_else(|| "no answer".into(), |s| s.to_string()),
+                status_class: match e.status {
+                    Some(200..=399) => "ok",
+                    Some(400..=499) => "warn",
+                    Some(_) | None => "bad",
+                },
+                duration_ms: e.duration_ms,
+                request_headers: &e.request_headers,
+                request_body: e.request_body.as_deref(),
+                response_headers: &e.response_headers,
+                response_body: e.response_body.as_deref(),
+                truncated: e.truncated,
+                error: e.error.as_deref(),
+            },
         })
         .collect();
     let checklist = &summary.checklist;
@@ -506,6 +546,159 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
             })
             .collect(),
     }
+}
+
+/// `path` without its array indexes: `EOB.item[3].adjudication[1]` → `EOB.item[].adjudication[]`.
+fn without_indexes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push_str("[]");
+            }
+            ']' if in_index => in_index = false,
+            _ if in_index => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Findings grouped by rule and path, the commonest first.
+fn finding_groups(findings: &[crate::run::summary::ResourceFinding]) -> Vec<FindingGroupView<'_>> {
+    let mut groups: Vec<FindingGroupView<'_>> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, String), usize> =
+        std::collections::HashMap::new();
+    for f in findings {
+        let path = without_indexes(&f.path);
+        let at = *index
+            .entry((f.keyword.as_str(), path.clone()))
+            .or_insert_with(|| {
+                groups.push(FindingGroupView {
+                    rule: &f.keyword,
+                    path,
+                    count: 0,
+                    examples: Vec::new(),
+                    examples_more: 0,
+                });
+                groups.len() - 1
+            });
+        let group = &mut groups[at];
+        group.count += 1;
+        if group.examples.len() < EXAMPLES_SHOWN {
+            group.examples.push(FindingView {
+                resource: f.resource.as_deref().unwrap_or("-"),
+                path: &f.path,
+                message: &f.message,
+                keyword: &f.keyword,
+                page: f.page,
+            });
+        } else {
+            group.examples_more += 1;
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.count));
+    groups
+}
+
+/// An exchange shown in full, or a line for several that are not.
+enum Shown<'a> {
+    Full(&'a crate::evidence::Exchange),
+    Gap(String),
+}
+
+/// What an exchange's context says without its trailing number (`Search Coverage, page `).
+fn stem(context: &str) -> &str {
+    context.trim_end_matches(|c: char| c.is_ascii_digit())
+}
+
+fn failed(exchange: &crate::evidence::Exchange) -> bool {
+    exchange.error.is_some() || exchange.status.is_none_or(|s| s >= 400)
+}
+
+/// The exchanges as the report lists them: runs of the same kind (the thousand pages of a
+/// member's claims) shortened to their first and last, any that failed and any in
+/// `always` (the slowest, which the timeline links to), with a line saying what the others
+/// were; everything stays in summary.json.
+fn shown_exchanges<'a>(
+    exchanges: &'a [crate::evidence::Exchange],
+    always: &[usize],
+) -> Vec<Shown<'a>> {
+    let mut shown = Vec::new();
+    let mut start = 0;
+    while start < exchanges.len() {
+        let kind = stem(&exchanges[start].context);
+        let end = exchanges[start..]
+            .iter()
+            .position(|e| stem(&e.context) != kind)
+            .map_or(exchanges.len(), |n| start + n);
+        let run = &exchanges[start..end];
+        if run.len() <= RUN_SHOWN {
+            shown.extend(run.iter().map(Shown::Full));
+        } else {
+            let last = run.len() - 1;
+            let mut hidden: Vec<&crate::evidence::Exchange> = Vec::new();
+            for (at, exchange) in run.iter().enumerate() {
+                if at < RUN_HEAD
+                    || at == last
+                    || failed(exchange)
+                    || always.contains(&exchange.index)
+                {
+                    if !hidden.is_empty() {
+                        shown.push(Shown::Gap(gap_line(&hidden)));
+                        hidden.clear();
+                    }
+                    shown.push(Shown::Full(exchange));
+                } else {
+                    hidden.push(exchange);
+                }
+            }
+        }
+        start = end;
+    }
+    shown
+}
+
+/// `#4–#999: 996 more exchanges of “Search ExplanationOfBenefit, page …”, all 200, 9.12 s in all, the slowest #512 (31 ms)`.
+fn gap_line(hidden: &[&crate::evidence::Exchange]) -> String {
+    let (Some(first), Some(last)) = (hidden.first(), hidden.last()) else {
+        return String::new();
+    };
+    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    for e in hidden {
+        *statuses
+            .entry(
+                e.status
+                    .map_or_else(|| "no answer".into(), |s| s.to_string()),
+            )
+            .or_default() += 1;
+    }
+    let statuses = if statuses.len() == 1 {
+        format!("all {}", statuses.keys().next().map_or("", String::as_str))
+    } else {
+        statuses
+            .iter()
+            .map(|(status, n)| format!("{n} × {status}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let total: u64 = hidden.iter().map(|e| e.duration_ms).sum();
+    let slowest = hidden
+        .iter()
+        .max_by_key(|e| e.duration_ms)
+        .map_or_else(String::new, |e| {
+            format!(", the slowest #{} ({} ms)", e.index, e.duration_ms)
+        });
+    format!(
+        "#{}–#{}: {} more exchanges of “{}…”, {statuses}, {:.2} s in all{slowest}; every one is in summary.json",
+        first.index,
+        last.index,
+        hidden.len(),
+        stem(&first.context),
+        total as f64 / 1000.0
+    )
 }
 
 /// Render the report. Pure: the summary and the screenshots' bytes in, HTML out.

@@ -44,11 +44,14 @@ pub fn write_summary(
     summary: &RunSummary,
     files: &mut Vec<String>,
 ) -> Result<(), ReportError> {
-    let json = serde_json::to_vec_pretty(summary).map_err(|e| ReportError::Write {
-        path: dir.join("summary.json"),
-        source: e.into(),
-    })?;
-    write(dir, "summary.json", &json, files)
+    let path = dir.join("summary.json");
+    // Streamed to the file: the summary of a large run is tens of megabytes.
+    crate::atomic::write_with(&path, |out| {
+        serde_json::to_writer_pretty(out, summary).map_err(std::io::Error::from)
+    })
+    .map_err(|source| ReportError::Write { path, source })?;
+    files.push("summary.json".to_owned());
+    Ok(())
 }
 
 /// Write `summary.json`, `report.html`, `junit.xml`, `cucumber.json`, `checklist.md` and

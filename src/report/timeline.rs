@@ -214,7 +214,39 @@ pub fn svg(timeline: &Timeline) -> String {
             y + HTTP_HEIGHT - 1.0
         );
     }
-    for (index, (span, row)) in http.iter().zip(&http_rows).enumerate() {
+    // Thousands of exchanges (a member's claims, page after page) would be thousands of
+    // bars thinner than a pixel: neighbours in a row with the same status that touch within
+    // half a pixel are drawn as one bar, named for how many it stands for.
+    let mut merged: Vec<(Span, usize, usize)> = Vec::new();
+    let mut last_in_row: Vec<Option<usize>> = vec![None; http_count];
+    let half_pixel = duration as f64 / plot / 2.0;
+    let is_slow = |exchange: Option<usize>| {
+        timeline
+            .slowest
+            .iter()
+            .any(|s| Some(s.exchange) == exchange)
+    };
+    for (span, row) in http.iter().zip(&http_rows) {
+        if http.len() > 400
+            && !is_slow(span.exchange)
+            && let Some(at) = last_in_row[*row]
+            && !is_slow(merged[at].0.exchange)
+            && merged[at].0.status == span.status
+            && span.start_ms as f64
+                <= (merged[at].0.start_ms + merged[at].0.duration_ms) as f64 + half_pixel
+        {
+            let (first, _, count) = &mut merged[at];
+            let end = (span.start_ms + span.duration_ms).max(first.start_ms + first.duration_ms);
+            first.duration_ms = end - first.start_ms;
+            first.exchange = None;
+            *count += 1;
+            first.label = format!("{count} exchanges");
+            continue;
+        }
+        merged.push(((*span).clone(), *row, 1));
+        last_in_row[*row] = Some(merged.len() - 1);
+    }
+    for (index, (span, row, _)) in merged.iter().enumerate() {
         let top = y + *row as f64 * (HTTP_HEIGHT + 2.0);
         bar(&mut out, span, index, top, HTTP_HEIGHT);
         if let Some(rank) = timeline

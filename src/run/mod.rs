@@ -790,7 +790,12 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
                 problems: checks.iter().flat_map(|c| c.problems.clone()).collect(),
                 notes: checks.iter().flat_map(|c| c.notes.clone()).collect(),
                 failure: search.failure.as_ref().map(|f| redact(&f.message)),
-                kind: search.kind,
+                timing: summary::SearchTiming {
+                    fetch_ms: search.pages.iter().map(|p| p.duration_ms).sum(),
+                    parse_ms: search.pages.iter().map(|p| p.parse_us).sum::<u64>() / 1000,
+                    check_ms: search.pages.iter().map(|p| p.check_us).sum::<u64>() / 1000,
+                },
+                kind: search.kind.clone(),
             }
         })
         .collect();

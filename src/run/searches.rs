@@ -18,7 +18,7 @@ pub const QUERY_PAGE_CAP: usize = 20;
 /// Each type's search, run once.
 #[derive(Debug, Default)]
 pub struct Searches {
-    cells: AsyncMutex<BTreeMap<String, Arc<OnceCell<SearchResult>>>>,
+    cells: AsyncMutex<BTreeMap<String, Arc<OnceCell<Arc<SearchResult>>>>>,
     show_progress: bool,
 }
 
@@ -30,13 +30,13 @@ impl Searches {
         }
     }
 
-    async fn cell(&self, kind: &str) -> Arc<OnceCell<SearchResult>> {
+    async fn cell(&self, kind: &str) -> Arc<OnceCell<Arc<SearchResult>>> {
         let mut cells = self.cells.lock().await;
         Arc::clone(cells.entry(kind.to_owned()).or_default())
     }
 
     /// The searches that finished, without starting any.
-    pub async fn finished(&self) -> Vec<SearchResult> {
+    pub async fn finished(&self) -> Vec<Arc<SearchResult>> {
         self.cells
             .lock()
             .await
@@ -46,7 +46,7 @@ impl Searches {
     }
 
     /// The finished search for `kind`, if it ran.
-    pub async fn get(&self, kind: &str) -> Option<SearchResult> {
+    pub async fn get(&self, kind: &str) -> Option<Arc<SearchResult>> {
         self.cells.lock().await.get(kind)?.get().cloned()
     }
 
@@ -66,10 +66,16 @@ impl Searches {
 }
 
 impl RunContext {
-    /// The search for `kind`, run once with the run's access token and shared.
-    pub async fn search(&self, kind: &str) -> SearchResult {
+    /// The search for `kind`, run once with the run's access token and shared (not
+    /// copied: a member may have 100,000 claims).
+    pub async fn search(&self, kind: &str) -> Arc<SearchResult> {
         let cell = self.searches.cell(kind).await;
-        cell.get_or_init(|| async {
+        let made = cell.get_or_init(|| async { Arc::new(self.run_search(kind).await) });
+        Arc::clone(made.await)
+    }
+
+    async fn run_search(&self, kind: &str) -> SearchResult {
+        {
             let token = match self.access_token().await {
                 Ok(token) => token,
                 Err(failure) => {
@@ -92,6 +98,7 @@ impl RunContext {
                 return Box::pin(self.read_by_reference(kind, &token)).await;
             }
             let bar = self.searches.progress_bar(kind);
+            let started = std::time::Instant::now();
             let paging = Paging {
                 page_size: self.target.page_size,
                 page_cap: self.target.page_cap,
@@ -102,19 +109,19 @@ impl RunContext {
                 kind,
                 &token,
                 paging,
-                |pages, resources| {
+                |pages, resources, findings| {
+                    let rate = resources as f64 / started.elapsed().as_secs_f64().max(1e-3);
                     bar.set_message(format!(
-                        "{pages} page{}, {resources} resources",
-                        if pages == 1 { "" } else { "s" }
+                        "{pages} page{}, {resources} resources ({rate:.0}/s), {findings} finding{}",
+                        if pages == 1 { "" } else { "s" },
+                        if findings == 1 { "" } else { "s" }
                     ));
                 },
             )
             .await;
             bar.finish_and_clear();
             result
-        })
-        .await
-        .clone()
+        }
     }
 
     /// `kind` read one by one, by the references to it in the member's searchable types.
@@ -125,7 +132,7 @@ impl RunContext {
             if source == kind || !capability.searches(source) {
                 continue;
             }
-            for resource in Box::pin(self.search(source)).await.resources {
+            for resource in &Box::pin(self.search(source)).await.resources {
                 for reference in &resource.references {
                     if let Some((target, id)) = crate::access::reference_target(reference)
                         && target == kind
@@ -223,7 +230,7 @@ impl RunContext {
     }
 
     /// Every required type's search, keyed by type.
-    pub async fn searches(&self) -> BTreeMap<String, SearchResult> {
+    pub async fn searches(&self) -> BTreeMap<String, Arc<SearchResult>> {
         let mut all = BTreeMap::new();
         for kind in &self.target.required_resources {
             all.insert(kind.clone(), self.search(kind).await);

@@ -172,6 +172,19 @@ pub struct ResourceResult {
     /// Why the search stopped early, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// Where the search's time went.
+    #[serde(default)]
+    pub timing: SearchTiming,
+}
+
+/// Where a search's time went, in milliseconds: waiting for pages (the server's time and
+/// the network's), parsing them, and validating and reducing their entries (overlapped
+/// with fetching the next page, so the parts add up to more than the search took).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchTiming {
+    pub fetch_ms: u64,
+    pub parse_ms: u64,
+    pub check_ms: u64,
 }
 
 /// The token endpoint's answer, secrets left out.

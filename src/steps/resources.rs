@@ -26,12 +26,12 @@ async fn searches(world: &mut OnrampWorld, kind: String) {
             }
             let result = ctx.search(&kind).await;
             world.kind = Some(kind);
-            match result.failure {
+            match &result.failure {
                 None => Ok(()),
                 Some(failure) if failure.environment => {
-                    Err(StepFailure::environment(failure.message))
+                    Err(StepFailure::environment(failure.message.clone()))
                 }
-                Some(failure) => Err(StepFailure::conformance(failure.message)),
+                Some(failure) => Err(StepFailure::conformance(failure.message.clone())),
             }
         }
         .await,
