@@ -152,7 +152,14 @@ pub fn svg(timeline: &Timeline) -> String {
 
     let bar = |out: &mut String, span: &Span, index: usize, y: f64, h: f64| {
         let (x0, x1) = (x(span.start_ms), x(span.start_ms + span.duration_ms));
-        let w = (x1 - x0).max(1.0);
+        // A failure or a warning is never too short to see.
+        let least =
+            if matches!(span.status.as_str(), "failed" | "warning") && span.lane != Lane::Browser {
+                3.0
+            } else {
+                1.0
+            };
+        let w = (x1 - x0).max(least);
         let title = format!(
             "{} — {} ms, from {:.3} s{}",
             span.label,
@@ -202,7 +209,12 @@ pub fn svg(timeline: &Timeline) -> String {
             r##"<text x="0" y="{:.1}" fill="#333">{name}</text>"##,
             y + h - 3.0
         );
-        for (index, span) in spans.iter().enumerate() {
+        // Failures and warnings last, on top of their neighbours.
+        let loud = |span: &Span| matches!(span.status.as_str(), "failed" | "warning");
+        for (index, span) in spans.iter().enumerate().filter(|(_, s)| !loud(s)) {
+            bar(&mut out, span, index, y, *h);
+        }
+        for (index, span) in spans.iter().enumerate().filter(|(_, s)| loud(s)) {
             bar(&mut out, span, index, y, *h);
         }
         y += h + GAP;
@@ -316,6 +328,40 @@ mod tests {
         let spans = [span(0, 10), span(5, 10), span(10, 5), span(16, 1)];
         let refs: Vec<&Span> = spans.iter().collect();
         assert_eq!(pack(&refs), [0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn a_failure_is_wide_enough_to_see_and_drawn_on_top() {
+        let step = |start_ms, duration_ms, status: &str| Span {
+            lane: Lane::Step,
+            label: "Then x".into(),
+            start_ms,
+            duration_ms,
+            status: status.into(),
+            exchange: None,
+        };
+        let timeline = Timeline {
+            duration_ms: 10_000,
+            spans: vec![
+                step(0, 5000, "passed"),
+                step(5000, 0, "failed"),
+                step(5000, 5000, "passed"),
+            ],
+            slowest: Vec::new(),
+        };
+        let svg = svg(&timeline);
+        let failed = svg
+            .find(r##"fill="#c62828"><title>"##)
+            .expect("the failure is drawn");
+        let last_pass = svg
+            .rfind(r##"fill="#43a047"><title>"##)
+            .max(svg.rfind(r##"fill="#8bc34a"><title>"##));
+        assert!(
+            last_pass.is_some_and(|p| p < failed),
+            "drawn after the passes"
+        );
+        let rect = &svg[svg[..failed].rfind("<rect").expect("its rect")..failed];
+        assert!(rect.contains(r#"width="3.00""#), "{rect}");
     }
 
     #[test]
