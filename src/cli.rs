@@ -584,7 +584,9 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
     let summary = &report.summary;
     if args.annotations == Some(Annotations::Github) {
         let mut out = io::stdout().lock();
-        for line in crate::report::ci::github_annotations(summary) {
+        // A file GitHub can point at is one in the checkout the job runs in.
+        let in_checkout = |file: &str| std::path::Path::new(file).is_file();
+        for line in crate::report::ci::github_annotations(summary, in_checkout) {
             let _ = writeln!(out, "{line}");
         }
     }

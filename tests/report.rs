@@ -459,3 +459,28 @@ fn a_large_run_keeps_the_report_small_and_grouped() {
     );
     assert!(svg.contains("href=\"#exchange-1500\""));
 }
+
+#[test]
+fn annotations_point_at_the_feature_file_only_when_it_is_in_the_checkout() {
+    let summary = summary("(plain)");
+    let here = onramp::report::ci::github_annotations(&summary, |file| {
+        file == "features/resources.feature" || file == "features/authorization.feature"
+    });
+    assert_eq!(here.len(), 2, "{here:?}");
+    assert!(
+        here[0].starts_with("::warning file=features/authorization.feature,line=7,title=Authorization › The member confirms their identity::Then the token response says Pragma: no-cache%0APragma is absent (plain)"),
+        "{}",
+        here[0]
+    );
+    assert!(
+        here[1].starts_with("::error file=features/resources.feature,line=7,title="),
+        "{}",
+        here[1]
+    );
+    let shipped = onramp::report::ci::github_annotations(&summary, |_| false);
+    assert!(
+        shipped[1].starts_with("::error title=Required resources › The member's Patient resources (plain) (features/resources.feature%3A7)::"),
+        "{}",
+        shipped[1]
+    );
+}

@@ -208,8 +208,10 @@ fn command_property(text: &str) -> String {
 }
 
 /// One `::error` (a failed step) or `::warning` (a SHOULD not met) line per step, on the
-/// feature file's line, and an `::error` per harness error.
-pub fn github_annotations(summary: &RunSummary) -> Vec<String> {
+/// feature file's line when `in_checkout(file)` says the file is there to point at (the
+/// shipped features live in the binary: for them the file and line go into the title
+/// instead), and an `::error` per harness error.
+pub fn github_annotations(summary: &RunSummary, in_checkout: impl Fn(&str) -> bool) -> Vec<String> {
     let mut lines = Vec::new();
     for scenario in &summary.scenarios {
         for step in &scenario.steps {
@@ -218,7 +220,17 @@ pub fn github_annotations(summary: &RunSummary) -> Vec<String> {
                 Status::Warning => "warning",
                 Status::Passed | Status::Skipped => continue,
             };
-            let title = format!("{} › {}", scenario.feature, scenario.name);
+            let mut title = format!("{} › {}", scenario.feature, scenario.name);
+            let place = if in_checkout(&scenario.file) {
+                format!(
+                    "file={},line={},",
+                    command_property(&scenario.file),
+                    step.line
+                )
+            } else {
+                title.push_str(&format!(" ({}:{})", scenario.file, step.line));
+                String::new()
+            };
             let message = format!(
                 "{} {}\n{}",
                 step.keyword,
@@ -226,9 +238,7 @@ pub fn github_annotations(summary: &RunSummary) -> Vec<String> {
                 step.error.as_deref().unwrap_or("")
             );
             lines.push(format!(
-                "::{level} file={},line={},title={}::{}",
-                command_property(&scenario.file),
-                step.line,
+                "::{level} {place}title={}::{}",
                 command_property(&crate::text::inert(&title)),
                 command_data(&lines_inert(message.trim_end()))
             ));
