@@ -230,15 +230,6 @@ struct TokenView<'a> {
     problem: Option<&'a str>,
 }
 
-fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Passed => "passed",
-        Status::Failed => "failed",
-        Status::Warning => "warning",
-        Status::Skipped => "skipped",
-    }
-}
-
 fn seconds(ms: u64) -> String {
     if ms < 1000 {
         format!("{ms} ms")
@@ -319,7 +310,7 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
             name: &scenario.name,
             open: scenario.status != Status::Passed,
             tags: scenario.tags.join(" "),
-            status: status_name(scenario.status),
+            status: scenario.status.name(),
             duration: seconds(scenario.duration_ms),
             steps: scenario
                 .steps
@@ -327,7 +318,7 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
                 .map(|step| StepView {
                     keyword: &step.keyword,
                     text: &step.text,
-                    status: status_name(step.status),
+                    status: step.status.name(),
                     duration: seconds(step.duration_ms),
                     error: step.error.as_deref(),
                 })
@@ -373,28 +364,26 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
     let resources = summary
         .resources
         .iter()
-        .map(|r| ResourceView {
-            kind: &r.kind,
-            status: if r.failure.is_some() || !r.problems.is_empty() || r.invalid > 0 {
-                "failed"
-            } else {
-                "passed"
-            },
-            count: r.count,
-            pages: r.pages,
-            invalid: r.invalid,
-            problems: &r.problems,
-            notes: &r.notes,
-            failure: r.failure.as_deref(),
-            finding_groups: finding_groups(&r.findings)
-                .into_iter()
-                .take(GROUPS_SHOWN)
-                .collect(),
-            findings_more: finding_groups(&r.findings)
-                .iter()
-                .skip(GROUPS_SHOWN)
-                .map(|g| g.count)
-                .sum(),
+        .map(|r| {
+            let mut groups = finding_groups(&r.findings);
+            let findings_more = groups.iter().skip(GROUPS_SHOWN).map(|g| g.count).sum();
+            groups.truncate(GROUPS_SHOWN);
+            ResourceView {
+                kind: &r.kind,
+                status: if r.failure.is_some() || !r.problems.is_empty() || r.invalid > 0 {
+                    "failed"
+                } else {
+                    "passed"
+                },
+                count: r.count,
+                pages: r.pages,
+                invalid: r.invalid,
+                problems: &r.problems,
+                notes: &r.notes,
+                failure: r.failure.as_deref(),
+                finding_groups: groups,
+                findings_more,
+            }
         })
         .collect();
     let token = summary.token.as_ref().map(|t| TokenView {

@@ -75,53 +75,51 @@ impl RunContext {
     }
 
     async fn run_search(&self, kind: &str) -> SearchResult {
-        {
-            let token = match self.access_token().await {
-                Ok(token) => token,
-                Err(failure) => {
-                    return SearchResult {
-                        kind: kind.to_owned(),
-                        failure: Some(SearchFailure {
-                            environment: failure.kind != FailureKind::Conformance,
-                            message: failure.message,
-                        }),
-                        ..SearchResult::default()
-                    };
-                }
-            };
-            // A type the server does not search is read by the references to it (CARIN
-            // requires only read of Organization, Practitioner and Patient).
-            if let Some(capability) = self.server_capability().await
-                && capability.resources.contains_key(kind)
-                && !capability.searches(kind)
-            {
-                return Box::pin(self.read_by_reference(kind, &token)).await;
+        let token = match self.access_token().await {
+            Ok(token) => token,
+            Err(failure) => {
+                return SearchResult {
+                    kind: kind.to_owned(),
+                    failure: Some(SearchFailure {
+                        environment: failure.kind != FailureKind::Conformance,
+                        message: failure.message,
+                    }),
+                    ..SearchResult::default()
+                };
             }
-            let bar = self.searches.progress_bar(kind);
-            let started = std::time::Instant::now();
-            let paging = Paging {
-                page_size: self.target.page_size,
-                page_cap: self.target.page_cap,
-            };
-            let result = crate::fhir::search(
-                &self.http,
-                &self.endpoints.fhir_base,
-                kind,
-                &token,
-                paging,
-                |pages, resources, findings| {
-                    let rate = resources as f64 / started.elapsed().as_secs_f64().max(1e-3);
-                    bar.set_message(format!(
-                        "{pages} page{}, {resources} resources ({rate:.0}/s), {findings} finding{}",
-                        if pages == 1 { "" } else { "s" },
-                        if findings == 1 { "" } else { "s" }
-                    ));
-                },
-            )
-            .await;
-            bar.finish_and_clear();
-            result
+        };
+        // A type the server does not search is read by the references to it (CARIN
+        // requires only read of Organization, Practitioner and Patient).
+        if let Some(capability) = self.server_capability().await
+            && capability.resources.contains_key(kind)
+            && !capability.searches(kind)
+        {
+            return Box::pin(self.read_by_reference(kind, &token)).await;
         }
+        let bar = self.searches.progress_bar(kind);
+        let started = std::time::Instant::now();
+        let paging = Paging {
+            page_size: self.target.page_size,
+            page_cap: self.target.page_cap,
+        };
+        let result = crate::fhir::search(
+            &self.http,
+            &self.endpoints.fhir_base,
+            kind,
+            &token,
+            paging,
+            |pages, resources, findings| {
+                let rate = resources as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                bar.set_message(format!(
+                    "{pages} page{}, {resources} resources ({rate:.0}/s), {findings} finding{}",
+                    if pages == 1 { "" } else { "s" },
+                    if findings == 1 { "" } else { "s" }
+                ));
+            },
+        )
+        .await;
+        bar.finish_and_clear();
+        result
     }
 
     /// `kind` read one by one, by the references to it in the member's searchable types.

@@ -89,6 +89,18 @@ pub enum Status {
     Skipped,
 }
 
+impl Status {
+    /// The name summary.json gives it (`passed`, `failed`, `warning`, `skipped`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::Warning => "warning",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetInfo {
     pub name: String,

@@ -59,15 +59,6 @@ pub struct Slow {
     pub duration_ms: u64,
 }
 
-fn status_name(status: Status) -> &'static str {
-    match status {
-        Status::Passed => "passed",
-        Status::Failed => "failed",
-        Status::Warning => "warning",
-        Status::Skipped => "skipped",
-    }
-}
-
 /// An exchange's method and where it went, without scheme and host: every exchange of a
 /// run goes to the same few servers, the path is what tells them apart.
 pub fn exchange_label(exchange: &Exchange) -> String {
@@ -124,7 +115,7 @@ pub fn build(
             label: scenario.name.clone(),
             start_ms: scenario.start_ms,
             duration_ms: scenario.duration_ms,
-            status: status_name(scenario.status).into(),
+            status: scenario.status.name().into(),
             exchange: None,
         });
         // Steps that never ran (after a failure) took no time: they are not on the axis.
@@ -138,7 +129,7 @@ pub fn build(
                 label: format!("{} {}", step.keyword, step.text),
                 start_ms: step.start_ms,
                 duration_ms: step.duration_ms,
-                status: status_name(step.status).into(),
+                status: step.status.name().into(),
                 exchange: None,
             });
         }
