@@ -12,8 +12,13 @@
    waiting for pages (of which the sandbox's own Server-Timing), parsing, and validating
    (the last overlaps the next page's fetch).
 
+3. Four sandbox targets at once (`--target sandbox --target sandbox-bluebutton` twice,
+   `--jobs 4`: four sandboxes, four browser sessions on one chromedriver) against the
+   default target alone, RUNS times each, alternating: the ratio of medians (goal: under
+   2.0 on 2 cores) and onramp's peak memory for each.
+
 Needs chromium and chromedriver (apt-get install -y chromium chromium-driver).
-Usage: python3 bench/run.py [--runs 5] [--eobs 10000]
+Usage: python3 bench/run.py [--runs 5] [--eobs 10000] [--only suite|claims|targets]
 """
 
 import argparse
@@ -57,9 +62,47 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--eobs", type=int, default=10000)
+    parser.add_argument("--only", choices=["suite", "claims", "targets"])
     args = parser.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix="onramp-run-bench-"))
+    measure(["run", "--out", str(work / "warmup")], work)  # warm caches, page in Chromium
+    if args.only in (None, "suite"):
+        suite(args, work)
+    if args.only in (None, "claims"):
+        claims(args, work)
+    if args.only in (None, "targets"):
+        targets(args, work)
+
+
+def targets(args, work):
+    """Four targets at once against one alone."""
+    four = ["--target", "sandbox", "--target", "sandbox-bluebutton",
+            "--target", "sandbox", "--target", "sandbox-bluebutton", "--jobs", "4"]
+    one_walls, one_peaks, four_walls, four_peaks = [], [], [], []
+    for _ in range(args.runs):
+        wall, peak, code = measure(["run", "--out", str(work / "one")], work)
+        if code != 0:
+            sys.exit(f"the single target exited {code}")
+        one_walls.append(wall)
+        one_peaks.append(peak)
+        wall, peak, code = measure(["run", *four, "--out", str(work / "four")], work)
+        if code != 0:
+            sys.exit(f"the four targets exited {code}")
+        four_walls.append(wall)
+        four_peaks.append(peak)
+    combined = json.loads((work / "four" / "latest" / "summary.json").read_text())
+    scenarios = sum(t["scenarios"] for t in combined["targets"])
+    ratio = statistics.median(four_walls) / statistics.median(one_walls)
+    print(f"\none target (sandbox, {args.runs} runs): median {statistics.median(one_walls):.2f} s, "
+          f"onramp peak RSS {statistics.median(one_peaks) / 1024:.0f} MiB")
+    print(f"four targets, --jobs 4 ({scenarios} scenarios): median {statistics.median(four_walls):.2f} s "
+          f"(min {min(four_walls):.2f}, max {max(four_walls):.2f}), onramp peak RSS "
+          f"{statistics.median(four_peaks) / 1024:.0f} MiB; four / one = {ratio:.2f} (goal: under 2.0)")
+
+
+def suite(args, work):
+    """The default suite, with and without ffmpeg, and the Blue Button persona's."""
 
     # The same runs without ffmpeg on PATH (only chromium and chromedriver), to see what
     # the MP4 recording costs; runs alternate so that drift hits both alike.
@@ -72,7 +115,6 @@ def main():
             (bare / tool).symlink_to(found)
     without_ffmpeg = {**os.environ, "PATH": str(bare)}
 
-    measure(["run", "--out", str(work / "warmup")], work)  # warm caches, page in Chromium
     walls, peaks, bare_walls = [], [], []
     for _ in range(args.runs):
         wall, peak, code = measure(["run", "--out", str(work / "default")], work)
@@ -107,8 +149,11 @@ def main():
     print(f"the same against the Blue Button persona ({args.runs} warm runs): median {statistics.median(walls):.2f} s "
           f"(min {min(walls):.2f}, max {max(walls):.2f})")
 
-    # Many claims: one member with EOBS (and 3x, 10x) ExplanationOfBenefit, 100 per page,
-    # every one validated; time should grow linearly and memory should not grow with them.
+
+
+def claims(args, work):
+    """Many claims: one member with EOBS (and 3x, 10x) ExplanationOfBenefit, 100 per page,
+    every one validated; time should grow linearly and memory should not grow with them."""
     print("\nclaims | run wall | EOB search | EOB/s | onramp peak RSS | fetch (sandbox generate) | parse | validate+reduce")
     for eobs in (args.eobs, args.eobs * 3, args.eobs * 10):
         target = work / f"paging-{eobs}.toml"

@@ -110,8 +110,14 @@ SIGINT/SIGTERM/SIGHUP (the report is still written).";
 #[derive(Debug, Args)]
 struct RunArgs {
     /// sandbox, sandbox-bluebutton, 1up-demo, bluebutton-sandbox, or a target file.
+    /// Repeat it to test several targets at once: each gets its own report folder, and
+    /// index.html, junit.xml and summary.json cover them all.
     #[arg(long, value_name = "NAME|FILE")]
-    target: Option<String>,
+    target: Vec<String>,
+
+    /// With several targets: how many run at the same time [default: all of them, at most 4].
+    #[arg(long, value_name = "N")]
+    jobs: Option<NonZeroUsize>,
 
     /// Run the .feature files in this folder instead of the shipped ones.
     #[arg(long, value_name = "DIR")]
@@ -566,22 +572,110 @@ fn sandbox(args: SandboxArgs, console: Console) -> Result<u8, CliError> {
 
 fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
     let options = crate::run::RunOptions {
-        target: args.target,
-        features: args.features,
-        tags: args.tags,
-        out: Some(args.out),
-        webdriver: args.webdriver,
+        target: args.target.first().cloned(),
+        features: args.features.clone(),
+        tags: args.tags.clone(),
+        out: Some(args.out.clone()),
+        webdriver: args.webdriver.clone(),
         headed: args.headed,
-        sandbox_faults: args.sandbox_faults,
-        manifest: args.manifest,
+        sandbox_faults: args.sandbox_faults.clone(),
+        manifest: args.manifest.clone(),
         require_checklist: args.require_checklist,
         console,
         recording: args.recording,
+        ..crate::run::RunOptions::default()
     };
+    if args.target.len() > 1 {
+        return run_targets(&args, options, console);
+    }
     let report = runtime()?
         .block_on(crate::run::run(options))
         .map_err(CliError::Run)?;
     let summary = &report.summary;
+    ci_outputs(&args, summary, &report.dir);
+    let counts = &summary.scenario_counts;
+    let verdict = paint_verdict(console, summary.outcome);
+    println!(
+        "{}onramp: {verdict}: {} scenario{} ({} passed, {} failed{}) against {} in {:.1} s",
+        if console.quiet() { "" } else { "\n" },
+        counts.passed + counts.failed + counts.skipped,
+        if counts.passed + counts.failed + counts.skipped == 1 {
+            ""
+        } else {
+            "s"
+        },
+        counts.passed,
+        counts.failed,
+        if counts.skipped > 0 {
+            format!(", {} skipped", counts.skipped)
+        } else {
+            String::new()
+        },
+        summary.target.name,
+        summary.duration_ms as f64 / 1000.0
+    );
+    for error in &summary.errors {
+        println!("onramp: {}", crate::text::inert(error));
+    }
+    println!(
+        "onramp: report in {}/ ({})",
+        report.dir.display(),
+        report.files.join(", ")
+    );
+    Ok(summary.exit_code)
+}
+
+/// How a run ended, in its colour.
+fn paint_verdict(console: Console, outcome: crate::run::summary::Outcome) -> String {
+    let (verdict, colour) = outcome.verdict();
+    console.paint_out(colour, verdict)
+}
+
+/// `--target A --target B ...`: every target at once, then the index.
+fn run_targets(
+    args: &RunArgs,
+    options: crate::run::RunOptions,
+    console: Console,
+) -> Result<u8, CliError> {
+    let jobs = args
+        .jobs
+        .map_or(args.target.len().min(4), NonZeroUsize::get);
+    let report = runtime()?
+        .block_on(crate::run::many::run_many(
+            options,
+            args.target.clone(),
+            jobs,
+        ))
+        .map_err(CliError::Run)?;
+    for run in report.runs.iter().flatten() {
+        ci_outputs(args, &run.summary, &run.dir);
+    }
+    let combined = &report.combined;
+    let failing = combined
+        .targets
+        .iter()
+        .filter(|t| t.exit_code != exit::OK)
+        .count();
+    println!(
+        "{}onramp: {}: {} targets ({} conformant, {failing} not) in {:.1} s, {} at a time",
+        if console.quiet() { "" } else { "\n" },
+        paint_verdict(console, combined.outcome),
+        combined.targets.len(),
+        combined.targets.len() - failing,
+        combined.duration_ms as f64 / 1000.0,
+        combined.jobs
+    );
+    println!(
+        "onramp: reports in {}/ ({}, and one folder per target)",
+        report.dir.display(),
+        report.files.join(", ")
+    );
+    Ok(combined.exit_code)
+}
+
+/// What CI gets of a target's run: annotations when asked, and the GitHub job summary
+/// when the job has one.
+fn ci_outputs(args: &RunArgs, summary: &crate::run::summary::RunSummary, dir: &std::path::Path) {
     if args.annotations == Some(Annotations::Github) {
         let mut out = io::stdout().lock();
         // A file GitHub can point at is one in the checkout the job runs in.
@@ -594,7 +688,7 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
         let markdown = crate::report::ci::github_step_summary(
             summary,
-            &report.dir,
+            dir,
             &crate::report::ci::GithubRun::from_env(),
         );
         let appended = std::fs::OpenOptions::new()
@@ -609,37 +703,6 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
             );
         }
     }
-    let counts = &summary.scenario_counts;
-    let (verdict, colour) = match summary.outcome {
-        crate::run::summary::Outcome::Passed => ("conformant", "1;32"),
-        crate::run::summary::Outcome::Failed => ("NOT conformant", "1;31"),
-        crate::run::summary::Outcome::Error => ("could not test everything", "1;33"),
-        crate::run::summary::Outcome::Interrupted => ("interrupted", "1;33"),
-    };
-    let verdict = console.paint_out(colour, verdict);
-    println!(
-        "{}onramp: {verdict}: {} scenario{} ({} passed, {} failed) against {} in {:.1} s",
-        if console.quiet() { "" } else { "\n" },
-        counts.passed + counts.failed + counts.skipped,
-        if counts.passed + counts.failed + counts.skipped == 1 {
-            ""
-        } else {
-            "s"
-        },
-        counts.passed,
-        counts.failed,
-        summary.target.name,
-        summary.duration_ms as f64 / 1000.0
-    );
-    for error in &summary.errors {
-        println!("onramp: {}", crate::text::inert(error));
-    }
-    println!(
-        "onramp: report in {}/ ({})",
-        report.dir.display(),
-        report.files.join(", ")
-    );
-    Ok(summary.exit_code)
 }
 
 fn init(args: InitArgs, console: Console) -> Result<u8, CliError> {

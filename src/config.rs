@@ -211,8 +211,11 @@ pub struct Target {
     pub client: Option<ClientSettings>,
     pub scopes: Vec<String>,
     pub pkce: bool,
-    /// The member the sign-in types in, for `${member.<name>}`.
+    /// The member the sign-in types in, for `${member.<name>}`: the first of `members`.
     pub member: BTreeMap<String, String>,
+    /// Every member the target lists (`[member]` is one, `[[members]]` several): the first
+    /// is the run's; the others sign in for the `@isolation` checks.
+    pub members: Vec<Member>,
     pub required_resources: Vec<String>,
     pub page_size: Option<u32>,
     pub page_cap: usize,
@@ -291,16 +294,31 @@ impl Target {
         self.scopes.join(" ")
     }
 
-    /// The values of `[member]` that are secrets (under a name saying password or secret).
+    /// The values of every member that are secrets (under a name saying password or
+    /// secret).
     pub fn member_secrets(&self) -> impl Iterator<Item = &str> {
-        self.member
-            .iter()
-            .filter(|(name, _)| {
-                let name = name.to_ascii_lowercase();
-                name.contains("password") || name.contains("secret")
-            })
-            .map(|(_, value)| value.as_str())
+        self.members.iter().flat_map(|m| {
+            m.values
+                .iter()
+                .filter(|(name, _)| is_secret_name(name))
+                .map(|(_, value)| value.as_str())
+        })
     }
+}
+
+/// Whether a member value under `name` is a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.contains("password") || name.contains("secret")
+}
+
+/// One member a target lists: what the sign-in types in for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// How the report names them: `label` in `[[members]]`, else `member N`.
+    pub label: String,
+    /// `${member.<name>}` values.
+    pub values: BTreeMap<String, String>,
 }
 
 /// Reads one file's values, remembering every environment variable that is missing.
@@ -330,6 +348,62 @@ impl Reader<'_> {
                 .push((name.to_owned(), key.to_owned(), line));
         })
         .map_err(|message| self.invalid(Some(value.span()), format!("{key}: {message}")))
+    }
+
+    /// The members: `[member]` or `[[members]]` (not both), each value expanded.
+    fn members(
+        &self,
+        one: Option<MemberFile>,
+        several: Option<Spanned<Vec<MemberFile>>>,
+    ) -> Result<Vec<Member>, ConfigError> {
+        let tables: Vec<(String, MemberFile)> = match (one, several) {
+            (Some(_), Some(several)) => {
+                return Err(self.invalid(
+                    Some(several.span()),
+                    "[[members]]: the file also has [member]; list every member under [[members]] (the first is the run's) and delete [member]".into(),
+                ));
+            }
+            (Some(one), None) => vec![("member".into(), one)],
+            (None, Some(several)) => {
+                if several.get_ref().is_empty() {
+                    return Err(self.invalid(
+                        Some(several.span()),
+                        "members: the list is empty; give at least one member".into(),
+                    ));
+                }
+                several
+                    .into_inner()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, table)| (format!("members[{i}]"), table))
+                    .collect()
+            }
+            (None, None) => Vec::new(),
+        };
+        let mut members: Vec<Member> = Vec::new();
+        for (index, (key, table)) in tables.into_iter().enumerate() {
+            let mut label = format!("member {}", index + 1);
+            let mut values = BTreeMap::new();
+            for (name, value) in table {
+                let text = self.string(&format!("{key}.{name}"), &value)?;
+                if name == "label" {
+                    label = text;
+                } else {
+                    values.insert(name, text);
+                }
+            }
+            if let Some(same) = members.iter().find(|m| m.values == values) {
+                return Err(self.invalid(
+                    None,
+                    format!(
+                        "{key}: {label} types in exactly what {} does; each member must be a different person",
+                        same.label
+                    ),
+                ));
+            }
+            members.push(Member { label, values });
+        }
+        Ok(members)
     }
 
     fn url(&self, key: &str, value: &Spanned<String>) -> Result<Url, ConfigError> {
@@ -488,13 +562,11 @@ impl Reader<'_> {
             ),
         };
         let oauth = file.oauth.unwrap_or_default();
-        let mut member = BTreeMap::new();
-        for (name, value) in file.member.unwrap_or_default() {
-            member.insert(
-                name.clone(),
-                self.string(&format!("member.{name}"), &value)?,
-            );
-        }
+        let members = self.members(file.member, file.members)?;
+        let member = members
+            .first()
+            .map(|m| m.values.clone())
+            .unwrap_or_default();
         let resources = file.resources.unwrap_or_default();
         let required_resources = match resources.required {
             Some(required) => {
@@ -548,6 +620,7 @@ impl Reader<'_> {
                 .unwrap_or_else(|| DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect()),
             pkce: oauth.pkce.unwrap_or(sandbox_persona.is_some()),
             member,
+            members,
             required_resources,
             page_size: resources.page_size,
             page_cap: resources.page_cap.unwrap_or(1000).max(1),
@@ -620,6 +693,9 @@ pub(crate) fn expand_env(
 
 // ---- the file format ----------------------------------------------------------------------
 
+/// A member's values as a file says them.
+type MemberFile = BTreeMap<String, Spanned<String>>;
+
 /// A target file as serde reads it, before anything is checked.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -632,6 +708,7 @@ struct TargetFile {
     client: Option<ClientFile>,
     oauth: Option<OauthFile>,
     member: Option<BTreeMap<String, Spanned<String>>>,
+    members: Option<Spanned<Vec<MemberFile>>>,
     resources: Option<ResourcesFile>,
     http: Option<HttpFile>,
     browser: Option<BrowserFile>,
@@ -644,8 +721,9 @@ impl TargetFile {
         if self.client.is_none() {
             self.client = base.client;
         }
-        if self.member.is_none() {
+        if self.member.is_none() && self.members.is_none() {
             self.member = base.member;
+            self.members = base.members;
         }
         let (oauth, base_oauth) = (
             self.oauth.get_or_insert_with(OauthFile::default),
@@ -867,8 +945,46 @@ auth = "basic"
         );
         assert_eq!(
             bluebutton.member_secrets().collect::<Vec<_>>(),
-            vec!["PW00000!"]
+            vec!["PW00000!", "PW00001!"],
+            "every member's password is a secret"
         );
+    }
+
+    #[test]
+    fn members_are_one_or_several_never_both_and_never_twice_the_same() {
+        let two = "[sandbox]\n[[members]]\nlabel = \"Ann\"\nusername = \"a\"\n[[members]]\nusername = \"${WHO}\"\n";
+        let target = Target::from_toml(two, Path::new("t.toml"), |name| {
+            (name == "WHO").then(|| "b".to_owned())
+        })
+        .expect("valid");
+        let labels: Vec<&str> = target.members.iter().map(|m| m.label.as_str()).collect();
+        assert_eq!(labels, ["Ann", "member 2"]);
+        assert_eq!(target.member.get("username").map(String::as_str), Some("a"));
+        assert!(
+            !target.members[0].values.contains_key("label"),
+            "label is no placeholder"
+        );
+        assert_eq!(
+            target.members[1].values.get("username").map(String::as_str),
+            Some("b")
+        );
+
+        let both = "[sandbox]\n[member]\nusername = \"a\"\n[[members]]\nusername = \"b\"\n";
+        let error = Target::from_toml(both, Path::new("t.toml"), env).expect_err("both");
+        assert!(error.to_string().contains("also has [member]"), "{error}");
+        let twice = "[sandbox]\n[[members]]\nusername = \"a\"\n[[members]]\nlabel = \"again\"\nusername = \"a\"\n";
+        let error = Target::from_toml(twice, Path::new("t.toml"), env).expect_err("twice");
+        assert!(
+            error
+                .to_string()
+                .contains("again types in exactly what member 1 does"),
+            "{error}"
+        );
+        let none = "members = []\n[sandbox]\n";
+        assert!(Target::from_toml(none, Path::new("t.toml"), env).is_err());
+        // A sandbox file that names no member takes its persona's two.
+        let bare = Target::from_toml("[sandbox]\n", Path::new("t.toml"), env).expect("valid");
+        assert_eq!(bare.members.len(), 2);
     }
 
     #[test]

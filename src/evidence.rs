@@ -412,21 +412,9 @@ impl Recorder {
             *last = Some(digest);
         }
         let index = self.evidence().screenshots.len() + 1;
-        let slug: String = caption
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect::<String>()
-            .split('-')
-            .filter(|s| !s.is_empty())
-            .take(6)
-            .collect::<Vec<_>>()
-            .join("-");
+        let mut words = crate::text::slug_words(caption);
+        words.truncate(6);
+        let slug = words.join("-");
         let name = format!("{index:02}-{slug}.png");
         let Some(dir) = &self.screenshots_dir else {
             return;

@@ -10,7 +10,7 @@ const FIRST: (&str, &str) = (
 );
 
 /// The features every set shares, in the order a run executes them (after the sign-in).
-const SHARED: [(&str, &str); 6] = [
+const SHARED: [(&str, &str); 7] = [
     ("token.feature", include_str!("../features/token.feature")),
     ("openid.feature", include_str!("../features/openid.feature")),
     (
@@ -20,6 +20,10 @@ const SHARED: [(&str, &str); 6] = [
     (
         "carin-search.feature",
         include_str!("../features/carin-search.feature"),
+    ),
+    (
+        "isolation.feature",
+        include_str!("../features/isolation.feature"),
     ),
     (
         "access-control.feature",
@@ -48,13 +52,14 @@ const SIGN_INS: [(&str, &str); 2] = [
 /// The shipped files in the order a run executes them: discovery (it needs no sign-in), the
 /// sign-in (its code serves the token scenario), the token (its grant serves the reads),
 /// then the rest.
-pub const RUN_ORDER: [&str; 8] = [
+pub const RUN_ORDER: [&str; 9] = [
     "discovery.feature",
     "authorization.feature",
     "token.feature",
     "openid.feature",
     "resources.feature",
     "carin-search.feature",
+    "isolation.feature",
     "access-control.feature",
     "refresh.feature",
 ];

@@ -17,6 +17,7 @@ pub mod features;
 pub mod fhir;
 pub mod http;
 pub mod id_token;
+pub mod isolation;
 pub mod oauth;
 pub mod report;
 pub mod run;

@@ -2,6 +2,7 @@
 //! a terminal: control characters (C0, DEL, C1, so no escape sequence and no forged line)
 //! and the bidirectional overrides that reorder what a terminal shows are written as
 //! escapes (`\n`, `\u{1b}`, `\u{202e}`). Everything else, any script, passes unchanged.
+//! Also the words of a text fit for a file name ([`slug_words`]).
 
 use std::borrow::Cow;
 
@@ -24,6 +25,24 @@ pub fn inert(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// The words of `text` for a file name: ASCII letters and digits in lower case, split at
+/// everything else.
+pub fn slug_words(text: &str) -> Vec<String> {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[cfg(test)]

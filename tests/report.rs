@@ -228,6 +228,34 @@ fn bare_summary(text: &str) -> RunSummary {
         }),
         browser_actions: Vec::new(),
         timeline: Default::default(),
+        members: vec![
+            onramp::run::summary::MemberSummary {
+                label: format!("member {text}"),
+                patient: Some("p1".into()),
+                problem: None,
+                resources: vec![onramp::run::summary::MemberResources {
+                    kind: "Coverage".into(),
+                    count: 1,
+                }],
+                asked: 3,
+                refused: 1,
+                answered_without: 1,
+                leaks: vec![onramp::run::summary::MemberLeak {
+                    reader: format!("reader {text}"),
+                    kind: "Coverage".into(),
+                    way: "read by id".into(),
+                    url: format!("http://127.0.0.1:1/r4/Coverage/{text}"),
+                    status: Some(200),
+                    resources: vec![format!("Coverage/{text}")],
+                }],
+            },
+            onramp::run::summary::MemberSummary {
+                label: "second".into(),
+                patient: None,
+                problem: Some(format!("could not sign in: {text}")),
+                ..Default::default()
+            },
+        ],
     }
 }
 

@@ -21,8 +21,9 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         run.stderr()
     );
     assert!(
-        run.stdout()
-            .contains("onramp: conformant: 44 scenarios (44 passed, 0 failed) against sandbox"),
+        run.stdout().contains(
+            "onramp: conformant: 51 scenarios (48 passed, 0 failed, 3 skipped) against sandbox"
+        ),
         "{}",
         run.stdout()
     );
@@ -31,9 +32,22 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     assert_eq!(summary["outcome"], "passed");
     assert_eq!(summary["target"]["name"], "sandbox");
     let scenarios = summary["scenarios"].as_array().expect("scenarios");
-    assert_eq!(scenarios.len(), 44);
+    assert_eq!(scenarios.len(), 51);
     for scenario in scenarios {
-        assert_eq!(scenario["status"], "passed", "{scenario}");
+        // The isolation rows of the types no member owns (Organization, Practitioner,
+        // Location) have nothing to ask for.
+        let shared = ["Organization", "Practitioner", "Location"]
+            .iter()
+            .any(|kind| {
+                scenario["name"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with(&format!("another member's {kind}")))
+            });
+        assert_eq!(
+            scenario["status"],
+            if shared { "skipped" } else { "passed" },
+            "{scenario}"
+        );
         assert!(
             scenario["feature"].is_string()
                 && !scenario["steps"].as_array().expect("steps").is_empty()
@@ -70,7 +84,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         &std::fs::read_to_string(report.join("cucumber.json")).expect("cucumber.json"),
     )
     .expect("JSON");
-    assert_eq!(cucumber.as_array().map(Vec::len), Some(8), "eight features");
+    assert_eq!(cucumber.as_array().map(Vec::len), Some(9), "nine features");
     let screenshots: Vec<_> = std::fs::read_dir(report.join("screenshots"))
         .expect("screenshots")
         .flatten()
@@ -98,8 +112,12 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         Some(16)
     );
     // JUnit: one suite per feature, one case per scenario, all passing.
-    assert_eq!(junit.matches("<testsuite ").count(), 8, "{junit}");
-    assert_eq!(junit.matches("<testcase ").count(), 44, "{junit}");
+    assert_eq!(junit.matches("<testsuite ").count(), 9, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 51, "{junit}");
+    // Both members signed in, and each has a section.
+    let members = summary["members"].as_array().expect("members");
+    assert_eq!(members.len(), 2);
+    assert!(members.iter().all(|m| m["leaks"] == serde_json::json!([])));
     assert!(!junit.contains("<failure") && !junit.contains("<error"));
 }
 
@@ -553,6 +571,7 @@ fn init_writes_editable_features_that_run() {
         "openid",
         "resources",
         "carin-search",
+        "isolation",
         "access-control",
         "refresh",
     ] {
@@ -715,8 +734,9 @@ fn the_bluebutton_persona_passes_its_own_features_and_its_password_stays_secret(
         .collect();
     assert_eq!(kinds, ["Coverage", "ExplanationOfBenefit", "Patient"]);
     // 2 discovery + 1 sign-in + 1 token + 1 OpenID + 3 types + 21 CARIN searches (3 reads,
-    // 10 searches, 8 includes) + 5 access-control + 4 refresh scenarios.
-    assert_eq!(summary["scenario_counts"]["passed"], 38);
+    // 10 searches, 8 includes) + 4 isolation + 5 access-control + 4 refresh scenarios.
+    assert_eq!(summary["scenario_counts"]["passed"], 42);
+    assert_eq!(summary["members"].as_array().map(Vec::len), Some(2));
     let captions: Vec<&str> = summary["screenshots"]
         .as_array()
         .expect("screenshots")
@@ -730,12 +750,112 @@ fn the_bluebutton_persona_passes_its_own_features_and_its_password_stays_secret(
         .filter(|e| e.file_type().is_file())
     {
         let bytes = std::fs::read(file.path()).expect("readable");
-        assert!(
-            !bytes.windows(8).any(|w| w == b"PW00000!"),
-            "{} holds the member's password",
-            file.path().display()
+        for password in [b"PW00000!", b"PW00001!"] {
+            assert!(
+                !bytes.windows(8).any(|w| w == password),
+                "{} holds a member's password",
+                file.path().display()
+            );
+        }
+    }
+}
+
+#[test]
+fn two_members_are_kept_apart_and_a_leak_between_them_fails_with_both_sections() {
+    let run = Run::new(&["--tags", "@isolation"]);
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
+    let summary = run.summary();
+    let members = summary["members"].as_array().expect("members");
+    let labels: Vec<&str> = members.iter().filter_map(|m| m["label"].as_str()).collect();
+    assert_eq!(labels, ["John Allen", "Wei Novak"]);
+    let patients: Vec<&str> = members
+        .iter()
+        .filter_map(|m| m["patient"].as_str())
+        .collect();
+    assert_eq!(patients, ["john-allen", "m00001"]);
+    for member in members {
+        // Patient: 1 read, 1 _id search; Coverage: 1, 1 and 2 (patient, beneficiary);
+        // ExplanationOfBenefit: 3 reads, 3 _id searches, 1 patient search.
+        assert_eq!(member["asked"], 13, "{member}");
+        assert_eq!(member["leaks"], serde_json::json!([]), "{member}");
+    }
+    // The browser forgot the first member before the second signed in.
+    let actions: Vec<&str> = summary["browser_actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.starts_with("forget the previous member")),
+        "{actions:?}"
+    );
+    let html = std::fs::read_to_string(run.report().join("report.html")).expect("report");
+    assert!(html.contains("<h2>Members</h2>") && html.contains("Wei Novak"));
+
+    // Every way at once: each is its own check, and both members' sections show the leaks.
+    let leaky = Run::new(&[
+        "--tags",
+        "@isolation",
+        "--sandbox-fault",
+        "cross-member-leak:ExplanationOfBenefit",
+    ]);
+    assert_eq!(leaky.code(), 1, "{}", leaky.stdout());
+    let failed: Vec<String> = leaky.failed_steps().into_iter().map(|f| f.step).collect();
+    assert_eq!(
+        failed,
+        [
+            "no member's token reads another member's ExplanationOfBenefit by id",
+            "no member's token finds another member's ExplanationOfBenefit by _id",
+            "no member's token finds another member's ExplanationOfBenefit by their Patient"
+        ]
+    );
+    let summary = leaky.summary();
+    for member in summary["members"].as_array().expect("members") {
+        assert_eq!(
+            member["leaks"].as_array().map(Vec::len),
+            Some(7),
+            "{member}"
         );
     }
+    let html = std::fs::read_to_string(leaky.report().join("report.html")).expect("report");
+    assert!(
+        html.contains("<b>7 served it</b>"),
+        "the leaks are in the report"
+    );
+}
+
+#[test]
+fn a_target_with_one_member_skips_isolation_saying_how_to_add_one() {
+    let run = Run::with_target(
+        "one.toml",
+        "[sandbox]\n\n[member]\nfirst_name = \"John\"\nlast_name = \"Allen\"\nbirth_date = \"10/19/1950\"\nmember_id = \"123456789123\"\nzip = \"02114\"\n",
+        "@isolation",
+    );
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let summary = run.summary();
+    assert_eq!(summary["scenario_counts"]["skipped"], 7);
+    assert!(summary.get("members").is_none(), "no member signed in");
+    assert!(
+        run.stdout()
+            .contains("list two or more test members of the plan under [[members]]"),
+        "{}",
+        run.stdout()
+    );
+    // A second member who lacks what the sign-in types in is a usage error.
+    let run = Run::with_target(
+        "two.toml",
+        "[sandbox]\n\n[[members]]\nfirst_name = \"John\"\nlast_name = \"Allen\"\nbirth_date = \"10/19/1950\"\nmember_id = \"123456789123\"\nzip = \"02114\"\n\n[[members]]\nlabel = \"Wei\"\nfirst_name = \"Wei\"\n",
+        "@isolation",
+    );
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("has no [member] birth_date for Wei"),
+        "{}",
+        run.stderr()
+    );
 }
 
 /// `onramp init` in a fresh folder, with `args` after the folder.
@@ -771,7 +891,7 @@ fn the_bluebutton_preset_writes_features_that_run_unchanged_against_the_persona(
         features.to_str().expect("utf-8"),
     ]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
-    assert_eq!(run.summary()["scenario_counts"]["passed"], 38);
+    assert_eq!(run.summary()["scenario_counts"]["passed"], 42);
 }
 
 #[test]
@@ -1314,4 +1434,125 @@ fn with_ffmpeg_the_recording_is_an_mp4_made_during_the_run() {
         (seconds - frames as f64 * 1.5).abs() < 0.6,
         "{seconds} s for {frames} frames"
     );
+}
+
+#[test]
+fn several_targets_run_at_once_on_one_chromedriver_each_with_its_report_and_one_index() {
+    let files = tempfile::tempdir().expect("temp dir");
+    let leaky = common::write(
+        files.path(),
+        "leaky.toml",
+        "name = \"leaky plan\"\n[sandbox]\nfaults = [\"cross-member-leak:Coverage\"]\n",
+    );
+    // Every chromedriver started leaves a line here.
+    let log = files.path().join("drivers.log");
+    let real = which("chromedriver");
+    let wrapper = common::write(
+        files.path(),
+        "chromedriver",
+        &format!(
+            "#!/bin/sh\necho started >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real.display()
+        ),
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let run = Run::with(
+        &[
+            "--target",
+            "sandbox",
+            "--target",
+            "sandbox-bluebutton",
+            "--target",
+            "sandbox",
+            "--target",
+            leaky.to_str().expect("utf-8"),
+            "--jobs",
+            "4",
+            "--tags",
+            "@sign-in or @isolation",
+            "--recording",
+            "none",
+        ],
+        |command| {
+            command.env("ONRAMP_CHROMEDRIVER", &wrapper);
+        },
+    );
+    // The worst outcome: the leaky plan fails.
+    assert_eq!(run.code(), 1, "{}\n{}", run.stdout(), run.stderr());
+    let started = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        started.lines().count(),
+        1,
+        "one chromedriver for every session"
+    );
+    assert!(
+        run.stdout().contains("[leaky-plan] NOT conformant"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stdout().contains("4 targets (3 conformant, 1 not)"),
+        "{}",
+        run.stdout()
+    );
+
+    let index = run.report();
+    let combined: Value = serde_json::from_str(
+        &std::fs::read_to_string(index.join("summary.json")).expect("combined summary"),
+    )
+    .expect("JSON");
+    assert_eq!(combined["exit_code"], 1);
+    assert_eq!(combined["outcome"], "failed");
+    assert_eq!(combined["jobs"], 4);
+    let targets = combined["targets"].as_array().expect("targets");
+    let dirs: Vec<&str> = targets.iter().filter_map(|t| t["dir"].as_str()).collect();
+    assert_eq!(
+        dirs,
+        ["sandbox", "sandbox-bluebutton", "sandbox-2", "leaky-plan"]
+    );
+    let outcomes: Vec<&str> = targets
+        .iter()
+        .filter_map(|t| t["outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes, ["passed", "passed", "passed", "failed"]);
+    for (dir, target) in dirs.iter().zip(targets) {
+        let own: Value = serde_json::from_str(
+            &std::fs::read_to_string(index.join(dir).join("summary.json")).expect("own summary"),
+        )
+        .expect("JSON");
+        assert_eq!(own["target"]["name"], target["name"]);
+        assert_eq!(own["members"].as_array().map(Vec::len), Some(2), "{dir}");
+        assert!(index.join(dir).join("report.html").is_file());
+    }
+    let junit = std::fs::read_to_string(index.join("junit.xml")).expect("junit");
+    assert_eq!(junit.matches("<testsuite ").count(), 4, "{junit}");
+    assert!(junit.contains("<testsuite name=\"leaky-plan\"") && junit.contains("<failure"));
+    let html = std::fs::read_to_string(index.join("index.html")).expect("index");
+    for dir in dirs {
+        assert!(
+            html.contains(&format!("href=\"{dir}/report.html\"")),
+            "{dir}"
+        );
+    }
+
+    // A target that does not resolve stops them all before anything starts.
+    let run = Run::new(&["--target", "sandbox", "--target", "nowhere.toml"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("--target nowhere.toml"),
+        "{}",
+        run.stderr()
+    );
+}
+
+/// Where `tool` is on PATH.
+fn which(tool: &str) -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join(tool))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| panic!("{tool} is not on PATH"))
 }

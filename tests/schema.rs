@@ -111,6 +111,8 @@ fn the_target_schema_matches_the_target_loader() {
         "[sandbox]\npersona = \"acme\"\n",
         "sign_in = \"demo-plan\"\nfeatures = \"f\"\n[sandbox]\n",
         "[sandbox]\n[browser]\ntimeout = \"soon\"\n",
+        "[sandbox]\n[member]\nzip = \"1\"\n[[members]]\nzip = \"2\"\n",
+        "members = []\n[sandbox]\n",
     ] {
         assert!(!validator.is_valid(&as_json(bad)), "schema accepts {bad:?}");
         assert!(

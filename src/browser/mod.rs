@@ -693,6 +693,29 @@ impl Browser {
         self.here().await
     }
 
+    /// Forget every sign-in the browser remembers (all cookies, of every site), so that the
+    /// next sign-in starts as a stranger: a server that remembers one member must not send
+    /// the browser straight back with that member's code when another signs in. Through
+    /// the DevTools bridge when the WebDriver has one, else WebDriver's Delete All Cookies
+    /// on the page that is open (all a W3C WebDriver can do).
+    pub async fn forget_sign_ins(&self) -> Result<(), BrowserError> {
+        let cleared = self
+            .client
+            .issue_cmd(DevTools {
+                cmd: "Network.clearBrowserCookies",
+                params: json!({}),
+            })
+            .await
+            .is_ok();
+        if cleared {
+            return Ok(());
+        }
+        self.client
+            .delete_all_cookies()
+            .await
+            .map_err(BrowserError::command("delete the cookies"))
+    }
+
     /// End the session (Chromium quits).
     pub async fn close(self) -> Result<(), BrowserError> {
         self.client

@@ -29,7 +29,7 @@ const RUN_HEAD: usize = 3;
 /// Why the report could not be rendered.
 #[derive(Debug, thiserror::Error)]
 #[error("the HTML report could not be rendered: {0}")]
-pub struct RenderError(String);
+pub struct RenderError(pub(crate) String);
 
 /// The screenshots' bytes, by their file name in the summary.
 pub type Images = BTreeMap<String, Vec<u8>>;
@@ -205,6 +205,22 @@ struct View<'a> {
     /// The inline SVG of [`super::timeline::svg`], escaped there.
     timeline_svg: String,
     slowest: Vec<SlowView<'a>>,
+    members: Vec<MemberView<'a>>,
+}
+
+/// One member's section (`@isolation`).
+#[derive(Serialize)]
+struct MemberView<'a> {
+    label: &'a str,
+    patient: &'a str,
+    status: &'static str,
+    problem: Option<&'a str>,
+    served: String,
+    asked: usize,
+    refused: usize,
+    answered_without: usize,
+    leaked: usize,
+    leaks: &'a [crate::run::summary::MemberLeak],
 }
 
 #[derive(Serialize)]
@@ -532,6 +548,34 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
                 label: &slow.label,
                 context: &slow.context,
                 duration_ms: slow.duration_ms,
+            })
+            .collect(),
+        members: summary
+            .members
+            .iter()
+            .map(|m| MemberView {
+                label: &m.label,
+                patient: m.patient.as_deref().unwrap_or("not known"),
+                status: if m.problem.is_some() || !m.leaks.is_empty() {
+                    "failed"
+                } else {
+                    "passed"
+                },
+                problem: m.problem.as_deref(),
+                served: if m.resources.is_empty() {
+                    "nothing read".to_owned()
+                } else {
+                    m.resources
+                        .iter()
+                        .map(|r| format!("{} {}", r.count, r.kind))
+                        .collect::<Vec<_>>()
+                        .join(" · ")
+                },
+                asked: m.asked,
+                refused: m.refused,
+                answered_without: m.answered_without,
+                leaked: m.leaks.len(),
+                leaks: &m.leaks,
             })
             .collect(),
     }

@@ -105,17 +105,19 @@ fn testcase(out: &mut String, scenario: &ScenarioSummary) {
     }
 }
 
+/// Whether a scenario could not be tested (an `<error>`, not a `<failure>`).
+fn is_error(scenario: &ScenarioSummary) -> bool {
+    scenario.steps.iter().any(|st| {
+        matches!(
+            st.failure,
+            Some(FailureKind::Environment | FailureKind::Usage)
+        )
+    })
+}
+
 /// The JUnit XML document of a run.
 pub fn render(summary: &RunSummary) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let is_error = |s: &ScenarioSummary| {
-        s.steps.iter().any(|st| {
-            matches!(
-                st.failure,
-                Some(FailureKind::Environment | FailureKind::Usage)
-            )
-        })
-    };
     let failures = |scenarios: &[&ScenarioSummary]| {
         scenarios
             .iter()
@@ -145,6 +147,65 @@ pub fn render(summary: &RunSummary) -> String {
             text(&summary.started_at)
         );
         for scenario in scenarios {
+            testcase(&mut out, scenario);
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// The JUnit XML document of a run over several targets: one `<testsuite>` per target
+/// (named after it), one `<testcase>` per scenario (its class the feature).
+pub fn render_many(targets: &[(&str, &RunSummary)]) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let count = |summary: &RunSummary| {
+        let all = &summary.scenarios;
+        let errors = all.iter().filter(|s| is_error(s)).count();
+        let failures = all
+            .iter()
+            .filter(|s| s.status == Status::Failed && !is_error(s))
+            .count();
+        let skipped = all.iter().filter(|s| s.status == Status::Skipped).count();
+        (all.len(), failures, errors, skipped)
+    };
+    let (mut tests, mut failures, mut errors) = (0, 0, 0);
+    for (_, summary) in targets {
+        let (t, f, e, _) = count(summary);
+        tests += t;
+        failures += f;
+        errors += e;
+    }
+    let time = targets
+        .iter()
+        .map(|(_, s)| s.duration_ms)
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"onramp: {} targets\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{}\">",
+        targets.len(),
+        seconds(time)
+    );
+    for (name, summary) in targets {
+        let (t, f, e, skipped) = count(summary);
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{t}\" failures=\"{f}\" errors=\"{e}\" skipped=\"{skipped}\" time=\"{}\" timestamp=\"{}\">",
+            text(name),
+            seconds(summary.duration_ms),
+            text(&summary.started_at)
+        );
+        for error in &summary.errors {
+            let _ = writeln!(
+                out,
+                "    <testcase name=\"the run\" classname=\"{}\" time=\"0\">\n      <error type=\"harness\" message=\"{}\">{}</error>\n    </testcase>",
+                text(name),
+                text(error.lines().next().unwrap_or_default()),
+                text(error)
+            );
+        }
+        for scenario in &summary.scenarios {
             testcase(&mut out, scenario);
         }
         out.push_str("  </testsuite>\n");

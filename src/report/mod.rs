@@ -9,6 +9,7 @@ pub mod ci;
 pub mod cucumber;
 pub mod email;
 pub mod html;
+pub mod index;
 pub mod junit;
 pub mod recording;
 pub mod timeline;

@@ -15,6 +15,8 @@ use crate::browser::{Browser, BrowserError, BrowserOptions, ChromeDriver};
 struct Slot {
     driver: Option<ChromeDriver>,
     browser: Option<Browser>,
+    /// Which member the browser last signed in.
+    member: Option<usize>,
 }
 
 /// The browser of a run.
@@ -47,6 +49,17 @@ impl std::ops::DerefMut for BrowserGuard {
             .browser
             .as_mut()
             .unwrap_or_else(|| unreachable!("a guard is only handed out with an open browser"))
+    }
+}
+
+impl BrowserGuard {
+    /// Note that member number `member` signs in now; true when the browser last signed in
+    /// someone else (whose session it may remember).
+    pub fn signs_in_as(&mut self, member: usize) -> bool {
+        self.0
+            .member
+            .replace(member)
+            .is_some_and(|last| last != member)
     }
 }
 

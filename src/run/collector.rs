@@ -312,6 +312,22 @@ impl Collector {
                     }
                     open.summary.steps.push(record);
                 }
+                // A scenario none of whose checks could run (each skipped, saying why) did
+                // not pass: it is skipped.
+                let checks: Vec<Status> = open
+                    .definition
+                    .steps
+                    .iter()
+                    .zip(&open.summary.steps)
+                    .filter(|(defined, _)| defined.ty == gherkin::StepType::Then)
+                    .map(|(_, ran)| ran.status)
+                    .collect();
+                if open.summary.status == Status::Passed
+                    && !checks.is_empty()
+                    && checks.iter().all(|s| *s == Status::Skipped)
+                {
+                    open.summary.status = Status::Skipped;
+                }
                 open.summary.duration_ms = millis(open.started, at);
                 collected.scenarios.push(open.summary);
             }

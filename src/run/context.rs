@@ -40,6 +40,8 @@ pub struct RunContext {
     pub recorder: Arc<Recorder>,
     pub browser: Arc<SharedBrowser>,
     pub session: Session,
+    /// The target's other members, for the `@isolation` checks.
+    pub members: super::members::Members,
     pub searches: Searches,
     pub checks: Checks,
     /// The SMART configuration and the CapabilityStatement, fetched once.
@@ -52,7 +54,17 @@ pub struct RunContext {
 impl RunContext {
     /// `${member.<name>}` placeholders filled from the target's `[member]`.
     pub fn expand(&self, text: &str) -> Result<String, StepFailure> {
-        crate::signin::expand(text, &self.target.member).map_err(StepFailure::usage)
+        self.expand_for(0, text)
+    }
+
+    /// `${member.<name>}` placeholders filled from the target's member number `member`.
+    pub fn expand_for(&self, member: usize, text: &str) -> Result<String, StepFailure> {
+        let values = self
+            .target
+            .members
+            .get(member)
+            .map_or(&self.target.member, |m| &m.values);
+        crate::signin::expand(text, values).map_err(StepFailure::usage)
     }
 
     /// Take a screenshot as evidence; a failure to take one is a note, not a failed step.

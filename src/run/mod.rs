@@ -16,6 +16,8 @@ pub mod context;
 mod discovery;
 mod failure;
 pub mod features;
+pub mod many;
+pub mod members;
 mod searches;
 pub mod session;
 mod signin;
@@ -67,6 +69,15 @@ pub struct RunOptions {
     pub console: crate::console::Console,
     /// Which recording of the browser steps to make.
     pub recording: crate::report::recording::Mode,
+    /// The report folder itself (a run over several targets gives each its own), instead
+    /// of a new one under `out`.
+    pub report_dir: Option<PathBuf>,
+    /// Print nothing while the run goes (a run over several targets prints each target's
+    /// verdict when it ends instead).
+    pub silent: bool,
+    /// `webdriver` is a chromedriver onramp started for several runs: the browser is local
+    /// (a profile folder of its own), and the driver is not this run's to stop.
+    pub shared_driver: bool,
 }
 
 /// Why a run could not start, or could not write its report. (A run that starts always
@@ -100,6 +111,11 @@ pub enum RunError {
     Setup(String),
     #[error("{0}")]
     Recording(String),
+    #[error("--target {target}: {error}")]
+    OneOf {
+        target: String,
+        error: Box<RunError>,
+    },
     #[error("the run finished ({outcome}) but its report in {dir} could not be written")]
     Report {
         outcome: String,
@@ -113,6 +129,7 @@ impl RunError {
     /// The exit code: configuration and usage problems are 2, the rest 3.
     pub fn exit_code(&self) -> u8 {
         match self {
+            RunError::OneOf { error, .. } => error.exit_code(),
             RunError::Config(_)
             | RunError::Features(_)
             | RunError::Tags { .. }
@@ -183,21 +200,33 @@ impl Plan {
         let features = features.parse(&target.required_resources)?;
         let recipe = Recipe::find(&features).map_err(FeaturesError::SignIn)?;
         if let Some(recipe) = &recipe {
-            for name in recipe.placeholders() {
-                if !target.member.contains_key(&name) {
-                    return Err(RunError::Member {
-                        source_file: recipe.source.clone(),
-                        message: format!(
-                            "the sign-in types in ${{member.{name}}}, but the target {} has no [member] {name} (it has: {})",
-                            target.source.display(),
-                            if target.member.is_empty() {
-                                "nothing".to_owned()
-                            } else {
-                                target.member.keys().cloned().collect::<Vec<_>>().join(", ")
-                            }
-                        ),
-                    });
+            for member in &target.members {
+                for name in recipe.placeholders() {
+                    if !member.values.contains_key(&name) {
+                        return Err(RunError::Member {
+                            source_file: recipe.source.clone(),
+                            message: format!(
+                                "the sign-in types in ${{member.{name}}}, but the target {} has no [member] {name} for {} (it has: {})",
+                                target.source.display(),
+                                member.label,
+                                if member.values.is_empty() {
+                                    "nothing".to_owned()
+                                } else {
+                                    member.values.keys().cloned().collect::<Vec<_>>().join(", ")
+                                }
+                            ),
+                        });
+                    }
                 }
+            }
+            if target.members.is_empty() && !recipe.placeholders().is_empty() {
+                return Err(RunError::Member {
+                    source_file: recipe.source.clone(),
+                    message: format!(
+                        "the sign-in types in ${{member.…}} values, but the target {} has no [member]",
+                        target.source.display()
+                    ),
+                });
             }
         }
         let tags = options
@@ -218,11 +247,13 @@ impl Plan {
             })
         });
         let id = run_id();
-        let dir = options
-            .out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("onramp-report"))
-            .join(&id);
+        let dir = options.report_dir.clone().unwrap_or_else(|| {
+            options
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("onramp-report"))
+                .join(&id)
+        });
         Ok(Self {
             target,
             features,
@@ -236,7 +267,7 @@ impl Plan {
     }
 }
 
-fn run_id() -> String {
+pub fn run_id() -> String {
     let format = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
     let stamp = time::OffsetDateTime::now_utc()
         .format(&format)
@@ -251,7 +282,7 @@ fn random_hex(bytes: usize) -> String {
         .collect()
 }
 
-fn now_rfc3339() -> String {
+pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -450,7 +481,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         BrowserOptions {
             headed: options.headed,
             timeout: plan.target.browser_timeout,
-            remote: options.webdriver.is_some(),
+            remote: options.webdriver.is_some() && !options.shared_driver,
             ..BrowserOptions::default()
         },
     ));
@@ -501,7 +532,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
             Endpoints::Remote(_) => Vec::new(),
         },
     };
-    let show_progress = options.console.progress;
+    let show_progress = options.console.progress && !options.silent;
     let Plan {
         target,
         features,
@@ -518,6 +549,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         recorder: Arc::clone(&recorder),
         browser,
         session: session::Session::default(),
+        members: members::Members::default(),
         searches: searches::Searches::new(show_progress),
         checks: checks::Checks::default(),
         discovery: discovery::Discovery::default(),
@@ -525,7 +557,8 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         recipe,
     });
 
-    let (collected, interrupted) = execute(&ctx, features, tags, options.console, &mut stops).await;
+    let terminal = (!options.silent).then_some(options.console);
+    let (collected, interrupted) = execute(&ctx, features, tags, terminal, &mut stops).await;
     if let Some(stop) = interrupted {
         eprintln!(
             "\nonramp: interrupted by {}; writing what was recorded",
@@ -581,7 +614,9 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
             files
         }
     };
-    link_latest(&dir);
+    if options.report_dir.is_none() {
+        link_latest(&dir);
+    }
     Ok(RunReport {
         summary,
         dir,
@@ -595,13 +630,13 @@ async fn execute(
     ctx: &Arc<RunContext>,
     features: Vec<gherkin::Feature>,
     tags: Option<gherkin::tagexpr::TagOperation>,
-    console: crate::console::Console,
+    console: Option<crate::console::Console>,
     stops: &mut crate::stop::Stops,
 ) -> (collector::Collected, Option<crate::stop::Stop>) {
     let collector = collector::Collector::new(
         Arc::clone(&ctx.recorder),
         Arc::clone(&ctx.verdicts),
-        Some(collector::Terminal { console }),
+        console.map(|console| collector::Terminal { console }),
     );
     let collected = Arc::clone(&collector.collected);
     let cli: cucumber::cli::Opts<_, _, _, cucumber::cli::Empty> = cucumber::cli::Opts {
@@ -682,7 +717,7 @@ fn write_report(
 }
 
 /// Point `<out>/latest` at this run, for CI jobs that publish a fixed path.
-fn link_latest(dir: &Path) {
+pub fn link_latest(dir: &Path) {
     let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
         return;
     };
@@ -815,6 +850,7 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
             problem: answer.problem.as_deref().map(redact),
         }
     });
+    let members = member_summaries(ctx).await;
     let evidence = ctx.recorder.snapshot();
     let timeline = timeline::build(&scenarios, &evidence.browser_actions, &evidence.exchanges);
     RunSummary {
@@ -843,7 +879,81 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         recording: None,
         browser_actions: evidence.browser_actions,
         timeline,
+        members,
     }
+}
+
+/// One section per member, when the `@isolation` checks signed the members in.
+async fn member_summaries(ctx: &RunContext) -> Vec<summary::MemberSummary> {
+    if !ctx.members.engaged().await {
+        return Vec::new();
+    }
+    let probes = ctx.members.probes();
+    let mut out = Vec::new();
+    for index in 0..ctx.target.members.len() {
+        let (searches, grant) = if index == 0 {
+            (
+                ctx.searches.finished().await,
+                Some(
+                    ctx.session
+                        .existing()
+                        .ok_or_else(|| StepFailure::blocked("no token")),
+                ),
+            )
+        } else {
+            (
+                ctx.members.finished(index).await,
+                ctx.members.existing(index).await,
+            )
+        };
+        let patient = grant
+            .as_ref()
+            .and_then(|g| g.as_ref().ok())
+            .and_then(|g| g.patient())
+            .or_else(|| match searches.iter().find(|s| s.kind == "Patient") {
+                Some(found) if found.resources.len() == 1 => found.resources[0].id.clone(),
+                _ => None,
+            });
+        let theirs: Vec<&members::Probe> = probes.iter().filter(|p| p.owner == index).collect();
+        out.push(summary::MemberSummary {
+            label: ctx.member_label(index),
+            patient,
+            problem: grant
+                .and_then(Result::err)
+                .map(|f| ctx.recorder.redact(&f.message)),
+            resources: searches
+                .iter()
+                .map(|s| summary::MemberResources {
+                    kind: s.kind.clone(),
+                    count: s.resources.len(),
+                })
+                .collect(),
+            asked: theirs.len(),
+            refused: theirs
+                .iter()
+                .filter(|p| p.status.is_some_and(|s| (400..500).contains(&s)))
+                .count(),
+            answered_without: theirs
+                .iter()
+                .filter(|p| {
+                    p.leaked.is_empty() && p.status.is_some_and(|s| (200..300).contains(&s))
+                })
+                .count(),
+            leaks: theirs
+                .iter()
+                .filter(|p| !p.leaked.is_empty())
+                .map(|p| summary::MemberLeak {
+                    reader: ctx.member_label(p.reader),
+                    kind: p.kind.clone(),
+                    way: p.way.describe().to_owned(),
+                    url: p.url.clone(),
+                    status: p.status,
+                    resources: p.leaked.clone(),
+                })
+                .collect(),
+        });
+    }
+    out
 }
 
 #[cfg(test)]

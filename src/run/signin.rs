@@ -26,6 +26,8 @@ pub struct SignIn {
     filmed: bool,
     /// Whether the page as it is now is in a screenshot already.
     pictured: bool,
+    /// Which of the target's members signs in (their `${member.<name>}` values are typed).
+    member: usize,
 }
 
 /// What a page lacking a link, field or button the features name says: the target's page
@@ -95,9 +97,33 @@ impl SignIn {
         context: &str,
         filmed: bool,
     ) -> Result<Self, StepFailure> {
+        Self::open_as(ctx, start, url, context, filmed, 0).await
+    }
+
+    /// [`SignIn::open`] for the target's member number `member` (0 is the run's).
+    pub async fn open_as(
+        ctx: &RunContext,
+        start: AuthorizationStart,
+        url: &Url,
+        context: &str,
+        filmed: bool,
+        member: usize,
+    ) -> Result<Self, StepFailure> {
         let mut browser = ctx.browser.lock().await?;
         // Whatever an earlier probe left, this sign-in waits for what its steps name.
         browser.set_patience(Patience::Wait);
+        // A server that remembers the last member must not hand their code to this one.
+        if browser.signs_in_as(member) {
+            let started = std::time::Instant::now();
+            let forgot = browser.forget_sign_ins().await;
+            ctx.recorder.browser_action(
+                context,
+                "forget the previous member's sign-in (delete cookies)",
+                started,
+                forgot.is_ok(),
+            );
+            forgot.map_err(environment)?;
+        }
         let started = std::time::Instant::now();
         let opened = browser.goto(url.as_str()).await;
         ctx.recorder.browser_action(
@@ -114,6 +140,7 @@ impl SignIn {
             context: context.to_owned(),
             filmed,
             pictured: false,
+            member,
         };
         sign_in.screenshot(ctx, "authorization page").await;
         Ok(sign_in)
@@ -166,6 +193,8 @@ impl SignIn {
     }
 
     async fn act(&mut self, ctx: &RunContext, action: &Action) -> Result<(), StepFailure> {
+        let member = self.member;
+        let expand = |text: &str| ctx.expand_for(member, text);
         match action {
             Action::Start | Action::Open => {
                 return Err(StepFailure::usage(
@@ -173,7 +202,7 @@ impl SignIn {
                 ));
             }
             Action::Click(text) => {
-                let text = ctx.expand(text)?;
+                let text = expand(text)?;
                 let target = self.browser.clickable(&text).await.map_err(page_failure)?;
                 self.screenshot(ctx, &format!("before clicking {text}"))
                     .await;
@@ -182,7 +211,7 @@ impl SignIn {
             }
             Action::Fill(pairs) => {
                 for (label, value) in pairs {
-                    let (label, value) = (ctx.expand(label)?, ctx.expand(value)?);
+                    let (label, value) = (expand(label)?, expand(value)?);
                     // What goes into a password field is a secret from now on (before any
                     // screenshot or message could show it).
                     if self
@@ -199,8 +228,8 @@ impl SignIn {
                 self.screenshot(ctx, "form filled in").await;
             }
             Action::Choose { option, field } => {
-                let option = ctx.expand(option)?;
-                let field = field.as_deref().map(|f| ctx.expand(f)).transpose()?;
+                let option = expand(option)?;
+                let field = field.as_deref().map(&expand).transpose()?;
                 self.browser
                     .choose(&option, field.as_deref())
                     .await
@@ -208,7 +237,7 @@ impl SignIn {
                 self.pictured = false;
             }
             Action::Check { label, on } => {
-                let label = ctx.expand(label)?;
+                let label = expand(label)?;
                 self.browser
                     .set_checked(&label, *on)
                     .await
@@ -216,7 +245,7 @@ impl SignIn {
                 self.pictured = false;
             }
             Action::WaitFor(text) => {
-                let text = ctx.expand(text)?;
+                let text = expand(text)?;
                 self.browser
                     .wait_for_text(&text)
                     .await
@@ -329,9 +358,20 @@ impl RunContext {
         start: AuthorizationStart,
         filmed: bool,
     ) -> Result<Authorized, StepFailure> {
+        self.sign_in_as(context, start, filmed, 0).await
+    }
+
+    /// [`RunContext::sign_in`] of the target's member number `member` (0 is the run's).
+    pub async fn sign_in_as(
+        &self,
+        context: &str,
+        start: AuthorizationStart,
+        filmed: bool,
+        member: usize,
+    ) -> Result<Authorized, StepFailure> {
         let recipe = self.recipe()?;
         let url = start.url.clone();
-        let mut flow = SignIn::open(self, start, &url, context, filmed).await?;
+        let mut flow = SignIn::open_as(self, start, &url, context, filmed, member).await?;
         for step in &recipe.steps {
             if matches!(step.action, Action::Start | Action::Open) {
                 continue;

@@ -28,6 +28,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// How the terminal says it, and its ANSI colour.
+    pub fn verdict(self) -> (&'static str, &'static str) {
+        match self {
+            Outcome::Passed => ("conformant", "1;32"),
+            Outcome::Failed => ("NOT conformant", "1;31"),
+            Outcome::Error => ("could not test everything", "1;33"),
+            Outcome::Interrupted => ("interrupted", "1;33"),
+        }
+    }
+
     /// How a run ended and its exit code, from the kinds of its failed steps and whether
     /// anything went wrong outside a step. Usage problems come first (fix the features or
     /// the target before anything else), then the environment, then the target.
@@ -261,6 +271,10 @@ pub struct RunSummary {
     /// Every feature, scenario, step, browser action and exchange on one time axis.
     #[serde(default)]
     pub timeline: super::timeline::Timeline,
+    /// Every member the target lists, when the `@isolation` checks signed them in: who
+    /// they are, and what the other members' tokens got of their data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberSummary>,
 }
 
 /// The run's browser steps as one animated file.
@@ -271,4 +285,42 @@ pub struct Recording {
     /// `video/mp4` or `image/apng`.
     pub media_type: String,
     pub frames: usize,
+}
+
+/// One member of the target, as the `@isolation` checks saw them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MemberSummary {
+    pub label: String,
+    /// Their Patient id, once known.
+    pub patient: Option<String>,
+    /// Why they have no token (their sign-in or code exchange failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// How many resources of each type their own token was served.
+    pub resources: Vec<MemberResources>,
+    /// Requests the other members' tokens made for this member's data, and how many were
+    /// refused (4xx) or answered without it.
+    pub asked: usize,
+    pub refused: usize,
+    pub answered_without: usize,
+    /// Answers to another member's token that held this member's data.
+    pub leaks: Vec<MemberLeak>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MemberResources {
+    pub kind: String,
+    pub count: usize,
+}
+
+/// One answer that served a member's data to another member's token.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MemberLeak {
+    /// The label of the member whose token asked.
+    pub reader: String,
+    pub kind: String,
+    pub way: String,
+    pub url: String,
+    pub status: Option<u16>,
+    pub resources: Vec<String>,
 }

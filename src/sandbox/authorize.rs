@@ -479,7 +479,14 @@ pub(crate) async fn identity_submit(
         member_id: values.member_id.clone(),
         zip: values.zip.clone(),
     };
-    let Some(member) = state.store.find_member(&typed) else {
+    let found = state.store.find_member(&typed).map(|member| {
+        if state.faults.has(&Fault::SignInAsFirst) {
+            state.store.member(0).unwrap_or(member)
+        } else {
+            member
+        }
+    });
+    let Some(member) = found else {
         if !state.grants.failed_attempt(request) {
             return locked_out(&state);
         }
@@ -671,7 +678,14 @@ pub(crate) async fn login_submit(
     }
     let member = Persona::member_of_username(username)
         .filter(|index| *index < state.store.member_count())
-        .filter(|index| password == Persona::password_of(*index));
+        .filter(|index| password == Persona::password_of(*index))
+        .map(|index| {
+            if state.faults.has(&Fault::SignInAsFirst) {
+                0
+            } else {
+                index
+            }
+        });
     let Some(member) = member else {
         if !state.grants.failed_attempt(request) {
             return locked_out(&state);

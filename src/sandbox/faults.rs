@@ -57,6 +57,9 @@
 //! | `include-as-match:Type` | what `_include` brings into `Type` searchsets is marked `search.mode = match` |
 //! | `include-missing:Type` | searches of `Type` ignore `_include` |
 //! | `no-read:Type` | reads of `Type` by id answer 404 |
+//! | `cross-member-leak:Type` | one member's token reads other members' `Type` resources: by id, by `_id` search and by a search naming their Patient (`patient=`, `beneficiary=`, ...) |
+//! | `cross-member-leak:Type.read` / `.id` / `.patient` | the same leak, in that one way only |
+//! | `sign-in-as-first` | whoever signs in, the code is for the plan's first member |
 //! | `id-token:missing` / `unsigned` / `bad-signature` / `unknown-kid` / `wrong-issuer` / `wrong-audience` / `expired` / `no-subject` / `foreign-fhir-user` | the `id_token` is left out, or breaks that one property |
 
 use std::fmt;
@@ -117,6 +120,13 @@ pub enum Fault {
     IncludeAsMatch(String),
     IncludeMissing(String),
     NoRead(String),
+    /// Other members' resources of `kind` are served to a member's token, in one way or
+    /// (`None`) every way.
+    CrossMemberLeak {
+        kind: String,
+        via: Option<Leak>,
+    },
+    SignInAsFirst,
     MetadataOauthMismatch,
     NoPragma,
     CacheableToken,
@@ -178,7 +188,34 @@ const FLAGS: &[(&str, Fault)] = &[
     ("refresh-unusable-token", Fault::RefreshUnusableToken),
     ("refresh-narrows-too-far", Fault::RefreshNarrowsTooFar),
     ("revoked-still-reads", Fault::RevokedStillReads),
+    ("sign-in-as-first", Fault::SignInAsFirst),
 ];
+
+/// A way another member's resources leak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leak {
+    /// A read by id.
+    Read,
+    /// A search by `_id`.
+    Id,
+    /// A search by a reference to their Patient.
+    Patient,
+}
+
+impl Leak {
+    const ALL: [(&'static str, Leak); 3] = [
+        ("read", Leak::Read),
+        ("id", Leak::Id),
+        ("patient", Leak::Patient),
+    ];
+
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, l)| *l == self)
+            .map_or("?", |(n, _)| n)
+    }
+}
 
 /// A JSON document of the server's that a `*-field` fault changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,7 +290,7 @@ pub struct FaultError {
 }
 
 /// Every fault's spelling, for messages and help.
-pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, deep-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, foreign-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
+pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, deep-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, foreign-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, cross-member-leak:Type[.read|.id|.patient], sign-in-as-first, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
 
 fn error(spec: &str, reason: impl Into<String>) -> FaultError {
     FaultError {
@@ -332,6 +369,27 @@ impl FromStr for Fault {
                 "metadata-drop" => Self::MetadataDrop { kind, code },
                 "search-ignores" => Self::SearchIgnores { kind, code },
                 _ => Self::SearchMisses { kind, code },
+            });
+        }
+        if let Some(what) = spec.strip_prefix("cross-member-leak:") {
+            let (kind, via) = match what.split_once('.') {
+                Some((kind, how)) => (
+                    kind,
+                    Some(
+                        Leak::ALL
+                            .iter()
+                            .find(|(name, _)| *name == how)
+                            .map(|(_, leak)| *leak)
+                            .ok_or_else(|| {
+                                error(spec, format!("`{how}` is not read, id or patient"))
+                            })?,
+                    ),
+                ),
+                None => (what, None),
+            };
+            return Ok(Self::CrossMemberLeak {
+                kind: resource_type(spec, kind)?,
+                via,
             });
         }
         if let Some(how) = spec.strip_prefix("id-token:") {
@@ -440,6 +498,11 @@ impl fmt::Display for Fault {
             Self::IncludeAsMatch(t) => write!(f, "include-as-match:{t}"),
             Self::IncludeMissing(t) => write!(f, "include-missing:{t}"),
             Self::NoRead(t) => write!(f, "no-read:{t}"),
+            Self::CrossMemberLeak { kind, via: None } => write!(f, "cross-member-leak:{kind}"),
+            Self::CrossMemberLeak {
+                kind,
+                via: Some(via),
+            } => write!(f, "cross-member-leak:{kind}.{}", via.name()),
             Self::AnonymousStatus(code) => write!(f, "anonymous-status={code}"),
             Self::IdToken(how) => write!(f, "id-token:{}", how.name()),
             flag => f.write_str(
@@ -498,6 +561,14 @@ impl Faults {
     /// Whether `fault` is on (`Fault::ExpireCodes`, `Fault::Duplicate("Coverage".into())`).
     pub fn has(&self, fault: &Fault) -> bool {
         self.list.contains(fault)
+    }
+
+    /// Whether other members' `kind` resources leak `via` that way.
+    pub fn leaks(&self, kind: &str, via: Leak) -> bool {
+        self.list.iter().any(|f| {
+            matches!(f, Fault::CrossMemberLeak { kind: k, via: v }
+                if k == kind && v.is_none_or(|v| v == via))
+        })
     }
 
     /// The status a read without a token is refused with, when not 401.
@@ -627,6 +698,10 @@ mod tests {
             "include-as-match:ExplanationOfBenefit",
             "include-missing:Coverage",
             "no-read:Coverage",
+            "cross-member-leak:Coverage",
+            "cross-member-leak:Patient.read",
+            "cross-member-leak:ExplanationOfBenefit.patient",
+            "sign-in-as-first",
             "metadata-oauth-mismatch",
             "no-pragma",
             "cacheable-token",

@@ -479,6 +479,33 @@ fn included(
     out
 }
 
+/// The other member whose `kind` resources a `cross-member-leak` fault lets `query` read:
+/// the one whose Patient a reference parameter names, or who has the resource `_id` names.
+fn leaked_member(state: &State, member: usize, kind: &str, query: &Query) -> Option<usize> {
+    use super::faults::Leak;
+    let others = || (0..state.store.member_count()).filter(move |m| *m != member);
+    for (parameter, value) in &query.filters {
+        if parameter.code == "_id" && state.faults.leaks(kind, Leak::Id) {
+            if let Some(found) = others().find(|m| state.store.read(*m, kind, value).is_some()) {
+                return Some(found);
+            }
+        } else if parameter.kind == crate::search::ParamType::Reference
+            && state.faults.leaks(kind, Leak::Patient)
+        {
+            let id = value.rsplit('/').next().unwrap_or(value);
+            if let Some(found) = others().find(|m| {
+                state
+                    .store
+                    .member(*m)
+                    .is_some_and(|other| other.patient_id == id)
+            }) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
 /// `GET /r4/{kind}`: a searchset Bundle of the member's resources that match the query,
 /// with what its `_include`s reference.
 async fn search(
@@ -492,7 +519,7 @@ async fn search(
     known_kind(&state, &kind)?;
     in_scope(&state, &access, &kind, crate::scope::Interaction::Search)?;
     let query = Query::parse(&state, &kind, raw.as_deref().unwrap_or_default())?;
-    let member = access.member;
+    let member = leaked_member(&state, access.member, &kind, &query).unwrap_or(access.member);
     let count = query.count;
     let offset = match &query.cursor {
         None => 0,
@@ -699,10 +726,19 @@ async fn read(
     if state.faults.has(&Fault::NoRead(kind.clone())) {
         return Err(FhirError::NotFound(format!("{kind}/{id} is not known")));
     }
-    // Another member's resource is as absent as one that does not exist.
+    // Another member's resource is as absent as one that does not exist (unless a fault
+    // lets it leak).
+    let leak = || {
+        state
+            .faults
+            .leaks(&kind, super::faults::Leak::Read)
+            .then(|| (0..state.store.member_count()).find_map(|m| state.store.read(m, &kind, &id)))
+            .flatten()
+    };
     let mut resource = state
         .store
         .read(access.member, &kind, &id)
+        .or_else(leak)
         .ok_or_else(|| FhirError::NotFound(format!("{kind}/{id} is not known")))?;
     if state.faults.has(&Fault::InvalidResource(kind.clone())) {
         break_resource(&mut resource);

@@ -7,6 +7,7 @@ mod access;
 mod carin;
 mod code;
 mod discovery;
+mod isolation;
 mod openid;
 mod refresh;
 mod resources;
@@ -54,6 +55,8 @@ pub struct OnrampWorld {
     pub revocation: Option<u16>,
     /// A CARIN search and its answer.
     pub searched: Option<carin::Searched>,
+    /// What the `@isolation` steps asked for of other members, in order.
+    pub asked: Vec<isolation::Asked>,
     /// A token narrowed by a refresh, and its scope.
     pub narrowed: Option<(crate::secret::Secret, String)>,
 }

@@ -1,0 +1,188 @@
+//! Isolation between members: whether an answer given to one member's token holds another
+//! member's data. SMART App Launch 2.0 ("Scopes and Launch Context"): a `patient/` scope
+//! gives access to the resources of the patient in context, and only to them; the CMS
+//! Patient Access rule (45 CFR 170.215, 42 CFR 422.119) makes a member's own claims the data
+//! their app may read. A server may refuse a read of someone else's resource (401, 403,
+//! 404) or answer a search for it with an empty Bundle (or ignore a parameter and return
+//! the reader's own data): none of that is judged here. Only the other member's data in an
+//! answer is a leak.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+/// Whose data to look for: a member's Patient id, and the ids of their `kind` resources
+/// (those that name them as patient, subject or beneficiary, or their Patient itself).
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    pub kind: &'a str,
+    pub patient: &'a str,
+    pub ids: &'a BTreeSet<String>,
+}
+
+/// How one member's token asks for another member's resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Way {
+    /// `GET Type/id`
+    Read,
+    /// `GET Type?_id=id`
+    IdSearch,
+    /// `GET Type?patient=Patient/id` (or `beneficiary`, `subject`)
+    PatientSearch,
+}
+
+impl Way {
+    pub const ALL: [Way; 3] = [Way::Read, Way::IdSearch, Way::PatientSearch];
+
+    /// How the report says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Way::Read => "read by id",
+            Way::IdSearch => "search by _id",
+            Way::PatientSearch => "search by their Patient",
+        }
+    }
+}
+
+/// The search parameters of `kind` that name a member's Patient: those of `patient`,
+/// `beneficiary` and `subject` that the CARIN IG (or R4 core, for Coverage) defines for it,
+/// else `patient` (which R4 defines for nearly every type in the Patient compartment).
+/// None for Patient itself, whose own search is by `_id`.
+pub fn patient_parameters(kind: &str) -> Vec<String> {
+    if kind == "Patient" {
+        return Vec::new();
+    }
+    let known: Vec<String> = ["patient", "beneficiary", "subject"]
+        .into_iter()
+        .filter(|code| {
+            crate::search::Parameter::of(kind, code)
+                .is_some_and(|p| p.kind == crate::search::ParamType::Reference)
+        })
+        .map(str::to_owned)
+        .collect();
+    if known.is_empty() {
+        vec!["patient".to_owned()]
+    } else {
+        known
+    }
+}
+
+/// The `Type/id` of every resource in `body` (a resource, or a Bundle's entries) that is
+/// the owner's.
+pub fn leaked(body: &Value, owner: Owner<'_>) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut look = |resource: &Value| {
+        if is_owners(resource, owner) {
+            let kind = resource
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            let id = resource.get("id").and_then(Value::as_str).unwrap_or("?");
+            found.push(format!("{kind}/{id}"));
+        }
+    };
+    if body.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+        for entry in body
+            .get("entry")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(resource) = entry.get("resource") {
+                look(resource);
+            }
+        }
+    } else {
+        look(body);
+    }
+    found
+}
+
+/// Whether `resource` is the owner's: their Patient, one of their `kind` resources, or any
+/// resource naming their Patient as patient, subject or beneficiary.
+fn is_owners(resource: &Value, owner: Owner<'_>) -> bool {
+    let kind = resource.get("resourceType").and_then(Value::as_str);
+    let id = resource.get("id").and_then(Value::as_str);
+    if kind == Some("Patient") && id == Some(owner.patient) {
+        return true;
+    }
+    if kind == Some(owner.kind) && id.is_some_and(|id| owner.ids.contains(id)) {
+        return true;
+    }
+    let theirs = ("Patient".to_owned(), owner.patient.to_owned());
+    ["patient", "subject", "beneficiary"].iter().any(|field| {
+        resource
+            .get(*field)
+            .and_then(|r| r.get("reference"))
+            .and_then(Value::as_str)
+            .and_then(crate::access::reference_target)
+            .is_some_and(|target| target == theirs)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ids(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_other_members_resources_are_found_in_a_read_or_a_bundle() {
+        let theirs = ids(&["c2"]);
+        let owner = Owner {
+            kind: "Coverage",
+            patient: "p2",
+            ids: &theirs,
+        };
+        // A read of their Coverage, by id or by what it names.
+        assert_eq!(
+            leaked(&json!({"resourceType": "Coverage", "id": "c2"}), owner),
+            ["Coverage/c2"]
+        );
+        assert_eq!(
+            leaked(
+                &json!({"resourceType": "Coverage", "id": "new", "beneficiary": {"reference": "https://x/r4/Patient/p2"}}),
+                owner
+            ),
+            ["Coverage/new"]
+        );
+        // The reader's own data, an OperationOutcome, an empty Bundle: no leak.
+        assert!(
+            leaked(
+                &json!({"resourceType": "Coverage", "id": "c1", "beneficiary": {"reference": "Patient/p1"}}),
+                owner
+            )
+            .is_empty()
+        );
+        assert!(leaked(&json!({"resourceType": "OperationOutcome"}), owner).is_empty());
+        assert!(
+            leaked(
+                &json!({"resourceType": "Bundle", "type": "searchset", "total": 0}),
+                owner
+            )
+            .is_empty()
+        );
+        // Their Patient brought in by an _include counts too.
+        let bundle = json!({"resourceType": "Bundle", "entry": [
+            {"resource": {"resourceType": "Coverage", "id": "c1", "beneficiary": {"reference": "Patient/p1"}}},
+            {"resource": {"resourceType": "Patient", "id": "p2"}, "search": {"mode": "include"}}
+        ]});
+        assert_eq!(leaked(&bundle, owner), ["Patient/p2"]);
+    }
+
+    #[test]
+    fn the_patient_parameters_are_r4s() {
+        assert_eq!(
+            patient_parameters("Coverage"),
+            ["patient", "beneficiary"],
+            "R4 Coverage has patient and beneficiary, not subject"
+        );
+        assert_eq!(patient_parameters("ExplanationOfBenefit"), ["patient"]);
+        assert!(patient_parameters("Patient").is_empty());
+        assert_eq!(patient_parameters("Condition"), ["patient"]);
+    }
+}

@@ -1,0 +1,220 @@
+//! The outputs of a run over several targets, beside each target's own folder:
+//! `index.html` (one row per target, linking its report), `junit.xml` (one testsuite per
+//! target) and `summary.json` (each target's outcome). Rendered from the targets'
+//! summaries alone.
+
+use std::path::Path;
+
+use handlebars::Handlebars;
+use serde::{Deserialize, Serialize};
+
+use super::ReportError;
+use super::html::RenderError;
+use crate::run::summary::{Outcome, RunSummary};
+
+const TEMPLATE: &str = include_str!("../../reports/index.hbs");
+const CSS: &str = include_str!("../../reports/report.css");
+
+/// Version of the combined summary's shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One target of a run over several.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TargetOutcome {
+    /// As `--target` named it.
+    pub target: String,
+    /// Its name in its summary (or the `--target` text when it never ran).
+    pub name: String,
+    /// Its folder, relative to the index.
+    pub dir: String,
+    pub outcome: Outcome,
+    pub exit_code: u8,
+    pub duration_ms: u64,
+    pub scenarios: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    /// Why it could not run or report, when it could not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// The combined `summary.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Combined {
+    pub schema_version: u32,
+    pub run_id: String,
+    /// The worst of the targets' outcomes, and its exit code.
+    pub outcome: Outcome,
+    pub exit_code: u8,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub jobs: usize,
+    pub onramp_version: String,
+    pub targets: Vec<TargetOutcome>,
+}
+
+/// How bad an exit code is: usage errors first (nothing meaningful ran), then the
+/// environment, then conformance failures; a signal outranks them all.
+fn rank(code: u8) -> u8 {
+    match code {
+        crate::exit::OK => 0,
+        crate::exit::FAILURES => 1,
+        crate::exit::ENVIRONMENT => 2,
+        crate::exit::USAGE => 3,
+        _ => 4,
+    }
+}
+
+/// The worst of `outcomes`: its outcome and exit code.
+pub fn worst(outcomes: &[TargetOutcome]) -> (Outcome, u8) {
+    outcomes
+        .iter()
+        .max_by_key(|t| rank(t.exit_code))
+        .map_or((Outcome::Error, crate::exit::USAGE), |t| {
+            (t.outcome, t.exit_code)
+        })
+}
+
+impl TargetOutcome {
+    /// A target that ran, from its summary.
+    pub fn of(target: &str, dir: &str, summary: &RunSummary) -> Self {
+        let counts = &summary.scenario_counts;
+        Self {
+            target: target.to_owned(),
+            name: summary.target.name.clone(),
+            dir: dir.to_owned(),
+            outcome: summary.outcome,
+            exit_code: summary.exit_code,
+            duration_ms: summary.duration_ms,
+            scenarios: summary.scenarios.len(),
+            passed: counts.passed + counts.warnings,
+            failed: counts.failed,
+            skipped: counts.skipped,
+            errors: summary.errors.clone(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Verdict {
+    label: &'static str,
+    class: &'static str,
+}
+
+fn verdict(outcome: Outcome) -> Verdict {
+    let (label, class) = match outcome {
+        Outcome::Passed => ("Conformant", "passed"),
+        Outcome::Failed => ("Not conformant", "failed"),
+        Outcome::Error => ("Could not test everything", "error"),
+        Outcome::Interrupted => ("Interrupted", "interrupted"),
+    };
+    Verdict { label, class }
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    name: &'a str,
+    kind: &'a str,
+    persona: Option<&'a str>,
+    fhir_base: &'a str,
+    verdict: Verdict,
+    exit_code: u8,
+    scenarios: usize,
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+    duration: String,
+    dir: &'a str,
+    problems: &'a [String],
+}
+
+#[derive(Serialize)]
+struct View<'a> {
+    count: usize,
+    verdict: Verdict,
+    started_at: &'a str,
+    duration: String,
+    onramp_version: &'a str,
+    jobs: usize,
+    run_id: &'a str,
+    targets: Vec<Row<'a>>,
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+/// `index.html`. `summaries` holds each target's summary, where it ran.
+pub fn render(
+    combined: &Combined,
+    summaries: &[Option<&RunSummary>],
+) -> Result<String, RenderError> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    registry
+        .register_partial("css", CSS)
+        .map_err(|e| RenderError(e.to_string()))?;
+    registry
+        .register_template_string("index", TEMPLATE)
+        .map_err(|e| RenderError(e.to_string()))?;
+    let rows = combined
+        .targets
+        .iter()
+        .zip(summaries)
+        .map(|(t, summary)| Row {
+            name: &t.name,
+            kind: summary.map_or("not run", |s| s.target.kind.as_str()),
+            persona: summary.and_then(|s| s.target.persona.as_deref()),
+            fhir_base: summary.map_or("", |s| s.target.fhir_base.as_str()),
+            verdict: verdict(t.outcome),
+            exit_code: t.exit_code,
+            scenarios: t.scenarios,
+            passed: t.passed,
+            failed: t.failed,
+            skipped: t.skipped,
+            duration: seconds(t.duration_ms),
+            dir: &t.dir,
+            problems: &t.errors,
+        })
+        .collect();
+    let view = View {
+        count: combined.targets.len(),
+        verdict: verdict(combined.outcome),
+        started_at: &combined.started_at,
+        duration: seconds(combined.duration_ms),
+        onramp_version: &combined.onramp_version,
+        jobs: combined.jobs,
+        run_id: &combined.run_id,
+        targets: rows,
+    };
+    registry
+        .render("index", &view)
+        .map_err(|e| RenderError(e.to_string()))
+}
+
+/// Write `index.html`, `junit.xml` and `summary.json` into `dir`; the files written.
+pub fn write(
+    dir: &Path,
+    combined: &Combined,
+    summaries: &[Option<&RunSummary>],
+) -> Result<Vec<String>, ReportError> {
+    let mut files = Vec::new();
+    let json = serde_json::to_vec_pretty(combined).unwrap_or_default();
+    super::write(dir, "summary.json", &json, &mut files)?;
+    let suites: Vec<(&str, &RunSummary)> = combined
+        .targets
+        .iter()
+        .zip(summaries)
+        .filter_map(|(t, s)| Some((t.dir.as_str(), (*s)?)))
+        .collect();
+    super::write(
+        dir,
+        "junit.xml",
+        super::junit::render_many(&suites).as_bytes(),
+        &mut files,
+    )?;
+    let html = render(combined, summaries)?;
+    super::write(dir, "index.html", html.as_bytes(), &mut files)?;
+    Ok(files)
+}

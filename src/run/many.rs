@@ -1,0 +1,267 @@
+//! `onramp run --target A --target B ... [--jobs N]`: several targets at once, each a whole
+//! [`super::run`] with its own sandbox (when it is one), redirect listener, browser session
+//! and report folder, at most N at a time, sharing one chromedriver (or the `--webdriver`
+//! named, such as a Selenium Grid). Every target is resolved before any starts, so a wrong
+//! target file stops the command at once. The run's folder holds one folder per target and
+//! the index of them all ([`crate::report::index`]); the exit code is the worst target's.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{Plan, RunError, RunOptions, RunReport};
+use crate::report::index::{Combined, TargetOutcome};
+use crate::run::summary::Outcome;
+
+/// A finished run over several targets.
+#[derive(Debug)]
+pub struct ManyReport {
+    pub combined: Combined,
+    /// Each target's run, in the order given (`Err` when it could not run or report).
+    pub runs: Vec<Result<RunReport, RunError>>,
+    pub dir: PathBuf,
+    /// Files written into `dir`.
+    pub files: Vec<String>,
+}
+
+/// A folder name for a target: its name in lower case, letters, digits and dashes.
+fn folder_name(name: &str, taken: &[String]) -> String {
+    let mut slug = crate::text::slug_words(name).join("-");
+    if slug.is_empty() {
+        slug = "target".into();
+    }
+    slug.truncate(60);
+    let mut candidate = slug.clone();
+    let mut n = 2;
+    while taken.contains(&candidate) {
+        candidate = format!("{slug}-{n}");
+        n += 1;
+    }
+    candidate
+}
+
+/// Run every target of `targets`, `jobs` at a time, with `base`'s other options.
+pub async fn run_many(
+    base: RunOptions,
+    targets: Vec<String>,
+    jobs: usize,
+) -> Result<ManyReport, RunError> {
+    // From here on no signal ends the process: each run listens for its own, stops and
+    // writes its report, and then the index is written.
+    let _stops = crate::stop::Stops::listen();
+    let started = Instant::now();
+    let started_at = super::now_rfc3339();
+    let jobs = jobs.clamp(1, targets.len().max(1));
+    // Every target resolves, or nothing starts.
+    let mut folders: Vec<String> = Vec::new();
+    let mut signs_in = false;
+    for target in &targets {
+        let plan = Plan::resolve(&RunOptions {
+            target: Some(target.clone()),
+            ..base.clone()
+        })
+        .map_err(|error| RunError::OneOf {
+            target: target.clone(),
+            error: Box::new(error),
+        })?;
+        signs_in |= plan.signs_in;
+        folders.push(folder_name(&plan.target.name, &folders));
+    }
+    let id = super::run_id();
+    let dir = base
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("onramp-report"))
+        .join(&id);
+    std::fs::create_dir_all(&dir).map_err(|source| RunError::Output {
+        path: dir.clone(),
+        source,
+    })?;
+
+    // One chromedriver for every session, unless a WebDriver was named.
+    let mut driver = None;
+    if base.webdriver.is_none() && signs_in {
+        match crate::browser::ChromeDriver::start().await {
+            Ok(started) => driver = Some(started),
+            // Each run then tries its own, and reports why it cannot.
+            Err(error) => tracing::debug!("no shared chromedriver: {error}"),
+        }
+    }
+    let (webdriver, shared_driver) = match &driver {
+        Some(driver) => (Some(driver.url().to_owned()), true),
+        None => (base.webdriver.clone(), false),
+    };
+
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let console = base.console;
+    let runs = targets.iter().zip(&folders).map(|(target, folder)| {
+        let options = RunOptions {
+            target: Some(target.clone()),
+            report_dir: Some(dir.join(folder)),
+            silent: true,
+            webdriver: webdriver.clone(),
+            shared_driver,
+            ..base.clone()
+        };
+        let permits = Arc::clone(&permits);
+        let folder = folder.clone();
+        // A thread and a runtime each (cucumber's runner is not `Send`), so that the runs
+        // use every core.
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let name = format!("onramp-{folder}");
+        let spawned = std::thread::Builder::new().name(name).spawn(move || {
+            let report = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(async {
+                    let _permit = permits.acquire_owned().await;
+                    super::run(options).await
+                }),
+                Err(error) => Err(RunError::Setup(format!("no runtime for the run: {error}"))),
+            };
+            announce(console, &folder, &report);
+            let _ = sender.send(report);
+        });
+        async move {
+            if let Err(error) = spawned {
+                return Err(RunError::Setup(format!("cannot start a thread for the run: {error}")));
+            }
+            receiver.await.unwrap_or_else(|_| {
+                Err(RunError::Setup(
+                    "onramp failed during this target's run; this is a defect in onramp: please report it"
+                        .into(),
+                ))
+            })
+        }
+    });
+    let runs: Vec<Result<RunReport, RunError>> = futures_util::future::join_all(runs).await;
+    if let Some(mut driver) = driver {
+        driver.stop();
+    }
+
+    let outcomes: Vec<TargetOutcome> = runs
+        .iter()
+        .zip(&targets)
+        .zip(&folders)
+        .map(|((run, target), folder)| match run {
+            Ok(report) => TargetOutcome::of(target, folder, &report.summary),
+            Err(error) => TargetOutcome {
+                target: target.clone(),
+                name: target.clone(),
+                dir: folder.clone(),
+                outcome: Outcome::Error,
+                exit_code: error.exit_code(),
+                duration_ms: 0,
+                scenarios: 0,
+                passed: 0,
+                failed: 0,
+                skipped: 0,
+                errors: vec![error.to_string()],
+            },
+        })
+        .collect();
+    let (outcome, exit_code) = crate::report::index::worst(&outcomes);
+    let combined = Combined {
+        schema_version: crate::report::index::SCHEMA_VERSION,
+        run_id: id,
+        outcome,
+        exit_code,
+        started_at,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        jobs,
+        onramp_version: env!("CARGO_PKG_VERSION").to_owned(),
+        targets: outcomes,
+    };
+    let summaries: Vec<_> = runs
+        .iter()
+        .map(|r| r.as_ref().ok().map(|r| &r.summary))
+        .collect();
+    let files = crate::report::index::write(&dir, &combined, &summaries).map_err(|source| {
+        RunError::Report {
+            outcome: format!("{outcome:?}").to_lowercase(),
+            dir: dir.clone(),
+            source,
+        }
+    })?;
+    super::link_latest(&dir);
+    Ok(ManyReport {
+        combined,
+        runs,
+        dir,
+        files,
+    })
+}
+
+/// One line per target as it finishes, and its failed steps (unless quiet would hide
+/// nothing: failures are always shown).
+fn announce(console: crate::console::Console, folder: &str, report: &Result<RunReport, RunError>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match report {
+        Ok(report) => {
+            let summary = &report.summary;
+            let counts = &summary.scenario_counts;
+            let (label, colour) = summary.outcome.verdict();
+            let _ = writeln!(
+                out,
+                "onramp: [{folder}] {}: {} passed, {} failed{} in {:.1} s",
+                console.paint_out(colour, label),
+                counts.passed,
+                counts.failed,
+                if counts.skipped > 0 {
+                    format!(", {} skipped", counts.skipped)
+                } else {
+                    String::new()
+                },
+                summary.duration_ms as f64 / 1000.0
+            );
+            for scenario in &summary.scenarios {
+                for step in scenario
+                    .steps
+                    .iter()
+                    .filter(|s| s.status == super::summary::Status::Failed)
+                {
+                    let first = step
+                        .error
+                        .as_deref()
+                        .and_then(|e| e.lines().next())
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "  ✘ {} › {} › {} {}: {}",
+                        scenario.feature,
+                        scenario.name,
+                        step.keyword,
+                        step.text,
+                        crate::text::inert(first)
+                    );
+                }
+            }
+            for error in &summary.errors {
+                let _ = writeln!(out, "  onramp: {}", crate::text::inert(error));
+            }
+        }
+        Err(error) => {
+            let _ = writeln!(
+                out,
+                "onramp: [{folder}] {}: {}",
+                console.paint_out("1;33", "could not run"),
+                crate::text::inert(&error.to_string())
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::folder_name;
+
+    #[test]
+    fn folders_are_plain_and_distinct() {
+        assert_eq!(folder_name("my payer's demo", &[]), "my-payer-s-demo");
+        assert_eq!(folder_name("sandbox", &["sandbox".into()]), "sandbox-2");
+        assert_eq!(folder_name("../..", &[]), "target");
+    }
+}

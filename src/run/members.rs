@@ -1,0 +1,287 @@
+//! The target's members, for the `@isolation` checks. The first member is the run's own
+//! (its grant is the [`super::session::Session`]'s and its searches the run's); every other
+//! member signs in once, in the same browser, and gets a grant and searches of its own.
+//! Then each member's token asks for the others' resources ([`Way`]) and every answer is
+//! kept as a [`Probe`] for the checks and the report.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::{Mutex as AsyncMutex, OnceCell};
+
+use super::StepFailure;
+use super::context::RunContext;
+use super::session::Grant;
+use super::summary::FailureKind;
+use crate::fhir::{Paging, SearchFailure, SearchResult};
+use crate::isolation::{Owner, Way};
+
+type GrantCell = Arc<OnceCell<Result<Arc<Grant>, StepFailure>>>;
+type SearchCell = Arc<OnceCell<Arc<SearchResult>>>;
+
+/// What one member's token got when it asked for another member's resources.
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    /// Member numbers (0 is the run's).
+    pub reader: usize,
+    pub owner: usize,
+    pub kind: String,
+    pub way: Way,
+    /// The request, redacted.
+    pub url: String,
+    /// `None` when no answer came.
+    pub status: Option<u16>,
+    /// The owner's resources in the answer.
+    pub leaked: Vec<String>,
+    /// How the answer reads: refused, not found, empty, or what went wrong.
+    pub verdict: String,
+}
+
+/// The other members' grants and searches, and the probes.
+#[derive(Debug, Default)]
+pub struct Members {
+    grants: AsyncMutex<BTreeMap<usize, GrantCell>>,
+    searches: AsyncMutex<BTreeMap<(usize, String), SearchCell>>,
+    probes: Mutex<Vec<Probe>>,
+}
+
+impl Members {
+    /// Every probe so far.
+    pub fn probes(&self) -> Vec<Probe> {
+        self.probes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether any member other than the run's signed in (or tried to).
+    pub async fn engaged(&self) -> bool {
+        !self.grants.lock().await.is_empty()
+    }
+
+    /// The grant of member `index` (> 0), if they signed in.
+    pub async fn existing(&self, index: usize) -> Option<Result<Arc<Grant>, StepFailure>> {
+        self.grants.lock().await.get(&index)?.get().cloned()
+    }
+
+    /// The finished searches of member `index` (> 0).
+    pub async fn finished(&self, index: usize) -> Vec<Arc<SearchResult>> {
+        self.searches
+            .lock()
+            .await
+            .iter()
+            .filter(|((member, _), _)| *member == index)
+            .filter_map(|(_, cell)| cell.get().cloned())
+            .collect()
+    }
+
+    fn record(&self, probe: Probe) {
+        self.probes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(probe);
+    }
+}
+
+impl RunContext {
+    /// How the report names member `index`.
+    pub fn member_label(&self, index: usize) -> String {
+        self.target
+            .members
+            .get(index)
+            .map_or_else(|| format!("member {}", index + 1), |m| m.label.clone())
+    }
+
+    /// The grant of member `index`: the run's for 0, else one sign-in and exchange of their
+    /// own, made once.
+    pub async fn member_grant(&self, index: usize) -> Result<Arc<Grant>, StepFailure> {
+        if index == 0 {
+            return self.grant().await;
+        }
+        let cell = Arc::clone(self.members.grants.lock().await.entry(index).or_default());
+        cell.get_or_init(|| async {
+            let context = format!("Sign-in of {}", self.member_label(index));
+            let authorized = self
+                .sign_in_as(&context, self.oauth.start(), false, index)
+                .await?;
+            let answer = self.exchange(&authorized, true).await?;
+            if answer.tokens.is_none() {
+                return Err(StepFailure::conformance(format!(
+                    "{}'s code exchange gave no tokens: {}",
+                    self.member_label(index),
+                    answer.problem.as_deref().unwrap_or("no answer")
+                )));
+            }
+            Ok(Arc::new(Grant::new(answer, self.target.scope())))
+        })
+        .await
+        .clone()
+    }
+
+    /// Member `index`'s Patient id: their token response's `patient`, else the one Patient
+    /// their Patient search returns.
+    pub async fn member_patient(&self, index: usize) -> Option<String> {
+        if index == 0 {
+            return self.patient_id().await;
+        }
+        if let Some(patient) = self.member_grant(index).await.ok()?.patient() {
+            return Some(patient);
+        }
+        match self
+            .member_search(index, "Patient")
+            .await
+            .resources
+            .as_slice()
+        {
+            [only] => only.id.clone(),
+            _ => None,
+        }
+    }
+
+    /// Member `index`'s search of `kind` with their own token, every page, made once (the
+    /// run's own for member 0).
+    pub async fn member_search(&self, index: usize, kind: &str) -> Arc<SearchResult> {
+        if index == 0 {
+            return self.search(kind).await;
+        }
+        let cell = Arc::clone(
+            self.members
+                .searches
+                .lock()
+                .await
+                .entry((index, kind.to_owned()))
+                .or_default(),
+        );
+        let made = cell.get_or_init(|| async {
+            let failed = |failure: StepFailure| SearchResult {
+                kind: kind.to_owned(),
+                failure: Some(SearchFailure {
+                    environment: failure.kind != FailureKind::Conformance,
+                    message: failure.message,
+                }),
+                ..SearchResult::default()
+            };
+            let token = match self.member_token(index).await {
+                Ok(token) => token,
+                Err(failure) => return Arc::new(failed(failure)),
+            };
+            let paging = Paging {
+                page_size: self.target.page_size,
+                page_cap: self.target.page_cap,
+            };
+            Arc::new(
+                crate::fhir::search(
+                    &self.http,
+                    &self.endpoints.fhir_base,
+                    kind,
+                    &token,
+                    paging,
+                    |_, _, _| {},
+                )
+                .await,
+            )
+        });
+        Arc::clone(made.await)
+    }
+
+    /// A live access token of member `index`.
+    pub async fn member_token(&self, index: usize) -> Result<crate::secret::Secret, StepFailure> {
+        self.member_grant(index)
+            .await?
+            .access_token(&self.oauth, &self.recorder)
+            .await
+    }
+
+    /// The ids of member `index`'s own `kind` resources (their Patient, or those naming
+    /// them), from their search.
+    pub async fn member_owned(&self, index: usize, kind: &str, patient: &str) -> BTreeSet<String> {
+        let member = ("Patient".to_owned(), patient.to_owned());
+        self.member_search(index, kind)
+            .await
+            .resources
+            .iter()
+            .filter(|r| {
+                if &*r.kind == "Patient" {
+                    r.id.as_deref() == Some(patient)
+                } else {
+                    r.owners
+                        .iter()
+                        .any(|o| crate::access::reference_target(o).as_ref() == Some(&member))
+                }
+            })
+            .filter_map(|r| r.id.clone())
+            .collect()
+    }
+
+    /// Ask with member `reader`'s token for `path` (`Type/id` or `Type?query`), and record
+    /// what came back of member `owner`'s.
+    pub async fn probe(
+        &self,
+        reader: usize,
+        owner: Owner<'_>,
+        owner_index: usize,
+        way: Way,
+        path: &str,
+    ) -> Result<Probe, StepFailure> {
+        let token = self.member_token(reader).await?;
+        let context = format!(
+            "Isolation: {}'s token asks for {}'s {}",
+            self.member_label(reader),
+            self.member_label(owner_index),
+            owner.kind
+        );
+        let url = format!(
+            "{}/{path}",
+            self.endpoints.fhir_base.as_str().trim_end_matches('/')
+        );
+        let answer = crate::fhir::read(
+            &self.http,
+            &self.endpoints.fhir_base,
+            path,
+            Some(&token),
+            &context,
+        )
+        .await;
+        let (status, leaked, verdict) = match answer {
+            Err(error) if error.is_environment() => {
+                return Err(StepFailure::environment(error.to_string()));
+            }
+            Err(error) => (None, Vec::new(), format!("no answer: {error}")),
+            Ok(response) => {
+                let body: Option<serde_json::Value> = serde_json::from_slice(&response.body).ok();
+                let leaked = match (&body, response.status) {
+                    (Some(body), 200..=299) => crate::isolation::leaked(body, owner),
+                    _ => Vec::new(),
+                };
+                let verdict = match response.status {
+                    _ if !leaked.is_empty() => format!("served {}", leaked.join(", ")),
+                    401 | 403 => format!("refused ({})", response.status),
+                    404 | 410 => format!("not found ({})", response.status),
+                    400..=499 => format!("refused ({})", response.status),
+                    200..=299 => match body.as_ref().and_then(|b| b.get("resourceType")) {
+                        Some(serde_json::Value::String(kind)) if kind == "Bundle" => {
+                            "none of theirs".to_owned()
+                        }
+                        Some(serde_json::Value::String(kind)) => format!("a {kind}, not theirs"),
+                        _ => "an answer that is no FHIR resource".to_owned(),
+                    },
+                    other => format!("answered {other}"),
+                };
+                (Some(response.status), leaked, verdict)
+            }
+        };
+        let probe = Probe {
+            reader,
+            owner: owner_index,
+            kind: owner.kind.to_owned(),
+            way,
+            url: self.recorder.redact(&url),
+            status,
+            leaked,
+            verdict,
+        };
+        self.members.record(probe.clone());
+        Ok(probe)
+    }
+}
