@@ -596,7 +596,7 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
     let counts = &summary.scenario_counts;
     let verdict = paint_verdict(console, summary.outcome);
     println!(
-        "{}onramp: {verdict}: {} scenario{} ({} passed, {} failed{}) against {} in {:.1} s",
+        "{}onramp: {verdict}: {} scenario{} ({}) against {} in {:.1} s",
         if console.quiet() { "" } else { "\n" },
         counts.passed + counts.failed + counts.skipped,
         if counts.passed + counts.failed + counts.skipped == 1 {
@@ -604,13 +604,7 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
         } else {
             "s"
         },
-        counts.passed,
-        counts.failed,
-        if counts.skipped > 0 {
-            format!(", {} skipped", counts.skipped)
-        } else {
-            String::new()
-        },
+        counts.tally(),
         summary.target.name,
         summary.duration_ms as f64 / 1000.0
     );

@@ -33,8 +33,6 @@ pub enum Way {
 }
 
 impl Way {
-    pub const ALL: [Way; 3] = [Way::Read, Way::IdSearch, Way::PatientSearch];
-
     /// How the report says it.
     pub fn describe(self) -> &'static str {
         match self {

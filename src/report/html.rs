@@ -29,13 +29,13 @@ const RUN_HEAD: usize = 3;
 /// Why the report could not be rendered.
 #[derive(Debug, thiserror::Error)]
 #[error("the HTML report could not be rendered: {0}")]
-pub struct RenderError(pub(crate) String);
+pub struct RenderError(String);
 
 /// The screenshots' bytes, by their file name in the summary.
 pub type Images = BTreeMap<String, Vec<u8>>;
 
 #[derive(Serialize)]
-struct Verdict {
+pub(crate) struct Verdict {
     label: &'static str,
     class: &'static str,
 }
@@ -264,7 +264,7 @@ fn readable_time(rfc3339: &str) -> String {
         .unwrap_or_else(|| rfc3339.to_owned())
 }
 
-fn verdict(outcome: Outcome) -> Verdict {
+pub(crate) fn verdict(outcome: Outcome) -> Verdict {
     match outcome {
         Outcome::Passed => Verdict {
             label: "Conformant",
@@ -736,15 +736,20 @@ fn gap_line(hidden: &[&crate::evidence::Exchange]) -> String {
 
 /// Render the report. Pure: the summary and the screenshots' bytes in, HTML out.
 pub fn render(summary: &RunSummary, images: &Images) -> Result<String, RenderError> {
+    render_page(TEMPLATE, &view(summary, images))
+}
+
+/// Render `template` (strict, with the report's CSS as the `css` partial) with `view`.
+pub(crate) fn render_page(template: &str, view: &impl Serialize) -> Result<String, RenderError> {
     let mut registry = Handlebars::new();
     registry.set_strict_mode(true);
     registry
         .register_partial("css", CSS)
         .map_err(|e| RenderError(e.to_string()))?;
     registry
-        .register_template_string("report", TEMPLATE)
+        .register_template_string("page", template)
         .map_err(|e| RenderError(e.to_string()))?;
     registry
-        .render("report", &view(summary, images))
+        .render("page", view)
         .map_err(|e| RenderError(e.to_string()))
 }

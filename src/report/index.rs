@@ -5,15 +5,13 @@
 
 use std::path::Path;
 
-use handlebars::Handlebars;
 use serde::{Deserialize, Serialize};
 
 use super::ReportError;
-use super::html::RenderError;
+use super::html::{RenderError, Verdict, verdict};
 use crate::run::summary::{Outcome, RunSummary};
 
 const TEMPLATE: &str = include_str!("../../reports/index.hbs");
-const CSS: &str = include_str!("../../reports/report.css");
 
 /// Version of the combined summary's shape.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -97,22 +95,6 @@ impl TargetOutcome {
 }
 
 #[derive(Serialize)]
-struct Verdict {
-    label: &'static str,
-    class: &'static str,
-}
-
-fn verdict(outcome: Outcome) -> Verdict {
-    let (label, class) = match outcome {
-        Outcome::Passed => ("Conformant", "passed"),
-        Outcome::Failed => ("Not conformant", "failed"),
-        Outcome::Error => ("Could not test everything", "error"),
-        Outcome::Interrupted => ("Interrupted", "interrupted"),
-    };
-    Verdict { label, class }
-}
-
-#[derive(Serialize)]
 struct Row<'a> {
     name: &'a str,
     kind: &'a str,
@@ -150,14 +132,6 @@ pub fn render(
     combined: &Combined,
     summaries: &[Option<&RunSummary>],
 ) -> Result<String, RenderError> {
-    let mut registry = Handlebars::new();
-    registry.set_strict_mode(true);
-    registry
-        .register_partial("css", CSS)
-        .map_err(|e| RenderError(e.to_string()))?;
-    registry
-        .register_template_string("index", TEMPLATE)
-        .map_err(|e| RenderError(e.to_string()))?;
     let rows = combined
         .targets
         .iter()
@@ -188,9 +162,7 @@ pub fn render(
         run_id: &combined.run_id,
         targets: rows,
     };
-    registry
-        .render("index", &view)
-        .map_err(|e| RenderError(e.to_string()))
+    super::html::render_page(TEMPLATE, &view)
 }
 
 /// Write `index.html`, `junit.xml` and `summary.json` into `dir`; the files written.

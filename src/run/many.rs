@@ -202,19 +202,12 @@ fn announce(console: crate::console::Console, folder: &str, report: &Result<RunR
     match report {
         Ok(report) => {
             let summary = &report.summary;
-            let counts = &summary.scenario_counts;
             let (label, colour) = summary.outcome.verdict();
             let _ = writeln!(
                 out,
-                "onramp: [{folder}] {}: {} passed, {} failed{} in {:.1} s",
+                "onramp: [{folder}] {}: {} in {:.1} s",
                 console.paint_out(colour, label),
-                counts.passed,
-                counts.failed,
-                if counts.skipped > 0 {
-                    format!(", {} skipped", counts.skipped)
-                } else {
-                    String::new()
-                },
+                summary.scenario_counts.tally(),
                 summary.duration_ms as f64 / 1000.0
             );
             for scenario in &summary.scenarios {

@@ -234,6 +234,18 @@ pub struct Counts {
     pub skipped: usize,
 }
 
+impl Counts {
+    /// `N passed, M failed` and `, K skipped` when any were, as the verdict lines say it.
+    pub fn tally(&self) -> String {
+        let skipped = if self.skipped > 0 {
+            format!(", {} skipped", self.skipped)
+        } else {
+            String::new()
+        };
+        format!("{} passed, {} failed{skipped}", self.passed, self.failed)
+    }
+}
+
 /// Everything a run found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
