@@ -10,9 +10,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::validate::Registry;
 use crate::validate::files::{self, Event, Input};
 use crate::validate::output::{Format, Writer};
+use crate::validate::{Tier, Validator};
 
 use crate::console::{ColorChoice, Console, Verbosity};
 use crate::exit;
@@ -248,6 +248,17 @@ struct ValidateArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 
+    /// How far to validate: `schema` (the official R4 JSON Schema, as ajv 8 judges),
+    /// `structure` (plus the R4 StructureDefinitions), `profile` (plus the CARIN Blue Button
+    /// 2.0.0 profiles resources declare or `--profile` gives).
+    #[arg(long, value_enum, default_value_t = Tier::Profile)]
+    tier: Tier,
+
+    /// Check resources of the profile's type against this profile (canonical URL) whether
+    /// they declare it or not; repeatable.
+    #[arg(long = "profile", value_name = "URL")]
+    profiles: Vec<String>,
+
     /// Worker threads [default: all cores].
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<NonZeroUsize>,
@@ -274,6 +285,8 @@ pub enum CliError {
     },
     #[error("cannot write the output")]
     Output(#[source] io::Error),
+    #[error("{0}")]
+    Profile(String),
     #[error("cannot start the async runtime")]
     Runtime(#[source] io::Error),
     #[error("the sandbox did not start")]
@@ -300,9 +313,10 @@ impl CliError {
             CliError::Unreadable { .. } => exit::USAGE,
             CliError::Sandbox(crate::sandbox::SandboxError::Data(_)) => exit::USAGE,
             CliError::Run(error) => error.exit_code(),
-            CliError::Exists { .. } | CliError::UnknownPreset { .. } | CliError::Manifest(_) => {
-                exit::USAGE
-            }
+            CliError::Exists { .. }
+            | CliError::UnknownPreset { .. }
+            | CliError::Manifest(_)
+            | CliError::Profile(_) => exit::USAGE,
             CliError::Write { .. } => exit::ENVIRONMENT,
             CliError::Pool { .. }
             | CliError::Output(_)
@@ -432,6 +446,15 @@ fn validate(args: ValidateArgs, console: Console) -> Result<u8, CliError> {
         .build()
         .map_err(|source| CliError::Pool { jobs, source })?;
 
+    let validator = Validator::new(args.tier)
+        .with_profiles(&args.profiles)
+        .map_err(CliError::Profile)?;
+    if !args.profiles.is_empty() && args.tier != Tier::Profile {
+        return Err(CliError::Profile(format!(
+            "--profile needs --tier profile (the default), not --tier {}",
+            args.tier.name()
+        )));
+    }
     let progress = progress_bar(&inputs, console);
     let started = std::time::Instant::now();
     let stdout = io::stdout().lock();
@@ -439,7 +462,7 @@ fn validate(args: ValidateArgs, console: Console) -> Result<u8, CliError> {
         .map_err(CliError::Output)?
         .with_console(console);
     let mut failed: Option<io::Error> = None;
-    files::check_inputs(Registry::global(), inputs, &pool, |event| {
+    files::check_inputs(&validator, inputs, &pool, |event| {
         if failed.is_some() {
             return;
         }

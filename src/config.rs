@@ -223,6 +223,33 @@ pub struct Target {
     /// The longest wait for a page, a field or the redirect.
     pub browser_timeout: Duration,
     pub features: FeatureSource,
+    /// How the run validates what it reads.
+    pub validation: ValidationSettings,
+}
+
+/// `[validation]`: the tiers and the profiles every resource read is checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationSettings {
+    pub tier: crate::validate::Tier,
+    /// Canonical URLs applied to every resource of their type, declared or not. By
+    /// default, the CARIN Blue Button 2.0.0 profiles its CapabilityStatement names for the
+    /// required types; `profiles = []` applies none.
+    pub profiles: Vec<String>,
+}
+
+impl ValidationSettings {
+    /// The CARIN profiles the IG's CapabilityStatement supports for `types`.
+    pub fn carin_defaults(types: &[String]) -> Vec<String> {
+        let supported = &crate::validate::profile::Profiles::global().supported;
+        let mut urls: Vec<String> = types
+            .iter()
+            .filter_map(|t| supported.get(t.as_str()))
+            .flat_map(|urls| urls.iter().map(|u| u.to_string()))
+            .collect();
+        urls.sort();
+        urls.dedup();
+        urls
+    }
 }
 
 impl Target {
@@ -568,7 +595,7 @@ impl Reader<'_> {
             .map(|m| m.values.clone())
             .unwrap_or_default();
         let resources = file.resources.unwrap_or_default();
-        let required_resources = match resources.required {
+        let required_resources: Vec<String> = match resources.required {
             Some(required) => {
                 for kind in &required {
                     if !crate::validate::Registry::global().is_resource_type(kind.get_ref()) {
@@ -606,6 +633,8 @@ impl Reader<'_> {
             .map(|t| self.duration("browser.timeout", t))
             .transpose()?
             .unwrap_or(crate::browser::BrowserOptions::default().timeout);
+        let validation =
+            self.validation(file.validation.unwrap_or_default(), &required_resources)?;
         Ok(Target {
             name: file.name.unwrap_or_else(|| {
                 self.path
@@ -627,7 +656,60 @@ impl Reader<'_> {
             http,
             browser_timeout,
             features,
+            validation,
         })
+    }
+
+    fn validation(
+        &self,
+        file: ValidationFile,
+        required: &[String],
+    ) -> Result<ValidationSettings, ConfigError> {
+        use crate::validate::Tier;
+        let tier = match &file.tier {
+            None => Tier::Profile,
+            Some(tier) => match tier.get_ref().as_str() {
+                "schema" => Tier::Schema,
+                "structure" => Tier::Structure,
+                "profile" => Tier::Profile,
+                other => {
+                    return Err(self.invalid(
+                        Some(tier.span()),
+                        format!("validation.tier: \"{other}\" is not a tier; use schema, structure or profile"),
+                    ));
+                }
+            },
+        };
+        let explicit = file.profiles.as_ref().is_some_and(|p| !p.is_empty());
+        let profiles = match file.profiles {
+            None if tier != Tier::Profile => Vec::new(),
+            None => ValidationSettings::carin_defaults(required),
+            Some(list) => {
+                let known = crate::validate::profile::Profiles::global();
+                let mut urls = Vec::new();
+                for url in list {
+                    let text = self.string("validation.profiles", &url)?;
+                    if known.find(&text).is_none() {
+                        return Err(self.invalid(
+                            Some(url.span()),
+                            format!(
+                                "validation.profiles: onramp has no profile {text}; it has the CARIN Blue Button 2.0.0 profiles {}",
+                                known.names().join(", ")
+                            ),
+                        ));
+                    }
+                    urls.push(text);
+                }
+                urls
+            }
+        };
+        if tier != Tier::Profile && explicit {
+            return Err(self.invalid(
+                file.tier.as_ref().map(|t| t.span()),
+                "validation: profiles need tier = \"profile\"".into(),
+            ));
+        }
+        Ok(ValidationSettings { tier, profiles })
     }
 }
 
@@ -712,6 +794,7 @@ struct TargetFile {
     resources: Option<ResourcesFile>,
     http: Option<HttpFile>,
     browser: Option<BrowserFile>,
+    validation: Option<ValidationFile>,
 }
 
 impl TargetFile {
@@ -794,6 +877,13 @@ struct HttpFile {
 #[serde(deny_unknown_fields)]
 struct BrowserFile {
     timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValidationFile {
+    tier: Option<Spanned<String>>,
+    profiles: Option<Vec<Spanned<String>>>,
 }
 
 #[cfg(test)]

@@ -24,11 +24,105 @@ fn the_shipped_problems_are_reported_with_lines_and_paths() {
         "{text}"
     );
     assert!(text.contains("examples/problems.ndjson:3  ExplanationOfBenefit/eob-with-problems  ExplanationOfBenefit.item[0].adjudication[1].amount.value  expected a number"), "{text}");
+    // Each finding says its tier and rule; the structure and profile tiers find what the
+    // schema lets through.
+    assert!(text.contains("Patient.birthDate  \"10/19/1950\" is not a valid FHIR date: YYYY, YYYY-MM or YYYY-MM-DD, with a real month and day  [schema pattern]"), "{text}");
+    assert!(text.contains("examples/problems.ndjson:4  Coverage/coverage-with-problems  Coverage.status  \"ok\" is not in the value set fm-status (required binding): use one of active, cancelled, draft, entered-in-error  [structure binding]"), "{text}");
+    assert!(text.contains("Coverage.period.end  \"2025-02-30\" is not a real dateTime: February 2025 has 28 days  [structure date]"), "{text}");
     assert!(
-        text.trim_end()
-            .ends_with("1 file, 3 resources: 2 invalid (5 findings)"),
+        text.contains(
+            "Coverage.payor  C4BB-Coverage allows at most 1 payor, found 2  [profile cardinality]"
+        ),
         "{text}"
     );
+    assert!(
+        text.trim_end().ends_with(
+            "1 file, 4 resources: 3 invalid (9 findings); 1 constraint not evaluated (per-1)"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn tiers_say_how_far_validation_goes() {
+    let findings = |args: &[&str]| -> Vec<(String, String)> {
+        let mut all = vec!["validate", "--format", "json"];
+        all.extend_from_slice(args);
+        all.push("examples/problems.ndjson");
+        let output = run(&all);
+        let document: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("one JSON document");
+        document["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| {
+                (
+                    f["tier"].as_str().unwrap_or_default().to_owned(),
+                    f["rule"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let schema = findings(&["--tier", "schema"]);
+    assert_eq!(schema.len(), 5, "{schema:?}");
+    assert!(
+        schema.iter().all(|(tier, _)| tier == "schema"),
+        "{schema:?}"
+    );
+    let structure = findings(&["--tier", "structure"]);
+    assert_eq!(structure.len(), 8, "{structure:?}");
+    assert!(
+        structure.iter().all(|(tier, _)| tier != "profile"),
+        "{structure:?}"
+    );
+    let all = findings(&[]);
+    assert_eq!(all.len(), 9, "{all:?}");
+    assert!(
+        all.contains(&("profile".into(), "cardinality".into())),
+        "{all:?}"
+    );
+    assert!(
+        all.contains(&("structure".into(), "date".into())),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn a_profile_can_be_given_and_an_unknown_one_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A Coverage that declares no profile: valid R4, but not the CARIN Coverage profile.
+    let coverage = r#"{"resourceType":"Coverage","id":"c","status":"active","beneficiary":{"reference":"Patient/p"},"payor":[{"reference":"Organization/o"}]}"#;
+    write(dir.path(), "coverage.json", coverage);
+    let path = dir.path().join("coverage.json");
+    let path = path.to_str().expect("utf-8");
+    assert_eq!(code(&run(&["validate", path])), 0);
+    let url = "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Coverage";
+    let given = run(&["validate", "--profile", url, path]);
+    assert_eq!(code(&given), 1, "{}", stdout(&given));
+    let text = stdout(&given);
+    assert!(
+        text.contains("C4BB-Coverage requires subscriberId"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[profile invariant:coverage-meta-profile-version]"),
+        "{text}"
+    );
+    let unknown = run(&[
+        "validate",
+        "--profile",
+        "http://example.org/StructureDefinition/nope",
+        path,
+    ]);
+    assert_eq!(code(&unknown), 2);
+    assert!(
+        stderr(&unknown).contains("unknown profile http://example.org/StructureDefinition/nope"),
+        "{}",
+        stderr(&unknown)
+    );
+    let schema_only = run(&["validate", "--tier", "schema", "--profile", url, path]);
+    assert_eq!(code(&schema_only), 2);
 }
 
 #[test]
@@ -44,13 +138,16 @@ fn json_output_is_one_document_with_every_field() {
     let document: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("stdout is one JSON document");
     assert_eq!(document["files"], 2);
-    assert_eq!(document["resources"], 11);
-    assert_eq!(document["invalid"], 2);
+    assert_eq!(document["resources"], 12);
+    assert_eq!(document["invalid"], 3);
     let findings = document["findings"].as_array().expect("findings");
-    assert_eq!(findings.len(), 5);
+    assert_eq!(findings.len(), 9);
+    assert_eq!(document["not_evaluated"], serde_json::json!({"per-1": 2}));
+    assert_eq!(document["profiles_not_checked"], serde_json::json!({}));
     let first = &findings[0];
     for field in [
-        "file", "line", "entry", "resource", "path", "pointer", "keyword", "message",
+        "file", "line", "entry", "resource", "path", "pointer", "keyword", "message", "tier",
+        "rule",
     ] {
         assert!(first.get(field).is_some(), "missing {field} in {first}");
     }
@@ -598,7 +695,7 @@ fn colour_follows_the_flag_and_never_reaches_a_pipe_by_itself() {
     assert!(!stdout(&plain).contains('\u{1b}'), "{}", stdout(&plain));
     let coloured = run(&["validate", "--color", "always", examples]);
     assert!(
-        stdout(&coloured).contains("\u{1b}[31m1 file, 3 resources"),
+        stdout(&coloured).contains("\u{1b}[31m1 file, 4 resources"),
         "{}",
         stdout(&coloured)
     );

@@ -103,6 +103,13 @@ fn the_target_schema_matches_the_target_loader() {
         "name = \"acme\"\n[endpoints]\nauthorize = \"https://a/x\"\ntoken = \"https://a/t\"\nfhir_base = \"https://a/r4\"\n[client]\nid = \"${ID}\"\nsecret = \"${SECRET}\"\nredirect_uri = \"http://localhost:1/cb\"\nauth = \"basic\"\n",
     );
     assert!(validator.is_valid(&remote));
+    let validating = "[sandbox]\n[validation]\ntier = \"structure\"\nprofiles = []\n";
+    assert!(validator.is_valid(&as_json(validating)));
+    let target =
+        onramp::config::Target::from_toml(validating, std::path::Path::new("t.toml"), |_| None)
+            .expect("loads");
+    assert_eq!(target.validation.tier, onramp::validate::Tier::Structure);
+    assert!(target.validation.profiles.is_empty());
     for bad in [
         "[sandbox]\nmembers = 0\n",
         "[sandbox]\n[endpoints]\nauthorize = \"a\"\ntoken = \"b\"\nfhir_base = \"c\"\n",
@@ -113,6 +120,9 @@ fn the_target_schema_matches_the_target_loader() {
         "[sandbox]\n[browser]\ntimeout = \"soon\"\n",
         "[sandbox]\n[member]\nzip = \"1\"\n[[members]]\nzip = \"2\"\n",
         "members = []\n[sandbox]\n",
+        "[sandbox]\n[validation]\ntier = \"all\"\n",
+        "[sandbox]\n[validation]\nprofiles = [\"http://example.org/StructureDefinition/x\"]\n",
+        "[sandbox]\n[validation]\nstrict = true\n",
     ] {
         assert!(!validator.is_valid(&as_json(bad)), "schema accepts {bad:?}");
         assert!(
@@ -154,4 +164,91 @@ fn the_onboarding_schema_accepts_the_template_and_refuses_unknown_keys() {
     );
     assert!(!validator.is_valid(&serde_json::json!({"company": "x", "colour": "blue"})));
     assert!(!validator.is_valid(&serde_json::json!({"customers": "everyone"})));
+}
+
+/// The derived structure rules and CARIN profiles are what `schemas/structure.py` wrote
+/// from the pinned sources; `schemas/README.md` records the same sha256s.
+#[test]
+fn the_structure_rules_and_profiles_are_what_the_script_derived() {
+    let readme = include_str!("../schemas/README.md");
+    for (name, bytes, expected) in [
+        (
+            "fhir.r4.structure.json",
+            onramp::validate::model::STRUCTURE_JSON.as_bytes(),
+            STRUCTURE_SHA256,
+        ),
+        (
+            "carin-bb/profiles.json",
+            onramp::validate::profile::PROFILES_JSON.as_bytes(),
+            PROFILES_SHA256,
+        ),
+    ] {
+        let digest: String = Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            digest, expected,
+            "{name} changed: regenerate with schemas/structure.py and record the new sha256"
+        );
+        assert!(
+            readme.contains(expected),
+            "schemas/README.md records another sha256 for {name}"
+        );
+    }
+}
+
+/// sha256 of `schemas/fhir.r4.structure.json`.
+const STRUCTURE_SHA256: &str = "6c7dbb0d89626c8611d6baa49eaf879ef7465b84cbc232616dc42e70ec23a181";
+/// sha256 of `schemas/carin-bb/profiles.json`.
+const PROFILES_SHA256: &str = "5881353a3af088daaf1823126e91e182c967eee4cbf974c93d0149f27acea50c";
+
+/// The rules the derivation promises: every R4 resource type but the few the package
+/// redefined, `ele-1` on every element, and the core invariants claims data meets.
+#[test]
+fn the_structure_rules_cover_r4() {
+    let model = onramp::validate::model::Model::global();
+    let registry = onramp::validate::Registry::global();
+    let missing: Vec<&String> = registry
+        .resource_types()
+        .iter()
+        .filter(|t| model.resource(t).is_none())
+        .collect();
+    let not_derived: Vec<&str> = model.not_derived.iter().map(|t| &**t).collect();
+    assert_eq!(
+        missing.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        not_derived
+            .iter()
+            .copied()
+            .filter(|t| registry.is_resource_type(t))
+            .collect::<Vec<_>>()
+    );
+    assert!(missing.len() <= 6, "{missing:?}");
+    assert_eq!(model.every_element.len(), 1);
+    for key in [
+        "ele-1", "ext-1", "per-1", "ref-1", "dom-2", "dom-3", "dom-4", "dom-5", "qty-3", "org-1",
+        "pat-1", "bdl-1",
+    ] {
+        let id = model
+            .constraint_id(key)
+            .unwrap_or_else(|| panic!("no {key}"));
+        let constraint = model.constraint(id);
+        assert!(
+            constraint.compiled.is_ok(),
+            "{key} does not compile: {:?}",
+            constraint.compiled
+        );
+    }
+    // Every error constraint but the XHTML checks compiles.
+    let failing: Vec<&str> = model
+        .constraints
+        .iter()
+        .filter(|c| c.error && c.compiled.is_err())
+        .map(|c| &*c.key)
+        .collect();
+    assert_eq!(
+        failing,
+        ["txt-1", "txt-2"],
+        "constraints that do not compile"
+    );
 }

@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use rayon::prelude::*;
 
-use super::{Checked, Registry};
+use super::{Checked, Validator};
 
 /// Bytes of input per batch.
 pub const BATCH_BYTES: usize = 2 << 20;
@@ -182,7 +182,7 @@ impl Batch {
 
 /// Check every input on `pool`, calling `sink` with each event in input order.
 pub fn check_inputs(
-    registry: &Registry,
+    validator: &Validator,
     inputs: Vec<Input>,
     pool: &rayon::ThreadPool,
     mut sink: impl FnMut(Event),
@@ -214,13 +214,13 @@ pub fn check_inputs(
         });
         return;
     };
-    drain(registry, &receiver, &recycle, pool, &mut sink);
+    drain(validator, &receiver, &recycle, pool, &mut sink);
     // A reader that panicked has already had its batches drained; nothing is left to report.
     let _ = reader.join();
 }
 
 fn drain(
-    registry: &Registry,
+    validator: &Validator,
     receiver: &Receiver<Batch>,
     recycle: &SyncSender<Batch>,
     pool: &rayon::ThreadPool,
@@ -234,7 +234,7 @@ fn drain(
                 .par_iter()
                 .map(|unit| match unit {
                     Unit::Document { range, .. } => {
-                        Some(registry.check_bytes(&data[range.clone()]))
+                        Some(validator.check_bytes(&data[range.clone()]))
                     }
                     _ => None,
                 })

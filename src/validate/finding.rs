@@ -27,11 +27,53 @@ pub struct Finding {
     pub path: String,
     /// JSON pointer into the document, e.g. `/entry/3/resource/item/2`.
     pub pointer: String,
-    /// The schema keyword that failed (`type`, `pattern`, `enum`, ...), or `json` when the
-    /// document is not well-formed JSON.
+    /// The schema keyword that failed (`type`, `pattern`, `enum`, ...), `json` when the
+    /// document is not well-formed JSON; for the structure and profile tiers, the rule.
     pub keyword: String,
     /// What is wrong, and what a fix looks like.
     pub message: String,
+    /// Which tier of validation found it.
+    pub tier: Tier,
+    /// A stable id to look the rule up and filter on: the schema keyword, `cardinality`,
+    /// `binding`, `type`, `choice`, `reference-target`, `invariant:per-1`, ...
+    pub rule: String,
+    /// For profile findings: the canonical URL of the profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+/// The tiers of validation, each including the ones before it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// HL7's official R4 JSON Schema (what ajv 8 says).
+    Schema,
+    /// What the R4 StructureDefinitions say beyond the schema.
+    Structure,
+    /// The profiles a resource declares or is given (CARIN Blue Button 2.0.0).
+    Profile,
+}
+
+impl Tier {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Schema => "schema",
+            Self::Structure => "structure",
+            Self::Profile => "profile",
+        }
+    }
 }
 
 impl Finding {
@@ -62,6 +104,9 @@ impl Finding {
             pointer: String::new(),
             keyword: "json".into(),
             message,
+            tier: Tier::Schema,
+            rule: "json".into(),
+            profile: None,
         }
     }
 
@@ -228,6 +273,9 @@ impl Scope<'_> {
             pointer,
             keyword: keyword.to_owned(),
             message,
+            tier: Tier::Schema,
+            rule: keyword.to_owned(),
+            profile: None,
         }
     }
 }
@@ -425,7 +473,7 @@ fn article(kind: JsonType) -> &'static str {
 }
 
 /// A short, quoted rendering of a value for messages.
-fn show(value: &sonic_rs::Value) -> String {
+pub(super) fn show(value: &sonic_rs::Value) -> String {
     if let Some(text) = value.as_str() {
         let mut shown = quote(&text.chars().take(60).collect::<String>());
         if text.chars().nth(60).is_some() {
@@ -451,7 +499,7 @@ fn show(value: &sonic_rs::Value) -> String {
 /// A JSON-style quoted string in which invisible characters (whitespace other than the
 /// space, controls, byte order marks) are written as `\uXXXX`, since they are usually the
 /// problem.
-fn quote(text: &str) -> String {
+pub(super) fn quote(text: &str) -> String {
     let mut quoted = String::with_capacity(text.len() + 2);
     quoted.push('"');
     for c in text.chars() {

@@ -1,29 +1,38 @@
-//! FHIR R4 validation against the official JSON Schema.
+//! FHIR R4 validation in three tiers, each including the ones before it.
 //!
-//! Owns the schema registry (one compiled validator per resource type, built once, lazily,
-//! shared by every thread), the checks of one document (a resource, a Bundle, a resource
-//! with contained resources), and the [`Finding`]s they produce, each with a FHIR path, a
-//! JSON pointer, the failing schema keyword and a message a person can act on.
+//! - **schema**: HL7's official R4 JSON Schema, one compiled validator per resource type,
+//!   built once, lazily, shared by every thread ([`Registry`]). Its verdicts are ajv 8's.
+//!   Hot path: parse with `sonic-rs`, then a boolean `is_valid`; only a document that fails
+//!   is walked again to collect errors, each from the validator of the (possibly contained)
+//!   resource it belongs to.
+//! - **structure**: what the R4 StructureDefinitions say beyond the schema ([`structure`],
+//!   rules derived into `schemas/fhir.r4.structure.json`).
+//! - **profile**: the CARIN Blue Button 2.0.0 profiles a resource declares or is given
+//!   ([`profile`], rules derived into `schemas/carin-bb/profiles.json`).
 //!
-//! Hot path: parse with `sonic-rs`, then a boolean `is_valid` on the type's validator. Only a
-//! document that fails is walked again to collect errors, each from the validator of the
-//! (possibly contained) resource it belongs to, never through a 146-way `oneOf`.
+//! Every [`Finding`] has a FHIR path, a JSON pointer, its tier, a stable rule id and a
+//! message a person can act on. [`Validator`] runs the tiers asked for over one document.
 //!
 //! This module does not fetch anything; [`files`] reads local files and streams for
 //! `onramp validate`.
 
+mod fhirpath;
 pub mod files;
 mod finding;
+pub mod model;
 pub mod output;
+pub mod profile;
 mod schema;
 mod sonic;
+pub mod structure;
 
+use std::collections::HashMap;
 use std::sync::{LazyLock, OnceLock};
 
-use jsonschema::{Draft, Keyword, PatternOptions, ValidationError, Validator};
+use jsonschema::{Draft, Keyword, PatternOptions, ValidationError, Validator as SchemaValidator};
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
-pub use finding::Finding;
+pub use finding::{Finding, Tier};
 pub use schema::{FHIR_VERSION, RESOURCE_KEYWORD, SCHEMA_JSON, Schema};
 use sonic::Sonic;
 
@@ -34,8 +43,157 @@ pub struct Checked {
     pub resources: u64,
     /// Resources with at least one finding.
     pub invalid: u64,
-    /// Findings in document order.
+    /// Findings in document order (schema, then structure, then profile, per resource).
     pub findings: Vec<Finding>,
+    /// Constraints that applied but could not be evaluated here, with how many times.
+    pub undecided: Vec<(Box<str>, u64)>,
+    /// Profiles resources declared that onramp does not have (or not in that version), with
+    /// how many resources declared each.
+    pub unknown_profiles: Vec<(Box<str>, u64)>,
+    /// Resources checked against at least one profile.
+    pub profiled: u64,
+}
+
+/// A parsed document and where it repeated member names (which parsing resolved to the
+/// last value, as `JSON.parse` does).
+#[derive(Debug)]
+pub struct Parsed {
+    pub document: sonic_rs::Value,
+    /// JSON pointers of the repeated members.
+    pub repeated: Vec<String>,
+}
+
+/// The tiers to run and the profiles to apply.
+#[derive(Debug, Clone)]
+pub struct Validator {
+    tier: Tier,
+    /// Profiles applied to every resource of their type, declared or not.
+    given: Vec<&'static profile::Profile>,
+}
+
+impl Default for Validator {
+    fn default() -> Self {
+        Self::new(Tier::Profile)
+    }
+}
+
+impl Validator {
+    /// Run the tiers up to `tier`.
+    pub fn new(tier: Tier) -> Self {
+        Self {
+            tier,
+            given: Vec::new(),
+        }
+    }
+
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    /// Apply these profiles (canonical URLs, optionally `|version`) to every resource of
+    /// their type, whether it declares them or not. An unknown URL is an error naming it.
+    pub fn with_profiles<S: AsRef<str>>(mut self, urls: &[S]) -> Result<Self, String> {
+        for url in urls {
+            let url = url.as_ref();
+            let found = profile::Profiles::global().find(url).ok_or_else(|| {
+                format!(
+                    "unknown profile {url}: onramp has the CARIN Blue Button 2.0.0 profiles ({})",
+                    profile::Profiles::global().names().join(", ")
+                )
+            })?;
+            if !self.given.iter().any(|p| std::ptr::eq(*p, found)) {
+                self.given.push(found);
+            }
+        }
+        Ok(self)
+    }
+
+    /// The profiles given to every resource of their type.
+    pub fn given_profiles(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.given.iter().map(|p| p.url.as_ref())
+    }
+
+    /// Parse `bytes` as one JSON document and check it.
+    pub fn check_bytes(&self, bytes: &[u8]) -> Checked {
+        match parse_document(bytes) {
+            Ok(parsed) => self.check_parsed(&parsed),
+            Err(finding) => Checked {
+                resources: 1,
+                invalid: 1,
+                findings: vec![*finding],
+                ..Checked::default()
+            },
+        }
+    }
+
+    /// Check a parsed document, reporting the member names it repeated.
+    pub fn check_parsed(&self, parsed: &Parsed) -> Checked {
+        self.check_with(&parsed.document, &parsed.repeated)
+    }
+
+    /// Check a parsed document (a resource, or a Bundle whose entries are counted and
+    /// reported one by one).
+    pub fn check(&self, document: &sonic_rs::Value) -> Checked {
+        self.check_with(document, &[])
+    }
+
+    fn check_with(&self, document: &sonic_rs::Value, repeated: &[String]) -> Checked {
+        let mut checked = Registry::global().check(document);
+        if self.tier == Tier::Schema {
+            return checked;
+        }
+        let bundle = structure::Bundle::of(document);
+        let mut more = Vec::new();
+        let mut undecided = structure::Undecided::new();
+        for pointer in repeated {
+            more.push(structure::repeated_member(document, pointer));
+        }
+        structure::check(document, bundle.as_ref(), &mut more, &mut undecided);
+        let mut unknown = HashMap::new();
+        if self.tier == Tier::Profile {
+            checked.profiled = profile::check(
+                document,
+                bundle.as_ref(),
+                &self.given,
+                &mut more,
+                &mut undecided,
+                &mut unknown,
+            );
+        }
+        // Where a lower tier already spoke, the tiers above it add nothing at the same
+        // place: one problem, one finding.
+        let mut said: std::collections::HashSet<String> =
+            checked.findings.iter().map(|f| f.pointer.clone()).collect();
+        more.retain(|f| f.tier != Tier::Structure || !said.contains(&f.pointer));
+        said.extend(
+            more.iter()
+                .filter(|f| f.tier == Tier::Structure)
+                .map(|f| f.pointer.clone()),
+        );
+        more.retain(|f| f.tier != Tier::Profile || !said.contains(&f.pointer));
+        if !more.is_empty() {
+            checked.findings.extend(more);
+            // Document order: by entry, then tier.
+            checked
+                .findings
+                .sort_by_key(|f| (f.entry.map_or(0, |e| e + 1), f.tier));
+            checked.invalid = count_invalid(&checked.findings);
+        }
+        let mut undecided: Vec<(Box<str>, u64)> = undecided.into_iter().collect();
+        undecided.sort();
+        checked.undecided = undecided;
+        let mut unknown: Vec<(Box<str>, u64)> = unknown.into_iter().collect();
+        unknown.sort();
+        checked.unknown_profiles = unknown;
+        checked
+    }
+}
+
+fn count_invalid(findings: &[Finding]) -> u64 {
+    let mut entries: Vec<Option<usize>> = findings.iter().map(|f| f.entry).collect();
+    entries.sort_unstable();
+    entries.dedup();
+    entries.len() as u64
 }
 
 /// Compiled validators for every resource type of the schema.
@@ -44,7 +202,7 @@ pub struct Registry {
     resource_types: Vec<String>,
     /// The schema document, indexed once; every validator resolves its `$ref`s here.
     references: jsonschema::Registry<'static>,
-    validators: Box<[OnceLock<Validator<Sonic>>]>,
+    validators: Box<[OnceLock<SchemaValidator<Sonic>>]>,
 }
 
 static GLOBAL: LazyLock<Registry> = LazyLock::new(|| Registry::new(Schema::embedded()));
@@ -87,7 +245,7 @@ impl Registry {
     }
 
     /// The validator for the type at `index`, compiled on first use.
-    fn validator(&self, index: usize) -> &Validator<Sonic> {
+    fn validator(&self, index: usize) -> &SchemaValidator<Sonic> {
         self.validators[index].get_or_init(|| {
             let name = &self.resource_types[index];
             jsonschema::options_for::<Sonic>()
@@ -119,32 +277,29 @@ impl Registry {
                 resources: 1,
                 invalid: 1,
                 findings: vec![*finding],
+                ..Checked::default()
             },
         }
     }
 
-    /// Check a parsed document: a resource, or a Bundle whose entries are counted and
-    /// reported one by one.
+    /// Check a parsed document against the schema alone: a resource, or a Bundle whose
+    /// entries are counted and reported one by one.
     pub fn check(&self, document: &sonic_rs::Value) -> Checked {
         let entries = bundle_entry_count(document);
         let resources = 1 + entries;
         if self.is_valid_resource(document) {
             return Checked {
                 resources,
-                invalid: 0,
-                findings: Vec::new(),
+                ..Checked::default()
             };
         }
         let mut findings = Vec::new();
         finding::collect(self, document, &mut findings);
-        let mut invalid_entries: Vec<Option<usize>> = findings.iter().map(|f| f.entry).collect();
-        invalid_entries.dedup();
-        invalid_entries.sort_unstable();
-        invalid_entries.dedup();
         Checked {
             resources,
-            invalid: invalid_entries.len() as u64,
+            invalid: count_invalid(&findings),
             findings,
+            ..Checked::default()
         }
     }
 }
@@ -152,6 +307,11 @@ impl Registry {
 /// Parse one JSON document exactly (numbers as written) and with `JSON.parse` semantics for
 /// repeated member names. A parse failure is a finding with keyword `json`.
 pub fn parse(bytes: &[u8]) -> Result<sonic_rs::Value, Box<Finding>> {
+    parse_document(bytes).map(|parsed| parsed.document)
+}
+
+/// [`parse`], and where the document repeated member names.
+pub fn parse_document(bytes: &[u8]) -> Result<Parsed, Box<Finding>> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Box::new(Finding::empty()));
@@ -169,8 +329,8 @@ pub fn parse(bytes: &[u8]) -> Result<sonic_rs::Value, Box<Finding>> {
     }
     match sonic_rs::from_slice::<sonic_rs::Value>(bytes) {
         Ok(mut document) => {
-            sonic::dedupe(&mut document);
-            Ok(document)
+            let repeated = sonic::dedupe(&mut document);
+            Ok(Parsed { document, repeated })
         }
         Err(error) => Err(Box::new(Finding::malformed(&error, bytes.len()))),
     }

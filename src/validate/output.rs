@@ -1,6 +1,7 @@
 //! Writing `onramp validate` results as they arrive: one text line per finding and a
 //! summary line, or one JSON document whose findings are streamed out one by one.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -19,13 +20,17 @@ pub enum Format {
 }
 
 /// Counts over everything checked.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Totals {
     pub files: u64,
     pub resources: u64,
     pub invalid: u64,
     pub findings: u64,
     pub unreadable: u64,
+    /// Constraints that applied but could not be evaluated, and how often.
+    pub undecided: BTreeMap<Box<str>, u64>,
+    /// Declared profiles onramp does not have, and how many resources declared each.
+    pub unknown_profiles: BTreeMap<Box<str>, u64>,
 }
 
 /// A finding with where it was found, as the JSON output spells it.
@@ -39,6 +44,10 @@ struct Located<'a> {
     pointer: &'a str,
     keyword: &'a str,
     message: &'a str,
+    tier: &'static str,
+    rule: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -79,8 +88,8 @@ impl<W: Write, E: Write> Writer<W, E> {
     }
 
     /// Counts so far.
-    pub fn totals(&self) -> Totals {
-        self.totals
+    pub fn totals(&self) -> &Totals {
+        &self.totals
     }
 
     /// Record one event.
@@ -108,6 +117,12 @@ impl<W: Write, E: Write> Writer<W, E> {
             } => {
                 self.totals.resources += checked.resources;
                 self.totals.invalid += checked.invalid;
+                for (key, count) in &checked.undecided {
+                    *self.totals.undecided.entry(key.clone()).or_default() += count;
+                }
+                for (url, count) in &checked.unknown_profiles {
+                    *self.totals.unknown_profiles.entry(url.clone()).or_default() += count;
+                }
                 for finding in &checked.findings {
                     self.finding(&file, line, finding)?;
                 }
@@ -133,6 +148,9 @@ impl<W: Write, E: Write> Writer<W, E> {
                     pointer: &finding.pointer,
                     keyword: &finding.keyword,
                     message: &finding.message,
+                    tier: finding.tier.name(),
+                    rule: &finding.rule,
+                    profile: finding.profile.as_deref(),
                 };
                 serde_json::to_writer(&mut self.out, &located)?;
             }
@@ -152,11 +170,13 @@ impl<W: Write, E: Write> Writer<W, E> {
                 };
                 writeln!(
                     self.out,
-                    "{}  {}  {}  {}",
+                    "{}  {}  {}  {}  [{} {}]",
                     inert(&location),
                     inert(resource),
                     inert(path),
-                    inert(&finding.message)
+                    inert(&finding.message),
+                    finding.tier.name(),
+                    inert(&finding.rule)
                 )?;
             }
         }
@@ -165,11 +185,15 @@ impl<W: Write, E: Write> Writer<W, E> {
 
     /// Finish the output: the JSON document's counts, or the text summary line.
     pub fn finish(mut self) -> io::Result<Totals> {
-        let totals = self.totals;
+        let totals = std::mem::take(&mut self.totals);
         match self.format {
             Format::Json => {
                 self.out.write_all(b"],\"errors\":")?;
                 serde_json::to_writer(&mut self.out, &self.unreadable)?;
+                self.out.write_all(b",\"not_evaluated\":")?;
+                serde_json::to_writer(&mut self.out, &totals.undecided)?;
+                self.out.write_all(b",\"profiles_not_checked\":")?;
+                serde_json::to_writer(&mut self.out, &totals.unknown_profiles)?;
                 write!(
                     self.out,
                     ",\"files\":{},\"resources\":{},\"invalid\":{}}}",
@@ -216,6 +240,40 @@ pub fn summary(totals: &Totals) -> String {
             "; {} could not be read",
             plural(totals.unreadable, "file")
         ));
+    }
+    if !totals.undecided.is_empty() {
+        let keys: Vec<&str> = totals.undecided.keys().map(|k| &**k).collect();
+        text.push_str(&format!(
+            "; {} not evaluated ({})",
+            plural(keys.len() as u64, "constraint"),
+            list(&keys, 6)
+        ));
+    }
+    if !totals.unknown_profiles.is_empty() {
+        let resources: u64 = totals.unknown_profiles.values().sum();
+        let urls: Vec<&str> = totals
+            .unknown_profiles
+            .keys()
+            .map(|k| k.rsplit('/').next().unwrap_or(k))
+            .collect();
+        text.push_str(&format!(
+            "; {} declared not checked ({}: not CARIN 2.0.0 profiles onramp has, or without a version)",
+            plural(resources, "profile"),
+            list(&urls, 4)
+        ));
+    }
+    text
+}
+
+fn list(items: &[&str], limit: usize) -> String {
+    let mut text = items
+        .iter()
+        .take(limit)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > limit {
+        text.push_str(&format!(", and {} more", items.len() - limit));
     }
     text
 }

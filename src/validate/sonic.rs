@@ -217,14 +217,46 @@ impl<'a> Array<'a, Sonic> for &'a [sonic_rs::Value] {
 }
 
 /// Rewrite every object that names a member twice so that only the last value remains, as
-/// `JSON.parse` does. Returns whether anything changed; documents without duplicates (nearly
-/// all) are only read.
-pub fn dedupe(value: &mut sonic_rs::Value) -> bool {
+/// `JSON.parse` does. Returns where names were repeated (the JSON pointer of each repeated
+/// member), in document order; documents without duplicates (nearly all) are only read.
+pub fn dedupe(value: &mut sonic_rs::Value) -> Vec<String> {
     if !has_duplicates(value) {
-        return false;
+        return Vec::new();
     }
+    let mut repeated = Vec::new();
+    find_repeats(value, &mut String::new(), &mut repeated);
     rewrite(value);
-    true
+    repeated
+}
+
+fn find_repeats(value: &sonic_rs::Value, pointer: &mut String, out: &mut Vec<String>) {
+    let escape = |name: &str| name.replace('~', "~0").replace('/', "~1");
+    if let Some(object) = value.as_object() {
+        let mut names: Vec<&str> = Vec::with_capacity(object.len());
+        for (name, member) in object.iter() {
+            if names.contains(&name)
+                && !out
+                    .iter()
+                    .any(|p| *p == format!("{pointer}/{}", escape(name)))
+            {
+                out.push(format!("{pointer}/{}", escape(name)));
+            }
+            names.push(name);
+            let length = pointer.len();
+            pointer.push('/');
+            pointer.push_str(&escape(name));
+            find_repeats(member, pointer, out);
+            pointer.truncate(length);
+        }
+    } else if let Some(items) = value.as_array() {
+        for (index, item) in items.iter().enumerate() {
+            let length = pointer.len();
+            pointer.push('/');
+            pointer.push_str(&index.to_string());
+            find_repeats(item, pointer, out);
+            pointer.truncate(length);
+        }
+    }
 }
 
 fn has_duplicates(value: &sonic_rs::Value) -> bool {
@@ -329,13 +361,13 @@ mod tests {
     #[test]
     fn dedupe_keeps_the_last_value_at_every_depth() {
         let mut value = parse(r#"{"a":1,"b":[{"x":1,"x":{"y":1,"y":2}}],"a":3}"#);
-        assert!(dedupe(&mut value));
+        assert_eq!(dedupe(&mut value), ["/b/0/x", "/b/0/x/y", "/a"]);
         assert_eq!(
             sonic_rs::to_string(&value).expect("serializes"),
             r#"{"a":3,"b":[{"x":{"y":2}}]}"#
         );
         let mut numbers = parse(r#"{"v":1,"w":1.50,"v":1e400}"#);
-        assert!(dedupe(&mut numbers));
+        assert!(!dedupe(&mut numbers).is_empty());
         assert_eq!(
             sonic_rs::to_string(&numbers).expect("serializes"),
             r#"{"v":1e400,"w":1.50}"#
@@ -345,14 +377,14 @@ mod tests {
     #[test]
     fn dedupe_leaves_documents_without_repeats_alone() {
         let mut value = parse(r#"{"a":1,"b":[{"x":1,"y":2}]}"#);
-        assert!(!dedupe(&mut value));
+        assert!(dedupe(&mut value).is_empty());
     }
 
     #[test]
     fn big_objects_are_checked_too() {
         let members: Vec<String> = (0..40).map(|i| format!(r#""k{i}":{i}"#)).collect();
         let mut value = parse(&format!("{{{},\"k3\":0}}", members.join(",")));
-        assert!(dedupe(&mut value));
+        assert_eq!(dedupe(&mut value), ["/k3"]);
         assert_eq!(value.get("k3").and_then(|v| v.as_u64()), Some(0));
     }
 }

@@ -193,10 +193,18 @@ fn money(value: f64) -> Value {
     json!({ "value": value, "currency": "USD" })
 }
 
+/// The CARIN Blue Button version the generated resources conform to, and declare (its
+/// profiles require `meta.profile` with the version).
+const CARIN_VERSION: &str = "2.0.0";
+
+fn profile_url(profile: &str) -> String {
+    format!("http://hl7.org/fhir/us/carin-bb/StructureDefinition/{profile}|{CARIN_VERSION}")
+}
+
 fn meta(profile: &str) -> Value {
     json!({
         "lastUpdated": LAST_UPDATED,
-        "profile": [format!("http://hl7.org/fhir/us/carin-bb/StructureDefinition/{profile}")]
+        "profile": [profile_url(profile)]
     })
 }
 
@@ -456,7 +464,7 @@ impl Generated {
             "id": format!("provider-{k}"),
             "meta": meta("C4BB-Organization"),
             "identifier": [{
-                "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "npi", "National Provider Identifier"),
+                "type": concept("http://terminology.hl7.org/CodeSystem/v2-0203", "NPI", "National provider identifier"),
                 "system": "http://hl7.org/fhir/sid/us-npi",
                 "value": format!("1{:09}", 100_000_000 + k * 7919 % 800_000_000)
             }],
@@ -475,7 +483,7 @@ impl Generated {
             "id": format!("practitioner-{k}"),
             "meta": meta("C4BB-Practitioner"),
             "identifier": [{
-                "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "npi", "National Provider Identifier"),
+                "type": concept("http://terminology.hl7.org/CodeSystem/v2-0203", "NPI", "National provider identifier"),
                 "system": "http://hl7.org/fhir/sid/us-npi",
                 "value": format!("1{:09}", 500_000_000 + k * 104_729 % 400_000_000)
             }],
@@ -507,6 +515,21 @@ impl Generated {
         })
     }
 
+    /// An adjudication that says a status, not an amount (CARIN's discriminator slices).
+    fn status(discriminator: &str, reason: &str, display: &str) -> Value {
+        json!({
+            "category": { "coding": [{ "system": "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudicationDiscriminator", "code": discriminator }] },
+            "reason": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBPayerAdjudicationStatus", reason, display)
+        })
+    }
+
+    fn supporting(sequence: usize, code: &str, display: &str) -> Value {
+        json!({
+            "sequence": sequence,
+            "category": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBSupportingInfoType", code, display)
+        })
+    }
+
     fn eob(&self, member: usize, claim: usize) -> Value {
         let kind = Kind::of(claim);
         let mut dice = Dice::new(member, claim + 10, 0x5B);
@@ -531,12 +554,20 @@ impl Generated {
             eligible += allowed;
             paid += benefit;
             member_paid += copay;
-            let adjudications = vec![
+            let mut adjudications = vec![
                 Self::adjudication("submitted", "Submitted Amount", charge),
                 Self::adjudication("eligible", "Eligible Amount", allowed),
                 Self::adjudication("copay", "CoPay", copay),
                 Self::adjudication("benefit", "Benefit Amount", benefit),
             ];
+            if kind == Kind::Professional {
+                // CARIN's professional claims say the payment status per line.
+                adjudications.push(Self::status(
+                    "benefitpaymentstatus",
+                    "innetwork",
+                    "In Network",
+                ));
+            }
             let mut item = match kind {
                 Kind::Pharmacy => {
                     let (ndc, name) = dice.pick(&DRUGS);
@@ -554,7 +585,11 @@ impl Generated {
                         "diagnosisSequence": [1],
                         "productOrService": { "coding": [coding("http://www.ama-assn.org/go/cpt", code, name)], "text": name },
                         "servicedDate": start,
-                        "locationReference": reference("Location", &format!("location-{}", self.location_of(member, claim)))
+                        "locationCodeableConcept": concept(
+                            "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set",
+                            "11",
+                            "Office",
+                        )
                     })
                 }
                 Kind::Inpatient | Kind::Outpatient => {
@@ -582,7 +617,7 @@ impl Generated {
             // Adjudicated the evening of the service: _lastUpdated searches have something to tell apart.
             "meta": {
                 "lastUpdated": format!("{start}T18:30:00Z"),
-                "profile": [format!("http://hl7.org/fhir/us/carin-bb/StructureDefinition/{}", kind.profile())]
+                "profile": [profile_url(kind.profile())]
             },
             "identifier": [{
                 "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "uc", "Unique Claim ID"),
@@ -602,11 +637,7 @@ impl Generated {
             "insurer": { "reference": format!("Organization/{PAYER_ID}"), "display": PAYER_NAME },
             "provider": reference("Organization", &format!("provider-{}", self.provider_of(member, claim))),
             "outcome": "complete",
-            "supportingInfo": [{
-                "sequence": 1,
-                "category": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBSupportingInfoType", "clmrecvddate", "Claim Received Date"),
-                "timingDate": start
-            }],
+            "supportingInfo": [],
             "insurance": [{ "focal": true, "coverage": reference("Coverage", &format!("coverage-{patient}")) }],
             "item": [],
             "total": [
@@ -619,20 +650,67 @@ impl Generated {
                 }
             ],
             "payment": {
-                "type": concept("http://terminology.hl7.org/CodeSystem/ex-paymenttype", "complete", "Complete"),
+                "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBPayerAdjudicationStatus", "paid", "Paid"),
                 "date": start,
                 "amount": money(round(paid))
             }
         });
         // Moved in, not through `json!`, which copies a `Value` it is given.
         eob["item"] = Value::Array(items);
+        let mut header = vec![Self::status(
+            "billingnetworkstatus",
+            "innetwork",
+            "In Network",
+        )];
+        if kind != Kind::Professional {
+            header.push(Self::status(
+                "benefitpaymentstatus",
+                "innetwork",
+                "In Network",
+            ));
+        }
+        eob["adjudication"] = Value::Array(header);
+        let mut info = vec![{
+            let mut received = Self::supporting(1, "clmrecvddate", "Claim Received Date");
+            received["timingDate"] = Value::String(start.clone());
+            received
+        }];
+        match kind {
+            Kind::Pharmacy => {
+                let days = 30 * (1 + dice.below(3));
+                let mut supply = Self::supporting(2, "dayssupply", "Days Supply");
+                supply["valueQuantity"] = json!({ "value": days });
+                let mut daw = Self::supporting(3, "dawcode", "Dispense As Written (DAW) Code");
+                daw["code"] = json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/NCPDPDispensedAsWrittenOrProductSelectionCode", "code": "0" }] });
+                let mut refill = Self::supporting(4, "refillnum", "Refill Number");
+                refill["valueQuantity"] = json!({ "value": dice.below(3) });
+                let mut authorized = Self::supporting(5, "refillsauthorized", "Refills Authorized");
+                authorized["valueQuantity"] = json!({ "value": 3 });
+                info.extend([supply, daw, refill, authorized]);
+            }
+            Kind::Inpatient => {
+                let mut admission = Self::supporting(2, "admissionperiod", "Admission Period");
+                admission["timingPeriod"] = json!({ "start": start, "end": start });
+                info.push(admission);
+            }
+            _ => {}
+        }
+        eob["supportingInfo"] = Value::Array(info);
+        if kind == Kind::Professional {
+            // Where the service was given: CARIN's professional lines carry a place-of-service
+            // code, so the Location is the claim's facility.
+            eob["facility"] = reference(
+                "Location",
+                &format!("location-{}", self.location_of(member, claim)),
+            );
+        }
         if kind != Kind::Pharmacy {
             eob["careTeam"] = json!([{
                 "sequence": 1,
                 "provider": reference("Practitioner", &format!("practitioner-{}", self.practitioner_of(member, claim))),
                 "role": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimCareTeamRole",
-                    if kind == Kind::Professional { "performing" } else { "attending" },
-                    if kind == Kind::Professional { "Performing provider" } else { "Attending" })
+                    if kind == Kind::Professional { "rendering" } else { "attending" },
+                    if kind == Kind::Professional { "Rendering provider" } else { "Attending" })
             }]);
             eob["diagnosis"] = Value::Array(
                 diagnoses
@@ -642,9 +720,11 @@ impl Generated {
                         json!({
                             "sequence": n + 1,
                             "diagnosisCodeableConcept": { "coding": [coding("http://hl7.org/fhir/sid/icd-10-cm", code, name)] },
-                            "type": [concept("http://terminology.hl7.org/CodeSystem/ex-diagnosistype",
-                                if n == 0 { "principal" } else { "secondary" },
-                                if n == 0 { "Principal Diagnosis" } else { "Secondary Diagnosis" })]
+                            "type": [match (n, kind) {
+                                (0, _) => concept("http://terminology.hl7.org/CodeSystem/ex-diagnosistype", "principal", "Principal Diagnosis"),
+                                (_, Kind::Professional) => concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimDiagnosisType", "secondary", "Secondary"),
+                                _ => concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimDiagnosisType", "other", "Other"),
+                            }]
                         })
                     })
                     .collect(),
@@ -808,5 +888,54 @@ impl Store for Generated {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::{Tier, Validator};
+
+    /// Every generated resource is valid at every tier: R4 structure, and the CARIN profile
+    /// it declares and the ones the run applies by default.
+    #[test]
+    fn generated_members_conform_to_carin() {
+        let profiles = crate::validate::profile::Profiles::global();
+        let defaults: Vec<&str> = profiles
+            .supported
+            .values()
+            .flat_map(|urls| urls.iter().map(|u| &**u))
+            .collect();
+        let validator = Validator::new(Tier::Profile)
+            .with_profiles(&defaults)
+            .expect("the IG's profiles");
+        let plan = Generated::new(3, 8);
+        let mut problems = Vec::new();
+        for member in 0..3 {
+            for kind in REQUIRED_TYPES {
+                for resource in plan.page(member, kind, 0, 100) {
+                    let text = serde_json::to_string(&resource).expect("serializes");
+                    let checked = validator.check_bytes(text.as_bytes());
+                    for finding in checked.findings {
+                        problems.push(format!(
+                            "{} {} [{} {}] {}",
+                            finding.resource.unwrap_or_default(),
+                            finding.path,
+                            finding.tier.name(),
+                            finding.rule,
+                            finding.message
+                        ));
+                    }
+                }
+            }
+        }
+        problems.sort();
+        problems.dedup();
+        assert!(
+            problems.is_empty(),
+            "{} problems:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
     }
 }

@@ -1,0 +1,1557 @@
+//! Evaluating a parsed expression over a parsed resource, typed by the structure model.
+//!
+//! Items are borrowed from the document (a [`Node`] is a JSON value, its `_name` companion
+//! and its FHIR type); nothing is copied into a second tree. Three-valued logic and empty
+//! propagation follow FHIRPath N1. Anything the evaluator cannot decide exactly (a reference
+//! it cannot resolve, a value set it cannot list, a function outside its list, a singleton
+//! that is not one) stops the evaluation with [`Stop`]: the constraint is then "not
+//! evaluated", never guessed.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
+
+use super::parse::{Expr, Literal, Op, TypeOp};
+use crate::validate::model::{ClassKind, Membership, Model, Prim, TypeRef, ValueSet};
+
+/// A FHIR value in the document.
+#[derive(Debug, Clone, Copy)]
+pub struct Node<'a> {
+    /// The JSON value: an object for complex types and resources, a scalar for primitives
+    /// (`None` for a primitive that has only an id or extensions).
+    pub value: Option<&'a Value>,
+    /// A primitive's `_name` companion (its id and extensions).
+    pub ext: Option<&'a Value>,
+    pub ty: TypeRef,
+}
+
+impl<'a> Node<'a> {
+    /// A resource, typed by its `resourceType`.
+    pub fn resource(model: &Model, value: &'a Value) -> Self {
+        let ty = value
+            .get("resourceType")
+            .and_then(|t| t.as_str())
+            .and_then(|t| model.resource(t))
+            .map_or(TypeRef::Unknown, TypeRef::Class);
+        Self {
+            value: Some(value),
+            ext: None,
+            ty,
+        }
+    }
+}
+
+/// One item of a collection.
+#[derive(Debug, Clone)]
+pub enum Item<'a> {
+    Node(Node<'a>),
+    Bool(bool),
+    Int(i64),
+    Dec(f64),
+    Str(Cow<'a, str>),
+    DateTime(Cow<'a, str>),
+    Time(Cow<'a, str>),
+    Quantity(f64, Cow<'a, str>),
+}
+
+/// Why an evaluation stopped without an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stop(pub String);
+
+type Result<T> = std::result::Result<T, Stop>;
+pub type Collection<'a> = Vec<Item<'a>>;
+
+fn stop<T>(why: impl Into<String>) -> Result<T> {
+    Err(Stop(why.into()))
+}
+
+/// What the evaluation may look up outside the focus.
+pub trait Host<'a> {
+    /// The resource a reference (`Type/id`, `#id`, a full URL) points at, if it is at hand.
+    fn resolve(&self, reference: &str) -> Option<Node<'a>>;
+    /// A value set by canonical URL.
+    fn value_set(&self, url: &str) -> Option<&'a ValueSet>;
+}
+
+/// The fixed parts of one evaluation.
+pub struct Env<'a, 'h> {
+    pub model: &'static Model,
+    /// `%resource`.
+    pub resource: Node<'a>,
+    /// `%rootResource`.
+    pub root: Node<'a>,
+    /// `%context`.
+    pub context: Node<'a>,
+    pub host: &'h dyn Host<'a>,
+}
+
+struct Frame<'x, 'a> {
+    this: &'x Item<'a>,
+    index: usize,
+}
+
+/// Evaluate `expr` with `%context` (and `$this`) the env's context.
+pub fn evaluate<'a>(expr: &Expr, env: &Env<'a, '_>) -> Result<Collection<'a>> {
+    let this = Item::Node(env.context);
+    let focus = [this.clone()];
+    eval(
+        expr,
+        &focus,
+        &Frame {
+            this: &this,
+            index: 0,
+        },
+        env,
+    )
+}
+
+fn eval<'a>(
+    expr: &Expr,
+    focus: &[Item<'a>],
+    frame: &Frame<'_, 'a>,
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>> {
+    Ok(match expr {
+        Expr::Literal(literal) => vec![literal_item(literal)],
+        Expr::Empty => Vec::new(),
+        Expr::This => vec![frame.this.clone()],
+        Expr::Index => vec![Item::Int(frame.index as i64)],
+        Expr::Total => return stop("$total is not supported"),
+        Expr::Variable(name) => variable(name, env)?,
+        Expr::Member(base, name) => {
+            let input = match base {
+                Some(base) => eval(base, focus, frame, env)?,
+                None => {
+                    // A leading type name (`Patient.name`) names the focus's own type.
+                    if is_type_step(name, focus, env.model) {
+                        return Ok(focus.to_vec());
+                    }
+                    focus.to_vec()
+                }
+            };
+            let mut out = Vec::new();
+            for item in &input {
+                children_named(item, name, env.model, &mut out);
+            }
+            out
+        }
+        Expr::Call(base, name, args) => {
+            let input = match base {
+                Some(base) => eval(base, focus, frame, env)?,
+                None => focus.to_vec(),
+            };
+            call(name, &input, args, focus, frame, env)?
+        }
+        Expr::Indexer(base, index) => {
+            let input = eval(base, focus, frame, env)?;
+            let at = singleton_int(&eval(index, focus, frame, env)?)?;
+            match at {
+                Some(at) if at >= 0 => input.into_iter().nth(at as usize).into_iter().collect(),
+                _ => Vec::new(),
+            }
+        }
+        Expr::Negate(inner) => {
+            let value = eval(inner, focus, frame, env)?;
+            match value.as_slice() {
+                [] => Vec::new(),
+                [item] => match scalar(item, env.model) {
+                    Some(Scalar::Int(i)) => vec![Item::Int(-i)],
+                    Some(Scalar::Dec(d)) => vec![Item::Dec(-d)],
+                    _ => return stop("unary minus on a non-number"),
+                },
+                _ => return stop("unary minus on a collection"),
+            }
+        }
+        Expr::Type(op, inner, name) => {
+            let value = eval(inner, focus, frame, env)?;
+            match op {
+                TypeOp::Is => match value.as_slice() {
+                    [] => Vec::new(),
+                    [item] => vec![Item::Bool(is_type(item, name, env.model))],
+                    _ => return stop("is on a collection"),
+                },
+                TypeOp::As => value
+                    .into_iter()
+                    .filter(|item| is_type(item, name, env.model))
+                    .collect(),
+            }
+        }
+        Expr::Binary(op, left, right) => binary(*op, left, right, focus, frame, env)?,
+    })
+}
+
+fn literal_item<'a>(literal: &Literal) -> Item<'a> {
+    match literal {
+        Literal::Bool(b) => Item::Bool(*b),
+        Literal::String(s) => Item::Str(Cow::Owned(s.clone())),
+        Literal::Integer(i) => Item::Int(*i),
+        Literal::Decimal(d) => Item::Dec(*d),
+        Literal::DateTime(d) => Item::DateTime(Cow::Owned(d.clone())),
+        Literal::Time(t) => Item::Time(Cow::Owned(t.clone())),
+        Literal::Quantity(v, u) => Item::Quantity(*v, Cow::Owned(u.clone())),
+    }
+}
+
+fn variable<'a>(name: &str, env: &Env<'a, '_>) -> Result<Collection<'a>> {
+    Ok(match name {
+        "resource" => vec![Item::Node(env.resource)],
+        "rootResource" => vec![Item::Node(env.root)],
+        "context" => vec![Item::Node(env.context)],
+        "ucum" => vec![Item::Str(Cow::Borrowed("http://unitsofmeasure.org"))],
+        "sct" => vec![Item::Str(Cow::Borrowed("http://snomed.info/sct"))],
+        "loinc" => vec![Item::Str(Cow::Borrowed("http://loinc.org"))],
+        other if other.starts_with("vs-") => vec![Item::Str(Cow::Owned(format!(
+            "http://hl7.org/fhir/ValueSet/{}",
+            &other[3..]
+        )))],
+        other => return stop(format!("%{other} is not known")),
+    })
+}
+
+fn is_type_step(name: &str, focus: &[Item<'_>], model: &Model) -> bool {
+    if !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+        return false;
+    }
+    !focus.is_empty()
+        && focus.iter().all(|item| match item {
+            Item::Node(node) => {
+                model.is_a(node.ty, name)
+                    && match node.ty {
+                        TypeRef::Class(id) => model.class(id).element(name).is_none(),
+                        _ => true,
+                    }
+            }
+            _ => false,
+        })
+}
+
+// --- navigation --------------------------------------------------------------------------
+
+/// Push the children of `item` named `name` (FHIRPath element names: `value` finds
+/// `valueQuantity`).
+fn children_named<'a>(item: &Item<'a>, name: &str, model: &Model, out: &mut Collection<'a>) {
+    let Item::Node(node) = item else {
+        return;
+    };
+    // A primitive's children live in its `_name` companion.
+    if let TypeRef::Primitive(_) = node.ty {
+        if let Some(ext) = node.ext.and_then(|e| e.as_object()) {
+            match name {
+                "extension" => push_values(
+                    ext.get(&"extension"),
+                    None,
+                    model.type_ref("Extension"),
+                    out,
+                ),
+                "id" => push_values(ext.get(&"id"), None, TypeRef::Primitive(Prim::String), out),
+                _ => {}
+            }
+        }
+        return;
+    }
+    let Some(object) = node.value.and_then(|v| v.as_object()) else {
+        return;
+    };
+    let class = match node.ty {
+        TypeRef::Class(id) => Some(model.class(id)),
+        TypeRef::Resource => object
+            .get(&"resourceType")
+            .and_then(|t| t.as_str())
+            .and_then(|t| model.resource(t))
+            .map(|id| model.class(id)),
+        _ => None,
+    };
+    let Some(class) = class else {
+        // Untyped: plain JSON navigation.
+        push_values(
+            object.get(&name),
+            companion(object, name),
+            TypeRef::Unknown,
+            out,
+        );
+        return;
+    };
+    let Some(element) = class.element(name) else {
+        return;
+    };
+    if element.choice {
+        // The one JSON member (`valueQuantity`, or `_valueString`) the choice took.
+        for (key, value) in object.iter() {
+            let json = key.strip_prefix('_').unwrap_or(key);
+            if !json.starts_with(name) || json.len() == name.len() {
+                continue;
+            }
+            let Some((found, index)) = class.member(json) else {
+                continue;
+            };
+            if !std::ptr::eq(found, element) {
+                continue;
+            }
+            let ty = element.types[index].ty;
+            if json.len() == key.len() {
+                push_values(Some(value), companion(object, json), ty, out);
+            } else if object.get(&json).is_none() {
+                push_values(None, Some(value), ty, out);
+            }
+        }
+        return;
+    }
+    let ty = element.types.first().map_or(TypeRef::Unknown, |t| t.ty);
+    let value = object.get(&name);
+    let ext = if matches!(ty, TypeRef::Primitive(_)) {
+        companion(object, name)
+    } else {
+        None
+    };
+    push_values(value, ext, ty, out);
+}
+
+/// The `_name` companion of member `name`.
+fn companion<'a>(object: &'a sonic_rs::Object, name: &str) -> Option<&'a Value> {
+    object.iter().find_map(|(key, value)| {
+        (key.len() == name.len() + 1 && key.starts_with('_') && &key[1..] == name).then_some(value)
+    })
+}
+
+/// Push a member's value(s) as nodes: arrays item by item, aligned with the `_name` array.
+fn push_values<'a>(
+    value: Option<&'a Value>,
+    ext: Option<&'a Value>,
+    ty: TypeRef,
+    out: &mut Collection<'a>,
+) {
+    let values = value.and_then(|v| v.as_array());
+    let exts = ext.and_then(|e| e.as_array());
+    if values.is_some() || exts.is_some() {
+        let count = values
+            .map_or(0, |v| v.len())
+            .max(exts.map_or(0, |e| e.len()));
+        for index in 0..count {
+            let value = values.and_then(|v| v.get(index)).filter(|v| !v.is_null());
+            let ext = exts.and_then(|e| e.get(index)).filter(|e| !e.is_null());
+            if value.is_some() || ext.is_some() {
+                out.push(Item::Node(typed(value, ext, ty)));
+            }
+        }
+        return;
+    }
+    let value = value.filter(|v| !v.is_null());
+    if value.is_some() || ext.is_some() {
+        out.push(Item::Node(typed(value, ext, ty)));
+    }
+}
+
+fn typed<'a>(value: Option<&'a Value>, ext: Option<&'a Value>, ty: TypeRef) -> Node<'a> {
+    Node { value, ext, ty }
+}
+
+/// Every child of an item, typed (`children()`).
+fn children<'a>(item: &Item<'a>, model: &Model, out: &mut Collection<'a>) {
+    let Item::Node(node) = item else {
+        return;
+    };
+    if let TypeRef::Primitive(_) = node.ty {
+        if let Some(ext) = node.ext.and_then(|e| e.as_object()) {
+            for (name, _) in ext.iter() {
+                if name == "id" || name == "extension" {
+                    children_named(item, name, model, out);
+                }
+            }
+        }
+        return;
+    }
+    let Some(object) = node.value.and_then(|v| v.as_object()) else {
+        return;
+    };
+    let class = match node.ty {
+        TypeRef::Class(id) => Some(model.class(id)),
+        _ => object
+            .get(&"resourceType")
+            .and_then(|t| t.as_str())
+            .and_then(|t| model.resource(t))
+            .map(|id| model.class(id)),
+    };
+    for (name, value) in object.iter() {
+        if name == "resourceType" {
+            continue;
+        }
+        if let Some(base) = name.strip_prefix('_') {
+            // Visited with its value, unless the value is absent.
+            if object.get(&base).is_some() {
+                continue;
+            }
+            let ty = class
+                .and_then(|c| c.member(base))
+                .map_or(TypeRef::Unknown, |(e, t)| e.types[t].ty);
+            push_values(None, Some(value), ty, out);
+            continue;
+        }
+        match class.and_then(|c| c.member(name)) {
+            Some((element, index)) => {
+                let ty = element.types.get(index).map_or(TypeRef::Unknown, |t| t.ty);
+                let ext = if matches!(ty, TypeRef::Primitive(_)) {
+                    companion(object, name)
+                } else {
+                    None
+                };
+                push_values(Some(value), ext, ty, out);
+            }
+            None => push_values(Some(value), None, TypeRef::Unknown, out),
+        }
+    }
+}
+
+fn descendants<'a>(item: &Item<'a>, model: &Model, out: &mut Collection<'a>) {
+    let mut level = Vec::new();
+    children(item, model, &mut level);
+    for child in level {
+        out.push(child.clone());
+        descendants(&child, model, out);
+    }
+}
+
+// --- values ------------------------------------------------------------------------------
+
+/// A comparable value.
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar<'a> {
+    Bool(bool),
+    Int(i64),
+    Dec(f64),
+    Str(Cow<'a, str>),
+    DateTime(Cow<'a, str>),
+    Time(Cow<'a, str>),
+    Quantity(f64, Cow<'a, str>),
+}
+
+fn scalar<'a>(item: &Item<'a>, model: &Model) -> Option<Scalar<'a>> {
+    Some(match item {
+        Item::Bool(b) => Scalar::Bool(*b),
+        Item::Int(i) => Scalar::Int(*i),
+        Item::Dec(d) => Scalar::Dec(*d),
+        Item::Str(s) => Scalar::Str(s.clone()),
+        Item::DateTime(d) => Scalar::DateTime(d.clone()),
+        Item::Time(t) => Scalar::Time(t.clone()),
+        Item::Quantity(v, u) => Scalar::Quantity(*v, u.clone()),
+        Item::Node(node) => match node.ty {
+            TypeRef::Primitive(prim) => {
+                let value = node.value?;
+                match prim {
+                    Prim::Boolean => Scalar::Bool(value.as_bool()?),
+                    Prim::Integer | Prim::PositiveInt | Prim::UnsignedInt => {
+                        Scalar::Int(value.as_raw_number()?.as_str().parse().ok()?)
+                    }
+                    Prim::Decimal => Scalar::Dec(value.as_raw_number()?.as_str().parse().ok()?),
+                    Prim::Date | Prim::DateTime | Prim::Instant => {
+                        // A value that is no real date has no value to compare: the
+                        // finding about it is the schema's or the calendar check's.
+                        let text = value.as_str()?;
+                        if !is_real_moment(text) {
+                            return None;
+                        }
+                        Scalar::DateTime(Cow::Borrowed(text))
+                    }
+                    Prim::Time => Scalar::Time(Cow::Borrowed(value.as_str()?)),
+                    _ => Scalar::Str(Cow::Borrowed(value.as_str()?)),
+                }
+            }
+            TypeRef::Class(id)
+                if &*model.class(id).name == "Quantity" || model.is_a(node.ty, "Quantity") =>
+            {
+                let object = node.value?.as_object()?;
+                let value: f64 = object
+                    .get(&"value")?
+                    .as_raw_number()?
+                    .as_str()
+                    .parse()
+                    .ok()?;
+                let unit = object
+                    .get(&"code")
+                    .or_else(|| object.get(&"unit"))
+                    .and_then(|u| u.as_str())
+                    .unwrap_or("");
+                Scalar::Quantity(value, Cow::Borrowed(unit))
+            }
+            TypeRef::Unknown => {
+                let value = node.value?;
+                if let Some(s) = value.as_str() {
+                    Scalar::Str(Cow::Borrowed(s))
+                } else if let Some(b) = value.as_bool() {
+                    Scalar::Bool(b)
+                } else if let Some(n) = value.as_raw_number() {
+                    let text = n.as_str();
+                    match text.parse::<i64>() {
+                        Ok(i) => Scalar::Int(i),
+                        Err(_) => Scalar::Dec(text.parse().ok()?),
+                    }
+                } else {
+                    return None;
+                }
+            }
+            _ => return None,
+        },
+    })
+}
+
+fn as_str<'x>(item: &'x Item<'_>, model: &Model) -> Option<Cow<'x, str>> {
+    match scalar(item, model)? {
+        Scalar::Str(s) | Scalar::DateTime(s) | Scalar::Time(s) => Some(Cow::Owned(s.into_owned())),
+        _ => None,
+    }
+}
+
+/// Equality of two items (`=`): `None` when it cannot be told (different date precisions).
+fn equal(a: &Item<'_>, b: &Item<'_>, model: &Model) -> Option<bool> {
+    if let (Item::Node(x), Item::Node(y)) = (a, b)
+        && !matches!(x.ty, TypeRef::Primitive(_))
+        && !matches!(y.ty, TypeRef::Primitive(_))
+        && scalar(a, model).is_none()
+    {
+        return Some(match (x.value, y.value) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        });
+    }
+    let (x, y) = (scalar(a, model)?, scalar(b, model)?);
+    match (&x, &y) {
+        (Scalar::DateTime(p), Scalar::DateTime(q)) => {
+            compare_moments(p, q).map(|o| o == Ordering::Equal)
+        }
+        (Scalar::Time(p), Scalar::Time(q)) => Some(p == q),
+        _ => match compare(&x, &y) {
+            Some(ordering) => Some(ordering == Ordering::Equal),
+            None => Some(false),
+        },
+    }
+}
+
+fn equivalent(a: &Item<'_>, b: &Item<'_>, model: &Model) -> bool {
+    match (scalar(a, model), scalar(b, model)) {
+        (Some(Scalar::Str(x)), Some(Scalar::Str(y))) => {
+            let norm = |s: &str| {
+                s.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            };
+            norm(&x) == norm(&y)
+        }
+        _ => equal(a, b, model).unwrap_or(false),
+    }
+}
+
+fn compare(x: &Scalar<'_>, y: &Scalar<'_>) -> Option<Ordering> {
+    match (x, y) {
+        (Scalar::Int(a), Scalar::Int(b)) => Some(a.cmp(b)),
+        (Scalar::Int(a), Scalar::Dec(b)) => (*a as f64).partial_cmp(b),
+        (Scalar::Dec(a), Scalar::Int(b)) => a.partial_cmp(&(*b as f64)),
+        (Scalar::Dec(a), Scalar::Dec(b)) => a.partial_cmp(b),
+        (Scalar::Str(a), Scalar::Str(b)) => Some(a.cmp(b)),
+        (Scalar::Bool(a), Scalar::Bool(b)) => Some(a.cmp(b)),
+        (Scalar::DateTime(a), Scalar::DateTime(b)) => compare_moments(a, b),
+        (Scalar::Time(a), Scalar::Time(b)) => compare_times(a, b),
+        (Scalar::Quantity(a, u), Scalar::Quantity(b, v)) if u == v => a.partial_cmp(b),
+        _ => None,
+    }
+}
+
+/// A date or dateTime, to the precision it was written with.
+#[derive(Debug, Clone, PartialEq)]
+struct Moment {
+    /// Year, month, day, hour, minute, milliseconds of the minute.
+    parts: [i64; 6],
+    /// How many of `parts` were written.
+    precision: usize,
+    /// The offset from UTC in minutes, when written.
+    offset: Option<i64>,
+}
+
+fn moment(text: &str) -> Option<Moment> {
+    let text = text.trim_start_matches('@');
+    let (date, time) = match text.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (text, None),
+    };
+    let mut parts = [0i64, 1, 1, 0, 0, 0];
+    let mut precision = 0;
+    for (index, piece) in date.split('-').enumerate() {
+        if index > 2 || piece.is_empty() {
+            return None;
+        }
+        parts[index] = piece.parse().ok()?;
+        precision = index + 1;
+    }
+    let mut offset = None;
+    if let Some(time) = time.filter(|t| !t.is_empty()) {
+        let (clock, zone) = match time.find(['Z', '+', '-']) {
+            Some(at) => (&time[..at], Some(&time[at..])),
+            None => (time, None),
+        };
+        let mut fields = clock.split(':');
+        if let Some(hour) = fields.next().filter(|h| !h.is_empty()) {
+            parts[3] = hour.parse().ok()?;
+            precision = 4;
+        }
+        if let Some(minute) = fields.next() {
+            parts[4] = minute.parse().ok()?;
+            precision = 5;
+        }
+        if let Some(second) = fields.next() {
+            let seconds: f64 = second.parse().ok()?;
+            parts[5] = (seconds * 1000.0).round() as i64;
+            precision = 6;
+        }
+        offset = match zone {
+            Some("Z") => Some(0),
+            Some(zone) => {
+                let sign = if zone.starts_with('-') { -1 } else { 1 };
+                let (h, m) = zone[1..].split_once(':')?;
+                Some(sign * (h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?))
+            }
+            None => None,
+        };
+    }
+    Some(Moment {
+        parts,
+        precision,
+        offset,
+    })
+}
+
+/// Whether a date/dateTime text names a real moment (month 1-12, a day the month has,
+/// a time of day that exists).
+fn is_real_moment(text: &str) -> bool {
+    let Some(m) = moment(text) else {
+        return false;
+    };
+    let [year, month, day, hour, minute, millis] = m.parts;
+    (m.precision < 2 || (1..=12).contains(&month))
+        && (m.precision < 3
+            || (1..=crate::validate::structure::days_in_month(year, month)).contains(&day))
+        && (m.precision < 4 || (0..24).contains(&hour))
+        && (m.precision < 5 || (0..60).contains(&minute))
+        && (m.precision < 6 || (0..61_000).contains(&millis))
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = if year >= 0 { year } else { year - 399 } / 400;
+    let yoe = year - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn minutes(m: &Moment) -> i64 {
+    days_from_civil(m.parts[0], m.parts[1], m.parts[2]) * 1440 + m.parts[3] * 60 + m.parts[4]
+}
+
+/// FHIRPath's date comparison: component by component; equal so far and one less precise
+/// is "unknown". Times with offsets are compared in UTC; with one offset missing, only a
+/// difference larger than any offset (14 hours) decides.
+fn compare_moments(a: &str, b: &str) -> Option<Ordering> {
+    let (mut x, mut y) = (moment(a)?, moment(b)?);
+    let timed = x.precision >= 4 && y.precision >= 4;
+    if timed {
+        match (x.offset, y.offset) {
+            (Some(p), Some(q)) => {
+                x = shift(&x, -p);
+                y = shift(&y, -q);
+            }
+            (None, None) => {}
+            _ => {
+                let gap = minutes(&x) - minutes(&y);
+                if gap.abs() > 14 * 60 {
+                    return Some(gap.cmp(&0));
+                }
+                return None;
+            }
+        }
+    }
+    let common = x.precision.min(y.precision);
+    for index in 0..common {
+        match x.parts[index].cmp(&y.parts[index]) {
+            Ordering::Equal => continue,
+            other => return Some(other),
+        }
+    }
+    if x.precision == y.precision {
+        Some(Ordering::Equal)
+    } else {
+        None
+    }
+}
+
+/// The moment moved by `delta` minutes (to UTC), keeping its precision.
+fn shift(m: &Moment, delta: i64) -> Moment {
+    let total = minutes(m) + delta;
+    let days = total.div_euclid(1440);
+    let rest = total.rem_euclid(1440);
+    let (year, month, day) = civil_from_days(days);
+    Moment {
+        parts: [year, month, day, rest / 60, rest % 60, m.parts[5]],
+        precision: m.precision,
+        offset: Some(0),
+    }
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn compare_times(a: &str, b: &str) -> Option<Ordering> {
+    let parse = |t: &str| -> Option<Vec<i64>> {
+        t.trim_start_matches("@T")
+            .split(':')
+            .map(|p| p.parse::<f64>().ok().map(|v| (v * 1000.0) as i64))
+            .collect()
+    };
+    let (x, y) = (parse(a)?, parse(b)?);
+    for (p, q) in x.iter().zip(&y) {
+        match p.cmp(q) {
+            Ordering::Equal => continue,
+            other => return Some(other),
+        }
+    }
+    if x.len() == y.len() {
+        Some(Ordering::Equal)
+    } else {
+        None
+    }
+}
+
+// --- logic -------------------------------------------------------------------------------
+
+/// A collection as a three-valued boolean: empty is unknown, one boolean is itself, any
+/// other single item is true; more than one item is an error.
+pub(super) fn truth(collection: &[Item<'_>], model: &Model) -> Result<Option<bool>> {
+    match collection {
+        [] => Ok(None),
+        [item] => Ok(Some(match scalar(item, model) {
+            Some(Scalar::Bool(b)) => b,
+            _ => true,
+        })),
+        _ => stop("a collection of several items where one boolean was needed"),
+    }
+}
+
+fn bool_item<'a>(value: Option<bool>) -> Collection<'a> {
+    value.map(Item::Bool).into_iter().collect()
+}
+
+fn binary<'a>(
+    op: Op,
+    left: &Expr,
+    right: &Expr,
+    focus: &[Item<'a>],
+    frame: &Frame<'_, 'a>,
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>> {
+    let model = env.model;
+    // The logical operators decide from one side where they can.
+    match op {
+        Op::And => {
+            let l = truth(&eval(left, focus, frame, env)?, model)?;
+            if l == Some(false) {
+                return Ok(bool_item(Some(false)));
+            }
+            let r = truth(&eval(right, focus, frame, env)?, model)?;
+            return Ok(bool_item(match (l, r) {
+                (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            }));
+        }
+        Op::Or => {
+            let l = truth(&eval(left, focus, frame, env)?, model)?;
+            if l == Some(true) {
+                return Ok(bool_item(Some(true)));
+            }
+            let r = truth(&eval(right, focus, frame, env)?, model)?;
+            return Ok(bool_item(match (l, r) {
+                (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            }));
+        }
+        Op::Implies => {
+            let l = truth(&eval(left, focus, frame, env)?, model)?;
+            if l == Some(false) {
+                return Ok(bool_item(Some(true)));
+            }
+            let r = truth(&eval(right, focus, frame, env)?, model)?;
+            return Ok(bool_item(match (l, r) {
+                (_, Some(true)) => Some(true),
+                (Some(true), Some(false)) => Some(false),
+                _ => None,
+            }));
+        }
+        Op::Xor => {
+            let l = truth(&eval(left, focus, frame, env)?, model)?;
+            let r = truth(&eval(right, focus, frame, env)?, model)?;
+            return Ok(bool_item(match (l, r) {
+                (Some(a), Some(b)) => Some(a != b),
+                _ => None,
+            }));
+        }
+        _ => {}
+    }
+    let l = eval(left, focus, frame, env)?;
+    let r = eval(right, focus, frame, env)?;
+    Ok(match op {
+        Op::Union => union(l, r, model),
+        Op::Eq | Op::Ne => {
+            if l.is_empty() || r.is_empty() {
+                return Ok(Vec::new());
+            }
+            let same = if l.len() != r.len() {
+                Some(false)
+            } else {
+                let mut result = Some(true);
+                for (a, b) in l.iter().zip(&r) {
+                    match equal(a, b, model) {
+                        Some(true) => {}
+                        Some(false) => {
+                            result = Some(false);
+                            break;
+                        }
+                        None => result = None,
+                    }
+                }
+                result
+            };
+            bool_item(if op == Op::Eq { same } else { same.map(|s| !s) })
+        }
+        Op::Equiv | Op::NotEquiv => {
+            let same = l.len() == r.len() && l.iter().zip(&r).all(|(a, b)| equivalent(a, b, model));
+            bool_item(Some(if op == Op::Equiv { same } else { !same }))
+        }
+        Op::Lt | Op::Gt | Op::Le | Op::Ge => {
+            if l.is_empty() || r.is_empty() {
+                return Ok(Vec::new());
+            }
+            let (Some(a), Some(b)) = (single(&l)?, single(&r)?) else {
+                return Ok(Vec::new());
+            };
+            let (Some(x), Some(y)) = (scalar(a, model), scalar(b, model)) else {
+                return stop("comparison of values that are not comparable");
+            };
+            match compare(&x, &y) {
+                None => {
+                    if matches!(
+                        (&x, &y),
+                        (Scalar::DateTime(_), Scalar::DateTime(_))
+                            | (Scalar::Time(_), Scalar::Time(_))
+                    ) {
+                        Vec::new()
+                    } else {
+                        return stop("comparison of values of different kinds");
+                    }
+                }
+                Some(ordering) => bool_item(Some(match op {
+                    Op::Lt => ordering == Ordering::Less,
+                    Op::Gt => ordering == Ordering::Greater,
+                    Op::Le => ordering != Ordering::Greater,
+                    _ => ordering != Ordering::Less,
+                })),
+            }
+        }
+        Op::In | Op::Contains => {
+            let (item, set) = if op == Op::In { (&l, &r) } else { (&r, &l) };
+            match item.as_slice() {
+                [] => Vec::new(),
+                [one] => {
+                    let mut found = Some(false);
+                    for candidate in set {
+                        match equal(one, candidate, model) {
+                            Some(true) => {
+                                found = Some(true);
+                                break;
+                            }
+                            Some(false) => {}
+                            None => found = None,
+                        }
+                    }
+                    bool_item(found)
+                }
+                _ => return stop("membership of a collection"),
+            }
+        }
+        Op::Concat => {
+            let text = |c: &[Item<'a>]| -> Result<String> {
+                match c {
+                    [] => Ok(String::new()),
+                    [one] => as_str(one, model)
+                        .map(|s| s.into_owned())
+                        .ok_or_else(|| Stop("& on a non-string".into())),
+                    _ => stop("& on a collection"),
+                }
+            };
+            vec![Item::Str(Cow::Owned(text(&l)? + &text(&r)?))]
+        }
+        Op::Add | Op::Sub | Op::Mul | Op::Div | Op::IntDiv | Op::Mod => {
+            let (Some(a), Some(b)) = (single(&l)?, single(&r)?) else {
+                return Ok(Vec::new());
+            };
+            arithmetic(op, a, b, model)?
+        }
+        Op::And | Op::Or | Op::Xor | Op::Implies => unreachable!("handled above"),
+    })
+}
+
+fn arithmetic<'a>(op: Op, a: &Item<'a>, b: &Item<'a>, model: &Model) -> Result<Collection<'a>> {
+    let (Some(x), Some(y)) = (scalar(a, model), scalar(b, model)) else {
+        return stop("arithmetic on values that are not numbers");
+    };
+    Ok(match (x, y) {
+        (Scalar::Str(p), Scalar::Str(q)) if op == Op::Add => {
+            vec![Item::Str(Cow::Owned(format!("{p}{q}")))]
+        }
+        (Scalar::Int(p), Scalar::Int(q)) => match op {
+            Op::Add => vec![Item::Int(p.checked_add(q).ok_or(Stop("overflow".into()))?)],
+            Op::Sub => vec![Item::Int(p.checked_sub(q).ok_or(Stop("overflow".into()))?)],
+            Op::Mul => vec![Item::Int(p.checked_mul(q).ok_or(Stop("overflow".into()))?)],
+            Op::Div => {
+                if q == 0 {
+                    Vec::new()
+                } else {
+                    vec![Item::Dec(p as f64 / q as f64)]
+                }
+            }
+            Op::IntDiv => p.checked_div(q).map(Item::Int).into_iter().collect(),
+            _ => p.checked_rem(q).map(Item::Int).into_iter().collect(),
+        },
+        (p, q) => {
+            let number = |s: Scalar<'_>| match s {
+                Scalar::Int(i) => Some(i as f64),
+                Scalar::Dec(d) => Some(d),
+                _ => None,
+            };
+            let (Some(p), Some(q)) = (number(p), number(q)) else {
+                return stop("arithmetic on values that are not numbers");
+            };
+            match op {
+                Op::Add => vec![Item::Dec(p + q)],
+                Op::Sub => vec![Item::Dec(p - q)],
+                Op::Mul => vec![Item::Dec(p * q)],
+                Op::Div if q != 0.0 => vec![Item::Dec(p / q)],
+                Op::IntDiv if q != 0.0 => vec![Item::Int((p / q).trunc() as i64)],
+                Op::Mod if q != 0.0 => vec![Item::Dec(p % q)],
+                _ => Vec::new(),
+            }
+        }
+    })
+}
+
+fn single<'x, 'a>(collection: &'x [Item<'a>]) -> Result<Option<&'x Item<'a>>> {
+    match collection {
+        [] => Ok(None),
+        [one] => Ok(Some(one)),
+        _ => stop("a collection of several items where one was needed"),
+    }
+}
+
+fn singleton_int(collection: &[Item<'_>]) -> Result<Option<i64>> {
+    match single(collection)? {
+        None => Ok(None),
+        Some(Item::Int(i)) => Ok(Some(*i)),
+        Some(Item::Node(node)) => Ok(node
+            .value
+            .and_then(|v| v.as_raw_number())
+            .and_then(|n| n.as_str().parse().ok())),
+        Some(_) => stop("an integer was needed"),
+    }
+}
+
+fn contains_item(set: &[Item<'_>], item: &Item<'_>, model: &Model) -> bool {
+    set.iter()
+        .any(|other| equal(item, other, model) == Some(true))
+}
+
+fn union<'a>(l: Collection<'a>, r: Collection<'a>, model: &Model) -> Collection<'a> {
+    let mut out: Collection<'a> = Vec::with_capacity(l.len() + r.len());
+    for item in l.into_iter().chain(r) {
+        if !contains_item(&out, &item, model) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+// --- types -------------------------------------------------------------------------------
+
+fn is_type(item: &Item<'_>, name: &str, model: &Model) -> bool {
+    let name = name
+        .strip_prefix("FHIR.")
+        .map(|n| (n, false))
+        .or_else(|| name.strip_prefix("System.").map(|n| (n, true)))
+        .unwrap_or((name, false));
+    let (name, system) = name;
+    match item {
+        Item::Bool(_) => name == "Boolean",
+        Item::Int(_) => name == "Integer",
+        Item::Dec(_) => name == "Decimal",
+        Item::Str(_) => name == "String",
+        Item::DateTime(_) => name == "DateTime" || name == "Date",
+        Item::Time(_) => name == "Time",
+        Item::Quantity(..) => name == "Quantity",
+        Item::Node(node) => {
+            if system {
+                return false;
+            }
+            match node.ty {
+                TypeRef::Primitive(prim) => prim.is_a(name),
+                TypeRef::Resource => node
+                    .value
+                    .and_then(|v| v.get("resourceType"))
+                    .and_then(|t| t.as_str())
+                    .is_some_and(|t| t == name || name == "Resource" || name == "DomainResource"),
+                TypeRef::Class(id) => {
+                    model.is_a(node.ty, name)
+                        || (model.class(id).kind == ClassKind::Backbone
+                            && name == "BackboneElement")
+                }
+                TypeRef::Unknown => false,
+            }
+        }
+    }
+}
+
+// --- functions ---------------------------------------------------------------------------
+
+/// Whether the evaluator has a function, and how many arguments it takes.
+pub fn known_function(name: &str, arguments: usize) -> bool {
+    match name {
+        "empty" | "count" | "not" | "first" | "last" | "tail" | "single" | "distinct"
+        | "isDistinct" | "allTrue" | "anyTrue" | "allFalse" | "anyFalse" | "hasValue"
+        | "children" | "descendants" | "toInteger" | "toString" | "toDecimal" | "length"
+        | "upper" | "lower" | "resolve" | "getValue" => arguments == 0,
+        "exists" => arguments <= 1,
+        "where" | "select" | "all" | "startsWith" | "endsWith" | "matches" | "ofType" | "is"
+        | "as" | "memberOf" | "subsetOf" | "supersetOf" | "intersect" | "exclude" | "union"
+        | "combine" | "skip" | "take" | "indexOf" | "extension" => arguments == 1,
+        "contains" => arguments == 1,
+        "trace" => (1..=2).contains(&arguments),
+        "substring" => (1..=2).contains(&arguments),
+        "iif" => (2..=3).contains(&arguments),
+        "replaceMatches" | "replace" => arguments == 2,
+        _ => false,
+    }
+}
+
+/// The argument of `ofType`/`is`/`as`: a type name written as an identifier.
+fn type_argument(args: &[Expr]) -> Result<String> {
+    match args.first() {
+        Some(Expr::Member(None, name)) => Ok(name.clone()),
+        Some(Expr::Member(Some(base), name)) => match &**base {
+            Expr::Member(None, namespace) => Ok(format!("{namespace}.{name}")),
+            _ => stop("a type name was expected"),
+        },
+        _ => stop("a type name was expected"),
+    }
+}
+
+fn call<'a>(
+    name: &str,
+    input: &[Item<'a>],
+    args: &[Expr],
+    focus: &[Item<'a>],
+    frame: &Frame<'_, 'a>,
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>> {
+    let model = env.model;
+    // Arguments are evaluated against the focus the call was made from, not its input
+    // (`a.startsWith(b)`: `b` from where `a` was).
+    let argument = |index: usize| -> Result<Collection<'a>> {
+        match args.get(index) {
+            Some(arg) => eval(arg, focus, frame, env),
+            None => Ok(Vec::new()),
+        }
+    };
+    let string_argument = |index: usize| -> Result<Option<String>> {
+        let value = argument(index)?;
+        match single(&value)? {
+            None => Ok(None),
+            Some(item) => Ok(Some(
+                as_str(item, model)
+                    .ok_or_else(|| Stop(format!("{name}() needs a string")))?
+                    .into_owned(),
+            )),
+        }
+    };
+    // Criteria and projections are evaluated once per input item.
+    let per_item = |index: usize, item: &Item<'a>, at: usize| -> Result<Collection<'a>> {
+        let one = [item.clone()];
+        eval(
+            &args[index],
+            &one,
+            &Frame {
+                this: item,
+                index: at,
+            },
+            env,
+        )
+    };
+    let input_string = || -> Result<Option<String>> {
+        match single(input)? {
+            None => Ok(None),
+            Some(item) => Ok(as_str(item, model).map(Cow::into_owned)),
+        }
+    };
+    Ok(match name {
+        "empty" => vec![Item::Bool(input.is_empty())],
+        "exists" => {
+            if args.is_empty() {
+                vec![Item::Bool(!input.is_empty())]
+            } else {
+                let mut any = false;
+                for (at, item) in input.iter().enumerate() {
+                    if truth(&per_item(0, item, at)?, model)? == Some(true) {
+                        any = true;
+                        break;
+                    }
+                }
+                vec![Item::Bool(any)]
+            }
+        }
+        "all" => {
+            // An item whose criteria is empty (its inputs are missing) leaves the answer
+            // open; FHIRPath would say false, which would blame the constraint for the
+            // missing data instead of the rule that requires it.
+            let mut all = Some(true);
+            for (at, item) in input.iter().enumerate() {
+                match truth(&per_item(0, item, at)?, model)? {
+                    Some(true) => {}
+                    Some(false) => {
+                        all = Some(false);
+                        break;
+                    }
+                    None => all = None,
+                }
+            }
+            match all {
+                Some(all) => vec![Item::Bool(all)],
+                None => return stop("the criteria of all() was empty for an item"),
+            }
+        }
+        "allTrue" | "anyTrue" | "allFalse" | "anyFalse" => {
+            let mut values = Vec::with_capacity(input.len());
+            for item in input {
+                match scalar(item, model) {
+                    Some(Scalar::Bool(b)) => values.push(b),
+                    _ => return stop(format!("{name}() on a non-boolean")),
+                }
+            }
+            vec![Item::Bool(match name {
+                "allTrue" => values.iter().all(|b| *b),
+                "anyTrue" => values.iter().any(|b| *b),
+                "allFalse" => values.iter().all(|b| !*b),
+                _ => values.iter().any(|b| !*b),
+            })]
+        }
+        "count" => vec![Item::Int(input.len() as i64)],
+        "not" => match truth(input, model)? {
+            None => Vec::new(),
+            Some(b) => vec![Item::Bool(!b)],
+        },
+        "where" => {
+            let mut out = Vec::new();
+            for (at, item) in input.iter().enumerate() {
+                if truth(&per_item(0, item, at)?, model)? == Some(true) {
+                    out.push(item.clone());
+                }
+            }
+            out
+        }
+        "select" => {
+            let mut out = Vec::new();
+            for (at, item) in input.iter().enumerate() {
+                out.extend(per_item(0, item, at)?);
+            }
+            out
+        }
+        "first" => input.first().cloned().into_iter().collect(),
+        "last" => input.last().cloned().into_iter().collect(),
+        "tail" => input.iter().skip(1).cloned().collect(),
+        "single" => match input {
+            [] => Vec::new(),
+            [one] => vec![one.clone()],
+            _ => return stop("single() on several items"),
+        },
+        "skip" | "take" => {
+            let n = singleton_int(&argument(0)?)?.unwrap_or(0).max(0) as usize;
+            if name == "skip" {
+                input.iter().skip(n).cloned().collect()
+            } else {
+                input.iter().take(n).cloned().collect()
+            }
+        }
+        "distinct" => union(input.to_vec(), Vec::new(), model),
+        "isDistinct" => {
+            let distinct = union(input.to_vec(), Vec::new(), model);
+            vec![Item::Bool(distinct.len() == input.len())]
+        }
+        "subsetOf" | "supersetOf" => {
+            let other = argument(0)?;
+            let (small, big) = if name == "subsetOf" {
+                (input, other.as_slice())
+            } else {
+                (other.as_slice(), input)
+            };
+            vec![Item::Bool(
+                small.iter().all(|i| contains_item(big, i, model)),
+            )]
+        }
+        "intersect" => {
+            let other = argument(0)?;
+            let mut out: Collection<'a> = Vec::new();
+            for item in input {
+                if contains_item(&other, item, model) && !contains_item(&out, item, model) {
+                    out.push(item.clone());
+                }
+            }
+            out
+        }
+        "exclude" => {
+            let other = argument(0)?;
+            input
+                .iter()
+                .filter(|i| !contains_item(&other, i, model))
+                .cloned()
+                .collect()
+        }
+        "union" => union(input.to_vec(), argument(0)?, model),
+        "combine" => {
+            let mut out = input.to_vec();
+            out.extend(argument(0)?);
+            out
+        }
+        "iif" => {
+            let condition = truth(&argument(0)?, model)?;
+            if condition == Some(true) {
+                argument(1)?
+            } else {
+                argument(2)?
+            }
+        }
+        "trace" => input.to_vec(),
+        "ofType" => {
+            let ty = type_argument(args)?;
+            input
+                .iter()
+                .filter(|i| is_type(i, &ty, model))
+                .cloned()
+                .collect()
+        }
+        "is" => {
+            let ty = type_argument(args)?;
+            match input {
+                [] => Vec::new(),
+                [one] => vec![Item::Bool(is_type(one, &ty, model))],
+                _ => return stop("is() on several items"),
+            }
+        }
+        "as" => {
+            let ty = type_argument(args)?;
+            input
+                .iter()
+                .filter(|i| is_type(i, &ty, model))
+                .cloned()
+                .collect()
+        }
+        "hasValue" => vec![Item::Bool(match input {
+            [Item::Node(node)] => matches!(node.ty, TypeRef::Primitive(_)) && node.value.is_some(),
+            [
+                Item::Bool(_)
+                | Item::Int(_)
+                | Item::Dec(_)
+                | Item::Str(_)
+                | Item::DateTime(_)
+                | Item::Time(_),
+            ] => true,
+            _ => false,
+        })],
+        "getValue" => match input {
+            [Item::Node(node)]
+                if matches!(node.ty, TypeRef::Primitive(_)) && node.value.is_some() =>
+            {
+                input.to_vec()
+            }
+            _ => Vec::new(),
+        },
+        "children" => {
+            let mut out = Vec::new();
+            for item in input {
+                children(item, model, &mut out);
+            }
+            out
+        }
+        "descendants" => {
+            let mut out = Vec::new();
+            for item in input {
+                descendants(item, model, &mut out);
+            }
+            out
+        }
+        "extension" => {
+            let Some(url) = string_argument(0)? else {
+                return Ok(Vec::new());
+            };
+            let mut all = Vec::new();
+            for item in input {
+                children_named(item, "extension", model, &mut all);
+            }
+            all.into_iter()
+                .filter(|ext| match ext {
+                    Item::Node(node) => node
+                        .value
+                        .and_then(|v| v.get("url"))
+                        .and_then(|u| u.as_str())
+                        .is_some_and(|u| u == url),
+                    _ => false,
+                })
+                .collect()
+        }
+        "toInteger" => match single(input)? {
+            None => Vec::new(),
+            Some(item) => match scalar(item, model) {
+                Some(Scalar::Int(i)) => vec![Item::Int(i)],
+                Some(Scalar::Str(s)) => s.parse().map(Item::Int).into_iter().collect(),
+                Some(Scalar::Bool(b)) => vec![Item::Int(i64::from(b))],
+                _ => Vec::new(),
+            },
+        },
+        "toDecimal" => match single(input)? {
+            None => Vec::new(),
+            Some(item) => match scalar(item, model) {
+                Some(Scalar::Int(i)) => vec![Item::Dec(i as f64)],
+                Some(Scalar::Dec(d)) => vec![Item::Dec(d)],
+                Some(Scalar::Str(s)) => s.parse().map(Item::Dec).into_iter().collect(),
+                _ => Vec::new(),
+            },
+        },
+        "toString" => match single(input)? {
+            None => Vec::new(),
+            Some(item) => match item {
+                Item::Node(node) if matches!(node.ty, TypeRef::Primitive(_)) => {
+                    let Some(value) = node.value else {
+                        return Ok(Vec::new());
+                    };
+                    let text = if let Some(s) = value.as_str() {
+                        s.to_owned()
+                    } else if let Some(n) = value.as_raw_number() {
+                        n.as_str().to_owned()
+                    } else if let Some(b) = value.as_bool() {
+                        b.to_string()
+                    } else {
+                        return Ok(Vec::new());
+                    };
+                    vec![Item::Str(Cow::Owned(text))]
+                }
+                Item::Str(s) => vec![Item::Str(s.clone())],
+                Item::Int(i) => vec![Item::Str(Cow::Owned(i.to_string()))],
+                Item::Dec(d) => vec![Item::Str(Cow::Owned(d.to_string()))],
+                Item::Bool(b) => vec![Item::Str(Cow::Owned(b.to_string()))],
+                Item::DateTime(s) | Item::Time(s) => vec![Item::Str(s.clone())],
+                _ => return stop("toString() of a complex value"),
+            },
+        },
+        "startsWith" | "endsWith" | "contains" | "matches" | "indexOf" => {
+            let Some(text) = input_string()? else {
+                return Ok(Vec::new());
+            };
+            let Some(arg) = string_argument(0)? else {
+                return Ok(Vec::new());
+            };
+            match name {
+                "startsWith" => vec![Item::Bool(text.starts_with(&arg))],
+                "endsWith" => vec![Item::Bool(text.ends_with(&arg))],
+                "contains" => vec![Item::Bool(text.contains(&arg))],
+                "indexOf" => vec![Item::Int(
+                    text.find(&arg)
+                        .map_or(-1, |at| text[..at].chars().count() as i64),
+                )],
+                _ => {
+                    let re = regex::Regex::new(&arg)
+                        .map_err(|_| Stop(format!("the pattern {arg} is not supported")))?;
+                    vec![Item::Bool(re.is_match(&text))]
+                }
+            }
+        }
+        "replaceMatches" | "replace" => {
+            let Some(text) = input_string()? else {
+                return Ok(Vec::new());
+            };
+            let (Some(pattern), Some(with)) = (string_argument(0)?, string_argument(1)?) else {
+                return Ok(Vec::new());
+            };
+            let replaced = if name == "replace" {
+                text.replace(&pattern, &with)
+            } else {
+                let re = regex::Regex::new(&pattern)
+                    .map_err(|_| Stop(format!("the pattern {pattern} is not supported")))?;
+                re.replace_all(&text, with.as_str()).into_owned()
+            };
+            vec![Item::Str(Cow::Owned(replaced))]
+        }
+        "length" => match input_string()? {
+            None => Vec::new(),
+            Some(text) => vec![Item::Int(text.chars().count() as i64)],
+        },
+        "upper" | "lower" => match input_string()? {
+            None => Vec::new(),
+            Some(text) => vec![Item::Str(Cow::Owned(if name == "upper" {
+                text.to_uppercase()
+            } else {
+                text.to_lowercase()
+            }))],
+        },
+        "substring" => {
+            let Some(text) = input_string()? else {
+                return Ok(Vec::new());
+            };
+            let Some(start) = singleton_int(&argument(0)?)? else {
+                return Ok(Vec::new());
+            };
+            let chars: Vec<char> = text.chars().collect();
+            if start < 0 || start as usize >= chars.len() {
+                return Ok(Vec::new());
+            }
+            let length = if args.len() > 1 {
+                singleton_int(&argument(1)?)?.unwrap_or(0).max(0) as usize
+            } else {
+                chars.len()
+            };
+            let end = (start as usize + length).min(chars.len());
+            vec![Item::Str(Cow::Owned(
+                chars[start as usize..end].iter().collect(),
+            ))]
+        }
+        "resolve" => {
+            let mut out = Vec::new();
+            for item in input {
+                let reference = match item {
+                    Item::Node(node) if matches!(node.ty, TypeRef::Class(_)) => node
+                        .value
+                        .and_then(|v| v.get("reference"))
+                        .and_then(|r| r.as_str())
+                        .map(str::to_owned),
+                    other => as_str(other, model).map(Cow::into_owned),
+                };
+                let Some(reference) = reference else {
+                    continue;
+                };
+                match env.host.resolve(&reference) {
+                    Some(found) => out.push(Item::Node(found)),
+                    None => return stop(format!("{reference} cannot be resolved here")),
+                }
+            }
+            out
+        }
+        "memberOf" => {
+            let Some(url) = string_argument(0)? else {
+                return Ok(Vec::new());
+            };
+            let url = url.split('|').next().unwrap_or_default().to_owned();
+            let Some(set) = env.host.value_set(&url) else {
+                return stop(format!("the value set {url} is not at hand"));
+            };
+            match single(input)? {
+                None => Vec::new(),
+                Some(item) => match member_of(item, set, model) {
+                    Membership::In => vec![Item::Bool(true)],
+                    Membership::NotIn => vec![Item::Bool(false)],
+                    Membership::Unknown => {
+                        return stop(format!("membership of {url} cannot be decided here"));
+                    }
+                },
+            }
+        }
+        other => return stop(format!("{other}() is not supported")),
+    })
+}
+
+/// Whether a code, Coding or CodeableConcept is in a value set.
+fn member_of(item: &Item<'_>, set: &ValueSet, model: &Model) -> Membership {
+    if let Some(Scalar::Str(code)) = scalar(item, model) {
+        return set.code(&code);
+    }
+    let Item::Node(node) = item else {
+        return Membership::Unknown;
+    };
+    let Some(object) = node.value.and_then(|v| v.as_object()) else {
+        return Membership::Unknown;
+    };
+    let coding = |c: &Value| -> Membership {
+        match c.get("code").and_then(|v| v.as_str()) {
+            Some(code) => set.coding(c.get("system").and_then(|s| s.as_str()), code),
+            None => Membership::Unknown,
+        }
+    };
+    if let Some(codings) = object.get(&"coding").and_then(|c| c.as_array()) {
+        let mut result = Membership::NotIn;
+        for c in codings.iter() {
+            match coding(c) {
+                Membership::In => return Membership::In,
+                Membership::Unknown => result = Membership::Unknown,
+                Membership::NotIn => {}
+            }
+        }
+        return result;
+    }
+    if object.get(&"code").is_some() {
+        return coding(node.value.unwrap_or(&Value::new()));
+    }
+    Membership::NotIn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_compare_by_precision() {
+        assert_eq!(
+            compare_moments("2021-01-01", "2021-02-01"),
+            Some(Ordering::Less)
+        );
+        assert_eq!(compare_moments("2021", "2021-01-05"), None);
+        assert_eq!(compare_moments("2020", "2021-01-05"), Some(Ordering::Less));
+        assert_eq!(
+            compare_moments("2021-02-01T10:00:00Z", "2021-02-01T09:00:00Z"),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(
+            compare_moments("2021-02-01T10:00:00+02:00", "2021-02-01T09:00:00Z"),
+            Some(Ordering::Less)
+        );
+        assert_eq!(
+            compare_moments("2021-02-01T10:00:00", "2021-02-01T09:00:00Z"),
+            None
+        );
+        assert_eq!(
+            compare_moments("2021-02-01T10:00:00.000Z", "2021-02-01T10:00:00Z"),
+            Some(Ordering::Equal)
+        );
+    }
+
+    #[test]
+    fn civil_dates_round_trip() {
+        for days in [-800_000, -1, 0, 1, 18_000, 2_000_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+}

@@ -1,0 +1,1185 @@
+//! The profile tier: the CARIN Blue Button 2.0.0 profiles (C4BB), checked natively.
+//!
+//! `schemas/carin-bb/profiles.json` is derived by `schemas/structure.py` from the IG's
+//! snapshots: per profile, a tree of what it adds to the R4 definition of its type (tighter
+//! cardinality, narrower types and reference targets, patterns, required bindings to the
+//! IG's value sets, slices with their discriminators, its own constraints). Everything R4
+//! itself says is the structure tier's, so a rule is reported once.
+//!
+//! A resource is checked against the C4BB profiles its `meta.profile` names (unversioned,
+//! or version 2.0.0), and against the profiles the caller gives for its type. A declared
+//! profile onramp does not have (another IG, another CARIN version) is counted, not guessed.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
+
+use super::fhirpath::{Env, Node, Verdict};
+use super::finding::{Finding, Tier, label, quote, show};
+use super::model::{
+    self, ClassId, Constraint, ConstraintId, FileCodes, FileConstraint, Membership, Model, TypeRef,
+    ValueSet, ValueSetId,
+};
+use super::structure::{Bundle, Resolver, Undecided, type_and_id};
+
+/// The derived profiles as committed.
+pub const PROFILES_JSON: &str = include_str!("../../schemas/carin-bb/profiles.json");
+
+/// One C4BB profile.
+#[derive(Debug)]
+pub struct Profile {
+    pub url: Box<str>,
+    /// `C4BBCoverage`.
+    pub name: Box<str>,
+    /// The resource type it constrains.
+    pub resource_type: Box<str>,
+    pub version: Box<str>,
+    root: ProfileNode,
+}
+
+impl Profile {
+    /// The name a report shows: the last segment of its URL (`C4BB-Coverage`).
+    pub fn short(&self) -> &str {
+        self.url.rsplit('/').next().unwrap_or(&self.url)
+    }
+}
+
+/// What a profile says of one element (or of one slice of it).
+#[derive(Debug)]
+struct ProfileNode {
+    name: Box<str>,
+    choice: bool,
+    slice: Option<Box<str>>,
+    min: Option<u32>,
+    max: Option<u32>,
+    /// Allowed type codes, when narrower than R4's.
+    types: Option<Box<[Box<str>]>>,
+    /// Allowed reference target types, when narrower than R4's.
+    target_types: Option<Box<[Box<str>]>>,
+    target_profiles: Box<[Box<str>]>,
+    pattern: Option<serde_json::Value>,
+    fixed: Option<serde_json::Value>,
+    binding: Option<ValueSetId>,
+    /// A binding to a value set that cannot be listed here: not judged.
+    constraints: Box<[ConstraintId]>,
+    slicing: Option<Slicing>,
+    slices: Box<[ProfileNode]>,
+    children: Box<[ProfileNode]>,
+    matches: Box<[Match]>,
+}
+
+#[derive(Debug)]
+struct Slicing {
+    closed: bool,
+    /// Sliced by type (`$this`): the types restriction reports a wrong type.
+    by_type: bool,
+}
+
+/// How an item is told to belong to a slice.
+#[derive(Debug)]
+enum Match {
+    /// The value at the path contains the pattern.
+    Pattern(Box<[Box<str>]>, serde_json::Value),
+    /// The value at the path is in the value set (`None`: one that cannot be listed).
+    Binding(Box<[Box<str>]>, Option<ValueSetId>),
+    /// An extension's `url`.
+    Url(Box<str>),
+    /// A choice element's JSON name (`valueQuantity`).
+    Type(Box<str>),
+}
+
+/// All the profiles, their value sets and constraints.
+#[derive(Debug)]
+pub struct Profiles {
+    profiles: Vec<Profile>,
+    pub value_sets: Vec<ValueSet>,
+    value_set_index: HashMap<Box<str>, ValueSetId>,
+    constraints: Vec<Constraint>,
+    /// The IG's CapabilityStatement's profiles per resource type.
+    pub supported: HashMap<Box<str>, Box<[Box<str>]>>,
+    pub version: Box<str>,
+}
+
+static GLOBAL: LazyLock<Profiles> =
+    LazyLock::new(|| Profiles::load(PROFILES_JSON).expect("the embedded CARIN profiles load"));
+
+impl Profiles {
+    pub fn global() -> &'static Profiles {
+        &GLOBAL
+    }
+
+    /// A profile by canonical URL, `url|version` accepted when the version is ours.
+    pub fn find(&self, canonical: &str) -> Option<&Profile> {
+        let (url, version) = match canonical.split_once('|') {
+            Some((url, version)) => (url, Some(version)),
+            None => (canonical, None),
+        };
+        self.profiles
+            .iter()
+            .find(|p| &*p.url == url && version.is_none_or(|v| v == &*p.version))
+    }
+
+    /// The profiles' short names.
+    pub fn names(&self) -> Vec<&str> {
+        self.profiles.iter().map(Profile::short).collect()
+    }
+
+    pub fn all(&self) -> &[Profile] {
+        &self.profiles
+    }
+
+    fn value_set(&self, url: &str) -> Option<&ValueSet> {
+        self.value_set_index
+            .get(url)
+            .map(|id| &self.value_sets[*id as usize])
+    }
+
+    fn load(text: &str) -> Result<Self, String> {
+        let file: File = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let (value_sets, value_set_index) = model::value_sets_of(file.value_sets);
+        let mut names: Vec<String> = file.constraints.keys().cloned().collect();
+        names.sort_unstable();
+        let mut constraints = Vec::new();
+        let mut constraint_index = HashMap::new();
+        let mut table = file.constraints;
+        for name in names {
+            let item = table.remove(&name).ok_or("constraint vanished")?;
+            constraint_index.insert(name, constraints.len() as ConstraintId);
+            constraints.push(model::constraint_of(item));
+        }
+        let builder = Builder {
+            value_set_index: &value_set_index,
+            constraint_index: &constraint_index,
+        };
+        let mut urls: Vec<_> = file.profiles.into_iter().collect();
+        urls.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut profiles = Vec::new();
+        for (url, entry) in urls {
+            profiles.push(Profile {
+                url: url.into_boxed_str(),
+                name: entry.name.into_boxed_str(),
+                resource_type: entry.kind.into_boxed_str(),
+                version: entry.version.into_boxed_str(),
+                root: builder.node(entry.root)?,
+            });
+        }
+        Ok(Self {
+            profiles,
+            value_sets,
+            value_set_index,
+            constraints,
+            supported: file
+                .supported_profiles
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        k.into_boxed_str(),
+                        v.into_iter().map(String::into_boxed_str).collect(),
+                    )
+                })
+                .collect(),
+            version: file.version.into_boxed_str(),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct File {
+    version: String,
+    constraints: HashMap<String, FileConstraint>,
+    profiles: HashMap<String, FileProfile>,
+    supported_profiles: HashMap<String, Vec<String>>,
+    value_sets: HashMap<String, HashMap<String, FileCodes>>,
+}
+
+#[derive(Deserialize)]
+struct FileProfile {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    version: String,
+    root: FileNode,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FileNode {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    choice: bool,
+    #[serde(default)]
+    slice: Option<String>,
+    #[serde(default)]
+    min: Option<u32>,
+    #[serde(default)]
+    max: Option<String>,
+    #[serde(default)]
+    types: Option<Vec<String>>,
+    #[serde(default)]
+    target_types: Option<Vec<String>>,
+    #[serde(default)]
+    target_profiles: Vec<String>,
+    #[serde(default)]
+    pattern: Option<serde_json::Value>,
+    #[serde(default)]
+    fixed: Option<serde_json::Value>,
+    #[serde(default)]
+    binding: Option<String>,
+    #[serde(default)]
+    constraints: Vec<String>,
+    #[serde(default)]
+    slicing: Option<FileSlicing>,
+    #[serde(default)]
+    slices: Vec<FileNode>,
+    #[serde(default)]
+    children: Vec<FileNode>,
+    #[serde(default, rename = "match")]
+    matches: Vec<FileMatch>,
+}
+
+#[derive(Deserialize)]
+struct FileSlicing {
+    discriminator: Vec<FileDiscriminator>,
+    rules: String,
+}
+
+#[derive(Deserialize)]
+struct FileDiscriminator {
+    #[serde(rename = "type")]
+    kind: String,
+    path: String,
+}
+
+#[derive(Deserialize)]
+struct FileMatch {
+    #[serde(rename = "type")]
+    kind: String,
+    path: String,
+    value: serde_json::Value,
+}
+
+struct Builder<'t> {
+    value_set_index: &'t HashMap<Box<str>, ValueSetId>,
+    constraint_index: &'t HashMap<String, ConstraintId>,
+}
+
+impl Builder<'_> {
+    fn node(&self, node: FileNode) -> Result<ProfileNode, String> {
+        let path = |p: &str| -> Box<[Box<str>]> {
+            if p == "$this" {
+                Box::new([])
+            } else {
+                p.split('.').map(Into::into).collect()
+            }
+        };
+        let mut matches = Vec::new();
+        for m in node.matches {
+            matches.push(match m.kind.as_str() {
+                "pattern" => Match::Pattern(path(&m.path), m.value),
+                "binding" => Match::Binding(
+                    path(&m.path),
+                    m.value
+                        .as_str()
+                        .and_then(|url| self.value_set_index.get(url).copied()),
+                ),
+                "value" => Match::Url(m.value.as_str().unwrap_or_default().into()),
+                "type" => Match::Type(m.value.as_str().unwrap_or_default().into()),
+                other => return Err(format!("{}: unknown discriminator {other}", node.id)),
+            });
+        }
+        let constraints = node
+            .constraints
+            .iter()
+            .map(|key| {
+                self.constraint_index
+                    .get(key)
+                    .copied()
+                    .ok_or_else(|| format!("{}: unknown constraint {key}", node.id))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ProfileNode {
+            binding: node
+                .binding
+                .as_deref()
+                .and_then(|url| self.value_set_index.get(url).copied()),
+            slicing: node.slicing.map(|s| Slicing {
+                closed: s.rules == "closed",
+                by_type: s
+                    .discriminator
+                    .iter()
+                    .any(|d| d.kind == "type" && d.path == "$this"),
+            }),
+            slices: node
+                .slices
+                .into_iter()
+                .map(|n| self.node(n))
+                .collect::<Result<_, _>>()?,
+            children: node
+                .children
+                .into_iter()
+                .map(|n| self.node(n))
+                .collect::<Result<_, _>>()?,
+            matches: matches.into_boxed_slice(),
+            name: node.name.into_boxed_str(),
+            choice: node.choice,
+            slice: node.slice.map(String::into_boxed_str),
+            min: node.min,
+            max: node.max.as_deref().map(model::max_of),
+            types: node
+                .types
+                .map(|t| t.into_iter().map(String::into_boxed_str).collect()),
+            target_types: node
+                .target_types
+                .map(|t| t.into_iter().map(String::into_boxed_str).collect()),
+            target_profiles: node
+                .target_profiles
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
+            pattern: node.pattern,
+            fixed: node.fixed,
+            constraints,
+        })
+    }
+}
+
+/// Check the resources of `document` against the profiles they declare, and `given`; how
+/// many resources were checked against at least one profile.
+pub fn check<'d>(
+    document: &'d Value,
+    bundle: Option<&Bundle<'d>>,
+    given: &[&'static Profile],
+    findings: &mut Vec<Finding>,
+    undecided: &mut Undecided,
+    unknown: &mut HashMap<Box<str>, u64>,
+) -> u64 {
+    let is_bundle = document.get("resourceType").and_then(|t| t.as_str()) == Some("Bundle");
+    let mut profiled = check_resource(
+        document, None, "", bundle, given, findings, undecided, unknown,
+    );
+    if !is_bundle {
+        return profiled;
+    }
+    let Some(entries) = document.get("entry").and_then(|e| e.as_array()) else {
+        return profiled;
+    };
+    for (n, entry) in entries.iter().enumerate() {
+        if let Some(resource) = entry.get("resource") {
+            let pointer = format!("/entry/{n}/resource");
+            profiled += check_resource(
+                resource,
+                Some(n),
+                &pointer,
+                bundle,
+                given,
+                findings,
+                undecided,
+                unknown,
+            );
+        }
+    }
+    profiled
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one resource's context, passed through once"
+)]
+fn check_resource<'d>(
+    resource: &'d Value,
+    entry: Option<usize>,
+    pointer: &str,
+    bundle: Option<&Bundle<'d>>,
+    given: &[&'static Profile],
+    findings: &mut Vec<Finding>,
+    undecided: &mut Undecided,
+    unknown: &mut HashMap<Box<str>, u64>,
+) -> u64 {
+    let profiles = Profiles::global();
+    let Some(kind) = resource.get("resourceType").and_then(|t| t.as_str()) else {
+        return 0;
+    };
+    let model = Model::global();
+    let Some(class) = model.resource(kind) else {
+        return 0;
+    };
+    let mut apply: Vec<&'static Profile> = Vec::new();
+    if let Some(declared) = resource
+        .get("meta")
+        .and_then(|m| m.get("profile"))
+        .and_then(|p| p.as_array())
+    {
+        for canonical in declared.iter().filter_map(|p| p.as_str()) {
+            // CARIN 2.0.0 has every resource declare `url|version` (its
+            // *-meta-profile-version constraints): a claim without a version does not say
+            // it is 2.0.0 (1upHealth's STU1-era data declares C4BB profiles unversioned),
+            // so it is counted, not checked; `--profile` checks such resources anyway.
+            let versioned = canonical.contains('|');
+            match profiles.find(canonical) {
+                Some(profile) if versioned && &*profile.resource_type == kind => {
+                    if !apply.iter().any(|p| std::ptr::eq(*p, profile)) {
+                        apply.push(profile);
+                    }
+                }
+                Some(profile) if &*profile.resource_type != kind => {}
+                _ => {
+                    *unknown.entry(canonical.into()).or_default() += 1;
+                }
+            }
+        }
+    }
+    for profile in select(given, kind, resource) {
+        if !apply.iter().any(|p| std::ptr::eq(*p, profile)) {
+            apply.push(profile);
+        }
+    }
+    let profiled = u64::from(!apply.is_empty());
+    for profile in apply {
+        let node = Node::resource(model, resource);
+        let mut walk = ProfileWalk {
+            model,
+            profiles,
+            profile,
+            bundle,
+            root_type: model.class(class).name.as_ref(),
+            pointer: pointer.to_owned(),
+            entry,
+            label: label(resource),
+            resource: node,
+            path: Vec::new(),
+            findings,
+            undecided,
+        };
+        walk.object(resource, &profile.root, Some(class));
+    }
+    profiled
+}
+
+/// Of the profiles given for this resource's type, the ones that fit it best: a profile
+/// whose top-level patterns (`type`, `subType`, `use`) the resource does not match is not
+/// for it (an inpatient profile for a pharmacy claim), and of those that match, the ones
+/// with the most such patterns win (C4BB-ExplanationOfBenefit-Pharmacy over the general
+/// C4BB-ExplanationOfBenefit).
+fn select(given: &[&'static Profile], kind: &str, resource: &Value) -> Vec<&'static Profile> {
+    let candidates: Vec<(&'static Profile, usize)> = given
+        .iter()
+        .filter(|p| &*p.resource_type == kind)
+        .filter_map(|p| p.selects(resource).map(|n| (*p, n)))
+        .collect();
+    let best = candidates.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    candidates
+        .into_iter()
+        .filter(|(_, n)| *n == best)
+        .map(|(p, _)| p)
+        .collect()
+}
+
+impl Profile {
+    /// How many of its top-level patterns the resource matches, or `None` if it misses one.
+    fn selects(&self, resource: &Value) -> Option<usize> {
+        let mut matched = 0;
+        for child in &*self.root.children {
+            let Some(pattern) = &child.pattern else {
+                continue;
+            };
+            let value = resource.get(&*child.name)?;
+            if !matches_pattern(value, pattern) {
+                return None;
+            }
+            matched += 1;
+        }
+        Some(matched)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Step<'d> {
+    Name(&'d str),
+    Index(usize),
+}
+
+struct ProfileWalk<'d, 'o> {
+    model: &'static Model,
+    profiles: &'static Profiles,
+    profile: &'static Profile,
+    bundle: Option<&'o Bundle<'d>>,
+    root_type: &'static str,
+    pointer: String,
+    entry: Option<usize>,
+    label: Option<String>,
+    resource: Node<'d>,
+    path: Vec<Step<'d>>,
+    findings: &'o mut Vec<Finding>,
+    undecided: &'o mut Undecided,
+}
+
+/// One value of an element: its JSON name (for choices), position and value.
+struct Occurrence<'d> {
+    json: &'d str,
+    index: Option<usize>,
+    value: Option<&'d Value>,
+    /// A primitive's `_name` companion.
+    ext: Option<&'d Value>,
+    ty: TypeRef,
+}
+
+impl<'d> ProfileWalk<'d, '_> {
+    fn finding(&mut self, extra: Option<&str>, rule: impl Into<String>, message: String) {
+        let mut pointer = self.pointer.clone();
+        let mut path = self.root_type.to_owned();
+        for step in self.path.iter().copied().chain(extra.map(Step::Name)) {
+            match step {
+                Step::Name(name) => {
+                    pointer.push('/');
+                    pointer.push_str(&name.replace('~', "~0").replace('/', "~1"));
+                    path.push('.');
+                    path.push_str(name);
+                }
+                Step::Index(index) => {
+                    let _ = write!(pointer, "/{index}");
+                    let _ = write!(path, "[{index}]");
+                }
+            }
+        }
+        let rule = rule.into();
+        self.findings.push(Finding {
+            entry: self.entry,
+            resource: self.label.clone(),
+            path,
+            pointer,
+            keyword: rule.clone(),
+            message,
+            tier: Tier::Profile,
+            rule,
+            profile: Some(self.profile.url.to_string()),
+        });
+    }
+
+    /// An object against a profile node: its children, then its constraints.
+    fn object(&mut self, value: &'d Value, node: &'static ProfileNode, class: Option<ClassId>) {
+        let Some(object) = value.as_object() else {
+            return;
+        };
+        for child in &*node.children {
+            let occurrences = self.occurrences(object, child, class);
+            self.element(child, &occurrences, class);
+        }
+        let ty = class.map_or(TypeRef::Unknown, TypeRef::Class);
+        self.constraints(
+            node,
+            Node {
+                value: Some(value),
+                ext: None,
+                ty,
+            },
+        );
+    }
+
+    /// The values of `child` in `object`, in order.
+    fn occurrences(
+        &self,
+        object: &'d sonic_rs::Object,
+        child: &ProfileNode,
+        class: Option<ClassId>,
+    ) -> Vec<Occurrence<'d>> {
+        let model = self.model;
+        let mut out = Vec::new();
+        for (name, value) in object.iter() {
+            let json = name.strip_prefix('_').unwrap_or(name);
+            let is_companion = name.len() != json.len();
+            let matches = if child.choice {
+                json.len() > child.name.len()
+                    && json.starts_with(&*child.name)
+                    && json[child.name.len()..].starts_with(|c: char| c.is_ascii_uppercase())
+            } else {
+                json == &*child.name
+            };
+            if !matches {
+                continue;
+            }
+            if is_companion && object.get(&json).is_some() {
+                continue;
+            }
+            let ty = class
+                .and_then(|c| model.class(c).member(json))
+                .map_or(TypeRef::Unknown, |(e, t)| e.types[t].ty);
+            let companion = if is_companion {
+                Some(value)
+            } else {
+                object.iter().find_map(|(key, v)| {
+                    (key.len() == json.len() + 1 && key.starts_with('_') && &key[1..] == json)
+                        .then_some(v)
+                })
+            };
+            let values = if is_companion { None } else { Some(value) };
+            match (
+                values.and_then(|v| v.as_array()),
+                companion.and_then(|c| c.as_array()),
+            ) {
+                (Some(items), exts) => {
+                    for (index, item) in items.iter().enumerate() {
+                        out.push(Occurrence {
+                            json: name,
+                            index: Some(index),
+                            value: Some(item).filter(|v| !v.is_null()),
+                            ext: exts.and_then(|e| e.get(index)).filter(|e| !e.is_null()),
+                            ty,
+                        });
+                    }
+                }
+                (None, Some(exts)) if values.is_none() => {
+                    for (index, ext) in exts.iter().enumerate() {
+                        out.push(Occurrence {
+                            json: name,
+                            index: Some(index),
+                            value: None,
+                            ext: Some(ext),
+                            ty,
+                        });
+                    }
+                }
+                _ => out.push(Occurrence {
+                    json: name,
+                    index: None,
+                    value: values,
+                    ext: companion,
+                    ty,
+                }),
+            }
+        }
+        out
+    }
+
+    fn element(
+        &mut self,
+        node: &'static ProfileNode,
+        occurrences: &[Occurrence<'d>],
+        class: Option<ClassId>,
+    ) {
+        let count = occurrences.len() as u32;
+        let shown = if node.choice {
+            format!("{}[x]", node.name)
+        } else {
+            node.name.to_string()
+        };
+        if let Some(min) = node.min
+            && count < min
+        {
+            self.finding(
+                Some(&shown),
+                "cardinality",
+                format!(
+                    "{} requires {} (at least {min}), found {count}",
+                    self.profile.short(),
+                    shown,
+                ),
+            );
+        }
+        if let Some(max) = node.max
+            && count > max
+        {
+            let at = occurrences.first().map(|o| o.json).unwrap_or(&node.name);
+            self.finding(
+                Some(at),
+                "cardinality",
+                format!(
+                    "{} allows at most {max} {shown}, found {count}",
+                    self.profile.short()
+                ),
+            );
+        }
+        // Which slice each occurrence belongs to.
+        let mut in_slice: Vec<Option<usize>> = vec![None; occurrences.len()];
+        if node.slicing.is_some() && !node.slices.is_empty() {
+            for (at, occurrence) in occurrences.iter().enumerate() {
+                in_slice[at] = node
+                    .slices
+                    .iter()
+                    .position(|slice| self.matches(slice, occurrence));
+            }
+            for (s, slice) in node.slices.iter().enumerate() {
+                let found = in_slice.iter().filter(|i| **i == Some(s)).count() as u32;
+                let name = format!("{}:{}", node.name, slice.slice.as_deref().unwrap_or(""));
+                if let Some(min) = slice.min
+                    && found < min
+                {
+                    self.finding(
+                        Some(&node.name),
+                        "cardinality",
+                        format!(
+                            "{} requires {} (at least {min}{}), found {found}",
+                            self.profile.short(),
+                            name,
+                            describe_match(slice)
+                        ),
+                    );
+                }
+                if let Some(max) = slice.max
+                    && found > max
+                {
+                    self.finding(
+                        Some(&node.name),
+                        "cardinality",
+                        format!(
+                            "{} allows at most {max} {name}{}, found {found}",
+                            self.profile.short(),
+                            describe_match(slice)
+                        ),
+                    );
+                }
+            }
+        }
+        for (at, occurrence) in occurrences.iter().enumerate() {
+            self.path.push(Step::Name(occurrence.json));
+            if let Some(index) = occurrence.index {
+                self.path.push(Step::Index(index));
+            }
+            self.occurrence(node, occurrence, class);
+            match in_slice[at] {
+                Some(s) => self.occurrence(&node.slices[s], occurrence, class),
+                None => {
+                    if let Some(slicing) = &node.slicing
+                        && slicing.closed
+                        && !slicing.by_type
+                        && !node.slices.is_empty()
+                    {
+                        self.finding(
+                            None,
+                            "slice",
+                            format!(
+                                "{} slices {} closed, and this one is in none of its slices ({})",
+                                self.profile.short(),
+                                shown,
+                                node.slices
+                                    .iter()
+                                    .filter_map(|s| s.slice.as_deref())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+            if occurrence.index.is_some() {
+                self.path.pop();
+            }
+            self.path.pop();
+        }
+    }
+
+    /// One occurrence against a node's own rules, then its children.
+    fn occurrence(
+        &mut self,
+        node: &'static ProfileNode,
+        occurrence: &Occurrence<'d>,
+        _class: Option<ClassId>,
+    ) {
+        let profile = self.profile.short().to_owned();
+        if let Some(types) = &node.types
+            && node.choice
+        {
+            let chosen = &occurrence.json.trim_start_matches('_')[node.name.len()..];
+            if !types.iter().any(|t| t.eq_ignore_ascii_case(chosen)) {
+                self.finding(
+                    None,
+                    "type",
+                    format!(
+                        "{profile} allows {}[x] only as {}, not {}",
+                        node.name,
+                        types.join(" or "),
+                        occurrence.json.trim_start_matches('_')
+                    ),
+                );
+                return;
+            }
+        }
+        let Some(value) = occurrence.value else {
+            self.constraints(
+                node,
+                Node {
+                    value: None,
+                    ext: occurrence.ext,
+                    ty: occurrence.ty,
+                },
+            );
+            return;
+        };
+        if let Some(pattern) = &node.pattern
+            && !matches_pattern(value, pattern)
+        {
+            self.finding(
+                None,
+                "pattern",
+                format!(
+                    "{profile} requires {} here{}, found {}",
+                    compact(pattern),
+                    node.slice
+                        .as_deref()
+                        .map(|s| format!(" (slice {s})"))
+                        .unwrap_or_default(),
+                    shown_value(value)
+                ),
+            );
+        }
+        if let Some(fixed) = &node.fixed
+            && !equals_exactly(value, fixed)
+        {
+            self.finding(
+                None,
+                "fixed",
+                format!(
+                    "{profile} fixes this to {}, found {}",
+                    compact(fixed),
+                    shown_value(value)
+                ),
+            );
+        }
+        if let Some(set) = node.binding {
+            self.binding(&self.profiles.value_sets[set as usize], value);
+        }
+        if let Some(targets) = &node.target_types
+            && let Some(reference) = value.get("reference").and_then(|r| r.as_str())
+            && let Some(kind) = self.reference_type(reference)
+            && !targets.iter().any(|t| &**t == kind)
+        {
+            let allowed: Vec<&str> = node
+                .target_profiles
+                .iter()
+                .map(|p| p.rsplit('/').next().unwrap_or(p))
+                .collect();
+            self.finding(
+                Some("reference"),
+                "reference-target",
+                format!(
+                    "{profile} requires a reference to {} here, but {} points at a {kind}",
+                    allowed.join(" or "),
+                    quote(reference)
+                ),
+            );
+        }
+        let class = match occurrence.ty {
+            TypeRef::Class(id) => Some(id),
+            _ => None,
+        };
+        if !node.children.is_empty() {
+            self.object(value, node, class);
+        } else {
+            self.constraints(
+                node,
+                Node {
+                    value: Some(value),
+                    ext: occurrence.ext,
+                    ty: occurrence.ty,
+                },
+            );
+        }
+    }
+
+    fn reference_type(&self, reference: &'d str) -> Option<&'d str> {
+        if let Some(id) = reference.strip_prefix('#') {
+            return self
+                .resource
+                .value?
+                .get("contained")?
+                .as_array()?
+                .iter()
+                .find(|r| r.get("id").and_then(|i| i.as_str()) == Some(id))?
+                .get("resourceType")?
+                .as_str();
+        }
+        if reference.starts_with("urn:") {
+            return self.bundle?.find(reference)?.get("resourceType")?.as_str();
+        }
+        type_and_id(reference).map(|(kind, _)| kind)
+    }
+
+    fn binding(&mut self, set: &'static ValueSet, value: &'d Value) {
+        let profile = self.profile.short().to_owned();
+        if let Some(code) = value.as_str() {
+            if set.code(code) == Membership::NotIn {
+                self.finding(
+                    None,
+                    "binding",
+                    format!(
+                        "{profile}: {} is not in {} (required)",
+                        quote(code),
+                        set.name()
+                    ),
+                );
+            }
+            return;
+        }
+        let codings: Vec<&Value> = match value.get("coding").and_then(|c| c.as_array()) {
+            Some(codings) => codings.iter().collect(),
+            None if value.get("code").is_some() => vec![value],
+            None => {
+                self.finding(
+                    None,
+                    "binding",
+                    format!(
+                        "{profile} requires a code from {} here; this has none",
+                        set.name()
+                    ),
+                );
+                return;
+            }
+        };
+        let mut shown = Vec::new();
+        for coding in codings {
+            let Some(code) = coding.get("code").and_then(|c| c.as_str()) else {
+                return;
+            };
+            let system = coding.get("system").and_then(|s| s.as_str());
+            match set.coding(system, code) {
+                Membership::In | Membership::Unknown => return,
+                Membership::NotIn => shown.push(match system {
+                    Some(system) => format!("{system}|{code}"),
+                    None => quote(code),
+                }),
+            }
+        }
+        let listed: Vec<&str> = set.some_codes(10);
+        self.finding(
+            None,
+            "binding",
+            format!(
+                "{profile}: {} is not in {} (required): use one of {}",
+                shown.join(", "),
+                set.name(),
+                listed.join(", ")
+            ),
+        );
+    }
+
+    fn constraints(&mut self, node: &'static ProfileNode, context: Node<'d>) {
+        for &id in &*node.constraints {
+            let constraint = &self.profiles.constraints[id as usize];
+            if !constraint.error {
+                continue;
+            }
+            let Ok(compiled) = &constraint.compiled else {
+                *self.undecided.entry(constraint.key.clone()).or_default() += 1;
+                continue;
+            };
+            let host = Resolver {
+                model: self.model,
+                root: self.resource,
+                bundle: self.bundle,
+                extra: Some(&profile_value_set),
+            };
+            let env = Env {
+                model: self.model,
+                resource: self.resource,
+                root: self.resource,
+                context,
+                host: &host,
+            };
+            match compiled.check(&env) {
+                Verdict::Holds => {}
+                Verdict::Fails => {
+                    let message = format!(
+                        "{}: {} fails: {} ({})",
+                        self.profile.short(),
+                        constraint.key,
+                        constraint.human,
+                        constraint
+                            .expression
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    );
+                    self.finding(None, format!("invariant:{}", constraint.key), message);
+                }
+                Verdict::Undecided(_) => {
+                    *self.undecided.entry(constraint.key.clone()).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    /// Whether an occurrence belongs to `slice`.
+    fn matches(&self, slice: &ProfileNode, occurrence: &Occurrence<'d>) -> bool {
+        slice.matches.iter().all(|test| match test {
+            Match::Type(name) => occurrence.json.trim_start_matches('_') == &**name,
+            Match::Url(url) => occurrence
+                .value
+                .and_then(|v| v.get("url"))
+                .and_then(|u| u.as_str())
+                .is_some_and(|u| u == &**url),
+            Match::Pattern(path, pattern) => occurrence
+                .value
+                .map(|v| values_at(v, path))
+                .is_some_and(|values| values.iter().any(|v| matches_pattern(v, pattern))),
+            Match::Binding(path, set) => {
+                let Some(value) = occurrence.value else {
+                    return false;
+                };
+                let Some(set) = set.map(|s| &self.profiles.value_sets[s as usize]) else {
+                    return true; // a set that cannot be listed: cannot tell it apart
+                };
+                values_at(value, path).iter().any(|v| {
+                    let codings: Vec<&Value> = match v.get("coding").and_then(|c| c.as_array()) {
+                        Some(c) => c.iter().collect(),
+                        None => vec![*v],
+                    };
+                    codings.iter().any(|c| {
+                        c.get("code").and_then(|x| x.as_str()).is_some_and(|code| {
+                            set.coding(c.get("system").and_then(|s| s.as_str()), code)
+                                != Membership::NotIn
+                        })
+                    })
+                })
+            }
+        })
+    }
+}
+
+fn profile_value_set(url: &str) -> Option<&'static ValueSet> {
+    Profiles::global().value_set(url)
+}
+
+/// The values at a dotted element path below `value` (`$this` is the empty path).
+fn values_at<'d>(value: &'d Value, path: &[Box<str>]) -> Vec<&'d Value> {
+    let mut current = vec![value];
+    for step in path {
+        let mut next = Vec::new();
+        for v in current {
+            if let Some(found) = v.get(&**step) {
+                match found.as_array() {
+                    Some(items) => next.extend(items.iter()),
+                    None => next.push(found),
+                }
+            }
+        }
+        current = next;
+    }
+    current
+}
+
+/// FHIR pattern semantics: the instance has at least what the pattern has; a pattern array's
+/// every item matches some item of the instance's array.
+pub fn matches_pattern(instance: &Value, pattern: &serde_json::Value) -> bool {
+    match pattern {
+        serde_json::Value::Object(members) => {
+            let Some(object) = instance.as_object() else {
+                return false;
+            };
+            members
+                .iter()
+                .all(|(name, expected)| match object.get(&name.as_str()) {
+                    Some(actual) => matches_pattern(actual, expected),
+                    None => false,
+                })
+        }
+        serde_json::Value::Array(items) => match instance.as_array() {
+            Some(actual) => items
+                .iter()
+                .all(|expected| actual.iter().any(|a| matches_pattern(a, expected))),
+            None => items.len() == 1 && matches_pattern(instance, &items[0]),
+        },
+        serde_json::Value::String(s) => instance.as_str() == Some(s.as_str()),
+        serde_json::Value::Bool(b) => instance.as_bool() == Some(*b),
+        serde_json::Value::Number(n) => instance
+            .as_raw_number()
+            .and_then(|r| r.as_str().parse::<f64>().ok())
+            .zip(n.as_f64())
+            .is_some_and(|(a, b)| a == b),
+        serde_json::Value::Null => instance.is_null(),
+    }
+}
+
+/// A fixed value: exactly equal, nothing more or less.
+fn equals_exactly(instance: &Value, fixed: &serde_json::Value) -> bool {
+    match fixed {
+        serde_json::Value::Object(members) => instance.as_object().is_some_and(|object| {
+            object.len() == members.len()
+                && members.iter().all(|(name, expected)| {
+                    object
+                        .get(&name.as_str())
+                        .is_some_and(|actual| equals_exactly(actual, expected))
+                })
+        }),
+        serde_json::Value::Array(items) => instance.as_array().is_some_and(|actual| {
+            actual.len() == items.len()
+                && actual.iter().zip(items).all(|(a, e)| equals_exactly(a, e))
+        }),
+        other => matches_pattern(instance, other),
+    }
+}
+
+/// A pattern, shortly: `system|code` for codings, else compact JSON.
+fn compact(pattern: &serde_json::Value) -> String {
+    if let Some(codings) = pattern.get("coding").and_then(|c| c.as_array()) {
+        let shown: Vec<String> = codings
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}|{}",
+                    c.get("system").and_then(|s| s.as_str()).unwrap_or(""),
+                    c.get("code").and_then(|s| s.as_str()).unwrap_or("")
+                )
+            })
+            .collect();
+        return format!("a coding {}", shown.join(" and "));
+    }
+    if let Some(text) = pattern.as_str() {
+        return format!("{text:?}");
+    }
+    let text = pattern.to_string();
+    if text.len() > 120 {
+        format!(
+            "{}…",
+            &text[..text.char_indices().nth(117).map_or(text.len(), |(i, _)| i)]
+        )
+    } else {
+        text
+    }
+}
+
+fn shown_value(value: &Value) -> String {
+    if let Some(codings) = value.get("coding").and_then(|c| c.as_array()) {
+        let shown: Vec<String> = codings
+            .iter()
+            .take(4)
+            .map(|c| {
+                format!(
+                    "{}|{}",
+                    c.get("system").and_then(|s| s.as_str()).unwrap_or(""),
+                    c.get("code").and_then(|s| s.as_str()).unwrap_or("")
+                )
+            })
+            .collect();
+        return if shown.is_empty() {
+            "no coding".into()
+        } else {
+            shown.join(", ")
+        };
+    }
+    show(value)
+}
+
+fn describe_match(slice: &ProfileNode) -> String {
+    // The first test says enough to recognise the slice.
+    let Some(test) = slice.matches.first() else {
+        return String::new();
+    };
+    match test {
+        Match::Pattern(path, pattern) => {
+            let at = if path.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", path.join("."))
+            };
+            format!(":{at} {}", compact(pattern))
+        }
+        Match::Binding(path, _) => format!(": {} from the slice's value set", path.join(".")),
+        Match::Url(url) => format!(": url {url}"),
+        Match::Type(name) => format!(": as {name}"),
+    }
+}
