@@ -3,7 +3,9 @@ Feature: Required resources
   Every type the target requires (its [resources] required; the payer guide's minimum is
   ExplanationOfBenefit, Coverage, Organization, Patient, Practitioner and Location) is
   served for the authenticated member as FHIR R4 (4.0.1) searchset Bundles paged with next
-  links.
+  links. Each resource is validated in three tiers as it arrives: HL7's R4 JSON Schema, the
+  R4 StructureDefinitions (cardinality, value sets, references, invariants), and the CARIN
+  Blue Button 2.0.0 profiles it declares or the target applies to its type ([validation]).
 
   Scenario Outline: The member's <type> resources are valid FHIR R4 and theirs alone
     Given the app holds the member's access token
@@ -11,7 +13,9 @@ Feature: Required resources
     Then every page is a searchset Bundle
     And the Bundle total matches the entries received
     And no resource appears twice
-    And every <type> resource is valid FHIR R4
+    And every <type> resource passes the R4 JSON Schema
+    And every <type> resource conforms to the R4 StructureDefinitions
+    And every <type> resource conforms to its CARIN Blue Button profiles
     And every <type> resource belongs to the member
     And every reference between the returned resources resolves
 

@@ -1,7 +1,8 @@
 //! Patient Access semantics beyond the schema, judged on what [`crate::fhir`] read:
 //! searchset Bundles, totals consistent with what was received, no duplicates across pages,
 //! every resource in the authorized member's compartment (or referenced by their data), and
-//! references among returned resources (and to contained resources, `#id`) that resolve. Pure functions over search results;
+//! references among returned resources that resolve (a reference to a contained resource,
+//! `#id`, is R4's ref-1, which validation judges). Pure functions over search results;
 //! nothing here fetches. (Reading imports validation, judging imports reading: the arrows
 //! run one way, `access` → `fhir` → `validate`.)
 
@@ -267,14 +268,9 @@ pub fn references(result: &SearchResult, all: &BTreeMap<String, Arc<SearchResult
     let mut unchecked: BTreeSet<String> = BTreeSet::new();
     for resource in &result.resources {
         for reference in &resource.references {
-            // A local reference: `#` is the resource itself, `#id` one of its contained.
-            if let Some(local) = reference.strip_prefix('#') {
-                if !local.is_empty() && !resource.contained.iter().any(|c| c == local) {
-                    verdict.problem(format!(
-                        "{} references #{local}, which is none of its contained resources",
-                        resource.label()
-                    ));
-                }
+            // A local reference (`#id`) is within the resource: whether it resolves is R4's
+            // ref-1, which the validation of the resource judges.
+            if reference.starts_with('#') {
                 continue;
             }
             let Some((kind, id)) = reference_target(reference) else {

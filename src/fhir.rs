@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::http::{Http, HttpError, Request};
 use crate::secret::Secret;
-use crate::validate::{Finding, Registry};
+use crate::validate::{Finding, Validator};
 
 /// What one page of a search was.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -95,6 +95,14 @@ pub struct SearchResult {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unfinished: bool,
     pub failure: Option<SearchFailure>,
+    /// Constraints that applied but could not be evaluated, and how often.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub undecided: Vec<(Box<str>, u64)>,
+    /// Declared profiles onramp could not check, and how many resources declared each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_profiles: Vec<(Box<str>, u64)>,
+    /// Resources checked against at least one profile.
+    pub profiled: u64,
     /// The resources were read one by one, by the references to them, not searched.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub read_by_reference: bool,
@@ -113,12 +121,30 @@ struct Checked {
     invalid: u64,
     findings: Vec<PageFinding>,
     resources: Vec<ResourceSummary>,
+    undecided: Vec<(Box<str>, u64)>,
+    unknown_profiles: Vec<(Box<str>, u64)>,
+    profiled: u64,
+}
+
+/// Add counts per key into `into`, keeping it sorted.
+fn merge_counts(into: &mut Vec<(Box<str>, u64)>, from: Vec<(Box<str>, u64)>) {
+    for (key, count) in from {
+        match into.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(at) => into[at].1 += count,
+            Err(at) => into.insert(at, (key, count)),
+        }
+    }
 }
 
 /// Validate a parsed page and reduce its entries (the CPU-heavy half of reading a page).
-fn check_page(document: &sonic_rs::Value, mut info: PageInfo) -> Checked {
+fn check_page(
+    validator: &Validator,
+    document: &crate::validate::Parsed,
+    mut info: PageInfo,
+) -> Checked {
     let started = std::time::Instant::now();
-    let checked = Registry::global().check(document);
+    let checked = validator.check_parsed(document);
+    let document = &document.document;
     let number = info.number;
     let findings = checked
         .findings
@@ -152,6 +178,9 @@ fn check_page(document: &sonic_rs::Value, mut info: PageInfo) -> Checked {
         invalid: checked.invalid,
         findings,
         resources,
+        undecided: checked.undecided,
+        unknown_profiles: checked.unknown_profiles,
+        profiled: checked.profiled,
     }
 }
 
@@ -164,6 +193,7 @@ pub async fn search(
     kind: &str,
     token: &Secret,
     paging: Paging,
+    validator: &Arc<Validator>,
     mut progress: impl FnMut(usize, usize, usize),
 ) -> SearchResult {
     let mut result = SearchResult {
@@ -228,8 +258,8 @@ pub async fn search(
             ));
         }
         let parsing = std::time::Instant::now();
-        let document = match crate::validate::parse(&response.body) {
-            Ok(document) => document,
+        let parsed = match crate::validate::parse_document(&response.body) {
+            Ok(parsed) => parsed,
             Err(finding) => {
                 result.failure = Some(SearchFailure {
                     environment: false,
@@ -246,9 +276,9 @@ pub async fn search(
             url: url.clone(),
             status: response.status,
             duration_ms: u64::try_from(response.duration.as_millis()).unwrap_or(u64::MAX),
-            resource_type: string_at(&document, "resourceType"),
-            bundle_type: string_at(&document, "type"),
-            total: document.get("total").and_then(|t| t.as_u64()),
+            resource_type: string_at(&parsed.document, "resourceType"),
+            bundle_type: string_at(&parsed.document, "type"),
+            total: parsed.document.get("total").and_then(|t| t.as_u64()),
             matches: 0,
             entries: 0,
             parse_us: u64::try_from(parsing.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -256,7 +286,7 @@ pub async fn search(
         };
         // Where to go next, decided before this page is checked, so that the next page
         // is on its way while this one is.
-        let next = match next_link(&document) {
+        let next = match next_link(&parsed.document) {
             None => None,
             Some(_) if number >= paging.page_cap => {
                 result.page_problems.push(format!(
@@ -285,7 +315,8 @@ pub async fn search(
             },
         };
         drop(response);
-        let check = tokio::task::spawn_blocking(move || check_page(&document, info));
+        let validator = Arc::clone(validator);
+        let check = tokio::task::spawn_blocking(move || check_page(&validator, &parsed, info));
         let (checked, following) = match &next {
             Some(next) => {
                 let (checked, following) = tokio::join!(check, fetch(next.clone(), number + 1));
@@ -301,6 +332,15 @@ pub async fn search(
             break;
         };
         result.invalid += checked.invalid;
+        result.profiled += checked.profiled;
+        merge_counts(
+            &mut result.undecided,
+            std::mem::take(&mut checked.undecided),
+        );
+        merge_counts(
+            &mut result.unknown_profiles,
+            std::mem::take(&mut checked.unknown_profiles),
+        );
         result.findings.append(&mut checked.findings);
         result.resources.append(&mut checked.resources);
         result.pages.push(checked.info);
@@ -483,13 +523,13 @@ pub async fn read_each(
     kind: &str,
     ids: &[String],
     token: &Secret,
+    validator: &Validator,
 ) -> SearchResult {
     let mut result = SearchResult {
         kind: kind.to_owned(),
         read_by_reference: true,
         ..SearchResult::default()
     };
-    let registry = Registry::global();
     let mut strings = Interner::default();
     for (number, id) in ids.iter().enumerate() {
         let path = format!("{kind}/{id}");
@@ -514,8 +554,8 @@ pub async fn read_each(
             });
             break;
         }
-        let document = match crate::validate::parse(&response.body) {
-            Ok(document) => document,
+        let parsed = match crate::validate::parse_document(&response.body) {
+            Ok(parsed) => parsed,
             Err(finding) => {
                 result.failure = Some(SearchFailure {
                     environment: false,
@@ -524,7 +564,11 @@ pub async fn read_each(
                 break;
             }
         };
-        let checked = registry.check(&document);
+        let checked = validator.check_parsed(&parsed);
+        let document = parsed.document;
+        result.profiled += checked.profiled;
+        merge_counts(&mut result.undecided, checked.undecided);
+        merge_counts(&mut result.unknown_profiles, checked.unknown_profiles);
         result.invalid += checked.invalid;
         result
             .findings

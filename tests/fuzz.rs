@@ -177,6 +177,86 @@ fn validation_takes_any_document() {
     });
 }
 
+/// Every pointer into a value, for mutating valid resources anywhere.
+fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (name, member) in map {
+                let next = format!("{at}/{}", name.replace('~', "~0").replace('/', "~1"));
+                out.push(next.clone());
+                pointers(member, next, out);
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                let next = format!("{at}/{index}");
+                out.push(next.clone());
+                pointers(item, next, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A resource the sandbox generates (valid at every tier), with one value anywhere in it
+/// replaced by arbitrary JSON: what reaches the structure and profile walkers and the
+/// FHIRPath evaluator deep inside otherwise-valid claims.
+fn mutated_claim() -> BoxedStrategy<Vec<u8>> {
+    use onramp::sandbox::data::Store;
+    let plan = onramp::sandbox::data::generate::Generated::new(2, 4);
+    let mut bases = Vec::new();
+    for kind in [
+        "ExplanationOfBenefit",
+        "Coverage",
+        "Patient",
+        "Organization",
+        "Practitioner",
+    ] {
+        bases.extend(plan.page(0, kind, 0, 4));
+    }
+    (
+        prop::sample::select(bases),
+        any::<prop::sample::Index>(),
+        json(),
+    )
+        .prop_map(|(mut base, at, replacement)| {
+            let mut all = Vec::new();
+            pointers(&base, String::new(), &mut all);
+            if !all.is_empty()
+                && let Some(slot) = base.pointer_mut(&all[at.index(all.len())])
+            {
+                *slot = replacement;
+            }
+            base.to_string().into_bytes()
+        })
+        .boxed()
+}
+
+#[test]
+fn every_tier_takes_any_document() {
+    with_big_stack(|| {
+        let all_profiles: Vec<String> = onramp::validate::profile::Profiles::global()
+            .all()
+            .iter()
+            .map(|p| p.url.to_string())
+            .collect();
+        let validator = onramp::validate::Validator::default()
+            .with_profiles(&all_profiles)
+            .expect("the IG's profiles");
+        let inputs = prop_oneof![2 => document(), 3 => mutated_claim()];
+        runner()
+            .run(&inputs, |bytes| {
+                let checked = validator.check_bytes(&bytes);
+                for finding in &checked.findings {
+                    prop_assert!(!finding.message.is_empty());
+                    prop_assert!(!finding.rule.is_empty());
+                }
+                Ok(())
+            })
+            .expect("no panic");
+    });
+}
+
 #[test]
 fn target_files_take_any_text() {
     let line = prop_oneof![
@@ -398,6 +478,14 @@ fn the_runs_search_reads_any_response() {
         };
         let http = onramp::http::Http::new(settings, recorder).expect("client");
         let token = onramp::secret::Secret::new("fuzz-token");
+        // Every tier, with the CARIN profiles the run applies by default.
+        let validator = Arc::new(
+            onramp::validate::Validator::default()
+                .with_profiles(&onramp::config::ValidationSettings::carin_defaults(&[
+                    "Patient".to_owned(),
+                ]))
+                .expect("the IG's profiles"),
+        );
         let status = prop::sample::select(vec![200u16, 200, 200, 401, 404, 500, 302]);
         runner()
             .run(&(status, document()), |(status, bytes)| {
@@ -411,6 +499,7 @@ fn the_runs_search_reads_any_response() {
                         page_size: Some(10),
                         page_cap: 3,
                     },
+                    &validator,
                     |_, _, _| {},
                 ));
                 prop_assert!(result.pages.len() <= 3);

@@ -69,6 +69,12 @@ fn bare_summary(text: &str) -> RunSummary {
             pkce: true,
             client_auth: "body".into(),
             faults: vec!["invalid-resource:Patient".into()],
+            validation: onramp::run::summary::ValidationInfo {
+                tier: onramp::validate::Tier::Profile,
+                profiles: vec![
+                    "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Patient".into(),
+                ],
+            },
         },
         started_at: "2026-11-28T12:00:00Z".into(),
         finished_at: "2026-11-28T12:00:03Z".into(),
@@ -139,22 +145,49 @@ fn bare_summary(text: &str) -> RunSummary {
             count: 1,
             pages: 1,
             invalid: 1,
-            findings: vec![ResourceFinding {
-                page: 1,
-                url: "http://127.0.0.1:1/r4/Patient".into(),
-                entry: Some(0),
-                resource: Some("Patient/p1".into()),
-                path: "Patient.gender".into(),
-                pointer: "/entry/0/resource/gender".into(),
-                keyword: "enum".into(),
-                message: format!("\"{text}\" is not an allowed code here"),
-            }],
+            findings: vec![
+                ResourceFinding {
+                    page: 1,
+                    url: "http://127.0.0.1:1/r4/Patient".into(),
+                    entry: Some(0),
+                    resource: Some("Patient/p1".into()),
+                    path: "Patient.gender".into(),
+                    pointer: "/entry/0/resource/gender".into(),
+                    keyword: "enum".into(),
+                    message: format!("\"{text}\" is not an allowed code here"),
+                    tier: onramp::validate::Tier::Schema,
+                    rule: "enum".into(),
+                    profile: None,
+                },
+                ResourceFinding {
+                    page: 1,
+                    url: "http://127.0.0.1:1/r4/Patient".into(),
+                    entry: Some(0),
+                    resource: Some("Patient/p1".into()),
+                    path: "Patient.identifier".into(),
+                    pointer: "/entry/0/resource/identifier".into(),
+                    keyword: "cardinality".into(),
+                    message: format!("C4BB-Patient requires identifier:memberid, found 0 ({text})"),
+                    tier: onramp::validate::Tier::Profile,
+                    rule: "cardinality".into(),
+                    profile: Some(
+                        "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Patient".into(),
+                    ),
+                },
+            ],
             problems: vec![format!(
                 "Organization/{text} is not referenced by the member's data"
             )],
             notes: vec![],
             failure: None,
             timing: Default::default(),
+            not_evaluated: [("txt-1".to_owned(), 1)].into(),
+            profiles_not_checked: [(
+                "http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient".to_owned(),
+                1,
+            )]
+            .into(),
+            finding_counts: Default::default(),
         }],
         token: Some(TokenSummary {
             status: Some(200),
@@ -440,6 +473,9 @@ fn a_large_run_keeps_the_report_small_and_grouped() {
             pointer: String::new(),
             keyword: if n % 3 == 0 { "type" } else { "required" }.into(),
             message: format!("finding {n}"),
+            tier: onramp::validate::Tier::Schema,
+            rule: if n % 3 == 0 { "type" } else { "required" }.into(),
+            profile: None,
         })
         .collect();
     summary.timeline = onramp::run::timeline::build(
@@ -469,8 +505,8 @@ fn a_large_run_keeps_the_report_small_and_grouped() {
         "a gap line after the slowest"
     );
     // Findings grouped by rule and path without positions, commonest first, with counts.
-    let required = html.find("ExplanationOfBenefit.item[].adjudication[].amount.value</code><br><span class=\"muted\">required").expect("the required group");
-    let typed = html.find("ExplanationOfBenefit.item[].adjudication[].amount.value</code><br><span class=\"muted\">type").expect("the type group");
+    let required = html.find("ExplanationOfBenefit.item[].adjudication[].amount.value</code><br><span class=\"muted\">schema · required").expect("the required group");
+    let typed = html.find("ExplanationOfBenefit.item[].adjudication[].amount.value</code><br><span class=\"muted\">schema · type").expect("the type group");
     assert!(required < typed, "4000 before 2000");
     assert!(
         html.contains("<td class=\"num\">4000</td>")

@@ -128,11 +128,19 @@ struct ResourceView<'a> {
     finding_groups: Vec<FindingGroupView<'a>>,
     /// Findings in groups not shown.
     findings_more: usize,
+    /// `schema 2 · structure 5 · profile 1`.
+    tier_counts: String,
+    /// Constraints not evaluated, and declared profiles not checked, for a note.
+    not_evaluated: String,
+    profiles_not_checked: String,
 }
 
 /// Findings of one rule at one path (array indexes left out), with a few examples.
 #[derive(Serialize)]
 struct FindingGroupView<'a> {
+    tier: &'static str,
+    /// The profile's short name, for profile findings.
+    profile: Option<&'a str>,
     rule: &'a str,
     path: String,
     count: usize,
@@ -184,6 +192,8 @@ struct View<'a> {
     scopes: String,
     pkce: &'static str,
     faults: String,
+    /// The tiers and profiles every resource was validated with.
+    validation: String,
     started_at: String,
     finished_at: String,
     duration: String,
@@ -399,6 +409,33 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
                 failure: r.failure.as_deref(),
                 finding_groups: groups,
                 findings_more,
+                tier_counts: {
+                    let counts = crate::run::summary::finding_counts(&r.findings);
+                    ["schema", "structure", "profile"]
+                        .iter()
+                        .filter_map(|tier| {
+                            counts.get(*tier).map(|rules| {
+                                format!(
+                                    "{tier}: {}",
+                                    plural(rules.values().sum::<u64>(), "finding")
+                                )
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" · ")
+                },
+                not_evaluated: r
+                    .not_evaluated
+                    .iter()
+                    .map(|(key, n)| format!("{key} ({n}×)"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                profiles_not_checked: r
+                    .profiles_not_checked
+                    .iter()
+                    .map(|(url, n)| format!("{url} ({})", plural(*n, "resource")))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }
         })
         .collect();
@@ -488,6 +525,7 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
         scopes: summary.target.scopes.join(" "),
         pkce: if summary.target.pkce { "S256" } else { "not used" },
         faults: summary.target.faults.join(", "),
+        validation: validation_line(&summary.target.validation),
         started_at: readable_time(&summary.started_at),
         finished_at: readable_time(&summary.finished_at),
         duration: seconds(summary.duration_ms),
@@ -581,6 +619,35 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
     }
 }
 
+/// What the run validated with, in a line.
+fn validation_line(validation: &crate::run::summary::ValidationInfo) -> String {
+    let tiers = match validation.tier {
+        crate::validate::Tier::Schema => "tier schema: the official R4 JSON Schema",
+        crate::validate::Tier::Structure => {
+            "tier structure: the official R4 JSON Schema and the R4 StructureDefinitions"
+        }
+        crate::validate::Tier::Profile => {
+            "tier profile: the official R4 JSON Schema, the R4 StructureDefinitions and the CARIN Blue Button 2.0.0 profiles"
+        }
+    };
+    if validation.tier != crate::validate::Tier::Profile {
+        return tiers.to_owned();
+    }
+    let profiles: Vec<&str> = validation
+        .profiles
+        .iter()
+        .map(|p| p.rsplit('/').next().unwrap_or(p))
+        .collect();
+    if profiles.is_empty() {
+        format!("{tiers} that resources declare")
+    } else {
+        format!(
+            "{tiers} that resources declare, and {} for every resource of its type",
+            profiles.join(", ")
+        )
+    }
+}
+
 /// `path` without its array indexes: `EOB.item[3].adjudication[1]` → `EOB.item[].adjudication[]`.
 fn without_indexes(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
@@ -599,18 +666,29 @@ fn without_indexes(path: &str) -> String {
     out
 }
 
-/// Findings grouped by rule and path, the commonest first.
+/// Findings grouped by tier, rule and path: schema first, then structure, then profile,
+/// the commonest first within a tier.
 fn finding_groups(findings: &[crate::run::summary::ResourceFinding]) -> Vec<FindingGroupView<'_>> {
     let mut groups: Vec<FindingGroupView<'_>> = Vec::new();
-    let mut index: std::collections::HashMap<(&str, String), usize> =
+    let mut index: std::collections::HashMap<(crate::validate::Tier, &str, String), usize> =
         std::collections::HashMap::new();
     for f in findings {
         let path = without_indexes(&f.path);
+        let rule = if f.rule.is_empty() {
+            &f.keyword
+        } else {
+            &f.rule
+        };
         let at = *index
-            .entry((f.keyword.as_str(), path.clone()))
+            .entry((f.tier, rule.as_str(), path.clone()))
             .or_insert_with(|| {
                 groups.push(FindingGroupView {
-                    rule: &f.keyword,
+                    tier: f.tier.name(),
+                    profile: f
+                        .profile
+                        .as_deref()
+                        .map(|p| p.rsplit('/').next().unwrap_or(p)),
+                    rule,
                     path,
                     count: 0,
                     examples: Vec::new(),
@@ -632,7 +710,12 @@ fn finding_groups(findings: &[crate::run::summary::ResourceFinding]) -> Vec<Find
             group.examples_more += 1;
         }
     }
-    groups.sort_by_key(|g| std::cmp::Reverse(g.count));
+    let rank = |tier: &str| match tier {
+        "schema" => 0,
+        "structure" => 1,
+        _ => 2,
+    };
+    groups.sort_by_key(|g| (rank(g.tier), std::cmp::Reverse(g.count)));
     groups
 }
 
@@ -752,4 +835,12 @@ pub(crate) fn render_page(template: &str, view: &impl Serialize) -> Result<Strin
     registry
         .render("page", view)
         .map_err(|e| RenderError(e.to_string()))
+}
+
+fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }

@@ -49,6 +49,8 @@ pub struct RunContext {
     /// The failures of checks, on their way to the collector.
     pub verdicts: Arc<super::Verdicts>,
     pub recipe: Option<Recipe>,
+    /// How every resource read is validated (the target's `[validation]`).
+    pub validator: Arc<crate::validate::Validator>,
 }
 
 impl RunContext {

@@ -177,6 +177,7 @@ impl RunContext {
                     kind,
                     &token,
                     paging,
+                    &self.validator,
                     |_, _, _| {},
                 )
                 .await,

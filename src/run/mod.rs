@@ -531,6 +531,10 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
             }
             Endpoints::Remote(_) => Vec::new(),
         },
+        validation: summary::ValidationInfo {
+            tier: target.validation.tier,
+            profiles: target.validation.profiles.clone(),
+        },
     };
     let show_progress = options.console.progress && !options.silent;
     let Plan {
@@ -541,7 +545,13 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         id,
         ..
     } = plan;
+    let validator = Arc::new(
+        crate::validate::Validator::new(target.validation.tier)
+            .with_profiles(&target.validation.profiles)
+            .map_err(RunError::Setup)?,
+    );
     let ctx = Arc::new(RunContext {
+        validator,
         target,
         endpoints,
         http,
@@ -804,7 +814,7 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         .into_iter()
         .map(|search| {
             let checks = ctx.checks.of(&search.kind);
-            ResourceResult {
+            let mut result = ResourceResult {
                 count: search.resources.len(),
                 pages: search.pages.len(),
                 invalid: search.invalid,
@@ -820,8 +830,22 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
                         pointer: redact(&f.finding.pointer),
                         keyword: f.finding.keyword.clone(),
                         message: redact(&f.finding.message),
+                        tier: f.finding.tier,
+                        rule: f.finding.rule.clone(),
+                        profile: f.finding.profile.clone(),
                     })
                     .collect(),
+                not_evaluated: search
+                    .undecided
+                    .iter()
+                    .map(|(k, n)| (k.to_string(), *n))
+                    .collect(),
+                profiles_not_checked: search
+                    .unknown_profiles
+                    .iter()
+                    .map(|(k, n)| (redact(k), *n))
+                    .collect(),
+                finding_counts: std::collections::BTreeMap::new(),
                 problems: checks.iter().flat_map(|c| c.problems.clone()).collect(),
                 notes: checks.iter().flat_map(|c| c.notes.clone()).collect(),
                 failure: search.failure.as_ref().map(|f| redact(&f.message)),
@@ -831,7 +855,9 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
                     check_ms: search.pages.iter().map(|p| p.check_us).sum::<u64>() / 1000,
                 },
                 kind: search.kind.clone(),
-            }
+            };
+            result.finding_counts = summary::finding_counts(&result.findings);
+            result
         })
         .collect();
     let token = ctx.session.existing().map(|grant| {

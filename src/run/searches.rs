@@ -108,6 +108,7 @@ impl RunContext {
             kind,
             &token,
             paging,
+            &self.validator,
             |pages, resources, findings| {
                 let rate = resources as f64 / started.elapsed().as_secs_f64().max(1e-3);
                 bar.set_message(format!(
@@ -148,7 +149,15 @@ impl RunContext {
                 ids.len()
             ),
         );
-        crate::fhir::read_each(&self.http, &self.endpoints.fhir_base, kind, &ids, token).await
+        crate::fhir::read_each(
+            &self.http,
+            &self.endpoints.fhir_base,
+            kind,
+            &ids,
+            token,
+            &self.validator,
+        )
+        .await
     }
 
     /// A search of `kind` with `query`, with the run's token: every page's Bundle, following

@@ -2,6 +2,8 @@
 //! it; every output (summary.json now, the HTML report later) is rendered from it alone.
 //! `schema_version` changes whenever a field changes meaning or disappears.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::evidence::{BrowserAction, Exchange, Note, Screenshot};
@@ -129,6 +131,26 @@ pub struct TargetInfo {
     pub pkce: bool,
     pub client_auth: String,
     pub faults: Vec<String>,
+    /// The tiers every resource read was validated with, and the profiles applied to every
+    /// resource of their type.
+    #[serde(default)]
+    pub validation: ValidationInfo,
+}
+
+/// How the run validated what it read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationInfo {
+    pub tier: crate::validate::Tier,
+    pub profiles: Vec<String>,
+}
+
+impl Default for ValidationInfo {
+    fn default() -> Self {
+        Self {
+            tier: crate::validate::Tier::Schema,
+            profiles: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,6 +199,19 @@ pub struct ResourceFinding {
     pub pointer: String,
     pub keyword: String,
     pub message: String,
+    /// `schema`, `structure` or `profile`.
+    #[serde(default = "schema_tier")]
+    pub tier: crate::validate::Tier,
+    /// The rule's stable id (`cardinality`, `binding`, `invariant:per-1`, ...).
+    #[serde(default)]
+    pub rule: String,
+    /// For profile findings: the profile's canonical URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+fn schema_tier() -> crate::validate::Tier {
+    crate::validate::Tier::Schema
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -197,6 +232,34 @@ pub struct ResourceResult {
     /// Where the search's time went.
     #[serde(default)]
     pub timing: SearchTiming,
+    /// Constraints that applied but could not be evaluated here, with how often.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_evaluated: BTreeMap<String, u64>,
+    /// Profiles resources declared that onramp does not check (another IG or CARIN version,
+    /// or no version), with how many resources declared each.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub profiles_not_checked: BTreeMap<String, u64>,
+    /// How many findings of each rule each tier made (`{"structure": {"binding": 3}}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub finding_counts: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+/// Findings counted by tier and rule.
+pub fn finding_counts(findings: &[ResourceFinding]) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for finding in findings {
+        let rule = if finding.rule.is_empty() {
+            &finding.keyword
+        } else {
+            &finding.rule
+        };
+        *counts
+            .entry(finding.tier.name().to_owned())
+            .or_default()
+            .entry(rule.clone())
+            .or_default() += 1;
+    }
+    counts
 }
 
 /// Where a search's time went, in milliseconds: waiting for pages (the server's time and

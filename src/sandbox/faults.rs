@@ -8,6 +8,8 @@
 //! | `rate-limit=5/s` | more than that many FHIR requests a second get 429 with `Retry-After` |
 //! | `malformed-json:Type` | searches and reads of `Type` answer with a body that is not JSON |
 //! | `invalid-resource:Type` | every served `Type` resource breaks the R4 schema (`meta.lastUpdated` is not an instant) |
+//! | `structure-violation:Type` | every served `Type` resource breaks an R4 StructureDefinition rule the schema lets through (`meta.lastUpdated` is February 30th) |
+//! | `profile-violation:Type` | every served `Type` resource breaks a rule of its CARIN Blue Button 2.0.0 profile that R4 does not have (its `meta.profile` loses the version CARIN requires) |
 //! | `foreign-patient:Type` | the first searchset page of `Type` also holds a resource outside the member's compartment |
 //! | `drop-next-link:Type` | searchsets of `Type` never link to the next page, though `total` says there is more |
 //! | `deep-json:Type` | searchsets and reads of `Type` answer 100 KB of JSON nested 50,000 levels deep (inside a Bundle) |
@@ -82,6 +84,8 @@ pub enum Fault {
     MalformedJson(String),
     DeepJson(String),
     InvalidResource(String),
+    StructureViolation(String),
+    ProfileViolation(String),
     ForeignPatient(String),
     DropNextLink(String),
     ForeignNextLink(String),
@@ -290,7 +294,7 @@ pub struct FaultError {
 }
 
 /// Every fault's spelling, for messages and help.
-pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, deep-json:Type, invalid-resource:Type, foreign-patient:Type, drop-next-link:Type, foreign-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, cross-member-leak:Type[.read|.id|.patient], sign-in-as-first, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
+pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, deep-json:Type, invalid-resource:Type, structure-violation:Type, profile-violation:Type, foreign-patient:Type, drop-next-link:Type, foreign-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, cross-member-leak:Type[.read|.id|.patient], sign-in-as-first, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
 
 fn error(spec: &str, reason: impl Into<String>) -> FaultError {
     FaultError {
@@ -405,6 +409,22 @@ impl FromStr for Fault {
                 "malformed-json" => Ok(Self::MalformedJson(kind)),
                 "deep-json" => Ok(Self::DeepJson(kind)),
                 "invalid-resource" => Ok(Self::InvalidResource(kind)),
+                "structure-violation" => Ok(Self::StructureViolation(kind)),
+                "profile-violation" => {
+                    let profiles = &crate::validate::profile::Profiles::global().supported;
+                    if !profiles.contains_key(kind.as_str()) {
+                        let mut types: Vec<&str> = profiles.keys().map(|k| &**k).collect();
+                        types.sort_unstable();
+                        return Err(error(
+                            spec,
+                            format!(
+                                "CARIN Blue Button 2.0.0 has no profile for {kind}; it has profiles for {}",
+                                types.join(", ")
+                            ),
+                        ));
+                    }
+                    Ok(Self::ProfileViolation(kind))
+                }
                 "foreign-patient" => Ok(Self::ForeignPatient(kind)),
                 "drop-next-link" => Ok(Self::DropNextLink(kind)),
                 "foreign-next-link" => Ok(Self::ForeignNextLink(kind)),
@@ -474,6 +494,8 @@ impl fmt::Display for Fault {
             Self::MalformedJson(t) => write!(f, "malformed-json:{t}"),
             Self::DeepJson(t) => write!(f, "deep-json:{t}"),
             Self::InvalidResource(t) => write!(f, "invalid-resource:{t}"),
+            Self::StructureViolation(t) => write!(f, "structure-violation:{t}"),
+            Self::ProfileViolation(t) => write!(f, "profile-violation:{t}"),
             Self::ForeignPatient(t) => write!(f, "foreign-patient:{t}"),
             Self::DropNextLink(t) => write!(f, "drop-next-link:{t}"),
             Self::ForeignNextLink(t) => write!(f, "foreign-next-link:{t}"),
@@ -673,6 +695,8 @@ mod tests {
             "malformed-json:Coverage",
             "deep-json:Coverage",
             "invalid-resource:Patient",
+            "structure-violation:Coverage",
+            "profile-violation:ExplanationOfBenefit",
             "foreign-patient:ExplanationOfBenefit",
             "drop-next-link:ExplanationOfBenefit",
             "foreign-next-link:ExplanationOfBenefit",

@@ -228,6 +228,34 @@ fn break_resource(resource: &mut Value) {
     }
 }
 
+/// Break a resource the way `structure-violation` promises: `meta.lastUpdated` is a day
+/// that does not exist, which the R4 schema's pattern lets through.
+fn break_structure(resource: &mut Value) {
+    if let Some(object) = resource.as_object_mut() {
+        let meta = object.entry("meta").or_insert_with(|| json!({}));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert("lastUpdated".into(), json!("2026-02-30T09:30:00Z"));
+        }
+    }
+}
+
+/// Break a resource the way `profile-violation` promises: its `meta.profile` loses the
+/// version every CARIN 2.0.0 profile requires there (`…|2.0.0`).
+fn break_profile(resource: &mut Value) {
+    if let Some(profiles) = resource
+        .pointer_mut("/meta/profile")
+        .and_then(Value::as_array_mut)
+    {
+        for profile in profiles {
+            if let Some(text) = profile.as_str()
+                && let Some((url, _)) = text.split_once('|')
+            {
+                *profile = Value::String(url.to_owned());
+            }
+        }
+    }
+}
+
 /// Point the first Organization reference in `resource` (or its first reference of any
 /// kind) at `to`, which does not exist: what `dangling-reference` (`Organization/gone`) and
 /// `dangling-contained` (`#gone`) do.
@@ -543,6 +571,12 @@ async fn search(
     if state.faults.has(&Fault::InvalidResource(kind.clone())) {
         resources.iter_mut().for_each(break_resource);
     }
+    if state.faults.has(&Fault::StructureViolation(kind.clone())) {
+        resources.iter_mut().for_each(break_structure);
+    }
+    if state.faults.has(&Fault::ProfileViolation(kind.clone())) {
+        resources.iter_mut().for_each(break_profile);
+    }
     if offset == 0
         && let Some(first) = resources.first_mut()
     {
@@ -612,6 +646,7 @@ async fn search(
         }
         links.push(json!({ "relation": "next", "url": url }));
     }
+    let collection = state.faults.has(&Fault::NotSearchset(kind.clone()));
     let entry = |resource: Value, mode: &str| {
         let id = resource
             .get("id")
@@ -630,7 +665,11 @@ async fn search(
             Value::String(format!("{base}/{kind}/{id}")),
         );
         entry.insert("resource".into(), resource);
-        entry.insert("search".into(), json!({ "mode": mode }));
+        // A collection Bundle (the `not-searchset` fault) is a consistent one: without the
+        // searchset's `search` and `total`, which R4 allows only in searchsets (bdl-1, bdl-2).
+        if !collection {
+            entry.insert("search".into(), json!({ "mode": mode }));
+        }
         Value::Object(entry)
     };
     let entries: Vec<Value> = resources
@@ -641,14 +680,17 @@ async fn search(
             entry(r, if as_match { "match" } else { "include" })
         }))
         .collect();
-    let bundle = json!({
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "id": hex_id(),
         "meta": { "lastUpdated": now_instant() },
-        "type": if state.faults.has(&Fault::NotSearchset(kind.clone())) { "collection" } else { "searchset" },
+        "type": if collection { "collection" } else { "searchset" },
         "total": total,
         "link": links,
     });
+    if collection && let Some(object) = bundle.as_object_mut() {
+        object.remove("total");
+    }
     let bytes = with_entries(&bundle, &entries);
     if state.faults.has(&Fault::MalformedJson(kind.clone())) {
         return Ok(fhir_bytes(StatusCode::OK, malformed(bytes)));
@@ -742,6 +784,12 @@ async fn read(
         .ok_or_else(|| FhirError::NotFound(format!("{kind}/{id} is not known")))?;
     if state.faults.has(&Fault::InvalidResource(kind.clone())) {
         break_resource(&mut resource);
+    }
+    if state.faults.has(&Fault::StructureViolation(kind.clone())) {
+        break_structure(&mut resource);
+    }
+    if state.faults.has(&Fault::ProfileViolation(kind.clone())) {
+        break_profile(&mut resource);
     }
     let bytes = serde_json::to_vec(&resource).unwrap_or_default();
     if state.faults.has(&Fault::MalformedJson(kind.clone())) {

@@ -8,6 +8,7 @@ use super::{OnrampWorld, check, listed, verdict};
 use crate::access::{self, Verdict};
 use crate::fhir::SearchResult;
 use crate::run::StepFailure;
+use crate::validate::Tier;
 
 #[given("the app holds the member's access token")]
 async fn token(world: &mut OnrampWorld) {
@@ -110,43 +111,114 @@ async fn duplicates(world: &mut OnrampWorld, step: &Step) {
 
 #[then(expr = "every {word} resource is valid FHIR R4")]
 async fn valid(world: &mut OnrampWorld, kind: String, step: &Step) {
-    let result = async {
-        let result = world.ctx()?.search(&kind).await;
-        if result.findings.is_empty() {
-            return Ok(());
-        }
-        let problems: Vec<String> = result
-            .findings
-            .iter()
-            .map(|f| {
-                format!(
-                    "{}  {}  {} (page {}{})",
-                    f.finding.resource.as_deref().unwrap_or("-"),
-                    if f.finding.path.is_empty() {
-                        "-"
-                    } else {
-                        &f.finding.path
-                    },
-                    f.finding.message,
-                    f.page,
-                    f.finding
-                        .entry
-                        .map(|e| format!(", entry {e}"))
-                        .unwrap_or_default()
-                )
-            })
-            .collect();
-        let head = format!(
-            "{} of {} {kind} resources break the FHIR R4 schema ({} finding{}):",
-            result.invalid,
-            result.resources.len(),
-            problems.len(),
-            if problems.len() == 1 { "" } else { "s" }
-        );
-        Err(StepFailure::conformance(listed(&head, &problems)))
-    }
-    .await;
+    let result = tier_findings(world, &kind, None).await;
     check(world, step, result);
+}
+
+#[then(expr = "every {word} resource passes the R4 JSON Schema")]
+async fn schema_valid(world: &mut OnrampWorld, kind: String, step: &Step) {
+    let result = tier_findings(world, &kind, Some(Tier::Schema)).await;
+    check(world, step, result);
+}
+
+#[then(expr = "every {word} resource conforms to the R4 StructureDefinitions")]
+async fn structure_valid(world: &mut OnrampWorld, kind: String, step: &Step) {
+    let result = tier_findings(world, &kind, Some(Tier::Structure)).await;
+    check(world, step, result);
+}
+
+#[then(expr = "every {word} resource conforms to its CARIN Blue Button profiles")]
+async fn profile_valid(world: &mut OnrampWorld, kind: String, step: &Step) {
+    let result = tier_findings(world, &kind, Some(Tier::Profile)).await;
+    check(world, step, result);
+}
+
+/// The findings of one tier (all of them for `None`) on the `kind` resources read: none
+/// passes; a tier the target does not validate with, or profiles that applied to none of
+/// the resources, is a skip with the reason.
+async fn tier_findings(
+    world: &OnrampWorld,
+    kind: &str,
+    tier: Option<Tier>,
+) -> Result<(), StepFailure> {
+    let ctx = world.ctx()?;
+    let result = ctx.search(kind).await;
+    if let Some(tier) = tier {
+        if ctx.validator.tier() < tier {
+            return Err(StepFailure::blocked(format!(
+                "the target validates with tier {} ([validation] tier), so the {} tier was not run",
+                ctx.validator.tier().name(),
+                tier.name()
+            )));
+        }
+        if tier == Tier::Profile && result.profiled == 0 && !result.resources.is_empty() {
+            let declared = result
+                .unknown_profiles
+                .iter()
+                .map(|(url, n)| format!("{url} ({n})"))
+                .collect::<Vec<_>>();
+            let why = if declared.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; they declare profiles onramp does not check: {}",
+                    declared.join(", ")
+                )
+            };
+            return Err(StepFailure::blocked(format!(
+                "no CARIN profile applied to any of the {} {kind} resources: none declares a CARIN 2.0.0 profile and the target's [validation] profiles have none for {kind}{why}",
+                result.resources.len()
+            )));
+        }
+    }
+    let findings: Vec<&crate::fhir::PageFinding> = result
+        .findings
+        .iter()
+        .filter(|f| tier.is_none_or(|t| f.finding.tier == t))
+        .collect();
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let problems: Vec<String> = findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{}  {}  {} [{} {}] (page {}{})",
+                f.finding.resource.as_deref().unwrap_or("-"),
+                if f.finding.path.is_empty() {
+                    "-"
+                } else {
+                    &f.finding.path
+                },
+                f.finding.message,
+                f.finding.tier.name(),
+                f.finding.rule,
+                f.page,
+                f.finding
+                    .entry
+                    .map(|e| format!(", entry {e}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    let mut resources: Vec<(usize, Option<usize>)> =
+        findings.iter().map(|f| (f.page, f.finding.entry)).collect();
+    resources.sort_unstable();
+    resources.dedup();
+    let what = match tier {
+        None => "are not valid FHIR R4",
+        Some(Tier::Schema) => "break the R4 JSON Schema",
+        Some(Tier::Structure) => "break the R4 StructureDefinitions",
+        Some(Tier::Profile) => "break their CARIN Blue Button 2.0.0 profiles",
+    };
+    let head = format!(
+        "{} of {} {kind} resources {what} ({} finding{}):",
+        resources.len(),
+        result.resources.len(),
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    Err(StepFailure::conformance(listed(&head, &problems)))
 }
 
 #[then(expr = "every {word} resource belongs to the member")]
