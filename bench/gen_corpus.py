@@ -3,8 +3,9 @@
 
 Writes NDJSON files into OUTDIR:
   valid.ndjson    N resources, ~85% ExplanationOfBenefit of 3-15 KB (CARIN Blue Button
-                  shapes: professional, inpatient, outpatient, pharmacy), the rest Patient,
-                  Coverage, Organization, Practitioner and Location; all schema-valid.
+                  2.0.0: professional, inpatient, outpatient, pharmacy), the rest Patient,
+                  Coverage, Organization, Practitioner and Location; valid at every tier
+                  (R4 schema, R4 StructureDefinitions, the CARIN profiles they declare).
   invalid.ndjson  the same resources with exactly one mutation each, drawn from the classes
                   the validator must get right (wrong primitive type, unknown element, bad
                   date, long id, bad code, array/object swaps, null, whitespace edge cases of
@@ -22,18 +23,19 @@ import pathlib
 import random
 
 EOB_KINDS = {
-    "professional": ("professional", "Professional"),
-    "inpatient": ("institutional", "Institutional"),
-    "outpatient": ("institutional", "Institutional"),
-    "pharmacy": ("pharmacy", "Pharmacy"),
+    "professional": ("professional", "Professional", "C4BB-ExplanationOfBenefit-Professional-NonClinician"),
+    "inpatient": ("institutional", "Institutional", "C4BB-ExplanationOfBenefit-Inpatient-Institutional"),
+    "outpatient": ("institutional", "Institutional", "C4BB-ExplanationOfBenefit-Outpatient-Institutional"),
+    "pharmacy": ("pharmacy", "Pharmacy", "C4BB-ExplanationOfBenefit-Pharmacy"),
 }
+CARIN = "http://hl7.org/fhir/us/carin-bb"
 ADJUDICATION = [
-    ("submitted", "Submitted Amount"),
-    ("copay", "CoPay"),
-    ("eligible", "Eligible Amount"),
-    ("deductible", "Deductible"),
-    ("benefit", "Benefit Amount"),
-    ("coinsurance", "Co-insurance"),
+    ("http://terminology.hl7.org/CodeSystem/adjudication", "submitted", "Submitted Amount"),
+    ("http://terminology.hl7.org/CodeSystem/adjudication", "copay", "CoPay"),
+    ("http://terminology.hl7.org/CodeSystem/adjudication", "eligible", "Eligible Amount"),
+    ("http://terminology.hl7.org/CodeSystem/adjudication", "deductible", "Deductible"),
+    ("http://terminology.hl7.org/CodeSystem/adjudication", "benefit", "Benefit Amount"),
+    (f"{CARIN}/CodeSystem/C4BBAdjudication", "coinsurance", "Co-insurance"),
 ]
 CPT = ["99213", "99214", "75710", "80053", "85025", "93000", "71046", "36415", "99284", "J1100"]
 ICD = ["E11.9", "I10", "J45.909", "M54.5", "Z00.00", "R07.9", "K21.9", "F41.1", "N39.0", "E78.5"]
@@ -41,6 +43,17 @@ NDC = ["00093015001", "00591040510", "68180051301", "00378180110", "16729013117"
 GIVEN = ["John", "Maria", "Wei", "Aisha", "Carlos", "Olga", "Kenji", "Fatima", "Liam", "Noor"]
 FAMILY = ["Allen", "Garcia", "Chen", "Okafor", "Novak", "Silva", "Tanaka", "Haddad", "Murphy"]
 CITIES = [("Boston", "MA", "02114"), ("Pittsburgh", "PA", "15213"), ("Austin", "TX", "78701")]
+# Every resource conforms to its CARIN Blue Button 2.0.0 profile and declares it with the
+# version (what CARIN 2.0.0 requires), so `onramp validate` checks all three tiers in full.
+CARIN_VERSION = "2.0.0"
+
+
+def profile(name):
+    return f"{CARIN}/StructureDefinition/{name}|{CARIN_VERSION}"
+
+
+def meta(name, last_updated="2022-02-24T10:00:00Z"):
+    return {"lastUpdated": last_updated, "profile": [profile(name)]}
 
 
 def coding(system, code, display=None):
@@ -67,9 +80,23 @@ def date(rng, year_from=2018, year_to=2023):
     return f"{rng.randint(year_from, year_to)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
 
 
+def status(discriminator, reason):
+    """An adjudication that carries a status, not an amount (CARIN's discriminator slices)."""
+    return {
+        "category": concept(f"{CARIN}/CodeSystem/C4BBAdjudicationDiscriminator", discriminator),
+        "reason": concept(f"{CARIN}/CodeSystem/C4BBPayerAdjudicationStatus", reason),
+    }
+
+
+def supporting(sequence, category, display, **value):
+    info = {"sequence": sequence, "category": concept(f"{CARIN}/CodeSystem/C4BBSupportingInfoType", category, display)}
+    info.update(value)
+    return info
+
+
 def eob(rng, index, patient_id):
     kind = rng.choice(list(EOB_KINDS))
-    claim_type, claim_display = EOB_KINDS[kind]
+    claim_type, claim_display, profile_name = EOB_KINDS[kind]
     start = date(rng)
     items = []
     for seq in range(1, rng.randint(2, 14) + 1):
@@ -82,34 +109,45 @@ def eob(rng, index, patient_id):
             "servicedDate": start,
             "adjudication": [
                 {
-                    "category": concept(
-                        "http://terminology.hl7.org/CodeSystem/adjudication", code, display,
-                        text=f"{display} for the line item.",
-                    ),
+                    "category": concept(system, code, display, text=f"{display} for the line item."),
                     "amount": money(rng, 0, 900),
                 }
-                for code, display in rng.sample(ADJUDICATION, rng.randint(2, 5))
+                for system, code, display in rng.sample(ADJUDICATION, rng.randint(2, 5))
             ],
         }
-        if kind != "pharmacy":
+        if kind == "professional":
             item["locationCodeableConcept"] = concept(
                 "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set",
                 rng.choice(["11", "21", "22", "23"]),
             )
             item["diagnosisSequence"] = [1]
+            item["adjudication"].append(status("benefitpaymentstatus", "innetwork"))
+        elif kind in ("inpatient", "outpatient"):
+            item["revenue"] = concept("https://www.nubc.org/CodeSystem/RevenueCodes", rng.choice(["0300", "0450", "0636"]))
+            item["diagnosisSequence"] = [1]
         else:
             item["quantity"] = {"value": rng.randint(1, 90)}
         items.append(item)
+    info = [supporting(1, "clmrecvddate", "Claim Received Date", timingDate=start)]
+    if kind == "pharmacy":
+        info += [
+            supporting(2, "dayssupply", "Days Supply", valueQuantity={"value": rng.choice([30, 60, 90])}),
+            supporting(3, "dawcode", "DAW Code", code=concept("http://terminology.hl7.org/CodeSystem/NCPDPDispensedAsWrittenOrProductSelectionCode", "0")),
+            supporting(4, "refillnum", "Refill Number", valueQuantity={"value": rng.randint(0, 3)}),
+            supporting(5, "refillsauthorized", "Refills Authorized", valueQuantity={"value": 3}),
+        ]
+    if kind == "inpatient":
+        info.append(supporting(2, "admissionperiod", "Admission Period", timingPeriod={"start": start, "end": start}))
+    header = [status("billingnetworkstatus", "innetwork")]
+    if kind != "professional":
+        header.append(status("benefitpaymentstatus", "innetwork"))
     resource = {
         "resourceType": "ExplanationOfBenefit",
         "id": f"eob-{index}",
-        "meta": {
-            "lastUpdated": f"{start}T10:{rng.randint(10, 59)}:00-05:00",
-            "profile": [f"http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit-{kind}"],
-        },
+        "meta": meta(profile_name, f"{start}T10:{rng.randint(10, 59)}:00-05:00"),
         "identifier": [
             {
-                "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "uc", "Unique Claim ID"),
+                "type": concept(f"{CARIN}/CodeSystem/C4BBIdentifierType", "uc", "Unique Claim ID"),
                 "system": "https://demo-health-plan.example/fhir/EOBIdentifier",
                 "value": f"CLM{index:08d}",
             }
@@ -123,38 +161,40 @@ def eob(rng, index, patient_id):
         "insurer": {"reference": "Organization/payer-1", "display": "Demo Health Plan"},
         "provider": {"reference": f"Organization/provider-{rng.randint(1, 20)}"},
         "outcome": "complete",
-        "careTeam": [
+        "supportingInfo": info,
+        "insurance": [{"focal": True, "coverage": {"reference": f"Coverage/cov-{patient_id}"}}],
+        "item": items,
+        "adjudication": header,
+        "total": [
+            {"category": concept(system, code, display), "amount": money(rng, 0, 5000)}
+            for system, code, display in ADJUDICATION[:3]
+        ],
+        "payment": {"type": concept(f"{CARIN}/CodeSystem/C4BBPayerAdjudicationStatus", "paid"), "date": start, "amount": money(rng)},
+    }
+    if kind in ("inpatient", "outpatient"):
+        resource["subType"] = concept(f"{CARIN}/CodeSystem/C4BBInstitutionalClaimSubType", kind)
+    if kind != "pharmacy":
+        role = "rendering" if kind == "professional" else "attending"
+        resource["careTeam"] = [
             {
                 "sequence": 1,
                 "provider": {"reference": f"Practitioner/pr-{rng.randint(1, 50)}"},
-                "role": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimCareTeamRole", "performing"),
+                "role": concept(f"{CARIN}/CodeSystem/C4BBClaimCareTeamRole", role),
             }
-        ],
-        "supportingInfo": [
-            {
-                "sequence": 1,
-                "category": concept(
-                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBSupportingInfoType", "clmrecvddate", "Claim Received Date"
-                ),
-                "timingDate": start,
-            }
-        ],
-        "diagnosis": [
+        ]
+        other = "secondary" if kind == "professional" else "other"
+        resource["diagnosis"] = [
             {
                 "sequence": seq,
                 "diagnosisCodeableConcept": concept("http://hl7.org/fhir/sid/icd-10-cm", code),
-                "type": [concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimDiagnosisType", "principal" if seq == 1 else "secondary")],
+                "type": [
+                    concept("http://terminology.hl7.org/CodeSystem/ex-diagnosistype", "principal")
+                    if seq == 1
+                    else concept(f"{CARIN}/CodeSystem/C4BBClaimDiagnosisType", other)
+                ],
             }
             for seq, code in enumerate(rng.sample(ICD, rng.randint(1, 4)), start=1)
-        ],
-        "insurance": [{"focal": True, "coverage": {"reference": f"Coverage/cov-{patient_id}"}}],
-        "item": items,
-        "total": [
-            {"category": concept("http://terminology.hl7.org/CodeSystem/adjudication", code, display), "amount": money(rng, 0, 5000)}
-            for code, display in ADJUDICATION[:3]
-        ],
-        "payment": {"type": concept("http://terminology.hl7.org/CodeSystem/ex-paymenttype", "complete"), "date": start, "amount": money(rng)},
-    }
+        ]
     return resource
 
 
@@ -163,8 +203,12 @@ def patient(rng, index):
     return {
         "resourceType": "Patient",
         "id": f"pat-{index}",
-        "meta": {"lastUpdated": "2022-02-24T10:00:00Z"},
-        "identifier": [{"system": "https://demo-health-plan.example/member-id", "value": f"{100000000000 + index}"}],
+        "meta": meta("C4BB-Patient"),
+        "identifier": [{
+            "type": concept("http://terminology.hl7.org/CodeSystem/v2-0203", "MB", "Member Number"),
+            "system": "https://demo-health-plan.example/member-id",
+            "value": f"{100000000000 + index}",
+        }],
         "active": True,
         "name": [{"use": "official", "family": rng.choice(FAMILY), "given": [rng.choice(GIVEN)]}],
         "telecom": [{"system": "phone", "value": f"555-01{index % 100:02d}", "use": "home"}],
@@ -178,6 +222,7 @@ def coverage(rng, index):
     return {
         "resourceType": "Coverage",
         "id": f"cov-{index}",
+        "meta": meta("C4BB-Coverage"),
         "status": "active",
         "type": concept("http://terminology.hl7.org/CodeSystem/v3-ActCode", "HIP", "health insurance plan policy"),
         "subscriberId": f"{100000000000 + index}",
@@ -189,12 +234,21 @@ def coverage(rng, index):
     }
 
 
+def npi(value):
+    return {
+        "type": concept("http://terminology.hl7.org/CodeSystem/v2-0203", "NPI"),
+        "system": "http://hl7.org/fhir/sid/us-npi",
+        "value": value,
+    }
+
+
 def organization(rng, index):
     city, state, zip_code = rng.choice(CITIES)
     return {
         "resourceType": "Organization",
         "id": f"provider-{index}",
-        "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": f"{1000000000 + index * 7}"}],
+        "meta": meta("C4BB-Organization"),
+        "identifier": [npi(f"{1000000000 + index * 7}")],
         "active": True,
         "type": [concept("http://terminology.hl7.org/CodeSystem/organization-type", "prov", "Healthcare Provider")],
         "name": f"{rng.choice(FAMILY)} Medical Group",
@@ -206,7 +260,8 @@ def practitioner(rng, index):
     return {
         "resourceType": "Practitioner",
         "id": f"pr-{index}",
-        "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": f"{1500000000 + index * 3}"}],
+        "meta": meta("C4BB-Practitioner"),
+        "identifier": [npi(f"{1500000000 + index * 3}")],
         "name": [{"family": rng.choice(FAMILY), "given": [rng.choice(GIVEN)], "prefix": ["Dr."]}],
     }
 

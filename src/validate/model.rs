@@ -222,7 +222,7 @@ impl Class {
     /// The index of the element a JSON member belongs to, and of the type the name chose.
     pub fn member_at(&self, json_name: &str) -> Option<(usize, usize)> {
         self.members
-            .binary_search_by(|(name, _, _)| (**name).cmp(json_name))
+            .binary_search_by(|(name, _, _)| by_length(name, json_name))
             .ok()
             .map(|at| {
                 let (_, element, ty) = &self.members[at];
@@ -233,7 +233,7 @@ impl Class {
     /// The element named `name` (without `[x]`).
     pub fn element(&self, name: &str) -> Option<&Element> {
         self.names
-            .binary_search_by(|(n, _)| (**n).cmp(name))
+            .binary_search_by(|(n, _)| by_length(n, name))
             .ok()
             .map(|at| &self.elements[self.names[at].1 as usize])
     }
@@ -243,6 +243,14 @@ impl Class {
 /// system's codes cannot be listed here (licensed or external terminology): such codes are
 /// not judged.
 pub type SystemCodes = (Box<str>, Option<Box<[Box<str>]>>);
+
+/// The order member tables are searched in: by length, then bytes. Most probes differ in
+/// length from the name they are compared with, so few comparisons reach the bytes.
+pub(super) fn by_length(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.as_bytes().cmp(b.as_bytes()))
+}
 
 /// A value set's codes, per code system, as far as they can be listed here.
 #[derive(Debug)]
@@ -789,8 +797,8 @@ impl Compiler {
             }
             elements.push(element);
         }
-        members.sort_by(|a, b| a.0.cmp(&b.0));
-        names.sort_by(|a, b| a.0.cmp(&b.0));
+        members.sort_by(|a, b| by_length(&a.0, &b.0));
+        names.sort_by(|a, b| by_length(&a.0, &b.0));
         Ok((
             elements.into_boxed_slice(),
             members.into_boxed_slice(),

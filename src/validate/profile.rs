@@ -32,6 +32,8 @@ pub const PROFILES_JSON: &str = include_str!("../../schemas/carin-bb/profiles.js
 #[derive(Debug)]
 pub struct Profile {
     pub url: Box<str>,
+    /// The last segment of the URL (`C4BB-Coverage`).
+    short: Box<str>,
     /// `C4BBCoverage`.
     pub name: Box<str>,
     /// The resource type it constrains.
@@ -43,7 +45,7 @@ pub struct Profile {
 impl Profile {
     /// The name a report shows: the last segment of its URL (`C4BB-Coverage`).
     pub fn short(&self) -> &str {
-        self.url.rsplit('/').next().unwrap_or(&self.url)
+        &self.short
     }
 }
 
@@ -68,7 +70,30 @@ struct ProfileNode {
     slicing: Option<Slicing>,
     slices: Box<[ProfileNode]>,
     children: Box<[ProfileNode]>,
+    /// The children's names, sorted as [`model::by_length`] orders them, with their index.
+    child_names: Box<[(Box<str>, usize)]>,
     matches: Box<[Match]>,
+}
+
+impl ProfileNode {
+    /// The index of the child named `name` (an element name, without `[x]`).
+    fn child(&self, name: &str) -> Option<usize> {
+        self.child_names
+            .binary_search_by(|(n, _)| model::by_length(n, name))
+            .ok()
+            .map(|at| self.child_names[at].1)
+    }
+
+    /// For a member the model does not know: the choice child whose name it starts with
+    /// (`valueQuantity` → `value[x]`).
+    fn choice_child(&self, json: &str) -> Option<usize> {
+        self.children.iter().position(|c| {
+            c.choice
+                && json.len() > c.name.len()
+                && json.starts_with(&*c.name)
+                && json[c.name.len()..].starts_with(|ch: char| ch.is_ascii_uppercase())
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -159,6 +184,7 @@ impl Profiles {
         let mut profiles = Vec::new();
         for (url, entry) in urls {
             profiles.push(Profile {
+                short: url.rsplit('/').next().unwrap_or(&url).into(),
                 url: url.into_boxed_str(),
                 name: entry.name.into_boxed_str(),
                 resource_type: entry.kind.into_boxed_str(),
@@ -303,6 +329,17 @@ impl Builder<'_> {
                     .ok_or_else(|| format!("{}: unknown constraint {key}", node.id))
             })
             .collect::<Result<_, _>>()?;
+        let children: Vec<ProfileNode> = node
+            .children
+            .into_iter()
+            .map(|n| self.node(n))
+            .collect::<Result<_, _>>()?;
+        let mut child_names: Vec<(Box<str>, usize)> = children
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
+        child_names.sort_by(|a, b| model::by_length(&a.0, &b.0));
         Ok(ProfileNode {
             binding: node
                 .binding
@@ -320,11 +357,8 @@ impl Builder<'_> {
                 .into_iter()
                 .map(|n| self.node(n))
                 .collect::<Result<_, _>>()?,
-            children: node
-                .children
-                .into_iter()
-                .map(|n| self.node(n))
-                .collect::<Result<_, _>>()?,
+            children: children.into_boxed_slice(),
+            child_names: child_names.into_boxed_slice(),
             matches: matches.into_boxed_slice(),
             name: node.name.into_boxed_str(),
             choice: node.choice,
@@ -561,14 +595,21 @@ impl<'d> ProfileWalk<'d, '_> {
         });
     }
 
-    /// An object against a profile node: its children, then its constraints.
+    /// An object against a profile node: its children, then its constraints. The object's
+    /// members are read once and handed to the children they belong to.
     fn object(&mut self, value: &'d Value, node: &'static ProfileNode, class: Option<ClassId>) {
         let Some(object) = value.as_object() else {
             return;
         };
-        for child in &*node.children {
-            let occurrences = self.occurrences(object, child, class);
-            self.element(child, &occurrences, class);
+        if !node.children.is_empty() {
+            let found = self.occurrences(object, node, class);
+            let mut rest = found.as_slice();
+            for (index, child) in node.children.iter().enumerate() {
+                let count = rest.iter().take_while(|(c, _)| *c == index).count();
+                let (mine, others) = rest.split_at(count);
+                rest = others;
+                self.element(child, mine, class);
+            }
         }
         let ty = class.map_or(TypeRef::Unknown, TypeRef::Class);
         self.constraints(
@@ -581,34 +622,33 @@ impl<'d> ProfileWalk<'d, '_> {
         );
     }
 
-    /// The values of `child` in `object`, in order.
+    /// The values of `node`'s children in `object`, as (child index, occurrence), by child
+    /// and in document order within a child.
     fn occurrences(
         &self,
         object: &'d sonic_rs::Object,
-        child: &ProfileNode,
+        node: &ProfileNode,
         class: Option<ClassId>,
-    ) -> Vec<Occurrence<'d>> {
+    ) -> Vec<(usize, Occurrence<'d>)> {
         let model = self.model;
-        let mut out = Vec::new();
+        let class = class.map(|c| model.class(c));
+        let mut out = Vec::with_capacity(object.len());
         for (name, value) in object.iter() {
             let json = name.strip_prefix('_').unwrap_or(name);
             let is_companion = name.len() != json.len();
-            let matches = if child.choice {
-                json.len() > child.name.len()
-                    && json.starts_with(&*child.name)
-                    && json[child.name.len()..].starts_with(|c: char| c.is_ascii_uppercase())
-            } else {
-                json == &*child.name
+            // The element a member belongs to: R4's model knows a choice's JSON names.
+            let element = class.and_then(|c| c.member(json));
+            let element_name = match element {
+                Some((element, _)) => &*element.name,
+                None => json,
             };
-            if !matches {
+            let Some(child) = node.child(element_name).or_else(|| node.choice_child(json)) else {
                 continue;
-            }
+            };
             if is_companion && object.get(&json).is_some() {
                 continue;
             }
-            let ty = class
-                .and_then(|c| model.class(c).member(json))
-                .map_or(TypeRef::Unknown, |(e, t)| e.types[t].ty);
+            let ty = element.map_or(TypeRef::Unknown, |(e, t)| e.types[t].ty);
             let companion = if is_companion {
                 Some(value)
             } else {
@@ -618,48 +658,41 @@ impl<'d> ProfileWalk<'d, '_> {
                 })
             };
             let values = if is_companion { None } else { Some(value) };
+            let occurrence = |index, value, ext| Occurrence {
+                json: name,
+                index,
+                value,
+                ext,
+                ty,
+            };
             match (
                 values.and_then(|v| v.as_array()),
                 companion.and_then(|c| c.as_array()),
             ) {
                 (Some(items), exts) => {
                     for (index, item) in items.iter().enumerate() {
-                        out.push(Occurrence {
-                            json: name,
-                            index: Some(index),
-                            value: Some(item).filter(|v| !v.is_null()),
-                            ext: exts.and_then(|e| e.get(index)).filter(|e| !e.is_null()),
-                            ty,
-                        });
+                        let ext = exts.and_then(|e| e.get(index)).filter(|e| !e.is_null());
+                        let item = Some(item).filter(|v| !v.is_null());
+                        out.push((child, occurrence(Some(index), item, ext)));
                     }
                 }
                 (None, Some(exts)) if values.is_none() => {
                     for (index, ext) in exts.iter().enumerate() {
-                        out.push(Occurrence {
-                            json: name,
-                            index: Some(index),
-                            value: None,
-                            ext: Some(ext),
-                            ty,
-                        });
+                        out.push((child, occurrence(Some(index), None, Some(ext))));
                     }
                 }
-                _ => out.push(Occurrence {
-                    json: name,
-                    index: None,
-                    value: values,
-                    ext: companion,
-                    ty,
-                }),
+                _ => out.push((child, occurrence(None, values, companion))),
             }
         }
+        // Stable: document order within a child.
+        out.sort_by_key(|(child, _)| *child);
         out
     }
 
     fn element(
         &mut self,
         node: &'static ProfileNode,
-        occurrences: &[Occurrence<'d>],
+        occurrences: &[(usize, Occurrence<'d>)],
         class: Option<ClassId>,
     ) {
         let count = occurrences.len() as u32;
@@ -684,7 +717,10 @@ impl<'d> ProfileWalk<'d, '_> {
         if let Some(max) = node.max
             && count > max
         {
-            let at = occurrences.first().map(|o| o.json).unwrap_or(&node.name);
+            let at = occurrences
+                .first()
+                .map(|(_, o)| o.json)
+                .unwrap_or(&node.name);
             self.finding(
                 Some(at),
                 "cardinality",
@@ -697,7 +733,7 @@ impl<'d> ProfileWalk<'d, '_> {
         // Which slice each occurrence belongs to.
         let mut in_slice: Vec<Option<usize>> = vec![None; occurrences.len()];
         if node.slicing.is_some() && !node.slices.is_empty() {
-            for (at, occurrence) in occurrences.iter().enumerate() {
+            for (at, (_, occurrence)) in occurrences.iter().enumerate() {
                 in_slice[at] = node
                     .slices
                     .iter()
@@ -705,7 +741,7 @@ impl<'d> ProfileWalk<'d, '_> {
             }
             for (s, slice) in node.slices.iter().enumerate() {
                 let found = in_slice.iter().filter(|i| **i == Some(s)).count() as u32;
-                let name = format!("{}:{}", node.name, slice.slice.as_deref().unwrap_or(""));
+                let name = || format!("{}:{}", node.name, slice.slice.as_deref().unwrap_or(""));
                 if let Some(min) = slice.min
                     && found < min
                 {
@@ -715,7 +751,7 @@ impl<'d> ProfileWalk<'d, '_> {
                         format!(
                             "{} requires {} (at least {min}{}), found {found}",
                             self.profile.short(),
-                            name,
+                            name(),
                             describe_match(slice)
                         ),
                     );
@@ -727,15 +763,16 @@ impl<'d> ProfileWalk<'d, '_> {
                         Some(&node.name),
                         "cardinality",
                         format!(
-                            "{} allows at most {max} {name}{}, found {found}",
+                            "{} allows at most {max} {}{}, found {found}",
                             self.profile.short(),
+                            name(),
                             describe_match(slice)
                         ),
                     );
                 }
             }
         }
-        for (at, occurrence) in occurrences.iter().enumerate() {
+        for (at, (_, occurrence)) in occurrences.iter().enumerate() {
             self.path.push(Step::Name(occurrence.json));
             if let Some(index) = occurrence.index {
                 self.path.push(Step::Index(index));
@@ -900,7 +937,7 @@ impl<'d> ProfileWalk<'d, '_> {
     }
 
     fn binding(&mut self, set: &'static ValueSet, value: &'d Value) {
-        let profile = self.profile.short().to_owned();
+        let profile = self.profile.short();
         if let Some(code) = value.as_str() {
             if set.code(code) == Membership::NotIn {
                 self.finding(

@@ -92,7 +92,7 @@ struct Frame<'x, 'a> {
 }
 
 /// Evaluate `expr` with `%context` (and `$this`) the env's context.
-pub fn evaluate<'a>(expr: &Expr, env: &Env<'a, '_>) -> Result<Collection<'a>> {
+pub fn evaluate<'a>(expr: &'a Expr, env: &Env<'a, '_>) -> Result<Collection<'a>> {
     let this = Item::Node(env.context);
     let focus = [this.clone()];
     eval(
@@ -107,7 +107,7 @@ pub fn evaluate<'a>(expr: &Expr, env: &Env<'a, '_>) -> Result<Collection<'a>> {
 }
 
 fn eval<'a>(
-    expr: &Expr,
+    expr: &'a Expr,
     focus: &[Item<'a>],
     frame: &Frame<'_, 'a>,
     env: &Env<'a, '_>,
@@ -120,26 +120,26 @@ fn eval<'a>(
         Expr::Total => return stop("$total is not supported"),
         Expr::Variable(name) => variable(name, env)?,
         Expr::Member(base, name) => {
-            let input = match base {
-                Some(base) => eval(base, focus, frame, env)?,
+            let input: Cow<'_, [Item<'a>]> = match base {
+                Some(base) => Cow::Owned(eval(base, focus, frame, env)?),
                 None => {
                     // A leading type name (`Patient.name`) names the focus's own type.
                     if is_type_step(name, focus, env.model) {
                         return Ok(focus.to_vec());
                     }
-                    focus.to_vec()
+                    Cow::Borrowed(focus)
                 }
             };
             let mut out = Vec::new();
-            for item in &input {
+            for item in input.iter() {
                 children_named(item, name, env.model, &mut out);
             }
             out
         }
         Expr::Call(base, name, args) => {
-            let input = match base {
-                Some(base) => eval(base, focus, frame, env)?,
-                None => focus.to_vec(),
+            let input: Cow<'_, [Item<'a>]> = match base {
+                Some(base) => Cow::Owned(eval(base, focus, frame, env)?),
+                None => Cow::Borrowed(focus),
             };
             call(name, &input, args, focus, frame, env)?
         }
@@ -181,15 +181,16 @@ fn eval<'a>(
     })
 }
 
-fn literal_item<'a>(literal: &Literal) -> Item<'a> {
+/// A literal, borrowed from the compiled expression (which outlives every document).
+fn literal_item<'a>(literal: &'a Literal) -> Item<'a> {
     match literal {
         Literal::Bool(b) => Item::Bool(*b),
-        Literal::String(s) => Item::Str(Cow::Owned(s.clone())),
+        Literal::String(s) => Item::Str(Cow::Borrowed(s)),
         Literal::Integer(i) => Item::Int(*i),
         Literal::Decimal(d) => Item::Dec(*d),
-        Literal::DateTime(d) => Item::DateTime(Cow::Owned(d.clone())),
-        Literal::Time(t) => Item::Time(Cow::Owned(t.clone())),
-        Literal::Quantity(v, u) => Item::Quantity(*v, Cow::Owned(u.clone())),
+        Literal::DateTime(d) => Item::DateTime(Cow::Borrowed(d)),
+        Literal::Time(t) => Item::Time(Cow::Borrowed(t)),
+        Literal::Quantity(v, u) => Item::Quantity(*v, Cow::Borrowed(u)),
     }
 }
 
@@ -494,9 +495,10 @@ fn scalar<'a>(item: &Item<'a>, model: &Model) -> Option<Scalar<'a>> {
     })
 }
 
-fn as_str<'x>(item: &'x Item<'_>, model: &Model) -> Option<Cow<'x, str>> {
+/// An item's text, borrowed from the document or the expression where it came from.
+fn as_str<'a>(item: &Item<'a>, model: &Model) -> Option<Cow<'a, str>> {
     match scalar(item, model)? {
-        Scalar::Str(s) | Scalar::DateTime(s) | Scalar::Time(s) => Some(Cow::Owned(s.into_owned())),
+        Scalar::Str(s) | Scalar::DateTime(s) | Scalar::Time(s) => Some(s),
         _ => None,
     }
 }
@@ -753,8 +755,8 @@ fn bool_item<'a>(value: Option<bool>) -> Collection<'a> {
 
 fn binary<'a>(
     op: Op,
-    left: &Expr,
-    right: &Expr,
+    left: &'a Expr,
+    right: &'a Expr,
     focus: &[Item<'a>],
     frame: &Frame<'_, 'a>,
     env: &Env<'a, '_>,
@@ -1066,7 +1068,7 @@ fn type_argument(args: &[Expr]) -> Result<String> {
 fn call<'a>(
     name: &str,
     input: &[Item<'a>],
-    args: &[Expr],
+    args: &'a [Expr],
     focus: &[Item<'a>],
     frame: &Frame<'_, 'a>,
     env: &Env<'a, '_>,
@@ -1080,14 +1082,12 @@ fn call<'a>(
             None => Ok(Vec::new()),
         }
     };
-    let string_argument = |index: usize| -> Result<Option<String>> {
+    let string_argument = |index: usize| -> Result<Option<Cow<'a, str>>> {
         let value = argument(index)?;
         match single(&value)? {
             None => Ok(None),
             Some(item) => Ok(Some(
-                as_str(item, model)
-                    .ok_or_else(|| Stop(format!("{name}() needs a string")))?
-                    .into_owned(),
+                as_str(item, model).ok_or_else(|| Stop(format!("{name}() needs a string")))?,
             )),
         }
     };
@@ -1104,10 +1104,10 @@ fn call<'a>(
             env,
         )
     };
-    let input_string = || -> Result<Option<String>> {
+    let input_string = || -> Result<Option<Cow<'a, str>>> {
         match single(input)? {
             None => Ok(None),
-            Some(item) => Ok(as_str(item, model).map(Cow::into_owned)),
+            Some(item) => Ok(as_str(item, model)),
         }
     };
     Ok(match name {
@@ -1376,11 +1376,11 @@ fn call<'a>(
                 return Ok(Vec::new());
             };
             match name {
-                "startsWith" => vec![Item::Bool(text.starts_with(&arg))],
-                "endsWith" => vec![Item::Bool(text.ends_with(&arg))],
-                "contains" => vec![Item::Bool(text.contains(&arg))],
+                "startsWith" => vec![Item::Bool(text.starts_with(&*arg))],
+                "endsWith" => vec![Item::Bool(text.ends_with(&*arg))],
+                "contains" => vec![Item::Bool(text.contains(&*arg))],
                 "indexOf" => vec![Item::Int(
-                    text.find(&arg)
+                    text.find(&*arg)
                         .map_or(-1, |at| text[..at].chars().count() as i64),
                 )],
                 _ => {
@@ -1398,11 +1398,11 @@ fn call<'a>(
                 return Ok(Vec::new());
             };
             let replaced = if name == "replace" {
-                text.replace(&pattern, &with)
+                text.replace(&*pattern, &with)
             } else {
                 let re = regex::Regex::new(&pattern)
                     .map_err(|_| Stop(format!("the pattern {pattern} is not supported")))?;
-                re.replace_all(&text, with.as_str()).into_owned()
+                re.replace_all(&text, &*with).into_owned()
             };
             vec![Item::Str(Cow::Owned(replaced))]
         }

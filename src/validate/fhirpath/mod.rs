@@ -68,7 +68,7 @@ pub enum Verdict {
 
 impl Compiled {
     /// Evaluate with `%context` the env's context. True or empty holds; false fails.
-    pub fn check(&self, env: &Env<'_, '_>) -> Verdict {
+    pub fn check<'a>(&'a self, env: &Env<'a, '_>) -> Verdict {
         match eval::evaluate(&self.expr, env).and_then(|result| eval::truth(&result, env.model)) {
             Err(Stop(why)) => Verdict::Undecided(why),
             Ok(Some(false)) => Verdict::Fails,
