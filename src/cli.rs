@@ -448,7 +448,8 @@ fn validate(args: ValidateArgs, console: Console) -> Result<u8, CliError> {
 
     let validator = Validator::new(args.tier)
         .with_profiles(&args.profiles)
-        .map_err(CliError::Profile)?;
+        .map_err(CliError::Profile)?
+        .with_parallel_entries(true);
     if !args.profiles.is_empty() && args.tier != Tier::Profile {
         return Err(CliError::Profile(format!(
             "--profile needs --tier profile (the default), not --tier {}",

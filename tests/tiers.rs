@@ -257,3 +257,44 @@ fn the_schema_tier_alone_lets_all_of_it_through() {
         "the schema tier caught some structure cases"
     );
 }
+
+#[test]
+fn a_bundle_gets_the_findings_of_its_entries_each_at_its_entry() {
+    // Twelve entries: enough for the entries to be checked in parallel.
+    let cases: Vec<Case> = fixtures()
+        .into_iter()
+        .filter(|c| c.base.is_some() && c.replace.is_empty() && c.profile.is_none())
+        .take(12)
+        .collect();
+    assert_eq!(cases.len(), 12);
+    let validator = Validator::new(Tier::Profile);
+    let parallel = Validator::new(Tier::Profile).with_parallel_entries(true);
+    let mut expected = Vec::new();
+    let mut entries = Vec::new();
+    for (n, case) in cases.iter().enumerate() {
+        let text = text_of(case);
+        for mut one in got(&validator.check_bytes(text.as_bytes()).findings) {
+            one.entry = Some(n);
+            expected.push(one);
+        }
+        let resource: Value = serde_json::from_str(&text).expect("JSON");
+        entries.push(serde_json::json!({ "fullUrl": format!("https://example.org/r/{n}"), "resource": resource }));
+    }
+    let bundle =
+        serde_json::json!({ "resourceType": "Bundle", "type": "collection", "entry": entries });
+    let checked = validator.check_bytes(bundle.to_string().as_bytes());
+    expected.sort();
+    assert_eq!(got(&checked.findings), expected);
+    // On every core, the same findings in the same order.
+    let apart = parallel.check_bytes(bundle.to_string().as_bytes());
+    assert_eq!(apart.findings, checked.findings);
+    assert_eq!(checked.resources, 13);
+    assert_eq!(
+        checked.invalid,
+        expected
+            .iter()
+            .map(|e| e.entry)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len() as u64
+    );
+}

@@ -61,6 +61,8 @@ pub struct Parsed {
     pub document: sonic_rs::Value,
     /// JSON pointers of the repeated members.
     pub repeated: Vec<String>,
+    /// Whether some object has a `_name` member (a primitive's id and extensions).
+    pub companions: bool,
 }
 
 /// The tiers to run and the profiles to apply.
@@ -69,6 +71,8 @@ pub struct Validator {
     tier: Tier,
     /// Profiles applied to every resource of their type, declared or not.
     given: Vec<&'static profile::Profile>,
+    /// Whether a Bundle's entries are checked on every core.
+    parallel_entries: bool,
 }
 
 impl Default for Validator {
@@ -83,7 +87,16 @@ impl Validator {
         Self {
             tier,
             given: Vec::new(),
+            parallel_entries: false,
         }
+    }
+
+    /// Check the entries of a large Bundle on every core (rayon's pool). Worth it for a
+    /// Bundle read from a file; not for the pages of a run, whose checking already overlaps
+    /// the next page's fetch, and whose pool the embedded sandbox is using to make them.
+    pub fn with_parallel_entries(mut self, parallel: bool) -> Self {
+        self.parallel_entries = parallel;
+        self
     }
 
     pub fn tier(&self) -> Tier {
@@ -128,16 +141,21 @@ impl Validator {
 
     /// Check a parsed document, reporting the member names it repeated.
     pub fn check_parsed(&self, parsed: &Parsed) -> Checked {
-        self.check_with(&parsed.document, &parsed.repeated)
+        self.check_with(&parsed.document, &parsed.repeated, parsed.companions)
     }
 
     /// Check a parsed document (a resource, or a Bundle whose entries are counted and
     /// reported one by one).
     pub fn check(&self, document: &sonic_rs::Value) -> Checked {
-        self.check_with(document, &[])
+        self.check_with(document, &[], sonic::has_companions(document))
     }
 
-    fn check_with(&self, document: &sonic_rs::Value, repeated: &[String]) -> Checked {
+    fn check_with(
+        &self,
+        document: &sonic_rs::Value,
+        repeated: &[String],
+        companions: bool,
+    ) -> Checked {
         let mut checked = Registry::global().check(document);
         if self.tier == Tier::Schema {
             return checked;
@@ -148,17 +166,85 @@ impl Validator {
         for pointer in repeated {
             more.push(structure::repeated_member(document, pointer));
         }
-        structure::check(document, bundle.as_ref(), &mut more, &mut undecided);
+        // A page of a search is a Bundle of a hundred claims: its entries are checked on
+        // every core (the schema tier checked the whole Bundle already).
+        let entries: Vec<(usize, &sonic_rs::Value)> = match &bundle {
+            Some(_) => document
+                .get("entry")
+                .and_then(|e| e.as_array())
+                .map(|entries| {
+                    entries
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(n, e)| e.get("resource").map(|r| (n, r)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let apart = self.parallel_entries && entries.len() >= PARALLEL_ENTRIES;
+        structure::check(
+            document,
+            bundle.as_ref(),
+            companions,
+            !apart,
+            &mut more,
+            &mut undecided,
+        );
         let mut unknown = HashMap::new();
         if self.tier == Tier::Profile {
             checked.profiled = profile::check(
                 document,
                 bundle.as_ref(),
+                companions,
+                !apart,
                 &self.given,
                 &mut more,
                 &mut undecided,
                 &mut unknown,
             );
+        }
+        if apart {
+            use rayon::prelude::*;
+            let bundle = bundle.as_ref();
+            let parts: Vec<EntryPart> = entries
+                .par_iter()
+                .map(|(n, resource)| {
+                    let mut part = EntryPart::default();
+                    structure::check_entry(
+                        document,
+                        bundle,
+                        companions,
+                        *n,
+                        resource,
+                        &mut part.findings,
+                        &mut part.undecided,
+                    );
+                    if self.tier == Tier::Profile {
+                        part.profiled = profile::check_entry(
+                            bundle,
+                            companions,
+                            &self.given,
+                            *n,
+                            resource,
+                            &mut part.findings,
+                            &mut part.undecided,
+                            &mut part.unknown,
+                        );
+                    }
+                    part
+                })
+                .collect();
+            for part in parts {
+                more.extend(part.findings);
+                for (key, count) in part.undecided {
+                    *undecided.entry(key).or_default() += count;
+                }
+                for (url, count) in part.unknown {
+                    *unknown.entry(url).or_default() += count;
+                }
+                checked.profiled += part.profiled;
+            }
         }
         // Where a lower tier already spoke, the tiers above it add nothing at the same
         // place: one problem, one finding.
@@ -187,6 +273,18 @@ impl Validator {
         checked.unknown_profiles = unknown;
         checked
     }
+}
+
+/// Bundles with at least this many entry resources have them checked in parallel.
+const PARALLEL_ENTRIES: usize = 8;
+
+/// What checking one Bundle entry's resource found.
+#[derive(Default)]
+struct EntryPart {
+    findings: Vec<Finding>,
+    undecided: structure::Undecided,
+    unknown: HashMap<Box<str>, u64>,
+    profiled: u64,
 }
 
 fn count_invalid(findings: &[Finding]) -> u64 {
@@ -329,8 +427,12 @@ pub fn parse_document(bytes: &[u8]) -> Result<Parsed, Box<Finding>> {
     }
     match sonic_rs::from_slice::<sonic_rs::Value>(bytes) {
         Ok(mut document) => {
-            let repeated = sonic::dedupe(&mut document);
-            Ok(Parsed { document, repeated })
+            let (repeated, companions) = sonic::dedupe(&mut document);
+            Ok(Parsed {
+                document,
+                repeated,
+                companions,
+            })
         }
         Err(error) => Err(Box::new(Finding::malformed(&error, bytes.len()))),
     }

@@ -202,14 +202,17 @@ pub struct Class {
     pub name: Box<str>,
     pub kind: ClassKind,
     pub elements: Box<[Element]>,
-    /// JSON member name → (element, type index), sorted by name.
-    members: Box<[(Box<str>, u16, u16)]>,
-    /// Element name → element, sorted by name (FHIRPath navigates by element name).
-    names: Box<[(Box<str>, u16)]>,
+    /// JSON member name → (element, type index).
+    members: NameTable,
+    /// Element name → element (FHIRPath navigates by element name).
+    names: NameTable,
     /// The type's own constraints (a datatype's `per-1`, a resource's `dom-*`).
     pub constraints: Box<[ConstraintId]>,
     /// Elements with `min` of 1 or more.
     pub required: Box<[u16]>,
+    /// A Quantity, or a type that constrains it (SimpleQuantity, Age, ...): what FHIRPath
+    /// compares as a quantity.
+    pub quantity: bool,
 }
 
 impl Class {
@@ -222,20 +225,15 @@ impl Class {
     /// The index of the element a JSON member belongs to, and of the type the name chose.
     pub fn member_at(&self, json_name: &str) -> Option<(usize, usize)> {
         self.members
-            .binary_search_by(|(name, _, _)| by_length(name, json_name))
-            .ok()
-            .map(|at| {
-                let (_, element, ty) = &self.members[at];
-                (*element as usize, *ty as usize)
-            })
+            .get(json_name)
+            .map(|(element, ty)| (element as usize, ty as usize))
     }
 
     /// The element named `name` (without `[x]`).
     pub fn element(&self, name: &str) -> Option<&Element> {
         self.names
-            .binary_search_by(|(n, _)| by_length(n, name))
-            .ok()
-            .map(|at| &self.elements[self.names[at].1 as usize])
+            .get(name)
+            .map(|(element, _)| &self.elements[element as usize])
     }
 }
 
@@ -243,6 +241,68 @@ impl Class {
 /// system's codes cannot be listed here (licensed or external terminology): such codes are
 /// not judged.
 pub type SystemCodes = (Box<str>, Option<Box<[Box<str>]>>);
+
+/// Names to two small numbers, for the few dozen names of one class: open addressing on a
+/// 32-bit FNV-1a hash, probed linearly, the hash compared before the bytes. Looking a name
+/// up costs one pass over it and, nearly always, one comparison.
+#[derive(Debug, Default)]
+pub(super) struct NameTable {
+    slots: Box<[Option<Slot>]>,
+}
+
+/// A name's hash, the name, and its two numbers.
+type Slot = (u32, Box<str>, u16, u16);
+
+fn fnv(name: &str) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in name.bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+impl NameTable {
+    pub(super) fn new(entries: Vec<(Box<str>, u16, u16)>) -> Self {
+        if entries.is_empty() {
+            return Self::default();
+        }
+        let size = (entries.len() * 2).next_power_of_two().max(4);
+        let mut slots: Vec<Option<Slot>> = vec![None; size];
+        for (name, a, b) in entries {
+            let hash = fnv(&name);
+            let mut at = hash as usize & (size - 1);
+            while let Some((_, existing, _, _)) = &slots[at] {
+                if *existing == name {
+                    break; // the first entry of a name wins
+                }
+                at = (at + 1) & (size - 1);
+            }
+            if slots[at].is_none() {
+                slots[at] = Some((hash, name, a, b));
+            }
+        }
+        Self {
+            slots: slots.into_boxed_slice(),
+        }
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<(u16, u16)> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let hash = fnv(name);
+        let mut at = hash as usize & mask;
+        loop {
+            match &self.slots[at] {
+                None => return None,
+                Some((h, n, a, b)) if *h == hash && **n == *name => return Some((*a, *b)),
+                Some(_) => at = (at + 1) & mask,
+            }
+        }
+    }
+}
 
 /// The order member tables are searched in: by length, then bytes. Most probes differ in
 /// length from the name they are compared with, so few comparisons reach the bytes.
@@ -349,7 +409,7 @@ pub struct Model {
     pub classes: Vec<Class>,
     types: HashMap<Box<str>, TypeRef>,
     pub value_sets: Vec<ValueSet>,
-    value_set_index: HashMap<Box<str>, ValueSetId>,
+    value_set_index: UrlMap<ValueSetId>,
     pub constraints: Vec<Constraint>,
     constraint_index: HashMap<Box<str>, ConstraintId>,
     /// Constraints on every element (`ele-1`).
@@ -514,14 +574,42 @@ pub(super) fn max_of(text: &str) -> u32 {
     }
 }
 
+/// 64-bit FNV-1a, for the maps keyed by canonical URLs that constraints look up on every
+/// evaluation (`memberOf`): a URL hashes several times faster than with SipHash, and the
+/// keys come from the derived files, not from input.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for byte in bytes {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+/// A map keyed by canonical URL.
+pub type UrlMap<V> = HashMap<Box<str>, V, std::hash::BuildHasherDefault<Fnv>>;
+
 /// Build the value set table of a derived file.
 pub(super) fn value_sets_of(
     sets: HashMap<String, HashMap<String, FileCodes>>,
-) -> (Vec<ValueSet>, HashMap<Box<str>, ValueSetId>) {
+) -> (Vec<ValueSet>, UrlMap<ValueSetId>) {
     let mut urls: Vec<_> = sets.into_iter().collect();
     urls.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = Vec::with_capacity(urls.len());
-    let mut index = HashMap::new();
+    let mut index = UrlMap::default();
     for (url, systems) in urls {
         let mut systems: Vec<SystemCodes> = systems
             .into_iter()
@@ -563,7 +651,7 @@ struct Compiler {
     classes: Vec<Class>,
     types: HashMap<Box<str>, TypeRef>,
     constraint_index: HashMap<Box<str>, ConstraintId>,
-    value_set_index: HashMap<Box<str>, ValueSetId>,
+    value_set_index: UrlMap<ValueSetId>,
     /// (class, element) whose type is a content reference to a backbone path.
     pending: Vec<(ClassId, usize, String)>,
     /// Backbone path → class.
@@ -577,7 +665,7 @@ impl Compiler {
             classes: Vec::new(),
             types: HashMap::new(),
             constraint_index: HashMap::new(),
-            value_set_index: HashMap::new(),
+            value_set_index: UrlMap::default(),
             pending: Vec::new(),
             backbones: HashMap::new(),
         }
@@ -619,10 +707,11 @@ impl Compiler {
                             ClassKind::Complex
                         },
                         elements: Box::new([]),
-                        members: Box::new([]),
-                        names: Box::new([]),
+                        members: NameTable::default(),
+                        names: NameTable::default(),
                         constraints: Box::new([]),
                         required: Box::new([]),
+                        quantity: false,
                     });
                     TypeRef::Class(id)
                 }
@@ -647,6 +736,13 @@ impl Compiler {
             class.members = members;
             class.names = names_;
             class.required = required;
+            class.quantity = name == "Quantity"
+                || self
+                    .file
+                    .types
+                    .get(name)
+                    .and_then(|t| t.constrains.as_deref())
+                    == Some("Quantity");
             class.constraints = own;
         }
         for (class, element, path) in std::mem::take(&mut self.pending) {
@@ -702,15 +798,7 @@ impl Compiler {
         owner_id: ClassId,
         owner: &str,
         list: Vec<FileElement>,
-    ) -> Result<
-        (
-            Box<[Element]>,
-            Box<[(Box<str>, u16, u16)]>,
-            Box<[(Box<str>, u16)]>,
-            Box<[u16]>,
-        ),
-        String,
-    > {
+    ) -> Result<(Box<[Element]>, NameTable, NameTable, Box<[u16]>), String> {
         let mut elements = Vec::with_capacity(list.len());
         let mut members = Vec::new();
         let mut names = Vec::new();
@@ -744,10 +832,11 @@ impl Compiler {
                     name: path.clone().into_boxed_str(),
                     kind: ClassKind::Backbone,
                     elements: Box::new([]),
-                    members: Box::new([]),
-                    names: Box::new([]),
+                    members: NameTable::default(),
+                    names: NameTable::default(),
                     constraints: Box::new([]),
                     required: Box::new([]),
+                    quantity: false,
                 });
                 self.backbones.insert(path.clone(), id);
                 let (e, m, n, r) = self.elements(id, &path, children)?;
@@ -791,18 +880,16 @@ impl Compiler {
             } else {
                 members.push((element.name.clone(), at, 0));
             }
-            names.push((element.name.clone(), at));
+            names.push((element.name.clone(), at, 0));
             if element.min > 0 {
                 required.push(at);
             }
             elements.push(element);
         }
-        members.sort_by(|a, b| by_length(&a.0, &b.0));
-        names.sort_by(|a, b| by_length(&a.0, &b.0));
         Ok((
             elements.into_boxed_slice(),
-            members.into_boxed_slice(),
-            names.into_boxed_slice(),
+            NameTable::new(members),
+            NameTable::new(names),
             required.into_boxed_slice(),
         ))
     }

@@ -23,7 +23,7 @@ use super::model::{
     self, ClassId, Constraint, ConstraintId, FileCodes, FileConstraint, Membership, Model, TypeRef,
     ValueSet, ValueSetId,
 };
-use super::structure::{Bundle, Resolver, Undecided, type_and_id};
+use super::structure::{Bundle, Resolver, Undecided, count_undecided, type_and_id};
 
 /// The derived profiles as committed.
 pub const PROFILES_JSON: &str = include_str!("../../schemas/carin-bb/profiles.json");
@@ -121,7 +121,7 @@ enum Match {
 pub struct Profiles {
     profiles: Vec<Profile>,
     pub value_sets: Vec<ValueSet>,
-    value_set_index: HashMap<Box<str>, ValueSetId>,
+    value_set_index: model::UrlMap<ValueSetId>,
     constraints: Vec<Constraint>,
     /// The IG's CapabilityStatement's profiles per resource type.
     pub supported: HashMap<Box<str>, Box<[Box<str>]>>,
@@ -291,7 +291,7 @@ struct FileMatch {
 }
 
 struct Builder<'t> {
-    value_set_index: &'t HashMap<Box<str>, ValueSetId>,
+    value_set_index: &'t model::UrlMap<ValueSetId>,
     constraint_index: &'t HashMap<String, ConstraintId>,
 }
 
@@ -383,21 +383,31 @@ impl Builder<'_> {
     }
 }
 
-/// Check the resources of `document` against the profiles they declare, and `given`; how
-/// many resources were checked against at least one profile.
+/// Check the resources of `document` against the profiles they declare, and `given` (a
+/// Bundle's entry resources too unless `entry_resources` is false: then [`check_entry`]
+/// checks each); how many resources were checked against at least one profile.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the tier's inputs and outputs, once"
+)]
 pub fn check<'d>(
     document: &'d Value,
     bundle: Option<&Bundle<'d>>,
+    companions: bool,
+    entry_resources: bool,
     given: &[&'static Profile],
     findings: &mut Vec<Finding>,
     undecided: &mut Undecided,
     unknown: &mut HashMap<Box<str>, u64>,
 ) -> u64 {
     let is_bundle = document.get("resourceType").and_then(|t| t.as_str()) == Some("Bundle");
-    let mut profiled = check_resource(
-        document, None, "", bundle, given, findings, undecided, unknown,
-    );
-    if !is_bundle {
+    let context = Context {
+        bundle,
+        companions,
+        given,
+    };
+    let mut profiled = check_resource(document, None, "", &context, findings, undecided, unknown);
+    if !is_bundle || !entry_resources {
         return profiled;
     }
     let Some(entries) = document.get("entry").and_then(|e| e.as_array()) else {
@@ -410,8 +420,7 @@ pub fn check<'d>(
                 resource,
                 Some(n),
                 &pointer,
-                bundle,
-                given,
+                &context,
                 findings,
                 undecided,
                 unknown,
@@ -421,16 +430,52 @@ pub fn check<'d>(
     profiled
 }
 
+/// Check the resource of `Bundle.entry[n]` against the profiles it declares, and `given`;
+/// whether it was checked against one.
 #[expect(
     clippy::too_many_arguments,
-    reason = "one resource's context, passed through once"
+    reason = "the tier's inputs and outputs, once"
 )]
+pub fn check_entry<'d>(
+    bundle: Option<&Bundle<'d>>,
+    companions: bool,
+    given: &[&'static Profile],
+    n: usize,
+    resource: &'d Value,
+    findings: &mut Vec<Finding>,
+    undecided: &mut Undecided,
+    unknown: &mut HashMap<Box<str>, u64>,
+) -> u64 {
+    let context = Context {
+        bundle,
+        companions,
+        given,
+    };
+    let pointer = format!("/entry/{n}/resource");
+    check_resource(
+        resource,
+        Some(n),
+        &pointer,
+        &context,
+        findings,
+        undecided,
+        unknown,
+    )
+}
+
+/// What every resource of one document is checked with.
+struct Context<'d, 'b> {
+    bundle: Option<&'b Bundle<'d>>,
+    /// Whether the document has `_name` companions at all.
+    companions: bool,
+    given: &'b [&'static Profile],
+}
+
 fn check_resource<'d>(
     resource: &'d Value,
     entry: Option<usize>,
     pointer: &str,
-    bundle: Option<&Bundle<'d>>,
-    given: &[&'static Profile],
+    context: &Context<'d, '_>,
     findings: &mut Vec<Finding>,
     undecided: &mut Undecided,
     unknown: &mut HashMap<Box<str>, u64>,
@@ -468,7 +513,7 @@ fn check_resource<'d>(
             }
         }
     }
-    for profile in select(given, kind, resource) {
+    for profile in select(context.given, kind, resource) {
         if !apply.iter().any(|p| std::ptr::eq(*p, profile)) {
             apply.push(profile);
         }
@@ -480,7 +525,8 @@ fn check_resource<'d>(
             model,
             profiles,
             profile,
-            bundle,
+            bundle: context.bundle,
+            companions: context.companions,
             root_type: model.class(class).name.as_ref(),
             pointer: pointer.to_owned(),
             entry,
@@ -543,6 +589,7 @@ struct ProfileWalk<'d, 'o> {
     profiles: &'static Profiles,
     profile: &'static Profile,
     bundle: Option<&'o Bundle<'d>>,
+    companions: bool,
     root_type: &'static str,
     pointer: String,
     entry: Option<usize>,
@@ -633,6 +680,8 @@ impl<'d> ProfileWalk<'d, '_> {
         let model = self.model;
         let class = class.map(|c| model.class(c));
         let mut out = Vec::with_capacity(object.len());
+        // Most objects have no `_name` companions: look for them only where there are.
+        let companions = self.companions && object.iter().any(|(name, _)| name.starts_with('_'));
         for (name, value) in object.iter() {
             let json = name.strip_prefix('_').unwrap_or(name);
             let is_companion = name.len() != json.len();
@@ -651,6 +700,8 @@ impl<'d> ProfileWalk<'d, '_> {
             let ty = element.map_or(TypeRef::Unknown, |(e, t)| e.types[t].ty);
             let companion = if is_companion {
                 Some(value)
+            } else if !companions {
+                None
             } else {
                 object.iter().find_map(|(key, v)| {
                     (key.len() == json.len() + 1 && key.starts_with('_') && &key[1..] == json)
@@ -1001,7 +1052,7 @@ impl<'d> ProfileWalk<'d, '_> {
                 continue;
             }
             let Ok(compiled) = &constraint.compiled else {
-                *self.undecided.entry(constraint.key.clone()).or_default() += 1;
+                count_undecided(self.undecided, &constraint.key);
                 continue;
             };
             let host = Resolver {
@@ -1016,6 +1067,7 @@ impl<'d> ProfileWalk<'d, '_> {
                 root: self.resource,
                 context,
                 host: &host,
+                companions: self.companions,
             };
             match compiled.check(&env) {
                 Verdict::Holds => {}
@@ -1034,7 +1086,7 @@ impl<'d> ProfileWalk<'d, '_> {
                     self.finding(None, format!("invariant:{}", constraint.key), message);
                 }
                 Verdict::Undecided(_) => {
-                    *self.undecided.entry(constraint.key.clone()).or_default() += 1;
+                    count_undecided(self.undecided, &constraint.key);
                 }
             }
         }

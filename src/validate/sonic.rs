@@ -218,15 +218,18 @@ impl<'a> Array<'a, Sonic> for &'a [sonic_rs::Value] {
 
 /// Rewrite every object that names a member twice so that only the last value remains, as
 /// `JSON.parse` does. Returns where names were repeated (the JSON pointer of each repeated
-/// member), in document order; documents without duplicates (nearly all) are only read.
-pub fn dedupe(value: &mut sonic_rs::Value) -> Vec<String> {
-    if !has_duplicates(value) {
-        return Vec::new();
+/// member), in document order, and whether any object has a `_name` member (a primitive's
+/// id and extensions, which the walkers look for only in documents that have them); a
+/// document without duplicates (nearly all) is only read, in one pass.
+pub fn dedupe(value: &mut sonic_rs::Value) -> (Vec<String>, bool) {
+    let mut companions = false;
+    if !has_duplicates(value, &mut companions) {
+        return (Vec::new(), companions);
     }
     let mut repeated = Vec::new();
     find_repeats(value, &mut String::new(), &mut repeated);
     rewrite(value);
-    repeated
+    (repeated, has_companions(value))
 }
 
 fn find_repeats(value: &sonic_rs::Value, pointer: &mut String, out: &mut Vec<String>) {
@@ -259,26 +262,49 @@ fn find_repeats(value: &sonic_rs::Value, pointer: &mut String, out: &mut Vec<Str
     }
 }
 
-fn has_duplicates(value: &sonic_rs::Value) -> bool {
-    // One type check per node: this walk runs on every document.
+/// Whether any object of the document has a member named `_…` (a primitive's id and
+/// extensions): the walkers look for such companions only in documents that have them.
+pub fn has_companions(value: &sonic_rs::Value) -> bool {
     match value.get_type() {
-        sonic_rs::JsonType::Object => value.as_object().is_some_and(object_has_duplicates),
+        sonic_rs::JsonType::Object => value.as_object().is_some_and(|object| {
+            object
+                .iter()
+                .any(|(name, member)| name.starts_with('_') || has_companions(member))
+        }),
         sonic_rs::JsonType::Array => value
             .as_array()
-            .is_some_and(|items| items.iter().any(has_duplicates)),
+            .is_some_and(|items| items.iter().any(has_companions)),
         _ => false,
     }
 }
 
-fn object_has_duplicates(object: &sonic_rs::Object) -> bool {
+/// Whether some object names a member twice; notes in `companions` whether a `_name`
+/// member was seen (complete only when the answer is no: the walk stops at a repeat).
+fn has_duplicates(value: &sonic_rs::Value, companions: &mut bool) -> bool {
+    // One type check per node: this walk runs on every document.
+    match value.get_type() {
+        sonic_rs::JsonType::Object => value
+            .as_object()
+            .is_some_and(|object| object_has_duplicates(object, companions)),
+        sonic_rs::JsonType::Array => value
+            .as_array()
+            .is_some_and(|items| items.iter().any(|item| has_duplicates(item, companions))),
+        _ => false,
+    }
+}
+
+fn object_has_duplicates(object: &sonic_rs::Object, companions: &mut bool) -> bool {
     // FHIR objects are small: compare names on the stack; sort only the rare big object.
     const SMALL: usize = 24;
     let mut names = [""; SMALL];
     for (count, (name, member)) in object.iter().enumerate() {
         if count == SMALL {
-            return has_duplicates_sorted(object) || object.iter().any(|(_, m)| has_duplicates(m));
+            *companions |= object.iter().any(|(name, _)| name.starts_with('_'));
+            return has_duplicates_sorted(object)
+                || object.iter().any(|(_, m)| has_duplicates(m, companions));
         }
-        if names[..count].contains(&name) || has_duplicates(member) {
+        *companions |= name.starts_with('_');
+        if names[..count].contains(&name) || has_duplicates(member, companions) {
             return true;
         }
         names[count] = name;
@@ -361,13 +387,13 @@ mod tests {
     #[test]
     fn dedupe_keeps_the_last_value_at_every_depth() {
         let mut value = parse(r#"{"a":1,"b":[{"x":1,"x":{"y":1,"y":2}}],"a":3}"#);
-        assert_eq!(dedupe(&mut value), ["/b/0/x", "/b/0/x/y", "/a"]);
+        assert_eq!(dedupe(&mut value).0, ["/b/0/x", "/b/0/x/y", "/a"]);
         assert_eq!(
             sonic_rs::to_string(&value).expect("serializes"),
             r#"{"a":3,"b":[{"x":{"y":2}}]}"#
         );
         let mut numbers = parse(r#"{"v":1,"w":1.50,"v":1e400}"#);
-        assert!(!dedupe(&mut numbers).is_empty());
+        assert!(!dedupe(&mut numbers).0.is_empty());
         assert_eq!(
             sonic_rs::to_string(&numbers).expect("serializes"),
             r#"{"v":1e400,"w":1.50}"#
@@ -377,14 +403,16 @@ mod tests {
     #[test]
     fn dedupe_leaves_documents_without_repeats_alone() {
         let mut value = parse(r#"{"a":1,"b":[{"x":1,"y":2}]}"#);
-        assert!(dedupe(&mut value).is_empty());
+        assert_eq!(dedupe(&mut value), (Vec::new(), false));
+        let mut value = parse(r#"{"a":1,"b":[{"x":1,"_y":{"id":"i"}}]}"#);
+        assert_eq!(dedupe(&mut value), (Vec::new(), true));
     }
 
     #[test]
     fn big_objects_are_checked_too() {
         let members: Vec<String> = (0..40).map(|i| format!(r#""k{i}":{i}"#)).collect();
         let mut value = parse(&format!("{{{},\"k3\":0}}", members.join(",")));
-        assert_eq!(dedupe(&mut value), ["/k3"]);
+        assert_eq!(dedupe(&mut value).0, ["/k3"]);
         assert_eq!(value.get("k3").and_then(|v| v.as_u64()), Some(0));
     }
 }

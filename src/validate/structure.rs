@@ -109,6 +109,17 @@ struct Scope<'d> {
 /// Counts of constraints the walk could not decide.
 pub type Undecided = HashMap<Box<str>, u64>;
 
+/// Count one evaluation of `key` that could not be decided (the key is copied only the
+/// first time).
+pub fn count_undecided(undecided: &mut Undecided, key: &str) {
+    match undecided.get_mut(key) {
+        Some(count) => *count += 1,
+        None => {
+            undecided.insert(key.into(), 1);
+        }
+    }
+}
+
 /// The walk over one document.
 pub struct Walk<'d, 'o> {
     model: &'static Model,
@@ -118,12 +129,20 @@ pub struct Walk<'d, 'o> {
     pub findings: &'o mut Vec<Finding>,
     pub undecided: &'o mut Undecided,
     ele_1_native: bool,
+    /// Whether the document has `_name` companions at all.
+    companions: bool,
+    /// Whether Bundle entries' resources are walked too (or left to [`check_entry`]).
+    entry_resources: bool,
 }
 
-/// Check `document` (a resource or a Bundle of them) against the R4 structure rules.
+/// Check `document` (a resource or a Bundle of them) against the R4 structure rules; a
+/// Bundle's entry resources too unless `entry_resources` is false (then [`check_entry`]
+/// checks each).
 pub fn check<'d>(
     document: &'d Value,
     bundle: Option<&Bundle<'d>>,
+    companions: bool,
+    entry_resources: bool,
     findings: &mut Vec<Finding>,
     undecided: &mut Undecided,
 ) {
@@ -154,9 +173,49 @@ pub fn check<'d>(
         findings,
         undecided,
         ele_1_native,
+        companions,
+        entry_resources,
     };
     // Bundle entries start their own paths, as the schema tier's findings do.
     walk.object(document, class, kind == "Bundle");
+}
+
+/// Check the resource of `Bundle.entry[n]` of `document`, with the paths and labels of an
+/// entry (what [`check`] does for every entry when asked to).
+pub fn check_entry<'d>(
+    document: &'d Value,
+    bundle: Option<&Bundle<'d>>,
+    companions: bool,
+    n: usize,
+    resource: &'d Value,
+    findings: &mut Vec<Finding>,
+    undecided: &mut Undecided,
+) {
+    let model = Model::global();
+    let node = Node::resource(model, document);
+    let ele_1_native = model
+        .every_element
+        .iter()
+        .all(|id| &*model.constraint(*id).expression == ELE_1);
+    let mut walk = Walk {
+        model,
+        bundle,
+        scope: Scope {
+            root_type: "Bundle",
+            pointer: String::new(),
+            entry: None,
+            label: label(document),
+            resource: node,
+            root: node,
+        },
+        path: Vec::new(),
+        findings,
+        undecided,
+        ele_1_native,
+        companions,
+        entry_resources: true,
+    };
+    walk.entry_resource(n, resource);
 }
 
 impl<'d> Walk<'d, '_> {
@@ -209,7 +268,7 @@ impl<'d> Walk<'d, '_> {
             &mut heap
         };
         // Most objects have no `_name` companions: look for them only where there are.
-        let companions = object.iter().any(|(name, _)| name.starts_with('_'));
+        let companions = self.companions && object.iter().any(|(name, _)| name.starts_with('_'));
         for (name, member) in object.iter() {
             if name == "resourceType" && class.kind == ClassKind::Resource {
                 continue;
@@ -336,7 +395,7 @@ impl<'d> Walk<'d, '_> {
                     continue;
                 }
                 let ty = &el.types[index];
-                let companion = if name.starts_with('_') {
+                let companion = if name.starts_with('_') || !self.companions {
                     None
                 } else {
                     companion_of(object, json)
@@ -375,28 +434,38 @@ impl<'d> Walk<'d, '_> {
                 self.constraint(constraint, entry_node);
             }
             if let Some(resource) = resource
-                && let Some(kind) = resource.get("resourceType").and_then(|t| t.as_str())
-                && let Some(class) = self.model.resource(kind)
+                && self.entry_resources
             {
-                let node = Node::resource(self.model, resource);
-                let mut pointer = self.scope.pointer.clone();
-                let _ = write!(pointer, "/entry/{n}/resource");
-                let scope = Scope {
-                    root_type: self.model.class(class).name.as_ref(),
-                    pointer,
-                    entry: Some(n),
-                    label: label(resource),
-                    resource: node,
-                    root: node,
-                };
-                let saved = std::mem::replace(&mut self.scope, scope);
-                let saved_path = std::mem::take(&mut self.path);
-                self.object(resource, class, false);
-                self.scope = saved;
-                self.path = saved_path;
+                self.entry_resource(n, resource);
             }
             self.path.pop();
         }
+    }
+
+    /// A Bundle entry's resource: a resource of its own, with its own paths.
+    fn entry_resource(&mut self, n: usize, resource: &'d Value) {
+        let Some(kind) = resource.get("resourceType").and_then(|t| t.as_str()) else {
+            return;
+        };
+        let Some(class) = self.model.resource(kind) else {
+            return;
+        };
+        let node = Node::resource(self.model, resource);
+        let mut pointer = self.scope.pointer.clone();
+        let _ = write!(pointer, "/entry/{n}/resource");
+        let scope = Scope {
+            root_type: self.model.class(class).name.as_ref(),
+            pointer,
+            entry: Some(n),
+            label: label(resource),
+            resource: node,
+            root: node,
+        };
+        let saved = std::mem::replace(&mut self.scope, scope);
+        let saved_path = std::mem::take(&mut self.path);
+        self.object(resource, class, false);
+        self.scope = saved;
+        self.path = saved_path;
     }
 
     /// One element's member: an array for repeating elements, one value otherwise.
@@ -779,7 +848,7 @@ impl<'d> Walk<'d, '_> {
         let compiled = match &constraint.compiled {
             Ok(compiled) => compiled,
             Err(_) => {
-                *self.undecided.entry(constraint.key.clone()).or_default() += 1;
+                count_undecided(self.undecided, &constraint.key);
                 return;
             }
         };
@@ -795,6 +864,7 @@ impl<'d> Walk<'d, '_> {
             root: self.scope.root,
             context: node,
             host: &host,
+            companions: self.companions,
         };
         match compiled.check(&env) {
             Verdict::Holds => {}
@@ -808,7 +878,7 @@ impl<'d> Walk<'d, '_> {
                 );
             }
             Verdict::Undecided(_) => {
-                *self.undecided.entry(constraint.key.clone()).or_default() += 1;
+                count_undecided(self.undecided, &constraint.key);
             }
         }
     }
@@ -923,9 +993,12 @@ fn companion_of<'d>(object: &'d sonic_rs::Object, name: &str) -> Option<&'d Valu
 
 /// An object with nothing in it but (perhaps) an `id`: ele-1 fails on it.
 fn is_empty_element(value: &Value) -> bool {
-    value
-        .as_object()
-        .is_some_and(|o| o.iter().all(|(name, _)| name == "id"))
+    // Names are unique once parsed: two members or more are never all `id`.
+    value.as_object().is_some_and(|o| match o.len() {
+        0 => true,
+        1 => o.iter().next().is_some_and(|(name, _)| name == "id"),
+        _ => false,
+    })
 }
 
 fn empty_object_message() -> String {

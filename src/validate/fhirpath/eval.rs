@@ -84,6 +84,8 @@ pub struct Env<'a, 'h> {
     /// `%context`.
     pub context: Node<'a>,
     pub host: &'h dyn Host<'a>,
+    /// Whether the document has `_name` companions at all (most have none: no need to look).
+    pub companions: bool,
 }
 
 struct Frame<'x, 'a> {
@@ -132,7 +134,7 @@ fn eval<'a>(
             };
             let mut out = Vec::new();
             for item in input.iter() {
-                children_named(item, name, env.model, &mut out);
+                children_named(item, name, env.model, env.companions, &mut out);
             }
             out
         }
@@ -231,7 +233,13 @@ fn is_type_step(name: &str, focus: &[Item<'_>], model: &Model) -> bool {
 
 /// Push the children of `item` named `name` (FHIRPath element names: `value` finds
 /// `valueQuantity`).
-fn children_named<'a>(item: &Item<'a>, name: &str, model: &Model, out: &mut Collection<'a>) {
+fn children_named<'a>(
+    item: &Item<'a>,
+    name: &str,
+    model: &Model,
+    companions: bool,
+    out: &mut Collection<'a>,
+) {
     let Item::Node(node) = item else {
         return;
     };
@@ -291,7 +299,12 @@ fn children_named<'a>(item: &Item<'a>, name: &str, model: &Model, out: &mut Coll
             }
             let ty = element.types[index].ty;
             if json.len() == key.len() {
-                push_values(Some(value), companion(object, json), ty, out);
+                let ext = if companions {
+                    companion(object, json)
+                } else {
+                    None
+                };
+                push_values(Some(value), ext, ty, out);
             } else if object.get(&json).is_none() {
                 push_values(None, Some(value), ty, out);
             }
@@ -300,7 +313,7 @@ fn children_named<'a>(item: &Item<'a>, name: &str, model: &Model, out: &mut Coll
     }
     let ty = element.types.first().map_or(TypeRef::Unknown, |t| t.ty);
     let value = object.get(&name);
-    let ext = if matches!(ty, TypeRef::Primitive(_)) {
+    let ext = if companions && matches!(ty, TypeRef::Primitive(_)) {
         companion(object, name)
     } else {
         None
@@ -348,7 +361,7 @@ fn typed<'a>(value: Option<&'a Value>, ext: Option<&'a Value>, ty: TypeRef) -> N
 }
 
 /// Every child of an item, typed (`children()`).
-fn children<'a>(item: &Item<'a>, model: &Model, out: &mut Collection<'a>) {
+fn children<'a>(item: &Item<'a>, model: &Model, companions: bool, out: &mut Collection<'a>) {
     let Item::Node(node) = item else {
         return;
     };
@@ -356,7 +369,7 @@ fn children<'a>(item: &Item<'a>, model: &Model, out: &mut Collection<'a>) {
         if let Some(ext) = node.ext.and_then(|e| e.as_object()) {
             for (name, _) in ext.iter() {
                 if name == "id" || name == "extension" {
-                    children_named(item, name, model, out);
+                    children_named(item, name, model, true, out);
                 }
             }
         }
@@ -391,7 +404,7 @@ fn children<'a>(item: &Item<'a>, model: &Model, out: &mut Collection<'a>) {
         match class.and_then(|c| c.member(name)) {
             Some((element, index)) => {
                 let ty = element.types.get(index).map_or(TypeRef::Unknown, |t| t.ty);
-                let ext = if matches!(ty, TypeRef::Primitive(_)) {
+                let ext = if companions && matches!(ty, TypeRef::Primitive(_)) {
                     companion(object, name)
                 } else {
                     None
@@ -403,12 +416,12 @@ fn children<'a>(item: &Item<'a>, model: &Model, out: &mut Collection<'a>) {
     }
 }
 
-fn descendants<'a>(item: &Item<'a>, model: &Model, out: &mut Collection<'a>) {
+fn descendants<'a>(item: &Item<'a>, model: &Model, companions: bool, out: &mut Collection<'a>) {
     let mut level = Vec::new();
-    children(item, model, &mut level);
+    children(item, model, companions, &mut level);
     for child in level {
         out.push(child.clone());
-        descendants(&child, model, out);
+        descendants(&child, model, companions, out);
     }
 }
 
@@ -457,9 +470,7 @@ fn scalar<'a>(item: &Item<'a>, model: &Model) -> Option<Scalar<'a>> {
                     _ => Scalar::Str(Cow::Borrowed(value.as_str()?)),
                 }
             }
-            TypeRef::Class(id)
-                if &*model.class(id).name == "Quantity" || model.is_a(node.ty, "Quantity") =>
-            {
+            TypeRef::Class(id) if model.class(id).quantity => {
                 let object = node.value?.as_object()?;
                 let value: f64 = object
                     .get(&"value")?
@@ -1294,14 +1305,14 @@ fn call<'a>(
         "children" => {
             let mut out = Vec::new();
             for item in input {
-                children(item, model, &mut out);
+                children(item, model, env.companions, &mut out);
             }
             out
         }
         "descendants" => {
             let mut out = Vec::new();
             for item in input {
-                descendants(item, model, &mut out);
+                descendants(item, model, env.companions, &mut out);
             }
             out
         }
@@ -1311,7 +1322,7 @@ fn call<'a>(
             };
             let mut all = Vec::new();
             for item in input {
-                children_named(item, "extension", model, &mut all);
+                children_named(item, "extension", model, env.companions, &mut all);
             }
             all.into_iter()
                 .filter(|ext| match ext {
@@ -1464,8 +1475,8 @@ fn call<'a>(
             let Some(url) = string_argument(0)? else {
                 return Ok(Vec::new());
             };
-            let url = url.split('|').next().unwrap_or_default().to_owned();
-            let Some(set) = env.host.value_set(&url) else {
+            let url = url.split('|').next().unwrap_or_default();
+            let Some(set) = env.host.value_set(url) else {
                 return stop(format!("the value set {url} is not at hand"));
             };
             match single(input)? {
