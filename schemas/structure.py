@@ -166,6 +166,18 @@ class Terminology:
         walk(top.get("concept", []))
         return codes
 
+    def expand_all(self, urls):
+        """The listed expansion of each value set, and the URLs of those that cannot be."""
+        value_sets = {}
+        unlisted = []
+        for url in sorted(urls):
+            expansion = self.expand(url)
+            if expansion is None:
+                unlisted.append(url)
+            else:
+                value_sets[url] = expansion
+        return value_sets, unlisted
+
     def expand(self, url, stack=()):
         """{system: sorted codes, or "*" when the system's codes cannot be listed here},
         or None when the value set is not held or cannot be worked out."""
@@ -319,14 +331,7 @@ class Structure:
         for name in self.mismatched:
             # This package's definition of the type is not HL7's R4 one: derive nothing.
             del types[name]
-        value_sets = {}
-        unlisted = []
-        for url in sorted(self.bindings):
-            expansion = self.terminology.expand(url)
-            if expansion is None:
-                unlisted.append(url)
-            else:
-                value_sets[url] = expansion
+        value_sets, unlisted = self.terminology.expand_all(self.bindings)
         strip_unlisted(types, set(unlisted))
         return {
             "fhirVersion": "4.0.1",
@@ -563,14 +568,7 @@ class Profiles:
         for constraint in self.constraints.values():
             for url in re.findall(r"memberOf\('([^']+)'\)", constraint["expression"]):
                 self.bindings.add(url.split("|")[0])
-        value_sets = {}
-        unlisted = []
-        for url in sorted(self.bindings):
-            expansion = self.terminology.expand(url)
-            if expansion is None:
-                unlisted.append(url)
-            else:
-                value_sets[url] = expansion
+        value_sets, unlisted = self.terminology.expand_all(self.bindings)
         supported = {}
         for rest in self.capability.get("rest", []):
             for resource in rest.get("resource", []):

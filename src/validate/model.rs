@@ -216,6 +216,20 @@ pub struct Class {
 }
 
 impl Class {
+    /// A class with nothing in it yet.
+    fn empty(name: String, kind: ClassKind) -> Self {
+        Self {
+            name: name.into_boxed_str(),
+            kind,
+            elements: Box::new([]),
+            members: NameTable::default(),
+            names: NameTable::default(),
+            constraints: Box::new([]),
+            required: Box::new([]),
+            quantity: false,
+        }
+    }
+
     /// The element a JSON member belongs to, and which of its types the name chose.
     pub fn member(&self, json_name: &str) -> Option<(&Element, usize)> {
         self.member_at(json_name)
@@ -699,20 +713,14 @@ impl Compiler {
                 "primitive" => TypeRef::Primitive(Prim::of(name).unwrap_or(Prim::String)),
                 "complex" | "resource" => {
                     let id = self.classes.len() as ClassId;
-                    self.classes.push(Class {
-                        name: name.clone().into_boxed_str(),
-                        kind: if entry.kind == "resource" {
+                    self.classes.push(Class::empty(
+                        name.clone(),
+                        if entry.kind == "resource" {
                             ClassKind::Resource
                         } else {
                             ClassKind::Complex
                         },
-                        elements: Box::new([]),
-                        members: NameTable::default(),
-                        names: NameTable::default(),
-                        constraints: Box::new([]),
-                        required: Box::new([]),
-                        quantity: false,
-                    });
+                    ));
                     TypeRef::Class(id)
                 }
                 other => return Err(format!("type {name} has unknown kind {other}")),
@@ -828,16 +836,8 @@ impl Compiler {
             if let Some(children) = item.elements {
                 // A backbone element: a class of its own, named by its path.
                 let id = self.classes.len() as ClassId;
-                self.classes.push(Class {
-                    name: path.clone().into_boxed_str(),
-                    kind: ClassKind::Backbone,
-                    elements: Box::new([]),
-                    members: NameTable::default(),
-                    names: NameTable::default(),
-                    constraints: Box::new([]),
-                    required: Box::new([]),
-                    quantity: false,
-                });
+                self.classes
+                    .push(Class::empty(path.clone(), ClassKind::Backbone));
                 self.backbones.insert(path.clone(), id);
                 let (e, m, n, r) = self.elements(id, &path, children)?;
                 let class = &mut self.classes[id as usize];

@@ -153,29 +153,15 @@ pub fn check<'d>(
     let Some(class) = model.resource(kind) else {
         return;
     };
-    let node = Node::resource(model, document);
-    let ele_1_native = model
-        .every_element
-        .iter()
-        .all(|id| &*model.constraint(*id).expression == ELE_1);
-    let mut walk = Walk {
-        model,
+    let mut walk = Walk::new(
+        document,
+        model.class(class).name.as_ref(),
         bundle,
-        scope: Scope {
-            root_type: model.class(class).name.as_ref(),
-            pointer: String::new(),
-            entry: None,
-            label: label(document),
-            resource: node,
-            root: node,
-        },
-        path: Vec::new(),
-        findings,
-        undecided,
-        ele_1_native,
         companions,
         entry_resources,
-    };
+        findings,
+        undecided,
+    );
     // Bundle entries start their own paths, as the schema tier's findings do.
     walk.object(document, class, kind == "Bundle");
 }
@@ -191,31 +177,47 @@ pub fn check_entry<'d>(
     findings: &mut Vec<Finding>,
     undecided: &mut Undecided,
 ) {
-    let model = Model::global();
-    let node = Node::resource(model, document);
-    let ele_1_native = model
-        .every_element
-        .iter()
-        .all(|id| &*model.constraint(*id).expression == ELE_1);
-    let mut walk = Walk {
-        model,
-        bundle,
-        scope: Scope {
-            root_type: "Bundle",
-            pointer: String::new(),
-            entry: None,
-            label: label(document),
-            resource: node,
-            root: node,
-        },
-        path: Vec::new(),
-        findings,
-        undecided,
-        ele_1_native,
-        companions,
-        entry_resources: true,
-    };
+    let mut walk = Walk::new(
+        document, "Bundle", bundle, companions, true, findings, undecided,
+    );
     walk.entry_resource(n, resource);
+}
+
+impl<'d, 'o> Walk<'d, 'o> {
+    /// A walk that starts at `document`, whose paths start with `root_type`.
+    fn new(
+        document: &'d Value,
+        root_type: &'d str,
+        bundle: Option<&'o Bundle<'d>>,
+        companions: bool,
+        entry_resources: bool,
+        findings: &'o mut Vec<Finding>,
+        undecided: &'o mut Undecided,
+    ) -> Self {
+        let model = Model::global();
+        let node = Node::resource(model, document);
+        Walk {
+            model,
+            bundle,
+            scope: Scope {
+                root_type,
+                pointer: String::new(),
+                entry: None,
+                label: label(document),
+                resource: node,
+                root: node,
+            },
+            path: Vec::new(),
+            findings,
+            undecided,
+            ele_1_native: model
+                .every_element
+                .iter()
+                .all(|id| &*model.constraint(*id).expression == ELE_1),
+            companions,
+            entry_resources,
+        }
+    }
 }
 
 impl<'d> Walk<'d, '_> {
