@@ -345,8 +345,9 @@ impl<'d> Walk<'d, '_> {
                     None,
                     "choice",
                     format!(
-                        "{} are all present: {}[x] takes one type only, so keep exactly one of them",
+                        "{} are {} present: {}[x] takes one type only, so keep exactly one of them",
                         present.join(" and "),
+                        if present.len() == 2 { "both" } else { "all" },
                         element.name
                     ),
                 );
