@@ -210,6 +210,8 @@ pub struct Class {
     pub constraints: Box<[ConstraintId]>,
     /// Elements with `min` of 1 or more.
     pub required: Box<[u16]>,
+    /// Choice elements (`value[x]`).
+    pub choices: Box<[u16]>,
     /// A Quantity, or a type that constrains it (SimpleQuantity, Age, ...): what FHIRPath
     /// compares as a quantity.
     pub quantity: bool,
@@ -226,6 +228,7 @@ impl Class {
             names: NameTable::default(),
             constraints: Box::new([]),
             required: Box::new([]),
+            choices: Box::new([]),
             quantity: false,
         }
     }
@@ -616,6 +619,16 @@ impl std::hash::Hasher for Fnv {
 /// A map keyed by canonical URL.
 pub type UrlMap<V> = HashMap<Box<str>, V, std::hash::BuildHasherDefault<Fnv>>;
 
+/// The indexes of a class's choice elements.
+fn choices_of(elements: &[Element]) -> Box<[u16]> {
+    elements
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.choice)
+        .map(|(at, _)| at as u16)
+        .collect()
+}
+
 /// Build the value set table of a derived file.
 pub(super) fn value_sets_of(
     sets: HashMap<String, HashMap<String, FileCodes>>,
@@ -743,6 +756,7 @@ impl Compiler {
             class.elements = elements;
             class.members = members;
             class.names = names_;
+            class.choices = choices_of(&class.elements);
             class.required = required;
             class.quantity = name == "Quantity"
                 || self
@@ -844,6 +858,7 @@ impl Compiler {
                 class.elements = e;
                 class.members = m;
                 class.names = n;
+                class.choices = choices_of(&class.elements);
                 class.required = r;
                 for ty in &mut types {
                     ty.ty = TypeRef::Class(id);

@@ -335,8 +335,9 @@ impl<'d> Walk<'d, '_> {
                 );
             }
         }
-        for (at, element) in class.elements.iter().enumerate() {
-            if element.choice && seen[at] > 1 {
+        for &at in &*class.choices {
+            let (at, element) = (at as usize, &class.elements[at as usize]);
+            if seen[at] > 1 {
                 let present: Vec<String> = (0..element.types.len())
                     .map(|i| element.json_name(i))
                     .filter(|n| object.get(&n.as_str()).is_some())
