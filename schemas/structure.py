@@ -261,6 +261,16 @@ def type_code(entry):
     return code
 
 
+def constraint_entry(item):
+    """The parts of an ElementDefinition.constraint the validator evaluates and reports."""
+    return {
+        "key": item["key"],
+        "severity": item.get("severity", "error"),
+        "expression": item.get("expression", ""),
+        "human": item.get("human", ""),
+    }
+
+
 def upper_first(text):
     return text[:1].upper() + text[1:]
 
@@ -306,12 +316,7 @@ class Structure:
 
     def constraint(self, item, where):
         key = item["key"]
-        entry = {
-            "key": key,
-            "severity": item.get("severity", "error"),
-            "expression": item.get("expression", ""),
-            "human": item.get("human", ""),
-        }
+        entry = constraint_entry(item)
         # Keys are unique within a definition, not across them: a second meaning of a key
         # gets the name of the definition it belongs to.
         table_id = key
@@ -634,12 +639,7 @@ class Profiles:
             if item.get("source", "").startswith(SD):
                 continue  # a core datatype's own rule, which the structure tier applies
             key = item["key"]
-            entry = {
-                "key": key,
-                "severity": item.get("severity", "error"),
-                "expression": item.get("expression", ""),
-                "human": item.get("human", ""),
-            }
+            entry = constraint_entry(item)
             known = self.constraints.get(key)
             if known and known != entry:
                 fail(f"CARIN constraint {key} differs between profiles")
