@@ -184,6 +184,12 @@ fn check_page(
     }
 }
 
+/// A page as it arrived, parsed when its status says it holds one (the microseconds that took).
+struct Fetched {
+    response: crate::http::Response,
+    parsed: Option<Result<(crate::validate::Parsed, u64), String>>,
+}
+
 /// Follow a search for `kind` to its end, calling `progress(pages, resources, findings)`
 /// per page. Reading and checking overlap: while page N is validated (on a blocking
 /// thread), page N+1 is already being fetched.
@@ -209,16 +215,41 @@ pub async fn search(
             .header("Accept", "application/fhir+json")
             .header("Authorization", format!("Bearer {}", token.expose()));
         async move {
-            http.send_with_retries(&format!("Search {kind}, page {number}"), &request)
-                .await
+            let response = http
+                .send_with_retries(&format!("Search {kind}, page {number}"), &request)
+                .await?;
+            if !(200..300).contains(&response.status) {
+                return Ok(Fetched {
+                    response,
+                    parsed: None,
+                });
+            }
+            // Parsed on a blocking thread: while the page before is still being checked,
+            // on another.
+            // What a failure inside the parser (a defect) would still report of the page.
+            let bare = response.clone_head();
+            let parsing = tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                let parsed = crate::validate::parse_document(&response.body)
+                    .map_err(|finding| finding.message);
+                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                Fetched {
+                    response,
+                    parsed: Some(parsed.map(|parsed| (parsed, micros))),
+                }
+            });
+            Ok(parsing.await.unwrap_or_else(|_| Fetched {
+                response: bare,
+                parsed: Some(Err("parsing the page failed inside onramp".into())),
+            }))
         }
     };
     let mut seen: HashSet<String> = HashSet::from([url.clone()]);
     let mut fetched = fetch(url.clone(), 1).await;
     loop {
         let number = result.pages.len() + 1;
-        let response = match fetched {
-            Ok(response) => response,
+        let Fetched { response, parsed } = match fetched {
+            Ok(fetched) => fetched,
             Err(error) => {
                 result.failure = Some(failure_of(&error, kind, number));
                 break;
@@ -257,19 +288,16 @@ pub async fn search(
                 "{kind} page {number} has Content-Type {content_type}, not application/fhir+json"
             ));
         }
-        let parsing = std::time::Instant::now();
-        let parsed = match crate::validate::parse_document(&response.body) {
-            Ok(parsed) => parsed,
-            Err(finding) => {
+        let (parsed, parse_us) = match parsed {
+            Some(Ok(parsed)) => parsed,
+            Some(Err(message)) => {
                 result.failure = Some(SearchFailure {
                     environment: false,
-                    message: format!(
-                        "{kind} page {number} (GET {url}) is not JSON: {}",
-                        finding.message
-                    ),
+                    message: format!("{kind} page {number} (GET {url}) is not JSON: {message}"),
                 });
                 break;
             }
+            None => break,
         };
         let info = PageInfo {
             number,
@@ -281,7 +309,7 @@ pub async fn search(
             total: parsed.document.get("total").and_then(|t| t.as_u64()),
             matches: 0,
             entries: 0,
-            parse_us: u64::try_from(parsing.elapsed().as_micros()).unwrap_or(u64::MAX),
+            parse_us,
             check_us: 0,
         };
         // Where to go next, decided before this page is checked, so that the next page

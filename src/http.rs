@@ -24,6 +24,18 @@ pub struct Response {
 }
 
 impl Response {
+    /// The response without its body: status, URL, headers and timing.
+    pub fn clone_head(&self) -> Response {
+        Response {
+            url: self.url.clone(),
+            status: self.status,
+            headers: self.headers.clone(),
+            body: Vec::new(),
+            duration: self.duration,
+            attempts: self.attempts,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::authorize::SCOPES_SUPPORTED;
+use super::data::Doc;
 use super::faults::{Document, Fault, Interception};
 use super::grants::Authorization;
 use super::{PkceMode, State};
@@ -427,13 +428,13 @@ fn matching(
     kind: &str,
     query: &Query,
     offset: usize,
-) -> (Vec<Value>, usize) {
+) -> (Vec<Doc>, usize) {
     if query.filters.is_empty() && !query.misses {
         let total = state.store.count(member, kind);
         let page = if query.count == 0 {
             Vec::new()
         } else {
-            state.store.page(member, kind, offset, query.count)
+            state.store.serve(member, kind, offset, query.count)
         };
         return (page, total);
     }
@@ -451,7 +452,12 @@ fn matching(
         at += CHUNK;
     }
     let total = matched.len();
-    let page = matched.into_iter().skip(offset).take(query.count).collect();
+    let page = matched
+        .into_iter()
+        .skip(offset)
+        .take(query.count)
+        .map(Doc::Value)
+        .collect();
     (page, total)
 }
 
@@ -462,7 +468,7 @@ fn included(
     member: usize,
     kind: &str,
     query: &Query,
-    matches: &[Value],
+    matches: &mut [Doc],
 ) -> Vec<Value> {
     let mut parameters: Vec<Parameter> = Vec::new();
     for spec in &query.includes {
@@ -487,7 +493,11 @@ fn included(
                 .unwrap_or_default()
         )
     };
-    let mut seen: std::collections::BTreeSet<String> = matches.iter().map(key).collect();
+    if parameters.is_empty() {
+        return Vec::new();
+    }
+    let matches: Vec<&Value> = matches.iter_mut().map(|doc| &*doc.value_mut()).collect();
+    let mut seen: std::collections::BTreeSet<String> = matches.iter().map(|r| key(r)).collect();
     let mut out = Vec::new();
     for resource in matches {
         for parameter in &parameters {
@@ -565,26 +575,32 @@ async fn search(
     {
         total += 1;
         if offset == 0 {
-            resources.push(foreign);
+            resources.push(Doc::Value(foreign));
         }
     }
     if state.faults.has(&Fault::InvalidResource(kind.clone())) {
-        resources.iter_mut().for_each(break_resource);
+        resources
+            .iter_mut()
+            .for_each(|doc| break_resource(doc.value_mut()));
     }
     if state.faults.has(&Fault::StructureViolation(kind.clone())) {
-        resources.iter_mut().for_each(break_structure);
+        resources
+            .iter_mut()
+            .for_each(|doc| break_structure(doc.value_mut()));
     }
     if state.faults.has(&Fault::ProfileViolation(kind.clone())) {
-        resources.iter_mut().for_each(break_profile);
+        resources
+            .iter_mut()
+            .for_each(|doc| break_profile(doc.value_mut()));
     }
     if offset == 0
         && let Some(first) = resources.first_mut()
     {
         if state.faults.has(&Fault::DanglingReference(kind.clone())) {
-            dangle(first, "Organization/gone");
+            dangle(first.value_mut(), "Organization/gone");
         }
         if state.faults.has(&Fault::DanglingContained(kind.clone())) {
-            dangle(first, "#gone");
+            dangle(first.value_mut(), "#gone");
         }
     }
     if state.faults.has(&Fault::Duplicate(kind.clone())) {
@@ -612,7 +628,7 @@ async fn search(
     let mut includes = if state.faults.has(&Fault::IncludeMissing(kind.clone())) {
         Vec::new()
     } else {
-        included(&state, member, &kind, &query, &resources)
+        included(&state, member, &kind, &query, &mut resources)
     };
     if !state.faults.has(&Fault::IgnoreScopes) {
         includes.retain(|r| {
@@ -647,38 +663,15 @@ async fn search(
         links.push(json!({ "relation": "next", "url": url }));
     }
     let collection = state.faults.has(&Fault::NotSearchset(kind.clone()));
-    let entry = |resource: Value, mode: &str| {
-        let id = resource
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let kind = resource
-            .get("resourceType")
-            .and_then(Value::as_str)
-            .unwrap_or(&kind)
-            .to_owned();
-        // Built by moving the resource in: `json!` would copy it.
-        let mut entry = serde_json::Map::new();
-        entry.insert(
-            "fullUrl".into(),
-            Value::String(format!("{base}/{kind}/{id}")),
-        );
-        entry.insert("resource".into(), resource);
-        // A collection Bundle (the `not-searchset` fault) is a consistent one: without the
-        // searchset's `search` and `total`, which R4 allows only in searchsets (bdl-1, bdl-2).
-        if !collection {
-            entry.insert("search".into(), json!({ "mode": mode }));
-        }
-        Value::Object(entry)
+    let include_mode = if state.faults.has(&Fault::IncludeAsMatch(kind.clone())) {
+        "match"
+    } else {
+        "include"
     };
-    let entries: Vec<Value> = resources
+    let entries: Vec<(Doc, &str)> = resources
         .into_iter()
-        .map(|r| entry(r, "match"))
-        .chain(includes.into_iter().map(|r| {
-            let as_match = state.faults.has(&Fault::IncludeAsMatch(kind.clone()));
-            entry(r, if as_match { "match" } else { "include" })
-        }))
+        .map(|r| (r, "match"))
+        .chain(includes.into_iter().map(|r| (Doc::Value(r), include_mode)))
         .collect();
     let mut bundle = json!({
         "resourceType": "Bundle",
@@ -691,7 +684,7 @@ async fn search(
     if collection && let Some(object) = bundle.as_object_mut() {
         object.remove("total");
     }
-    let bytes = with_entries(&bundle, &entries);
+    let bytes = with_entries(&bundle, &entries, &base, &kind, collection);
     if state.faults.has(&Fault::MalformedJson(kind.clone())) {
         return Ok(fhir_bytes(StatusCode::OK, malformed(bytes)));
     }
@@ -710,18 +703,44 @@ async fn search(
     Ok(response)
 }
 
-/// `bundle` (an object) serialized with `entries` as its last member, each entry
-/// serialized on its own core: the JSON text `serde_json` would write for the whole.
-fn with_entries(bundle: &Value, entries: &[Value]) -> Vec<u8> {
+/// `bundle` (an object) serialized with `entries` as its last member, each entry written on
+/// its own core: the JSON text `serde_json` would write for the whole.
+///
+/// An entry is its `fullUrl`, its resource, and (in a searchset) its `search.mode`. A
+/// collection Bundle (the `not-searchset` fault) is a consistent one: without the searchset's
+/// `search` and `total`, which R4 allows only in searchsets (bdl-1, bdl-2).
+fn with_entries(
+    bundle: &Value,
+    entries: &[(Doc, &str)],
+    base: &str,
+    searched: &str,
+    collection: bool,
+) -> Vec<u8> {
     use rayon::prelude::*;
     let mut bytes = serde_json::to_vec(bundle).unwrap_or_default();
-    let serialized: Vec<Vec<u8>> = entries
-        .par_iter()
-        .map(|entry| serde_json::to_vec(entry).unwrap_or_default())
-        .collect();
     if bytes.pop() != Some(b'}') {
         return serde_json::to_vec(bundle).unwrap_or_default();
     }
+    let serialized: Vec<Vec<u8>> = entries
+        .par_iter()
+        .map(|(doc, mode)| {
+            let (kind, id) = doc.kind_and_id();
+            let kind = if kind.is_empty() { searched } else { kind };
+            let mut entry = Vec::with_capacity(4096);
+            entry.extend_from_slice(br#"{"fullUrl":"#);
+            // A string into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut entry, &format!("{base}/{kind}/{id}"));
+            entry.extend_from_slice(br#","resource":"#);
+            doc.write(&mut entry);
+            if !collection {
+                entry.extend_from_slice(br#","search":{"mode":"#);
+                let _ = serde_json::to_writer(&mut entry, mode);
+                entry.push(b'}');
+            }
+            entry.push(b'}');
+            entry
+        })
+        .collect();
     bytes.reserve(serialized.iter().map(|e| e.len() + 1).sum::<usize>() + 12);
     if bytes.len() > 1 {
         bytes.push(b',');
@@ -1012,15 +1031,48 @@ mod tests {
     fn entries_are_spliced_in_as_serde_json_would_write_them() {
         let bundle = json!({ "resourceType": "Bundle", "total": 2 });
         let entries = vec![
-            json!({ "resource": { "id": "a" } }),
-            json!({ "resource": { "id": "b\"" } }),
+            (
+                Doc::Value(json!({ "resourceType": "Patient", "id": "a" })),
+                "match",
+            ),
+            (
+                Doc::Text {
+                    kind: "Coverage",
+                    id: "b\"".into(),
+                    json: br#"{"resourceType":"Coverage","id":"b\""}"#.to_vec(),
+                },
+                "include",
+            ),
         ];
         let mut whole = bundle.clone();
-        whole["entry"] = Value::Array(entries.clone());
-        let spliced: Value =
-            serde_json::from_slice(&with_entries(&bundle, &entries)).expect("JSON");
+        whole["entry"] = json!([
+            { "fullUrl": "http://x/r4/Patient/a", "resource": { "resourceType": "Patient", "id": "a" }, "search": { "mode": "match" } },
+            { "fullUrl": "http://x/r4/Coverage/b\"", "resource": { "resourceType": "Coverage", "id": "b\"" }, "search": { "mode": "include" } },
+        ]);
+        let spliced: Value = serde_json::from_slice(&with_entries(
+            &bundle,
+            &entries,
+            "http://x/r4",
+            "Patient",
+            false,
+        ))
+        .expect("JSON");
         assert_eq!(spliced, whole);
-        let empty: Value = serde_json::from_slice(&with_entries(&json!({}), &[])).expect("JSON");
+        let collection: Value = serde_json::from_slice(&with_entries(
+            &bundle,
+            &entries[..1],
+            "http://x/r4",
+            "Patient",
+            true,
+        ))
+        .expect("JSON");
+        assert_eq!(
+            collection["entry"],
+            json!([{ "fullUrl": "http://x/r4/Patient/a", "resource": { "resourceType": "Patient", "id": "a" } }])
+        );
+        let empty: Value =
+            serde_json::from_slice(&with_entries(&json!({}), &[], "http://x", "Patient", false))
+                .expect("JSON");
         assert_eq!(empty, json!({ "entry": [] }));
     }
 }

@@ -16,7 +16,12 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::{Identity, Member, REQUIRED_TYPES, Store};
+use super::claim::{
+    Adjudication, CareTeam, Coding, Concept, Diagnosis, ExplanationOfBenefit, Identifier,
+    Insurance, Item, Meta, Money, Payee, Payment, Period, Procedure, Quantity, Reference,
+    SupportingInfo,
+};
+use super::{Doc, Identity, Member, REQUIRED_TYPES, Store};
 
 /// The guide's test member.
 pub const JOHN_ALLEN: (&str, &str, &str, &str, &str) =
@@ -187,10 +192,6 @@ fn concept(system: &str, code: &str, display: &str) -> Value {
 
 fn reference(kind: &str, id: &str) -> Value {
     json!({ "reference": format!("{kind}/{id}") })
-}
-
-fn money(value: f64) -> Value {
-    json!({ "value": value, "currency": "USD" })
 }
 
 /// The CARIN Blue Button version the generated resources conform to, and declare (its
@@ -508,29 +509,55 @@ impl Generated {
         })
     }
 
-    fn adjudication(code: &str, display: &str, amount: f64) -> Value {
-        json!({
-            "category": concept("http://terminology.hl7.org/CodeSystem/adjudication", code, display),
-            "amount": money(amount)
-        })
+    fn adjudication(code: &'static str, display: &'static str, amount: f64) -> Adjudication {
+        Adjudication {
+            category: Concept::new(
+                "http://terminology.hl7.org/CodeSystem/adjudication",
+                code,
+                display,
+            ),
+            reason: None,
+            amount: Some(Money::usd(amount)),
+        }
     }
 
     /// An adjudication that says a status, not an amount (CARIN's discriminator slices).
-    fn status(discriminator: &str, reason: &str, display: &str) -> Value {
-        json!({
-            "category": { "coding": [{ "system": "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudicationDiscriminator", "code": discriminator }] },
-            "reason": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBPayerAdjudicationStatus", reason, display)
-        })
+    fn status(
+        discriminator: &'static str,
+        reason: &'static str,
+        display: &'static str,
+    ) -> Adjudication {
+        Adjudication {
+            category: Concept::of(Coding::bare(
+                "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudicationDiscriminator",
+                discriminator,
+            )),
+            reason: Some(Concept::new(
+                "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBPayerAdjudicationStatus",
+                reason,
+                display,
+            )),
+            amount: None,
+        }
     }
 
-    fn supporting(sequence: usize, code: &str, display: &str) -> Value {
-        json!({
-            "sequence": sequence,
-            "category": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBSupportingInfoType", code, display)
-        })
+    fn supporting(sequence: usize, code: &'static str, display: &'static str) -> SupportingInfo {
+        SupportingInfo {
+            sequence,
+            category: Concept::new(
+                "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBSupportingInfoType",
+                code,
+                display,
+            ),
+            code: None,
+            timing_date: None,
+            timing_period: None,
+            value_quantity: None,
+        }
     }
 
-    fn eob(&self, member: usize, claim: usize) -> Value {
+    /// Claim `claim` of `member`, one of the four CARIN kinds in turn.
+    fn claim(&self, member: usize, claim: usize) -> ExplanationOfBenefit {
         let kind = Kind::of(claim);
         let mut dice = Dice::new(member, claim + 10, 0x5B);
         let patient = Self::patient_id(member);
@@ -543,7 +570,10 @@ impl Generated {
             Kind::Pharmacy => 1,
             _ => 1 + dice.below(4),
         };
-        let mut items = Vec::new();
+        const PLACE_OF_SERVICE: &str =
+            "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set";
+        const CPT_SYSTEM: &str = "http://www.ama-assn.org/go/cpt";
+        let mut items = Vec::with_capacity(item_count);
         let (mut submitted, mut eligible, mut paid, mut member_paid) = (0.0, 0.0, 0.0, 0.0);
         for sequence in 1..=item_count {
             let charge = dice.dollars(40, 900);
@@ -554,7 +584,7 @@ impl Generated {
             eligible += allowed;
             paid += benefit;
             member_paid += copay;
-            let mut adjudications = vec![
+            let mut adjudication = vec![
                 Self::adjudication("submitted", "Submitted Amount", charge),
                 Self::adjudication("eligible", "Eligible Amount", allowed),
                 Self::adjudication("copay", "CoPay", copay),
@@ -562,202 +592,297 @@ impl Generated {
             ];
             if kind == Kind::Professional {
                 // CARIN's professional claims say the payment status per line.
-                adjudications.push(Self::status(
+                adjudication.push(Self::status(
                     "benefitpaymentstatus",
                     "innetwork",
                     "In Network",
                 ));
             }
-            let mut item = match kind {
+            let item = match kind {
                 Kind::Pharmacy => {
                     let (ndc, name) = dice.pick(&DRUGS);
-                    json!({
-                        "sequence": sequence,
-                        "productOrService": { "coding": [coding("http://hl7.org/fhir/sid/ndc", ndc, name)], "text": name },
-                        "servicedDate": start,
-                        "quantity": { "value": 30 * (1 + dice.below(3)) }
-                    })
+                    Item {
+                        sequence,
+                        diagnosis_sequence: None,
+                        revenue: None,
+                        product_or_service: Concept::new("http://hl7.org/fhir/sid/ndc", ndc, name),
+                        serviced_date: start.clone(),
+                        location_codeable_concept: None,
+                        quantity: Some(Quantity {
+                            value: 30 * (1 + dice.below(3)),
+                        }),
+                        adjudication,
+                    }
                 }
                 Kind::Professional => {
                     let (code, name) = dice.pick(&CPT);
-                    json!({
-                        "sequence": sequence,
-                        "diagnosisSequence": [1],
-                        "productOrService": { "coding": [coding("http://www.ama-assn.org/go/cpt", code, name)], "text": name },
-                        "servicedDate": start,
-                        "locationCodeableConcept": concept(
-                            "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set",
+                    Item {
+                        sequence,
+                        diagnosis_sequence: Some([1]),
+                        revenue: None,
+                        product_or_service: Concept::new(CPT_SYSTEM, code, name),
+                        serviced_date: start.clone(),
+                        location_codeable_concept: Some(Concept::new(
+                            PLACE_OF_SERVICE,
                             "11",
                             "Office",
-                        )
-                    })
+                        )),
+                        quantity: None,
+                        adjudication,
+                    }
                 }
                 Kind::Inpatient | Kind::Outpatient => {
                     let (code, name) = dice.pick(&CPT);
-                    json!({
-                        "sequence": sequence,
-                        "revenue": { "coding": [{ "system": "https://www.nubc.org/CodeSystem/RevenueCodes", "code": dice.pick(&REVENUE) }] },
-                        "productOrService": { "coding": [coding("http://www.ama-assn.org/go/cpt", code, name)], "text": name },
-                        "servicedDate": start,
-                        "locationCodeableConcept": concept(
-                            "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set",
-                            if kind == Kind::Inpatient { "21" } else { "22" },
-                            if kind == Kind::Inpatient { "Inpatient Hospital" } else { "On Campus-Outpatient Hospital" },
-                        )
-                    })
+                    let revenue = Coding::bare(
+                        "https://www.nubc.org/CodeSystem/RevenueCodes",
+                        dice.pick(&REVENUE),
+                    );
+                    let place = if kind == Kind::Inpatient {
+                        Concept::new(PLACE_OF_SERVICE, "21", "Inpatient Hospital")
+                    } else {
+                        Concept::new(PLACE_OF_SERVICE, "22", "On Campus-Outpatient Hospital")
+                    };
+                    Item {
+                        sequence,
+                        diagnosis_sequence: None,
+                        revenue: Some(Concept::of(revenue)),
+                        product_or_service: Concept::new(CPT_SYSTEM, code, name),
+                        serviced_date: start.clone(),
+                        location_codeable_concept: Some(place),
+                        quantity: None,
+                        adjudication,
+                    }
                 }
             };
-            item["adjudication"] = Value::Array(adjudications);
             items.push(item);
         }
         let round = |x: f64| (x * 100.0).round() / 100.0;
-        let mut eob = json!({
-            "resourceType": "ExplanationOfBenefit",
-            "id": format!("eob-{patient}-{claim}"),
-            // Adjudicated the evening of the service: _lastUpdated searches have something to tell apart.
-            "meta": {
-                "lastUpdated": format!("{start}T18:30:00Z"),
-                "profile": [profile_url(kind.profile())]
-            },
-            "identifier": [{
-                "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "uc", "Unique Claim ID"),
-                "system": CLAIM_ID_SYSTEM,
-                "value": format!("CLM-{member:06}-{claim:06}")
-            }],
-            "status": "active",
-            "type": match kind {
-                Kind::Professional => concept("http://terminology.hl7.org/CodeSystem/claim-type", "professional", "Professional"),
-                Kind::Pharmacy => concept("http://terminology.hl7.org/CodeSystem/claim-type", "pharmacy", "Pharmacy"),
-                _ => concept("http://terminology.hl7.org/CodeSystem/claim-type", "institutional", "Institutional"),
-            },
-            "use": "claim",
-            "patient": reference("Patient", &patient),
-            "billablePeriod": { "start": start, "end": start },
-            "created": format!("{start}T12:00:00-05:00"),
-            "insurer": { "reference": format!("Organization/{PAYER_ID}"), "display": PAYER_NAME },
-            "provider": reference("Organization", &format!("provider-{}", self.provider_of(member, claim))),
-            "outcome": "complete",
-            "supportingInfo": [],
-            "insurance": [{ "focal": true, "coverage": reference("Coverage", &format!("coverage-{patient}")) }],
-            "item": [],
-            "total": [
-                Self::adjudication("submitted", "Submitted Amount", round(submitted)),
-                Self::adjudication("eligible", "Eligible Amount", round(eligible)),
-                Self::adjudication("benefit", "Benefit Amount", round(paid)),
-                {
-                    "category": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication", "memberliability", "Member liability"),
-                    "amount": money(round(member_paid))
-                }
-            ],
-            "payment": {
-                "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBPayerAdjudicationStatus", "paid", "Paid"),
-                "date": start,
-                "amount": money(round(paid))
-            }
-        });
-        // Moved in, not through `json!`, which copies a `Value` it is given.
-        eob["item"] = Value::Array(items);
-        let mut header = vec![Self::status(
+        let mut adjudication = vec![Self::status(
             "billingnetworkstatus",
             "innetwork",
             "In Network",
         )];
         if kind != Kind::Professional {
-            header.push(Self::status(
+            adjudication.push(Self::status(
                 "benefitpaymentstatus",
                 "innetwork",
                 "In Network",
             ));
         }
-        eob["adjudication"] = Value::Array(header);
-        let mut info = vec![{
-            let mut received = Self::supporting(1, "clmrecvddate", "Claim Received Date");
-            received["timingDate"] = Value::String(start.clone());
-            received
+        let mut supporting_info = vec![SupportingInfo {
+            timing_date: Some(start.clone()),
+            ..Self::supporting(1, "clmrecvddate", "Claim Received Date")
         }];
         match kind {
             Kind::Pharmacy => {
                 let days = 30 * (1 + dice.below(3));
-                let mut supply = Self::supporting(2, "dayssupply", "Days Supply");
-                supply["valueQuantity"] = json!({ "value": days });
-                let mut daw = Self::supporting(3, "dawcode", "Dispense As Written (DAW) Code");
-                daw["code"] = json!({ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/NCPDPDispensedAsWrittenOrProductSelectionCode", "code": "0" }] });
-                let mut refill = Self::supporting(4, "refillnum", "Refill Number");
-                refill["valueQuantity"] = json!({ "value": dice.below(3) });
-                let mut authorized = Self::supporting(5, "refillsauthorized", "Refills Authorized");
-                authorized["valueQuantity"] = json!({ "value": 3 });
-                info.extend([supply, daw, refill, authorized]);
+                let refills = dice.below(3);
+                supporting_info.extend([
+                    SupportingInfo {
+                        value_quantity: Some(Quantity { value: days }),
+                        ..Self::supporting(2, "dayssupply", "Days Supply")
+                    },
+                    SupportingInfo {
+                        code: Some(Concept::of(Coding::bare(
+                            "http://terminology.hl7.org/CodeSystem/NCPDPDispensedAsWrittenOrProductSelectionCode",
+                            "0",
+                        ))),
+                        ..Self::supporting(3, "dawcode", "Dispense As Written (DAW) Code")
+                    },
+                    SupportingInfo {
+                        value_quantity: Some(Quantity { value: refills }),
+                        ..Self::supporting(4, "refillnum", "Refill Number")
+                    },
+                    SupportingInfo {
+                        value_quantity: Some(Quantity { value: 3 }),
+                        ..Self::supporting(5, "refillsauthorized", "Refills Authorized")
+                    },
+                ]);
             }
-            Kind::Inpatient => {
-                let mut admission = Self::supporting(2, "admissionperiod", "Admission Period");
-                admission["timingPeriod"] = json!({ "start": start, "end": start });
-                info.push(admission);
-            }
+            Kind::Inpatient => supporting_info.push(SupportingInfo {
+                timing_period: Some(Period {
+                    start: start.clone(),
+                    end: start.clone(),
+                }),
+                ..Self::supporting(2, "admissionperiod", "Admission Period")
+            }),
             _ => {}
         }
-        eob["supportingInfo"] = Value::Array(info);
-        if kind == Kind::Professional {
+        let provider = format!("provider-{}", self.provider_of(member, claim));
+        let clinical = kind != Kind::Pharmacy;
+        let care_team = clinical.then(|| CareTeam {
+            sequence: 1,
+            provider: Reference::to(
+                "Practitioner",
+                &format!("practitioner-{}", self.practitioner_of(member, claim)),
+            ),
+            role: if kind == Kind::Professional {
+                Concept::new(
+                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimCareTeamRole",
+                    "rendering",
+                    "Rendering provider",
+                )
+            } else {
+                Concept::new(
+                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimCareTeamRole",
+                    "attending",
+                    "Attending",
+                )
+            },
+        });
+        let diagnosis = if clinical {
+            diagnoses
+                .iter()
+                .enumerate()
+                .map(|(n, &(code, name))| Diagnosis {
+                    sequence: n + 1,
+                    diagnosis_codeable_concept: Concept::of(Coding::new(
+                        "http://hl7.org/fhir/sid/icd-10-cm",
+                        code,
+                        name,
+                    )),
+                    kind: [match (n, kind) {
+                        (0, _) => Concept::new(
+                            "http://terminology.hl7.org/CodeSystem/ex-diagnosistype",
+                            "principal",
+                            "Principal Diagnosis",
+                        ),
+                        (_, Kind::Professional) => Concept::new(
+                            "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimDiagnosisType",
+                            "secondary",
+                            "Secondary",
+                        ),
+                        _ => Concept::new(
+                            "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimDiagnosisType",
+                            "other",
+                            "Other",
+                        ),
+                    }],
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let procedure = (kind == Kind::Inpatient).then(|| Procedure {
+            sequence: 1,
+            kind: [Concept::new(
+                "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimProcedureType",
+                "principal",
+                "Principal",
+            )],
+            date: format!("{start}T08:00:00-05:00"),
+            procedure_codeable_concept: Concept::of(Coding::new(
+                "http://www.cms.gov/Medicare/Coding/ICD10",
+                "02703ZZ",
+                "Dilation of coronary artery, one artery, percutaneous approach",
+            )),
+        });
+        let claim_type = |code, display| {
+            Concept::new(
+                "http://terminology.hl7.org/CodeSystem/claim-type",
+                code,
+                display,
+            )
+        };
+        ExplanationOfBenefit {
+            resource_type: "ExplanationOfBenefit",
+            id: format!("eob-{patient}-{claim}"),
+            // Adjudicated the evening of the service: _lastUpdated searches have something to tell apart.
+            meta: Meta {
+                last_updated: format!("{start}T18:30:00Z"),
+                profile: [profile_url(kind.profile())],
+            },
+            identifier: [Identifier {
+                kind: Concept::new(
+                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType",
+                    "uc",
+                    "Unique Claim ID",
+                ),
+                system: CLAIM_ID_SYSTEM,
+                value: format!("CLM-{member:06}-{claim:06}"),
+            }],
+            status: "active",
+            kind: match kind {
+                Kind::Professional => claim_type("professional", "Professional"),
+                Kind::Pharmacy => claim_type("pharmacy", "Pharmacy"),
+                _ => claim_type("institutional", "Institutional"),
+            },
+            sub_type: match kind {
+                Kind::Inpatient => Some(Concept::new(
+                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBInstitutionalClaimSubType",
+                    "inpatient",
+                    "Inpatient",
+                )),
+                Kind::Outpatient => Some(Concept::new(
+                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBInstitutionalClaimSubType",
+                    "outpatient",
+                    "Outpatient",
+                )),
+                _ => None,
+            },
+            use_: "claim",
+            patient: Reference::to("Patient", &patient),
+            billable_period: Period {
+                start: start.clone(),
+                end: start.clone(),
+            },
+            created: format!("{start}T12:00:00-05:00"),
+            insurer: Reference {
+                reference: format!("Organization/{PAYER_ID}"),
+                display: Some(PAYER_NAME),
+            },
+            provider: Reference::to("Organization", &provider),
+            payee: clinical.then(|| Payee {
+                kind: Concept::new(
+                    "http://terminology.hl7.org/CodeSystem/payeetype",
+                    "provider",
+                    "Provider",
+                ),
+                party: Reference::to("Organization", &provider),
+            }),
             // Where the service was given: CARIN's professional lines carry a place-of-service
             // code, so the Location is the claim's facility.
-            eob["facility"] = reference(
-                "Location",
-                &format!("location-{}", self.location_of(member, claim)),
-            );
-        }
-        if kind != Kind::Pharmacy {
-            eob["careTeam"] = json!([{
-                "sequence": 1,
-                "provider": reference("Practitioner", &format!("practitioner-{}", self.practitioner_of(member, claim))),
-                "role": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimCareTeamRole",
-                    if kind == Kind::Professional { "rendering" } else { "attending" },
-                    if kind == Kind::Professional { "Rendering provider" } else { "Attending" })
-            }]);
-            eob["diagnosis"] = Value::Array(
-                diagnoses
-                    .iter()
-                    .enumerate()
-                    .map(|(n, (code, name))| {
-                        json!({
-                            "sequence": n + 1,
-                            "diagnosisCodeableConcept": { "coding": [coding("http://hl7.org/fhir/sid/icd-10-cm", code, name)] },
-                            "type": [match (n, kind) {
-                                (0, _) => concept("http://terminology.hl7.org/CodeSystem/ex-diagnosistype", "principal", "Principal Diagnosis"),
-                                (_, Kind::Professional) => concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimDiagnosisType", "secondary", "Secondary"),
-                                _ => concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimDiagnosisType", "other", "Other"),
-                            }]
-                        })
-                    })
-                    .collect(),
-            );
-            eob["payee"] = json!({
-                "type": concept("http://terminology.hl7.org/CodeSystem/payeetype", "provider", "Provider"),
-                "party": reference("Organization", &format!("provider-{}", self.provider_of(member, claim)))
-            });
-        }
-        if kind != Kind::Professional && kind != Kind::Pharmacy {
-            eob["subType"] = concept(
-                "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBInstitutionalClaimSubType",
-                if kind == Kind::Inpatient {
-                    "inpatient"
-                } else {
-                    "outpatient"
+            facility: (kind == Kind::Professional).then(|| {
+                Reference::to(
+                    "Location",
+                    &format!("location-{}", self.location_of(member, claim)),
+                )
+            }),
+            outcome: "complete",
+            care_team: care_team.into_iter().collect(),
+            supporting_info,
+            diagnosis,
+            procedure: procedure.into_iter().collect(),
+            insurance: [Insurance {
+                focal: true,
+                coverage: Reference::to("Coverage", &format!("coverage-{patient}")),
+            }],
+            item: items,
+            adjudication,
+            total: vec![
+                Self::adjudication("submitted", "Submitted Amount", round(submitted)),
+                Self::adjudication("eligible", "Eligible Amount", round(eligible)),
+                Self::adjudication("benefit", "Benefit Amount", round(paid)),
+                Adjudication {
+                    category: Concept::new(
+                        "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication",
+                        "memberliability",
+                        "Member liability",
+                    ),
+                    reason: None,
+                    amount: Some(Money::usd(round(member_paid))),
                 },
-                if kind == Kind::Inpatient {
-                    "Inpatient"
-                } else {
-                    "Outpatient"
-                },
-            );
+            ],
+            payment: Payment {
+                kind: Concept::new(
+                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBPayerAdjudicationStatus",
+                    "paid",
+                    "Paid",
+                ),
+                date: start,
+                amount: Money::usd(round(paid)),
+            },
         }
-        if kind == Kind::Inpatient {
-            eob["procedure"] = json!([{
-                "sequence": 1,
-                "type": [concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimProcedureType", "principal", "Principal")],
-                "date": format!("{start}T08:00:00-05:00"),
-                "procedureCodeableConcept": { "coding": [coding("http://www.cms.gov/Medicare/Coding/ICD10", "02703ZZ", "Dilation of coronary artery, one artery, percutaneous approach")] }
-            }]);
-        }
-        eob
     }
 
     fn shared(&self, kind: &str, id: &str) -> Option<Value> {
@@ -829,13 +954,11 @@ impl Store for Generated {
             "Coverage" => (offset..end).map(|_| self.coverage(member)).collect(),
             // A page of claims is generated on every core: a member with 100,000 claims is
             // read a thousand pages at a time, and the sandbox should not be the slow part.
-            "ExplanationOfBenefit" => {
-                use rayon::prelude::*;
-                (offset..end)
-                    .into_par_iter()
-                    .map(|j| self.eob(member, j))
-                    .collect()
-            }
+            "ExplanationOfBenefit" => self
+                .serve(member, kind, offset, limit)
+                .into_iter()
+                .map(Doc::into_value)
+                .collect(),
             "Organization" | "Practitioner" | "Location" => self
                 .shared_ids(member, kind)
                 .get(offset..end)
@@ -847,6 +970,32 @@ impl Store for Generated {
         }
     }
 
+    fn serve(&self, member: usize, kind: &str, offset: usize, limit: usize) -> Vec<Doc> {
+        if kind != "ExplanationOfBenefit" {
+            return self
+                .page(member, kind, offset, limit)
+                .into_iter()
+                .map(Doc::Value)
+                .collect();
+        }
+        // A page of claims is written on every core: a member with 100,000 claims is read a
+        // thousand pages at a time, and the sandbox should not be the slow part.
+        use rayon::prelude::*;
+        let end = offset.saturating_add(limit).min(self.count(member, kind));
+        (offset..end)
+            .into_par_iter()
+            .map(|j| {
+                let claim = self.claim(member, j);
+                Doc::Text {
+                    kind: "ExplanationOfBenefit",
+                    // Serializing plain structs of strings and numbers cannot fail.
+                    json: serde_json::to_vec(&claim).unwrap_or_default(),
+                    id: claim.id,
+                }
+            })
+            .collect()
+    }
+
     fn read(&self, member: usize, kind: &str, id: &str) -> Option<Value> {
         let patient = Self::patient_id(member);
         match kind {
@@ -855,7 +1004,8 @@ impl Store for Generated {
             "ExplanationOfBenefit" => {
                 let claim: usize = id.strip_prefix(&format!("eob-{patient}-"))?.parse().ok()?;
                 (claim < self.eobs_per_member && id == format!("eob-{patient}-{claim}"))
-                    .then(|| self.eob(member, claim))
+                    .then(|| serde_json::to_value(self.claim(member, claim)).ok())
+                    .flatten()
             }
             "Organization" | "Practitioner" | "Location" => {
                 if self.shared_ids(member, kind).iter().any(|mine| mine == id) {

@@ -6,6 +6,7 @@
 //! own FHIR files grouped per Patient. The rest of the sandbox sees members by index and
 //! resources by compartment, never how they are made.
 
+mod claim;
 pub mod generate;
 pub mod load;
 
@@ -70,11 +71,73 @@ pub trait Store: Send + Sync {
     /// order.
     fn page(&self, member: usize, kind: &str, offset: usize, limit: usize) -> Vec<Value>;
 
+    /// The same page as [`Store::page`], in the form cheapest to serve: a store that can
+    /// write a resource's JSON text without building a [`Value`] first hands out the text.
+    fn serve(&self, member: usize, kind: &str, offset: usize, limit: usize) -> Vec<Doc> {
+        self.page(member, kind, offset, limit)
+            .into_iter()
+            .map(Doc::Value)
+            .collect()
+    }
+
     /// One resource, if the member may see it.
     fn read(&self, member: usize, kind: &str, id: &str) -> Option<Value>;
 
     /// A resource of `kind` the member may *not* see, for the `foreign-patient` fault.
     fn foreign(&self, member: usize, kind: &str) -> Option<Value>;
+}
+
+/// A resource on its way out of the store: a JSON value, or the JSON text of one with its
+/// type and id (what a search entry's `fullUrl` needs). Whatever must look inside or change
+/// it (a search filter, `_include`, a fault) asks for the value, parsed once on demand.
+#[derive(Debug, Clone)]
+pub enum Doc {
+    Value(Value),
+    Text {
+        kind: &'static str,
+        id: String,
+        json: Vec<u8>,
+    },
+}
+
+impl Doc {
+    /// The resource as a value, parsed from its text the first time it is asked for.
+    pub fn value_mut(&mut self) -> &mut Value {
+        if let Doc::Text { json, .. } = self {
+            // Text a store wrote from its own types always parses; null would say otherwise.
+            *self = Doc::Value(serde_json::from_slice(json).unwrap_or(Value::Null));
+        }
+        match self {
+            Doc::Value(value) => value,
+            Doc::Text { .. } => unreachable!("replaced by its value above"),
+        }
+    }
+
+    pub fn into_value(mut self) -> Value {
+        std::mem::take(self.value_mut())
+    }
+
+    /// `resourceType` and `id`, empty where the resource has none.
+    pub fn kind_and_id(&self) -> (&str, &str) {
+        match self {
+            Doc::Text { kind, id, .. } => (kind, id),
+            Doc::Value(value) => {
+                let text = |name| value.get(name).and_then(Value::as_str).unwrap_or_default();
+                (text("resourceType"), text("id"))
+            }
+        }
+    }
+
+    /// Appends the resource's JSON text to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Doc::Text { json, .. } => out.extend_from_slice(json),
+            Doc::Value(value) => {
+                // Writing a Value into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, value);
+            }
+        }
+    }
 }
 
 /// The types the Patient Access API must serve at the least (from the payer's guide).
