@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use onramp::browser::{Browser, BrowserOptions, ChromeDriver};
+use onramp::browser::{Browser, BrowserOptions, ChromeDriver, Chromium};
 use onramp::sandbox::{DEMO_CLIENT_ID, SandboxConfig};
 
 /// Processes whose command line mentions this Chromium profile.
@@ -331,4 +331,118 @@ async fn every_action_of_the_sign_in_language_works_on_a_real_page() {
     }
     assert!(!posted.contains("remember=yes"), "{posted}");
     browser.close().await.expect("closed");
+}
+
+/// A page that sets a cookie (`/set?v=…`) and one that shows the cookies it was sent.
+async fn cookie_pages() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::extract::Query;
+    use axum::http::{HeaderMap, header};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let app = axum::Router::new()
+        .route(
+            "/set",
+            axum::routing::get(
+                |Query(query): Query<std::collections::HashMap<String, String>>| async move {
+                    let value = query.get("v").cloned().unwrap_or_default();
+                    (
+                        [(header::SET_COOKIE, format!("who={value}; Path=/"))],
+                        "set",
+                    )
+                },
+            ),
+        )
+        .route(
+            "/show",
+            axum::routing::get(|headers: HeaderMap| async move {
+                let cookies = headers
+                    .get(header::COOKIE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("none")
+                    .to_owned();
+                format!("cookies: {cookies}")
+            }),
+        );
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{address}"), task)
+}
+
+/// What `/show` says to `browser`.
+async fn shown(browser: &Browser, site: &str) -> String {
+    browser
+        .goto(&format!("{site}/show"))
+        .await
+        .expect("the page loads");
+    browser.text().await.expect("its text")
+}
+
+/// Two sessions in one Chromium (what a run over several targets uses) are two browser
+/// contexts: neither sees the other's cookies, forgetting sign-ins in one leaves the other's,
+/// and once both close and the Chromium is dropped no process of it is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_in_one_chromium_do_not_share_cookies() {
+    let (site, _pages) = cookie_pages().await;
+    let driver = ChromeDriver::start().await.expect("chromedriver starts");
+    let chromium = Chromium::launch(&BrowserOptions::default())
+        .await
+        .expect("Chromium starts");
+    let options = BrowserOptions {
+        devtools: Some(chromium.endpoint().clone()),
+        ..BrowserOptions::default()
+    };
+    let first = Browser::open(driver.url(), &options)
+        .await
+        .expect("a first session");
+    let second = Browser::open(driver.url(), &options)
+        .await
+        .expect("a second session");
+    assert_eq!(
+        first.profile_dir(),
+        None,
+        "an attached session has no profile of its own"
+    );
+
+    first
+        .goto(&format!("{site}/set?v=first"))
+        .await
+        .expect("loads");
+    assert_eq!(shown(&first, &site).await, "cookies: who=first");
+    assert_eq!(
+        shown(&second, &site).await,
+        "cookies: none",
+        "the second context sees no cookie of the first"
+    );
+    second
+        .goto(&format!("{site}/set?v=second"))
+        .await
+        .expect("loads");
+    assert_eq!(shown(&first, &site).await, "cookies: who=first");
+    first.forget_sign_ins().await.expect("cookies cleared");
+    assert_eq!(shown(&first, &site).await, "cookies: none");
+    assert_eq!(
+        shown(&second, &site).await,
+        "cookies: who=second",
+        "forgetting in one context leaves the other's"
+    );
+
+    first.close().await.expect("the first session ends");
+    assert_eq!(
+        shown(&second, &site).await,
+        "cookies: who=second",
+        "the second session outlives the first"
+    );
+    second.close().await.expect("the second session ends");
+    let profile = chromium.profile_dir().display().to_string();
+    drop(chromium);
+    drop(driver);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        leftover_browsers(&profile),
+        Vec::<String>::new(),
+        "no Chromium survives"
+    );
 }

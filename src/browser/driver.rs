@@ -9,9 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
-
 use super::BrowserError;
 
 /// Environment variable naming the chromedriver to use.
@@ -164,25 +161,10 @@ impl ChromeDriver {
 
     /// Stop chromedriver and its browsers now (also done on drop).
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             return;
         };
-        let Ok(raw) = i32::try_from(child.id()) else {
-            return;
-        };
-        let group = Pid::from_raw(raw);
-        let _ = killpg(group, Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            if matches!(child.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Whatever is left of the group (Chromium's helpers included) goes now.
-        let _ = killpg(group, Signal::SIGKILL);
-        let _ = child.kill();
-        let _ = child.wait();
+        super::chromium::stop_group(child);
     }
 }
 

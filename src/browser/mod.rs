@@ -6,6 +6,7 @@
 //!
 //! It knows nothing of FHIR or OAuth: it drives pages and reports what it saw.
 
+mod chromium;
 mod driver;
 
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
+pub use chromium::{Chromium, DevToolsEndpoint};
 pub use driver::{CHROMEDRIVER_ENV, CHROMIUM_ENV, ChromeDriver, find_chromedriver, find_chromium};
 
 /// Why the browser could not do what was asked.
@@ -80,6 +82,9 @@ pub struct BrowserOptions {
     /// Chromium is looked for (only [`CHROMIUM_ENV`], when set, names the binary) and the
     /// driver creates the profile.
     pub remote: bool,
+    /// Work in a browser context of its own in this Chromium (one onramp started), which
+    /// the WebDriver attaches to, instead of a Chromium the WebDriver starts.
+    pub devtools: Option<DevToolsEndpoint>,
 }
 
 impl Default for BrowserOptions {
@@ -90,6 +95,7 @@ impl Default for BrowserOptions {
             timeout: Duration::from_secs(15),
             window: (1280, 900),
             remote: false,
+            devtools: None,
         }
     }
 }
@@ -173,6 +179,8 @@ pub struct Browser {
     patience: Patience,
     /// The private profile onramp made, for a local browser (a remote driver makes its own).
     profile: Option<tempfile::TempDir>,
+    /// The browser context it works in, attached to a Chromium onramp started.
+    context: Option<chromium::Context>,
 }
 
 /// How long [`Browser`] looks for what a step names.
@@ -197,75 +205,26 @@ impl std::fmt::Debug for Browser {
 }
 
 impl Browser {
-    /// Open a Chromium session on the WebDriver at `webdriver`.
+    /// Open a Chromium session on the WebDriver at `webdriver`: in a browser context of
+    /// its own in the Chromium `options.devtools` names, or else in a Chromium the
+    /// WebDriver starts.
     pub async fn open(webdriver: &str, options: &BrowserOptions) -> Result<Self, BrowserError> {
+        if let Some(endpoint) = &options.devtools {
+            return Self::attach(webdriver, endpoint, options).await;
+        }
         let chromium = match (&options.chromium, options.remote) {
             (Some(path), _) => Some(path.clone()),
             (None, false) => Some(find_chromium()?),
             (None, true) => std::env::var_os(CHROMIUM_ENV).map(PathBuf::from),
         };
-        // Start on a blank page: Chromium's own start page (its new-tab page) takes
-        // ~200 ms to load, and the first navigation waits for it.
-        let preferences = json!({
-            "session": { "restore_on_startup": 4, "startup_urls": ["about:blank"] },
-            "homepage": "about:blank",
-            "homepage_is_newtabpage": false,
-        });
         let profile = if options.remote {
             None
         } else {
-            let profile = tempfile::Builder::new()
-                .prefix("onramp-chromium-")
-                .tempdir()
-                .map_err(|source| BrowserError::Spawn {
-                    path: std::env::temp_dir(),
-                    source,
-                })?;
-            let _ = std::fs::create_dir_all(profile.path().join("Default")).and_then(|()| {
-                std::fs::write(
-                    profile.path().join("Default").join("Preferences"),
-                    preferences.to_string(),
-                )
-            });
-            Some(profile)
+            Some(new_profile()?)
         };
-        let mut args = vec![
-            "--no-sandbox".to_owned(),
-            "--disable-dev-shm-usage".to_owned(),
-            "--disable-gpu".to_owned(),
-            "--no-first-run".to_owned(),
-            "--no-default-browser-check".to_owned(),
-            "--disable-background-networking".to_owned(),
-            "--disable-component-update".to_owned(),
-            "--disable-sync".to_owned(),
-            "--disable-extensions".to_owned(),
-            "--password-store=basic".to_owned(),
-            // What Playwright and Puppeteer pass for automation: no throttling of a window
-            // nobody looks at, no paint holding across navigations (a screenshot right
-            // after a redirect otherwise waits for a frame that may come 10 s later), and
-            // none of the background services a test never needs.
-            "--disable-background-timer-throttling".to_owned(),
-            "--disable-backgrounding-occluded-windows".to_owned(),
-            "--disable-renderer-backgrounding".to_owned(),
-            "--disable-back-forward-cache".to_owned(),
-            "--disable-hang-monitor".to_owned(),
-            "--disable-ipc-flooding-protection".to_owned(),
-            "--disable-breakpad".to_owned(),
-            "--disable-client-side-phishing-detection".to_owned(),
-            "--disable-default-apps".to_owned(),
-            "--disable-field-trial-config".to_owned(),
-            "--disable-features=PaintHolding,Translate,MediaRouter,OptimizationHints,CertificateTransparencyComponentUpdater,AutofillServerCommunication".to_owned(),
-            "--allow-pre-commit-input".to_owned(),
-            "--metrics-recording-only".to_owned(),
-            "--mute-audio".to_owned(),
-            "--force-color-profile=srgb".to_owned(),
-            format!("--window-size={},{}", options.window.0, options.window.1),
-        ];
+        let mut args = chromium_args(options);
         if let Some(profile) = &profile {
             args.push(format!("--user-data-dir={}", profile.path().display()));
-        }
-        if !options.headed {
-            args.insert(0, "--headless=new".to_owned());
         }
 
         let mut chrome_options = json!({ "args": args });
@@ -274,36 +233,57 @@ impl Browser {
         }
         if options.remote {
             // The driver writes these into the profile it creates.
-            chrome_options["prefs"] = preferences;
+            chrome_options["prefs"] = preferences();
         }
-        // Commands are joined onto the endpoint (`session/…`): without a final slash, a
-        // Grid's `…/wd/hub` would lose its `hub`.
-        let webdriver = &if webdriver.ends_with('/') {
-            webdriver.to_owned()
-        } else {
-            format!("{webdriver}/")
-        };
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert("browserName".into(), json!("chrome"));
-        capabilities.insert("goog:chromeOptions".into(), chrome_options);
-        let client = ClientBuilder::rustls()
-            .map_err(|e| BrowserError::NotReady {
-                url: webdriver.to_owned(),
-                reason: e.to_string(),
-            })?
-            .capabilities(capabilities)
-            .connect(webdriver)
-            .await
-            .map_err(|source| BrowserError::Session {
-                url: webdriver.to_owned(),
-                source: Box::new(source),
-            })?;
+        let client = connect(webdriver, chrome_options).await?;
         Ok(Self {
             client,
             timeout: options.timeout,
             patience: Patience::Wait,
             profile,
+            context: None,
         })
+    }
+
+    /// A session on the page of a new browser context in the Chromium at `endpoint`.
+    async fn attach(
+        webdriver: &str,
+        endpoint: &DevToolsEndpoint,
+        options: &BrowserOptions,
+    ) -> Result<Self, BrowserError> {
+        let context = chromium::Context::open(endpoint, options.window).await?;
+        let client = match connect(webdriver, json!({ "debuggerAddress": endpoint.address })).await
+        {
+            Ok(client) => client,
+            Err(error) => {
+                context.close().await;
+                return Err(error);
+            }
+        };
+        let page = fantoccini::wd::WindowHandle::try_from(context.page.clone());
+        let browser = Self {
+            client,
+            timeout: options.timeout,
+            patience: Patience::Wait,
+            profile: None,
+            context: Some(context),
+        };
+        let switched = match page {
+            Ok(page) => browser
+                .client
+                .switch_to_window(page)
+                .await
+                .map_err(BrowserError::command("switch to the new context's page")),
+            Err(_) => Err(BrowserError::NotReady {
+                url: endpoint.browser.clone(),
+                reason: "the new page's target id is not a window handle".into(),
+            }),
+        };
+        if let Err(error) = switched {
+            let _ = browser.close().await;
+            return Err(error);
+        }
+        Ok(browser)
     }
 
     /// The browser's name and version as the WebDriver reported them.
@@ -716,13 +696,120 @@ impl Browser {
             .map_err(BrowserError::command("delete the cookies"))
     }
 
-    /// End the session (Chromium quits).
+    /// End the session: Chromium quits, or (attached) the context closes with its page.
     pub async fn close(self) -> Result<(), BrowserError> {
-        self.client
+        let closed = self
+            .client
             .close()
             .await
-            .map_err(BrowserError::command("close the browser"))
+            .map_err(BrowserError::command("close the browser"));
+        if let Some(context) = self.context {
+            context.close().await;
+        }
+        closed
     }
+}
+
+/// Start on a blank page: Chromium's own start page (its new-tab page) takes ~200 ms to
+/// load, and the first navigation waits for it.
+fn preferences() -> serde_json::Value {
+    json!({
+        "session": { "restore_on_startup": 4, "startup_urls": ["about:blank"] },
+        "homepage": "about:blank",
+        "homepage_is_newtabpage": false,
+    })
+}
+
+/// A fresh, private Chromium profile folder (removed when dropped), starting on a blank page.
+fn new_profile() -> Result<tempfile::TempDir, BrowserError> {
+    let profile = tempfile::Builder::new()
+        .prefix("onramp-chromium-")
+        .tempdir()
+        .map_err(|source| BrowserError::Spawn {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let _ = std::fs::create_dir_all(profile.path().join("Default")).and_then(|()| {
+        std::fs::write(
+            profile.path().join("Default").join("Preferences"),
+            preferences().to_string(),
+        )
+    });
+    Ok(profile)
+}
+
+/// What Chromium is started with (all but its profile folder).
+fn chromium_args(options: &BrowserOptions) -> Vec<String> {
+    let mut args = vec![
+        "--no-sandbox".to_owned(),
+        "--disable-dev-shm-usage".to_owned(),
+        "--disable-gpu".to_owned(),
+        "--no-first-run".to_owned(),
+        "--no-default-browser-check".to_owned(),
+        "--disable-background-networking".to_owned(),
+        "--disable-component-update".to_owned(),
+        "--disable-sync".to_owned(),
+        "--disable-extensions".to_owned(),
+        "--password-store=basic".to_owned(),
+        // What Playwright and Puppeteer pass for automation: no throttling of a window
+        // nobody looks at, no paint holding across navigations (a screenshot right
+        // after a redirect otherwise waits for a frame that may come 10 s later), and
+        // none of the background services a test never needs.
+        "--disable-background-timer-throttling".to_owned(),
+        "--disable-backgrounding-occluded-windows".to_owned(),
+        "--disable-renderer-backgrounding".to_owned(),
+        "--disable-back-forward-cache".to_owned(),
+        "--disable-hang-monitor".to_owned(),
+        "--disable-ipc-flooding-protection".to_owned(),
+        "--disable-breakpad".to_owned(),
+        "--disable-client-side-phishing-detection".to_owned(),
+        "--disable-default-apps".to_owned(),
+        "--disable-field-trial-config".to_owned(),
+        "--disable-features=PaintHolding,Translate,MediaRouter,OptimizationHints,CertificateTransparencyComponentUpdater,AutofillServerCommunication".to_owned(),
+        "--allow-pre-commit-input".to_owned(),
+        "--metrics-recording-only".to_owned(),
+        "--mute-audio".to_owned(),
+        "--force-color-profile=srgb".to_owned(),
+        // Reuse a renderer where site isolation allows (a sign-in's pages and the app's
+        // redirect page on one host): a renderer process costs a few hundred ms of CPU to
+        // start, and several targets' sign-ins share two cores. Browser contexts never
+        // share one.
+        "--renderer-process-limit=1".to_owned(),
+        format!("--window-size={},{}", options.window.0, options.window.1),
+    ];
+    if !options.headed {
+        args.insert(0, "--headless=new".to_owned());
+    }
+    args
+}
+
+/// A WebDriver session for `chrome_options` (`goog:chromeOptions`).
+async fn connect(
+    webdriver: &str,
+    chrome_options: serde_json::Value,
+) -> Result<Client, BrowserError> {
+    // Commands are joined onto the endpoint (`session/…`): without a final slash, a
+    // Grid's `…/wd/hub` would lose its `hub`.
+    let webdriver = &if webdriver.ends_with('/') {
+        webdriver.to_owned()
+    } else {
+        format!("{webdriver}/")
+    };
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("browserName".into(), json!("chrome"));
+    capabilities.insert("goog:chromeOptions".into(), chrome_options);
+    ClientBuilder::rustls()
+        .map_err(|e| BrowserError::NotReady {
+            url: webdriver.to_owned(),
+            reason: e.to_string(),
+        })?
+        .capabilities(capabilities)
+        .connect(webdriver)
+        .await
+        .map_err(|source| BrowserError::Session {
+            url: webdriver.to_owned(),
+            source: Box::new(source),
+        })
 }
 
 /// `text` as an XPath string literal, whatever quotes it holds.

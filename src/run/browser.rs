@@ -1,7 +1,9 @@
 //! The run's browser: one Chromium window, started on first use and shared by the
 //! scenarios one at a time (a sign-in holds it from opening the authorization URL until the
-//! redirect is caught). chromedriver is started here unless `--webdriver` names one, and is
-//! stopped when the run closes the browser, or when this is dropped.
+//! redirect is caught). Unless `--webdriver` names a WebDriver, chromedriver and Chromium
+//! are started here (the window a browser context of its own in that Chromium, or in the
+//! one a run over several targets shares), and stopped when the run closes the browser, or
+//! when this is dropped.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,11 +11,13 @@ use std::time::Duration;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use super::StepFailure;
-use crate::browser::{Browser, BrowserError, BrowserOptions, ChromeDriver};
+use crate::browser::{Browser, BrowserError, BrowserOptions, ChromeDriver, Chromium};
 
 #[derive(Debug, Default)]
 struct Slot {
     driver: Option<ChromeDriver>,
+    /// The Chromium this run started (none when it shares one, or the WebDriver starts it).
+    chromium: Option<Chromium>,
     browser: Option<Browser>,
     /// Which member the browser last signed in.
     member: Option<usize>,
@@ -98,9 +102,21 @@ impl SharedBrowser {
         if slot.browser.is_some() {
             return Ok(());
         }
+        // A local browser is a Chromium onramp starts (alongside chromedriver), unless the
+        // run shares one.
+        let local = !self.options.remote && self.options.devtools.is_none();
         let url = match (&self.webdriver, &slot.driver) {
             (Some(url), _) => url.clone(),
             (None, Some(driver)) => driver.url().to_owned(),
+            (None, None) if local && slot.chromium.is_none() => {
+                let (driver, chromium) =
+                    tokio::join!(ChromeDriver::start(), Chromium::launch(&self.options));
+                let driver = driver.map_err(environment)?;
+                slot.chromium = Some(chromium.map_err(environment)?);
+                let url = driver.url().to_owned();
+                slot.driver = Some(driver);
+                url
+            }
             (None, None) => {
                 let driver = ChromeDriver::start().await.map_err(environment)?;
                 let url = driver.url().to_owned();
@@ -108,9 +124,14 @@ impl SharedBrowser {
                 url
             }
         };
-        let browser = Browser::open(&url, &self.options)
-            .await
-            .map_err(environment)?;
+        let mut options = self.options.clone();
+        if local {
+            if slot.chromium.is_none() {
+                slot.chromium = Some(Chromium::launch(&options).await.map_err(environment)?);
+            }
+            options.devtools = slot.chromium.as_ref().map(|c| c.endpoint().clone());
+        }
+        let browser = Browser::open(&url, &options).await.map_err(environment)?;
         *self.version.lock().unwrap_or_else(|p| p.into_inner()) = browser.version();
         slot.browser = Some(browser);
         Ok(())
@@ -129,6 +150,9 @@ impl SharedBrowser {
         let mut slot = self.slot.lock().await;
         if let Some(browser) = slot.browser.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), browser.close()).await;
+        }
+        if let Some(mut chromium) = slot.chromium.take() {
+            chromium.stop();
         }
         if let Some(mut driver) = slot.driver.take() {
             driver.stop();

@@ -1,7 +1,8 @@
 //! `onramp run --target A --target B ... [--jobs N]`: several targets at once, each a whole
 //! [`super::run`] with its own sandbox (when it is one), redirect listener, browser session
-//! and report folder, at most N at a time, sharing one chromedriver (or the `--webdriver`
-//! named, such as a Selenium Grid). Every target is resolved before any starts, so a wrong
+//! and report folder, at most N at a time, sharing one chromedriver and one Chromium (each
+//! run's window a browser context of its own: its own cookies and storage), or the
+//! `--webdriver` named, such as a Selenium Grid. Every target is resolved before any starts, so a wrong
 //! target file stops the command at once. The run's folder holds one folder per target and
 //! the index of them all ([`crate::report::index`]); the exit code is the worst target's.
 
@@ -87,6 +88,21 @@ pub async fn run_many(
             Err(error) => tracing::debug!("no shared chromedriver: {error}"),
         }
     }
+    // And one Chromium, each run's window a browser context of its own in it: a browser
+    // process per target is most of what a sign-in costs on a small machine.
+    let mut chromium = None;
+    if driver.is_some() {
+        let options = crate::browser::BrowserOptions {
+            headed: base.headed,
+            ..Default::default()
+        };
+        match crate::browser::Chromium::launch(&options).await {
+            Ok(started) => chromium = Some(started),
+            // Each run then starts its own.
+            Err(error) => tracing::debug!("no shared Chromium: {error}"),
+        }
+    }
+    let devtools = chromium.as_ref().map(|c| c.endpoint().clone());
     let (webdriver, shared_driver) = match &driver {
         Some(driver) => (Some(driver.url().to_owned()), true),
         None => (base.webdriver.clone(), false),
@@ -101,6 +117,7 @@ pub async fn run_many(
             silent: true,
             webdriver: webdriver.clone(),
             shared_driver,
+            devtools: devtools.clone(),
             ..base.clone()
         };
         let permits = Arc::clone(&permits);
@@ -137,6 +154,9 @@ pub async fn run_many(
         }
     });
     let runs: Vec<Result<RunReport, RunError>> = futures_util::future::join_all(runs).await;
+    if let Some(mut chromium) = chromium {
+        chromium.stop();
+    }
     if let Some(mut driver) = driver {
         driver.stop();
     }

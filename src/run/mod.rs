@@ -78,6 +78,9 @@ pub struct RunOptions {
     /// `webdriver` is a chromedriver onramp started for several runs: the browser is local
     /// (a profile folder of its own), and the driver is not this run's to stop.
     pub shared_driver: bool,
+    /// A Chromium onramp started for several runs, this run's sign-ins to happen in a
+    /// browser context of its own there (with `shared_driver`).
+    pub devtools: Option<crate::browser::DevToolsEndpoint>,
 }
 
 /// Why a run could not start, or could not write its report. (A run that starts always
@@ -482,6 +485,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
             headed: options.headed,
             timeout: plan.target.browser_timeout,
             remote: options.webdriver.is_some() && !options.shared_driver,
+            devtools: options.devtools.clone(),
             ..BrowserOptions::default()
         },
     ));

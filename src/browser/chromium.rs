@@ -1,0 +1,316 @@
+//! One Chromium for every browser session of a run: started by onramp with a DevTools port,
+//! in a process group of its own that dropping [`Chromium`] ends (helpers included), on
+//! every exit path.
+//!
+//! Each [`super::Browser`] attached to it works in a browser context of its own, made over
+//! the DevTools protocol (`Target.createBrowserContext`): its own cookies, storage and cache,
+//! as a fresh incognito profile has. Runs over several targets then share one browser
+//! process instead of starting one each, which on two cores is most of what a sign-in costs,
+//! and still cannot see each other's sign-ins. chromedriver attaches to it
+//! (`debuggerAddress`) and drives the context's page.
+
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{BrowserError, BrowserOptions};
+
+/// How long Chromium may take to open its DevTools port.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one DevTools command may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a running Chromium's DevTools listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevToolsEndpoint {
+    /// `127.0.0.1:PORT`, what chromedriver's `debuggerAddress` takes.
+    pub address: String,
+    /// The browser's own WebSocket (`ws://127.0.0.1:PORT/devtools/browser/…`).
+    pub browser: String,
+}
+
+/// A Chromium onramp started; dropping it stops it.
+#[derive(Debug)]
+pub struct Chromium {
+    child: Option<Child>,
+    endpoint: DevToolsEndpoint,
+    /// The profile every context starts from, removed when this is dropped (after the
+    /// browser has stopped).
+    profile: tempfile::TempDir,
+}
+
+impl Chromium {
+    /// Start Chromium, headless unless `options.headed`, and wait until its DevTools answer.
+    pub async fn launch(options: &BrowserOptions) -> Result<Self, BrowserError> {
+        let path = match &options.chromium {
+            Some(path) => path.clone(),
+            None => super::find_chromium()?,
+        };
+        let profile = super::new_profile()?;
+        let mut command = Command::new(&path);
+        command
+            .args(super::chromium_args(options))
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            // Port 0: Chromium picks a free one and writes it into DevToolsActivePort.
+            .arg("--remote-debugging-port=0")
+            .arg("--remote-debugging-address=127.0.0.1")
+            // No window of its own: each session opens a page in a context of its own.
+            .arg("--no-startup-window")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        let child = command.spawn().map_err(|source| BrowserError::Spawn {
+            path: path.clone(),
+            source,
+        })?;
+        let mut chromium = Self {
+            child: Some(child),
+            endpoint: DevToolsEndpoint {
+                address: String::new(),
+                browser: String::new(),
+            },
+            profile,
+        };
+        chromium.endpoint = chromium.wait_until_ready(&path).await?;
+        Ok(chromium)
+    }
+
+    pub fn endpoint(&self) -> &DevToolsEndpoint {
+        &self.endpoint
+    }
+
+    /// The profile folder it was started with (removed when this is dropped).
+    pub fn profile_dir(&self) -> &Path {
+        self.profile.path()
+    }
+
+    /// Read the port and browser path Chromium writes once its DevTools listen.
+    async fn wait_until_ready(&mut self, path: &Path) -> Result<DevToolsEndpoint, BrowserError> {
+        let file = self.profile.path().join("DevToolsActivePort");
+        let started = Instant::now();
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(exit)) = child.try_wait()
+            {
+                return Err(BrowserError::NotReady {
+                    url: path.display().to_string(),
+                    reason: format!("Chromium exited at start ({exit})"),
+                });
+            }
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let mut lines = text.lines();
+            if let (Some(port), Some(browser)) = (lines.next(), lines.next())
+                && port.parse::<u16>().is_ok()
+                && browser.starts_with("/devtools/browser/")
+            {
+                return Ok(DevToolsEndpoint {
+                    address: format!("127.0.0.1:{port}"),
+                    browser: format!("ws://127.0.0.1:{port}{browser}"),
+                });
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                return Err(BrowserError::NotReady {
+                    url: path.display().to_string(),
+                    reason: format!(
+                        "Chromium wrote no DevTools port into {} within {} s",
+                        file.display(),
+                        READY_TIMEOUT.as_secs()
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stop Chromium and its helpers now (also done on drop). SIGTERM to the browser alone
+    /// first: it then shuts down its helpers and removes its singleton folder in the temp
+    /// directory itself; whatever is left after two seconds is killed, and the folder removed.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // The singleton socket links into a folder of Chromium's own under the temp directory.
+        let singleton = std::fs::read_link(self.profile.path().join("SingletonSocket"))
+            .ok()
+            .and_then(|socket| socket.parent().map(Path::to_path_buf));
+        if let Ok(raw) = i32::try_from(child.id()) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(raw), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        stop_group(child);
+        if let Some(folder) = singleton
+            && folder
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("org.chromium."))
+        {
+            let _ = std::fs::remove_dir_all(folder);
+        }
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// End the process group `child` leads: SIGTERM, two seconds to exit, then SIGKILL for
+/// whatever is left of it.
+pub(super) fn stop_group(mut child: Child) {
+    let Ok(raw) = i32::try_from(child.id()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return;
+    };
+    let group = Pid::from_raw(raw);
+    let _ = killpg(group, Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = killpg(group, Signal::SIGKILL);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A browser context of its own in a shared Chromium, and the page it opened there. The
+/// context lives as long as this connection: Chromium disposes of it (its pages, cookies
+/// and storage) when the connection closes, however this ends.
+pub(super) struct Context {
+    socket: Socket,
+    next_id: u64,
+    id: String,
+    /// The page's target id, which chromedriver uses as its window handle.
+    pub page: String,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("id", &self.id)
+            .field("page", &self.page)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// Make a context and open a blank page of `window` size in it.
+    pub async fn open(
+        endpoint: &DevToolsEndpoint,
+        window: (u32, u32),
+    ) -> Result<Self, BrowserError> {
+        let not_ready = |reason: String| BrowserError::NotReady {
+            url: endpoint.browser.clone(),
+            reason,
+        };
+        let (socket, _) = tokio::time::timeout(
+            COMMAND_TIMEOUT,
+            tokio_tungstenite::connect_async(&endpoint.browser),
+        )
+        .await
+        .map_err(|_| not_ready("no answer".into()))?
+        .map_err(|e| not_ready(e.to_string()))?;
+        let mut context = Self {
+            socket,
+            next_id: 0,
+            id: String::new(),
+            page: String::new(),
+        };
+        let made = context
+            .command(
+                "Target.createBrowserContext",
+                json!({ "disposeOnDetach": true }),
+            )
+            .await
+            .map_err(not_ready)?;
+        context.id = text_at(&made, "browserContextId").map_err(not_ready)?;
+        let page = context
+            .command(
+                "Target.createTarget",
+                json!({
+                    "url": "about:blank",
+                    "browserContextId": context.id,
+                    "width": window.0,
+                    "height": window.1,
+                }),
+            )
+            .await
+            .map_err(not_ready)?;
+        context.page = text_at(&page, "targetId").map_err(not_ready)?;
+        Ok(context)
+    }
+
+    /// Send a DevTools command on the browser's connection and wait for its result.
+    async fn command(&mut self, method: &str, params: Value) -> Result<Value, String> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let message = json!({ "id": id, "method": method, "params": params }).to_string();
+        let exchange = async {
+            self.socket
+                .send(Message::text(message))
+                .await
+                .map_err(|e| format!("{method}: {e}"))?;
+            while let Some(received) = self.socket.next().await {
+                let received = received.map_err(|e| format!("{method}: {e}"))?;
+                let Message::Text(text) = received else {
+                    continue;
+                };
+                let Ok(answer) = serde_json::from_str::<Value>(&text) else {
+                    continue;
+                };
+                // Events (no id) and other answers are not this command's.
+                if answer.get("id").and_then(Value::as_u64) != Some(id) {
+                    continue;
+                }
+                if let Some(error) = answer.get("error") {
+                    return Err(format!("{method} was refused: {error}"));
+                }
+                return Ok(answer.get("result").cloned().unwrap_or(Value::Null));
+            }
+            Err(format!("{method}: the DevTools connection closed"))
+        };
+        tokio::time::timeout(COMMAND_TIMEOUT, exchange)
+            .await
+            .map_err(|_| format!("{method}: no answer within {} s", COMMAND_TIMEOUT.as_secs()))?
+    }
+
+    /// Dispose of the context (its page, cookies and storage) and close the connection.
+    pub async fn close(mut self) {
+        let id = self.id.clone();
+        let _ = self
+            .command(
+                "Target.disposeBrowserContext",
+                json!({ "browserContextId": id }),
+            )
+            .await;
+        let _ = self.socket.close(None).await;
+    }
+}
+
+fn text_at(value: &Value, name: &str) -> Result<String, String> {
+    value
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("the DevTools answer has no {name}: {value}"))
+}
