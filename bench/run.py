@@ -13,7 +13,8 @@
    (the last overlaps the next page's fetch).
 
 3. Four sandbox targets at once (`--target sandbox --target sandbox-bluebutton` twice,
-   `--jobs 4`: four sandboxes, four browser sessions on one chromedriver) against the
+   `--jobs 4`: four sandboxes, four browser sessions on one chromedriver, each a browser
+   context of its own in one Chromium) against the
    default target alone, RUNS times each, alternating: the ratio of medians (goal: under
    2.0 on 2 cores) and onramp's peak memory for each.
 
