@@ -446,3 +446,34 @@ async fn sessions_in_one_chromium_do_not_share_cookies() {
         "no Chromium survives"
     );
 }
+
+/// A Chromium that cannot start is named, with what it said, not left to a timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chromium_that_cannot_start_says_why() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fake = dir.path().join("chromium");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'Missing X server or $DISPLAY' >&2\nexit 1\n",
+    )
+    .expect("script");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("mode");
+    let options = BrowserOptions {
+        chromium: Some(fake.clone()),
+        ..BrowserOptions::default()
+    };
+    let error = Chromium::launch(&options)
+        .await
+        .expect_err("the fake Chromium exits");
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("Chromium ({}) did not start", fake.display())),
+        "{message}"
+    );
+    assert!(message.contains("exit status: 1"), "{message}");
+    assert!(
+        message.contains("it said: Missing X server or $DISPLAY"),
+        "{message}"
+    );
+}

@@ -24,6 +24,8 @@ use super::{BrowserError, BrowserOptions};
 
 /// How long Chromium may take to open its DevTools port.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Chromium's standard error, in its profile folder.
+const LOG: &str = "onramp-chromium-stderr.log";
 /// How long one DevTools command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -54,6 +56,11 @@ impl Chromium {
             None => super::find_chromium()?,
         };
         let profile = super::new_profile()?;
+        // What Chromium says on its way out (no display, a missing library) goes into the
+        // error that names it.
+        let log = std::fs::File::create(profile.path().join(LOG))
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null());
         let mut command = Command::new(&path);
         command
             .args(super::chromium_args(options))
@@ -65,7 +72,7 @@ impl Chromium {
             .arg("--no-startup-window")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .process_group(0);
         let child = command.spawn().map_err(|source| BrowserError::Spawn {
             path: path.clone(),
@@ -100,9 +107,9 @@ impl Chromium {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(exit)) = child.try_wait()
             {
-                return Err(BrowserError::NotReady {
-                    url: path.display().to_string(),
-                    reason: format!("Chromium exited at start ({exit})"),
+                return Err(BrowserError::ChromiumStart {
+                    path: path.to_path_buf(),
+                    reason: format!("it exited ({exit}){}", self.log_tail()),
                 });
             }
             let text = std::fs::read_to_string(&file).unwrap_or_default();
@@ -117,17 +124,34 @@ impl Chromium {
                 });
             }
             if started.elapsed() > READY_TIMEOUT {
-                return Err(BrowserError::NotReady {
-                    url: path.display().to_string(),
+                return Err(BrowserError::ChromiumStart {
+                    path: path.to_path_buf(),
                     reason: format!(
-                        "Chromium wrote no DevTools port into {} within {} s",
+                        "it wrote no DevTools port into {} within {} s{}",
                         file.display(),
-                        READY_TIMEOUT.as_secs()
+                        READY_TIMEOUT.as_secs(),
+                        self.log_tail()
                     ),
                 });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The last lines Chromium wrote to its standard error, for an error message.
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.profile.path().join(LOG)).unwrap_or_default();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .rev()
+            .take(3)
+            .collect();
+        if lines.is_empty() {
+            return String::new();
+        }
+        let lines: Vec<&str> = lines.into_iter().rev().collect();
+        format!("; it said: {}", lines.join(" | "))
     }
 
     /// Stop Chromium and its helpers now (also done on drop). SIGTERM to the browser alone
@@ -219,7 +243,7 @@ impl Context {
         endpoint: &DevToolsEndpoint,
         window: (u32, u32),
     ) -> Result<Self, BrowserError> {
-        let not_ready = |reason: String| BrowserError::NotReady {
+        let not_ready = |reason: String| BrowserError::DevTools {
             url: endpoint.browser.clone(),
             reason,
         };

@@ -39,6 +39,10 @@ pub enum BrowserError {
     },
     #[error("the WebDriver at {url} is not ready: {reason}")]
     NotReady { url: String, reason: String },
+    #[error("Chromium ({}) did not start: {reason}", path.display())]
+    ChromiumStart { path: PathBuf, reason: String },
+    #[error("Chromium's DevTools at {url} did not do what was asked: {reason}")]
+    DevTools { url: String, reason: String },
     #[error("cannot open a browser session at {url}")]
     Session {
         url: String,
@@ -274,7 +278,7 @@ impl Browser {
                 .switch_to_window(page)
                 .await
                 .map_err(BrowserError::command("switch to the new context's page")),
-            Err(_) => Err(BrowserError::NotReady {
+            Err(_) => Err(BrowserError::DevTools {
                 url: endpoint.browser.clone(),
                 reason: "the new page's target id is not a window handle".into(),
             }),
