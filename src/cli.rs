@@ -384,13 +384,7 @@ fn color_asked(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<Col
 
 /// Print an error once, with its chain of causes.
 fn report(error: &dyn std::error::Error) {
-    let mut text = format!("onramp: {error}");
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    eprintln!("{text}");
+    eprintln!("onramp: {}", crate::text::with_causes(error));
 }
 
 fn run(cli: Cli) -> Result<u8, CliError> {

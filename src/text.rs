@@ -2,7 +2,8 @@
 //! a terminal: control characters (C0, DEL, C1, so no escape sequence and no forged line)
 //! and the bidirectional overrides that reorder what a terminal shows are written as
 //! escapes (`\n`, `\u{1b}`, `\u{202e}`). Everything else, any script, passes unchanged.
-//! Also the words of a text fit for a file name ([`slug_words`]).
+//! Also the words of a text fit for a file name ([`slug_words`]), and an error told with
+//! its causes ([`with_causes`]).
 
 use std::borrow::Cow;
 
@@ -45,6 +46,18 @@ pub fn slug_words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// `error` and each error that caused it, joined by ": ", as one line: what failed, then why.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +69,17 @@ mod tests {
         assert_eq!(inert("x\nforged  Patient/evil"), "x\\nforged  Patient/evil");
         assert_eq!(inert("\r\t\u{7f}\u{85}"), "\\r\\t\\u{7f}\\u{85}");
         assert_eq!(inert("abc\u{202e}cba"), "abc\\u{202e}cba");
+    }
+
+    #[test]
+    fn an_error_is_told_with_its_causes() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot open a browser session")]
+        struct Session(#[source] std::io::Error);
+        let chained = Session(std::io::Error::other("session not created"));
+        assert_eq!(
+            with_causes(&chained),
+            "cannot open a browser session: session not created"
+        );
     }
 }

@@ -160,7 +160,8 @@ impl SharedBrowser {
     }
 }
 
-/// A browser that cannot start or act is the environment's problem.
+/// A browser that cannot start or act is the environment's problem, told with what the
+/// WebDriver or Chromium said of it.
 pub fn environment(error: BrowserError) -> StepFailure {
-    StepFailure::environment(error.to_string())
+    StepFailure::environment(crate::text::with_causes(&error))
 }
