@@ -477,3 +477,50 @@ async fn a_chromium_that_cannot_start_says_why() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_open_and_close_while_others_work() {
+    let (site, _pages) = cookie_pages().await;
+    let driver = ChromeDriver::start().await.expect("chromedriver starts");
+    let chromium = Chromium::launch(&BrowserOptions::default())
+        .await
+        .expect("Chromium starts");
+    let options = BrowserOptions {
+        devtools: Some(chromium.endpoint().clone()),
+        ..BrowserOptions::default()
+    };
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(3));
+    let jobs = (0..24).map(|job| {
+        let permits = std::sync::Arc::clone(&permits);
+        let options = options.clone();
+        let url = driver.url().to_owned();
+        let site = site.clone();
+        tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("a permit");
+            let browser = Browser::open(&url, &options)
+                .await
+                .map_err(|e| format!("job {job} open: {}", onramp::text::with_causes(&e)))?;
+            for round in 0..3 {
+                browser
+                    .goto(&format!("{site}/set?v={job}-{round}"))
+                    .await
+                    .map_err(|e| format!("job {job} goto: {}", onramp::text::with_causes(&e)))?;
+                let _ = browser.screenshot().await;
+                browser
+                    .forget_sign_ins()
+                    .await
+                    .map_err(|e| format!("job {job} forget: {}", onramp::text::with_causes(&e)))?;
+            }
+            browser
+                .close()
+                .await
+                .map_err(|e| format!("job {job} close: {}", onramp::text::with_causes(&e)))
+        })
+    });
+    let failures: Vec<String> = futures_util::future::join_all(jobs)
+        .await
+        .into_iter()
+        .filter_map(|joined| joined.expect("the job ran").err())
+        .collect();
+    assert_eq!(failures, Vec::<String>::new());
+}

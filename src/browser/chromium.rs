@@ -29,6 +29,13 @@ const LOG: &str = "onramp-chromium-stderr.log";
 /// How long one DevTools command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Sessions attached to a shared Chromium start together (readers) but never while one
+/// ends (the writer): chromedriver 156 crashes (a null pointer, the driver and every
+/// session on it gone) when a session starts in Chromium's headless shell while another
+/// context's page is going away. Held from making the context to switching to its page,
+/// and from quitting the session to disposing of its context.
+pub(super) static SESSIONS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// Where a running Chromium's DevTools listen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DevToolsEndpoint {
@@ -53,7 +60,7 @@ impl Chromium {
     pub async fn launch(options: &BrowserOptions) -> Result<Self, BrowserError> {
         let path = match &options.chromium {
             Some(path) => path.clone(),
-            None => super::find_chromium()?,
+            None => super::find_chromium(!options.headed)?,
         };
         let profile = super::new_profile()?;
         // What Chromium says on its way out (no display, a missing library) goes into the

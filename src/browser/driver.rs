@@ -21,6 +21,17 @@ const CHROMIUM_NAMES: [&str; 4] = [
     "google-chrome",
     "google-chrome-stable",
 ];
+/// Chromium's headless shell, looked for first when no window is to be shown: the same
+/// Blink and V8 without the browser's own interface (the omnibox, tab strip and their
+/// WebUI), it spends about half of Chromium's CPU on a sign-in, as Puppeteer and Playwright
+/// found when they made it their headless default. Debian's binary comes first because its
+/// `/usr/bin` wrapper does not `exec` it, so a signal would stop the wrapper and not the
+/// browser; Chrome for Testing names it `chrome-headless-shell`.
+const HEADLESS_SHELLS: [&str; 3] = [
+    "/usr/lib/chromium/chromium-headless-shell",
+    "chrome-headless-shell",
+    "chromium-headless-shell",
+];
 /// How long chromedriver may take to answer `/status`.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -37,8 +48,19 @@ fn find(variable: &str, names: &[&str]) -> Result<PathBuf, Vec<String>> {
         .ok_or_else(|| names.iter().map(|name| format!("{name} on PATH")).collect())
 }
 
-/// The Chromium binary to drive.
-pub fn find_chromium() -> Result<PathBuf, BrowserError> {
+/// The Chromium binary to drive: [`CHROMIUM_ENV`] if set, else (when `headless_shell` may
+/// stand in: no window, and onramp starts it) the headless shell if installed, else
+/// Chromium or Chrome. chromedriver itself cannot start the shell ("unable to discover open
+/// pages").
+pub fn find_chromium(headless_shell: bool) -> Result<PathBuf, BrowserError> {
+    if headless_shell
+        && std::env::var_os(CHROMIUM_ENV).is_none()
+        && let Some(shell) = HEADLESS_SHELLS
+            .iter()
+            .find_map(|name| which::which(name).ok())
+    {
+        return Ok(shell);
+    }
     find(CHROMIUM_ENV, &CHROMIUM_NAMES).map_err(|searched| BrowserError::NoChromium { searched })
 }
 
