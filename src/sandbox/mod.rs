@@ -194,7 +194,7 @@ impl State {
             config,
             store,
             grants: grants::Grants::default(),
-            keys: openid::Keys::default(),
+            keys: openid::Keys,
             origin,
             cursor_key: grants::random_token(),
         })

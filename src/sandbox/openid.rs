@@ -1,7 +1,7 @@
-//! OpenID Connect for the sandbox: an RSA key made when first needed, its JWKS
-//! (`/jwks.json`), an OpenID configuration (`/.well-known/openid-configuration`), and the
-//! `id_token` a token response carries when `openid` was granted (RS256, with `fhirUser`
-//! when that scope was granted too). Key generation and signing are aws-lc-rs's and
+//! OpenID Connect for the sandbox: an RSA key made when first needed (one per process),
+//! its JWKS (`/jwks.json`), an OpenID configuration (`/.well-known/openid-configuration`),
+//! and the `id_token` a token response carries when `openid` was granted (RS256, with
+//! `fhirUser` when that scope was granted too). Key generation and signing are aws-lc-rs's and
 //! jsonwebtoken's; the `id-token:…` faults break one property of the token each.
 
 use std::sync::{Arc, OnceLock};
@@ -58,11 +58,15 @@ impl Signer {
     }
 }
 
-/// The sandbox's signer, made on first use (a key costs a moment to make).
+/// The signing key of every sandbox in this process, made on first use: an RSA key costs
+/// 50 to 300 ms of CPU to make, and a run over several targets starts a sandbox for each at
+/// once. Each sandbox publishes it in its own JWKS and signs with it, so an app sees what a
+/// payer's key gives it; no check compares two sandboxes' keys.
+static SIGNER: OnceLock<Result<Arc<Signer>, String>> = OnceLock::new();
+
+/// The sandbox's signer.
 #[derive(Debug, Default)]
-pub struct Keys {
-    signer: OnceLock<Result<Arc<Signer>, String>>,
-}
+pub struct Keys;
 
 impl Keys {
     /// Make the key now, if it is not made yet (a sandbox starts this in the background, so
@@ -72,7 +76,7 @@ impl Keys {
     }
 
     fn get(&self) -> Result<Arc<Signer>, String> {
-        self.signer
+        SIGNER
             .get_or_init(|| Signer::generate().map(Arc::new))
             .clone()
     }
