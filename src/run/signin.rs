@@ -454,8 +454,11 @@ impl RunContext {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
         }
-        flow.evidence(self, "where the refused redirect URI led")
-            .await;
+        // A page that refused a step is in a screenshot already ([`SignIn::perform`]).
+        if !refused {
+            flow.evidence(self, "where the refused redirect URI led")
+                .await;
+        }
         Ok(Probe { reached, stopped })
     }
 }
