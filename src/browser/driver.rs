@@ -98,6 +98,9 @@ impl ChromeDriver {
                 "--log-path={}",
                 logs.path().join("chromedriver.log").display()
             ))
+            // Why it could not start, not every command and answer (a screenshot's answer
+            // is 100 KB of base64, written out at INFO).
+            .arg("--log-level=WARNING")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

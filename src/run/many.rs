@@ -79,25 +79,29 @@ pub async fn run_many(
         source,
     })?;
 
-    // One chromedriver for every session, unless a WebDriver was named.
+    // One chromedriver for every session, unless a WebDriver was named, and one Chromium,
+    // each run's window a browser context of its own in it: a browser process per target is
+    // most of what a sign-in costs on a small machine. Both start at once.
     let mut driver = None;
-    if base.webdriver.is_none() && signs_in {
-        match crate::browser::ChromeDriver::start().await {
-            Ok(started) => driver = Some(started),
-            // Each run then tries its own, and reports why it cannot.
-            Err(error) => tracing::debug!("no shared chromedriver: {error}"),
-        }
-    }
-    // And one Chromium, each run's window a browser context of its own in it: a browser
-    // process per target is most of what a sign-in costs on a small machine.
     let mut chromium = None;
-    if driver.is_some() {
+    if base.webdriver.is_none() && signs_in {
         let options = crate::browser::BrowserOptions {
             headed: base.headed,
             ..Default::default()
         };
-        match crate::browser::Chromium::launch(&options).await {
-            Ok(started) => chromium = Some(started),
+        let (started_driver, started_chromium) = tokio::join!(
+            crate::browser::ChromeDriver::start(),
+            crate::browser::Chromium::launch(&options)
+        );
+        match started_driver {
+            Ok(started) => driver = Some(started),
+            // Each run then tries its own, and reports why it cannot.
+            Err(error) => tracing::debug!("no shared chromedriver: {error}"),
+        }
+        match started_chromium {
+            // Without the shared driver, each run starts its own Chromium too.
+            Ok(started) if driver.is_some() => chromium = Some(started),
+            Ok(_) => {}
             // Each run then starts its own.
             Err(error) => tracing::debug!("no shared Chromium: {error}"),
         }
