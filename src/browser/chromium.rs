@@ -29,12 +29,75 @@ const LOG: &str = "onramp-chromium-stderr.log";
 /// How long one DevTools command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Sessions attached to a shared Chromium start together (readers) but never while one
-/// ends (the writer): chromedriver 156 crashes (a null pointer, the driver and every
-/// session on it gone) when a session starts in Chromium's headless shell while another
-/// context's page is going away. Held from making the context to switching to its page,
-/// and from quitting the session to disposing of its context.
-pub(super) static SESSIONS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+/// Sessions attached to a shared Chromium start together, and end together, but none starts
+/// while one ends: chromedriver 156 crashes (a null pointer, the driver and every session on
+/// it gone) when a session starts in Chromium's headless shell while another context's page
+/// is going away. A start is held from making the context to switching to its page, an end
+/// from quitting the session to disposing of its context.
+pub(super) static SESSIONS: Turns = Turns::new();
+
+/// What is under way on the shared Chromium's sessions (see [`SESSIONS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Turn {
+    Start = 0,
+    End = 1,
+}
+
+/// Any number of one kind of [`Turn`] at once, never both kinds.
+#[derive(Debug)]
+pub(super) struct Turns {
+    /// How many starts and how many ends are under way.
+    under_way: std::sync::Mutex<[usize; 2]>,
+    changed: tokio::sync::Notify,
+}
+
+/// A turn under way, until dropped.
+#[derive(Debug)]
+pub(super) struct TurnGuard {
+    turns: &'static Turns,
+    turn: Turn,
+}
+
+impl Turns {
+    const fn new() -> Self {
+        Self {
+            under_way: std::sync::Mutex::new([0, 0]),
+            changed: tokio::sync::Notify::const_new(),
+        }
+    }
+
+    /// Wait until no turn of the other kind is under way, then take one of `turn`'s.
+    pub(super) async fn take(&'static self, turn: Turn) -> TurnGuard {
+        let other = 1 - turn as usize;
+        loop {
+            // Listen before looking, so that an end between the two is not missed.
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut under_way = self.under_way.lock().unwrap_or_else(|p| p.into_inner());
+                if under_way[other] == 0 {
+                    under_way[turn as usize] += 1;
+                    return TurnGuard { turns: self, turn };
+                }
+            }
+            changed.await;
+        }
+    }
+}
+
+impl Drop for TurnGuard {
+    fn drop(&mut self) {
+        let mut under_way = self
+            .turns
+            .under_way
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        under_way[self.turn as usize] -= 1;
+        drop(under_way);
+        self.turns.changed.notify_waiters();
+    }
+}
 
 /// Where a running Chromium's DevTools listen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -344,4 +407,47 @@ fn text_at(value: &Value, name: &str) -> Result<String, String> {
         .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| format!("the DevTools answer has no {name}: {value}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Turn, Turns};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn starts_overlap_ends_overlap_but_never_a_start_and_an_end() {
+        let turns: &'static Turns = Box::leak(Box::new(Turns::new()));
+        let first = turns.take(Turn::Start).await;
+        let second = tokio::time::timeout(Duration::from_millis(100), turns.take(Turn::Start))
+            .await
+            .expect("two starts at once");
+        let end = tokio::spawn(turns.take(Turn::End));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !end.is_finished(),
+            "an end waits while starts are under way"
+        );
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!end.is_finished(), "and while one is");
+        drop(second);
+        let end = tokio::time::timeout(Duration::from_secs(1), end)
+            .await
+            .expect("the end goes once the starts are done")
+            .expect("joined");
+        let other_end = tokio::time::timeout(Duration::from_millis(100), turns.take(Turn::End))
+            .await
+            .expect("two ends at once");
+        let start = tokio::spawn(turns.take(Turn::Start));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !start.is_finished(),
+            "a start waits while ends are under way"
+        );
+        drop((end, other_end));
+        tokio::time::timeout(Duration::from_secs(1), start)
+            .await
+            .expect("the start goes once the ends are done")
+            .expect("joined");
+    }
 }

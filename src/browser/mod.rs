@@ -276,7 +276,7 @@ impl Browser {
         endpoint: &DevToolsEndpoint,
         options: &BrowserOptions,
     ) -> Result<Self, BrowserError> {
-        let starting = chromium::SESSIONS.read().await;
+        let starting = chromium::SESSIONS.take(chromium::Turn::Start).await;
         let context = chromium::Context::open(endpoint, options.window).await?;
         let client = match connect(webdriver, json!({ "debuggerAddress": endpoint.address })).await
         {
@@ -732,7 +732,7 @@ impl Browser {
     /// End the session: Chromium quits, or (attached) the context closes with its page.
     pub async fn close(self) -> Result<(), BrowserError> {
         let _ending = match &self.context {
-            Some(_) => Some(chromium::SESSIONS.write().await),
+            Some(_) => Some(chromium::SESSIONS.take(chromium::Turn::End).await),
             None => None,
         };
         let closed = self
