@@ -6,7 +6,7 @@
 //!
 //! It validates through [`crate::validate`] but holds no validation logic of its own.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -115,6 +115,10 @@ pub struct Paging {
     pub page_cap: usize,
 }
 
+/// Pages checked at once, each on a blocking thread: two keep both cores of a small CI
+/// machine busy while the next page is fetched, parsed and (for the embedded sandbox) made.
+const CHECKS_IN_FLIGHT: usize = 2;
+
 /// What validating one page gave: its checks and its resources, reduced.
 struct Checked {
     info: PageInfo,
@@ -191,8 +195,8 @@ struct Fetched {
 }
 
 /// Follow a search for `kind` to its end, calling `progress(pages, resources, findings)`
-/// per page. Reading and checking overlap: while page N is validated (on a blocking
-/// thread), page N+1 is already being fetched.
+/// per page, in page order. Reading and checking overlap: while pages N-1 and N are
+/// validated (each on a blocking thread), page N+1 is already being fetched and parsed.
 pub async fn search(
     http: &Http,
     fhir_base: &Url,
@@ -246,8 +250,11 @@ pub async fn search(
     };
     let mut seen: HashSet<String> = HashSet::from([url.clone()]);
     let mut fetched = fetch(url.clone(), 1).await;
+    // Pages being checked, oldest first, with their numbers.
+    let mut checking: VecDeque<(usize, tokio::task::JoinHandle<Checked>)> = VecDeque::new();
+    let mut number = 0;
     loop {
-        let number = result.pages.len() + 1;
+        number += 1;
         let Fetched { response, parsed } = match fetched {
             Ok(fetched) => fetched,
             Err(error) => {
@@ -344,48 +351,72 @@ pub async fn search(
         };
         drop(response);
         let validator = Arc::clone(validator);
-        let check = tokio::task::spawn_blocking(move || check_page(&validator, &parsed, info));
-        let (checked, following) = match &next {
-            Some(next) => {
+        checking.push_back((
+            number,
+            tokio::task::spawn_blocking(move || check_page(&validator, &parsed, info)),
+        ));
+        let Some(next) = next else { break };
+        // The next page is fetched while this one is checked; the oldest check is awaited
+        // only once enough are running to keep every core busy.
+        let oldest = (checking.len() >= CHECKS_IN_FLIGHT)
+            .then(|| checking.pop_front())
+            .flatten();
+        let following = match oldest {
+            Some((oldest, check)) => {
                 let (checked, following) = tokio::join!(check, fetch(next.clone(), number + 1));
-                (checked, Some(following))
+                if !absorb(&mut result, kind, oldest, checked, &mut progress) {
+                    return result;
+                }
+                following
             }
-            None => (check.await, None),
+            None => fetch(next.clone(), number + 1).await,
         };
-        let Ok(mut checked) = checked else {
-            result.failure = Some(SearchFailure {
-                environment: true,
-                message: format!("{kind} page {number}: checking the page failed inside onramp"),
-            });
+        url = next;
+        fetched = following;
+    }
+    for (number, check) in checking {
+        if !absorb(&mut result, kind, number, check.await, &mut progress) {
             break;
-        };
-        result.invalid += checked.invalid;
-        result.profiled += checked.profiled;
-        merge_counts(
-            &mut result.undecided,
-            std::mem::take(&mut checked.undecided),
-        );
-        merge_counts(
-            &mut result.unknown_profiles,
-            std::mem::take(&mut checked.unknown_profiles),
-        );
-        result.findings.append(&mut checked.findings);
-        result.resources.append(&mut checked.resources);
-        result.pages.push(checked.info);
-        progress(
-            result.pages.len(),
-            result.resources.len(),
-            result.findings.len(),
-        );
-        match (next, following) {
-            (Some(next), Some(following)) => {
-                url = next;
-                fetched = following;
-            }
-            _ => break,
         }
     }
     result
+}
+
+/// Record a checked page in `result`, in page order. False when the check failed inside
+/// onramp (the search stops there; pages already recorded stay).
+fn absorb(
+    result: &mut SearchResult,
+    kind: &str,
+    number: usize,
+    checked: Result<Checked, tokio::task::JoinError>,
+    progress: &mut impl FnMut(usize, usize, usize),
+) -> bool {
+    let Ok(mut checked) = checked else {
+        result.failure = Some(SearchFailure {
+            environment: true,
+            message: format!("{kind} page {number}: checking the page failed inside onramp"),
+        });
+        return false;
+    };
+    result.invalid += checked.invalid;
+    result.profiled += checked.profiled;
+    merge_counts(
+        &mut result.undecided,
+        std::mem::take(&mut checked.undecided),
+    );
+    merge_counts(
+        &mut result.unknown_profiles,
+        std::mem::take(&mut checked.unknown_profiles),
+    );
+    result.findings.append(&mut checked.findings);
+    result.resources.append(&mut checked.resources);
+    result.pages.push(checked.info);
+    progress(
+        result.pages.len(),
+        result.resources.len(),
+        result.findings.len(),
+    );
+    true
 }
 
 /// Where a `next` link leads, resolved against the page it is on, if the access token may go

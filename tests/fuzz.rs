@@ -177,6 +177,57 @@ fn validation_takes_any_document() {
     });
 }
 
+/// The depth pre-check skips strings in jumps; this is its definition, a byte at a time.
+fn deeper_than_bytewise(bytes: &[u8], limit: usize) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (at, &byte) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(at);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[test]
+fn the_depth_check_agrees_with_a_byte_at_a_time_scan() {
+    let bytes = prop_oneof![
+        document(),
+        prop::collection::vec(prop::sample::select(b"[]{}\"\\a ".to_vec()), 0..64),
+    ];
+    // Cheap cases: many of them.
+    let mut runner = TestRunner::new(Config {
+        cases: cases() * 16,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&(bytes, 0usize..8), |(bytes, limit)| {
+            prop_assert_eq!(
+                onramp::validate::deeper_than(&bytes, limit),
+                deeper_than_bytewise(&bytes, limit)
+            );
+            Ok(())
+        })
+        .expect("the same offset");
+}
+
 /// Every pointer into a value, for mutating valid resources anywhere.
 fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
     match value {
