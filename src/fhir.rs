@@ -736,4 +736,98 @@ mod tests {
         assert_eq!(summary.label(), "ExplanationOfBenefit/e1");
         assert_eq!(summary.contained, vec!["c1"]);
     }
+
+    /// A loopback FHIR server with `last` pages of three Patients each (`p<page>-<n>`),
+    /// answering 500 for page `fails` (if any).
+    async fn paged_server(last: usize, fails: Option<usize>) -> Url {
+        use axum::extract::Query;
+        use std::collections::HashMap;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let app = axum::Router::new().route(
+            "/r4/Patient",
+            axum::routing::get(move |Query(query): Query<HashMap<String, String>>| async move {
+                let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+                let fhir = [("content-type", "application/fhir+json")];
+                if Some(page) == fails {
+                    return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, fhir, String::new());
+                }
+                let entries: Vec<String> = (0..3)
+                    .map(|n| format!(r#"{{"resource":{{"resourceType":"Patient","id":"p{page}-{n}"}}}}"#))
+                    .collect();
+                let next = if page < last {
+                    format!(r#","link":[{{"relation":"next","url":"http://{address}/r4/Patient?page={}"}}]"#, page + 1)
+                } else {
+                    String::new()
+                };
+                let body = format!(
+                    r#"{{"resourceType":"Bundle","type":"searchset"{next},"entry":[{}]}}"#,
+                    entries.join(",")
+                );
+                (axum::http::StatusCode::OK, fhir, body)
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Url::parse(&format!("http://{address}/r4")).expect("url")
+    }
+
+    /// The search's result, and what its progress callback saw (pages, resources).
+    async fn read_all(base: &Url) -> (SearchResult, Vec<(usize, usize)>) {
+        let recorder = Arc::new(crate::evidence::Recorder::new(None));
+        let settings = crate::config::HttpSettings {
+            retries: 0,
+            ..crate::config::HttpSettings::default()
+        };
+        let http = Http::new(settings, recorder).expect("client");
+        let validator = Arc::new(Validator::new(crate::validate::Tier::Structure));
+        let mut seen = Vec::new();
+        let result = search(
+            &http,
+            base,
+            "Patient",
+            &Secret::new("token"),
+            Paging {
+                page_size: None,
+                page_cap: 100,
+            },
+            &validator,
+            |pages, resources, _| seen.push((pages, resources)),
+        )
+        .await;
+        (result, seen)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pages_checked_at_once_are_recorded_in_page_order() {
+        let (result, progress) = read_all(&paged_server(9, None).await).await;
+        assert_eq!(result.failure, None);
+        assert_eq!(result.page_problems, Vec::<String>::new());
+        let numbers: Vec<usize> = result.pages.iter().map(|p| p.number).collect();
+        assert_eq!(numbers, (1..=9).collect::<Vec<_>>());
+        let ids: Vec<String> = result
+            .resources
+            .iter()
+            .filter_map(|r| r.id.clone())
+            .collect();
+        let expected: Vec<String> = (1..=9)
+            .flat_map(|page| (0..3).map(move |n| format!("p{page}-{n}")))
+            .collect();
+        assert_eq!(ids, expected);
+        let expected: Vec<(usize, usize)> = (1..=9).map(|n| (n, n * 3)).collect();
+        assert_eq!(progress, expected);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_page_that_fails_keeps_the_pages_before_it() {
+        let (result, _) = read_all(&paged_server(9, Some(5)).await).await;
+        let failure = result.failure.expect("page 5 failed");
+        assert!(failure.message.contains("page 5"), "{}", failure.message);
+        assert!(failure.message.contains("500"), "{}", failure.message);
+        let numbers: Vec<usize> = result.pages.iter().map(|p| p.number).collect();
+        assert_eq!(numbers, [1, 2, 3, 4]);
+        assert_eq!(result.resources.len(), 12);
+        assert_eq!(result.resources[11].id.as_deref(), Some("p4-2"));
+    }
 }
