@@ -358,9 +358,11 @@ pub async fn search(
         let Some(next) = next else { break };
         // The next page is fetched while this one is checked; the oldest check is awaited
         // only once enough are running to keep every core busy.
-        let oldest = (checking.len() >= CHECKS_IN_FLIGHT)
-            .then(|| checking.pop_front())
-            .flatten();
+        let oldest = if checking.len() >= CHECKS_IN_FLIGHT {
+            checking.pop_front()
+        } else {
+            None
+        };
         let following = match oldest {
             Some((oldest, check)) => {
                 let (checked, following) = tokio::join!(check, fetch(next.clone(), number + 1));

@@ -380,12 +380,9 @@ async fn shown(browser: &Browser, site: &str) -> String {
     browser.text().await.expect("its text")
 }
 
-/// Two sessions in one Chromium (what a run over several targets uses) are two browser
-/// contexts: neither sees the other's cookies, forgetting sign-ins in one leaves the other's,
-/// and once both close and the Chromium is dropped no process of it is left.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sessions_in_one_chromium_do_not_share_cookies() {
-    let (site, _pages) = cookie_pages().await;
+/// A chromedriver, one Chromium, and the options that open sessions in that Chromium (each
+/// a browser context of its own), as a run over several targets has them.
+async fn shared_chromium() -> (ChromeDriver, Chromium, BrowserOptions) {
     let driver = ChromeDriver::start().await.expect("chromedriver starts");
     let chromium = Chromium::launch(&BrowserOptions::default())
         .await
@@ -394,6 +391,16 @@ async fn sessions_in_one_chromium_do_not_share_cookies() {
         devtools: Some(chromium.endpoint().clone()),
         ..BrowserOptions::default()
     };
+    (driver, chromium, options)
+}
+
+/// Two sessions in one Chromium (what a run over several targets uses) are two browser
+/// contexts: neither sees the other's cookies, forgetting sign-ins in one leaves the other's,
+/// and once both close and the Chromium is dropped no process of it is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_in_one_chromium_do_not_share_cookies() {
+    let (site, _pages) = cookie_pages().await;
+    let (driver, chromium, options) = shared_chromium().await;
     let first = Browser::open(driver.url(), &options)
         .await
         .expect("a first session");
@@ -485,14 +492,7 @@ async fn a_chromium_that_cannot_start_says_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_open_and_close_while_others_work() {
     let (site, _pages) = cookie_pages().await;
-    let driver = ChromeDriver::start().await.expect("chromedriver starts");
-    let chromium = Chromium::launch(&BrowserOptions::default())
-        .await
-        .expect("Chromium starts");
-    let options = BrowserOptions {
-        devtools: Some(chromium.endpoint().clone()),
-        ..BrowserOptions::default()
-    };
+    let (driver, _chromium, options) = shared_chromium().await;
     let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(3));
     let jobs = (0..24).map(|job| {
         let permits = std::sync::Arc::clone(&permits);

@@ -108,32 +108,38 @@ impl Default for BrowserOptions {
 /// result names an element.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// The first element that the first XPath with a match finds (`arguments[0]`, in order of
-/// preference), or null: one command for what would otherwise be a Find Element per XPath,
-/// each costing Chromium and chromedriver several milliseconds of CPU.
-const FIRST_MATCH: &str = r#"for (const path of arguments[0]) {
-  const hit = document.evaluate(path, document, null,
-    XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
-  if (hit && hit.nodeType === Node.ELEMENT_NODE) { return hit; }
-}
-return null;"#;
-
-/// The field [`FIRST_MATCH`] finds, focused, with what it holds selected: the field, what
-/// it holds, its `type`, and whether it takes text that an insertion can replace; or null.
-const FIELD_FOCUSED: &str = r#"let el = null;
+/// JavaScript that sets `el` to the first element that the first XPath with a match finds
+/// (`arguments[0]`, in order of preference), or null: one command for what would otherwise
+/// be a Find Element per XPath, each costing Chromium and chromedriver several milliseconds
+/// of CPU.
+macro_rules! first_match_js {
+    () => {
+        r#"let el = null;
 for (const path of arguments[0]) {
   const hit = document.evaluate(path, document, null,
     XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
   if (hit && hit.nodeType === Node.ELEMENT_NODE) { el = hit; break; }
 }
-if (!el) { return null; }
+"#
+    };
+}
+
+/// The element `first_match_js!` finds, or null.
+const FIRST_MATCH: &str = concat!(first_match_js!(), "return el;");
+
+/// The field `first_match_js!` finds, focused, with what it holds selected: the field, what
+/// it holds, its `type`, and whether it takes text that an insertion can replace; or null.
+const FIELD_FOCUSED: &str = concat!(
+    first_match_js!(),
+    r#"if (!el) { return null; }
 el.focus();
 const type = (el.getAttribute('type') || '').toLowerCase();
 const text = el.tagName === 'TEXTAREA' || (el.tagName === 'INPUT' &&
   ['', 'text', 'password', 'email', 'tel', 'search', 'url'].includes(type));
 if (text) { el.select(); }
 return { field: el, value: el.value, type: type,
-  text: text && document.activeElement === el };"#;
+  text: text && document.activeElement === el };"#
+);
 
 /// A Chrome DevTools Protocol command through chromedriver's `goog/cdp/execute`.
 #[derive(Debug)]
