@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 
 /// sha256 of `schemas/fhir.r4.schema.json`; `schemas/README.md` records the same value.
-const DERIVED_SHA256: &str = "3d51d9aaac9f69c5a58bcd5a9e98719da6e8c22f249c263db6828bd7442ddd50";
+const DERIVED_SHA256: &str = "8f3c41fd6f6ebc39f9dfab325cfe2a1f685e741131d5eaf5639ca6729c3add94";
 
 fn schema() -> serde_json::Value {
     serde_json::from_str(onramp::validate::SCHEMA_JSON).expect("the schema is JSON")
@@ -134,6 +134,43 @@ fn the_target_schema_matches_the_target_loader() {
 }
 
 #[test]
+fn the_schema_is_r4_4_0_1s() {
+    let schema = schema();
+    let defs = &schema["definitions"];
+    // 4.0.0's FHIRVersion enum ended at 4.0.0; 4.0.1 lists itself.
+    for path in [
+        "/CapabilityStatement/properties/fhirVersion/enum",
+        "/StructureDefinition/properties/fhirVersion/enum",
+        "/ImplementationGuide/properties/fhirVersion/items/enum",
+    ] {
+        let versions = defs.pointer(path).and_then(|v| v.as_array()).expect(path);
+        assert!(versions.iter().any(|v| v == "4.0.1"), "{path}");
+    }
+    // 4.0.1 made Meta a type of the open choice elements.
+    assert!(defs.pointer("/Extension/properties/valueMeta").is_some());
+    // The source package's own additions are gone.
+    for medplum in [
+        "/Meta/properties/project",
+        "/Reference/properties/resource",
+        "/Project",
+    ] {
+        assert!(defs.pointer(medplum).is_none(), "{medplum}");
+    }
+    // An R4 server's own CapabilityStatement is valid at the schema tier.
+    let statement = serde_json::json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-12-07",
+        "kind": "instance",
+        "fhirVersion": "4.0.1",
+        "format": ["json"]
+    });
+    let validator = onramp::validate::Validator::new(onramp::validate::Tier::Schema);
+    let checked = validator.check_bytes(statement.to_string().as_bytes());
+    assert!(checked.findings.is_empty(), "{:?}", checked.findings);
+}
+
+#[test]
 fn the_carin_expectations_are_what_the_script_derived() {
     let bytes = include_bytes!("../schemas/carin-bb/capability.json");
     let digest: String = Sha256::digest(bytes)
@@ -199,7 +236,7 @@ fn the_structure_rules_and_profiles_are_what_the_script_derived() {
 }
 
 /// sha256 of `schemas/fhir.r4.structure.json`.
-const STRUCTURE_SHA256: &str = "6c7dbb0d89626c8611d6baa49eaf879ef7465b84cbc232616dc42e70ec23a181";
+const STRUCTURE_SHA256: &str = "d48a2ae9b2724ee0403331b21c92b5824311cac86c6fa01bfe26df1fea32afd0";
 /// sha256 of `schemas/carin-bb/profiles.json`.
 const PROFILES_SHA256: &str = "5881353a3af088daaf1823126e91e182c967eee4cbf974c93d0149f27acea50c";
 
