@@ -149,14 +149,11 @@ impl Parameter {
                     self.values(resource)
                         .any(|v| token_matches(v, system, code))
                 }
-                ParamType::Reference => {
-                    let wanted = reference_key(one);
-                    self.values(resource).any(|v| {
-                        v.get("reference")
-                            .and_then(Value::as_str)
-                            .is_some_and(|r| reference_key(r) == wanted)
-                    })
-                }
+                ParamType::Reference => self.values(resource).any(|v| {
+                    v.get("reference")
+                        .and_then(Value::as_str)
+                        .is_some_and(|r| reference_matches(one, r))
+                }),
                 ParamType::Date => {
                     let (prefix, search) = DatePrefix::split(one);
                     let search = DateRange::parse(search)?;
@@ -276,6 +273,23 @@ fn token_matches(value: &Value, system: Option<&str>, code: &str) -> bool {
 
 /// `Type/id` of a reference or a search value (an absolute URL, a `_history` suffix or a
 /// bare id compare by what they name).
+/// Whether a reference search value (`Patient/p1`, a bare `p1`, or an absolute URL) names
+/// what `reference` points at (FHIR R4 §3.1.1.4.8: `[parameter]=[id]`,
+/// `[parameter]=[type]/[id]` and `[parameter]=[url]`). A bare id matches a reference of any
+/// type with that id: for a parameter with one target type, as `patient`, that is exactly
+/// the type-qualified form. The one rule both the sandbox and the run's checks apply.
+pub fn reference_matches(value: &str, reference: &str) -> bool {
+    let (wanted, target) = (reference_key(value), reference_key(reference));
+    if wanted.is_empty() {
+        return false;
+    }
+    if wanted.contains('/') {
+        wanted == target
+    } else {
+        target.rsplit('/').next() == Some(wanted.as_str())
+    }
+}
+
 fn reference_key(text: &str) -> String {
     let path = match text.split_once("://") {
         Some((_, rest)) => rest.split_once('/').map_or("", |(_, p)| p),
@@ -548,6 +562,29 @@ mod tests {
         assert!(matches("patient", "https://server/r4/Patient/p1"));
         assert!(!matches("patient", "Patient/p2"));
         assert!(matches("payee", "Organization/o1"));
+        // FHIR R4 §3.1.1.4.8: `[parameter]=[id]`, as most clients send it.
+        assert!(matches("patient", "p1"));
+        assert!(!matches("patient", "p2"));
+        assert!(!matches("patient", ""));
+        assert!(
+            !matches("patient", "Organization/p1"),
+            "the type, when named, counts"
+        );
+        for (value, reference, same) in [
+            ("p1", "Patient/p1", true),
+            ("p1", "https://server/r4/Patient/p1", true),
+            ("p1", "Patient/p1/_history/2", true),
+            ("Patient/p1", "p1", false),
+            ("https://other/fhir/Patient/p1", "Patient/p1", true),
+            ("p1", "Patient/p11", false),
+            ("p1", "#p1", false),
+        ] {
+            assert_eq!(
+                reference_matches(value, reference),
+                same,
+                "{value} ~ {reference}"
+            );
+        }
     }
 
     #[test]
