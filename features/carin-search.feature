@@ -7,7 +7,7 @@ Feature: CARIN searches
   included and be what the matches reference.
 
   Scenario Outline: The member's <type> reads by id
-    When the app reads a <type> of the member's by its id
+    When the app reads one of the member's <type> resources by its id
     Then the read answers 200 with that resource
 
     Examples:

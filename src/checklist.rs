@@ -106,59 +106,109 @@ impl Checklist {
     }
 }
 
-/// Labels in the guide's words, in its order.
-const ITEMS: [(&str, &str); 16] = [
-    ("company", "Company name"),
-    ("app_name", "Application name"),
-    (
-        "client_id",
-        "Sandbox client_id (for the demo-environment sync)",
-    ),
-    (
-        "questionnaire",
-        "Completed Privacy & Security Attestation Questionnaire (PDF)",
-    ),
-    (
-        "screen_recording",
-        "Screen recording of the app connecting to the Demo Health Plan and showing synthetic data",
-    ),
-    ("terms_of_service", "Terms of Service (link or attachment)"),
-    ("privacy_policy", "Privacy Policy (link or attachment)"),
-    ("logo", "Square logo (link or attachment)"),
-    ("support_email", "User-facing support email address"),
-    (
-        "security_contact",
-        "Point of contact for security questions (not user-facing)",
-    ),
-    (
-        "description",
-        "Description: purpose, benefits and personas served",
-    ),
-    (
-        "customers",
-        "Direct consumers or intermediaries (and the cost to consumers)",
-    ),
-    ("test_instance", "A test instance for demonstration"),
-    (
-        "share_answers",
-        "May the payer share your questionnaire answers if a customer asks?",
-    ),
-    (
-        "share_contacts",
-        "May the payer share your contact information with its clients, and which?",
-    ),
-    ("payers", "All payer customers, or a specific one (which)"),
+/// What a payer asks for: the manifest keys of the items, in its order, with its labels.
+/// Data of the target (`[payer] checklist`), never of onramp: the shipped lists are files
+/// under `targets/checklists/`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ItemList {
+    #[serde(rename = "item", default)]
+    pub items: Vec<ListedItem>,
+}
+
+/// One item a payer asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListedItem {
+    /// The manifest's key, which says how the item is checked.
+    pub key: String,
+    /// The item in the payer's words.
+    pub label: String,
+}
+
+/// The shipped lists: `(name, TOML)`.
+const SHIPPED_LISTS: [(&str, &str); 1] = [(
+    "1up-guide",
+    include_str!("../targets/checklists/1up-guide.toml"),
+)];
+
+/// The manifest keys onramp knows how to check.
+pub const KEYS: [&str; 16] = [
+    "company",
+    "app_name",
+    "client_id",
+    "questionnaire",
+    "screen_recording",
+    "terms_of_service",
+    "privacy_policy",
+    "logo",
+    "support_email",
+    "security_contact",
+    "description",
+    "customers",
+    "test_instance",
+    "share_answers",
+    "share_contacts",
+    "payers",
 ];
 
-/// The checklist before there is a manifest: every item missing.
-pub fn absent() -> Checklist {
+impl ItemList {
+    /// A list in TOML; an unknown key or a key given twice is an error naming it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let list: ItemList = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+        let mut seen = Vec::new();
+        for item in &list.items {
+            if !KEYS.contains(&item.key.as_str()) {
+                return Err(format!(
+                    "item key \"{}\" is not an answer of the onboarding manifest; the keys are: {}",
+                    item.key,
+                    KEYS.join(", ")
+                ));
+            }
+            if seen.contains(&item.key) {
+                return Err(format!("item key \"{}\" is listed twice", item.key));
+            }
+            seen.push(item.key.clone());
+        }
+        Ok(list)
+    }
+
+    /// A shipped list by name.
+    pub fn shipped(name: &str) -> Option<Self> {
+        SHIPPED_LISTS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, text)| Self::parse(text).ok())
+    }
+
+    /// The shipped lists' names.
+    pub fn shipped_names() -> Vec<&'static str> {
+        SHIPPED_LISTS.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// `items` (every key checked) as this list asks for them: its items, in its order, in
+    /// its words.
+    fn select(&self, items: Vec<Item>) -> Vec<Item> {
+        self.items
+            .iter()
+            .filter_map(|wanted| {
+                let mut item = items.iter().find(|i| i.key == wanted.key)?.clone();
+                item.label = wanted.label.clone();
+                Some(item)
+            })
+            .collect()
+    }
+}
+
+/// The checklist of `list` before there is a manifest: every item missing.
+pub fn absent(list: &ItemList) -> Checklist {
     Checklist {
         manifest: None,
-        items: ITEMS
+        items: list
+            .items
             .iter()
-            .map(|(key, label)| Item {
-                key: (*key).to_owned(),
-                label: (*label).to_owned(),
+            .map(|listed| Item {
+                key: listed.key.clone(),
+                label: listed.label.clone(),
                 status: ItemStatus::Missing,
                 value: None,
                 detail: "no onboarding manifest".into(),
@@ -170,10 +220,11 @@ pub fn absent() -> Checklist {
     }
 }
 
-/// Read and check `path`; `None` checks an absent manifest (every item missing).
-pub fn check(path: Option<&Path>) -> Result<Checklist, ManifestError> {
+/// Read `path` and check the items `list` asks for; `None` checks an absent manifest (every
+/// item missing).
+pub fn check(path: Option<&Path>, list: &ItemList) -> Result<Checklist, ManifestError> {
     let Some(path) = path else {
-        return Ok(absent());
+        return Ok(absent(list));
     };
     let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
         path: path.to_owned(),
@@ -204,7 +255,7 @@ pub fn check(path: Option<&Path>) -> Result<Checklist, ManifestError> {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     Ok(Checklist {
         manifest: Some(path.to_owned()),
-        items: check_manifest(&manifest, &base),
+        items: list.select(check_manifest(&manifest, &base)),
         answers: manifest,
     })
 }
@@ -256,13 +307,10 @@ fn item(
     detail: impl Into<String>,
     todo: Option<String>,
 ) -> Item {
-    let label = ITEMS
-        .iter()
-        .find(|(k, _)| *k == key)
-        .map_or(key, |(_, l)| l);
     Item {
         key: key.to_owned(),
-        label: label.to_owned(),
+        // The payer's list gives the label ([`ItemList::select`]).
+        label: key.to_owned(),
         status,
         value,
         detail: detail.into(),

@@ -39,7 +39,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Validate FHIR R4 resources (JSON, Bundles, NDJSON) against the official R4 JSON Schema.
+    /// Validate FHIR R4 (4.0.1) resources (JSON, Bundles, NDJSON): the R4 JSON Schema, the R4
+    /// StructureDefinitions and the CARIN profiles (every tier unless --tier says otherwise).
     #[command(after_help = VALIDATE_AFTER_HELP)]
     Validate(ValidateArgs),
     /// Serve the embedded demo health plan (auth pages, token endpoint, FHIR R4 API) until Ctrl-C.
@@ -88,6 +89,11 @@ struct ChecklistArgs {
     /// Also write checklist.md and the email drafts (emails/*.eml) into this folder.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+
+    /// The target whose payer the drafts are addressed to ([payer] in its file)
+    /// [default: sandbox, whose payer is the guide's].
+    #[arg(long, value_name = "NAME|FILE")]
+    target: Option<String>,
 }
 
 const RUN_AFTER_HELP: &str = "\
@@ -160,6 +166,27 @@ struct RunArgs {
     /// (github: `::error file=…,line=…::…` workflow commands).
     #[arg(long, value_enum, value_name = "FORMAT")]
     annotations: Option<Annotations>,
+
+    /// Check everything and print the plan (targets, scenarios in order, the browser, each
+    /// remote host reached or not), then stop without running anything.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Stop at the first failed step (the report is still written).
+    #[arg(long)]
+    fail_fast: bool,
+
+    /// The longest the whole run may take, e.g. 10m; what ran by then is reported, and the
+    /// run exits 3.
+    #[arg(long, value_name = "DURATION", value_parser = parse_deadline)]
+    deadline: Option<Duration>,
+}
+
+/// `--deadline`: a duration as the target files write one (`90s`, `10m`).
+fn parse_deadline(text: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(text)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?} is not a duration such as 90s or 10m"))
 }
 
 /// `--annotations`: the CI system whose annotation format to print.
@@ -601,8 +628,13 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
         require_checklist: args.require_checklist,
         console,
         recording: args.recording,
+        fail_fast: args.fail_fast,
+        deadline: args.deadline,
         ..crate::run::RunOptions::default()
     };
+    if args.dry_run {
+        return dry_run(&args, &options);
+    }
     if args.target.len() > 1 {
         return run_targets(&args, options, console);
     }
@@ -612,7 +644,16 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
     let summary = &report.summary;
     ci_outputs(&args, summary, &report.dir);
     let counts = &summary.scenario_counts;
-    let verdict = paint_verdict(console, summary.outcome);
+    let verdict = if summary.outcome == crate::run::summary::Outcome::Error
+        && summary.exit_code == exit::USAGE
+    {
+        console.paint_out(
+            "1;33",
+            "not run as written: the features or the target do not fit",
+        )
+    } else {
+        paint_verdict(console, summary.outcome)
+    };
     println!(
         "{}onramp: {verdict}: {} scenario{} ({}) against {} in {:.1} s",
         if console.quiet() { "" } else { "\n" },
@@ -629,12 +670,95 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
     for error in &summary.errors {
         println!("onramp: {}", crate::text::inert(error));
     }
+    print!("{}", failures(summary, console));
     println!(
         "onramp: report in {}/ ({})",
         report.dir.display(),
         report.files.join(", ")
     );
     Ok(summary.exit_code)
+}
+
+/// Each failed or warning step of the run, after the verdict, as `cargo test` lists its
+/// failures: the scenario and where it is, the step, whose fault (the payer broke a rule,
+/// onramp could not test, the features or the target do not fit) and the cause's first line.
+fn failures(summary: &crate::run::summary::RunSummary, console: Console) -> String {
+    use crate::run::summary::{FailureKind, Status};
+    let mut out = String::new();
+    let mut any = false;
+    for scenario in &summary.scenarios {
+        let steps: Vec<_> = scenario
+            .steps
+            .iter()
+            .filter(|s| matches!(s.status, Status::Failed | Status::Warning))
+            .collect();
+        if steps.is_empty() {
+            continue;
+        }
+        if !any {
+            out.push_str("\nfailures:\n");
+            any = true;
+        }
+        let heading = format!(
+            "{} › {}",
+            crate::text::inert(&scenario.feature),
+            crate::text::inert(&scenario.name)
+        );
+        out.push_str(&console.paint_out("1", &heading));
+        out.push('\n');
+        for step in steps {
+            let (mark, colour) = match step.status {
+                Status::Warning => ("!", "33"),
+                _ => ("✘", "31"),
+            };
+            let kind = match (step.status, step.failure) {
+                (Status::Warning, _) => "warning: a SHOULD the payer does not meet",
+                (_, Some(FailureKind::Environment)) => "could not test",
+                (_, Some(FailureKind::Usage)) => "usage: the features or the target do not fit",
+                _ => "conformance: the payer broke a rule",
+            };
+            let line = format!(
+                "   {mark}  {} {}   [{}:{}, {kind}]",
+                step.keyword,
+                crate::text::inert(&step.text),
+                scenario.file,
+                step.line
+            );
+            out.push_str(&console.paint_out(colour, &line));
+            out.push('\n');
+            if let Some(first) = step.error.as_deref().and_then(|e| e.lines().next()) {
+                out.push_str(&format!("      {}\n", crate::text::inert(first)));
+            }
+        }
+    }
+    if any {
+        out.push('\n');
+    }
+    out
+}
+
+/// `--dry-run`: each target's plan; the worst exit code.
+fn dry_run(args: &RunArgs, options: &crate::run::RunOptions) -> Result<u8, CliError> {
+    let runtime = runtime()?;
+    let targets: Vec<Option<String>> = if args.target.is_empty() {
+        vec![None]
+    } else {
+        args.target.iter().cloned().map(Some).collect()
+    };
+    println!("onramp: dry run: nothing is started or run");
+    let mut worst = exit::OK;
+    for target in targets {
+        let options = crate::run::RunOptions {
+            target,
+            ..options.clone()
+        };
+        let plan = runtime
+            .block_on(crate::run::preflight::dry_run(&options))
+            .map_err(CliError::Run)?;
+        print!("{}", crate::text::inert_lines(&plan.text));
+        worst = worst.max(plan.exit_code);
+    }
+    Ok(worst)
 }
 
 /// How a run ended, in its colour.
@@ -792,20 +916,27 @@ fn preset_target(text: &str) -> (String, String) {
 }
 
 fn checklist(args: ChecklistArgs, console: Console) -> Result<u8, CliError> {
-    let checklist = crate::checklist::check(Some(&args.manifest))?;
+    let target = crate::config::Target::resolve(args.target.as_deref())
+        .map_err(|e| CliError::Run(e.into()))?;
+    let checklist = crate::checklist::check(Some(&args.manifest), &target.checklist)?;
     print!("{}", crate::checklist::render_text(&checklist));
     if let Some(dir) = &args.out {
         let markdown = crate::checklist::render_markdown(&checklist);
         let mut outputs = vec![(dir.join("checklist.md"), markdown.into_bytes())];
-        for draft in [
-            crate::report::email::sandbox_sync(&checklist),
-            crate::report::email::production_access(&checklist, None),
-        ] {
-            let draft = draft.map_err(|source| CliError::Write {
+        let payer = target.payer;
+        let (drafts, not_drafted) = crate::report::email::drafts(&checklist, &payer, Ok(()), None)
+            .map_err(|source| CliError::Write {
                 path: dir.join("emails"),
                 source,
             })?;
+        for draft in drafts {
             outputs.push((dir.join("emails").join(draft.name), draft.bytes));
+        }
+        if !not_drafted.is_empty() {
+            outputs.push((
+                dir.join("emails").join("not-drafted.txt"),
+                crate::report::email::not_drafted(&not_drafted).into_bytes(),
+            ));
         }
         for (path, bytes) in outputs {
             crate::atomic::write(&path, &bytes).map_err(|source| CliError::Write {

@@ -148,6 +148,9 @@ pub struct SandboxSettings {
     pub pkce: Option<PkceMode>,
     /// How long the sandbox's access tokens live (short ones exercise the refresh).
     pub token_lifetime: Duration,
+    /// The app's redirect URI is the sandbox's own `/app/callback`, on the origin of its sign-in
+    /// pages, as a payer's own test client has it.
+    pub same_origin_callback: bool,
 }
 
 impl Default for SandboxSettings {
@@ -159,14 +162,38 @@ impl Default for SandboxSettings {
             faults: Vec::new(),
             pkce: None,
             token_lifetime: Duration::from_secs(7200),
+            same_origin_callback: false,
         }
     }
+}
+
+/// Who the payer is and where its onboarding requests go (`[payer]`): data of the target
+/// (the built-in 1upHealth targets carry the payer guide's addresses), never of onramp. A
+/// target that names no address gets no draft to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PayerContacts {
+    /// The payer's name, as its emails and the report address it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where to ask for the app to be synced to the demo environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_sync_to: Option<String>,
+    /// Where to send the production-access request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_access_to: Option<String>,
+    /// The production-access checklist the payer asks for: a shipped list's name
+    /// (`1up-guide`) or a file (relative to the target file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checklist: Option<String>,
 }
 
 /// HTTP behaviour towards the target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpSettings {
+    /// How long a whole request may take, the body included.
     pub timeout: Duration,
+    /// How long resolving the name and connecting (TLS included) may take.
+    pub connect_timeout: Duration,
     pub retries: u32,
     pub max_response_bytes: u64,
 }
@@ -175,6 +202,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
             retries: 3,
             max_response_bytes: 64 << 20,
         }
@@ -225,6 +253,11 @@ pub struct Target {
     pub features: FeatureSource,
     /// How the run validates what it reads.
     pub validation: ValidationSettings,
+    /// The payer's onboarding contacts.
+    pub payer: PayerContacts,
+    /// The items of the payer's production-access checklist (none when the target names no
+    /// list).
+    pub checklist: crate::checklist::ItemList,
 }
 
 /// `[validation]`: the tiers and the profiles every resource read is checked against.
@@ -501,6 +534,7 @@ impl Reader<'_> {
                 .map(|t| self.duration("sandbox.token_lifetime", t))
                 .transpose()?
                 .unwrap_or(defaults.token_lifetime),
+            same_origin_callback: s.same_origin_callback.unwrap_or(false),
         })
     }
 
@@ -621,6 +655,12 @@ impl Reader<'_> {
                 .map(|t| self.duration("http.timeout", t))
                 .transpose()?
                 .unwrap_or(defaults.timeout),
+            connect_timeout: http_file
+                .connect_timeout
+                .as_ref()
+                .map(|t| self.duration("http.connect_timeout", t))
+                .transpose()?
+                .unwrap_or(defaults.connect_timeout),
             retries: http_file.retries.map_or(defaults.retries, |r| r.min(10)),
             max_response_bytes: http_file
                 .max_response_mib
@@ -633,6 +673,9 @@ impl Reader<'_> {
             .map(|t| self.duration("browser.timeout", t))
             .transpose()?
             .unwrap_or(crate::browser::BrowserOptions::default().timeout);
+        let payer_file = file.payer.unwrap_or_default();
+        let checklist = self.checklist(payer_file.checklist.as_ref())?;
+        let payer = self.payer(payer_file)?;
         let validation =
             self.validation(file.validation.unwrap_or_default(), &required_resources)?;
         Ok(Target {
@@ -657,6 +700,80 @@ impl Reader<'_> {
             browser_timeout,
             features,
             validation,
+            payer,
+            checklist,
+        })
+    }
+
+    /// `[payer] checklist`: a shipped list by name, or a list file beside the target file.
+    fn checklist(
+        &self,
+        named: Option<&Spanned<String>>,
+    ) -> Result<crate::checklist::ItemList, ConfigError> {
+        let Some(named) = named else {
+            return Ok(crate::checklist::ItemList::default());
+        };
+        let name = self.string("payer.checklist", named)?;
+        if let Some(list) = crate::checklist::ItemList::shipped(&name) {
+            return Ok(list);
+        }
+        let path = self
+            .path
+            .parent()
+            .map_or_else(|| PathBuf::from(&name), |dir| dir.join(&name));
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            self.invalid(
+                Some(named.span()),
+                format!(
+                    "payer.checklist: \"{name}\" is no shipped list ({}) and {} cannot be read ({e})",
+                    crate::checklist::ItemList::shipped_names().join(", "),
+                    path.display()
+                ),
+            )
+        })?;
+        crate::checklist::ItemList::parse(&text).map_err(|e| ConfigError::Invalid {
+            path: path.clone(),
+            line: None,
+            message: format!("the checklist named by payer.checklist: {e}"),
+        })
+    }
+
+    /// `[payer]`: the name and the onboarding addresses, each address well-formed.
+    fn payer(&self, file: PayerFile) -> Result<PayerContacts, ConfigError> {
+        let address =
+            |key: &str, value: &Option<Spanned<String>>| -> Result<Option<String>, ConfigError> {
+                let Some(value) = value else { return Ok(None) };
+                let text = self.string(key, value)?;
+                if text.trim().is_empty() {
+                    return Ok(None);
+                }
+                text.trim()
+                    .parse::<email_address::EmailAddress>()
+                    .map(|a| Some(a.to_string()))
+                    .map_err(|e| {
+                        self.invalid(
+                            Some(value.span()),
+                            format!("{key}: {text:?} is not an email address ({e})"),
+                        )
+                    })
+            };
+        Ok(PayerContacts {
+            name: file
+                .name
+                .as_ref()
+                .map(|n| self.string("payer.name", n))
+                .transpose()?
+                .filter(|n| !n.trim().is_empty()),
+            sandbox_sync_to: address("payer.sandbox_sync_to", &file.sandbox_sync_to)?,
+            production_access_to: address(
+                "payer.production_access_to",
+                &file.production_access_to,
+            )?,
+            checklist: file
+                .checklist
+                .as_ref()
+                .map(|c| self.string("payer.checklist", c))
+                .transpose()?,
         })
     }
 
@@ -795,6 +912,16 @@ struct TargetFile {
     http: Option<HttpFile>,
     browser: Option<BrowserFile>,
     validation: Option<ValidationFile>,
+    payer: Option<PayerFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayerFile {
+    name: Option<Spanned<String>>,
+    sandbox_sync_to: Option<Spanned<String>>,
+    production_access_to: Option<Spanned<String>>,
+    checklist: Option<Spanned<String>>,
 }
 
 impl TargetFile {
@@ -819,6 +946,9 @@ impl TargetFile {
             base.resources.unwrap_or_default(),
         );
         resources.required = resources.required.take().or(base_resources.required);
+        if self.payer.is_none() {
+            self.payer = base.payer;
+        }
     }
 }
 
@@ -839,6 +969,7 @@ struct SandboxFile {
     faults: Option<Vec<Spanned<String>>>,
     pkce: Option<PkceMode>,
     token_lifetime: Option<Spanned<String>>,
+    same_origin_callback: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -869,6 +1000,7 @@ struct ResourcesFile {
 #[serde(deny_unknown_fields)]
 struct HttpFile {
     timeout: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<String>>,
     retries: Option<u32>,
     max_response_mib: Option<u64>,
 }

@@ -98,13 +98,18 @@ pub struct Fetched {
     pub content_type: Option<String>,
     /// The body, when it is JSON.
     pub json: Option<Value>,
-    /// Why there is no answer, or why it is not JSON.
+    /// Why it is not JSON, or why there is nothing to fetch.
     pub problem: Option<String>,
+    /// Why no usable answer came: onramp could not test, the server is not judged.
+    pub failure: Option<crate::http::HttpError>,
 }
 
 impl Fetched {
     /// The JSON object, or what is wrong instead.
     pub fn object(&self, what: &str) -> Result<&serde_json::Map<String, Value>, String> {
+        if let Some(failure) = &self.failure {
+            return Err(format!("{what}: {failure}"));
+        }
         if let Some(problem) = &self.problem {
             return Err(format!("{what} ({}): {problem}", self.url));
         }
@@ -470,6 +475,7 @@ mod tests {
             content_type: Some("application/json".into()),
             json: Some(body),
             problem: None,
+            failure: None,
         }
     }
 

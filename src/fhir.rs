@@ -74,9 +74,20 @@ pub struct PageFinding {
 /// Why a search stopped before its last page.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SearchFailure {
-    /// True when the environment, not the target, is at fault (no network).
-    pub environment: bool,
+    /// Whose fault it is: the target's (conformance), the environment's (no answer, the
+    /// payer unavailable), the features' (usage), or none (blocked: a premise failed).
+    pub kind: crate::run::summary::FailureKind,
     pub message: String,
+}
+
+impl SearchFailure {
+    /// The target answered, and its answer breaks a rule.
+    pub fn conformance(message: String) -> Self {
+        Self {
+            kind: crate::run::summary::FailureKind::Conformance,
+            message,
+        }
+    }
 }
 
 /// Everything a search for one type returned.
@@ -271,13 +282,10 @@ pub async fn search(
             } else {
                 String::new()
             };
-            result.failure = Some(SearchFailure {
-                environment: false,
-                message: format!(
-                    "{kind} page {number} (GET {url}) answered {}{retried}{reason}",
-                    response.status
-                ),
-            });
+            result.failure = Some(SearchFailure::conformance(format!(
+                "{kind} page {number} (GET {url}) answered {}{retried}{reason}",
+                response.status
+            )));
             break;
         }
         let content_type = response
@@ -298,10 +306,9 @@ pub async fn search(
         let (parsed, parse_us) = match parsed {
             Some(Ok(parsed)) => parsed,
             Some(Err(message)) => {
-                result.failure = Some(SearchFailure {
-                    environment: false,
-                    message: format!("{kind} page {number} (GET {url}) is not JSON: {message}"),
-                });
+                result.failure = Some(SearchFailure::conformance(format!(
+                    "{kind} page {number} (GET {url}) is not JSON: {message}"
+                )));
                 break;
             }
             None => break,
@@ -395,7 +402,7 @@ fn absorb(
 ) -> bool {
     let Ok(mut checked) = checked else {
         result.failure = Some(SearchFailure {
-            environment: true,
+            kind: crate::run::summary::FailureKind::Environment,
             message: format!("{kind} page {number}: checking the page failed inside onramp"),
         });
         return false;
@@ -444,7 +451,11 @@ pub fn follow(fhir_base: &Url, page: &str, next: &str) -> Result<String, String>
 
 fn failure_of(error: &HttpError, kind: &str, page: usize) -> SearchFailure {
     SearchFailure {
-        environment: error.is_environment(),
+        kind: if error.is_skip() {
+            crate::run::summary::FailureKind::Blocked
+        } else {
+            crate::run::summary::FailureKind::Environment
+        },
         message: format!("{kind} page {page}: {error}"),
     }
 }
@@ -606,22 +617,19 @@ pub async fn read_each(
             let reason = operation_outcome_text(&response.body)
                 .map(|t| format!(": {t}"))
                 .unwrap_or_default();
-            result.failure = Some(SearchFailure {
-                environment: false,
-                message: format!(
-                    "GET {path} (referenced by the member's data) answered {}{reason}",
-                    response.status
-                ),
-            });
+            result.failure = Some(SearchFailure::conformance(format!(
+                "GET {path} (referenced by the member's data) answered {}{reason}",
+                response.status
+            )));
             break;
         }
         let parsed = match crate::validate::parse_document(&response.body) {
             Ok(parsed) => parsed,
             Err(finding) => {
-                result.failure = Some(SearchFailure {
-                    environment: false,
-                    message: format!("GET {path} is not JSON: {}", finding.message),
-                });
+                result.failure = Some(SearchFailure::conformance(format!(
+                    "GET {path} is not JSON: {}",
+                    finding.message
+                )));
                 break;
             }
         };
@@ -640,10 +648,10 @@ pub async fn read_each(
             }));
         let summary = summarize(&document, 0, number, &mut strings);
         if &*summary.kind != kind || summary.id.as_deref() != Some(id.as_str()) {
-            result.failure = Some(SearchFailure {
-                environment: false,
-                message: format!("GET {path} answered {}, not {path}", summary.label()),
-            });
+            result.failure = Some(SearchFailure::conformance(format!(
+                "GET {path} answered {}, not {path}",
+                summary.label()
+            )));
             break;
         }
         result.resources.push(summary);

@@ -44,25 +44,110 @@ impl Response {
     }
 }
 
-/// Why no answer came.
+/// Why no usable answer came. Every one of these means onramp could not test (the
+/// environment's fault, never the payer's conformance): no rule the payer must follow is
+/// judged by a network that failed, an answer that never came or a server that said it was
+/// unavailable.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum HttpError {
-    /// The target could not be reached at all: an environment problem.
+    /// No connection: the name does not resolve, the port refuses, TLS fails.
     #[error("cannot reach {url}: {reason}")]
     Unreachable { url: String, reason: String },
-    /// The target took too long: the target's problem.
-    #[error("{url} did not answer within {} s", timeout.as_secs_f32())]
+    /// Connected (or connecting), but no whole answer within the target's timeouts.
+    #[error("{url} did not answer within {}", crate::text::seconds(*timeout))]
     Timeout { url: String, timeout: Duration },
-    #[error("{url} answered with more than {} MiB; onramp stops reading there", limit >> 20)]
+    #[error(
+        "{url} answered with more than {} MiB, onramp's limit ([http] max_response_mib); onramp stops reading there",
+        limit >> 20
+    )]
     TooLarge { url: String, limit: u64 },
     #[error("request to {url} failed: {reason}")]
     Failed { url: String, reason: String },
+    /// The payer answered 5xx or 429, after the retries the target allows: it was
+    /// unavailable, which breaks no rule a check judges.
+    #[error("the payer was unavailable: {url} answered {status}{}{}", attempts_text(*attempts), body_text(body))]
+    Unavailable {
+        url: String,
+        status: u16,
+        attempts: u32,
+        /// The start of the body (an OperationOutcome, an HTML error page), as text.
+        body: String,
+    },
+    /// Not sent: the same origin gave no answer earlier in the run, so this request would
+    /// only wait as long again.
+    #[error("not sent to {url}: {origin} gave no answer earlier in this run ({cause})")]
+    Down {
+        url: String,
+        origin: String,
+        cause: String,
+    },
+}
+
+fn attempts_text(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    }
+}
+
+fn body_text(body: &str) -> String {
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body}")
+    }
 }
 
 impl HttpError {
-    /// Whether the failure is the environment's (network, DNS), not the target's behaviour.
+    /// Whether the failure is the environment's (every one is: see the type). Kept as the
+    /// one question callers ask, so that a kind judged otherwise one day changes here.
     pub fn is_environment(&self) -> bool {
-        matches!(self, Self::Unreachable { .. })
+        true
+    }
+
+    /// Whether the request was never sent because its origin failed earlier: the step that
+    /// needs it is skipped (its premise failed), not failed.
+    pub fn is_skip(&self) -> bool {
+        matches!(self, Self::Down { .. })
+    }
+
+    /// Whether this failure shows the origin gives no answer at all, so that later requests
+    /// to it are not sent ([`HttpError::Down`]).
+    fn takes_origin_down(&self) -> bool {
+        matches!(self, Self::Unreachable { .. } | Self::Timeout { .. })
+    }
+}
+
+/// `scheme://host:port` of `url`, or the URL itself when it has no host.
+pub fn origin_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .filter(|u| u.has_host())
+        .map_or_else(|| url.to_owned(), |u| u.origin().ascii_serialization())
+}
+
+/// The origins that gave no answer in this run, and why.
+#[derive(Debug, Default)]
+struct Breaker {
+    down: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl Breaker {
+    fn cause(&self, origin: &str) -> Option<String> {
+        self.down
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(origin)
+            .cloned()
+    }
+
+    fn trip(&self, origin: String, cause: String) {
+        self.down
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(origin)
+            .or_insert(cause);
     }
 }
 
@@ -72,6 +157,7 @@ pub struct Http {
     client: reqwest::Client,
     settings: HttpSettings,
     recorder: Arc<Recorder>,
+    breaker: Arc<Breaker>,
 }
 
 /// A request to send, kept whole so that it can be sent again.
@@ -103,7 +189,7 @@ impl Http {
     pub fn new(settings: HttpSettings, recorder: Arc<Recorder>) -> Result<Self, HttpError> {
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .connect_timeout(settings.connect_timeout.min(settings.timeout))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("onramp/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -115,15 +201,41 @@ impl Http {
             client,
             settings,
             recorder,
+            breaker: Arc::default(),
         })
+    }
+
+    /// Why `url`'s origin is known to give no answer in this run, if it is: a browser
+    /// about to open a page there need not wait for it either.
+    pub fn down(&self, url: &str) -> Option<String> {
+        self.breaker.cause(&origin_of(url))
+    }
+
+    /// The target's HTTP settings.
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
     }
 
     pub fn recorder(&self) -> &Arc<Recorder> {
         &self.recorder
     }
 
-    /// Send once, record the exchange.
+    /// Send once, record the exchange; a 5xx or 429 is [`HttpError::Unavailable`].
     pub async fn send(&self, context: &str, request: &Request) -> Result<Response, HttpError> {
+        unavailable(self.send_raw(context, request).await?)
+    }
+
+    /// Send once and record the exchange, whatever the status. A request to an origin that
+    /// gave no answer earlier is not sent ([`HttpError::Down`]).
+    async fn send_raw(&self, context: &str, request: &Request) -> Result<Response, HttpError> {
+        let origin = origin_of(&request.url);
+        if let Some(cause) = self.breaker.cause(&origin) {
+            return Err(HttpError::Down {
+                url: request.url.clone(),
+                origin,
+                cause,
+            });
+        }
         let started = Instant::now();
         let outcome = self.attempt(request).await;
         let duration = started.elapsed();
@@ -142,7 +254,12 @@ impl Http {
                 raw.response_headers = headers.clone();
                 raw.response_body = Some(body.clone());
             }
-            Err(error) => raw.error = Some(error.to_string()),
+            Err(error) => {
+                raw.error = Some(error.to_string());
+                if error.takes_origin_down() {
+                    self.breaker.trip(origin, error.to_string());
+                }
+            }
         }
         self.recorder.exchange(raw);
         outcome.map(|(status, headers, body)| Response {
@@ -223,10 +340,10 @@ impl Http {
     ) -> Result<Response, HttpError> {
         let mut attempt = 1;
         loop {
-            let response = self.send(context, request).await?;
+            let response = self.send_raw(context, request).await?;
             let retryable = matches!(response.status, 429 | 502 | 503 | 504);
             if !retryable || attempt > self.settings.retries {
-                return Ok(Response {
+                return unavailable(Response {
                     attempts: attempt,
                     ..response
                 });
@@ -243,7 +360,7 @@ impl Http {
                         wait.as_secs()
                     ),
                 );
-                return Ok(Response {
+                return unavailable(Response {
                     attempts: attempt,
                     ..response
                 });
@@ -263,6 +380,26 @@ impl Http {
             attempt += 1;
         }
     }
+}
+
+/// A 5xx or 429 answer as [`HttpError::Unavailable`] (its body's first 300 characters as
+/// text, the OperationOutcome's diagnostics when it is one); any other answer as it is.
+fn unavailable(response: Response) -> Result<Response, HttpError> {
+    if response.status < 500 && response.status != 429 {
+        return Ok(response);
+    }
+    let text = crate::fhir::operation_outcome_text(&response.body).unwrap_or_else(|| {
+        String::from_utf8_lossy(&response.body)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    Err(HttpError::Unavailable {
+        url: response.url,
+        status: response.status,
+        attempts: response.attempts,
+        body: crate::text::truncate(&text, 300),
+    })
 }
 
 fn backoff(attempt: u32) -> Duration {

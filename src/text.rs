@@ -3,7 +3,7 @@
 //! and the bidirectional overrides that reorder what a terminal shows are written as
 //! escapes (`\n`, `\u{1b}`, `\u{202e}`). Everything else, any script, passes unchanged.
 //! Also the words of a text fit for a file name ([`slug_words`]), and an error told with
-//! its causes ([`with_causes`]).
+//! its causes ([`with_causes`]), and durations, counts and articles as people write them.
 
 use std::borrow::Cow;
 
@@ -26,6 +26,16 @@ pub fn inert(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// `text` made inert line by line: its own line breaks kept, everything else escaped.
+pub fn inert_lines(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| match line.strip_suffix('\n') {
+            Some(body) => format!("{}\n", inert(body)),
+            None => inert(line).into_owned(),
+        })
+        .collect()
 }
 
 /// The words of `text` for a file name: ASCII letters and digits in lower case, split at
@@ -58,8 +68,68 @@ pub fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// A duration as people read it: `0.5 s`, `15.1 s`, `30 s`, `2 min 5 s`.
+pub fn seconds(duration: std::time::Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs >= 120.0 {
+        let whole = duration.as_secs();
+        return match whole % 60 {
+            0 => format!("{} min", whole / 60),
+            rest => format!("{} min {rest} s", whole / 60),
+        };
+    }
+    let tenths = (secs * 10.0).round() / 10.0;
+    if tenths.fract() == 0.0 {
+        format!("{tenths:.0} s")
+    } else {
+        format!("{tenths:.1} s")
+    }
+}
+
+/// `text` cut to at most `max` characters, with `…` where it was cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// `count` and `noun`, in the plural unless it is 1: `1 warning`, `3 warnings`.
+pub fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+/// `noun` with its indefinite article: `an ExplanationOfBenefit`, `a Coverage`.
+pub fn article(noun: &str) -> String {
+    let vowel = noun
+        .chars()
+        .next()
+        .is_some_and(|c| "AEIOUaeiou".contains(c));
+    format!("{} {noun}", if vowel { "an" } else { "a" })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_counts_and_articles_read_as_people_write_them() {
+        use std::time::Duration;
+        assert_eq!(seconds(Duration::from_millis(500)), "0.5 s");
+        assert_eq!(seconds(Duration::from_micros(15_109_747)), "15.1 s");
+        assert_eq!(seconds(Duration::from_secs(30)), "30 s");
+        assert_eq!(seconds(Duration::from_secs(125)), "2 min 5 s");
+        assert_eq!(seconds(Duration::from_secs(240)), "4 min");
+        assert_eq!(truncate("abcdef", 3), "abc…");
+        assert_eq!(truncate("日本語", 5), "日本語");
+        assert_eq!(plural(1, "warning"), "1 warning");
+        assert_eq!(plural(0, "warning"), "0 warnings");
+        assert_eq!(article("ExplanationOfBenefit"), "an ExplanationOfBenefit");
+        assert_eq!(article("Coverage"), "a Coverage");
+    }
+
     use super::*;
 
     #[test]

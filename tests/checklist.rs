@@ -8,6 +8,49 @@ use std::path::Path;
 use mail_parser::MimeHeaders as _;
 use onramp::checklist::{self, ItemStatus};
 
+/// The payer guide's list, as the built-in 1upHealth targets name it.
+fn guide() -> checklist::ItemList {
+    checklist::ItemList::shipped("1up-guide").expect("shipped")
+}
+
+#[test]
+fn a_payers_list_chooses_the_items_and_words_them() {
+    let list = checklist::ItemList::parse(
+        "[[item]]\nkey = \"privacy_policy\"\nlabel = \"Your privacy notice\"\n\n[[item]]\nkey = \"company\"\nlabel = \"Legal entity\"\n",
+    )
+    .expect("parses");
+    let absent = checklist::check(None, &list).expect("absent");
+    let labels: Vec<(&str, &str)> = absent
+        .items
+        .iter()
+        .map(|i| (i.key.as_str(), i.label.as_str()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("privacy_policy", "Your privacy notice"),
+            ("company", "Legal entity")
+        ]
+    );
+    let unknown =
+        checklist::ItemList::parse("[[item]]\nkey = \"favourite_colour\"\nlabel = \"x\"\n")
+            .expect_err("an unknown key");
+    assert!(
+        unknown.contains("favourite_colour") && unknown.contains("support_email"),
+        "{unknown}"
+    );
+    let twice = checklist::ItemList::parse(
+        "[[item]]\nkey = \"logo\"\nlabel = \"a\"\n[[item]]\nkey = \"logo\"\nlabel = \"b\"\n",
+    )
+    .expect_err("a key twice");
+    assert!(twice.contains("twice"), "{twice}");
+    assert_eq!(
+        guide().items.len(),
+        checklist::KEYS.len(),
+        "the guide asks for every key"
+    );
+}
+
 fn png(width: u32, height: u32) -> Vec<u8> {
     let mut bytes = Vec::new();
     {
@@ -93,7 +136,7 @@ fn status_of(checklist: &checklist::Checklist, key: &str) -> (ItemStatus, String
 fn a_complete_manifest_is_complete() {
     let dir = tempfile::tempdir().expect("temp dir");
     let manifest = complete(dir.path());
-    let checklist = checklist::check(Some(&manifest)).expect("reads");
+    let checklist = checklist::check(Some(&manifest), &guide()).expect("reads");
     let open: Vec<_> = checklist
         .items
         .iter()
@@ -130,7 +173,7 @@ fn with_line(key: &str, line: &str) -> (ItemStatus, String) {
     webm.resize(512, 0);
     std::fs::write(dir.path().join("clip.webm"), webm).expect("webm");
     std::fs::write(dir.path().join("notes.txt"), "just notes").expect("txt");
-    let checklist = checklist::check(Some(&manifest)).expect("reads");
+    let checklist = checklist::check(Some(&manifest), &guide()).expect("reads");
     let field = if key == "consumer_cost" {
         "customers"
     } else if key == "shared_contact" {
@@ -308,7 +351,7 @@ fn each_check_tells_good_from_bad() {
 
 #[test]
 fn no_manifest_means_every_item_is_missing_with_a_hint() {
-    let checklist = checklist::check(None).expect("absent");
+    let checklist = checklist::check(None, &guide()).expect("absent");
     assert!(
         checklist
             .items
@@ -332,7 +375,7 @@ fn a_manifest_with_an_unknown_key_names_the_line() {
         "onboarding.toml",
         "company = \"x\"\ncolour = \"blue\"\n",
     );
-    let error = checklist::check(Some(&manifest))
+    let error = checklist::check(Some(&manifest), &guide())
         .expect_err("unknown key")
         .to_string();
     assert!(

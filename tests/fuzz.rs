@@ -363,7 +363,10 @@ fn onboarding_manifests_take_any_text() {
     runner()
         .run(&prop::collection::vec(line, 0..10), |lines| {
             std::fs::write(&manifest, lines.join("\n")).expect("written");
-            let _ = onramp::checklist::check(Some(&manifest));
+            let _ = onramp::checklist::check(
+                Some(&manifest),
+                &onramp::checklist::ItemList::shipped("1up-guide").unwrap_or_default(),
+            );
             Ok(())
         })
         .expect("no panic");

@@ -75,6 +75,12 @@ fn bare_summary(text: &str) -> RunSummary {
                     "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Patient".into(),
                 ],
             },
+            payer: onramp::config::PayerContacts {
+                name: Some("1upHealth".into()),
+                sandbox_sync_to: Some("payer-patient-access@1up.health".into()),
+                production_access_to: Some("cms-prod-access@1up.health".into()),
+                checklist: Some("1up-guide".into()),
+            },
         },
         started_at: "2026-11-28T12:00:00Z".into(),
         finished_at: "2026-11-28T12:00:03Z".into(),

@@ -84,7 +84,7 @@ async fn no_output_holds_a_secret_and_hostile_text_stays_inert() {
         dir.path(),
         "target.toml",
         &format!(
-            "name = \"hostile payer\"\n[endpoints]\nauthorize = \"{}\"\ntoken = \"{}\"\nfhir_base = \"{}\"\n\n[client]\nid = \"safety-client\"\nsecret = \"${{SAFETY_SECRET}}\"\nredirect_uri = \"http://127.0.0.1:{port}/callback\"\nauth = \"basic\"\n\n[oauth]\npkce = true\n\n[member]\nfirst_name = \"John\"\nlast_name = \"Allen\"\nbirth_date = \"10/19/1950\"\nmember_id = \"123456789123\"\nzip = \"02114\"\n",
+            "name = \"hostile payer\"\n[endpoints]\nauthorize = \"{}\"\ntoken = \"{}\"\nfhir_base = \"{}\"\n\n[client]\nid = \"safety-client\"\nsecret = \"${{SAFETY_SECRET}}\"\nredirect_uri = \"http://127.0.0.1:{port}/callback\"\nauth = \"basic\"\n\n[oauth]\npkce = true\n\n[member]\nfirst_name = \"John\"\nlast_name = \"Allen\"\nbirth_date = \"10/19/1950\"\nmember_id = \"123456789123\"\nzip = \"02114\"\n\n[payer]\nsandbox_sync_to = \"sync@payer.example\"\nproduction_access_to = \"access@payer.example\"\n",
             sandbox.authorize_url(),
             sandbox.token_url(),
             sandbox.fhir_base()
@@ -199,13 +199,19 @@ fn assert_nowhere(report: &Path, output: &std::process::Output, secrets: &[Strin
         "cucumber.json",
         "checklist.md",
         "sandbox-sync.eml",
-        "production-access.eml",
     ] {
         assert!(
             written.iter().any(|p| p.ends_with(expected)),
             "{expected} written"
         );
     }
+    // A run that did not pass drafts no production-access request: it says why instead.
+    assert!(
+        written
+            .iter()
+            .any(|p| p.ends_with("production-access.eml") || p.ends_with("not-drafted.txt")),
+        "the production-access draft, or why there is none"
+    );
     for file in &written {
         let bytes = std::fs::read(file).expect("readable");
         for secret in secrets {
@@ -244,7 +250,7 @@ async fn a_live_code_in_a_failure_message_reaches_no_output() {
         dir.path(),
         "target.toml",
         &format!(
-            "[endpoints]\nauthorize = \"{}\"\ntoken = \"{}\"\nfhir_base = \"{}\"\n\n[client]\nid = \"safety-client\"\nsecret = \"${{SAFETY_SECRET}}\"\nredirect_uri = \"http://127.0.0.1:{}/callback\"\n\n[member]\nfirst_name = \"John\"\nlast_name = \"Allen\"\nbirth_date = \"10/19/1950\"\nmember_id = \"123456789123\"\nzip = \"02114\"\n",
+            "[endpoints]\nauthorize = \"{}\"\ntoken = \"{}\"\nfhir_base = \"{}\"\n\n[client]\nid = \"safety-client\"\nsecret = \"${{SAFETY_SECRET}}\"\nredirect_uri = \"http://127.0.0.1:{}/callback\"\n\n[member]\nfirst_name = \"John\"\nlast_name = \"Allen\"\nbirth_date = \"10/19/1950\"\nmember_id = \"123456789123\"\nzip = \"02114\"\n\n[payer]\nsandbox_sync_to = \"sync@payer.example\"\nproduction_access_to = \"access@payer.example\"\n",
             sandbox.authorize_url(),
             sandbox.token_url(),
             sandbox.fhir_base(),

@@ -55,7 +55,7 @@ pub enum BrowserError {
         #[source]
         source: Box<fantoccini::error::CmdError>,
     },
-    #[error("timed out after {} s waiting for {what}", waited.as_secs_f32())]
+    #[error("timed out after {} waiting for {what}", crate::text::seconds(*waited))]
     Timeout { what: String, waited: Duration },
     #[error("the page at {url} has no {what}")]
     Missing { what: String, url: String },
@@ -70,6 +70,56 @@ impl BrowserError {
         }
     }
 }
+
+/// What a page offers a person (see [`Browser::offers`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageOffers {
+    pub buttons: Vec<String>,
+    pub fields: Vec<String>,
+}
+
+impl std::fmt::Display for PageOffers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let quoted = |items: &[String]| {
+            items
+                .iter()
+                .map(|i| format!("\"{i}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (self.buttons.is_empty(), self.fields.is_empty()) {
+            (true, true) => f.write_str("no link, button or form field"),
+            (false, true) => write!(f, "the links and buttons {}", quoted(&self.buttons)),
+            (true, false) => write!(f, "the fields {}", quoted(&self.fields)),
+            (false, false) => write!(
+                f,
+                "the links and buttons {}; the fields {}",
+                quoted(&self.buttons),
+                quoted(&self.fields)
+            ),
+        }
+    }
+}
+
+/// The names of a page's visible links, buttons and form fields, as [`Browser::offers`]
+/// reads them.
+const PAGE_OFFERS: &str = r#"
+const visible = e => !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length);
+const clean = t => (t || '').replace(/\s+/g, ' ').trim();
+const out = { buttons: [], fields: [] };
+const add = (list, t) => { t = clean(t); if (t && !list.includes(t)) list.push(t); };
+for (const e of document.querySelectorAll('a, button, input[type=submit], input[type=button], [role=button], [role=link]')) {
+  if (!visible(e)) continue;
+  add(out.buttons, (e.tagName === 'INPUT' ? e.value : e.innerText) || e.getAttribute('aria-label'));
+}
+for (const e of document.querySelectorAll('input, textarea, select')) {
+  if (!visible(e) || ['hidden', 'submit', 'button'].includes(e.type)) continue;
+  let label = e.id ? document.querySelector('label[for="' + CSS.escape(e.id) + '"]') : null;
+  label = label || e.closest('label');
+  add(out.fields, (label && label.innerText) || e.getAttribute('aria-label') || e.placeholder || e.name || e.id);
+}
+return out;
+"#;
 
 /// How to open the browser.
 #[derive(Debug, Clone)]
@@ -266,7 +316,7 @@ impl Browser {
             // The driver writes these into the profile it creates.
             chrome_options["prefs"] = preferences();
         }
-        let client = connect(webdriver, chrome_options).await?;
+        let client = connect(webdriver, chrome_options, options.timeout).await?;
         Ok(Self {
             client,
             timeout: options.timeout,
@@ -284,7 +334,12 @@ impl Browser {
     ) -> Result<Self, BrowserError> {
         let starting = chromium::SESSIONS.take(chromium::Turn::Start).await;
         let context = chromium::Context::open(endpoint, options.window).await?;
-        let client = match connect(webdriver, json!({ "debuggerAddress": endpoint.address })).await
+        let client = match connect(
+            webdriver,
+            json!({ "debuggerAddress": endpoint.address }),
+            options.timeout,
+        )
+        .await
         {
             Ok(client) => client,
             Err(error) => {
@@ -690,6 +745,35 @@ impl Browser {
         .await
     }
 
+    /// What the page offers a person: the names of its visible links and buttons and of
+    /// its visible form fields (by label, accessible name, placeholder or name), the first
+    /// twenty of each. For a message that says what a page has when it lacks what a step
+    /// names.
+    pub async fn offers(&self) -> PageOffers {
+        let found = self.client.execute(PAGE_OFFERS, Vec::new()).await;
+        let list = |value: &serde_json::Value, key: &str| -> Vec<String> {
+            value
+                .get(key)
+                .and_then(|v| v.as_array())
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|i| i.as_str())
+                        .take(20)
+                        .map(|t| crate::text::truncate(t, 60))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        match found {
+            Ok(value) => PageOffers {
+                buttons: list(&value, "buttons"),
+                fields: list(&value, "fields"),
+            },
+            Err(_) => PageOffers::default(),
+        }
+    }
+
     /// The page's title.
     pub async fn title(&self) -> Result<String, BrowserError> {
         self.client
@@ -832,6 +916,7 @@ fn chromium_args(options: &BrowserOptions) -> Vec<String> {
 async fn connect(
     webdriver: &str,
     chrome_options: serde_json::Value,
+    timeout: Duration,
 ) -> Result<Client, BrowserError> {
     // Commands are joined onto the endpoint (`session/…`): without a final slash, a
     // Grid's `…/wd/hub` would lose its `hub`.
@@ -842,6 +927,13 @@ async fn connect(
     };
     let mut capabilities = serde_json::Map::new();
     capabilities.insert("browserName".into(), json!("chrome"));
+    // Every page load is bounded by the target's browser timeout (WebDriver's default is
+    // 300 s): a payer whose page never loads ends the step, not the run's patience.
+    let bound = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    capabilities.insert(
+        "timeouts".into(),
+        json!({ "pageLoad": bound, "script": bound.max(30_000) }),
+    );
     capabilities.insert("goog:chromeOptions".into(), chrome_options);
     ClientBuilder::rustls()
         .map_err(|e| BrowserError::NotReady {

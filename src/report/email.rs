@@ -1,7 +1,9 @@
 //! Ready-to-send drafts (RFC 5322 `.eml`, built with `mail-builder`): the request to sync the
 //! app to the payer's demo environment, and the production-access request with every answer
 //! of the onboarding manifest in its body and the artifacts attached. They open in any mail
-//! client as drafts (`X-Unsent: 1`); onramp sends nothing.
+//! client as drafts (`X-Unsent: 1`); onramp sends nothing. The addresses are the target's
+//! (`[payer]`); a draft goes only to an address the target names, and a run that did not pass
+//! drafts no production-access request (it says what is missing instead, [`not_drafted`]).
 
 use std::path::Path;
 
@@ -10,9 +12,6 @@ use mail_builder::headers::raw::Raw;
 
 use crate::checklist::{Checklist, ItemStatus};
 
-/// The addresses the payer's guide gives.
-pub const SANDBOX_SYNC_TO: &str = "payer-patient-access@1up.health";
-pub const PRODUCTION_ACCESS_TO: &str = "cms-prod-access@1up.health";
 /// Attachments larger than this are named in the body instead of attached.
 const ATTACHMENT_LIMIT: u64 = 20 << 20;
 
@@ -42,11 +41,11 @@ fn from(checklist: &Checklist) -> String {
     }
 }
 
-fn draft(checklist: &Checklist, to: &'static str, subject: String) -> MessageBuilder<'static> {
+fn draft(checklist: &Checklist, to: &str, subject: String) -> MessageBuilder<'static> {
     let app = or_placeholder(&checklist.answers.app_name, "app name");
     MessageBuilder::new()
         .from((app, from(checklist)))
-        .to(to)
+        .to(to.to_owned())
         .subject(subject)
         .header("X-Unsent", Raw::new("1"))
         .header(
@@ -55,8 +54,8 @@ fn draft(checklist: &Checklist, to: &'static str, subject: String) -> MessageBui
         )
 }
 
-/// The demo-environment sync request: company, description, client_id.
-pub fn sandbox_sync(checklist: &Checklist) -> Result<Draft, std::io::Error> {
+/// The demo-environment sync request to `to`: company, description, client_id.
+pub fn sandbox_sync(checklist: &Checklist, to: &str) -> Result<Draft, std::io::Error> {
     let a = &checklist.answers;
     let body = format!(
         "Hello,\n\nplease sync our application to the demo environment.\n\n\
@@ -79,7 +78,7 @@ pub fn sandbox_sync(checklist: &Checklist) -> Result<Draft, std::io::Error> {
         or_placeholder(&a.app_name, "app"),
         or_placeholder(&a.company, "company")
     );
-    let bytes = draft(checklist, SANDBOX_SYNC_TO, subject)
+    let bytes = draft(checklist, to, subject)
         .text_body(body)
         .write_to_vec()?;
     Ok(Draft {
@@ -107,10 +106,11 @@ fn media_type(path: &Path) -> &'static str {
     }
 }
 
-/// The production-access request: every answer in the body, the artifacts attached, and
-/// the HTML report when there is one.
+/// The production-access request to `to`: every answer in the body, the artifacts attached,
+/// and the HTML report when there is one.
 pub fn production_access(
     checklist: &Checklist,
+    to: &str,
     report: Option<(&str, &[u8])>,
 ) -> Result<Draft, std::io::Error> {
     let mut body = String::from(
@@ -133,7 +133,7 @@ pub fn production_access(
     }
     let mut message = draft(
         checklist,
-        PRODUCTION_ACCESS_TO,
+        to,
         format!(
             "Production access request: {} ({})",
             or_placeholder(&checklist.answers.app_name, "app"),
@@ -185,4 +185,43 @@ pub fn production_access(
         bytes,
         left_out,
     })
+}
+
+/// The drafts of a run for `payer`: the sync request when the payer names its address; the
+/// production-access request when it names its address and the run passed. What was not
+/// drafted, and why, is the second part (for `emails/not-drafted.txt`).
+pub fn drafts(
+    checklist: &Checklist,
+    payer: &crate::config::PayerContacts,
+    passed: Result<(), String>,
+    report: Option<(&str, &[u8])>,
+) -> Result<(Vec<Draft>, Vec<String>), std::io::Error> {
+    let mut drafts = Vec::new();
+    let mut not_drafted = Vec::new();
+    let whose = payer.name.as_deref().unwrap_or("the target's payer");
+    match &payer.sandbox_sync_to {
+        Some(to) => drafts.push(sandbox_sync(checklist, to)?),
+        None => not_drafted.push(format!(
+            "sandbox-sync.eml: the target names no address for {whose}'s demo-environment sync ([payer] sandbox_sync_to)"
+        )),
+    }
+    match (&payer.production_access_to, passed) {
+        (None, _) => not_drafted.push(format!(
+            "production-access.eml: the target names no address for {whose}'s production-access requests ([payer] production_access_to)"
+        )),
+        (Some(_), Err(why)) => not_drafted.push(format!(
+            "production-access.eml: not drafted, because a request for production access must rest on a run that passed, and this one {why}; fix that and run again"
+        )),
+        (Some(to), Ok(())) => drafts.push(production_access(checklist, to, report)?),
+    }
+    Ok((drafts, not_drafted))
+}
+
+/// The text of `emails/not-drafted.txt`: each draft not written, and why.
+pub fn not_drafted(lines: &[String]) -> String {
+    let mut text = String::from("onramp drafted no email for these:\n\n");
+    for line in lines {
+        text.push_str(&format!("* {line}\n"));
+    }
+    text
 }

@@ -69,6 +69,9 @@ struct StepView<'a> {
     status: &'static str,
     duration: String,
     error: Option<&'a str>,
+    /// `err` for a failure, `warn` for a SHOULD not met, `note` (neutral) for why a step
+    /// was skipped.
+    error_class: &'static str,
 }
 
 #[derive(Serialize)]
@@ -334,19 +337,31 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
         }
         let view = ScenarioView {
             name: &scenario.name,
-            open: scenario.status != Status::Passed,
+            // A failure is open; a skip is collapsed, its reason a click away.
+            open: scenario.status == Status::Failed,
             tags: scenario.tags.join(" "),
             status: scenario.status.name(),
             duration: seconds(scenario.duration_ms),
             steps: scenario
                 .steps
                 .iter()
-                .map(|step| StepView {
+                .enumerate()
+                .map(|(at, step)| StepView {
                     keyword: &step.keyword,
                     text: &step.text,
                     status: step.status.name(),
                     duration: seconds(step.duration_ms),
-                    error: step.error.as_deref(),
+                    // A reason the step before gave already is not repeated.
+                    error: step.error.as_deref().filter(|error| {
+                        step.status == Status::Failed
+                            || at == 0
+                            || scenario.steps[at - 1].error.as_deref() != Some(*error)
+                    }),
+                    error_class: match step.status {
+                        Status::Failed => "err",
+                        Status::Warning => "warn",
+                        Status::Passed | Status::Skipped => "note",
+                    },
                 })
                 .collect(),
         };

@@ -74,6 +74,20 @@ fn testcase(out: &mut String, scenario: &ScenarioSummary) {
         .collect();
     let failed = scenario.steps.iter().find(|s| s.status == Status::Failed);
     match failed {
+        None if scenario.status == Status::Skipped => {
+            let why = scenario
+                .steps
+                .iter()
+                .find_map(|s| s.error.as_deref())
+                .and_then(|e| e.lines().next())
+                .unwrap_or("no check of it could run");
+            let _ = writeln!(
+                out,
+                ">\n      <skipped message=\"{}\"/>\n      <system-out>{}</system-out>\n    </testcase>",
+                text(why),
+                text(&steps)
+            );
+        }
         None => {
             let _ = writeln!(
                 out,
@@ -138,11 +152,15 @@ pub fn render(summary: &RunSummary) -> String {
     for (feature, scenarios) in features(summary) {
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{}\" timestamp=\"{}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\" timestamp=\"{}\">",
             text(feature),
             scenarios.len(),
             failures(&scenarios),
             errors(&scenarios),
+            scenarios
+                .iter()
+                .filter(|s| s.status == Status::Skipped)
+                .count(),
             seconds(scenarios.iter().map(|s| s.duration_ms).sum()),
             text(&summary.started_at)
         );

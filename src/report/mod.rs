@@ -86,14 +86,17 @@ pub fn write_outputs(dir: &Path, summary: &RunSummary) -> Result<Vec<String>, Re
         crate::checklist::render_markdown(&summary.checklist).as_bytes(),
         &mut files,
     )?;
-    for draft in [
-        email::sandbox_sync(&summary.checklist),
-        email::production_access(&summary.checklist, Some(("report.html", page.as_bytes()))),
-    ] {
-        let draft = draft.map_err(|source| ReportError::Write {
-            path: dir.join("emails"),
-            source,
-        })?;
+    let (drafts, not_drafted) = email::drafts(
+        &summary.checklist,
+        &summary.target.payer,
+        passed(summary),
+        Some(("report.html", page.as_bytes())),
+    )
+    .map_err(|source| ReportError::Write {
+        path: dir.join("emails"),
+        source,
+    })?;
+    for draft in drafts {
         write(
             dir,
             &format!("emails/{}", draft.name),
@@ -101,5 +104,29 @@ pub fn write_outputs(dir: &Path, summary: &RunSummary) -> Result<Vec<String>, Re
             &mut files,
         )?;
     }
+    if !not_drafted.is_empty() {
+        write(
+            dir,
+            "emails/not-drafted.txt",
+            email::not_drafted(&not_drafted).as_bytes(),
+            &mut files,
+        )?;
+    }
     Ok(files)
+}
+
+/// Whether the run passed, or how it did not (for the drafts that claim readiness).
+fn passed(summary: &RunSummary) -> Result<(), String> {
+    use crate::run::summary::Outcome;
+    let counts = &summary.scenario_counts;
+    match summary.outcome {
+        Outcome::Passed => Ok(()),
+        Outcome::Failed => Err(format!(
+            "failed ({} of {} scenarios)",
+            counts.failed,
+            counts.passed + counts.failed + counts.skipped
+        )),
+        Outcome::Error => Err("could not test everything".into()),
+        Outcome::Interrupted => Err("was interrupted".into()),
+    }
 }

@@ -30,6 +30,9 @@ pub struct SharedBrowser {
     webdriver: Option<String>,
     options: BrowserOptions,
     version: Mutex<Option<String>>,
+    /// Why the browser did not start: told once, by the step that tried; the steps after it
+    /// are skipped, naming it.
+    failed: Mutex<Option<StepFailure>>,
 }
 
 /// The browser, held until dropped.
@@ -74,6 +77,7 @@ impl SharedBrowser {
             webdriver,
             options,
             version: Mutex::new(None),
+            failed: Mutex::new(None),
         }
     }
 
@@ -93,8 +97,19 @@ impl SharedBrowser {
 
     /// The browser, started on first use; waits while another scenario holds it.
     pub async fn lock(&self) -> Result<BrowserGuard, StepFailure> {
+        if let Some(earlier) = self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            return Err(StepFailure::premise("no browser", earlier));
+        }
         let mut slot = Arc::clone(&self.slot).lock_owned().await;
-        self.start(&mut slot).await?;
+        if let Err(failure) = self.start(&mut slot).await {
+            *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(failure.clone());
+            return Err(failure);
+        }
         Ok(BrowserGuard(slot))
     }
 

@@ -34,14 +34,16 @@ struct Open {
     started: SystemTime,
     step_started: SystemTime,
     definition: gherkin::Scenario,
-    /// Whether a quiet terminal has named this scenario already.
-    announced: bool,
 }
 
 /// The writer; clone the handle to read what it gathered after the run.
 #[derive(Debug, Clone)]
 pub struct Collector {
     pub collected: Arc<Mutex<Collected>>,
+    /// Told when a scenario with a failed step has finished (for `--fail-fast`).
+    pub failed: Arc<tokio::sync::Notify>,
+    /// Whether the scenario under way has a failed step.
+    failing: Arc<std::sync::atomic::AtomicBool>,
     recorder: Arc<Recorder>,
     verdicts: Arc<Verdicts>,
     terminal: Option<Terminal>,
@@ -58,8 +60,8 @@ pub fn scenario_key(feature: &gherkin::Feature, scenario: &gherkin::Scenario) ->
 impl writer::NonTransforming for Collector {}
 
 /// Live output on standard output, as the run's [`Console`] says: every feature, scenario
-/// and step (normal), or only the steps that failed or warned with their scenario
-/// (`--quiet`); coloured only when asked or on a terminal.
+/// and step (normal), or nothing (`--quiet`: the failures are listed after the verdict);
+/// coloured only when asked or on a terminal.
 #[derive(Debug, Clone, Copy)]
 pub struct Terminal {
     pub console: Console,
@@ -87,22 +89,11 @@ impl Terminal {
         }
     }
 
-    /// A step as it ends. Quiet, only a step that failed or warned shows, after the
-    /// feature and scenario it belongs to (once per scenario: `announced`).
-    fn step(self, step: &StepSummary, feature: &str, scenario: &str, announced: &mut bool) {
+    /// A step as it ends.
+    fn step(self, step: &StepSummary) {
+        // Quiet, nothing shows as it happens: the failures are listed after the verdict.
         if self.console.quiet() {
-            if !matches!(step.status, Status::Failed | Status::Warning) {
-                return;
-            }
-            if !*announced {
-                let heading = format!(
-                    "{} › {}",
-                    crate::text::inert(feature),
-                    crate::text::inert(scenario)
-                );
-                self.line(&self.paint("1", &heading));
-                *announced = true;
-            }
+            return;
         }
         let (mark, code) = match step.status {
             Status::Passed => ("✔", "32"),
@@ -182,6 +173,8 @@ impl Collector {
     ) -> Self {
         Self {
             collected: Arc::default(),
+            failed: Arc::default(),
+            failing: Arc::default(),
             recorder,
             verdicts,
             terminal,
@@ -199,22 +192,12 @@ impl Collector {
         let key = scenario_key(feature, scenario);
         match event {
             Scenario::Started => {
-                let summary = ScenarioSummary {
-                    feature: feature.name.clone(),
-                    file: crate::signin::display_path(feature.path.as_deref()),
-                    name: scenario_name(scenario),
-                    line: scenario.position.line,
-                    tags: feature
-                        .tags
-                        .iter()
-                        .chain(&scenario.tags)
-                        .map(|t| format!("@{t}"))
-                        .collect(),
-                    status: Status::Passed,
-                    start_ms: self.recorder.wall_offset(at),
-                    duration_ms: 0,
-                    steps: Vec::new(),
-                };
+                let summary = scenario_record(
+                    feature,
+                    scenario,
+                    Status::Passed,
+                    self.recorder.wall_offset(at),
+                );
                 if let Some(terminal) = self.terminal {
                     terminal.scenario(&summary.name);
                 }
@@ -225,7 +208,6 @@ impl Collector {
                         started: at,
                         step_started: at,
                         definition: scenario.clone(),
-                        announced: false,
                     },
                 );
             }
@@ -250,6 +232,8 @@ impl Collector {
                 let error = failed.map(|f| f.message);
                 if status == Status::Failed {
                     open.summary.status = Status::Failed;
+                    self.failing
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                 }
                 let record = StepSummary {
                     keyword: step.keyword.trim().to_owned(),
@@ -263,12 +247,7 @@ impl Collector {
                     severity,
                 };
                 if let Some(terminal) = self.terminal {
-                    terminal.step(
-                        &record,
-                        &feature.name,
-                        &open.summary.name,
-                        &mut open.announced,
-                    );
+                    terminal.step(&record);
                 }
                 open.summary.steps.push(record);
             }
@@ -287,28 +266,30 @@ impl Collector {
                 let Some(mut open) = collected.open.remove(&key) else {
                     return;
                 };
-                // Steps after a failure never ran: list them as skipped.
+                // Steps after a failure never ran: list them as skipped, naming the step
+                // they waited for.
                 let ran = open.summary.steps.len();
                 let defined = open.definition.steps.len();
+                let waited_for = open
+                    .summary
+                    .steps
+                    .last()
+                    .filter(|last| last.status != Status::Passed)
+                    .map(|last| {
+                        format!(
+                            "not run: it needs \"{} {}\" (line {}), which did not complete",
+                            last.keyword, last.text, last.line
+                        )
+                    });
                 for step in open.definition.steps.iter().skip(ran.min(defined)) {
-                    let record = StepSummary {
-                        keyword: step.keyword.trim().to_owned(),
-                        text: self.recorder.redact(&step.value),
-                        line: step.position.line,
-                        status: Status::Skipped,
-                        start_ms: self.recorder.wall_offset(at),
-                        duration_ms: 0,
-                        error: None,
-                        failure: None,
-                        severity: None,
-                    };
+                    let record = skipped_step(
+                        step,
+                        &self.recorder,
+                        self.recorder.wall_offset(at),
+                        waited_for.clone(),
+                    );
                     if let Some(terminal) = self.terminal {
-                        terminal.step(
-                            &record,
-                            &feature.name,
-                            &open.summary.name,
-                            &mut open.announced,
-                        );
+                        terminal.step(&record);
                     }
                     open.summary.steps.push(record);
                 }
@@ -330,8 +311,112 @@ impl Collector {
                 }
                 open.summary.duration_ms = millis(open.started, at);
                 collected.scenarios.push(open.summary);
+                if self
+                    .failing
+                    .swap(false, std::sync::atomic::Ordering::Relaxed)
+                {
+                    self.failed.notify_one();
+                }
             }
         }
+    }
+}
+
+impl Collected {
+    /// Close the scenarios still under way when the run was stopped (a signal, the
+    /// deadline): what they did is kept, their other steps are skipped, saying why.
+    pub fn close_open(&mut self, reason: &str, recorder: &Recorder) {
+        let mut open: Vec<Open> = self.open.drain().map(|(_, o)| o).collect();
+        open.sort_by_key(|o| o.started);
+        for mut scenario in open {
+            let ran = scenario.summary.steps.len();
+            for step in scenario.definition.steps.iter().skip(ran) {
+                let record = skipped_step(step, recorder, 0, Some(reason.to_owned()));
+                scenario.summary.steps.push(record);
+            }
+            if scenario.summary.status == Status::Passed {
+                scenario.summary.status = Status::Skipped;
+            }
+            self.scenarios.push(scenario.summary);
+        }
+    }
+
+    /// A run in which `scenarios` were never run because of `reason` (a preflight that
+    /// found the target unreachable): every step skipped, saying why, and `errors`.
+    pub fn not_run(
+        scenarios: &[(&gherkin::Feature, &gherkin::Scenario)],
+        reason: &str,
+        errors: Vec<String>,
+        recorder: &Recorder,
+    ) -> Self {
+        Self {
+            scenarios: skipped(scenarios, reason, recorder),
+            errors,
+            open: HashMap::new(),
+        }
+    }
+}
+
+fn skipped(
+    scenarios: &[(&gherkin::Feature, &gherkin::Scenario)],
+    reason: &str,
+    recorder: &Recorder,
+) -> Vec<ScenarioSummary> {
+    scenarios
+        .iter()
+        .map(|(feature, scenario)| ScenarioSummary {
+            steps: scenario
+                .steps
+                .iter()
+                .map(|step| skipped_step(step, recorder, 0, Some(reason.to_owned())))
+                .collect(),
+            ..scenario_record(feature, scenario, Status::Skipped, 0)
+        })
+        .collect()
+}
+
+/// The record of `scenario` of `feature`, without its steps yet.
+fn scenario_record(
+    feature: &gherkin::Feature,
+    scenario: &gherkin::Scenario,
+    status: Status,
+    start_ms: u64,
+) -> ScenarioSummary {
+    ScenarioSummary {
+        feature: feature.name.clone(),
+        file: crate::signin::display_path(feature.path.as_deref()),
+        name: scenario_name(scenario),
+        line: scenario.position.line,
+        tags: feature
+            .tags
+            .iter()
+            .chain(&scenario.tags)
+            .map(|t| format!("@{t}"))
+            .collect(),
+        status,
+        start_ms,
+        duration_ms: 0,
+        steps: Vec::new(),
+    }
+}
+
+/// The record of a step that did not run, and why (`error`).
+fn skipped_step(
+    step: &gherkin::Step,
+    recorder: &Recorder,
+    start_ms: u64,
+    error: Option<String>,
+) -> StepSummary {
+    StepSummary {
+        keyword: step.keyword.trim().to_owned(),
+        text: recorder.redact(&step.value),
+        line: step.position.line,
+        status: Status::Skipped,
+        start_ms,
+        duration_ms: 0,
+        error,
+        failure: None,
+        severity: None,
     }
 }
 

@@ -49,6 +49,8 @@ pub struct RunContext {
     /// The failures of checks, on their way to the collector.
     pub verdicts: Arc<super::Verdicts>,
     pub recipe: Option<Recipe>,
+    /// The members' sign-ins that failed in a way a retry would repeat.
+    pub sign_in_failures: super::signin::Failures,
     /// How every resource read is validated (the target's `[validation]`).
     pub validator: Arc<crate::validate::Validator>,
 }
@@ -102,9 +104,7 @@ impl RunContext {
         let verifier = authorized.start.verifier.as_ref().filter(|_| with_verifier);
         let answer = self.oauth.exchange(&code, verifier).await;
         match &answer.transport {
-            Some(error) if error.is_environment() => {
-                Err(StepFailure::environment(error.to_string()))
-            }
+            Some(error) if error.is_environment() => Err(StepFailure::from_http(error)),
             _ => Ok(answer),
         }
     }

@@ -2,19 +2,51 @@
 //! configuration and the CapabilityStatement (judged by [`crate::discovery`]), and what the
 //! CapabilityStatement says about searching each type (which decides whether the run
 //! searches a type or reads it by reference).
+//!
+//! A document that got no usable answer (no connection, no answer in time, the payer
+//! unavailable) fails the first step that reads it as "could not test"; every later step
+//! that needs it is skipped, naming why: the payer is never judged on an answer it did not
+//! give.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::OnceCell;
 
+use super::StepFailure;
 use super::context::RunContext;
 use crate::discovery::{Fetched, ServerCapability};
 use crate::http::Request;
 
+/// A discovery document, fetched on first use, and whether a step has reported already
+/// that it got no answer.
+#[derive(Debug, Default)]
+struct Document {
+    fetched: OnceCell<Fetched>,
+    reported: AtomicBool,
+}
+
+impl Document {
+    /// The document, or why a step cannot judge it: the failure itself for the first step
+    /// that asks, a skip for the others.
+    fn answered(&self, what: &str, fetched: &Fetched) -> Result<(), StepFailure> {
+        match &fetched.failure {
+            None => Ok(()),
+            Some(error) if !self.reported.swap(true, Ordering::Relaxed) => {
+                Err(StepFailure::from_http(error))
+            }
+            Some(error) => Err(StepFailure::blocked(format!(
+                "{what} could not be read: {error}"
+            ))),
+        }
+    }
+}
+
 /// The discovery documents, each fetched on first use.
 #[derive(Debug, Default)]
 pub struct Discovery {
-    smart: OnceCell<Fetched>,
-    metadata: OnceCell<Fetched>,
-    jwks: OnceCell<Fetched>,
+    smart: Document,
+    metadata: Document,
+    jwks: Document,
 }
 
 impl RunContext {
@@ -47,15 +79,16 @@ impl RunContext {
                     Err(_) => {}
                 }
             }
-            Err(error) => fetched.problem = Some(error.to_string()),
+            Err(error) => fetched.failure = Some(error),
         }
         fetched
     }
 
-    /// `{fhir_base}/.well-known/smart-configuration`.
-    pub async fn smart_configuration(&self) -> &Fetched {
+    /// `{fhir_base}/.well-known/smart-configuration`, fetched once.
+    async fn smart_fetched(&self) -> &Fetched {
         self.discovery
             .smart
+            .fetched
             .get_or_init(|| {
                 self.fetch(
                     "Discovery: SMART configuration",
@@ -66,10 +99,11 @@ impl RunContext {
             .await
     }
 
-    /// `{fhir_base}/metadata`.
-    pub async fn capability_statement(&self) -> &Fetched {
+    /// `{fhir_base}/metadata`, fetched once.
+    async fn metadata_fetched(&self) -> &Fetched {
         self.discovery
             .metadata
+            .fetched
             .get_or_init(|| {
                 self.fetch(
                     "Discovery: CapabilityStatement",
@@ -80,13 +114,36 @@ impl RunContext {
             .await
     }
 
-    /// The JSON Web Key Set at the SMART configuration's `jwks_uri`.
-    pub async fn jwks(&self) -> &Fetched {
+    /// The SMART configuration as the server answered it, or why there is no answer to
+    /// judge (see the module's doc).
+    pub async fn smart_configuration(&self) -> Result<&Fetched, StepFailure> {
+        let fetched = self.smart_fetched().await;
         self.discovery
+            .smart
+            .answered("the SMART configuration", fetched)?;
+        Ok(fetched)
+    }
+
+    /// The CapabilityStatement as the server answered it, or why there is no answer to
+    /// judge.
+    pub async fn capability_statement(&self) -> Result<&Fetched, StepFailure> {
+        let fetched = self.metadata_fetched().await;
+        self.discovery
+            .metadata
+            .answered("the CapabilityStatement", fetched)?;
+        Ok(fetched)
+    }
+
+    /// The JSON Web Key Set at the SMART configuration's `jwks_uri`, or why there is no
+    /// answer to judge.
+    pub async fn jwks(&self) -> Result<&Fetched, StepFailure> {
+        let fetched = self
+            .discovery
             .jwks
+            .fetched
             .get_or_init(|| async {
                 let uri = self
-                    .smart_configuration()
+                    .smart_fetched()
                     .await
                     .object("the SMART configuration")
                     .ok()
@@ -102,13 +159,25 @@ impl RunContext {
                     },
                 }
             })
-            .await
+            .await;
+        self.discovery
+            .jwks
+            .answered("the JSON Web Key Set", fetched)?;
+        Ok(fetched)
     }
 
     /// What the CapabilityStatement says, when there is one to read.
     pub async fn server_capability(&self) -> Option<ServerCapability> {
-        let fetched = self.capability_statement().await;
+        let fetched = self.metadata_fetched().await;
         let statement = fetched.object("the CapabilityStatement").ok()?;
         Some(ServerCapability::read(statement))
+    }
+
+    /// The SMART configuration's JSON object, if the server answered with one.
+    pub async fn smart_object(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.smart_fetched()
+            .await
+            .object("the SMART configuration")
+            .ok()
     }
 }

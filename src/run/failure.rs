@@ -44,6 +44,37 @@ impl StepFailure {
         Self::of(FailureKind::Usage, message)
     }
 
+    /// No usable answer came (see [`crate::http::HttpError`]): onramp could not test, or,
+    /// when the request was not even sent because its origin failed earlier, the step's
+    /// premise failed and it is skipped.
+    pub fn from_http(error: &crate::http::HttpError) -> Self {
+        if error.is_skip() {
+            Self::blocked(error.to_string())
+        } else {
+            Self::environment(error.to_string())
+        }
+    }
+
+    /// A search's failure, with its kind.
+    pub fn from_search(failure: &crate::fhir::SearchFailure) -> Self {
+        Self::of(failure.kind, failure.message.clone())
+    }
+
+    /// A step that needs what `earlier` failed to give: skipped, saying what it lacks
+    /// (`what`) and why, in the first line of the earlier failure.
+    pub fn premise(what: &str, earlier: &StepFailure) -> Self {
+        if earlier.kind == FailureKind::Blocked {
+            return earlier.clone();
+        }
+        let first = earlier.message.lines().next().unwrap_or_default();
+        let whose = match earlier.kind {
+            FailureKind::Environment => "onramp could not test",
+            FailureKind::Usage => "the features or the target do not fit",
+            _ => "it failed",
+        };
+        Self::blocked(format!("{what}: an earlier step failed ({whose}): {first}"))
+    }
+
     /// The check cannot run because what it needs failed earlier; `message` says what.
     pub fn blocked(message: impl Into<String>) -> Self {
         Self::of(FailureKind::Blocked, message)

@@ -68,6 +68,9 @@ pub async fn run_many(
         signs_in |= plan.signs_in;
         folders.push(folder_name(&plan.target.name, &folders));
     }
+    if signs_in {
+        super::preflight::tools(base.webdriver.as_deref()).map_err(RunError::Tools)?;
+    }
     let id = super::run_id();
     let dir = base
         .out

@@ -13,7 +13,6 @@ use tokio::sync::{Mutex as AsyncMutex, OnceCell};
 use super::StepFailure;
 use super::context::RunContext;
 use super::session::Grant;
-use super::summary::FailureKind;
 use crate::fhir::{Paging, SearchFailure, SearchResult};
 use crate::isolation::{Owner, Way};
 
@@ -100,6 +99,12 @@ impl RunContext {
             return self.grant().await;
         }
         let cell = Arc::clone(self.members.grants.lock().await.entry(index).or_default());
+        if let Some(Err(failure)) = cell.get() {
+            return Err(StepFailure::premise(
+                &format!("no token for {}", self.member_label(index)),
+                failure,
+            ));
+        }
         cell.get_or_init(|| async {
             let context = format!("Sign-in of {}", self.member_label(index));
             let authorized = self
@@ -157,7 +162,7 @@ impl RunContext {
             let failed = |failure: StepFailure| SearchResult {
                 kind: kind.to_owned(),
                 failure: Some(SearchFailure {
-                    environment: failure.kind != FailureKind::Conformance,
+                    kind: failure.kind,
                     message: failure.message,
                 }),
                 ..SearchResult::default()
@@ -246,7 +251,7 @@ impl RunContext {
         .await;
         let (status, leaked, verdict) = match answer {
             Err(error) if error.is_environment() => {
-                return Err(StepFailure::environment(error.to_string()));
+                return Err(StepFailure::from_http(&error));
             }
             Err(error) => (None, Vec::new(), format!("no answer: {error}")),
             Ok(response) => {

@@ -18,6 +18,7 @@ mod failure;
 pub mod features;
 pub mod many;
 pub mod members;
+pub mod preflight;
 mod searches;
 pub mod session;
 mod signin;
@@ -81,6 +82,10 @@ pub struct RunOptions {
     /// A Chromium onramp started for several runs, this run's sign-ins to happen in a
     /// browser context of its own there (with `shared_driver`).
     pub devtools: Option<crate::browser::DevToolsEndpoint>,
+    /// `--fail-fast`: stop at the first failed step (the report is still written).
+    pub fail_fast: bool,
+    /// `--deadline`: the longest the features may run; what ran by then is reported.
+    pub deadline: Option<std::time::Duration>,
 }
 
 /// Why a run could not start, or could not write its report. (A run that starts always
@@ -91,6 +96,10 @@ pub enum RunError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Features(#[from] FeaturesError),
+    #[error("{} of the features {} no step definition (nothing was run):\n{}", crate::text::plural(steps.len(), "step"), if steps.len() == 1 { "has" } else { "have" }, steps.iter().map(|s| format!("  {s}")).collect::<Vec<_>>().join("\n"))]
+    Unbound { steps: Vec<preflight::Unbound> },
+    #[error("the sign-in needs a browser, and none can start (nothing was run)")]
+    Tools(#[source] crate::browser::BrowserError),
     #[error("--tags {tags:?} is not a tag expression: {reason}")]
     Tags { tags: String, reason: String },
     #[error(
@@ -134,6 +143,7 @@ impl RunError {
         match self {
             RunError::OneOf { error, .. } => error.exit_code(),
             RunError::Config(_)
+            | RunError::Unbound { .. }
             | RunError::Features(_)
             | RunError::Tags { .. }
             | RunError::Member { .. }
@@ -141,6 +151,7 @@ impl RunError {
             | RunError::Recording(_)
             | RunError::Sandbox(crate::sandbox::SandboxError::Data(_)) => crate::exit::USAGE,
             RunError::Output { .. }
+            | RunError::Tools(_)
             | RunError::Sandbox(_)
             | RunError::Setup(_)
             | RunError::Report { .. } => crate::exit::ENVIRONMENT,
@@ -243,6 +254,10 @@ impl Plan {
                     })
             })
             .transpose()?;
+        let unbound = preflight::unbound_steps(&features, tags.as_ref());
+        if !unbound.is_empty() {
+            return Err(RunError::Unbound { steps: unbound });
+        }
         let signs_in = recipe.as_ref().is_some_and(|r| {
             tags.as_ref().is_none_or(|t| {
                 use cucumber::tag::Ext as _;
@@ -325,6 +340,19 @@ async fn connect(plan: &Plan, recorder: &Arc<Recorder>) -> Result<Connected, Run
         endpoints,
         client,
     } = start_target(&plan.target, &redirect_uri).await?;
+    // The app's callback on the sandbox's own origin, beside its sign-in pages (its client
+    // takes any loopback redirect URI).
+    let (listener, redirect_uri) = match (&plan.target.endpoints, &sandbox, &registered) {
+        (Endpoints::Sandbox(settings), Some(started), None) if settings.same_origin_callback => {
+            if let Some((_, task)) = listener {
+                task.abort();
+            }
+            let callback = Url::parse(&started.app_callback_url())
+                .map_err(|e| RunError::Setup(e.to_string()))?;
+            (None, callback)
+        }
+        _ => (listener, redirect_uri),
+    };
 
     let http = Http::new(plan.target.http.clone(), Arc::clone(recorder))
         .map_err(|e| RunError::Setup(e.to_string()))?;
@@ -457,6 +485,9 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     let started_at = now_rfc3339();
     let plan = Plan::resolve(&options)?;
     options.recording.check().map_err(RunError::Recording)?;
+    if plan.signs_in && options.devtools.is_none() {
+        preflight::tools(options.webdriver.as_deref()).map_err(RunError::Tools)?;
+    }
     let dir = plan.dir.clone();
     std::fs::create_dir_all(&dir).map_err(|source| RunError::Output {
         path: dir.clone(),
@@ -539,6 +570,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
             tier: target.validation.tier,
             profiles: target.validation.profiles.clone(),
         },
+        payer: target.payer.clone(),
     };
     let show_progress = options.console.progress && !options.silent;
     let Plan {
@@ -569,10 +601,57 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         discovery: discovery::Discovery::default(),
         verdicts: Arc::default(),
         recipe,
+        sign_in_failures: signin::Failures::default(),
     });
 
     let terminal = (!options.silent).then_some(options.console);
-    let (collected, interrupted) = execute(&ctx, features, tags, terminal, &mut stops).await;
+    let (mut collected, ended) = match unreachable(&ctx, sandbox.is_some()).await {
+        Some(lines) => {
+            // Nothing is tested against a payer that cannot be reached: every scenario is
+            // skipped, saying why, in the time one request takes. (The closing lines print
+            // the reasons, as the run's errors.)
+            let reason = format!(
+                "not run: the payer could not be reached ({})",
+                lines.join("; ")
+            );
+            let selected = preflight::selected(&features, tags.as_ref());
+            let errors = lines
+                .iter()
+                .map(|l| format!("the payer could not be reached: {l}"))
+                .collect();
+            (
+                collector::Collected::not_run(&selected, &reason, errors, &recorder),
+                Ended::Completed,
+            )
+        }
+        None => {
+            let bounds = Bounds {
+                fail_fast: options.fail_fast,
+                deadline: options
+                    .deadline
+                    .map(|d| d.saturating_sub(started.elapsed())),
+            };
+            execute(&ctx, features, tags, terminal, &mut stops, bounds).await
+        }
+    };
+    let interrupted = match ended {
+        Ended::Stopped(stop) => Some(stop),
+        Ended::Deadline => {
+            collected.errors.push(format!(
+                "the run reached its --deadline of {} and was stopped there; the scenarios it had not finished are not in this report",
+                crate::text::seconds(options.deadline.unwrap_or_default())
+            ));
+            None
+        }
+        Ended::FailFast => {
+            recorder.note(
+                "Run",
+                "--fail-fast: the run stopped at its first failed step; the scenarios after it were not run",
+            );
+            None
+        }
+        Ended::Completed => None,
+    };
     if let Some(stop) = interrupted {
         eprintln!(
             "\nonramp: interrupted by {}; writing what was recorded",
@@ -638,21 +717,62 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     })
 }
 
+/// The lines of the preflight's reachability check that failed, for a remote target (the
+/// embedded sandbox is onramp's own): `None` when every host answered.
+async fn unreachable(ctx: &RunContext, sandbox: bool) -> Option<Vec<String>> {
+    if sandbox {
+        return None;
+    }
+    let endpoints = [
+        ("authorize", &ctx.endpoints.authorize),
+        ("token", &ctx.endpoints.token),
+        ("FHIR", &ctx.endpoints.fhir_base),
+    ];
+    let failed: Vec<String> = preflight::reach(&endpoints, &ctx.target.http)
+        .await
+        .iter()
+        .filter(|r| r.outcome.is_err())
+        .map(ToString::to_string)
+        .collect();
+    (!failed.is_empty()).then_some(failed)
+}
+
+/// How the features' run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Completed,
+    /// A signal stopped it.
+    Stopped(crate::stop::Stop),
+    /// `--deadline` came.
+    Deadline,
+    /// `--fail-fast` and a step failed.
+    FailFast,
+}
+
+/// What ends a run early besides a signal.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bounds {
+    fail_fast: bool,
+    deadline: Option<std::time::Duration>,
+}
+
 /// Run the features through cucumber, with the collector as its one writer; what it
-/// collected, and whether Ctrl-C stopped it.
+/// collected, and how it ended.
 async fn execute(
     ctx: &Arc<RunContext>,
     features: Vec<gherkin::Feature>,
     tags: Option<gherkin::tagexpr::TagOperation>,
     console: Option<crate::console::Console>,
     stops: &mut crate::stop::Stops,
-) -> (collector::Collected, Option<crate::stop::Stop>) {
+    bounds: Bounds,
+) -> (collector::Collected, Ended) {
     let collector = collector::Collector::new(
         Arc::clone(&ctx.recorder),
         Arc::clone(&ctx.verdicts),
         console.map(|console| collector::Terminal { console }),
     );
     let collected = Arc::clone(&collector.collected);
+    let failed = Arc::clone(&collector.failed);
     let cli: cucumber::cli::Opts<_, _, _, cucumber::cli::Empty> = cucumber::cli::Opts {
         tags_filter: tags,
         ..cucumber::cli::Opts::default()
@@ -671,17 +791,35 @@ async fn execute(
             world.scenario = Some(collector::scenario_key(feature, scenario));
             Box::pin(async {})
         });
-    let (interrupted, crashed) = tokio::select! {
-        ran = caught(cucumber.run(features)) => (None, ran.err()),
-        stop = stops.next() => (Some(stop), None),
+    let deadline = async {
+        match bounds.deadline {
+            Some(deadline) => tokio::time::sleep(deadline).await,
+            None => std::future::pending().await,
+        }
+    };
+    let fail_fast = async {
+        if bounds.fail_fast {
+            failed.notified().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let (ended, crashed) = tokio::select! {
+        ran = caught(cucumber.run(features)) => (Ended::Completed, ran.err()),
+        stop = stops.next() => (Ended::Stopped(stop), None),
+        () = deadline => (Ended::Deadline, None),
+        () = fail_fast => (Ended::FailFast, None),
     };
     let mut collected = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
+    if ended != Ended::Completed {
+        collected.close_open("not run: the run was stopped before it", &ctx.recorder);
+    }
     if let Some(panic) = crashed {
         collected.errors.push(format!(
             "onramp failed during the run ({panic}); this report holds what was recorded until then. This is a defect in onramp: please report it"
         ));
     }
-    (collected, interrupted)
+    (collected, ended)
 }
 
 /// Run `future`; a panic in it (outside a step, whose panics are its verdict) becomes
@@ -796,14 +934,21 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
     if scenarios.is_empty() && parts.interrupted.is_none() {
         errors.push("no scenario ran: check --tags and the features".into());
     }
-    let checklist = match crate::checklist::check(parts.manifest) {
+    let list = &ctx.target.checklist;
+    let checklist = match crate::checklist::check(parts.manifest, list) {
         Ok(checklist) => checklist,
         Err(error) => {
             errors.push(redact(&error.to_string()));
-            crate::checklist::absent()
+            crate::checklist::absent(list)
         }
     };
-    if parts.require_checklist && outcome == Outcome::Passed && !checklist.complete() {
+    if parts.require_checklist && list.items.is_empty() {
+        errors.push(
+            "--require-checklist: the target names no production-access checklist ([payer] checklist)"
+                .into(),
+        );
+        (outcome, exit_code) = (Outcome::Error, crate::exit::USAGE);
+    } else if parts.require_checklist && outcome == Outcome::Passed && !checklist.complete() {
         errors.push(format!(
             "--require-checklist: {} production-access items are not ready",
             checklist.missing()

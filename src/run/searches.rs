@@ -9,7 +9,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::{Mutex as AsyncMutex, OnceCell};
 
 use super::context::RunContext;
-use super::summary::FailureKind;
 use crate::fhir::{Paging, SearchFailure, SearchResult};
 
 /// The most pages [`RunContext::search_query`] reads.
@@ -81,7 +80,7 @@ impl RunContext {
                 return SearchResult {
                     kind: kind.to_owned(),
                     failure: Some(SearchFailure {
-                        environment: failure.kind != FailureKind::Conformance,
+                        kind: failure.kind,
                         message: failure.message,
                     }),
                     ..SearchResult::default()
@@ -194,13 +193,7 @@ impl RunContext {
                 .http
                 .send_with_retries(context, &request)
                 .await
-                .map_err(|e| {
-                    if e.is_environment() {
-                        StepFailure::environment(e.to_string())
-                    } else {
-                        StepFailure::conformance(e.to_string())
-                    }
-                })?;
+                .map_err(|e| StepFailure::from_http(&e))?;
             if response.status != 200 {
                 let reason = crate::fhir::operation_outcome_text(&response.body)
                     .map(|t| format!(": {t}"))

@@ -132,7 +132,8 @@ impl Grant {
                 .problem
                 .clone()
                 .unwrap_or_else(|| "no token response".into());
-            return Err(StepFailure::conformance(format!(
+            // The token checks judge the exchange; what needs its token only waits for it.
+            return Err(StepFailure::blocked(format!(
                 "no access token: the code exchange failed: {why}"
             )));
         };
@@ -161,7 +162,7 @@ impl Grant {
         tokens
             .as_ref()
             .map(|t| t.access.clone())
-            .ok_or_else(|| StepFailure::conformance("no access token"))
+            .ok_or_else(|| StepFailure::blocked("no access token"))
     }
 }
 
@@ -191,11 +192,16 @@ impl Session {
         let _ = self.grant.set(Ok(Arc::new(grant)));
     }
 
-    /// The run's grant, obtained with `obtain` if no scenario established one.
+    /// The run's grant, obtained with `obtain` if no scenario established one. When
+    /// obtaining it failed, the step that tried fails with why; every later step that
+    /// needs it is skipped, naming that failure (its premise failed, it broke no rule).
     pub async fn grant(
         &self,
         obtain: impl Future<Output = Result<Grant, StepFailure>>,
     ) -> Result<Arc<Grant>, StepFailure> {
+        if let Some(Err(failure)) = self.grant.get() {
+            return Err(StepFailure::premise("no token", failure));
+        }
         self.grant
             .get_or_init(|| async { obtain.await.map(Arc::new) })
             .await

@@ -2,6 +2,14 @@
 //! under way ([`SignIn`]), step by step as the `@sign-in` scenario runs them, or all at once
 //! when another scenario replays the recipe ([`RunContext::sign_in`]), and the probe that
 //! follows a sign-in towards a redirect URI the server must refuse.
+//!
+//! A page that lacks what a step names means the sign-in recipe does not fit the payer's
+//! pages (usage: the message lists what the page does offer, beside its screenshot); a page
+//! that does not load is the environment's. Either way the member's later sign-ins are not
+//! tried again: the steps that need them are skipped, naming the first failure.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use url::Url;
 
@@ -28,17 +36,48 @@ pub struct SignIn {
     pictured: bool,
     /// Which of the target's members signs in (their `${member.<name>}` values are typed).
     member: usize,
+    /// A probe that expects the payer to stop the sign-in: a page that lacks what the next
+    /// step names is the refusal, not a failure.
+    expects_refusal: bool,
 }
 
-/// What a page lacking a link, field or button the features name says: the target's page
-/// differs from what the features say (a timeout or a missing element), or the browser
-/// broke (anything else).
+/// What a page lacking a link, field or button the features name says: the features do not
+/// fit the target's page (a timeout or a missing element: usage), or the browser broke
+/// (anything else).
 fn page_failure(error: BrowserError) -> StepFailure {
     match error {
         BrowserError::Timeout { .. } | BrowserError::Missing { .. } => {
-            StepFailure::conformance(error.to_string())
+            StepFailure::usage(error.to_string())
         }
         other => environment(other),
+    }
+}
+
+/// The first sign-in failure of each member that a later sign-in would only repeat: the
+/// recipe does not fit the pages (usage), or the pages could not be had (environment).
+#[derive(Debug, Default)]
+pub struct Failures(Mutex<HashMap<usize, StepFailure>>);
+
+impl Failures {
+    /// Keep `failure` of member `member`'s sign-in, if it is one a retry would repeat.
+    pub fn record(&self, member: usize, failure: &StepFailure) {
+        use super::summary::FailureKind::{Environment, Usage};
+        if matches!(failure.kind, Usage | Environment) {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(member)
+                .or_insert_with(|| failure.clone());
+        }
+    }
+
+    /// Why member `member` cannot sign in, if an earlier sign-in showed it.
+    fn earlier(&self, member: usize) -> Option<StepFailure> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&member)
+            .cloned()
     }
 }
 
@@ -77,6 +116,14 @@ fn describe(action: &Action) -> String {
     }
 }
 
+/// Whether the browser at `url` was redirected to the app: at `redirect_uri`, or elsewhere on
+/// its origin with a code (sent to the wrong place, which the caller fails). A page of the
+/// payer's on the app's origin carries no code and is waited through.
+fn redirected(url: &Url, redirect_uri: &Url) -> bool {
+    same_endpoint(url, redirect_uri)
+        || (same_origin(url, redirect_uri) && url.query_pairs().any(|(name, _)| name == "code"))
+}
+
 /// Whether `url` is `redirect_uri` (scheme, host, port and path; the query differs).
 pub fn same_endpoint(url: &Url, redirect_uri: &Url) -> bool {
     same_origin(url, redirect_uri) && url.path() == redirect_uri.path()
@@ -109,6 +156,15 @@ impl SignIn {
         filmed: bool,
         member: usize,
     ) -> Result<Self, StepFailure> {
+        if let Some(earlier) = ctx.sign_in_failures.earlier(member) {
+            return Err(StepFailure::premise("no sign-in", &earlier));
+        }
+        if let Some(cause) = ctx.http.down(url.as_str()) {
+            return Err(StepFailure::blocked(format!(
+                "the sign-in page was not opened: {} gave no answer earlier in this run ({cause})",
+                crate::http::origin_of(url.as_str())
+            )));
+        }
         let mut browser = ctx.browser.lock().await?;
         // Whatever an earlier probe left, this sign-in waits for what its steps name.
         browser.set_patience(Patience::Wait);
@@ -141,6 +197,7 @@ impl SignIn {
             filmed,
             pictured: false,
             member,
+            expects_refusal: false,
         };
         sign_in.screenshot(ctx, "authorization page").await;
         Ok(sign_in)
@@ -182,14 +239,29 @@ impl SignIn {
         let result = self.act(ctx, action).await;
         ctx.recorder
             .browser_action(&self.context, &describe(action), started, result.is_ok());
-        if result
-            .as_ref()
-            .is_err_and(|f| f.kind == super::summary::FailureKind::Conformance)
-        {
-            self.evidence(ctx, "the page the step could not act on")
-                .await;
+        match result {
+            Err(failure) if failure.kind == super::summary::FailureKind::Usage => {
+                if self.expects_refusal {
+                    self.evidence(ctx, "the payer stopped the sign-in here, as expected")
+                        .await;
+                    return Err(failure);
+                }
+                self.evidence(ctx, "the page the step could not act on")
+                    .await;
+                Err(self.does_not_fit(ctx, failure).await)
+            }
+            other => other,
         }
-        result
+    }
+
+    /// `failure` of a step that found no element it names, with what the page does offer.
+    async fn does_not_fit(&self, ctx: &RunContext, failure: StepFailure) -> StepFailure {
+        let offers = self.browser.offers().await;
+        StepFailure::usage(format!(
+            "{}\nthe sign-in in the features does not fit the payer's page at {}: it offers {offers} (see its screenshot); change the step to what the page says",
+            failure.message,
+            self.location(ctx).await
+        ))
     }
 
     async fn act(&mut self, ctx: &RunContext, action: &Action) -> Result<(), StepFailure> {
@@ -263,14 +335,16 @@ impl SignIn {
     }
 
     /// Wait for the browser to come back to the redirect URI and read what it carries. A
-    /// browser sent to another path of the app's origin fails at once.
+    /// browser sent to another path of the app's origin with a code fails at once; pages of
+    /// the payer's on the same origin as the redirect URI (as a payer's own test client
+    /// has) are waited through.
     pub async fn finish(mut self, ctx: &RunContext) -> Result<Authorized, StepFailure> {
         let redirect_uri = self.start.redirect_uri.clone();
         let started = std::time::Instant::now();
         let waited = self
             .browser
             .wait_for_url(&format!("the redirect to {redirect_uri}"), |url| {
-                same_origin(url, &redirect_uri)
+                redirected(url, &redirect_uri)
             })
             .await;
         ctx.recorder.browser_action(
@@ -302,9 +376,13 @@ impl SignIn {
                     .take(300)
                     .collect();
                 self.evidence(ctx, "no redirect").await;
-                return Err(StepFailure::conformance(format!(
-                    "timed out after {:.0} s waiting for {what}; the browser is at {at} showing: {shown}",
-                    waited.as_secs_f32(),
+                let offers = self.browser.offers().await;
+                // The payer's pages answered what the features did; that they did not end
+                // in a redirect says the features (a step short, a consent page not
+                // answered) or the member's details do not fit, not that a rule was broken.
+                return Err(StepFailure::usage(format!(
+                    "the sign-in's steps ran to their end, but after {} waiting for {what} the browser is at {at}, showing: {shown}\nthe page offers {offers}; the sign-in in the features may lack a step, or the target's member details may be wrong (see the screenshot)",
+                    crate::text::seconds(waited),
                 )));
             }
             Err(other) => return Err(environment(other)),
@@ -371,24 +449,31 @@ impl RunContext {
     ) -> Result<Authorized, StepFailure> {
         let recipe = self.recipe()?;
         let url = start.url.clone();
-        let mut flow = SignIn::open_as(self, start, &url, context, filmed, member).await?;
-        for step in &recipe.steps {
-            if matches!(step.action, Action::Start | Action::Open) {
-                continue;
+        let signed_in = async {
+            let mut flow = SignIn::open_as(self, start, &url, context, filmed, member).await?;
+            for step in &recipe.steps {
+                if matches!(step.action, Action::Start | Action::Open) {
+                    continue;
+                }
+                // A server that remembers the member may send the browser straight back.
+                if flow.arrived().await {
+                    self.recorder.note(
+                        context,
+                        "the authorization server redirected without asking the member again",
+                    );
+                    break;
+                }
+                flow.perform(self, &step.action)
+                    .await
+                    .map_err(|f| replayed(recipe, step, f))?;
             }
-            // A server that remembers the member may send the browser straight back.
-            if flow.arrived().await {
-                self.recorder.note(
-                    context,
-                    "the authorization server redirected without asking the member again",
-                );
-                break;
-            }
-            flow.perform(self, &step.action)
-                .await
-                .map_err(|f| replayed(recipe, step, f))?;
+            flow.finish(self).await
         }
-        flow.finish(self).await
+        .await;
+        if let Err(failure) = &signed_in {
+            self.sign_in_failures.record(member, failure);
+        }
+        signed_in
     }
 
     /// Follow a sign-in whose authorization request names `redirect_uri` instead of the
@@ -420,6 +505,7 @@ impl RunContext {
         };
         let mut flow = SignIn::open(self, start, &url, context, false).await?;
         flow.browser.set_patience(Patience::Settle);
+        flow.expects_refusal = true;
         let mut stopped = "the authorization page".to_owned();
         let mut reached = None;
         let mut refused = false;
@@ -433,7 +519,7 @@ impl RunContext {
             }
             match flow.perform(self, &step.action).await {
                 Ok(()) => stopped = format!("line {}: {}", step.line, step.text),
-                Err(failure) if failure.kind == super::summary::FailureKind::Conformance => {
+                Err(failure) if failure.kind == super::summary::FailureKind::Usage => {
                     stopped = format!(
                         "{stopped}; the next page did not offer line {}: {} ({})",
                         step.line, step.text, failure.message
@@ -456,8 +542,15 @@ impl RunContext {
         }
         // A page that refused a step is in a screenshot already ([`SignIn::perform`]).
         if !refused {
-            flow.evidence(self, "where the refused redirect URI led")
-                .await;
+            flow.evidence(
+                self,
+                if reached.is_some() {
+                    "the browser reached the redirect URI the payer must refuse"
+                } else {
+                    "where the redirect URI the payer must refuse led"
+                },
+            )
+            .await;
         }
         Ok(Probe { reached, stopped })
     }

@@ -135,6 +135,9 @@ pub struct TargetInfo {
     /// resource of their type.
     #[serde(default)]
     pub validation: ValidationInfo,
+    /// The payer's onboarding contacts (the target's `[payer]`).
+    #[serde(default)]
+    pub payer: crate::config::PayerContacts,
 }
 
 /// How the run validated what it read.

@@ -258,6 +258,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/callback", get(callback))
+        .route(APP_CALLBACK_PATH, get(app_callback))
         .route("/jwks.json", get(openid::jwks))
         .route(
             "/.well-known/openid-configuration",
@@ -458,6 +459,17 @@ async fn callback(
     html_page(axum::http::StatusCode::OK, page)
 }
 
+/// Where an app whose callback shares the sandbox's origin is sent back to (as a payer's own
+/// test client is): a page that shows nothing of what the redirect carries.
+pub const APP_CALLBACK_PATH: &str = "/app/callback";
+
+async fn app_callback() -> Response {
+    html_page(
+        axum::http::StatusCode::OK,
+        "<!doctype html><meta charset=utf-8><title>App</title><body style=\"font:16px system-ui;margin:3rem\"><h1>The app received the authorization response</h1><p>A test client on the demo health plan's own origin.</p></body>".to_owned(),
+    )
+}
+
 /// An HTML page with the headers every sandbox page carries.
 pub(crate) fn html_page(status: axum::http::StatusCode, body: String) -> Response {
     let mut response = (status, Html(body)).into_response();
@@ -568,6 +580,11 @@ impl Sandbox {
     /// The authorization endpoint (`/oauth2/authorize/test`).
     pub fn authorize_url(&self) -> String {
         self.state.authorize_url()
+    }
+
+    /// The callback of an app on the sandbox's own origin ([`APP_CALLBACK_PATH`]).
+    pub fn app_callback_url(&self) -> String {
+        format!("{}{APP_CALLBACK_PATH}", self.state.origin)
     }
 
     /// The token endpoint (`/oauth2/token`).

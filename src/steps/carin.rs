@@ -100,6 +100,7 @@ async fn read_first(
     Ok((id, response))
 }
 
+#[when(expr = "the app reads one of the member's {word} resources by its id")]
 #[when(expr = "the app reads a {word} of the member's by its id")]
 async fn reads_by_id(world: &mut OnrampWorld, kind: String) {
     verdict(

@@ -151,7 +151,7 @@ async fn exchange(world: &mut OnrampWorld, attempt: Attempt) -> Result<(), StepF
         }
     };
     if let Some(error) = answer.transport.as_ref().filter(|e| e.is_environment()) {
-        return Err(StepFailure::environment(error.to_string()));
+        return Err(StepFailure::from_http(error));
     }
     world.attempts.push((attempt, answer));
     Ok(())
@@ -199,7 +199,7 @@ async fn unknown_code(world: &mut OnrampWorld) {
             let ctx = world.ctx()?;
             let answer = ctx.oauth.exchange(&Secret::new(random()), None).await;
             if let Some(error) = answer.transport.as_ref().filter(|e| e.is_environment()) {
-                return Err(StepFailure::environment(error.to_string()));
+                return Err(StepFailure::from_http(error));
             }
             world.attempts.push((Attempt::Unissued, answer));
             Ok(())

@@ -16,7 +16,7 @@ fn problems(head: &str, result: Result<(), Vec<String>>) -> Result<(), StepFailu
 async fn reads_smart(world: &mut OnrampWorld) {
     verdict(
         async {
-            world.ctx()?.smart_configuration().await;
+            world.ctx()?.smart_configuration().await?;
             Ok(())
         }
         .await,
@@ -31,7 +31,7 @@ async fn smart_fields(world: &mut OnrampWorld, step: &Step) {
         let ctx = world.ctx()?;
         problems(
             "the SMART configuration lacks what SMART App Launch 2.0 (Conformance) requires:",
-            discovery::smart_required_fields(ctx.smart_configuration().await),
+            discovery::smart_required_fields(ctx.smart_configuration().await?),
         )
     }
     .await;
@@ -44,7 +44,7 @@ async fn smart_pkce(world: &mut OnrampWorld, step: &Step) {
         let ctx = world.ctx()?;
         problems(
             "the SMART configuration does not offer what SMART App Launch 2.0 requires:",
-            discovery::smart_pkce(ctx.smart_configuration().await),
+            discovery::smart_pkce(ctx.smart_configuration().await?),
         )
     }
     .await;
@@ -55,7 +55,7 @@ async fn smart_pkce(world: &mut OnrampWorld, step: &Step) {
 async fn smart_openid(world: &mut OnrampWorld, step: &Step) {
     let result = async {
         let ctx = world.ctx()?;
-        let smart = ctx.smart_configuration().await;
+        let smart = ctx.smart_configuration().await?;
         problems(
             "the SMART configuration offers sso-openid-connect but (SMART App Launch 2.0, Conformance):",
             discovery::smart_openid_fields(smart),
@@ -73,7 +73,7 @@ async fn smart_openid(world: &mut OnrampWorld, step: &Step) {
 async fn smart_carin(world: &mut OnrampWorld, step: &Step) {
     let result = async {
         let ctx = world.ctx()?;
-        match discovery::smart_missing_carin_capabilities(ctx.smart_configuration().await) {
+        match discovery::smart_missing_carin_capabilities(ctx.smart_configuration().await?) {
             Err(problem) => Err(StepFailure::blocked(problem)),
             Ok(missing) if missing.is_empty() => Ok(()),
             Ok(missing) => Err(StepFailure::warning(format!(
@@ -90,7 +90,7 @@ async fn smart_carin(world: &mut OnrampWorld, step: &Step) {
 async fn reads_metadata(world: &mut OnrampWorld) {
     verdict(
         async {
-            world.ctx()?.capability_statement().await;
+            world.ctx()?.capability_statement().await?;
             Ok(())
         }
         .await,
@@ -103,7 +103,7 @@ async fn metadata_r4(world: &mut OnrampWorld, step: &Step) {
         let ctx = world.ctx()?;
         problems(
             "the server's /metadata is not what FHIR R4 (capabilities interaction) defines:",
-            discovery::capability_statement(ctx.capability_statement().await).map(|_| ()),
+            discovery::capability_statement(ctx.capability_statement().await?).map(|_| ()),
         )
     }
     .await;
@@ -115,7 +115,7 @@ async fn metadata_oauth(world: &mut OnrampWorld, step: &Step) {
     let result = async {
         let ctx = world.ctx()?;
         let capability = capability(&ctx).await?;
-        let smart = ctx.smart_configuration().await;
+        let smart = ctx.smart_configuration().await?;
         let config = smart
             .object("the SMART configuration")
             .map_err(StepFailure::blocked)?;

@@ -13,6 +13,7 @@ use crate::isolation::{Owner, Way};
 use crate::run::StepFailure;
 use crate::run::context::RunContext;
 use crate::run::members::Probe;
+use crate::run::summary::FailureKind;
 
 /// How many of a member's resources of a type the others ask for, by id.
 const SAMPLE: usize = 3;
@@ -90,8 +91,8 @@ async fn search_all(world: &mut OnrampWorld) {
                 for kind in searchable(&ctx).await {
                     let result = ctx.member_search(index, &kind).await;
                     match &result.failure {
-                        Some(f) if f.environment => {
-                            return Err(StepFailure::environment(f.message.clone()));
+                        Some(f) if f.kind != FailureKind::Conformance => {
+                            return Err(StepFailure::from_search(f));
                         }
                         Some(f) => failed.push(format!(
                             "{}'s {kind}: {}",
@@ -285,7 +286,7 @@ async fn asking(world: &mut OnrampWorld, kind: String, way: Way) {
     .await;
     // Nothing to ask is for the check to say (skipped, with the reason).
     if let Err(failure) = &result
-        && failure.kind == crate::run::summary::FailureKind::Blocked
+        && failure.kind == FailureKind::Blocked
     {
         world.asked.push(Asked {
             kind,

@@ -120,13 +120,10 @@ fn listed(head: &str, problems: &[String]) -> String {
     text
 }
 
-/// An HTTP failure: the environment's when the target could not be reached at all.
+/// An HTTP request that got no usable answer: onramp could not test (or, when the request
+/// was not sent, the step is skipped).
 fn http_failure(error: &crate::http::HttpError) -> StepFailure {
-    if error.is_environment() {
-        StepFailure::environment(error.to_string())
-    } else {
-        StepFailure::conformance(error.to_string())
-    }
+    StepFailure::from_http(error)
 }
 
 /// That `token` reads the member's Patient (`Patient/{patient}`, or a search of Patient

@@ -96,7 +96,7 @@ async fn signed(world: &mut OnrampWorld, step: &Step) {
     let result = async {
         let text = token_text(world)?;
         let ctx = world.ctx()?;
-        let jwks = ctx.jwks().await;
+        let jwks = ctx.jwks().await?;
         let keys = jwks
             .json
             .as_ref()
@@ -122,10 +122,8 @@ async fn issued_for(world: &mut OnrampWorld, step: &Step) {
         let token = read(world)?;
         let ctx = world.ctx()?;
         let issuer = ctx
-            .smart_configuration()
+            .smart_object()
             .await
-            .object("the SMART configuration")
-            .ok()
             .and_then(|c| c.get("issuer")?.as_str().map(str::to_owned))
             .ok_or_else(|| StepFailure::blocked("the SMART configuration names no issuer"))?;
         id_token::issued_for(&token, &issuer, ctx.oauth.client_id()).map_err(|problems| {

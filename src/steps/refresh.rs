@@ -37,7 +37,7 @@ impl Refreshed {
 
 fn environment(answer: &TokenAnswer) -> Result<(), StepFailure> {
     match answer.transport.as_ref().filter(|e| e.is_environment()) {
-        Some(error) => Err(StepFailure::environment(error.to_string())),
+        Some(error) => Err(StepFailure::from_http(error)),
         None => Ok(()),
     }
 }

@@ -29,10 +29,7 @@ async fn searches(world: &mut OnrampWorld, kind: String) {
             world.kind = Some(kind);
             match &result.failure {
                 None => Ok(()),
-                Some(failure) if failure.environment => {
-                    Err(StepFailure::environment(failure.message.clone()))
-                }
-                Some(failure) => Err(StepFailure::conformance(failure.message.clone())),
+                Some(failure) => Err(StepFailure::from_search(failure)),
             }
         }
         .await,

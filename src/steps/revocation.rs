@@ -17,7 +17,7 @@ const CONTEXT: &str = "Access control";
 /// The endpoint the SMART configuration advertises as `name`, if any.
 async fn advertised(ctx: &RunContext, name: &str) -> Result<String, StepFailure> {
     ctx.smart_configuration()
-        .await
+        .await?
         .json
         .as_ref()
         .and_then(|smart| smart.get(name))

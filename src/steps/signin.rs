@@ -22,7 +22,13 @@ pub fn step_pattern() -> regex::Regex {
 
 /// The step of the sign-in language, for cucumber's Given and When.
 pub fn sign_in_step(world: &mut OnrampWorld, context: step::Context) -> LocalBoxFuture<'_, ()> {
-    Box::pin(async move { verdict(act(world, &context.step).await) })
+    Box::pin(async move {
+        let result = act(world, &context.step).await;
+        if let (Err(failure), Some(ctx)) = (&result, &world.ctx) {
+            ctx.sign_in_failures.record(0, failure);
+        }
+        verdict(result)
+    })
 }
 
 async fn act(world: &mut OnrampWorld, step: &Step) -> Result<(), StepFailure> {
@@ -61,7 +67,11 @@ async fn sent_back(world: &mut OnrampWorld, step: &Step) {
         let sign_in = world.sign_in.take().ok_or_else(|| {
             StepFailure::usage("the browser is not open: open the authorization URL first")
         })?;
-        world.authorized = Some(sign_in.finish(&ctx).await?);
+        let finished = sign_in.finish(&ctx).await;
+        if let Err(failure) = &finished {
+            ctx.sign_in_failures.record(0, failure);
+        }
+        world.authorized = Some(finished?);
         Ok(())
     }
     .await;
