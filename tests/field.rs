@@ -268,7 +268,7 @@ fn a_sign_in_recipe_that_does_not_fit_the_page_is_one_usage_failure() {
     assert_eq!(kind, "usage");
     assert!(
         message.contains("\"Verify my identity\"")
-            && message.contains("it offers")
+            && message.contains("the page offers")
             && message.contains("\"Verify identity\""),
         "says what the page does offer: {message}"
     );

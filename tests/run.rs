@@ -917,7 +917,7 @@ fn a_sign_in_the_persona_does_not_offer_fails_at_the_step_that_names_it() {
     assert!(
         step.error
             .contains("a link or button \"Click here to confirm identity\"")
-            && step.error.contains("it offers"),
+            && step.error.contains("the page offers"),
         "{step:#?}"
     );
     assert_eq!(step.failure, "usage");

@@ -535,7 +535,15 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
     });
     View {
         run_id: &summary.run_id,
-        verdict: verdict(summary.outcome),
+        verdict: if summary.outcome == Outcome::Error && summary.exit_code == crate::exit::USAGE {
+            // Not run as written: the payer was not judged.
+            Verdict {
+                label: "The features or the target do not fit",
+                class: "error",
+            }
+        } else {
+            verdict(summary.outcome)
+        },
         target: &summary.target,
         scopes: summary.target.scopes.join(" "),
         pkce: if summary.target.pkce { "S256" } else { "not used" },

@@ -258,7 +258,7 @@ impl SignIn {
     async fn does_not_fit(&self, ctx: &RunContext, failure: StepFailure) -> StepFailure {
         let offers = self.browser.offers().await;
         StepFailure::usage(format!(
-            "{}\nthe sign-in in the features does not fit the payer's page at {}: it offers {offers} (see its screenshot); change the step to what the page says",
+            "{}; the page offers {offers}\nthe sign-in in the features does not fit the payer's page at {} (see its screenshot): change the step to what the page says",
             failure.message,
             self.location(ctx).await
         ))
