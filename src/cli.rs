@@ -801,6 +801,17 @@ fn run_targets(
         combined.duration_ms as f64 / 1000.0,
         combined.jobs
     );
+    for run in report.runs.iter().flatten() {
+        let listed = failures(&run.summary, console);
+        if !listed.is_empty() {
+            print!(
+                "\n{}:{}",
+                crate::text::inert(&run.summary.target.name),
+                listed.trim_end_matches('\n')
+            );
+            println!();
+        }
+    }
     println!(
         "onramp: reports in {}/ ({}, and one folder per target)",
         report.dir.display(),

@@ -426,3 +426,35 @@ fn sign_in_pages_on_the_apps_origin_are_waited_through_every_time() {
         assert_eq!(origin(redirect), origin(authorize), "one origin");
     }
 }
+
+#[test]
+fn evidence_claims_readiness_only_after_a_run_that_passed_and_only_to_the_payers_address() {
+    // A failing run against the guide's payer: the sync request, no production request.
+    let run = Run::new(&["--tags", "@token", "--sandbox-fault", "token-field:-scope"]);
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let emails = run.report().join("emails");
+    assert!(emails.join("sandbox-sync.eml").is_file());
+    assert!(!emails.join("production-access.eml").exists());
+    let why = std::fs::read_to_string(emails.join("not-drafted.txt")).expect("why");
+    assert!(
+        why.contains("must rest on a run that passed") && why.contains("failed"),
+        "{why}"
+    );
+
+    // A payer whose target names no address: nothing drafted to anyone, and why.
+    let run = Run::new(&["--target", "sandbox-bluebutton", "--tags", "@discovery"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let emails = run.report().join("emails");
+    assert!(!emails.join("sandbox-sync.eml").exists());
+    assert!(!emails.join("production-access.eml").exists());
+    let why = std::fs::read_to_string(emails.join("not-drafted.txt")).expect("why");
+    assert!(why.contains("[payer] production_access_to"), "{why}");
+    assert_eq!(run.summary()["checklist"]["items"], serde_json::json!([]));
+
+    // The guide's payer and a run that passed: the request, to the guide's address.
+    let run = Run::new(&["--tags", "@discovery"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let draft = std::fs::read_to_string(run.report().join("emails/production-access.eml"))
+        .expect("drafted");
+    assert!(draft.contains("cms-prod-access@1up.health"), "{draft}");
+}

@@ -250,10 +250,8 @@ impl RunContext {
         )
         .await;
         let (status, leaked, verdict) = match answer {
-            Err(error) if error.is_environment() => {
-                return Err(StepFailure::from_http(&error));
-            }
-            Err(error) => (None, Vec::new(), format!("no answer: {error}")),
+            // No answer is no verdict: onramp could not test (or the host failed earlier).
+            Err(error) => return Err(StepFailure::from_http(&error)),
             Ok(response) => {
                 let body: Option<serde_json::Value> = serde_json::from_slice(&response.body).ok();
                 let leaked = match (&body, response.status) {
