@@ -372,8 +372,8 @@ pub async fn dry_run(options: &super::RunOptions) -> Result<DryRun, super::RunEr
             members.join(", ")
         }
     );
-    let browser = if !plan.signs_in {
-        "not needed by the selected scenarios' sign-in".to_owned()
+    let browser = if plan.recipe.is_none() {
+        "not needed (the features have no sign-in)".to_owned()
     } else if let Some(webdriver) = &options.webdriver {
         format!("the WebDriver at {webdriver}")
     } else {
@@ -386,9 +386,13 @@ pub async fn dry_run(options: &super::RunOptions) -> Result<DryRun, super::RunEr
                 driver.display(),
                 chromium.display()
             ),
-            (Err(error), _) | (_, Err(error)) => {
+            // The sign-in scenario needs it for sure; the others only if they sign in.
+            (Err(error), _) | (_, Err(error)) if plan.signs_in => {
                 exit_code = crate::exit::ENVIRONMENT;
                 format!("cannot start: {error}")
+            }
+            (Err(error), _) | (_, Err(error)) => {
+                format!("cannot start, which fails the first scenario that signs in: {error}")
             }
         }
     };
