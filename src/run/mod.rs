@@ -1,10 +1,13 @@
 //! `onramp run`: the conformance run, in two halves. [`Plan::resolve`] turns the options
-//! into checked settings (the target, the parsed features, the sign-in recipe, the tags, the
-//! report folder) and stops with a usage error before anything starts. [`run`] then starts
-//! what the target needs (the embedded sandbox, a loopback redirect listener), runs the
-//! features through cucumber with one writer of ours ([`collector`]), builds one
-//! [`RunSummary`] and writes every output from it. Ctrl-C, SIGTERM or SIGHUP ([`crate::stop`])
-//! stops the run and still writes what was recorded, marked interrupted.
+//! into checked settings (the target, the parsed features with every step bound, the sign-in
+//! recipe, the tags, the report folder) and stops with a usage error before anything starts
+//! ([`preflight`] also finds the browser). [`run`] then starts what the target needs (the
+//! embedded sandbox, a loopback redirect listener), asks a remote payer's hosts once
+//! ([`preflight::unreachable`]: nothing runs against a payer that cannot be reached), runs
+//! the features through cucumber with one writer of ours ([`execute`], [`collector`]),
+//! builds one [`RunSummary`] and writes every output from it. Ctrl-C, SIGTERM or SIGHUP
+//! ([`crate::stop`]), `--deadline` and `--fail-fast` stop the run and still write what was
+//! recorded.
 //!
 //! Data flows one way: steps record into the context and the recorder (redacted at the
 //! door); the summary is built from them after the run; renderers only read the summary.
@@ -14,6 +17,7 @@ mod checks;
 mod collector;
 pub mod context;
 mod discovery;
+mod execute;
 mod failure;
 pub mod features;
 pub mod many;
@@ -30,7 +34,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cucumber::gherkin;
-use cucumber::{World as _, WriterExt as _};
 use url::Url;
 
 use crate::browser::BrowserOptions;
@@ -40,7 +43,6 @@ use crate::http::Http;
 use crate::oauth::OAuthClient;
 use crate::sandbox::{Client, Fault, Sandbox, SandboxConfig};
 use crate::signin::Recipe;
-use crate::steps::OnrampWorld;
 use context::RunContext;
 pub use failure::{ScenarioKey, StepFailure, Verdicts, verdict};
 use features::{Features, FeaturesError};
@@ -605,52 +607,24 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     });
 
     let terminal = (!options.silent).then_some(options.console);
-    let (mut collected, ended) = match unreachable(&ctx, sandbox.is_some()).await {
-        Some(lines) => {
-            // Nothing is tested against a payer that cannot be reached: every scenario is
-            // skipped, saying why, in the time one request takes. (The closing lines print
-            // the reasons, as the run's errors.)
-            let reason = format!(
-                "not run: the payer could not be reached ({})",
-                lines.join("; ")
-            );
-            let selected = preflight::selected(&features, tags.as_ref());
-            let errors = lines
-                .iter()
-                .map(|l| format!("the payer could not be reached: {l}"))
-                .collect();
-            (
-                collector::Collected::not_run(&selected, &reason, errors, &recorder),
-                Ended::Completed,
-            )
-        }
-        None => {
-            let bounds = Bounds {
-                fail_fast: options.fail_fast,
-                deadline: options
-                    .deadline
-                    .map(|d| d.saturating_sub(started.elapsed())),
-            };
-            execute(&ctx, features, tags, terminal, &mut stops, bounds).await
-        }
+    let bounds = execute::Bounds {
+        fail_fast: options.fail_fast,
+        deadline: options
+            .deadline
+            .map(|d| d.saturating_sub(started.elapsed())),
     };
-    let interrupted = match ended {
-        Ended::Stopped(stop) => Some(stop),
-        Ended::Deadline => {
-            collected.errors.push(format!(
-                "the run reached its --deadline of {} and was stopped there; the scenarios it had not finished are not in this report",
-                crate::text::seconds(options.deadline.unwrap_or_default())
-            ));
-            None
+    let (collected, interrupted) = match preflight::unreachable(&ctx, sandbox.is_some()).await {
+        // Nothing is tested against a payer that cannot be reached: every scenario is
+        // skipped, saying why, in the time one request takes.
+        Some(lines) => (
+            preflight::not_run(&features, tags.as_ref(), &lines, &recorder),
+            None,
+        ),
+        None => {
+            let (collected, ended) =
+                execute::execute(&ctx, features, tags, terminal, &mut stops, bounds).await;
+            ended.account(collected, options.deadline, &recorder)
         }
-        Ended::FailFast => {
-            recorder.note(
-                "Run",
-                "--fail-fast: the run stopped at its first failed step; the scenarios after it were not run",
-            );
-            None
-        }
-        Ended::Completed => None,
     };
     if let Some(stop) = interrupted {
         eprintln!(
@@ -692,7 +666,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         Err(panic) => {
             summary.errors.push(format!(
                 "onramp failed while writing the report ({}); summary.json holds the run. This is a defect in onramp: please report it",
-                panic_message(&*panic)
+                execute::panic_message(&*panic)
             ));
             summary.outcome = Outcome::Error;
             summary.exit_code = crate::exit::ENVIRONMENT;
@@ -715,131 +689,6 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         dir,
         files,
     })
-}
-
-/// The lines of the preflight's reachability check that failed, for a remote target (the
-/// embedded sandbox is onramp's own): `None` when every host answered.
-async fn unreachable(ctx: &RunContext, sandbox: bool) -> Option<Vec<String>> {
-    if sandbox {
-        return None;
-    }
-    let endpoints = [
-        ("authorize", &ctx.endpoints.authorize),
-        ("token", &ctx.endpoints.token),
-        ("FHIR", &ctx.endpoints.fhir_base),
-    ];
-    let failed: Vec<String> = preflight::reach(&endpoints, &ctx.target.http)
-        .await
-        .iter()
-        .filter(|r| r.outcome.is_err())
-        .map(ToString::to_string)
-        .collect();
-    (!failed.is_empty()).then_some(failed)
-}
-
-/// How the features' run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ended {
-    Completed,
-    /// A signal stopped it.
-    Stopped(crate::stop::Stop),
-    /// `--deadline` came.
-    Deadline,
-    /// `--fail-fast` and a step failed.
-    FailFast,
-}
-
-/// What ends a run early besides a signal.
-#[derive(Debug, Clone, Copy, Default)]
-struct Bounds {
-    fail_fast: bool,
-    deadline: Option<std::time::Duration>,
-}
-
-/// Run the features through cucumber, with the collector as its one writer; what it
-/// collected, and how it ended.
-async fn execute(
-    ctx: &Arc<RunContext>,
-    features: Vec<gherkin::Feature>,
-    tags: Option<gherkin::tagexpr::TagOperation>,
-    console: Option<crate::console::Console>,
-    stops: &mut crate::stop::Stops,
-    bounds: Bounds,
-) -> (collector::Collected, Ended) {
-    let collector = collector::Collector::new(
-        Arc::clone(&ctx.recorder),
-        Arc::clone(&ctx.verdicts),
-        console.map(|console| collector::Terminal { console }),
-    );
-    let collected = Arc::clone(&collector.collected);
-    let failed = Arc::clone(&collector.failed);
-    let cli: cucumber::cli::Opts<_, _, _, cucumber::cli::Empty> = cucumber::cli::Opts {
-        tags_filter: tags,
-        ..cucumber::cli::Opts::default()
-    };
-    let hook_ctx = Arc::clone(ctx);
-    let cucumber = OnrampWorld::cucumber::<PathBuf>()
-        .with_parser(features::Parser)
-        .with_writer(collector.normalized())
-        .with_cli(cli)
-        .given(crate::steps::step_pattern(), crate::steps::sign_in_step)
-        .when(crate::steps::step_pattern(), crate::steps::sign_in_step)
-        .max_concurrent_scenarios(1)
-        .fail_on_skipped()
-        .before(move |feature, _, scenario, world| {
-            world.ctx = Some(Arc::clone(&hook_ctx));
-            world.scenario = Some(collector::scenario_key(feature, scenario));
-            Box::pin(async {})
-        });
-    let deadline = async {
-        match bounds.deadline {
-            Some(deadline) => tokio::time::sleep(deadline).await,
-            None => std::future::pending().await,
-        }
-    };
-    let fail_fast = async {
-        if bounds.fail_fast {
-            failed.notified().await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    let (ended, crashed) = tokio::select! {
-        ran = caught(cucumber.run(features)) => (Ended::Completed, ran.err()),
-        stop = stops.next() => (Ended::Stopped(stop), None),
-        () = deadline => (Ended::Deadline, None),
-        () = fail_fast => (Ended::FailFast, None),
-    };
-    let mut collected = std::mem::take(&mut *collected.lock().unwrap_or_else(|p| p.into_inner()));
-    if ended != Ended::Completed {
-        collected.close_open("not run: the run was stopped before it", &ctx.recorder);
-    }
-    if let Some(panic) = crashed {
-        collected.errors.push(format!(
-            "onramp failed during the run ({panic}); this report holds what was recorded until then. This is a defect in onramp: please report it"
-        ));
-    }
-    (collected, ended)
-}
-
-/// Run `future`; a panic in it (outside a step, whose panics are its verdict) becomes
-/// `Err(message)` instead of unwinding through the run, so the report is still written and
-/// the browser still closed.
-async fn caught<T>(future: impl Future<Output = T>) -> Result<T, String> {
-    use futures_util::FutureExt as _;
-    std::panic::AssertUnwindSafe(future)
-        .catch_unwind()
-        .await
-        .map_err(|panic| panic_message(&*panic))
-}
-
-/// What a panic said.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "a panic".into())
 }
 
 /// Assemble the recording and write every output of `summary` into `dir`; the files
@@ -1129,24 +978,4 @@ async fn member_summaries(ctx: &RunContext) -> Vec<summary::MemberSummary> {
         });
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_panic_outside_a_step_is_caught_with_its_message() {
-        assert_eq!(caught(async { 7 }).await, Ok(7));
-        let failed = caught(async {
-            if std::hint::black_box(true) {
-                panic!("the collector broke");
-            }
-        })
-        .await;
-        assert_eq!(failed, Err("the collector broke".to_owned()));
-        let formatted =
-            std::panic::catch_unwind(|| panic!("page {} of {}", 2, 3)).expect_err("panics");
-        assert_eq!(panic_message(&*formatted), "page 2 of 3");
-    }
 }

@@ -3,7 +3,8 @@
 //! scenarios has a definition ([`unbound_steps`]: an unknown step is a usage error naming its
 //! file and line and the closest known steps), the browser the sign-in needs is installed
 //! ([`tools`]), and each endpoint's host resolves, takes a connection and answers HTTP
-//! ([`reach`]: one line each). `onramp run --dry-run` prints all of it with the plan.
+//! ([`reach`]: one line each; a host that cannot be reached means nothing runs,
+//! [`not_run`]). `onramp run --dry-run` prints all of it with the plan.
 
 use std::time::{Duration, Instant};
 
@@ -322,6 +323,46 @@ fn no_answer(error: &reqwest::Error, url: &Url, settings: &HttpSettings, took: D
     } else {
         format!("no answer from {host} ({root})")
     }
+}
+
+/// The lines of the reachability check that failed, for a remote target (the embedded
+/// sandbox is onramp's own): `None` when every host answered.
+pub async fn unreachable(ctx: &super::context::RunContext, sandbox: bool) -> Option<Vec<String>> {
+    if sandbox {
+        return None;
+    }
+    let endpoints = [
+        ("authorize", &ctx.endpoints.authorize),
+        ("token", &ctx.endpoints.token),
+        ("FHIR", &ctx.endpoints.fhir_base),
+    ];
+    let failed: Vec<String> = reach(&endpoints, &ctx.target.http)
+        .await
+        .iter()
+        .filter(|r| r.outcome.is_err())
+        .map(ToString::to_string)
+        .collect();
+    (!failed.is_empty()).then_some(failed)
+}
+
+/// The run of a payer that could not be reached (`lines`, from [`unreachable`]): every
+/// selected scenario skipped, saying why, and the reasons as the run's errors (the closing
+/// lines print them).
+pub fn not_run(
+    features: &[gherkin::Feature],
+    tags: Option<&gherkin::tagexpr::TagOperation>,
+    lines: &[String],
+    recorder: &crate::evidence::Recorder,
+) -> super::collector::Collected {
+    let reason = format!(
+        "not run: the payer could not be reached ({})",
+        lines.join("; ")
+    );
+    let errors = lines
+        .iter()
+        .map(|l| format!("the payer could not be reached: {l}"))
+        .collect();
+    super::collector::Collected::not_run(&selected(features, tags), &reason, errors, recorder)
 }
 
 /// What `onramp run --dry-run` found: the plan as text, and the exit code a run would
