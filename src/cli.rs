@@ -109,9 +109,11 @@ checklist.md, emails/, screenshots/; OUT/latest points at the newest run. In Git
 (GITHUB_STEP_SUMMARY set) a Markdown job summary is appended too; examples/ci/ in onramp's
 repository holds GitHub Actions and GitLab CI jobs.
 
-Exit status: 0 conformant, 1 conformance failures, 2 usage or configuration error,
-3 environment error (no browser, target unreachable), 130/143/129 stopped by
-SIGINT/SIGTERM/SIGHUP (the report is still written).";
+Exit status: 0 conformant, 1 conformance failures (the payer broke a rule), 2 usage or
+configuration error (the features or the target do not fit, an unknown step), 3 could not
+test (no browser; the payer unreachable, not answering in time or answering 5xx/429;
+--deadline reached), 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP (the report is still
+written).";
 
 #[derive(Debug, Args)]
 struct RunArgs {
