@@ -117,11 +117,13 @@ fn describe(action: &Action) -> String {
 }
 
 /// Whether the browser at `url` was redirected to the app: at `redirect_uri`, or elsewhere on
-/// its origin with a code (sent to the wrong place, which the caller fails). A page of the
-/// payer's on the app's origin carries no code and is waited through.
+/// its origin with what only an authorization response carries, a `code` and a `state`
+/// (sent to the wrong place, which the caller fails). A page of the payer's on the app's
+/// origin is waited through, even one with a `code` of its own (a one-time passcode page).
 fn redirected(url: &Url, redirect_uri: &Url) -> bool {
+    let has = |wanted: &str| url.query_pairs().any(|(name, _)| name == wanted);
     same_endpoint(url, redirect_uri)
-        || (same_origin(url, redirect_uri) && url.query_pairs().any(|(name, _)| name == "code"))
+        || (same_origin(url, redirect_uri) && has("code") && has("state"))
 }
 
 /// Whether `url` is `redirect_uri` (scheme, host, port and path; the query differs).
@@ -553,5 +555,26 @@ impl RunContext {
             .await;
         }
         Ok(Probe { reached, stopped })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redirect_is_the_registered_uri_or_an_authorization_response_on_its_origin() {
+        let registered = Url::parse("https://app.example/cb").expect("url");
+        let at = |u: &str| redirected(&Url::parse(u).expect("url"), &registered);
+        assert!(at("https://app.example/cb?code=c&state=s"));
+        assert!(at("https://app.example/cb?error=access_denied"));
+        // Sent to another path of the app's origin with the response: caught at once.
+        assert!(at("https://app.example/elsewhere?code=c&state=s"));
+        // The payer's own pages on the app's origin are waited through, a passcode page too.
+        assert!(!at(
+            "https://app.example/v2/accounts/login?next=%2Fauthorize"
+        ));
+        assert!(!at("https://app.example/verify?code=123456"));
+        assert!(!at("https://payer.example/cb?code=c&state=s"));
     }
 }
