@@ -1,6 +1,9 @@
-//! HTTP to the target: reqwest over rustls with a timeout, a cap on response size, bounded
-//! retries on 429/502/503/504 that honour `Retry-After`, and every exchange recorded (and
-//! redacted) as evidence. Shared by the token exchange and the FHIR reads.
+//! HTTP to the target: reqwest over rustls with a connect and a total timeout, a cap on
+//! response size, bounded retries on 429/502/503/504 that honour `Retry-After`, and every
+//! exchange recorded (and redacted) as evidence. Shared by the token exchange and the FHIR
+//! reads. No usable answer is an [`HttpError`], which is never the payer's conformance: a
+//! 5xx or 429 after the retries is "the payer was unavailable", and an origin that gave no
+//! answer at all gets no more requests in the run ([`HttpError::Down`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -100,12 +103,6 @@ fn body_text(body: &str) -> String {
 }
 
 impl HttpError {
-    /// Whether the failure is the environment's (every one is: see the type). Kept as the
-    /// one question callers ask, so that a kind judged otherwise one day changes here.
-    pub fn is_environment(&self) -> bool {
-        true
-    }
-
     /// Whether the request was never sent because its origin failed earlier: the step that
     /// needs it is skipped (its premise failed), not failed.
     pub fn is_skip(&self) -> bool {

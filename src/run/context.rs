@@ -104,8 +104,8 @@ impl RunContext {
         let verifier = authorized.start.verifier.as_ref().filter(|_| with_verifier);
         let answer = self.oauth.exchange(&code, verifier).await;
         match &answer.transport {
-            Some(error) if error.is_environment() => Err(StepFailure::from_http(error)),
-            _ => Ok(answer),
+            Some(error) => Err(StepFailure::from_http(error)),
+            None => Ok(answer),
         }
     }
 

@@ -36,7 +36,7 @@ impl Refreshed {
 }
 
 fn environment(answer: &TokenAnswer) -> Result<(), StepFailure> {
-    match answer.transport.as_ref().filter(|e| e.is_environment()) {
+    match answer.transport.as_ref() {
         Some(error) => Err(StepFailure::from_http(error)),
         None => Ok(()),
     }
