@@ -415,7 +415,8 @@ fn retry_after(value: Option<&str>) -> Option<Duration> {
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
-fn root_cause(error: &dyn std::error::Error) -> String {
+/// The deepest cause of `error`, which says it plainest.
+pub fn root_cause(error: &dyn std::error::Error) -> String {
     let mut deepest = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

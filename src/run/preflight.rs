@@ -280,15 +280,7 @@ fn no_answer(error: &reqwest::Error, url: &Url, settings: &HttpSettings, took: D
     let lower = causes.to_lowercase();
     // The deepest cause says it plainest ("Name or service not known", "invalid peer
     // certificate: UnknownIssuer").
-    let root = {
-        let mut deepest = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            deepest = cause.to_string();
-            source = cause.source();
-        }
-        deepest
-    };
+    let root = crate::http::root_cause(error);
     let refused = {
         let mut source: Option<&dyn std::error::Error> = Some(error);
         let mut found = false;
