@@ -14,8 +14,8 @@ use crate::validate::files::{self, Event, Input};
 use crate::validate::output::{Format, Writer};
 use crate::validate::{Tier, Validator};
 
-use crate::console::{ColorChoice, Console, Verbosity};
-use crate::exit;
+use crate::infra::console::{ColorChoice, Console, Verbosity};
+use crate::infra::exit;
 
 /// onramp: prove a Patient Access app's FHIR R4 support and assemble the evidence.
 #[derive(Debug, Parser)]
@@ -413,7 +413,7 @@ fn color_asked(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<Col
 
 /// Print an error once, with its chain of causes.
 fn report(error: &dyn std::error::Error) {
-    eprintln!("onramp: {}", crate::text::with_causes(error));
+    eprintln!("onramp: {}", crate::infra::text::with_causes(error));
 }
 
 fn run(cli: Cli) -> Result<u8, CliError> {
@@ -606,7 +606,7 @@ fn sandbox(args: SandboxArgs, console: Console) -> Result<u8, CliError> {
     runtime.block_on(async {
         // Listen for Ctrl-C, SIGTERM and SIGHUP before saying where to find the sandbox:
         // whoever reads that may send one at once.
-        let mut stops = crate::stop::Stops::listen();
+        let mut stops = crate::infra::stop::Stops::listen();
         let sandbox = Sandbox::start(config).await.map_err(CliError::Sandbox)?;
         println!("{}", crate::sandbox::describe(&sandbox));
         let _ = io::stdout().flush();
@@ -670,7 +670,7 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
         summary.duration_ms as f64 / 1000.0
     );
     for error in &summary.errors {
-        println!("onramp: {}", crate::text::inert(error));
+        println!("onramp: {}", crate::infra::text::inert(error));
     }
     print!("{}", failures(summary, console));
     println!(
@@ -703,8 +703,8 @@ fn failures(summary: &crate::run::summary::RunSummary, console: Console) -> Stri
         }
         let heading = format!(
             "{} › {}",
-            crate::text::inert(&scenario.feature),
-            crate::text::inert(&scenario.name)
+            crate::infra::text::inert(&scenario.feature),
+            crate::infra::text::inert(&scenario.name)
         );
         out.push_str(&console.paint_out("1", &heading));
         out.push('\n');
@@ -722,14 +722,14 @@ fn failures(summary: &crate::run::summary::RunSummary, console: Console) -> Stri
             let line = format!(
                 "   {mark}  {} {}   [{}:{}, {kind}]",
                 step.keyword,
-                crate::text::inert(&step.text),
+                crate::infra::text::inert(&step.text),
                 scenario.file,
                 step.line
             );
             out.push_str(&console.paint_out(colour, &line));
             out.push('\n');
             if let Some(first) = step.error.as_deref().and_then(|e| e.lines().next()) {
-                out.push_str(&format!("      {}\n", crate::text::inert(first)));
+                out.push_str(&format!("      {}\n", crate::infra::text::inert(first)));
             }
         }
     }
@@ -757,7 +757,7 @@ fn dry_run(args: &RunArgs, options: &crate::run::RunOptions) -> Result<u8, CliEr
         let plan = runtime
             .block_on(crate::run::preflight::dry_run(&options))
             .map_err(CliError::Run)?;
-        print!("{}", crate::text::inert_lines(&plan.text));
+        print!("{}", crate::infra::text::inert_lines(&plan.text));
         worst = worst.max(plan.exit_code);
     }
     Ok(worst)
@@ -808,7 +808,7 @@ fn run_targets(
         if !listed.is_empty() {
             print!(
                 "\n{}:{}",
-                crate::text::inert(&run.summary.target.name),
+                crate::infra::text::inert(&run.summary.target.name),
                 listed.trim_end_matches('\n')
             );
             println!();
@@ -857,7 +857,7 @@ fn ci_outputs(args: &RunArgs, summary: &crate::run::summary::RunSummary, dir: &s
 fn init(args: InitArgs, console: Console) -> Result<u8, CliError> {
     let (sign_in, target) = match &args.preset {
         None => (
-            crate::features::DEFAULT_SIGN_IN.to_owned(),
+            crate::features::shipped::DEFAULT_SIGN_IN.to_owned(),
             crate::config::TARGET_TEMPLATE.to_owned(),
         ),
         Some(name) => {
@@ -869,7 +869,7 @@ fn init(args: InitArgs, console: Console) -> Result<u8, CliError> {
             preset_target(text)
         }
     };
-    let set = crate::features::set(&sign_in).ok_or_else(|| CliError::UnknownPreset {
+    let set = crate::features::shipped::set(&sign_in).ok_or_else(|| CliError::UnknownPreset {
         name: sign_in.clone(),
     })?;
     let mut files: Vec<(PathBuf, String)> = set
@@ -887,7 +887,7 @@ fn init(args: InitArgs, console: Console) -> Result<u8, CliError> {
         return Err(CliError::Exists { path: path.clone() });
     }
     for (path, text) in &files {
-        crate::atomic::write(path, text.as_bytes()).map_err(|source| CliError::Write {
+        crate::infra::atomic::write(path, text.as_bytes()).map_err(|source| CliError::Write {
             path: path.clone(),
             source,
         })?;
@@ -912,7 +912,7 @@ fn preset_target(text: &str) -> (String, String) {
     let sign_in = toml::from_str::<toml::Table>(text)
         .ok()
         .and_then(|t| t.get("sign_in")?.as_str().map(str::to_owned))
-        .unwrap_or_else(|| crate::features::DEFAULT_SIGN_IN.to_owned());
+        .unwrap_or_else(|| crate::features::shipped::DEFAULT_SIGN_IN.to_owned());
     let target = text
         .lines()
         .map(|line| {
@@ -952,7 +952,7 @@ fn checklist(args: ChecklistArgs, console: Console) -> Result<u8, CliError> {
             ));
         }
         for (path, bytes) in outputs {
-            crate::atomic::write(&path, &bytes).map_err(|source| CliError::Write {
+            crate::infra::atomic::write(&path, &bytes).map_err(|source| CliError::Write {
                 path: path.clone(),
                 source,
             })?;

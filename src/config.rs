@@ -25,8 +25,8 @@ use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
+use crate::infra::secret::Secret;
 use crate::sandbox::{Fault, Persona, PkceMode};
-use crate::secret::Secret;
 
 /// The commented template `onramp init` writes.
 pub const TARGET_TEMPLATE: &str = include_str!("../targets/onramp-target.toml");
@@ -212,7 +212,7 @@ impl Default for HttpSettings {
 /// Which features a run executes when `--features` does not say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeatureSource {
-    /// The shipped features with this sign-in ([`crate::features`]).
+    /// The shipped features with this sign-in ([`crate::features::shipped`]).
     Shipped(String),
     /// A folder of the user's own.
     Dir(PathBuf),
@@ -605,12 +605,12 @@ impl Reader<'_> {
             }
             (None, Some(name)) => {
                 let name_text = self.string("sign_in", name)?;
-                if crate::features::set(&name_text).is_none() {
+                if crate::features::shipped::set(&name_text).is_none() {
                     return Err(self.invalid(
                         Some(name.span()),
                         format!(
                             "sign_in: no shipped sign-in is called \"{name_text}\"; the shipped ones are: {}",
-                            crate::features::sign_ins().join(", ")
+                            crate::features::shipped::sign_ins().join(", ")
                         ),
                     ));
                 }
@@ -618,7 +618,7 @@ impl Reader<'_> {
             }
             (None, None) => FeatureSource::Shipped(
                 sandbox_persona
-                    .map_or(crate::features::DEFAULT_SIGN_IN, Persona::name)
+                    .map_or(crate::features::shipped::DEFAULT_SIGN_IN, Persona::name)
                     .to_owned(),
             ),
         };
@@ -1055,7 +1055,7 @@ auth = "basic"
         assert_eq!(client.auth, ClientAuth::Basic);
         assert_eq!(
             target.features,
-            FeatureSource::Shipped(crate::features::DEFAULT_SIGN_IN.into())
+            FeatureSource::Shipped(crate::features::shipped::DEFAULT_SIGN_IN.into())
         );
         assert!(!format!("{target:?}").contains("acme-secret-value"));
     }

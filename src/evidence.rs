@@ -136,7 +136,7 @@ pub struct Recorder {
     /// The run's time zero, as an instant and on the wall clock.
     origin: (Instant, SystemTime),
     /// Where each exchange and browser action is printed as it is recorded (`--verbose`).
-    trace: Option<crate::console::Console>,
+    trace: Option<crate::infra::console::Console>,
     /// Who else gets each saved screenshot (its file and PNG) as it is taken: the recording.
     frames: Option<FrameSink>,
 }
@@ -178,7 +178,7 @@ impl Recorder {
 
     /// Also print every exchange and browser action on standard output as it is recorded,
     /// redacted like everything else.
-    pub fn with_trace(self, console: crate::console::Console) -> Self {
+    pub fn with_trace(self, console: crate::infra::console::Console) -> Self {
         Self {
             trace: Some(console),
             ..self
@@ -198,7 +198,7 @@ impl Recorder {
     fn trace(&self, line: &str) {
         if let Some(console) = self.trace {
             use std::io::Write as _;
-            let line = crate::text::inert(line);
+            let line = crate::infra::text::inert(line);
             let _ = writeln!(
                 std::io::stdout().lock(),
                 "{}",
@@ -412,15 +412,15 @@ impl Recorder {
             *last = Some(digest);
         }
         let index = self.evidence().screenshots.len() + 1;
-        let mut words = crate::text::slug_words(caption);
+        let mut words = crate::infra::text::slug_words(caption);
         words.truncate(6);
         let slug = words.join("-");
         let name = format!("{index:02}-{slug}.png");
         let Some(dir) = &self.screenshots_dir else {
             return;
         };
-        let saved =
-            std::fs::create_dir_all(dir).and_then(|()| crate::atomic::write(&dir.join(&name), png));
+        let saved = std::fs::create_dir_all(dir)
+            .and_then(|()| crate::infra::atomic::write(&dir.join(&name), png));
         match saved {
             Ok(()) => {
                 let file = format!("screenshots/{name}");

@@ -296,8 +296,8 @@ cases! {
 fn every_then_step_has_a_case() {
     let mut missing = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    for sign_in in onramp::features::sign_ins() {
-        for (name, text) in onramp::features::set(sign_in).expect("a shipped set") {
+    for sign_in in onramp::features::shipped::sign_ins() {
+        for (name, text) in onramp::features::shipped::set(sign_in).expect("a shipped set") {
             let feature =
                 cucumber::gherkin::Feature::parse(text, cucumber::gherkin::GherkinEnv::default())
                     .expect("parses");

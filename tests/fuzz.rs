@@ -530,8 +530,8 @@ fn the_runs_search_reads_any_response() {
             retries: 0,
             ..onramp::config::HttpSettings::default()
         };
-        let http = onramp::http::Http::new(settings, recorder).expect("client");
-        let token = onramp::secret::Secret::new("fuzz-token");
+        let http = onramp::payer::http::Http::new(settings, recorder).expect("client");
+        let token = onramp::infra::secret::Secret::new("fuzz-token");
         // Every tier, with the CARIN profiles the run applies by default.
         let validator = Arc::new(
             onramp::validate::Validator::default()
@@ -544,12 +544,12 @@ fn the_runs_search_reads_any_response() {
         runner()
             .run(&(status, document()), |(status, bytes)| {
                 *body.lock().expect("body") = (status, bytes);
-                let result = runtime.block_on(onramp::fhir::search(
+                let result = runtime.block_on(onramp::payer::fhir::search(
                     &http,
                     &base,
                     "Patient",
                     &token,
-                    onramp::fhir::Paging {
+                    onramp::payer::fhir::Paging {
                         page_size: Some(10),
                         page_cap: 3,
                     },

@@ -55,7 +55,7 @@ pub enum BrowserError {
         #[source]
         source: Box<fantoccini::error::CmdError>,
     },
-    #[error("timed out after {} waiting for {what}", crate::text::seconds(*waited))]
+    #[error("timed out after {} waiting for {what}", crate::infra::text::seconds(*waited))]
     Timeout { what: String, waited: Duration },
     #[error("the page at {url} has no {what}")]
     Missing { what: String, url: String },
@@ -760,7 +760,7 @@ impl Browser {
                         .iter()
                         .filter_map(|i| i.as_str())
                         .take(20)
-                        .map(|t| crate::text::truncate(t, 60))
+                        .map(|t| crate::infra::text::truncate(t, 60))
                         .collect()
                 })
                 .unwrap_or_default()

@@ -45,7 +45,7 @@ impl GithubRun {
 fn inline(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let text = text.replace(['\n', '\r'], " ");
-    for c in crate::text::inert(&text).chars() {
+    for c in crate::infra::text::inert(&text).chars() {
         match c {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -60,10 +60,10 @@ fn inline(text: &str) -> String {
     out
 }
 
-/// `text` with its line breaks kept and everything else [`crate::text::inert`].
+/// `text` with its line breaks kept and everything else [`crate::infra::text::inert`].
 fn lines_inert(text: &str) -> String {
     text.lines()
-        .map(crate::text::inert)
+        .map(crate::infra::text::inert)
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -239,7 +239,7 @@ pub fn github_annotations(summary: &RunSummary, in_checkout: impl Fn(&str) -> bo
             );
             lines.push(format!(
                 "::{level} {place}title={}::{}",
-                command_property(&crate::text::inert(&title)),
+                command_property(&crate::infra::text::inert(&title)),
                 command_data(&lines_inert(message.trim_end()))
             ));
         }
@@ -247,7 +247,7 @@ pub fn github_annotations(summary: &RunSummary, in_checkout: impl Fn(&str) -> bo
     for error in &summary.errors {
         lines.push(format!(
             "::error title=onramp::{}",
-            command_data(&crate::text::inert(error))
+            command_data(&crate::infra::text::inert(error))
         ));
     }
     lines

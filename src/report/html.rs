@@ -535,7 +535,7 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
     });
     View {
         run_id: &summary.run_id,
-        verdict: if summary.outcome == Outcome::Error && summary.exit_code == crate::exit::USAGE {
+        verdict: if summary.outcome == Outcome::Error && summary.exit_code == crate::infra::exit::USAGE {
             // Not run as written: the payer was not judged.
             Verdict {
                 label: "The features or the target do not fit",

@@ -56,10 +56,10 @@ pub struct Combined {
 /// environment, then conformance failures; a signal outranks them all.
 fn rank(code: u8) -> u8 {
     match code {
-        crate::exit::OK => 0,
-        crate::exit::FAILURES => 1,
-        crate::exit::ENVIRONMENT => 2,
-        crate::exit::USAGE => 3,
+        crate::infra::exit::OK => 0,
+        crate::infra::exit::FAILURES => 1,
+        crate::infra::exit::ENVIRONMENT => 2,
+        crate::infra::exit::USAGE => 3,
         _ => 4,
     }
 }
@@ -69,7 +69,7 @@ pub fn worst(outcomes: &[TargetOutcome]) -> (Outcome, u8) {
     outcomes
         .iter()
         .max_by_key(|t| rank(t.exit_code))
-        .map_or((Outcome::Error, crate::exit::USAGE), |t| {
+        .map_or((Outcome::Error, crate::infra::exit::USAGE), |t| {
             (t.outcome, t.exit_code)
         })
 }

@@ -1,7 +1,7 @@
 //! Outputs of a run, rendered from the [`RunSummary`] alone (so each passes the run's one
 //! redaction): `summary.json`, `report.html`, `junit.xml`, `cucumber.json`,
 //! `checklist.md`, the email drafts and the recording. File writes are atomic
-//! ([`crate::atomic`]).
+//! ([`crate::infra::atomic`]).
 //!
 //! Renderers never touch the network.
 
@@ -33,7 +33,8 @@ pub enum ReportError {
 
 fn write(dir: &Path, name: &str, bytes: &[u8], files: &mut Vec<String>) -> Result<(), ReportError> {
     let path = dir.join(name);
-    crate::atomic::write(&path, bytes).map_err(|source| ReportError::Write { path, source })?;
+    crate::infra::atomic::write(&path, bytes)
+        .map_err(|source| ReportError::Write { path, source })?;
     files.push(name.to_owned());
     Ok(())
 }
@@ -47,7 +48,7 @@ pub fn write_summary(
 ) -> Result<(), ReportError> {
     let path = dir.join("summary.json");
     // Streamed to the file: the summary of a large run is tens of megabytes.
-    crate::atomic::write_with(&path, |out| {
+    crate::infra::atomic::write_with(&path, |out| {
         serde_json::to_writer_pretty(out, summary).map_err(std::io::Error::from)
     })
     .map_err(|source| ReportError::Write { path, source })?;

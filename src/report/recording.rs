@@ -201,7 +201,7 @@ impl Encoder {
         let _ = std::fs::remove_file(dir.join("recording.mp4"));
         Err(RecordingError::Write(format!(
             "ffmpeg failed ({status}): {}",
-            crate::text::inert(said.lines().last().unwrap_or("no message"))
+            crate::infra::text::inert(said.lines().last().unwrap_or("no message"))
         )))
     }
 }
@@ -341,7 +341,7 @@ fn animated_png(dir: &Path, shots: &[Screenshot]) -> Result<Recording, Recording
             .finish()
             .map_err(|e| RecordingError::Write(e.to_string()))?;
     }
-    crate::atomic::write(&dir.join("recording.png"), &bytes)
+    crate::infra::atomic::write(&dir.join("recording.png"), &bytes)
         .map_err(|e| RecordingError::Write(e.to_string()))?;
     Ok(Recording {
         file: "recording.png".into(),

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::access::Verdict;
 use crate::evidence::Recorder;
+use crate::payer::access::Verdict;
 
 /// One check of one type, as its step judged it.
 #[derive(Debug, Clone, PartialEq, Eq)]

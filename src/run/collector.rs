@@ -16,8 +16,8 @@ use cucumber::{Event, World, Writer, parser, writer};
 use super::StepFailure;
 use super::failure::{ScenarioKey, Verdicts};
 use super::summary::{FailureKind, ScenarioSummary, Severity, Status, StepSummary};
-use crate::console::Console;
 use crate::evidence::Recorder;
+use crate::infra::console::Console;
 
 /// What the collector gathered.
 #[derive(Debug, Default)]
@@ -52,7 +52,7 @@ pub struct Collector {
 /// The key a scenario's checks report under (see [`Verdicts`]).
 pub fn scenario_key(feature: &gherkin::Feature, scenario: &gherkin::Scenario) -> ScenarioKey {
     (
-        crate::signin::display_path(feature.path.as_deref()),
+        crate::payer::recipe::display_path(feature.path.as_deref()),
         scenario.position.line,
     )
 }
@@ -101,13 +101,13 @@ impl Terminal {
             Status::Warning => ("!", "33"),
             Status::Skipped => ("-", "2"),
         };
-        let text = crate::text::inert(&step.text);
+        let text = crate::infra::text::inert(&step.text);
         self.line(&self.paint(code, &format!("   {mark}  {} {text}", step.keyword)));
         if let Some(error) = &step.error {
             // A failure quotes the target (an OperationOutcome, a URL): its lines are the
             // message's own, anything else in them is escaped.
             for line in error.lines() {
-                let line = crate::text::inert(line);
+                let line = crate::infra::text::inert(line);
                 self.line(&self.paint(code, &format!("      {line}")));
             }
         }
@@ -384,7 +384,7 @@ fn scenario_record(
 ) -> ScenarioSummary {
     ScenarioSummary {
         feature: feature.name.clone(),
-        file: crate::signin::display_path(feature.path.as_deref()),
+        file: crate::payer::recipe::display_path(feature.path.as_deref()),
         name: scenario_name(scenario),
         line: scenario.position.line,
         tags: feature

@@ -10,17 +10,17 @@ use std::sync::Arc;
 use url::Url;
 
 use super::StepFailure;
-use super::browser::SharedBrowser;
 use super::checks::Checks;
 use super::searches::Searches;
 use super::session::{Authorized, Grant, Session};
+use super::shared_browser::SharedBrowser;
 use crate::browser::Browser;
 use crate::config::Target;
 use crate::evidence::Recorder;
-use crate::http::Http;
-use crate::oauth::{OAuthClient, TokenAnswer};
-use crate::secret::Secret;
-use crate::signin::Recipe;
+use crate::infra::secret::Secret;
+use crate::payer::http::Http;
+use crate::payer::oauth::{OAuthClient, TokenAnswer};
+use crate::payer::recipe::Recipe;
 
 /// The endpoints of the target, once known (the sandbox's are known after it starts).
 #[derive(Debug, Clone)]
@@ -45,12 +45,12 @@ pub struct RunContext {
     pub searches: Searches,
     pub checks: Checks,
     /// The SMART configuration and the CapabilityStatement, fetched once.
-    pub discovery: super::discovery::Discovery,
+    pub discovery: super::documents::Discovery,
     /// The failures of checks, on their way to the collector.
     pub verdicts: Arc<super::Verdicts>,
     pub recipe: Option<Recipe>,
     /// The members' sign-ins that failed in a way a retry would repeat.
-    pub sign_in_failures: super::signin::Failures,
+    pub sign_in_failures: super::browser_sign_in::Failures,
     /// How every resource read is validated (the target's `[validation]`).
     pub validator: Arc<crate::validate::Validator>,
 }
@@ -68,7 +68,7 @@ impl RunContext {
             .members
             .get(member)
             .map_or(&self.target.member, |m| &m.values);
-        crate::signin::expand(text, values).map_err(StepFailure::usage)
+        crate::payer::recipe::expand(text, values).map_err(StepFailure::usage)
     }
 
     /// Take a screenshot as evidence; a failure to take one is a note, not a failed step.

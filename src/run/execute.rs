@@ -18,7 +18,7 @@ use crate::steps::OnrampWorld;
 pub enum Ended {
     Completed,
     /// A signal stopped it.
-    Stopped(crate::stop::Stop),
+    Stopped(crate::infra::stop::Stop),
     /// `--deadline` came.
     Deadline,
     /// `--fail-fast` and a step failed.
@@ -34,13 +34,13 @@ impl Ended {
         mut collected: collector::Collected,
         deadline: Option<std::time::Duration>,
         recorder: &crate::evidence::Recorder,
-    ) -> (collector::Collected, Option<crate::stop::Stop>) {
+    ) -> (collector::Collected, Option<crate::infra::stop::Stop>) {
         let stopped = match self {
             Ended::Stopped(stop) => Some(stop),
             Ended::Deadline => {
                 collected.errors.push(format!(
                     "the run reached its --deadline of {} and was stopped there; the scenarios it had not finished are not in this report",
-                    crate::text::seconds(deadline.unwrap_or_default())
+                    crate::infra::text::seconds(deadline.unwrap_or_default())
                 ));
                 None
             }
@@ -70,8 +70,8 @@ pub async fn execute(
     ctx: &Arc<RunContext>,
     features: Vec<gherkin::Feature>,
     tags: Option<gherkin::tagexpr::TagOperation>,
-    console: Option<crate::console::Console>,
-    stops: &mut crate::stop::Stops,
+    console: Option<crate::infra::console::Console>,
+    stops: &mut crate::infra::stop::Stops,
     bounds: Bounds,
 ) -> (collector::Collected, Ended) {
     let collector = collector::Collector::new(
@@ -87,7 +87,7 @@ pub async fn execute(
     };
     let hook_ctx = Arc::clone(ctx);
     let cucumber = OnrampWorld::cucumber::<PathBuf>()
-        .with_parser(super::features::Parser)
+        .with_parser(crate::features::Parser)
         .with_writer(collector.normalized())
         .with_cli(cli)
         .given(crate::steps::step_pattern(), crate::steps::sign_in_step)

@@ -44,10 +44,10 @@ impl StepFailure {
         Self::of(FailureKind::Usage, message)
     }
 
-    /// No usable answer came (see [`crate::http::HttpError`]): onramp could not test, or,
+    /// No usable answer came (see [`crate::payer::http::HttpError`]): onramp could not test, or,
     /// when the request was not even sent because its origin failed earlier, the step's
     /// premise failed and it is skipped.
-    pub fn from_http(error: &crate::http::HttpError) -> Self {
+    pub fn from_http(error: &crate::payer::http::HttpError) -> Self {
         if error.is_skip() {
             Self::blocked(error.to_string())
         } else {
@@ -56,7 +56,7 @@ impl StepFailure {
     }
 
     /// A search's failure, with its kind.
-    pub fn from_search(failure: &crate::fhir::SearchFailure) -> Self {
+    pub fn from_search(failure: &crate::payer::fhir::SearchFailure) -> Self {
         Self::of(failure.kind, failure.message.clone())
     }
 

@@ -27,7 +27,7 @@ pub struct ManyReport {
 
 /// A folder name for a target: its name in lower case, letters, digits and dashes.
 fn folder_name(name: &str, taken: &[String]) -> String {
-    let mut slug = crate::text::slug_words(name).join("-");
+    let mut slug = crate::infra::text::slug_words(name).join("-");
     if slug.is_empty() {
         slug = "target".into();
     }
@@ -49,7 +49,7 @@ pub async fn run_many(
 ) -> Result<ManyReport, RunError> {
     // From here on no signal ends the process: each run listens for its own, stops and
     // writes its report, and then the index is written.
-    let _stops = crate::stop::Stops::listen();
+    let _stops = crate::infra::stop::Stops::listen();
     let started = Instant::now();
     let started_at = super::now_rfc3339();
     let jobs = jobs.clamp(1, targets.len().max(1));
@@ -223,7 +223,11 @@ pub async fn run_many(
 
 /// One line per target as it finishes, and its failed steps (unless quiet would hide
 /// nothing: failures are always shown).
-fn announce(console: crate::console::Console, folder: &str, report: &Result<RunReport, RunError>) {
+fn announce(
+    console: crate::infra::console::Console,
+    folder: &str,
+    report: &Result<RunReport, RunError>,
+) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     match report {
@@ -255,12 +259,12 @@ fn announce(console: crate::console::Console, folder: &str, report: &Result<RunR
                         scenario.name,
                         step.keyword,
                         step.text,
-                        crate::text::inert(first)
+                        crate::infra::text::inert(first)
                     );
                 }
             }
             for error in &summary.errors {
-                let _ = writeln!(out, "  onramp: {}", crate::text::inert(error));
+                let _ = writeln!(out, "  onramp: {}", crate::infra::text::inert(error));
             }
         }
         Err(error) => {
@@ -268,7 +272,7 @@ fn announce(console: crate::console::Console, folder: &str, report: &Result<RunR
                 out,
                 "onramp: [{folder}] {}: {}",
                 console.paint_out("1;33", "could not run"),
-                crate::text::inert(&error.to_string())
+                crate::infra::text::inert(&error.to_string())
             );
         }
     }

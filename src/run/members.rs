@@ -13,8 +13,8 @@ use tokio::sync::{Mutex as AsyncMutex, OnceCell};
 use super::StepFailure;
 use super::context::RunContext;
 use super::session::Grant;
-use crate::fhir::{Paging, SearchFailure, SearchResult};
-use crate::isolation::{Owner, Way};
+use crate::payer::fhir::{Paging, SearchFailure, SearchResult};
+use crate::payer::isolation::{Owner, Way};
 
 type GrantCell = Arc<OnceCell<Result<Arc<Grant>, StepFailure>>>;
 type SearchCell = Arc<OnceCell<Arc<SearchResult>>>;
@@ -176,7 +176,7 @@ impl RunContext {
                 page_cap: self.target.page_cap,
             };
             Arc::new(
-                crate::fhir::search(
+                crate::payer::fhir::search(
                     &self.http,
                     &self.endpoints.fhir_base,
                     kind,
@@ -192,7 +192,10 @@ impl RunContext {
     }
 
     /// A live access token of member `index`.
-    pub async fn member_token(&self, index: usize) -> Result<crate::secret::Secret, StepFailure> {
+    pub async fn member_token(
+        &self,
+        index: usize,
+    ) -> Result<crate::infra::secret::Secret, StepFailure> {
         self.member_grant(index)
             .await?
             .access_token(&self.oauth, &self.recorder)
@@ -211,9 +214,9 @@ impl RunContext {
                 if &*r.kind == "Patient" {
                     r.id.as_deref() == Some(patient)
                 } else {
-                    r.owners
-                        .iter()
-                        .any(|o| crate::access::reference_target(o).as_ref() == Some(&member))
+                    r.owners.iter().any(|o| {
+                        crate::payer::access::reference_target(o).as_ref() == Some(&member)
+                    })
                 }
             })
             .filter_map(|r| r.id.clone())
@@ -241,7 +244,7 @@ impl RunContext {
             "{}/{path}",
             self.endpoints.fhir_base.as_str().trim_end_matches('/')
         );
-        let answer = crate::fhir::read(
+        let answer = crate::payer::fhir::read(
             &self.http,
             &self.endpoints.fhir_base,
             path,
@@ -255,7 +258,7 @@ impl RunContext {
             Ok(response) => {
                 let body: Option<serde_json::Value> = serde_json::from_slice(&response.body).ok();
                 let leaked = match (&body, response.status) {
-                    (Some(body), 200..=299) => crate::isolation::leaked(body, owner),
+                    (Some(body), 200..=299) => crate::payer::isolation::leaked(body, owner),
                     _ => Vec::new(),
                 };
                 let verdict = match response.status {

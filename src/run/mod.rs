@@ -6,26 +6,25 @@
 //! ([`preflight::unreachable`]: nothing runs against a payer that cannot be reached), runs
 //! the features through cucumber with one writer of ours ([`execute`], [`collector`]),
 //! builds one [`RunSummary`] and writes every output from it. Ctrl-C, SIGTERM or SIGHUP
-//! ([`crate::stop`]), `--deadline` and `--fail-fast` stop the run and still write what was
+//! ([`crate::infra::stop`]), `--deadline` and `--fail-fast` stop the run and still write what was
 //! recorded.
 //!
 //! Data flows one way: steps record into the context and the recorder (redacted at the
 //! door); the summary is built from them after the run; renderers only read the summary.
 
-mod browser;
+mod browser_sign_in;
 mod checks;
 mod collector;
 pub mod context;
-mod discovery;
+mod documents;
 mod execute;
 mod failure;
-pub mod features;
 pub mod many;
 pub mod members;
 pub mod preflight;
 mod searches;
 pub mod session;
-mod signin;
+mod shared_browser;
 pub mod summary;
 pub mod timeline;
 
@@ -39,14 +38,14 @@ use url::Url;
 use crate::browser::BrowserOptions;
 use crate::config::{ConfigError, Endpoints, FeatureSource, Target};
 use crate::evidence::Recorder;
-use crate::http::Http;
-use crate::oauth::OAuthClient;
+use crate::features::{Features, FeaturesError};
+use crate::payer::http::Http;
+use crate::payer::oauth::OAuthClient;
+use crate::payer::recipe::Recipe;
 use crate::sandbox::{Client, Fault, Sandbox, SandboxConfig};
-use crate::signin::Recipe;
+pub use browser_sign_in::{Probe, SignIn};
 use context::RunContext;
 pub use failure::{ScenarioKey, StepFailure, Verdicts, verdict};
-use features::{Features, FeaturesError};
-pub use signin::{Probe, SignIn};
 use summary::{
     Counts, FailureKind, Outcome, ResourceFinding, ResourceResult, RunSummary, Status, TargetInfo,
     TokenSummary,
@@ -69,7 +68,7 @@ pub struct RunOptions {
     /// An incomplete production-access checklist fails the run.
     pub require_checklist: bool,
     /// How much to print, and in colour or not.
-    pub console: crate::console::Console,
+    pub console: crate::infra::console::Console,
     /// Which recording of the browser steps to make.
     pub recording: crate::report::recording::Mode,
     /// The report folder itself (a run over several targets gives each its own), instead
@@ -98,7 +97,7 @@ pub enum RunError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Features(#[from] FeaturesError),
-    #[error("{} of the features {} no step definition (nothing was run):\n{}", crate::text::plural(steps.len(), "step"), if steps.len() == 1 { "has" } else { "have" }, steps.iter().map(|s| format!("  {s}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{} of the features {} no step definition (nothing was run):\n{}", crate::infra::text::plural(steps.len(), "step"), if steps.len() == 1 { "has" } else { "have" }, steps.iter().map(|s| format!("  {s}")).collect::<Vec<_>>().join("\n"))]
     Unbound { steps: Vec<preflight::Unbound> },
     #[error("the sign-in needs a browser, and none can start (nothing was run)")]
     Tools(#[source] crate::browser::BrowserError),
@@ -151,12 +150,12 @@ impl RunError {
             | RunError::Member { .. }
             | RunError::FaultsNeedSandbox { .. }
             | RunError::Recording(_)
-            | RunError::Sandbox(crate::sandbox::SandboxError::Data(_)) => crate::exit::USAGE,
+            | RunError::Sandbox(crate::sandbox::SandboxError::Data(_)) => crate::infra::exit::USAGE,
             RunError::Output { .. }
             | RunError::Tools(_)
             | RunError::Sandbox(_)
             | RunError::Setup(_)
-            | RunError::Report { .. } => crate::exit::ENVIRONMENT,
+            | RunError::Report { .. } => crate::infra::exit::ENVIRONMENT,
         }
     }
 }
@@ -429,7 +428,7 @@ async fn start_target(target: &Target, redirect_uri: &Url) -> Result<Started, Ru
         .clone()
         .unwrap_or_else(|| crate::config::ClientSettings {
             id: format!("onramp-run-{}", random_hex(4)),
-            secret: crate::secret::Secret::new(random_hex(24)),
+            secret: crate::infra::secret::Secret::new(random_hex(24)),
             redirect_uri: None,
             auth: crate::config::ClientAuth::Body,
         });
@@ -482,7 +481,7 @@ async fn start_target(target: &Target, redirect_uri: &Url) -> Result<Started, Ru
 pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     // From here on no signal ends the process: one that comes before the features run
     // stops them before they start, one that comes after is left for the report to finish.
-    let mut stops = crate::stop::Stops::listen();
+    let mut stops = crate::infra::stop::Stops::listen();
     let started = Instant::now();
     let started_at = now_rfc3339();
     let plan = Plan::resolve(&options)?;
@@ -512,7 +511,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
     for secret in plan.target.member_secrets() {
         recorder.add_secret(secret);
     }
-    let browser = Arc::new(browser::SharedBrowser::new(
+    let browser = Arc::new(shared_browser::SharedBrowser::new(
         options.webdriver.clone(),
         BrowserOptions {
             headed: options.headed,
@@ -600,10 +599,10 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
         members: members::Members::default(),
         searches: searches::Searches::new(show_progress),
         checks: checks::Checks::default(),
-        discovery: discovery::Discovery::default(),
+        discovery: documents::Discovery::default(),
         verdicts: Arc::default(),
         recipe,
-        sign_in_failures: signin::Failures::default(),
+        sign_in_failures: browser_sign_in::Failures::default(),
     });
 
     let terminal = (!options.silent).then_some(options.console);
@@ -669,7 +668,7 @@ pub async fn run(options: RunOptions) -> Result<RunReport, RunError> {
                 execute::panic_message(&*panic)
             ));
             summary.outcome = Outcome::Error;
-            summary.exit_code = crate::exit::ENVIRONMENT;
+            summary.exit_code = crate::infra::exit::ENVIRONMENT;
             let mut files = Vec::new();
             crate::report::write_summary(&dir, &summary, &mut files).map_err(|source| {
                 RunError::Report {
@@ -732,7 +731,7 @@ struct SummaryParts<'a> {
     target: TargetInfo,
     started_at: String,
     duration_ms: u64,
-    interrupted: Option<crate::stop::Stop>,
+    interrupted: Option<crate::infra::stop::Stop>,
     ctx: &'a RunContext,
     collected: collector::Collected,
     manifest: Option<&'a Path>,
@@ -796,13 +795,13 @@ async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
             "--require-checklist: the target names no production-access checklist ([payer] checklist)"
                 .into(),
         );
-        (outcome, exit_code) = (Outcome::Error, crate::exit::USAGE);
+        (outcome, exit_code) = (Outcome::Error, crate::infra::exit::USAGE);
     } else if parts.require_checklist && outcome == Outcome::Passed && !checklist.complete() {
         errors.push(format!(
             "--require-checklist: {} production-access items are not ready",
             checklist.missing()
         ));
-        (outcome, exit_code) = (Outcome::Failed, crate::exit::FAILURES);
+        (outcome, exit_code) = (Outcome::Failed, crate::infra::exit::FAILURES);
     }
 
     let resources = ctx

@@ -81,11 +81,13 @@ pub fn unbound_steps(
             let table = step.table.as_ref().map(|t| t.rows.as_slice());
             let why = match collection.find(step) {
                 Ok(Some(_)) => continue,
-                Ok(None) if is_sign_in => match crate::signin::Action::parse(&step.value, table) {
-                    Ok(Some(_)) => continue,
-                    Ok(None) => "not a step of the sign-in language".to_owned(),
-                    Err(why) => why,
-                },
+                Ok(None) if is_sign_in => {
+                    match crate::payer::recipe::Action::parse(&step.value, table) {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => "not a step of the sign-in language".to_owned(),
+                        Err(why) => why,
+                    }
+                }
                 Ok(None) => "no step definition matches it".to_owned(),
                 Err(ambiguous) => format!(
                     "{} step definitions match it",
@@ -95,7 +97,7 @@ pub fn unbound_steps(
             out.push(Unbound {
                 at: format!(
                     "{}:{}",
-                    crate::signin::display_path(feature.path.as_deref()),
+                    crate::payer::recipe::display_path(feature.path.as_deref()),
                     step.position.line
                 ),
                 step: format!("{} {}", step.keyword.trim(), step.value),
@@ -233,7 +235,7 @@ pub async fn reach(endpoints: &[(&str, &Url)], settings: &HttpSettings) -> Vec<R
             return vec![Reach {
                 name: "HTTP client".into(),
                 origin: String::new(),
-                outcome: Err(crate::text::with_causes(&error)),
+                outcome: Err(crate::infra::text::with_causes(&error)),
             }];
         }
     };
@@ -276,11 +278,11 @@ pub async fn reach(endpoints: &[(&str, &Url)], settings: &HttpSettings) -> Vec<R
 /// port refuses, TLS failed, or nothing came in time.
 fn no_answer(error: &reqwest::Error, url: &Url, settings: &HttpSettings, took: Duration) -> String {
     let host = url.host_str().unwrap_or_default();
-    let causes = crate::text::with_causes(error);
+    let causes = crate::infra::text::with_causes(error);
     let lower = causes.to_lowercase();
     // The deepest cause says it plainest ("Name or service not known", "invalid peer
     // certificate: UnknownIssuer").
-    let root = crate::http::root_cause(error);
+    let root = crate::payer::http::root_cause(error);
     let refused = {
         let mut source: Option<&dyn std::error::Error> = Some(error);
         let mut found = false;
@@ -305,12 +307,12 @@ fn no_answer(error: &reqwest::Error, url: &Url, settings: &HttpSettings, took: D
     } else if error.is_timeout() && error.is_connect() {
         format!(
             "no connection to {host} within {} ([http] connect_timeout)",
-            crate::text::seconds(settings.connect_timeout.min(settings.timeout))
+            crate::infra::text::seconds(settings.connect_timeout.min(settings.timeout))
         )
     } else if error.is_timeout() {
         format!(
             "{host} took the connection but gave no answer within {} ([http] timeout)",
-            crate::text::seconds(took)
+            crate::infra::text::seconds(took)
         )
     } else {
         format!("no answer from {host} ({root})")
@@ -372,7 +374,7 @@ pub struct DryRun {
 pub async fn dry_run(options: &super::RunOptions) -> Result<DryRun, super::RunError> {
     use std::fmt::Write as _;
     let plan = super::Plan::resolve(options)?;
-    let mut exit_code = crate::exit::OK;
+    let mut exit_code = crate::infra::exit::OK;
     let mut text = String::new();
     let target = &plan.target;
     let where_ = match &target.endpoints {
@@ -393,7 +395,7 @@ pub async fn dry_run(options: &super::RunOptions) -> Result<DryRun, super::RunEr
         text,
         "  features: {}; {} selected",
         plan.features_source,
-        crate::text::plural(selected.len(), "scenario")
+        crate::infra::text::plural(selected.len(), "scenario")
     );
     let members: Vec<&str> = target.members.iter().map(|m| m.label.as_str()).collect();
     let _ = writeln!(
@@ -421,7 +423,7 @@ pub async fn dry_run(options: &super::RunOptions) -> Result<DryRun, super::RunEr
             ),
             // The sign-in scenario needs it for sure; the others only if they sign in.
             (Err(error), _) | (_, Err(error)) if plan.signs_in => {
-                exit_code = crate::exit::ENVIRONMENT;
+                exit_code = crate::infra::exit::ENVIRONMENT;
                 format!("cannot start: {error}")
             }
             (Err(error), _) | (_, Err(error)) => {
@@ -439,7 +441,7 @@ pub async fn dry_run(options: &super::RunOptions) -> Result<DryRun, super::RunEr
         let _ = writeln!(text, "  hosts:");
         for reached in reach(&endpoints, &target.http).await {
             if reached.outcome.is_err() {
-                exit_code = crate::exit::ENVIRONMENT;
+                exit_code = crate::infra::exit::ENVIRONMENT;
             }
             let _ = writeln!(text, "    {reached}");
         }
@@ -447,10 +449,10 @@ pub async fn dry_run(options: &super::RunOptions) -> Result<DryRun, super::RunEr
     let _ = writeln!(
         text,
         "  timeouts: HTTP {} (connect {}), {} retries; browser {}",
-        crate::text::seconds(target.http.timeout),
-        crate::text::seconds(target.http.connect_timeout),
+        crate::infra::text::seconds(target.http.timeout),
+        crate::infra::text::seconds(target.http.connect_timeout),
         target.http.retries,
-        crate::text::seconds(target.browser_timeout)
+        crate::infra::text::seconds(target.browser_timeout)
     );
     let _ = writeln!(text, "  report: {}/", plan.dir.display());
     let _ = writeln!(text, "  scenarios, in the order they run:");
@@ -465,7 +467,7 @@ pub async fn dry_run(options: &super::RunOptions) -> Result<DryRun, super::RunEr
             text,
             "    {:>3}. {}:{}  {} › {}  {}",
             index + 1,
-            crate::signin::display_path(feature.path.as_deref()),
+            crate::payer::recipe::display_path(feature.path.as_deref()),
             scenario.position.line,
             feature.name,
             scenario.name,

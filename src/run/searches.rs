@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::{Mutex as AsyncMutex, OnceCell};
 
 use super::context::RunContext;
-use crate::fhir::{Paging, SearchFailure, SearchResult};
+use crate::payer::fhir::{Paging, SearchFailure, SearchResult};
 
 /// The most pages [`RunContext::search_query`] reads.
 pub const QUERY_PAGE_CAP: usize = 20;
@@ -101,7 +101,7 @@ impl RunContext {
             page_size: self.target.page_size,
             page_cap: self.target.page_cap,
         };
-        let result = crate::fhir::search(
+        let result = crate::payer::fhir::search(
             &self.http,
             &self.endpoints.fhir_base,
             kind,
@@ -123,7 +123,11 @@ impl RunContext {
     }
 
     /// `kind` read one by one, by the references to it in the member's searchable types.
-    async fn read_by_reference(&self, kind: &str, token: &crate::secret::Secret) -> SearchResult {
+    async fn read_by_reference(
+        &self,
+        kind: &str,
+        token: &crate::infra::secret::Secret,
+    ) -> SearchResult {
         let capability = self.server_capability().await.unwrap_or_default();
         let mut ids: Vec<String> = Vec::new();
         for source in &self.target.required_resources {
@@ -132,7 +136,7 @@ impl RunContext {
             }
             for resource in &Box::pin(self.search(source)).await.resources {
                 for reference in &resource.references {
-                    if let Some((target, id)) = crate::access::reference_target(reference)
+                    if let Some((target, id)) = crate::payer::access::reference_target(reference)
                         && target == kind
                         && !ids.contains(&id)
                     {
@@ -148,7 +152,7 @@ impl RunContext {
                 ids.len()
             ),
         );
-        crate::fhir::read_each(
+        crate::payer::fhir::read_each(
             &self.http,
             &self.endpoints.fhir_base,
             kind,
@@ -186,7 +190,7 @@ impl RunContext {
                 );
                 break;
             }
-            let request = crate::http::Request::get(&at)
+            let request = crate::payer::http::Request::get(&at)
                 .header("Accept", "application/fhir+json")
                 .header("Authorization", format!("Bearer {}", token.expose()));
             let response = self
@@ -195,7 +199,7 @@ impl RunContext {
                 .await
                 .map_err(|e| StepFailure::from_http(&e))?;
             if response.status != 200 {
-                let reason = crate::fhir::operation_outcome_text(&response.body)
+                let reason = crate::payer::fhir::operation_outcome_text(&response.body)
                     .map(|t| format!(": {t}"))
                     .unwrap_or_default();
                 return Err(StepFailure::conformance(format!(
@@ -221,7 +225,7 @@ impl RunContext {
                         .find(|l| l.get("relation").and_then(|r| r.as_str()) == Some("next"))
                 })
                 .and_then(|l| l.get("url").and_then(|u| u.as_str()))
-                .map(|link| crate::fhir::follow(&self.endpoints.fhir_base, &at, link))
+                .map(|link| crate::payer::fhir::follow(&self.endpoints.fhir_base, &at, link))
                 .transpose()
                 .map_err(|refused| StepFailure::conformance(format!("GET {at}: {refused}")))?;
             pages.push(bundle);

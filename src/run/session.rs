@@ -12,8 +12,8 @@ use url::Url;
 
 use super::StepFailure;
 use crate::evidence::Recorder;
-use crate::oauth::{AuthorizationStart, OAuthClient, Redirect, TokenAnswer, Tokens};
-use crate::secret::Secret;
+use crate::infra::secret::Secret;
+use crate::payer::oauth::{AuthorizationStart, OAuthClient, Redirect, TokenAnswer, Tokens};
 
 /// A member's sign-in, up to the redirect back to the app.
 #[derive(Debug, Clone)]

@@ -44,7 +44,7 @@ impl Outcome {
     /// anything went wrong outside a step. Usage problems come first (fix the features or
     /// the target before anything else), then the environment, then the target.
     pub fn decide(
-        interrupted: Option<crate::stop::Stop>,
+        interrupted: Option<crate::infra::stop::Stop>,
         failures: &[FailureKind],
         harness_errors: bool,
         ran_nothing: bool,
@@ -52,15 +52,15 @@ impl Outcome {
         if let Some(stop) = interrupted {
             (Outcome::Interrupted, stop.exit_code())
         } else if failures.contains(&FailureKind::Usage) {
-            (Outcome::Error, crate::exit::USAGE)
+            (Outcome::Error, crate::infra::exit::USAGE)
         } else if harness_errors || failures.contains(&FailureKind::Environment) {
-            (Outcome::Error, crate::exit::ENVIRONMENT)
+            (Outcome::Error, crate::infra::exit::ENVIRONMENT)
         } else if !failures.is_empty() {
-            (Outcome::Failed, crate::exit::FAILURES)
+            (Outcome::Failed, crate::infra::exit::FAILURES)
         } else if ran_nothing {
-            (Outcome::Error, crate::exit::USAGE)
+            (Outcome::Error, crate::infra::exit::USAGE)
         } else {
-            (Outcome::Passed, crate::exit::OK)
+            (Outcome::Passed, crate::infra::exit::OK)
         }
     }
 }

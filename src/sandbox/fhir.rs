@@ -23,7 +23,7 @@ use super::data::Doc;
 use super::faults::{Document, Fault, Interception};
 use super::grants::Authorization;
 use super::{PkceMode, State};
-use crate::search::Parameter;
+use crate::payer::search::Parameter;
 
 const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 /// `_count` when a search sends none (the most a page holds is the persona's).
@@ -177,10 +177,10 @@ fn in_scope(
     state: &State,
     access: &Authorization,
     kind: &str,
-    interaction: crate::scope::Interaction,
+    interaction: crate::payer::scope::Interaction,
 ) -> Result<(), FhirError> {
     if state.faults.has(&Fault::IgnoreScopes)
-        || crate::scope::permits(&access.scope, kind, interaction)
+        || crate::payer::scope::permits(&access.scope, kind, interaction)
     {
         return Ok(());
     }
@@ -188,8 +188,8 @@ fn in_scope(
         "the access token's scopes ({}) do not allow {} of {kind}",
         access.scope,
         match interaction {
-            crate::scope::Interaction::Read => "a read",
-            crate::scope::Interaction::Search => "a search",
+            crate::payer::scope::Interaction::Read => "a read",
+            crate::payer::scope::Interaction::Search => "a search",
         }
     )))
 }
@@ -475,7 +475,8 @@ fn included(
         match spec.split_once(':').map(|(_, p)| p) {
             Some("*") => parameters.extend(Parameter::references_of(kind)),
             Some(code) => parameters.extend(
-                Parameter::of(kind, code).filter(|p| p.kind == crate::search::ParamType::Reference),
+                Parameter::of(kind, code)
+                    .filter(|p| p.kind == crate::payer::search::ParamType::Reference),
             ),
             None => {}
         }
@@ -527,7 +528,7 @@ fn leaked_member(state: &State, member: usize, kind: &str, query: &Query) -> Opt
             if let Some(found) = others().find(|m| state.store.read(*m, kind, value).is_some()) {
                 return Some(found);
             }
-        } else if parameter.kind == crate::search::ParamType::Reference
+        } else if parameter.kind == crate::payer::search::ParamType::Reference
             && state.faults.leaks(kind, Leak::Patient)
         {
             let id = value.rsplit('/').next().unwrap_or(value);
@@ -555,7 +556,12 @@ async fn search(
     let made = std::time::Instant::now();
     let access = authorize(&state, &headers)?;
     known_kind(&state, &kind)?;
-    in_scope(&state, &access, &kind, crate::scope::Interaction::Search)?;
+    in_scope(
+        &state,
+        &access,
+        &kind,
+        crate::payer::scope::Interaction::Search,
+    )?;
     let query = Query::parse(&state, &kind, raw.as_deref().unwrap_or_default())?;
     let member = leaked_member(&state, access.member, &kind, &query).unwrap_or(access.member);
     let count = query.count;
@@ -635,7 +641,11 @@ async fn search(
             r.get("resourceType")
                 .and_then(Value::as_str)
                 .is_some_and(|t| {
-                    crate::scope::permits(&access.scope, t, crate::scope::Interaction::Read)
+                    crate::payer::scope::permits(
+                        &access.scope,
+                        t,
+                        crate::payer::scope::Interaction::Read,
+                    )
                 })
         });
     }
@@ -783,7 +793,12 @@ async fn read(
 ) -> Result<Response, FhirError> {
     let access = authorize(&state, &headers)?;
     known_kind(&state, &kind)?;
-    in_scope(&state, &access, &kind, crate::scope::Interaction::Read)?;
+    in_scope(
+        &state,
+        &access,
+        &kind,
+        crate::payer::scope::Interaction::Read,
+    )?;
     if state.faults.has(&Fault::NoRead(kind.clone())) {
         return Err(FhirError::NotFound(format!("{kind}/{id} is not known")));
     }

@@ -408,7 +408,7 @@ impl Grants {
             .ok_or(GrantError::UnknownRefresh)?;
         let access_scope = match scope {
             Some(asked) if !asked.trim().is_empty() => {
-                let wider = crate::scope::outside(asked, &authorization.scope);
+                let wider = crate::payer::scope::outside(asked, &authorization.scope);
                 if !wider.is_empty() {
                     return Err(GrantError::WiderScope(
                         wider.into_iter().map(str::to_owned).collect(),
@@ -420,7 +420,8 @@ impl Grants {
                     asked
                         .split_whitespace()
                         .filter(|s| {
-                            !rules.too_narrow || crate::scope::ResourceScope::parse(s).is_none()
+                            !rules.too_narrow
+                                || crate::payer::scope::ResourceScope::parse(s).is_none()
                         })
                         .collect::<Vec<_>>()
                         .join(" ")

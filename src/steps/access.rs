@@ -14,7 +14,7 @@ async fn read_anonymously(world: &mut OnrampWorld, kind: String) {
     verdict(
         async {
             let ctx = world.ctx()?;
-            let response = crate::fhir::read(
+            let response = crate::payer::fhir::read(
                 &ctx.http,
                 &ctx.endpoints.fhir_base,
                 &kind,
@@ -30,7 +30,7 @@ async fn read_anonymously(world: &mut OnrampWorld, kind: String) {
     );
 }
 
-fn response(world: &OnrampWorld) -> Result<&crate::http::Response, StepFailure> {
+fn response(world: &OnrampWorld) -> Result<&crate::payer::http::Response, StepFailure> {
     world
         .response
         .as_ref()
@@ -80,7 +80,7 @@ async fn narrowed_token(world: &mut OnrampWorld, kind: String) {
             let ctx = world.ctx()?;
             let grant = ctx.grant().await?;
             let granted = grant.granted_scope();
-            let narrower = crate::scope::excluding(&granted, &kind, &ctx.target.required_resources)
+            let narrower = crate::payer::scope::excluding(&granted, &kind, &ctx.target.required_resources)
                 .ok_or_else(|| {
                     StepFailure::blocked(format!(
                         "the granted scope ({granted}) has no resource scope left once {kind} is left out"
@@ -105,7 +105,7 @@ async fn narrowed_token(world: &mut OnrampWorld, kind: String) {
                 .get("scope")
                 .and_then(|s| s.as_str())
                 .unwrap_or(&narrower);
-            if crate::scope::permits(scope, &kind, crate::scope::Interaction::Search) {
+            if crate::payer::scope::permits(scope, &kind, crate::payer::scope::Interaction::Search) {
                 return Err(StepFailure::blocked(format!(
                     "the server granted {kind} anyway (scope \"{scope}\"); the refresh checks judge that"
                 )));
@@ -126,7 +126,7 @@ async fn searches_with_narrowed(world: &mut OnrampWorld, kind: String) {
                 .narrowed
                 .clone()
                 .ok_or_else(|| StepFailure::usage("the app holds no narrowed token"))?;
-            let response = crate::fhir::read(
+            let response = crate::payer::fhir::read(
                 &ctx.http,
                 &ctx.endpoints.fhir_base,
                 &kind,

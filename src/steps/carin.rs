@@ -1,6 +1,6 @@
 //! Steps of the CARIN searches (CARIN Blue Button 2.0.0 CapabilityStatement: the SHALL
 //! reads, search parameters and `_include`s): each tried with values from the member's own
-//! data and judged with FHIR R4 search semantics ([`crate::search`]).
+//! data and judged with FHIR R4 search semantics ([`crate::payer::search`]).
 
 use std::collections::BTreeSet;
 
@@ -9,9 +9,9 @@ use cucumber::{then, when};
 use serde_json::Value;
 
 use super::{OnrampWorld, check, listed, verdict};
+use crate::payer::search::{DatePrefix, ParamType, Parameter};
 use crate::run::StepFailure;
 use crate::run::context::RunContext;
-use crate::search::{DatePrefix, ParamType, Parameter};
 
 const CONTEXT: &str = "CARIN searches";
 
@@ -73,7 +73,7 @@ fn entries(pages: &[Value]) -> Vec<(Option<String>, Value)> {
 async fn read_first(
     ctx: &RunContext,
     kind: &str,
-) -> Result<(String, crate::http::Response), StepFailure> {
+) -> Result<(String, crate::payer::http::Response), StepFailure> {
     // Without a token this scenario fails, as every scenario that needs one does.
     let token = ctx.access_token().await?;
     let search = ctx.search(kind).await;
@@ -88,7 +88,7 @@ async fn read_first(
         .iter()
         .find_map(|r| r.id.clone())
         .ok_or_else(|| StepFailure::blocked(format!("the member has no {kind} with an id")))?;
-    let response = crate::fhir::read(
+    let response = crate::payer::fhir::read(
         &ctx.http,
         &ctx.endpoints.fhir_base,
         &format!("{kind}/{id}"),
@@ -127,7 +127,7 @@ async fn read_answers(world: &mut OnrampWorld, step: &Step) {
             .as_ref()
             .ok_or_else(|| StepFailure::usage("no read happened in this scenario"))?;
         if response.status != 200 {
-            let reason = crate::fhir::operation_outcome_text(&response.body)
+            let reason = crate::payer::fhir::operation_outcome_text(&response.body)
                 .map(|t| format!(": {t}"))
                 .unwrap_or_default();
             return Err(StepFailure::conformance(format!(

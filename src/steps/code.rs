@@ -8,9 +8,9 @@ use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
 use super::{OnrampWorld, check, verdict};
-use crate::oauth::TokenAnswer;
+use crate::infra::secret::Secret;
+use crate::payer::oauth::TokenAnswer;
 use crate::run::StepFailure;
-use crate::secret::Secret;
 
 const CONTEXT: &str = "Access control";
 

@@ -1,11 +1,11 @@
 //! Steps of discovery: the SMART configuration and the CapabilityStatement, judged by
-//! [`crate::discovery`].
+//! [`crate::payer::discovery`].
 
 use cucumber::gherkin::Step;
 use cucumber::{then, when};
 
 use super::{OnrampWorld, check, listed, verdict};
-use crate::discovery;
+use crate::payer::discovery;
 use crate::run::StepFailure;
 
 fn problems(head: &str, result: Result<(), Vec<String>>) -> Result<(), StepFailure> {

@@ -1,7 +1,7 @@
 //! Steps of isolation between members (`@isolation`): every member the target lists signs
 //! in, each one's token reads their own compartment, and each one's token asks for the
 //! other members' resources; an answer with another member's data fails. What counts as
-//! their data is [`crate::isolation`]'s.
+//! their data is [`crate::payer::isolation`]'s.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
 use super::{OnrampWorld, check, listed, verdict};
-use crate::isolation::{Owner, Way};
+use crate::payer::isolation::{Owner, Way};
 use crate::run::StepFailure;
 use crate::run::context::RunContext;
 use crate::run::members::Probe;
@@ -182,7 +182,8 @@ async fn own(world: &mut OnrampWorld, step: &Step) {
             let patient = ctx.member_patient(index).await;
             let patients = all.get("Patient").map(|r| r.resources.len());
             for result in all.values().filter(|r| r.failure.is_none()) {
-                let verdict = crate::access::membership(result, patient.as_deref(), patients, &all);
+                let verdict =
+                    crate::payer::access::membership(result, patient.as_deref(), patients, &all);
                 problems.extend(
                     verdict
                         .problems
@@ -221,7 +222,7 @@ async fn ask(ctx: &RunContext, kind: &str, way: Way) -> Result<Asked, StepFailur
             "two members signed in as the same patient (see \"each member is a different patient\")",
         ));
     }
-    let parameters = crate::isolation::patient_parameters(kind);
+    let parameters = crate::payer::isolation::patient_parameters(kind);
     let mut asked = Asked {
         kind: kind.to_owned(),
         way,

@@ -21,7 +21,7 @@ use cucumber::World;
 
 pub use signin::{sign_in_step, step_pattern};
 
-use crate::oauth::{AuthorizationStart, TokenAnswer};
+use crate::payer::oauth::{AuthorizationStart, TokenAnswer};
 use crate::run::context::RunContext;
 use crate::run::session::Authorized;
 use crate::run::{Probe, ScenarioKey, SignIn, StepFailure, verdict};
@@ -41,7 +41,7 @@ pub struct OnrampWorld {
     pub authorized: Option<Authorized>,
     pub exchanges: Vec<TokenAnswer>,
     /// The answer to a request a check judges (a read without a token, say).
-    pub response: Option<crate::http::Response>,
+    pub response: Option<crate::payer::http::Response>,
     /// The run's grant, held for the checks of its token response.
     pub grant: Option<Arc<crate::run::session::Grant>>,
     /// The resource type of the scenario (resources feature).
@@ -58,7 +58,7 @@ pub struct OnrampWorld {
     /// What the `@isolation` steps asked for of other members, in order.
     pub asked: Vec<isolation::Asked>,
     /// A token narrowed by a refresh, and its scope.
-    pub narrowed: Option<(crate::secret::Secret, String)>,
+    pub narrowed: Option<(crate::infra::secret::Secret, String)>,
 }
 
 impl std::fmt::Debug for OnrampWorld {
@@ -122,7 +122,7 @@ fn listed(head: &str, problems: &[String]) -> String {
 
 /// An HTTP request that got no usable answer: onramp could not test (or, when the request
 /// was not sent, the step is skipped).
-fn http_failure(error: &crate::http::HttpError) -> StepFailure {
+fn http_failure(error: &crate::payer::http::HttpError) -> StepFailure {
     StepFailure::from_http(error)
 }
 
@@ -130,13 +130,13 @@ fn http_failure(error: &crate::http::HttpError) -> StepFailure {
 /// when the id is not known): the proof that a token works.
 async fn reads_patient(
     ctx: &RunContext,
-    token: &crate::secret::Secret,
+    token: &crate::infra::secret::Secret,
     patient: Option<&str>,
     context: &str,
     what: &str,
 ) -> Result<(), StepFailure> {
     let path = patient.map_or_else(|| "Patient".to_owned(), |id| format!("Patient/{id}"));
-    let response = crate::fhir::read(
+    let response = crate::payer::fhir::read(
         &ctx.http,
         &ctx.endpoints.fhir_base,
         &path,
@@ -148,7 +148,7 @@ async fn reads_patient(
     if response.status == 200 {
         return Ok(());
     }
-    let reason = crate::fhir::operation_outcome_text(&response.body)
+    let reason = crate::payer::fhir::operation_outcome_text(&response.body)
         .map(|t| format!(": {t}"))
         .unwrap_or_default();
     Err(StepFailure::conformance(format!(

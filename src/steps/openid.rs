@@ -1,4 +1,4 @@
-//! Steps of OpenID Connect: the id_token of the run's grant, judged by [`crate::id_token`].
+//! Steps of OpenID Connect: the id_token of the run's grant, judged by [`crate::payer::id_token`].
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use cucumber::{given, then};
 use serde_json::Value;
 
 use super::{OnrampWorld, check, http_failure, listed, verdict};
-use crate::id_token::{self, IdToken};
+use crate::payer::id_token::{self, IdToken};
 use crate::run::StepFailure;
 use crate::run::session::Grant;
 
@@ -185,7 +185,7 @@ async fn fhir_user(world: &mut OnrampWorld, step: &Step) {
                 "fhirUser {user} is not on the FHIR base {base}"
             )));
         }
-        let response = crate::fhir::read(
+        let response = crate::payer::fhir::read(
             &ctx.http,
             &ctx.endpoints.fhir_base,
             path,

@@ -7,9 +7,9 @@ use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
 use super::{OnrampWorld, check, reads_patient, verdict};
-use crate::oauth::TokenAnswer;
+use crate::infra::secret::Secret;
+use crate::payer::oauth::TokenAnswer;
 use crate::run::StepFailure;
-use crate::secret::Secret;
 
 const CONTEXT: &str = "Refresh";
 
@@ -99,7 +99,7 @@ async fn refreshes_narrower(world: &mut OnrampWorld, kind: String) {
             let ctx = world.ctx()?;
             let granted = ctx.grant().await?.granted_scope();
             let narrower =
-                crate::scope::excluding(&granted, &kind, &ctx.target.required_resources)
+                crate::payer::scope::excluding(&granted, &kind, &ctx.target.required_resources)
                     .ok_or_else(|| {
                         StepFailure::blocked(format!(
                             "the granted scope ({granted}) has no resource scope left once {kind} is left out"
@@ -235,7 +235,7 @@ fn scope_within(
         return Err(StepFailure::blocked("the refresh gave no token"));
     }
     let scope = refreshed.scope(granted);
-    let outside = crate::scope::outside(&scope, limit);
+    let outside = crate::payer::scope::outside(&scope, limit);
     if outside.is_empty() {
         Ok(())
     } else {

@@ -5,8 +5,8 @@ use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
 use super::{OnrampWorld, check, listed, verdict};
-use crate::access::{self, Verdict};
-use crate::fhir::SearchResult;
+use crate::payer::access::{self, Verdict};
+use crate::payer::fhir::SearchResult;
 use crate::run::StepFailure;
 use crate::validate::Tier;
 
@@ -168,7 +168,7 @@ async fn tier_findings(
             )));
         }
     }
-    let findings: Vec<&crate::fhir::PageFinding> = result
+    let findings: Vec<&crate::payer::fhir::PageFinding> = result
         .findings
         .iter()
         .filter(|f| tier.is_none_or(|t| f.finding.tier == t))

@@ -7,10 +7,10 @@ use cucumber::{then, when};
 use serde_json::Value;
 
 use super::{OnrampWorld, check, verdict};
-use crate::oauth::TokenAnswer;
+use crate::infra::secret::Secret;
+use crate::payer::oauth::TokenAnswer;
 use crate::run::StepFailure;
 use crate::run::context::RunContext;
-use crate::secret::Secret;
 
 const CONTEXT: &str = "Access control";
 
@@ -249,7 +249,7 @@ async fn reads_nothing(world: &mut OnrampWorld, step: &Step) {
             .get("patient")
             .and_then(Value::as_str)
             .map_or_else(|| "Patient".to_owned(), |id| format!("Patient/{id}"));
-        let response = crate::fhir::read(
+        let response = crate::payer::fhir::read(
             &ctx.http,
             &ctx.endpoints.fhir_base,
             &path,

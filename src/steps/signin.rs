@@ -1,5 +1,5 @@
 //! Steps of the member's sign-in: the sign-in language (one step, registered with the
-//! pattern [`step_pattern`], that hands the text to [`crate::signin::Action::parse`]) and the
+//! pattern [`step_pattern`], that hands the text to [`crate::payer::recipe::Action::parse`]) and the
 //! checks of the redirect that ends it.
 
 use cucumber::gherkin::Step;
@@ -7,12 +7,12 @@ use cucumber::{step, then};
 use futures_util::future::LocalBoxFuture;
 
 use super::{OnrampWorld, check, verdict};
+use crate::payer::recipe::Action;
 use crate::run::{SignIn, StepFailure};
-use crate::signin::Action;
 
 const CONTEXT: &str = "Authorization";
 
-/// What the sign-in language's steps start with (see [`crate::signin`]).
+/// What the sign-in language's steps start with (see [`crate::payer::recipe`]).
 pub fn step_pattern() -> regex::Regex {
     regex::Regex::new(
         r"^the (?:app starts an authorization request|member (?:opens|clicks|fills in|chooses|checks|unchecks|waits for|submits)\b.*)$",

@@ -8,7 +8,7 @@ use cucumber::{given, then, when};
 use serde_json::Value;
 
 use super::{OnrampWorld, check, verdict};
-use crate::oauth::TokenAnswer;
+use crate::payer::oauth::TokenAnswer;
 use crate::run::StepFailure;
 use crate::run::session::Grant;
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Finding;
 use super::files::Event;
-use crate::text::inert;
+use crate::infra::text::inert;
 
 /// Output format of `onramp validate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -63,7 +63,7 @@ pub struct Writer<W: Write, E: Write> {
     err: E,
     totals: Totals,
     unreadable: Vec<Unreadable>,
-    console: crate::console::Console,
+    console: crate::infra::console::Console,
 }
 
 impl<W: Write, E: Write> Writer<W, E> {
@@ -78,12 +78,12 @@ impl<W: Write, E: Write> Writer<W, E> {
             err,
             totals: Totals::default(),
             unreadable: Vec::new(),
-            console: crate::console::Console::default(),
+            console: crate::infra::console::Console::default(),
         })
     }
 
     /// Colour the text output as `console` allows (plain by default).
-    pub fn with_console(self, console: crate::console::Console) -> Self {
+    pub fn with_console(self, console: crate::infra::console::Console) -> Self {
         Self { console, ..self }
     }
 

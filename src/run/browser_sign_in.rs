@@ -1,4 +1,4 @@
-//! Performing the sign-in language ([`crate::signin`]) in the run's browser: one sign-in
+//! Performing the sign-in language ([`crate::payer::recipe`]) in the run's browser: one sign-in
 //! under way ([`SignIn`]), step by step as the `@sign-in` scenario runs them, or all at once
 //! when another scenario replays the recipe ([`RunContext::sign_in`]), and the probe that
 //! follows a sign-in towards a redirect URI the server must refuse.
@@ -14,12 +14,12 @@ use std::sync::Mutex;
 use url::Url;
 
 use super::StepFailure;
-use super::browser::{BrowserGuard, environment};
 use super::context::RunContext;
 use super::session::Authorized;
+use super::shared_browser::{BrowserGuard, environment};
 use crate::browser::{BrowserError, Patience};
-use crate::oauth::AuthorizationStart;
-use crate::signin::{Action, Recipe, RecipeStep};
+use crate::payer::oauth::AuthorizationStart;
+use crate::payer::recipe::{Action, Recipe, RecipeStep};
 
 /// A sign-in under way: the authorization request, and the browser that shows it.
 #[derive(Debug)]
@@ -164,7 +164,7 @@ impl SignIn {
         if let Some(cause) = ctx.http.down(url.as_str()) {
             return Err(StepFailure::blocked(format!(
                 "the sign-in page was not opened: {} gave no answer earlier in this run ({cause})",
-                crate::http::origin_of(url.as_str())
+                crate::payer::http::origin_of(url.as_str())
             )));
         }
         let mut browser = ctx.browser.lock().await?;
@@ -384,7 +384,7 @@ impl SignIn {
                 // answered) or the member's details do not fit, not that a rule was broken.
                 return Err(StepFailure::usage(format!(
                     "the sign-in's steps ran to their end, but after {} waiting for {what} the browser is at {at}, showing: {shown}\nthe page offers {offers}; the sign-in in the features may lack a step, or the target's member details may be wrong (see the screenshot)",
-                    crate::text::seconds(waited),
+                    crate::infra::text::seconds(waited),
                 )));
             }
             Err(other) => return Err(environment(other)),

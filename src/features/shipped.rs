@@ -6,33 +6,39 @@
 /// The feature every set runs before the sign-in.
 const FIRST: (&str, &str) = (
     "discovery.feature",
-    include_str!("../features/discovery.feature"),
+    include_str!("../../features/discovery.feature"),
 );
 
 /// The features every set shares, in the order a run executes them (after the sign-in).
 const SHARED: [(&str, &str); 7] = [
-    ("token.feature", include_str!("../features/token.feature")),
-    ("openid.feature", include_str!("../features/openid.feature")),
+    (
+        "token.feature",
+        include_str!("../../features/token.feature"),
+    ),
+    (
+        "openid.feature",
+        include_str!("../../features/openid.feature"),
+    ),
     (
         "resources.feature",
-        include_str!("../features/resources.feature"),
+        include_str!("../../features/resources.feature"),
     ),
     (
         "carin-search.feature",
-        include_str!("../features/carin-search.feature"),
+        include_str!("../../features/carin-search.feature"),
     ),
     (
         "isolation.feature",
-        include_str!("../features/isolation.feature"),
+        include_str!("../../features/isolation.feature"),
     ),
     (
         "access-control.feature",
-        include_str!("../features/access-control.feature"),
+        include_str!("../../features/access-control.feature"),
     ),
     // Last: a server may end the whole grant when a rotated-out refresh token comes back.
     (
         "refresh.feature",
-        include_str!("../features/refresh.feature"),
+        include_str!("../../features/refresh.feature"),
     ),
 ];
 
@@ -41,11 +47,11 @@ const SHARED: [(&str, &str); 7] = [
 const SIGN_INS: [(&str, &str); 2] = [
     (
         "demo-plan",
-        include_str!("../features/authorization.feature"),
+        include_str!("../../features/authorization.feature"),
     ),
     (
         "bluebutton",
-        include_str!("../features/bluebutton/authorization.feature"),
+        include_str!("../../features/bluebutton/authorization.feature"),
     ),
 ];
 

@@ -13,8 +13,8 @@ use serde::Serialize;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 use url::Url;
 
-use crate::http::{Http, HttpError, Request};
-use crate::secret::Secret;
+use crate::infra::secret::Secret;
+use crate::payer::http::{Http, HttpError, Request};
 use crate::validate::{Finding, Validator};
 
 /// What one page of a search was.
@@ -201,7 +201,7 @@ fn check_page(
 
 /// A page as it arrived, parsed when its status says it holds one (the microseconds that took).
 struct Fetched {
-    response: crate::http::Response,
+    response: crate::payer::http::Response,
     parsed: Option<Result<(crate::validate::Parsed, u64), String>>,
 }
 
@@ -666,7 +666,7 @@ pub async fn read(
     path: &str,
     token: Option<&Secret>,
     context: &str,
-) -> Result<crate::http::Response, HttpError> {
+) -> Result<crate::payer::http::Response, HttpError> {
     let url = format!(
         "{}/{}",
         fhir_base.as_str().trim_end_matches('/'),

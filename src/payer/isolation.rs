@@ -54,8 +54,8 @@ pub fn patient_parameters(kind: &str) -> Vec<String> {
     let known: Vec<String> = ["patient", "beneficiary", "subject"]
         .into_iter()
         .filter(|code| {
-            crate::search::Parameter::of(kind, code)
-                .is_some_and(|p| p.kind == crate::search::ParamType::Reference)
+            crate::payer::search::Parameter::of(kind, code)
+                .is_some_and(|p| p.kind == crate::payer::search::ParamType::Reference)
         })
         .map(str::to_owned)
         .collect();
@@ -114,7 +114,7 @@ fn is_owners(resource: &Value, owner: Owner<'_>) -> bool {
             .get(*field)
             .and_then(|r| r.get("reference"))
             .and_then(Value::as_str)
-            .and_then(crate::access::reference_target)
+            .and_then(crate::payer::access::reference_target)
             .is_some_and(|target| target == theirs)
     })
 }

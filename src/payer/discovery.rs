@@ -58,7 +58,7 @@ impl Carin {
     /// The embedded expectations.
     pub fn get() -> &'static Carin {
         static CARIN: LazyLock<Carin> = LazyLock::new(|| {
-            serde_json::from_str(include_str!("../schemas/carin-bb/capability.json"))
+            serde_json::from_str(include_str!("../../schemas/carin-bb/capability.json"))
                 .unwrap_or_else(|e| unreachable!("the embedded CARIN data is tested: {e}"))
         });
         &CARIN
@@ -101,7 +101,7 @@ pub struct Fetched {
     /// Why it is not JSON, or why there is nothing to fetch.
     pub problem: Option<String>,
     /// Why no usable answer came: onramp could not test, the server is not judged.
-    pub failure: Option<crate::http::HttpError>,
+    pub failure: Option<crate::payer::http::HttpError>,
 }
 
 impl Fetched {

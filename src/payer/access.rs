@@ -1,4 +1,4 @@
-//! Patient Access semantics beyond the schema, judged on what [`crate::fhir`] read:
+//! Patient Access semantics beyond the schema, judged on what [`crate::payer::fhir`] read:
 //! searchset Bundles, totals consistent with what was received, no duplicates across pages,
 //! every resource in the authorized member's compartment (or referenced by their data), and
 //! references among returned resources that resolve (a reference to a contained resource,
@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::fhir::{ResourceSummary, SearchResult};
+use crate::payer::fhir::{ResourceSummary, SearchResult};
 
 /// What a check found: problems fail it; notes say what it could not look at, and why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -307,7 +307,7 @@ pub fn references(result: &SearchResult, all: &BTreeMap<String, Arc<SearchResult
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fhir::PageInfo;
+    use crate::payer::fhir::PageInfo;
 
     fn resource(kind: &str, id: &str, owners: &[&str], references: &[&str]) -> ResourceSummary {
         ResourceSummary {

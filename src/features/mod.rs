@@ -1,9 +1,11 @@
-//! The Gherkin features a run executes: a shipped set ([`crate::features`]) or a folder of
+//! The Gherkin features a run executes: a shipped set ([`crate::features::shipped`]) or a folder of
 //! the user's own (`--features DIR`, or the target's `features`), parsed before the run
 //! starts so that a feature that does not parse, or a sign-in written wrong, stops the run
 //! with a usage error naming the file and line. `${resources.required}` in an Examples row
 //! becomes one row per type the target requires. Cucumber then runs the parsed features
 //! through [`Parser`].
+
+pub mod shipped;
 
 use std::path::{Path, PathBuf};
 
@@ -30,7 +32,7 @@ pub enum FeaturesError {
     },
     #[error("{path} holds no .feature files")]
     Empty { path: PathBuf },
-    #[error("no shipped sign-in is called \"{name}\"; the shipped ones are: {}", crate::features::sign_ins().join(", "))]
+    #[error("no shipped sign-in is called \"{name}\"; the shipped ones are: {}", shipped::sign_ins().join(", "))]
     UnknownSet { name: String },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
@@ -41,7 +43,7 @@ pub enum FeaturesError {
 impl Features {
     /// The shipped features with the sign-in called `sign_in`.
     pub fn embedded(sign_in: &str) -> Result<Self, FeaturesError> {
-        let set = crate::features::set(sign_in).ok_or_else(|| FeaturesError::UnknownSet {
+        let set = shipped::set(sign_in).ok_or_else(|| FeaturesError::UnknownSet {
             name: sign_in.to_owned(),
         })?;
         Ok(Self {
@@ -53,7 +55,7 @@ impl Features {
     }
 
     /// Every `.feature` file under `dir`: the shipped names in their run order
-    /// ([`crate::features::RUN_ORDER`]), then the others in name order.
+    /// ([`shipped::RUN_ORDER`]), then the others in name order.
     pub fn from_dir(dir: &Path) -> Result<Self, FeaturesError> {
         let mut files = Vec::new();
         for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
@@ -86,10 +88,10 @@ impl Features {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
-            crate::features::RUN_ORDER
+            shipped::RUN_ORDER
                 .iter()
                 .position(|shipped| *shipped == name)
-                .unwrap_or(crate::features::RUN_ORDER.len())
+                .unwrap_or(shipped::RUN_ORDER.len())
         });
         Ok(Self { files })
     }
@@ -197,12 +199,12 @@ mod tests {
 
     #[test]
     fn every_shipped_set_parses_and_has_one_sign_in() {
-        for name in crate::features::sign_ins() {
+        for name in shipped::sign_ins() {
             let parsed = Features::embedded(name)
                 .expect("a shipped set")
                 .parse(&["Patient".into(), "Coverage".into()])
                 .expect("parses");
-            let recipe = crate::signin::Recipe::find(&parsed)
+            let recipe = crate::payer::recipe::Recipe::find(&parsed)
                 .expect("well written")
                 .expect("a sign-in");
             assert!(recipe.source.starts_with("features/authorization.feature:"));

@@ -1,5 +1,5 @@
 //! The discovery documents of the target, fetched once per run and shared: the SMART
-//! configuration and the CapabilityStatement (judged by [`crate::discovery`]), and what the
+//! configuration and the CapabilityStatement (judged by [`crate::payer::discovery`]), and what the
 //! CapabilityStatement says about searching each type (which decides whether the run
 //! searches a type or reads it by reference).
 //!
@@ -14,8 +14,8 @@ use tokio::sync::OnceCell;
 
 use super::StepFailure;
 use super::context::RunContext;
-use crate::discovery::{Fetched, ServerCapability};
-use crate::http::Request;
+use crate::payer::discovery::{Fetched, ServerCapability};
+use crate::payer::http::Request;
 
 /// A discovery document, fetched on first use, and whether a step has reported already
 /// that it got no answer.

@@ -12,7 +12,7 @@
 
 use serde_json::Value;
 
-use crate::discovery::Carin;
+use crate::payer::discovery::Carin;
 
 /// A search parameter's type (FHIR R4 §3.1.1.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

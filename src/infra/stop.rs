@@ -27,9 +27,9 @@ impl Stop {
     /// 128 + the signal's number: 130, 143 or 129.
     pub fn exit_code(self) -> u8 {
         match self {
-            Stop::Interrupt => crate::exit::INTERRUPTED,
-            Stop::Terminate => crate::exit::TERMINATED,
-            Stop::HangUp => crate::exit::HUNG_UP,
+            Stop::Interrupt => crate::infra::exit::INTERRUPTED,
+            Stop::Terminate => crate::infra::exit::TERMINATED,
+            Stop::HangUp => crate::infra::exit::HUNG_UP,
         }
     }
 }

@@ -57,7 +57,7 @@ pub enum HttpError {
     #[error("cannot reach {url}: {reason}")]
     Unreachable { url: String, reason: String },
     /// Connected (or connecting), but no whole answer within the target's timeouts.
-    #[error("{url} did not answer within {}", crate::text::seconds(*timeout))]
+    #[error("{url} did not answer within {}", crate::infra::text::seconds(*timeout))]
     Timeout { url: String, timeout: Duration },
     #[error(
         "{url} answered with more than {} MiB, onramp's limit ([http] max_response_mib); onramp stops reading there",
@@ -385,7 +385,7 @@ fn unavailable(response: Response) -> Result<Response, HttpError> {
     if response.status < 500 && response.status != 429 {
         return Ok(response);
     }
-    let text = crate::fhir::operation_outcome_text(&response.body).unwrap_or_else(|| {
+    let text = crate::payer::fhir::operation_outcome_text(&response.body).unwrap_or_else(|| {
         String::from_utf8_lossy(&response.body)
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -395,7 +395,7 @@ fn unavailable(response: Response) -> Result<Response, HttpError> {
         url: response.url,
         status: response.status,
         attempts: response.attempts,
-        body: crate::text::truncate(&text, 300),
+        body: crate::infra::text::truncate(&text, 300),
     })
 }
 

@@ -17,8 +17,8 @@ use serde_json::Value;
 use url::Url;
 
 use crate::config::ClientAuth;
-use crate::http::{Http, HttpError, Request};
-use crate::secret::Secret;
+use crate::infra::secret::Secret;
+use crate::payer::http::{Http, HttpError, Request};
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
@@ -183,7 +183,7 @@ impl OAuthClient {
         context: &str,
         url: &str,
         fields: &[(&str, &str)],
-    ) -> Result<crate::http::Response, HttpError> {
+    ) -> Result<crate::payer::http::Response, HttpError> {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         let mut headers = vec![(
             "Content-Type".to_owned(),
@@ -342,7 +342,7 @@ impl OAuthClient {
     fn caller(
         &self,
         context: &'static str,
-        capture: Arc<Mutex<Option<Result<crate::http::Response, HttpError>>>>,
+        capture: Arc<Mutex<Option<Result<crate::payer::http::Response, HttpError>>>>,
     ) -> impl Fn(
         oauth2::HttpRequest,
     ) -> std::pin::Pin<
@@ -389,7 +389,7 @@ impl OAuthClient {
             oauth2::basic::BasicTokenResponse,
             oauth2::RequestTokenError<TransportError, oauth2::basic::BasicErrorResponse>,
         >,
-        capture: &Mutex<Option<Result<crate::http::Response, HttpError>>>,
+        capture: &Mutex<Option<Result<crate::payer::http::Response, HttpError>>>,
     ) -> TokenAnswer {
         let raw = capture.lock().unwrap_or_else(|p| p.into_inner()).take();
         let mut answer = TokenAnswer::default();
