@@ -269,7 +269,7 @@ fn expand(
     Ok(match value {
         toml::Value::String(text) => {
             let mut missing = Vec::new();
-            let expanded = crate::config::expand_env(&text, env, &mut |name| {
+            let expanded = crate::infra::env::expand(&text, env, &mut |name| {
                 missing.push(name.to_owned());
             });
             let invalid = |message: String| ManifestError::Invalid {
@@ -282,7 +282,7 @@ fn expand(
                     "the environment variable {name} is not set"
                 )));
             }
-            toml::Value::String(expanded.map_err(invalid)?)
+            toml::Value::String(expanded.map_err(|e| invalid(e.to_string()))?)
         }
         toml::Value::Array(items) => toml::Value::Array(
             items

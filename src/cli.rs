@@ -1,6 +1,8 @@
 //! The command line: arguments, the command they select, exit codes, and printing an error
 //! once with its causes. No validation, networking or formatting logic lives here.
 
+use crate::run::Plan;
+use crate::steps::OnrampWorld;
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -640,22 +642,22 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
     if args.target.len() > 1 {
         return run_targets(&args, options, console);
     }
+    let plan = Plan::resolve::<OnrampWorld>(&options).map_err(CliError::Run)?;
     let report = runtime()?
-        .block_on(crate::run::run(options))
+        .block_on(crate::run::run::<OnrampWorld>(plan))
         .map_err(CliError::Run)?;
     let summary = &report.summary;
     ci_outputs(&args, summary, &report.dir);
     let counts = &summary.scenario_counts;
-    let verdict = if summary.outcome == crate::run::summary::Outcome::Error
-        && summary.exit_code == exit::USAGE
-    {
-        console.paint_out(
-            "1;33",
-            "not run as written: the features or the target do not fit",
-        )
-    } else {
-        paint_verdict(console, summary.outcome)
-    };
+    let verdict =
+        if summary.outcome == crate::summary::Outcome::Error && summary.exit_code == exit::USAGE {
+            console.paint_out(
+                "1;33",
+                "not run as written: the features or the target do not fit",
+            )
+        } else {
+            paint_verdict(console, summary.outcome)
+        };
     println!(
         "{}onramp: {verdict}: {} scenario{} ({}) against {} in {:.1} s",
         if console.quiet() { "" } else { "\n" },
@@ -684,8 +686,8 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
 /// Each failed or warning step of the run, after the verdict, as `cargo test` lists its
 /// failures: the scenario and where it is, the step, whose fault (the payer broke a rule,
 /// onramp could not test, the features or the target do not fit) and the cause's first line.
-fn failures(summary: &crate::run::summary::RunSummary, console: Console) -> String {
-    use crate::run::summary::{FailureKind, Status};
+fn failures(summary: &crate::summary::RunSummary, console: Console) -> String {
+    use crate::summary::{FailureKind, Status};
     let mut out = String::new();
     let mut any = false;
     for scenario in &summary.scenarios {
@@ -754,8 +756,9 @@ fn dry_run(args: &RunArgs, options: &crate::run::RunOptions) -> Result<u8, CliEr
             target,
             ..options.clone()
         };
+        let plan = Plan::resolve::<OnrampWorld>(&options).map_err(CliError::Run)?;
         let plan = runtime
-            .block_on(crate::run::preflight::dry_run(&options))
+            .block_on(crate::run::dry_run::dry_run(&plan))
             .map_err(CliError::Run)?;
         print!("{}", crate::infra::text::inert_lines(&plan.text));
         worst = worst.max(plan.exit_code);
@@ -764,7 +767,7 @@ fn dry_run(args: &RunArgs, options: &crate::run::RunOptions) -> Result<u8, CliEr
 }
 
 /// How a run ended, in its colour.
-fn paint_verdict(console: Console, outcome: crate::run::summary::Outcome) -> String {
+fn paint_verdict(console: Console, outcome: crate::summary::Outcome) -> String {
     let (verdict, colour) = outcome.verdict();
     console.paint_out(colour, verdict)
 }
@@ -779,7 +782,7 @@ fn run_targets(
         .jobs
         .map_or(args.target.len().min(4), NonZeroUsize::get);
     let report = runtime()?
-        .block_on(crate::run::many::run_many(
+        .block_on(crate::run::many::run_many::<OnrampWorld>(
             options,
             args.target.clone(),
             jobs,
@@ -824,7 +827,7 @@ fn run_targets(
 
 /// What CI gets of a target's run: annotations when asked, and the GitHub job summary
 /// when the job has one.
-fn ci_outputs(args: &RunArgs, summary: &crate::run::summary::RunSummary, dir: &std::path::Path) {
+fn ci_outputs(args: &RunArgs, summary: &crate::summary::RunSummary, dir: &std::path::Path) {
     if args.annotations == Some(Annotations::Github) {
         let mut out = io::stdout().lock();
         // A file GitHub can point at is one in the checkout the job runs in.

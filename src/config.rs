@@ -22,6 +22,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+pub use crate::payer::http::HttpSettings;
+pub use crate::payer::oauth::ClientAuth;
 use toml::Spanned;
 use url::Url;
 
@@ -109,17 +112,6 @@ pub fn built_in_names() -> Vec<&'static str> {
     BUILT_IN.iter().map(|(name, _)| *name).collect()
 }
 
-/// How the client proves itself at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientAuth {
-    /// `client_id` and `client_secret` in the form body (the payer guide's curl).
-    #[default]
-    Body,
-    /// HTTP Basic.
-    Basic,
-}
-
 /// Where the target's endpoints are.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Endpoints {
@@ -185,28 +177,6 @@ pub struct PayerContacts {
     /// (`1up-guide`) or a file (relative to the target file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checklist: Option<String>,
-}
-
-/// HTTP behaviour towards the target.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpSettings {
-    /// How long a whole request may take, the body included.
-    pub timeout: Duration,
-    /// How long resolving the name and connecting (TLS included) may take.
-    pub connect_timeout: Duration,
-    pub retries: u32,
-    pub max_response_bytes: u64,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            retries: 3,
-            max_response_bytes: 64 << 20,
-        }
-    }
 }
 
 /// Which features a run executes when `--features` does not say.
@@ -402,12 +372,12 @@ impl Reader<'_> {
     /// value left empty) so that all of them are reported together.
     fn string(&self, key: &str, value: &Spanned<String>) -> Result<String, ConfigError> {
         let line = line_of(self.text, value.span().start);
-        expand_env(value.get_ref(), self.env, &mut |name| {
+        crate::infra::env::expand(value.get_ref(), self.env, &mut |name| {
             self.missing
                 .borrow_mut()
                 .push((name.to_owned(), key.to_owned(), line));
         })
-        .map_err(|message| self.invalid(Some(value.span()), format!("{key}: {message}")))
+        .map_err(|error| self.invalid(Some(value.span()), format!("{key}: {error}")))
     }
 
     /// The members: `[member]` or `[[members]]` (not both), each value expanded.
@@ -853,41 +823,6 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     humantime::parse_duration(text.trim())
         .ok()
         .filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600))
-}
-
-/// Replace every `${NAME}` (or `${NAME:-default}`) with the variable's value. A variable
-/// that is not set and has no default is passed to `missing` and expands to nothing.
-pub(crate) fn expand_env(
-    text: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-    missing: &mut dyn FnMut(&str),
-) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| "an unclosed ${ (write ${NAME})".to_owned())?;
-        let (name, default) = match after[..end].split_once(":-") {
-            Some((name, default)) => (name, Some(default)),
-            None => (&after[..end], None),
-        };
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(format!(
-                "\"${{{name}}}\" is not an environment variable name"
-            ));
-        }
-        match (env(name).filter(|v| !v.is_empty()), default) {
-            (Some(value), _) => out.push_str(&value),
-            (None, Some(default)) => out.push_str(default),
-            (None, None) => missing(name),
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 // ---- the file format ----------------------------------------------------------------------

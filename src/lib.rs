@@ -15,4 +15,5 @@ pub mod report;
 pub mod run;
 pub mod sandbox;
 pub mod steps;
+pub mod summary;
 pub mod validate;

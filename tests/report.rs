@@ -5,7 +5,7 @@ mod common;
 
 use onramp::checklist::{Checklist, Item, ItemStatus, Manifest};
 use onramp::evidence::{Exchange, Note, Screenshot};
-use onramp::run::summary::{
+use onramp::summary::{
     Counts, FailureKind, Outcome, Recording, ResourceFinding, ResourceResult, RunSummary,
     ScenarioSummary, Severity, Status, StepSummary, TargetInfo, TokenSummary,
 };
@@ -40,7 +40,7 @@ fn summary(text: &str) -> RunSummary {
         duration_ms: 40,
         ok: true,
     }];
-    summary.timeline = onramp::run::timeline::build(
+    summary.timeline = onramp::run::summarize::timeline(
         &summary.scenarios,
         &summary.browser_actions,
         &summary.exchanges,
@@ -69,7 +69,7 @@ fn bare_summary(text: &str) -> RunSummary {
             pkce: true,
             client_auth: "body".into(),
             faults: vec!["invalid-resource:Patient".into()],
-            validation: onramp::run::summary::ValidationInfo {
+            validation: onramp::summary::ValidationInfo {
                 tier: onramp::validate::Tier::Profile,
                 profiles: vec![
                     "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Patient".into(),
@@ -268,18 +268,18 @@ fn bare_summary(text: &str) -> RunSummary {
         browser_actions: Vec::new(),
         timeline: Default::default(),
         members: vec![
-            onramp::run::summary::MemberSummary {
+            onramp::summary::MemberSummary {
                 label: format!("member {text}"),
                 patient: Some("p1".into()),
                 problem: None,
-                resources: vec![onramp::run::summary::MemberResources {
+                resources: vec![onramp::summary::MemberResources {
                     kind: "Coverage".into(),
                     count: 1,
                 }],
                 asked: 3,
                 refused: 1,
                 answered_without: 1,
-                leaks: vec![onramp::run::summary::MemberLeak {
+                leaks: vec![onramp::summary::MemberLeak {
                     reader: format!("reader {text}"),
                     kind: "Coverage".into(),
                     way: "read by id".into(),
@@ -288,7 +288,7 @@ fn bare_summary(text: &str) -> RunSummary {
                     resources: vec![format!("Coverage/{text}")],
                 }],
             },
-            onramp::run::summary::MemberSummary {
+            onramp::summary::MemberSummary {
                 label: "second".into(),
                 patient: None,
                 problem: Some(format!("could not sign in: {text}")),
@@ -484,7 +484,7 @@ fn a_large_run_keeps_the_report_small_and_grouped() {
             profile: None,
         })
         .collect();
-    summary.timeline = onramp::run::timeline::build(
+    summary.timeline = onramp::run::summarize::timeline(
         &summary.scenarios,
         &summary.browser_actions,
         &summary.exchanges,

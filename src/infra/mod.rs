@@ -1,10 +1,12 @@
 //! The small infrastructure every layer may use and which uses none of them: atomic file
-//! writes ([`atomic`]), exit codes ([`exit`]), signals ([`stop`]), values never printed
+//! writes ([`atomic`]), `${NAME}` in user files ([`env`]), exit codes ([`exit`]), whose fault a "no" is ([`fault`]), signals ([`stop`]), values never printed
 //! ([`secret`]), the terminal ([`console`]) and outside text made inert ([`text`]).
 
 pub mod atomic;
 pub mod console;
+pub mod env;
 pub mod exit;
+pub mod fault;
 pub mod secret;
 pub mod stop;
 pub mod text;

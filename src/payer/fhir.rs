@@ -76,7 +76,7 @@ pub struct PageFinding {
 pub struct SearchFailure {
     /// Whose fault it is: the target's (conformance), the environment's (no answer, the
     /// payer unavailable), the features' (usage), or none (blocked: a premise failed).
-    pub kind: crate::run::summary::FailureKind,
+    pub kind: crate::infra::fault::FailureKind,
     pub message: String,
 }
 
@@ -84,7 +84,7 @@ impl SearchFailure {
     /// The target answered, and its answer breaks a rule.
     pub fn conformance(message: String) -> Self {
         Self {
-            kind: crate::run::summary::FailureKind::Conformance,
+            kind: crate::infra::fault::FailureKind::Conformance,
             message,
         }
     }
@@ -274,7 +274,7 @@ pub async fn search(
             }
         };
         if !(200..300).contains(&response.status) {
-            let reason = operation_outcome_text(&response.body)
+            let reason = crate::payer::http::operation_outcome_text(&response.body)
                 .map(|t| format!(": {t}"))
                 .unwrap_or_default();
             let retried = if response.attempts > 1 {
@@ -402,7 +402,7 @@ fn absorb(
 ) -> bool {
     let Ok(mut checked) = checked else {
         result.failure = Some(SearchFailure {
-            kind: crate::run::summary::FailureKind::Environment,
+            kind: crate::infra::fault::FailureKind::Environment,
             message: format!("{kind} page {number}: checking the page failed inside onramp"),
         });
         return false;
@@ -452,9 +452,9 @@ pub fn follow(fhir_base: &Url, page: &str, next: &str) -> Result<String, String>
 fn failure_of(error: &HttpError, kind: &str, page: usize) -> SearchFailure {
     SearchFailure {
         kind: if error.is_skip() {
-            crate::run::summary::FailureKind::Blocked
+            crate::infra::fault::FailureKind::Blocked
         } else {
-            crate::run::summary::FailureKind::Environment
+            crate::infra::fault::FailureKind::Environment
         },
         message: format!("{kind} page {page}: {error}"),
     }
@@ -553,39 +553,6 @@ fn collect_references(value: &sonic_rs::Value, out: &mut Vec<Arc<str>>, strings:
     }
 }
 
-/// The human text of an OperationOutcome body, if it is one.
-pub fn operation_outcome_text(body: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    if value.get("resourceType")?.as_str()? != "OperationOutcome" {
-        return None;
-    }
-    let texts: Vec<String> = value
-        .get("issue")?
-        .as_array()?
-        .iter()
-        .filter_map(|issue| {
-            issue
-                .get("diagnostics")
-                .and_then(|d| d.as_str())
-                .or_else(|| issue.pointer("/details/text").and_then(|t| t.as_str()))
-                .or_else(|| issue.get("code").and_then(|c| c.as_str()))
-                .map(str::to_owned)
-        })
-        .collect();
-    (!texts.is_empty()).then(|| {
-        let mut joined = texts.join("; ");
-        if joined.len() > 500 {
-            let mut cut = 500;
-            while !joined.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            joined.truncate(cut);
-            joined.push('…');
-        }
-        joined
-    })
-}
-
 /// Read the resources `ids` of `kind` one by one (`GET {base}/{kind}/{id}`), validating
 /// each: for a type the server reads but does not search. A read that does not answer 200
 /// with that resource ends it.
@@ -614,7 +581,7 @@ pub async fn read_each(
                 }
             };
         if response.status != 200 {
-            let reason = operation_outcome_text(&response.body)
+            let reason = crate::payer::http::operation_outcome_text(&response.body)
                 .map(|t| format!(": {t}"))
                 .unwrap_or_default();
             result.failure = Some(SearchFailure::conformance(format!(
@@ -724,10 +691,10 @@ mod tests {
     fn operation_outcomes_read_as_text() {
         let body = br#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"login","diagnostics":"token expired"},{"severity":"error","code":"x","details":{"text":"and more"}}]}"#;
         assert_eq!(
-            operation_outcome_text(body).as_deref(),
+            crate::payer::http::operation_outcome_text(body).as_deref(),
             Some("token expired; and more")
         );
-        assert_eq!(operation_outcome_text(b"<html>"), None);
+        assert_eq!(crate::payer::http::operation_outcome_text(b"<html>"), None);
     }
 
     #[test]

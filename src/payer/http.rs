@@ -8,8 +8,29 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::HttpSettings;
 use crate::evidence::{RawExchange, Recorder};
+
+/// HTTP behaviour towards the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSettings {
+    /// How long a whole request may take, the body included.
+    pub timeout: Duration,
+    /// How long resolving the name and connecting (TLS included) may take.
+    pub connect_timeout: Duration,
+    pub retries: u32,
+    pub max_response_bytes: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            retries: 3,
+            max_response_bytes: 64 << 20,
+        }
+    }
+}
 
 /// The longest `Retry-After` onramp waits; a longer one ends the retries.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
@@ -385,7 +406,7 @@ fn unavailable(response: Response) -> Result<Response, HttpError> {
     if response.status < 500 && response.status != 429 {
         return Ok(response);
     }
-    let text = crate::payer::fhir::operation_outcome_text(&response.body).unwrap_or_else(|| {
+    let text = operation_outcome_text(&response.body).unwrap_or_else(|| {
         String::from_utf8_lossy(&response.body)
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -424,6 +445,40 @@ pub fn root_cause(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     deepest
+}
+
+/// The human text of an error answer that is an OperationOutcome (FHIR R4 §3.1.0.4), if it
+/// is one.
+pub fn operation_outcome_text(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if value.get("resourceType")?.as_str()? != "OperationOutcome" {
+        return None;
+    }
+    let texts: Vec<String> = value
+        .get("issue")?
+        .as_array()?
+        .iter()
+        .filter_map(|issue| {
+            issue
+                .get("diagnostics")
+                .and_then(|d| d.as_str())
+                .or_else(|| issue.pointer("/details/text").and_then(|t| t.as_str()))
+                .or_else(|| issue.get("code").and_then(|c| c.as_str()))
+                .map(str::to_owned)
+        })
+        .collect();
+    (!texts.is_empty()).then(|| {
+        let mut joined = texts.join("; ");
+        if joined.len() > 500 {
+            let mut cut = 500;
+            while !joined.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            joined.truncate(cut);
+            joined.push('…');
+        }
+        joined
+    })
 }
 
 #[cfg(test)]

@@ -16,9 +16,19 @@ use oauth2::{
 use serde_json::Value;
 use url::Url;
 
-use crate::config::ClientAuth;
 use crate::infra::secret::Secret;
 use crate::payer::http::{Http, HttpError, Request};
+
+/// How the client proves itself at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the form body (the payer guide's curl).
+    #[default]
+    Body,
+    /// HTTP Basic.
+    Basic,
+}
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 

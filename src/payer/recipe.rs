@@ -325,6 +325,19 @@ pub fn display_path(path: Option<&Path>) -> String {
     path.map_or_else(|| "(features)".to_owned(), |p| p.display().to_string())
 }
 
+/// The language's steps as people write them (a parameter shown as `…`), for suggesting
+/// the closest to a step nothing matches.
+pub const AS_WRITTEN: &[&str] = &[
+    "the app starts an authorization request",
+    "the member opens the authorization URL",
+    "the member clicks \"…\"",
+    "the member fills in \"…\" with \"…\"",
+    "the member chooses \"…\"",
+    "the member checks \"…\"",
+    "the member waits for \"…\"",
+    "the member submits the form",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::run::summary::{Outcome, RunSummary, Status};
+use crate::summary::{Outcome, RunSummary, Status};
 
 /// Failures and warnings listed in the job summary; the rest are counted.
 const LISTED: usize = 50;

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::run::summary::{RunSummary, ScenarioSummary, Status};
+use crate::summary::{RunSummary, ScenarioSummary, Status};
 
 /// `feature-name;scenario-name`, as Cucumber ids are written.
 fn id(text: &str) -> String {

@@ -12,7 +12,7 @@ use handlebars::Handlebars;
 use serde::Serialize;
 
 use crate::checklist::ItemStatus;
-use crate::run::summary::{FailureKind, Outcome, RunSummary, Status};
+use crate::summary::{FailureKind, Outcome, RunSummary, Status};
 
 const TEMPLATE: &str = include_str!("../../reports/report.hbs");
 const CSS: &str = include_str!("../../reports/report.css");
@@ -191,7 +191,7 @@ struct ChecklistView<'a> {
 struct View<'a> {
     run_id: &'a str,
     verdict: Verdict,
-    target: &'a crate::run::summary::TargetInfo,
+    target: &'a crate::summary::TargetInfo,
     scopes: String,
     pkce: &'static str,
     faults: String,
@@ -233,7 +233,7 @@ struct MemberView<'a> {
     refused: usize,
     answered_without: usize,
     leaked: usize,
-    leaks: &'a [crate::run::summary::MemberLeak],
+    leaks: &'a [crate::summary::MemberLeak],
 }
 
 #[derive(Serialize)]
@@ -425,7 +425,7 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
                 finding_groups: groups,
                 findings_more,
                 tier_counts: {
-                    let counts = crate::run::summary::finding_counts(&r.findings);
+                    let counts = crate::summary::finding_counts(&r.findings);
                     ["schema", "structure", "profile"]
                         .iter()
                         .filter_map(|tier| {
@@ -643,7 +643,7 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
 }
 
 /// What the run validated with, in a line.
-fn validation_line(validation: &crate::run::summary::ValidationInfo) -> String {
+fn validation_line(validation: &crate::summary::ValidationInfo) -> String {
     let tiers = match validation.tier {
         crate::validate::Tier::Schema => "tier schema: the official R4 JSON Schema",
         crate::validate::Tier::Structure => {
@@ -691,7 +691,7 @@ fn without_indexes(path: &str) -> String {
 
 /// Findings grouped by tier, rule and path: schema first, then structure, then profile,
 /// the commonest first within a tier.
-fn finding_groups(findings: &[crate::run::summary::ResourceFinding]) -> Vec<FindingGroupView<'_>> {
+fn finding_groups(findings: &[crate::summary::ResourceFinding]) -> Vec<FindingGroupView<'_>> {
     let mut groups: Vec<FindingGroupView<'_>> = Vec::new();
     let mut index: std::collections::HashMap<(crate::validate::Tier, &str, String), usize> =
         std::collections::HashMap::new();

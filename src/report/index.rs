@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ReportError;
 use super::html::{RenderError, Verdict, verdict};
-use crate::run::summary::{Outcome, RunSummary};
+use crate::summary::{Outcome, RunSummary};
 
 const TEMPLATE: &str = include_str!("../../reports/index.hbs");
 

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::run::summary::{FailureKind, RunSummary, ScenarioSummary, Status};
+use crate::summary::{FailureKind, RunSummary, ScenarioSummary, Status};
 
 /// XML 1.0 text (or attribute value): escaped, without the control characters XML 1.0
 /// cannot hold at all.

@@ -16,7 +16,7 @@ pub mod timeline;
 
 use std::path::Path;
 
-use crate::run::summary::RunSummary;
+use crate::summary::RunSummary;
 
 /// Why an output could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +118,7 @@ pub fn write_outputs(dir: &Path, summary: &RunSummary) -> Result<Vec<String>, Re
 
 /// Whether the run passed, or how it did not (for the drafts that claim readiness).
 fn passed(summary: &RunSummary) -> Result<(), String> {
-    use crate::run::summary::Outcome;
+    use crate::summary::Outcome;
     let counts = &summary.scenario_counts;
     match summary.outcome {
         Outcome::Passed => Ok(()),
@@ -130,4 +130,60 @@ fn passed(summary: &RunSummary) -> Result<(), String> {
         Outcome::Error => Err("could not test everything".into()),
         Outcome::Interrupted => Err("was interrupted".into()),
     }
+}
+
+/// Assemble the recording `film` made as the screenshots were taken, and write every output
+/// of `summary` into `dir`; the files written, for the closing line. A defect in a renderer
+/// still leaves `summary.json`, saying so.
+pub fn write_run(
+    dir: &Path,
+    summary: &mut RunSummary,
+    film: &recording::Film,
+) -> Result<Vec<String>, ReportError> {
+    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        write_with_recording(dir, summary, film)
+    }));
+    match written {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = crate::infra::text::panic_message(&*panic);
+            summary.errors.push(format!(
+                "onramp failed while writing the report ({message}); summary.json holds the run. This is a defect in onramp: please report it"
+            ));
+            summary.outcome = crate::summary::Outcome::Error;
+            summary.exit_code = crate::infra::exit::ENVIRONMENT;
+            let mut files = Vec::new();
+            write_summary(dir, summary, &mut files)?;
+            Ok(files)
+        }
+    }
+}
+
+fn write_with_recording(
+    dir: &Path,
+    summary: &mut RunSummary,
+    film: &recording::Film,
+) -> Result<Vec<String>, ReportError> {
+    match film.finish() {
+        Ok(recording) => summary.recording = recording,
+        Err(error) => summary.errors.push(format!("no recording: {error}")),
+    }
+    let mut files = write_outputs(dir, summary)?;
+    if let Some(recording) = &summary.recording {
+        files.push(recording.file.clone());
+    }
+    if !summary.screenshots.is_empty() {
+        files.push(format!("screenshots/ ({} PNG)", summary.screenshots.len()));
+    }
+    Ok(files)
+}
+
+/// Point `<out>/latest` at this run, for CI jobs that publish a fixed path.
+pub fn link_latest(dir: &Path) {
+    let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+        return;
+    };
+    let latest = parent.join("latest");
+    let _ = std::fs::remove_file(&latest);
+    let _ = std::os::unix::fs::symlink(name, &latest);
 }

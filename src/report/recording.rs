@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::evidence::Screenshot;
-use crate::run::summary::Recording;
+use crate::summary::Recording;
 
 /// Why no recording was made (the run goes on without one).
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use crate::run::timeline::{Lane, Span, Timeline};
+use crate::summary::{Lane, Span, Timeline};
 
 /// Width of the drawing (its viewBox; it scales to the page).
 const WIDTH: f64 = 1000.0;

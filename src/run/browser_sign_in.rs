@@ -61,7 +61,7 @@ pub struct Failures(Mutex<HashMap<usize, StepFailure>>);
 impl Failures {
     /// Keep `failure` of member `member`'s sign-in, if it is one a retry would repeat.
     pub fn record(&self, member: usize, failure: &StepFailure) {
-        use super::summary::FailureKind::{Environment, Usage};
+        use crate::summary::FailureKind::{Environment, Usage};
         if matches!(failure.kind, Usage | Environment) {
             self.0
                 .lock()
@@ -242,7 +242,7 @@ impl SignIn {
         ctx.recorder
             .browser_action(&self.context, &describe(action), started, result.is_ok());
         match result {
-            Err(failure) if failure.kind == super::summary::FailureKind::Usage => {
+            Err(failure) if failure.kind == crate::summary::FailureKind::Usage => {
                 if self.expects_refusal {
                     self.evidence(ctx, "the payer stopped the sign-in here, as expected")
                         .await;
@@ -521,7 +521,7 @@ impl RunContext {
             }
             match flow.perform(self, &step.action).await {
                 Ok(()) => stopped = format!("line {}: {}", step.line, step.text),
-                Err(failure) if failure.kind == super::summary::FailureKind::Usage => {
+                Err(failure) if failure.kind == crate::summary::FailureKind::Usage => {
                     stopped = format!(
                         "{stopped}; the next page did not offer line {}: {} ({})",
                         step.line, step.text, failure.message

@@ -15,9 +15,9 @@ use cucumber::{Event, World, Writer, parser, writer};
 
 use super::StepFailure;
 use super::failure::{ScenarioKey, Verdicts};
-use super::summary::{FailureKind, ScenarioSummary, Severity, Status, StepSummary};
 use crate::evidence::Recorder;
 use crate::infra::console::Console;
+use crate::summary::{FailureKind, ScenarioSummary, Severity, Status, StepSummary};
 
 /// What the collector gathered.
 #[derive(Debug, Default)]

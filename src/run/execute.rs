@@ -6,12 +6,25 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use cucumber::WriterExt as _;
 use cucumber::gherkin;
-use cucumber::{World as _, WriterExt as _};
 
 use super::collector;
 use super::context::RunContext;
-use crate::steps::OnrampWorld;
+use super::failure::ScenarioKey;
+
+/// The step definitions a run executes: the World of the layer above ([`crate::steps`]).
+/// The run knows them only through this, so that the arrows point one way.
+pub trait Steps:
+    cucumber::World + cucumber::codegen::WorldInventory + std::fmt::Debug + Send + Sync + 'static
+{
+    /// Enter a scenario: the run's shared context and where the scenario is.
+    fn enter(&mut self, ctx: Arc<RunContext>, scenario: ScenarioKey);
+
+    /// The steps of the sign-in language: one pattern for all of them (registered for
+    /// `Given` and `When`), and the step that performs them.
+    fn sign_in() -> (regex::Regex, cucumber::Step<Self>);
+}
 
 /// How the features' run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +79,7 @@ pub struct Bounds {
 
 /// Run the features through cucumber, with the collector as its one writer; what it
 /// collected, and how it ended.
-pub async fn execute(
+pub async fn execute<W: Steps>(
     ctx: &Arc<RunContext>,
     features: Vec<gherkin::Feature>,
     tags: Option<gherkin::tagexpr::TagOperation>,
@@ -86,17 +99,20 @@ pub async fn execute(
         ..cucumber::cli::Opts::default()
     };
     let hook_ctx = Arc::clone(ctx);
-    let cucumber = OnrampWorld::cucumber::<PathBuf>()
+    let (pattern, sign_in) = W::sign_in();
+    let cucumber = W::cucumber::<PathBuf>()
         .with_parser(crate::features::Parser)
         .with_writer(collector.normalized())
         .with_cli(cli)
-        .given(crate::steps::step_pattern(), crate::steps::sign_in_step)
-        .when(crate::steps::step_pattern(), crate::steps::sign_in_step)
+        .given(pattern.clone(), sign_in)
+        .when(pattern, sign_in)
         .max_concurrent_scenarios(1)
         .fail_on_skipped()
         .before(move |feature, _, scenario, world| {
-            world.ctx = Some(Arc::clone(&hook_ctx));
-            world.scenario = Some(collector::scenario_key(feature, scenario));
+            world.enter(
+                Arc::clone(&hook_ctx),
+                collector::scenario_key(feature, scenario),
+            );
             Box::pin(async {})
         });
     let deadline = async {
@@ -138,16 +154,7 @@ pub async fn caught<T>(future: impl Future<Output = T>) -> Result<T, String> {
     std::panic::AssertUnwindSafe(future)
         .catch_unwind()
         .await
-        .map_err(|panic| panic_message(&*panic))
-}
-
-/// What a panic said.
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "a panic".into())
+        .map_err(|panic| crate::infra::text::panic_message(&*panic))
 }
 
 #[cfg(test)]
@@ -166,6 +173,6 @@ mod tests {
         assert_eq!(failed, Err("the collector broke".to_owned()));
         let formatted =
             std::panic::catch_unwind(|| panic!("page {} of {}", 2, 3)).expect_err("panics");
-        assert_eq!(panic_message(&*formatted), "page 2 of 3");
+        assert_eq!(crate::infra::text::panic_message(&*formatted), "page 2 of 3");
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::summary::{FailureKind, Severity};
+use crate::summary::{FailureKind, Severity};
 
 /// A failed step: the message, whose fault it is, and how much it weighs.
 #[derive(Debug, Clone, PartialEq, Eq)]

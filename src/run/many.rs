@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Plan, RunError, RunOptions, RunReport};
+use super::{Plan, RunError, RunOptions, RunReport, Steps};
 use crate::report::index::{Combined, TargetOutcome};
-use crate::run::summary::Outcome;
+use crate::summary::Outcome;
 
 /// A finished run over several targets.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ fn folder_name(name: &str, taken: &[String]) -> String {
 }
 
 /// Run every target of `targets`, `jobs` at a time, with `base`'s other options.
-pub async fn run_many(
+pub async fn run_many<W: Steps>(
     base: RunOptions,
     targets: Vec<String>,
     jobs: usize,
@@ -51,13 +51,14 @@ pub async fn run_many(
     // writes its report, and then the index is written.
     let _stops = crate::infra::stop::Stops::listen();
     let started = Instant::now();
-    let started_at = super::now_rfc3339();
+    let started_at = super::plan::now_rfc3339();
     let jobs = jobs.clamp(1, targets.len().max(1));
     // Every target resolves, or nothing starts.
     let mut folders: Vec<String> = Vec::new();
+    let mut plans: Vec<Plan> = Vec::new();
     let mut signs_in = false;
     for target in &targets {
-        let plan = Plan::resolve(&RunOptions {
+        let plan = Plan::resolve::<W>(&RunOptions {
             target: Some(target.clone()),
             ..base.clone()
         })
@@ -67,11 +68,12 @@ pub async fn run_many(
         })?;
         signs_in |= plan.signs_in;
         folders.push(folder_name(&plan.target.name, &folders));
+        plans.push(plan);
     }
     if signs_in {
         super::preflight::tools(base.webdriver.as_deref()).map_err(RunError::Tools)?;
     }
-    let id = super::run_id();
+    let id = super::plan::run_id();
     let dir = base
         .out
         .clone()
@@ -110,23 +112,15 @@ pub async fn run_many(
         }
     }
     let devtools = chromium.as_ref().map(|c| c.endpoint().clone());
-    let (webdriver, shared_driver) = match &driver {
-        Some(driver) => (Some(driver.url().to_owned()), true),
-        None => (base.webdriver.clone(), false),
-    };
+    let shared = driver.as_ref().map(|driver| driver.url().to_owned());
 
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
     let console = base.console;
-    let runs = targets.iter().zip(&folders).map(|(target, folder)| {
-        let options = RunOptions {
-            target: Some(target.clone()),
-            report_dir: Some(dir.join(folder)),
-            silent: true,
-            webdriver: webdriver.clone(),
-            shared_driver,
-            devtools: devtools.clone(),
-            ..base.clone()
-        };
+    let runs = plans.into_iter().zip(&folders).map(|(plan, folder)| {
+        let mut plan = plan.within(dir.join(folder));
+        if let Some(webdriver) = &shared {
+            plan = plan.sharing(webdriver.clone(), devtools.clone());
+        }
         let permits = Arc::clone(&permits);
         let folder = folder.clone();
         // A thread and a runtime each (cucumber's runner is not `Send`), so that the runs
@@ -141,7 +135,7 @@ pub async fn run_many(
             {
                 Ok(runtime) => runtime.block_on(async {
                     let _permit = permits.acquire_owned().await;
-                    super::run(options).await
+                    super::run::<W>(plan).await
                 }),
                 Err(error) => Err(RunError::Setup(format!("no runtime for the run: {error}"))),
             };
@@ -212,7 +206,7 @@ pub async fn run_many(
             source,
         }
     })?;
-    super::link_latest(&dir);
+    crate::report::link_latest(&dir);
     Ok(ManyReport {
         combined,
         runs,
@@ -245,7 +239,7 @@ fn announce(
                 for step in scenario
                     .steps
                     .iter()
-                    .filter(|s| s.status == super::summary::Status::Failed)
+                    .filter(|s| s.status == crate::summary::Status::Failed)
                 {
                     let first = step
                         .error

@@ -8,35 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use cucumber::World as _;
 use cucumber::gherkin;
 use url::Url;
 
+use super::execute::Steps;
 use crate::config::HttpSettings;
-use crate::steps::OnrampWorld;
-
-/// A step of the features no definition matches (or more than one does).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unbound {
-    /// `features/x.feature:12`.
-    pub at: String,
-    /// The step as written, keyword first.
-    pub step: String,
-    /// Why: no definition, or several.
-    pub why: String,
-    /// The known steps closest to it, as people write them.
-    pub closest: Vec<String>,
-}
-
-impl std::fmt::Display for Unbound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {} ({})", self.at, self.step, self.why)?;
-        if !self.closest.is_empty() {
-            write!(f, "; did you mean: {}", self.closest.join(" | "))?;
-        }
-        Ok(())
-    }
-}
 
 /// The selected scenarios of `features` (by `tags`), in run order, with their feature.
 pub fn selected<'a>(
@@ -66,13 +42,13 @@ pub fn selected<'a>(
 
 /// Every step of the selected scenarios (their Backgrounds included) that no definition
 /// matches, or that more than one matches.
-pub fn unbound_steps(
+pub fn unbound_steps<W: Steps>(
     features: &[gherkin::Feature],
     tags: Option<&gherkin::tagexpr::TagOperation>,
-) -> Vec<Unbound> {
-    let collection = OnrampWorld::collection();
-    let sign_in = crate::steps::step_pattern();
-    let known = known_steps();
+) -> Vec<super::error::Unbound> {
+    let collection = W::collection();
+    let (sign_in, _) = W::sign_in();
+    let known = known_steps::<W>();
     let mut out = Vec::new();
     for (feature, scenario) in selected(features, tags) {
         let background = feature.background.iter().flat_map(|b| b.steps.iter());
@@ -94,7 +70,7 @@ pub fn unbound_steps(
                     ambiguous.possible_matches.len()
                 ),
             };
-            out.push(Unbound {
+            out.push(super::error::Unbound {
                 at: format!(
                     "{}:{}",
                     crate::payer::recipe::display_path(feature.path.as_deref()),
@@ -111,24 +87,16 @@ pub fn unbound_steps(
 
 /// Every step onramp defines, as people write them (a parameter shown as `…`), and the
 /// sign-in language's steps.
-fn known_steps() -> Vec<String> {
+fn known_steps<W: Steps>() -> Vec<String> {
     use cucumber::codegen::WorldInventory;
     let mut out = Vec::new();
-    out.extend(patterns::<<OnrampWorld as WorldInventory>::Given>());
-    out.extend(patterns::<<OnrampWorld as WorldInventory>::When>());
-    out.extend(patterns::<<OnrampWorld as WorldInventory>::Then>());
+    out.extend(patterns::<W, <W as WorldInventory>::Given>());
+    out.extend(patterns::<W, <W as WorldInventory>::When>());
+    out.extend(patterns::<W, <W as WorldInventory>::Then>());
     out.extend(
-        [
-            "the app starts an authorization request",
-            "the member opens the authorization URL",
-            "the member clicks \"…\"",
-            "the member fills in \"…\" with \"…\"",
-            "the member chooses \"…\"",
-            "the member checks \"…\"",
-            "the member waits for \"…\"",
-            "the member submits the form",
-        ]
-        .map(str::to_owned),
+        crate::payer::recipe::AS_WRITTEN
+            .iter()
+            .map(|s| (*s).to_owned()),
     );
     out.sort();
     out.dedup();
@@ -136,9 +104,9 @@ fn known_steps() -> Vec<String> {
 }
 
 /// The step definitions of one keyword, readable.
-fn patterns<T>() -> Vec<String>
+fn patterns<W: Steps, T>() -> Vec<String>
 where
-    T: cucumber::codegen::StepConstructor<OnrampWorld> + cucumber::codegen::inventory::Collect,
+    T: cucumber::codegen::StepConstructor<W> + cucumber::codegen::inventory::Collect,
 {
     cucumber::codegen::inventory::iter::<T>
         .into_iter()
@@ -359,124 +327,6 @@ pub fn not_run(
     super::collector::Collected::not_run(&selected(features, tags), &reason, errors, recorder)
 }
 
-/// What `onramp run --dry-run` found: the plan as text, and the exit code a run would
-/// start with (0 when nothing stands in its way, 3 when the browser or the payer cannot be
-/// had).
-#[derive(Debug)]
-pub struct DryRun {
-    pub text: String,
-    pub exit_code: u8,
-}
-
-/// Resolve and check everything a run of `options` needs, and say what it would do, without
-/// starting anything (the embedded sandbox included) or sending anything but the preflight's
-/// one GET to each remote host.
-pub async fn dry_run(options: &super::RunOptions) -> Result<DryRun, super::RunError> {
-    use std::fmt::Write as _;
-    let plan = super::Plan::resolve(options)?;
-    let mut exit_code = crate::infra::exit::OK;
-    let mut text = String::new();
-    let target = &plan.target;
-    let where_ = match &target.endpoints {
-        crate::config::Endpoints::Sandbox(settings) => format!(
-            "the embedded demo health plan (persona {}), started by the run",
-            settings.persona.name()
-        ),
-        crate::config::Endpoints::Remote(_) => "a remote environment".to_owned(),
-    };
-    let _ = writeln!(
-        text,
-        "target {} ({where_}), from {}",
-        target.name,
-        target.source.display()
-    );
-    let selected = selected(&plan.features, plan.tags.as_ref());
-    let _ = writeln!(
-        text,
-        "  features: {}; {} selected",
-        plan.features_source,
-        crate::infra::text::plural(selected.len(), "scenario")
-    );
-    let members: Vec<&str> = target.members.iter().map(|m| m.label.as_str()).collect();
-    let _ = writeln!(
-        text,
-        "  members: {}",
-        if members.is_empty() {
-            "none".to_owned()
-        } else {
-            members.join(", ")
-        }
-    );
-    let browser = if plan.recipe.is_none() {
-        "not needed (the features have no sign-in)".to_owned()
-    } else if let Some(webdriver) = &options.webdriver {
-        format!("the WebDriver at {webdriver}")
-    } else {
-        match (
-            crate::browser::find_chromedriver(),
-            crate::browser::find_chromium(true),
-        ) {
-            (Ok(driver), Ok(chromium)) => format!(
-                "chromedriver {}, Chromium {}",
-                driver.display(),
-                chromium.display()
-            ),
-            // The sign-in scenario needs it for sure; the others only if they sign in.
-            (Err(error), _) | (_, Err(error)) if plan.signs_in => {
-                exit_code = crate::infra::exit::ENVIRONMENT;
-                format!("cannot start: {error}")
-            }
-            (Err(error), _) | (_, Err(error)) => {
-                format!("cannot start, which fails the first scenario that signs in: {error}")
-            }
-        }
-    };
-    let _ = writeln!(text, "  browser: {browser}");
-    if let crate::config::Endpoints::Remote(remote) = &target.endpoints {
-        let endpoints = [
-            ("authorize", &remote.authorize),
-            ("token", &remote.token),
-            ("FHIR", &remote.fhir_base),
-        ];
-        let _ = writeln!(text, "  hosts:");
-        for reached in reach(&endpoints, &target.http).await {
-            if reached.outcome.is_err() {
-                exit_code = crate::infra::exit::ENVIRONMENT;
-            }
-            let _ = writeln!(text, "    {reached}");
-        }
-    }
-    let _ = writeln!(
-        text,
-        "  timeouts: HTTP {} (connect {}), {} retries; browser {}",
-        crate::infra::text::seconds(target.http.timeout),
-        crate::infra::text::seconds(target.http.connect_timeout),
-        target.http.retries,
-        crate::infra::text::seconds(target.browser_timeout)
-    );
-    let _ = writeln!(text, "  report: {}/", plan.dir.display());
-    let _ = writeln!(text, "  scenarios, in the order they run:");
-    for (index, (feature, scenario)) in selected.iter().enumerate() {
-        let tags: Vec<String> = feature
-            .tags
-            .iter()
-            .chain(&scenario.tags)
-            .map(|t| format!("@{t}"))
-            .collect();
-        let _ = writeln!(
-            text,
-            "    {:>3}. {}:{}  {} › {}  {}",
-            index + 1,
-            crate::payer::recipe::display_path(feature.path.as_deref()),
-            scenario.position.line,
-            feature.name,
-            scenario.name,
-            tags.join(" ")
-        );
-    }
-    Ok(DryRun { text, exit_code })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,7 +345,7 @@ mod tests {
 
     #[test]
     fn the_closest_known_steps_are_offered() {
-        let known = known_steps();
+        let known = known_steps::<crate::steps::OnrampWorld>();
         assert!(known.len() > 50, "{}", known.len());
         let offered = closest("the app reads the SMART configurations", &known);
         assert_eq!(

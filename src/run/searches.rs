@@ -199,7 +199,7 @@ impl RunContext {
                 .await
                 .map_err(|e| StepFailure::from_http(&e))?;
             if response.status != 200 {
-                let reason = crate::payer::fhir::operation_outcome_text(&response.body)
+                let reason = crate::payer::http::operation_outcome_text(&response.body)
                     .map(|t| format!(": {t}"))
                     .unwrap_or_default();
                 return Err(StepFailure::conformance(format!(

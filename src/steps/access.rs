@@ -4,8 +4,9 @@ use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 use url::Url;
 
-use super::{OnrampWorld, check, http_failure, verdict};
+use super::world::{OnrampWorld, check, http_failure};
 use crate::run::StepFailure;
+use crate::run::verdict;
 
 const CONTEXT: &str = "Access control";
 

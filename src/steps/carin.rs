@@ -8,35 +8,13 @@ use cucumber::gherkin::Step;
 use cucumber::{then, when};
 use serde_json::Value;
 
-use super::{OnrampWorld, check, listed, verdict};
+use super::world::{OnrampWorld, Searched, check, listed};
 use crate::payer::search::{DatePrefix, ParamType, Parameter};
 use crate::run::StepFailure;
 use crate::run::context::RunContext;
+use crate::run::verdict;
 
 const CONTEXT: &str = "CARIN searches";
-
-/// A search the scenario made, and what came back.
-#[derive(Debug, Clone)]
-pub struct Searched {
-    pub kind: String,
-    /// `(parameter, value)`; for an `_include` search, the include spec and no parameter.
-    pub parameter: Option<Parameter>,
-    pub value: String,
-    /// The id of the resource the value came from.
-    pub source: Option<String>,
-    /// Every entry of every page: `search.mode` (if any) and the resource.
-    pub entries: Vec<(Option<String>, Value)>,
-}
-
-impl Searched {
-    /// The entries the server marked as matches (or left unmarked) of the searched type.
-    fn matches(&self) -> impl Iterator<Item = &Value> {
-        self.entries.iter().filter_map(|(mode, resource)| {
-            let of_kind = resource.get("resourceType").and_then(Value::as_str) == Some(&self.kind);
-            (of_kind && mode.as_deref() != Some("include")).then_some(resource)
-        })
-    }
-}
 
 /// `Type/id` of a resource.
 fn key(resource: &Value) -> String {
@@ -96,7 +74,7 @@ async fn read_first(
         &format!("{CONTEXT}: read {kind}/{id}"),
     )
     .await
-    .map_err(|e| super::http_failure(&e))?;
+    .map_err(|e| super::world::http_failure(&e))?;
     Ok((id, response))
 }
 
@@ -127,7 +105,7 @@ async fn read_answers(world: &mut OnrampWorld, step: &Step) {
             .as_ref()
             .ok_or_else(|| StepFailure::usage("no read happened in this scenario"))?;
         if response.status != 200 {
-            let reason = crate::payer::fhir::operation_outcome_text(&response.body)
+            let reason = crate::payer::http::operation_outcome_text(&response.body)
                 .map(|t| format!(": {t}"))
                 .unwrap_or_default();
             return Err(StepFailure::conformance(format!(

@@ -7,53 +7,13 @@ use base64::Engine as _;
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
-use super::{OnrampWorld, check, verdict};
+use super::world::{Attempt, OnrampWorld, check};
 use crate::infra::secret::Secret;
 use crate::payer::oauth::TokenAnswer;
 use crate::run::StepFailure;
+use crate::run::verdict;
 
 const CONTEXT: &str = "Access control";
-
-/// One attempt at exchanging the scenario's code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attempt {
-    /// With a client secret the app was never given.
-    WrongSecret,
-    /// As a `client_id` the server never registered.
-    UnknownClient,
-    /// Without the `code_verifier` of a PKCE authorization request.
-    NoVerifier,
-    /// With a well-formed `code_verifier` of another request.
-    OtherVerifier,
-    /// With the `code_challenge` itself as the verifier (what a `plain`-method server takes).
-    ChallengeAsVerifier,
-    /// As a real app would.
-    Proper,
-    /// Properly, once more.
-    Again,
-    /// With a code the server never issued (no sign-in at all).
-    Unissued,
-}
-
-impl Attempt {
-    /// The attempts that must be refused, and so must not spend the code.
-    fn is_wrong(self) -> bool {
-        !matches!(self, Attempt::Proper | Attempt::Again)
-    }
-
-    fn describe(self) -> &'static str {
-        match self {
-            Attempt::WrongSecret => "the exchange with a wrong client secret",
-            Attempt::UnknownClient => "the exchange as an unregistered client",
-            Attempt::NoVerifier => "the exchange without the code_verifier",
-            Attempt::OtherVerifier => "the exchange with another code_verifier",
-            Attempt::ChallengeAsVerifier => "the exchange with the code_challenge as code_verifier",
-            Attempt::Proper => "the proper exchange",
-            Attempt::Again => "the second proper exchange",
-            Attempt::Unissued => "the exchange of a code the server never issued",
-        }
-    }
-}
 
 /// A fresh random value for a credential the server never issued (43 URL-safe characters:
 /// also a well-formed PKCE verifier, RFC 7636 §4.1).

@@ -4,9 +4,10 @@
 use cucumber::gherkin::Step;
 use cucumber::{then, when};
 
-use super::{OnrampWorld, check, listed, verdict};
+use super::world::{OnrampWorld, check, listed};
 use crate::payer::discovery;
 use crate::run::StepFailure;
+use crate::run::verdict;
 
 fn problems(head: &str, result: Result<(), Vec<String>>) -> Result<(), StepFailure> {
     result.map_err(|problems| StepFailure::conformance(listed(head, &problems)))

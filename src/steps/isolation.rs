@@ -8,25 +8,15 @@ use std::collections::BTreeMap;
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
-use super::{OnrampWorld, check, listed, verdict};
+use super::world::{Asked, OnrampWorld, check, listed};
 use crate::payer::isolation::{Owner, Way};
 use crate::run::StepFailure;
 use crate::run::context::RunContext;
-use crate::run::members::Probe;
-use crate::run::summary::FailureKind;
+use crate::run::verdict;
+use crate::summary::FailureKind;
 
 /// How many of a member's resources of a type the others ask for, by id.
 const SAMPLE: usize = 3;
-
-/// What a `When` step of this feature asked, for the `Then` after it.
-#[derive(Debug)]
-pub struct Asked {
-    kind: String,
-    way: Way,
-    probes: Vec<Probe>,
-    /// Why nothing was asked.
-    nothing: Option<String>,
-}
 
 /// The members' count, or why isolation cannot be checked.
 fn members(ctx: &RunContext) -> Result<usize, StepFailure> {

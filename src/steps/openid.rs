@@ -6,10 +6,11 @@ use cucumber::gherkin::Step;
 use cucumber::{given, then};
 use serde_json::Value;
 
-use super::{OnrampWorld, check, http_failure, listed, verdict};
+use super::world::{OnrampWorld, check, http_failure, listed};
 use crate::payer::id_token::{self, IdToken};
 use crate::run::StepFailure;
 use crate::run::session::Grant;
+use crate::run::verdict;
 
 const CONTEXT: &str = "OpenID Connect";
 

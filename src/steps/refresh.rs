@@ -6,34 +6,13 @@
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
-use super::{OnrampWorld, check, reads_patient, verdict};
+use super::world::{OnrampWorld, Refreshed, check, reads_patient};
 use crate::infra::secret::Secret;
 use crate::payer::oauth::TokenAnswer;
 use crate::run::StepFailure;
+use crate::run::verdict;
 
 const CONTEXT: &str = "Refresh";
-
-/// One refresh of the scenario: the scope asked for, the refresh token used, the answer.
-#[derive(Debug, Clone)]
-pub struct Refreshed {
-    pub asked: Option<String>,
-    pub used: Secret,
-    pub answer: TokenAnswer,
-}
-
-impl Refreshed {
-    /// The scope the answer grants: its `scope`, else (RFC 6749 §5.1: omitted when
-    /// identical to the request) what was asked, else the grant's.
-    fn scope(&self, granted: &str) -> String {
-        self.answer
-            .fields
-            .get("scope")
-            .and_then(|s| s.as_str())
-            .map(str::to_owned)
-            .or_else(|| self.asked.clone())
-            .unwrap_or_else(|| granted.to_owned())
-    }
-}
 
 fn environment(answer: &TokenAnswer) -> Result<(), StepFailure> {
     match answer.transport.as_ref() {

@@ -4,10 +4,11 @@
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
-use super::{OnrampWorld, check, listed, verdict};
+use super::world::{OnrampWorld, check, listed};
 use crate::payer::access::{self, Verdict};
 use crate::payer::fhir::SearchResult;
 use crate::run::StepFailure;
+use crate::run::verdict;
 use crate::validate::Tier;
 
 #[given("the app holds the member's access token")]

@@ -6,11 +6,12 @@ use cucumber::gherkin::Step;
 use cucumber::{then, when};
 use serde_json::Value;
 
-use super::{OnrampWorld, check, verdict};
+use super::world::{OnrampWorld, check};
 use crate::infra::secret::Secret;
 use crate::payer::oauth::TokenAnswer;
 use crate::run::StepFailure;
 use crate::run::context::RunContext;
+use crate::run::verdict;
 
 const CONTEXT: &str = "Access control";
 
@@ -41,7 +42,7 @@ fn exchanged(world: &OnrampWorld) -> Result<(&TokenAnswer, Secret), StepFailure>
             world
                 .attempts
                 .iter()
-                .find(|(attempt, _)| *attempt == super::code::Attempt::Proper)
+                .find(|(attempt, _)| *attempt == super::world::Attempt::Proper)
                 .map(|(_, answer)| answer)
         })
         .ok_or_else(|| StepFailure::usage("no access token was obtained in this scenario"))?;
@@ -67,7 +68,7 @@ async fn introspect(ctx: &RunContext, token: &Secret) -> Result<Value, StepFailu
             ],
         )
         .await
-        .map_err(|e| super::http_failure(&e))?;
+        .map_err(|e| super::world::http_failure(&e))?;
     if response.status != 200 {
         return Err(StepFailure::conformance(format!(
             "the introspection endpoint answered {} (RFC 7662 §2.2: 200 with a JSON object)",
@@ -147,7 +148,7 @@ async fn active(world: &mut OnrampWorld, step: &Step) {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(StepFailure::conformance(super::listed(
+            Err(StepFailure::conformance(super::world::listed(
                 "the introspection of the live access token does not describe it (SMART App Launch 2.0, Token Introspection: active, scope, client_id and exp as granted, and the launch context):",
                 &problems,
             )))
@@ -179,7 +180,7 @@ async fn revokes(world: &mut OnrampWorld) {
                     ],
                 )
                 .await
-                .map_err(|e| super::http_failure(&e))?;
+                .map_err(|e| super::world::http_failure(&e))?;
             world.revocation = Some(response.status);
             Ok(())
         }
@@ -257,7 +258,7 @@ async fn reads_nothing(world: &mut OnrampWorld, step: &Step) {
             &format!("{CONTEXT}: read with the revoked access token"),
         )
         .await
-        .map_err(|e| super::http_failure(&e))?;
+        .map_err(|e| super::world::http_failure(&e))?;
         match response.status {
             401 | 403 => Ok(()),
             status => Err(StepFailure::conformance(format!(

@@ -6,8 +6,9 @@ use cucumber::gherkin::Step;
 use cucumber::{step, then};
 use futures_util::future::LocalBoxFuture;
 
-use super::{OnrampWorld, check, verdict};
+use super::world::{OnrampWorld, check};
 use crate::payer::recipe::Action;
+use crate::run::verdict;
 use crate::run::{SignIn, StepFailure};
 
 const CONTEXT: &str = "Authorization";

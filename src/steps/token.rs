@@ -7,10 +7,11 @@ use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 use serde_json::Value;
 
-use super::{OnrampWorld, check, verdict};
+use super::world::{OnrampWorld, check};
 use crate::payer::oauth::TokenAnswer;
 use crate::run::StepFailure;
 use crate::run::session::Grant;
+use crate::run::verdict;
 
 const CONTEXT: &str = "Token";
 
@@ -259,7 +260,7 @@ async fn reads_patient(world: &mut OnrampWorld, step: &Step) {
             .map(|t| t.access.clone())
             .ok_or_else(|| StepFailure::conformance("the exchange gave no access token"))?;
         let patient = answer.fields.get("patient").and_then(Value::as_str);
-        super::reads_patient(
+        super::world::reads_patient(
             &ctx,
             &token,
             patient,

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::infra::fault::FailureKind;
+
 use crate::evidence::{BrowserAction, Exchange, Note, Screenshot};
 
 /// Version of the summary's shape (2: scenarios and steps carry their file and line, the
@@ -63,22 +65,6 @@ impl Outcome {
             (Outcome::Passed, crate::infra::exit::OK)
         }
     }
-}
-
-/// Whose fault a failed step is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FailureKind {
-    /// The target did something wrong.
-    Conformance,
-    /// onramp could not test: no browser, the target unreachable.
-    Environment,
-    /// The features or the target configuration are wrong (a step no definition matches,
-    /// a `${member.…}` the target lacks).
-    Usage,
-    /// The check could not run because something it needs failed earlier (reported as
-    /// skipped, with the reason).
-    Blocked,
 }
 
 /// How much a failed check weighs: a MUST broken is an error; a SHOULD, a warning that
@@ -348,7 +334,7 @@ pub struct RunSummary {
     pub browser_actions: Vec<BrowserAction>,
     /// Every feature, scenario, step, browser action and exchange on one time axis.
     #[serde(default)]
-    pub timeline: super::timeline::Timeline,
+    pub timeline: Timeline,
     /// Every member the target lists, when the `@isolation` checks signed them in: who
     /// they are, and what the other members' tokens got of their data.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -401,4 +387,74 @@ pub struct MemberLeak {
     pub url: String,
     pub status: Option<u16>,
     pub resources: Vec<String>,
+}
+
+// ---- the timeline: where a run's time went ------------------------------------------------
+//
+// Every feature, scenario, step, browser action and HTTP exchange as a span on one time axis
+// (milliseconds since the run's time zero), and the slowest exchanges named; built by
+// [`crate::run::summarize`] from the summary's own records, drawn by report.html.
+
+/// How many of the slowest exchanges are named.
+pub const SLOWEST: usize = 5;
+
+/// The run on one time axis.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    /// The axis' length: the end of the last span.
+    pub duration_ms: u64,
+    pub spans: Vec<Span>,
+    /// The slowest HTTP exchanges, slowest first.
+    pub slowest: Vec<Slow>,
+}
+
+/// Which row of the timeline a span belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lane {
+    Feature,
+    Scenario,
+    Step,
+    Browser,
+    Http,
+}
+
+/// One thing that took time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    pub lane: Lane,
+    pub label: String,
+    pub start_ms: u64,
+    pub duration_ms: u64,
+    /// `passed`, `failed`, `warning` or `skipped` for features, scenarios and steps; `ok`
+    /// or `failed` for browser actions; for HTTP `ok` (1xx–3xx), `client-error` (4xx, often
+    /// what a negative check asked for), `server-error` (5xx) or `failed` (no answer).
+    pub status: String,
+    /// The exchange's `index` in `exchanges`, for HTTP spans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<usize>,
+}
+
+/// One of the slowest exchanges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slow {
+    /// The exchange's `index` in `exchanges`.
+    pub exchange: usize,
+    /// `GET /fhir/ExplanationOfBenefit?patient=…`: method, path and query.
+    pub label: String,
+    pub context: String,
+    pub duration_ms: u64,
+}
+
+/// An exchange's method and where it went, without scheme and host: every exchange of a
+/// run goes to the same few servers, the path is what tells them apart.
+pub fn exchange_label(exchange: &Exchange) -> String {
+    let place = match url::Url::parse(&exchange.url) {
+        Ok(url) => match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        },
+        Err(_) => exchange.url.clone(),
+    };
+    format!("{} {place}", exchange.method)
 }

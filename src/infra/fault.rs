@@ -1,0 +1,22 @@
+//! Whose fault a "no" is: the payer broke a cited rule (conformance), onramp could not test
+//! (environment), the user's setup is wrong (usage), or an earlier failure left nothing to
+//! judge (blocked). Every layer speaks this vocabulary, from the protocol client's answers to
+//! the exit code, so it lives below all of them.
+
+use serde::{Deserialize, Serialize};
+
+/// Whose fault a failed step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureKind {
+    /// The target did something wrong.
+    Conformance,
+    /// onramp could not test: no browser, the target unreachable.
+    Environment,
+    /// The features or the target configuration are wrong (a step no definition matches,
+    /// a `${member.…}` the target lacks).
+    Usage,
+    /// The check could not run because something it needs failed earlier (reported as
+    /// skipped, with the reason).
+    Blocked,
+}
