@@ -634,7 +634,6 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
         recording: args.recording,
         fail_fast: args.fail_fast,
         deadline: args.deadline,
-        ..crate::run::RunOptions::default()
     };
     if args.dry_run {
         return dry_run(&args, &options);
