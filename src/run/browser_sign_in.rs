@@ -8,9 +8,6 @@
 //! that does not load is the environment's. Either way the member's later sign-ins are not
 //! tried again: the steps that need them are skipped, naming the first failure.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use url::Url;
 
 use super::StepFailure;
@@ -50,34 +47,6 @@ fn page_failure(error: BrowserError) -> StepFailure {
             StepFailure::usage(error.to_string())
         }
         other => environment(other),
-    }
-}
-
-/// The first sign-in failure of each member that a later sign-in would only repeat: the
-/// recipe does not fit the pages (usage), or the pages could not be had (environment).
-#[derive(Debug, Default)]
-pub struct Failures(Mutex<HashMap<usize, StepFailure>>);
-
-impl Failures {
-    /// Keep `failure` of member `member`'s sign-in, if it is one a retry would repeat.
-    pub fn record(&self, member: usize, failure: &StepFailure) {
-        use crate::summary::FailureKind::{Environment, Usage};
-        if matches!(failure.kind, Usage | Environment) {
-            self.0
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(member)
-                .or_insert_with(|| failure.clone());
-        }
-    }
-
-    /// Why member `member` cannot sign in, if an earlier sign-in showed it.
-    fn earlier(&self, member: usize) -> Option<StepFailure> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&member)
-            .cloned()
     }
 }
 

@@ -149,13 +149,13 @@ impl Connected {
             recorder,
             browser,
             session: super::session::Session::default(),
-            members: super::members::Members::default(),
-            searches: super::searches::Searches::new(show_progress),
+            members: super::records::Members::default(),
+            searches: super::records::Searches::new(show_progress),
             checks: super::checks::Checks::default(),
-            discovery: super::documents::Discovery::default(),
+            discovery: super::records::Discovery::default(),
             verdicts: Arc::default(),
             recipe: plan.recipe,
-            sign_in_failures: super::browser_sign_in::Failures::default(),
+            sign_in_failures: super::records::Failures::default(),
         });
         let running = Running {
             features: plan.features,

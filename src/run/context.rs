@@ -11,7 +11,7 @@ use url::Url;
 
 use super::StepFailure;
 use super::checks::Checks;
-use super::searches::Searches;
+use super::records::Searches;
 use super::session::{Authorized, Grant, Session};
 use super::shared_browser::SharedBrowser;
 use crate::browser::Browser;
@@ -41,16 +41,16 @@ pub struct RunContext {
     pub browser: Arc<SharedBrowser>,
     pub session: Session,
     /// The target's other members, for the `@isolation` checks.
-    pub members: super::members::Members,
+    pub members: super::records::Members,
     pub searches: Searches,
     pub checks: Checks,
     /// The SMART configuration and the CapabilityStatement, fetched once.
-    pub discovery: super::documents::Discovery,
+    pub discovery: super::records::Discovery,
     /// The failures of checks, on their way to the collector.
     pub verdicts: Arc<super::Verdicts>,
     pub recipe: Option<Recipe>,
     /// The members' sign-ins that failed in a way a retry would repeat.
-    pub sign_in_failures: super::browser_sign_in::Failures,
+    pub sign_in_failures: super::records::Failures,
     /// How every resource read is validated (the target's `[validation]`).
     pub validator: Arc<crate::validate::Validator>,
 }

@@ -8,46 +8,10 @@
 //! that needs it is skipped, naming why: the payer is never judged on an answer it did not
 //! give.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use tokio::sync::OnceCell;
-
 use super::StepFailure;
 use super::context::RunContext;
 use crate::payer::discovery::{Fetched, ServerCapability};
 use crate::payer::http::Request;
-
-/// A discovery document, fetched on first use, and whether a step has reported already
-/// that it got no answer.
-#[derive(Debug, Default)]
-struct Document {
-    fetched: OnceCell<Fetched>,
-    reported: AtomicBool,
-}
-
-impl Document {
-    /// The document, or why a step cannot judge it: the failure itself for the first step
-    /// that asks, a skip for the others.
-    fn answered(&self, what: &str, fetched: &Fetched) -> Result<(), StepFailure> {
-        match &fetched.failure {
-            None => Ok(()),
-            Some(error) if !self.reported.swap(true, Ordering::Relaxed) => {
-                Err(StepFailure::from_http(error))
-            }
-            Some(error) => Err(StepFailure::blocked(format!(
-                "{what} could not be read: {error}"
-            ))),
-        }
-    }
-}
-
-/// The discovery documents, each fetched on first use.
-#[derive(Debug, Default)]
-pub struct Discovery {
-    smart: Document,
-    metadata: Document,
-    jwks: Document,
-}
 
 impl RunContext {
     async fn fetch(&self, context: &str, path: &str, accept: &str) -> Fetched {

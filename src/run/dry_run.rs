@@ -122,4 +122,3 @@ pub async fn dry_run(plan: &Plan) -> Result<DryRun, RunError> {
     }
     Ok(DryRun { text, exit_code })
 }
-

@@ -173,6 +173,9 @@ mod tests {
         assert_eq!(failed, Err("the collector broke".to_owned()));
         let formatted =
             std::panic::catch_unwind(|| panic!("page {} of {}", 2, 3)).expect_err("panics");
-        assert_eq!(crate::infra::text::panic_message(&*formatted), "page 2 of 3");
+        assert_eq!(
+            crate::infra::text::panic_message(&*formatted),
+            "page 2 of 3"
+        );
     }
 }

@@ -4,84 +4,15 @@
 //! Then each member's token asks for the others' resources ([`Way`]) and every answer is
 //! kept as a [`Probe`] for the checks and the report.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
-
-use serde::Serialize;
-use tokio::sync::{Mutex as AsyncMutex, OnceCell};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use super::StepFailure;
 use super::context::RunContext;
+use super::records::Probe;
 use super::session::Grant;
 use crate::payer::fhir::{Paging, SearchFailure, SearchResult};
 use crate::payer::isolation::{Owner, Way};
-
-type GrantCell = Arc<OnceCell<Result<Arc<Grant>, StepFailure>>>;
-type SearchCell = Arc<OnceCell<Arc<SearchResult>>>;
-
-/// What one member's token got when it asked for another member's resources.
-#[derive(Debug, Clone, Serialize)]
-pub struct Probe {
-    /// Member numbers (0 is the run's).
-    pub reader: usize,
-    pub owner: usize,
-    pub kind: String,
-    pub way: Way,
-    /// The request, redacted.
-    pub url: String,
-    /// `None` when no answer came.
-    pub status: Option<u16>,
-    /// The owner's resources in the answer.
-    pub leaked: Vec<String>,
-    /// How the answer reads: refused, not found, empty, or what went wrong.
-    pub verdict: String,
-}
-
-/// The other members' grants and searches, and the probes.
-#[derive(Debug, Default)]
-pub struct Members {
-    grants: AsyncMutex<BTreeMap<usize, GrantCell>>,
-    searches: AsyncMutex<BTreeMap<(usize, String), SearchCell>>,
-    probes: Mutex<Vec<Probe>>,
-}
-
-impl Members {
-    /// Every probe so far.
-    pub fn probes(&self) -> Vec<Probe> {
-        self.probes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Whether any member other than the run's signed in (or tried to).
-    pub async fn engaged(&self) -> bool {
-        !self.grants.lock().await.is_empty()
-    }
-
-    /// The grant of member `index` (> 0), if they signed in.
-    pub async fn existing(&self, index: usize) -> Option<Result<Arc<Grant>, StepFailure>> {
-        self.grants.lock().await.get(&index)?.get().cloned()
-    }
-
-    /// The finished searches of member `index` (> 0).
-    pub async fn finished(&self, index: usize) -> Vec<Arc<SearchResult>> {
-        self.searches
-            .lock()
-            .await
-            .iter()
-            .filter(|((member, _), _)| *member == index)
-            .filter_map(|(_, cell)| cell.get().cloned())
-            .collect()
-    }
-
-    fn record(&self, probe: Probe) {
-        self.probes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(probe);
-    }
-}
 
 impl RunContext {
     /// How the report names member `index`.

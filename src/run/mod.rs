@@ -26,6 +26,7 @@ pub mod many;
 pub mod members;
 pub mod plan;
 pub mod preflight;
+pub mod records;
 mod searches;
 pub mod session;
 mod shared_browser;

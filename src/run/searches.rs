@@ -3,66 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressStyle};
-use tokio::sync::{Mutex as AsyncMutex, OnceCell};
 
 use super::context::RunContext;
 use crate::payer::fhir::{Paging, SearchFailure, SearchResult};
 
 /// The most pages [`RunContext::search_query`] reads.
 pub const QUERY_PAGE_CAP: usize = 20;
-
-/// Each type's search, run once.
-#[derive(Debug, Default)]
-pub struct Searches {
-    cells: AsyncMutex<BTreeMap<String, Arc<OnceCell<Arc<SearchResult>>>>>,
-    show_progress: bool,
-}
-
-impl Searches {
-    pub fn new(show_progress: bool) -> Self {
-        Self {
-            cells: AsyncMutex::default(),
-            show_progress,
-        }
-    }
-
-    async fn cell(&self, kind: &str) -> Arc<OnceCell<Arc<SearchResult>>> {
-        let mut cells = self.cells.lock().await;
-        Arc::clone(cells.entry(kind.to_owned()).or_default())
-    }
-
-    /// The searches that finished, without starting any.
-    pub async fn finished(&self) -> Vec<Arc<SearchResult>> {
-        self.cells
-            .lock()
-            .await
-            .values()
-            .filter_map(|cell| cell.get().cloned())
-            .collect()
-    }
-
-    /// The finished search for `kind`, if it ran.
-    pub async fn get(&self, kind: &str) -> Option<Arc<SearchResult>> {
-        self.cells.lock().await.get(kind)?.get().cloned()
-    }
-
-    fn progress_bar(&self, kind: &str) -> ProgressBar {
-        if !self.show_progress {
-            return ProgressBar::hidden();
-        }
-        let bar = ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} reading {prefix}: {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        bar.set_prefix(kind.to_owned());
-        bar.enable_steady_tick(Duration::from_millis(100));
-        bar
-    }
-}
 
 impl RunContext {
     /// The search for `kind`, run once with the run's access token and shared (not

@@ -7,7 +7,6 @@ use std::path::Path;
 use super::collector;
 use super::context::RunContext;
 use super::failure::StepFailure;
-use super::members;
 use super::plan::now_rfc3339;
 use crate::evidence::{BrowserAction, Exchange};
 use crate::payer::fhir::SearchResult;
@@ -167,7 +166,8 @@ async fn member_summaries(ctx: &RunContext) -> Vec<crate::summary::MemberSummary
                 Some(found) if found.resources.len() == 1 => found.resources[0].id.clone(),
                 _ => None,
             });
-        let theirs: Vec<&members::Probe> = probes.iter().filter(|p| p.owner == index).collect();
+        let theirs: Vec<&super::records::Probe> =
+            probes.iter().filter(|p| p.owner == index).collect();
         out.push(crate::summary::MemberSummary {
             label: ctx.member_label(index),
             patient,

@@ -39,7 +39,7 @@ use data::Store;
 use data::generate::Generated;
 use data::load::{LoadError, Loaded};
 pub use faults::{Fault, FaultError};
-pub use persona::Persona;
+pub use persona::{Persona, PkceMode};
 
 /// The authorization "system" path segment of the payer's demo (`/oauth2/authorize/test`).
 pub const SYSTEM: &str = "test";
@@ -50,29 +50,6 @@ pub const DEMO_CLIENT_ID: &str = "onramp-demo-client";
 pub const DEMO_CLIENT_SECRET: &str = "onramp-demo-secret";
 /// Largest request body accepted (forms, token requests).
 const BODY_LIMIT: usize = 16 * 1024;
-
-/// How the authorization endpoint treats PKCE (RFC 7636).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Deserialize,
-    serde::Serialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum PkceMode {
-    /// `code_challenge` is ignored and not advertised.
-    Off,
-    /// Honoured when sent (S256 only).
-    #[default]
-    Optional,
-    /// Every authorization request must send an S256 `code_challenge`.
-    Required,
-}
 
 /// An app registered with the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]

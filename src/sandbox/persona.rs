@@ -145,10 +145,10 @@ impl Persona {
     }
 
     /// How the authorization endpoint treats PKCE when the configuration does not say.
-    pub fn default_pkce(self) -> super::PkceMode {
+    pub fn default_pkce(self) -> PkceMode {
         match self {
-            Persona::DemoPlan => super::PkceMode::Optional,
-            Persona::Bluebutton => super::PkceMode::Required,
+            Persona::DemoPlan => PkceMode::Optional,
+            Persona::Bluebutton => PkceMode::Required,
         }
     }
 
@@ -188,6 +188,29 @@ impl FromStr for Persona {
                 format!("no persona \"{text}\"; the personas are demo-plan and bluebutton")
             })
     }
+}
+
+/// How the authorization endpoint treats PKCE (RFC 7636).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Deserialize,
+    serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PkceMode {
+    /// `code_challenge` is ignored and not advertised.
+    Off,
+    /// Honoured when sent (S256 only).
+    #[default]
+    Optional,
+    /// Every authorization request must send an S256 `code_challenge`.
+    Required,
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use crate::payer::isolation::Way;
 use crate::payer::oauth::{AuthorizationStart, TokenAnswer};
 use crate::payer::search::Parameter;
 use crate::run::context::RunContext;
-use crate::run::members;
 use crate::run::session::Authorized;
 use crate::run::{Probe, ScenarioKey, SignIn, StepFailure};
 
@@ -244,7 +243,7 @@ impl Searched {
 pub struct Asked {
     pub(super) kind: String,
     pub(super) way: Way,
-    pub(super) probes: Vec<members::Probe>,
+    pub(super) probes: Vec<crate::run::records::Probe>,
     /// Why nothing was asked.
     pub(super) nothing: Option<String>,
 }

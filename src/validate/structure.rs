@@ -1041,20 +1041,6 @@ fn one_of(targets: &[Box<str>]) -> String {
     }
 }
 
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-/// The days of a month of a year.
-pub fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(year) => 29,
-        _ => 28,
-    }
-}
-
 const MONTHS: [&str; 12] = [
     "January",
     "February",
@@ -1087,7 +1073,7 @@ pub fn calendar_problem(text: &str) -> Option<String> {
     if !(1..=12).contains(&month) || day < 1 {
         return None; // the schema's pattern catches these
     }
-    let most = days_in_month(year, month);
+    let most = super::fhirpath::days_in_month(year, month);
     if day > most {
         let name = MONTHS[(month - 1) as usize];
         return Some(format!("{name} {year} has {most} days"));

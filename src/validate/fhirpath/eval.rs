@@ -640,8 +640,7 @@ fn is_real_moment(text: &str) -> bool {
     };
     let [year, month, day, hour, minute, millis] = m.parts;
     (m.precision < 2 || (1..=12).contains(&month))
-        && (m.precision < 3
-            || (1..=crate::validate::structure::days_in_month(year, month)).contains(&day))
+        && (m.precision < 3 || (1..=days_in_month(year, month)).contains(&day))
         && (m.precision < 4 || (0..24).contains(&hour))
         && (m.precision < 5 || (0..60).contains(&minute))
         && (m.precision < 6 || (0..61_000).contains(&millis))
@@ -1526,6 +1525,20 @@ fn member_of(item: &Item<'_>, set: &ValueSet, model: &Model) -> Membership {
         return coding(node.value.unwrap_or(&Value::new()));
     }
     Membership::NotIn
+}
+
+fn is_leap(year: i64) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+/// The days of a month of a year.
+pub fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        _ => 28,
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 //! (counted, never guessed).
 
 mod eval;
+
+pub use eval::days_in_month;
 mod parse;
 
 use eval::Stop;
