@@ -15,12 +15,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{BrowserError, BrowserOptions};
+use super::driver::{find_chromium, stop_group};
+use super::setup::{BrowserError, BrowserOptions, DevToolsEndpoint, chromium_args, new_profile};
 
 /// How long Chromium may take to open its DevTools port.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -99,15 +100,6 @@ impl Drop for TurnGuard {
     }
 }
 
-/// Where a running Chromium's DevTools listen.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DevToolsEndpoint {
-    /// `127.0.0.1:PORT`, what chromedriver's `debuggerAddress` takes.
-    pub address: String,
-    /// The browser's own WebSocket (`ws://127.0.0.1:PORT/devtools/browser/…`).
-    pub browser: String,
-}
-
 /// A Chromium onramp started; dropping it stops it.
 #[derive(Debug)]
 pub struct Chromium {
@@ -123,9 +115,9 @@ impl Chromium {
     pub async fn launch(options: &BrowserOptions) -> Result<Self, BrowserError> {
         let path = match &options.chromium {
             Some(path) => path.clone(),
-            None => super::find_chromium(!options.headed)?,
+            None => find_chromium(!options.headed)?,
         };
-        let profile = super::new_profile()?;
+        let profile = new_profile()?;
         // What Chromium says on its way out (no display, a missing library) goes into the
         // error that names it.
         let log = std::fs::File::create(profile.path().join(LOG))
@@ -133,7 +125,7 @@ impl Chromium {
             .unwrap_or_else(|_| Stdio::null());
         let mut command = Command::new(&path);
         command
-            .args(super::chromium_args(options))
+            .args(chromium_args(options))
             .arg(format!("--user-data-dir={}", profile.path().display()))
             // Port 0: Chromium picks a free one and writes it into DevToolsActivePort.
             .arg("--remote-debugging-port=0")
@@ -260,28 +252,6 @@ impl Drop for Chromium {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// End the process group `child` leads: SIGTERM, two seconds to exit, then SIGKILL for
-/// whatever is left of it.
-pub(super) fn stop_group(mut child: Child) {
-    let Ok(raw) = i32::try_from(child.id()) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        return;
-    };
-    let group = Pid::from_raw(raw);
-    let _ = killpg(group, Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = killpg(group, Signal::SIGKILL);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 type Socket =
