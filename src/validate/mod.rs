@@ -16,6 +16,7 @@
 //! This module does not fetch anything; [`files`] reads local files and streams for
 //! `onramp validate`.
 
+mod derived;
 mod document;
 mod fhirpath;
 pub mod files;

@@ -17,11 +17,11 @@ use std::sync::LazyLock;
 use serde::Deserialize;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
+use super::derived::{self, FileCodes, FileConstraint};
 use super::fhirpath::{Env, Node, Verdict};
 use super::finding::{Finding, Tier, label, quote, show};
 use super::model::{
-    self, ClassId, Constraint, ConstraintId, FileCodes, FileConstraint, Membership, Model, TypeRef,
-    ValueSet, ValueSetId,
+    self, ClassId, Constraint, ConstraintId, Membership, Model, TypeRef, ValueSet, ValueSetId,
 };
 use super::structure::{Bundle, Resolver, Undecided, count_undecided, type_and_id};
 
@@ -164,7 +164,7 @@ impl Profiles {
 
     fn load(text: &str) -> Result<Self, String> {
         let file: File = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let (value_sets, value_set_index) = model::value_sets_of(file.value_sets);
+        let (value_sets, value_set_index) = derived::value_sets_of(file.value_sets);
         let mut names: Vec<String> = file.constraints.keys().cloned().collect();
         names.sort_unstable();
         let mut constraints = Vec::new();
@@ -173,7 +173,7 @@ impl Profiles {
         for name in names {
             let item = table.remove(&name).ok_or("constraint vanished")?;
             constraint_index.insert(name, constraints.len() as ConstraintId);
-            constraints.push(model::constraint_of(item));
+            constraints.push(derived::constraint_of(item));
         }
         let builder = Builder {
             value_set_index: &value_set_index,
@@ -364,7 +364,7 @@ impl Builder<'_> {
             choice: node.choice,
             slice: node.slice.map(String::into_boxed_str),
             min: node.min,
-            max: node.max.as_deref().map(model::max_of),
+            max: node.max.as_deref().map(derived::max_of),
             types: node
                 .types
                 .map(|t| t.into_iter().map(String::into_boxed_str).collect()),

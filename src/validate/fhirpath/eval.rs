@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
@@ -1043,26 +1044,6 @@ fn is_type(item: &Item<'_>, name: &str, model: &Model) -> bool {
 
 // --- functions ---------------------------------------------------------------------------
 
-/// Whether the evaluator has a function, and how many arguments it takes.
-pub fn known_function(name: &str, arguments: usize) -> bool {
-    match name {
-        "empty" | "count" | "not" | "first" | "last" | "tail" | "single" | "distinct"
-        | "isDistinct" | "allTrue" | "anyTrue" | "allFalse" | "anyFalse" | "hasValue"
-        | "children" | "descendants" | "toInteger" | "toString" | "toDecimal" | "length"
-        | "upper" | "lower" | "resolve" | "getValue" => arguments == 0,
-        "exists" => arguments <= 1,
-        "where" | "select" | "all" | "startsWith" | "endsWith" | "matches" | "ofType" | "is"
-        | "as" | "memberOf" | "subsetOf" | "supersetOf" | "intersect" | "exclude" | "union"
-        | "combine" | "skip" | "take" | "indexOf" | "extension" => arguments == 1,
-        "contains" => arguments == 1,
-        "trace" => (1..=2).contains(&arguments),
-        "substring" => (1..=2).contains(&arguments),
-        "iif" => (2..=3).contains(&arguments),
-        "replaceMatches" | "replace" => arguments == 2,
-        _ => false,
-    }
-}
-
 /// The argument of `ofType`/`is`/`as`: a type name written as an identifier.
 fn type_argument(args: &[Expr]) -> Result<String> {
     match args.first() {
@@ -1075,6 +1056,141 @@ fn type_argument(args: &[Expr]) -> Result<String> {
     }
 }
 
+/// A function call being evaluated: its name, the collection it was called on, its
+/// argument expressions (evaluated against the focus the call was made from), and where.
+struct Call<'c, 'a, 'h> {
+    name: &'c str,
+    input: &'c [Item<'a>],
+    args: &'a [Expr],
+    focus: &'c [Item<'a>],
+    frame: &'c Frame<'c, 'a>,
+    env: &'c Env<'a, 'h>,
+}
+
+impl<'a> Call<'_, 'a, '_> {
+    /// Argument `index`, evaluated against the focus the call was made from, not its
+    /// input (`a.startsWith(b)`: `b` from where `a` was).
+    fn argument(&self, index: usize) -> Result<Collection<'a>> {
+        match self.args.get(index) {
+            Some(arg) => eval(arg, self.focus, self.frame, self.env),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Argument `index` as one string, if it has a value.
+    fn string_argument(&self, index: usize) -> Result<Option<Cow<'a, str>>> {
+        let value = self.argument(index)?;
+        match single(&value)? {
+            None => Ok(None),
+            Some(item) => {
+                Ok(Some(as_str(item, self.env.model).ok_or_else(|| {
+                    Stop(format!("{}() needs a string", self.name))
+                })?))
+            }
+        }
+    }
+
+    /// Argument `index` (a criteria or projection) evaluated for one input item.
+    fn per_item(&self, index: usize, item: &Item<'a>, at: usize) -> Result<Collection<'a>> {
+        let one = [item.clone()];
+        eval(
+            &self.args[index],
+            &one,
+            &Frame {
+                this: item,
+                index: at,
+            },
+            self.env,
+        )
+    }
+
+    /// The input as one string, if it has a value.
+    fn input_string(&self) -> Result<Option<Cow<'a, str>>> {
+        match single(self.input)? {
+            None => Ok(None),
+            Some(item) => Ok(as_str(item, self.env.model)),
+        }
+    }
+}
+
+/// A function's implementation.
+type Apply = for<'c, 'a, 'h> fn(&Call<'c, 'a, 'h>) -> Result<Collection<'a>>;
+
+/// A function of the evaluator: its name, how many arguments it takes, and what it does.
+struct Function {
+    name: &'static str,
+    arity: std::ops::RangeInclusive<usize>,
+    apply: Apply,
+}
+
+/// Every function the evaluator has: the one list [`known_function`] (what a constraint may
+/// call) and [`call`] (what a call does) both read.
+#[rustfmt::skip]
+static FUNCTIONS: &[Function] = &[
+    Function { name: "empty", arity: 0..=0, apply: f_empty },
+    Function { name: "exists", arity: 0..=1, apply: f_exists },
+    Function { name: "all", arity: 1..=1, apply: f_all },
+    Function { name: "allTrue", arity: 0..=0, apply: f_all_true },
+    Function { name: "anyTrue", arity: 0..=0, apply: f_all_true },
+    Function { name: "allFalse", arity: 0..=0, apply: f_all_true },
+    Function { name: "anyFalse", arity: 0..=0, apply: f_all_true },
+    Function { name: "count", arity: 0..=0, apply: f_count },
+    Function { name: "not", arity: 0..=0, apply: f_not },
+    Function { name: "where", arity: 1..=1, apply: f_where },
+    Function { name: "select", arity: 1..=1, apply: f_select },
+    Function { name: "first", arity: 0..=0, apply: f_first },
+    Function { name: "last", arity: 0..=0, apply: f_last },
+    Function { name: "tail", arity: 0..=0, apply: f_tail },
+    Function { name: "single", arity: 0..=0, apply: f_single },
+    Function { name: "skip", arity: 1..=1, apply: f_skip },
+    Function { name: "take", arity: 1..=1, apply: f_skip },
+    Function { name: "distinct", arity: 0..=0, apply: f_distinct },
+    Function { name: "isDistinct", arity: 0..=0, apply: f_is_distinct },
+    Function { name: "subsetOf", arity: 1..=1, apply: f_subset_of },
+    Function { name: "supersetOf", arity: 1..=1, apply: f_subset_of },
+    Function { name: "intersect", arity: 1..=1, apply: f_intersect },
+    Function { name: "exclude", arity: 1..=1, apply: f_exclude },
+    Function { name: "union", arity: 1..=1, apply: f_union },
+    Function { name: "combine", arity: 1..=1, apply: f_combine },
+    Function { name: "iif", arity: 2..=3, apply: f_iif },
+    Function { name: "trace", arity: 1..=2, apply: f_trace },
+    Function { name: "ofType", arity: 1..=1, apply: f_of_type },
+    Function { name: "is", arity: 1..=1, apply: f_is },
+    Function { name: "as", arity: 1..=1, apply: f_as },
+    Function { name: "hasValue", arity: 0..=0, apply: f_has_value },
+    Function { name: "getValue", arity: 0..=0, apply: f_get_value },
+    Function { name: "children", arity: 0..=0, apply: f_children },
+    Function { name: "descendants", arity: 0..=0, apply: f_descendants },
+    Function { name: "extension", arity: 1..=1, apply: f_extension },
+    Function { name: "toInteger", arity: 0..=0, apply: f_to_integer },
+    Function { name: "toDecimal", arity: 0..=0, apply: f_to_decimal },
+    Function { name: "toString", arity: 0..=0, apply: f_to_string },
+    Function { name: "startsWith", arity: 1..=1, apply: f_starts_with },
+    Function { name: "endsWith", arity: 1..=1, apply: f_starts_with },
+    Function { name: "contains", arity: 1..=1, apply: f_starts_with },
+    Function { name: "matches", arity: 1..=1, apply: f_starts_with },
+    Function { name: "indexOf", arity: 1..=1, apply: f_starts_with },
+    Function { name: "replaceMatches", arity: 2..=2, apply: f_replace_matches },
+    Function { name: "replace", arity: 2..=2, apply: f_replace_matches },
+    Function { name: "length", arity: 0..=0, apply: f_length },
+    Function { name: "upper", arity: 0..=0, apply: f_upper },
+    Function { name: "lower", arity: 0..=0, apply: f_upper },
+    Function { name: "substring", arity: 1..=2, apply: f_substring },
+    Function { name: "resolve", arity: 0..=0, apply: f_resolve },
+    Function { name: "memberOf", arity: 1..=1, apply: f_member_of },
+];
+
+/// [`FUNCTIONS`] by name.
+static BY_NAME: std::sync::LazyLock<HashMap<&'static str, &'static Function>> =
+    std::sync::LazyLock::new(|| FUNCTIONS.iter().map(|f| (f.name, f)).collect());
+
+/// Whether the evaluator has function `name` taking `arguments` arguments.
+pub fn known_function(name: &str, arguments: usize) -> bool {
+    BY_NAME
+        .get(name)
+        .is_some_and(|function| function.arity.contains(&arguments))
+}
+
 fn call<'a>(
     name: &str,
     input: &[Item<'a>],
@@ -1083,413 +1199,614 @@ fn call<'a>(
     frame: &Frame<'_, 'a>,
     env: &Env<'a, '_>,
 ) -> Result<Collection<'a>> {
-    let model = env.model;
-    // Arguments are evaluated against the focus the call was made from, not its input
-    // (`a.startsWith(b)`: `b` from where `a` was).
-    let argument = |index: usize| -> Result<Collection<'a>> {
-        match args.get(index) {
-            Some(arg) => eval(arg, focus, frame, env),
-            None => Ok(Vec::new()),
-        }
+    let Some(function) = BY_NAME.get(name) else {
+        return stop(format!("{name}() is not supported"));
     };
-    let string_argument = |index: usize| -> Result<Option<Cow<'a, str>>> {
-        let value = argument(index)?;
-        match single(&value)? {
-            None => Ok(None),
-            Some(item) => Ok(Some(
-                as_str(item, model).ok_or_else(|| Stop(format!("{name}() needs a string")))?,
-            )),
-        }
-    };
-    // Criteria and projections are evaluated once per input item.
-    let per_item = |index: usize, item: &Item<'a>, at: usize| -> Result<Collection<'a>> {
-        let one = [item.clone()];
-        eval(
-            &args[index],
-            &one,
-            &Frame {
-                this: item,
-                index: at,
-            },
-            env,
-        )
-    };
-    let input_string = || -> Result<Option<Cow<'a, str>>> {
-        match single(input)? {
-            None => Ok(None),
-            Some(item) => Ok(as_str(item, model)),
-        }
-    };
-    Ok(match name {
-        "empty" => vec![Item::Bool(input.is_empty())],
-        "exists" => {
-            if args.is_empty() {
-                vec![Item::Bool(!input.is_empty())]
-            } else {
-                let mut any = false;
-                for (at, item) in input.iter().enumerate() {
-                    if truth(&per_item(0, item, at)?, model)? == Some(true) {
-                        any = true;
-                        break;
-                    }
-                }
-                vec![Item::Bool(any)]
-            }
-        }
-        "all" => {
-            // An item whose criteria is empty (its inputs are missing) leaves the answer
-            // open; FHIRPath would say false, which would blame the constraint for the
-            // missing data instead of the rule that requires it.
-            let mut all = Some(true);
+    (function.apply)(&Call {
+        name,
+        input,
+        args,
+        focus,
+        frame,
+        env,
+    })
+}
+
+/// `empty()`
+fn f_empty<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    Ok(vec![Item::Bool(input.is_empty())])
+}
+
+/// `exists()`
+fn f_exists<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let args = c.args;
+    let model = c.env.model;
+    Ok({
+        if args.is_empty() {
+            vec![Item::Bool(!input.is_empty())]
+        } else {
+            let mut any = false;
             for (at, item) in input.iter().enumerate() {
-                match truth(&per_item(0, item, at)?, model)? {
-                    Some(true) => {}
-                    Some(false) => {
-                        all = Some(false);
-                        break;
-                    }
-                    None => all = None,
+                if truth(&c.per_item(0, item, at)?, model)? == Some(true) {
+                    any = true;
+                    break;
                 }
             }
-            match all {
-                Some(all) => vec![Item::Bool(all)],
-                None => return stop("the criteria of all() was empty for an item"),
-            }
+            vec![Item::Bool(any)]
         }
-        "allTrue" | "anyTrue" | "allFalse" | "anyFalse" => {
-            let mut values = Vec::with_capacity(input.len());
-            for item in input {
-                match scalar(item, model) {
-                    Some(Scalar::Bool(b)) => values.push(b),
-                    _ => return stop(format!("{name}() on a non-boolean")),
+    })
+}
+
+/// `all()`
+fn f_all<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let model = c.env.model;
+    Ok({
+        // An item whose criteria is empty (its inputs are missing) leaves the answer
+        // open; FHIRPath would say false, which would blame the constraint for the
+        // missing data instead of the rule that requires it.
+        let mut all = Some(true);
+        for (at, item) in input.iter().enumerate() {
+            match truth(&c.per_item(0, item, at)?, model)? {
+                Some(true) => {}
+                Some(false) => {
+                    all = Some(false);
+                    break;
                 }
+                None => all = None,
             }
-            vec![Item::Bool(match name {
-                "allTrue" => values.iter().all(|b| *b),
-                "anyTrue" => values.iter().any(|b| *b),
-                "allFalse" => values.iter().all(|b| !*b),
-                _ => values.iter().any(|b| !*b),
-            })]
         }
-        "count" => vec![Item::Int(input.len() as i64)],
-        "not" => match truth(input, model)? {
-            None => Vec::new(),
-            Some(b) => vec![Item::Bool(!b)],
-        },
-        "where" => {
-            let mut out = Vec::new();
-            for (at, item) in input.iter().enumerate() {
-                if truth(&per_item(0, item, at)?, model)? == Some(true) {
-                    out.push(item.clone());
-                }
+        match all {
+            Some(all) => vec![Item::Bool(all)],
+            None => return stop("the criteria of all() was empty for an item"),
+        }
+    })
+}
+
+/// `allTrue()` / `anyTrue()` / `allFalse()` / `anyFalse()`
+fn f_all_true<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let name = c.name;
+    let input = c.input;
+    let model = c.env.model;
+    Ok({
+        let mut values = Vec::with_capacity(input.len());
+        for item in input {
+            match scalar(item, model) {
+                Some(Scalar::Bool(b)) => values.push(b),
+                _ => return stop(format!("{name}() on a non-boolean")),
             }
-            out
         }
-        "select" => {
-            let mut out = Vec::new();
-            for (at, item) in input.iter().enumerate() {
-                out.extend(per_item(0, item, at)?);
+        vec![Item::Bool(match name {
+            "allTrue" => values.iter().all(|b| *b),
+            "anyTrue" => values.iter().any(|b| *b),
+            "allFalse" => values.iter().all(|b| !*b),
+            _ => values.iter().any(|b| !*b),
+        })]
+    })
+}
+
+/// `count()`
+fn f_count<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    Ok(vec![Item::Int(input.len() as i64)])
+}
+
+/// `not()`
+fn f_not<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let model = c.env.model;
+    Ok(match truth(input, model)? {
+        None => Vec::new(),
+        Some(b) => vec![Item::Bool(!b)],
+    })
+}
+
+/// `where()`
+fn f_where<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let model = c.env.model;
+    Ok({
+        let mut out = Vec::new();
+        for (at, item) in input.iter().enumerate() {
+            if truth(&c.per_item(0, item, at)?, model)? == Some(true) {
+                out.push(item.clone());
             }
-            out
         }
-        "first" => input.first().cloned().into_iter().collect(),
-        "last" => input.last().cloned().into_iter().collect(),
-        "tail" => input.iter().skip(1).cloned().collect(),
-        "single" => match input {
+        out
+    })
+}
+
+/// `select()`
+fn f_select<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    Ok({
+        let mut out = Vec::new();
+        for (at, item) in input.iter().enumerate() {
+            out.extend(c.per_item(0, item, at)?);
+        }
+        out
+    })
+}
+
+/// `first()`
+fn f_first<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    Ok(input.first().cloned().into_iter().collect())
+}
+
+/// `last()`
+fn f_last<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    Ok(input.last().cloned().into_iter().collect())
+}
+
+/// `tail()`
+fn f_tail<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    Ok(input.iter().skip(1).cloned().collect())
+}
+
+/// `single()`
+fn f_single<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    Ok(match input {
+        [] => Vec::new(),
+        [one] => vec![one.clone()],
+        _ => return stop("single() on several items"),
+    })
+}
+
+/// `skip()` / `take()`
+fn f_skip<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let name = c.name;
+    let input = c.input;
+    Ok({
+        let n = singleton_int(&c.argument(0)?)?.unwrap_or(0).max(0) as usize;
+        if name == "skip" {
+            input.iter().skip(n).cloned().collect()
+        } else {
+            input.iter().take(n).cloned().collect()
+        }
+    })
+}
+
+/// `distinct()`
+fn f_distinct<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let model = c.env.model;
+    Ok(union(input.to_vec(), Vec::new(), model))
+}
+
+/// `isDistinct()`
+fn f_is_distinct<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let model = c.env.model;
+    Ok({
+        let distinct = union(input.to_vec(), Vec::new(), model);
+        vec![Item::Bool(distinct.len() == input.len())]
+    })
+}
+
+/// `subsetOf()` / `supersetOf()`
+fn f_subset_of<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let name = c.name;
+    let input = c.input;
+    let model = c.env.model;
+    Ok({
+        let other = c.argument(0)?;
+        let (small, big) = if name == "subsetOf" {
+            (input, other.as_slice())
+        } else {
+            (other.as_slice(), input)
+        };
+        vec![Item::Bool(
+            small.iter().all(|i| contains_item(big, i, model)),
+        )]
+    })
+}
+
+/// `intersect()`
+fn f_intersect<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let model = c.env.model;
+    Ok({
+        let other = c.argument(0)?;
+        let mut out: Collection<'a> = Vec::new();
+        for item in input {
+            if contains_item(&other, item, model) && !contains_item(&out, item, model) {
+                out.push(item.clone());
+            }
+        }
+        out
+    })
+}
+
+/// `exclude()`
+fn f_exclude<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let model = c.env.model;
+    Ok({
+        let other = c.argument(0)?;
+        input
+            .iter()
+            .filter(|i| !contains_item(&other, i, model))
+            .cloned()
+            .collect()
+    })
+}
+
+/// `union()`
+fn f_union<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let model = c.env.model;
+    Ok(union(input.to_vec(), c.argument(0)?, model))
+}
+
+/// `combine()`
+fn f_combine<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    Ok({
+        let mut out = input.to_vec();
+        out.extend(c.argument(0)?);
+        out
+    })
+}
+
+/// `iif()`
+fn f_iif<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let model = c.env.model;
+    Ok({
+        let condition = truth(&c.argument(0)?, model)?;
+        if condition == Some(true) {
+            c.argument(1)?
+        } else {
+            c.argument(2)?
+        }
+    })
+}
+
+/// `trace()`
+fn f_trace<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    Ok(input.to_vec())
+}
+
+/// `ofType()`
+fn f_of_type<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let args = c.args;
+    let model = c.env.model;
+    Ok({
+        let ty = type_argument(args)?;
+        input
+            .iter()
+            .filter(|i| is_type(i, &ty, model))
+            .cloned()
+            .collect()
+    })
+}
+
+/// `is()`
+fn f_is<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let args = c.args;
+    let model = c.env.model;
+    Ok({
+        let ty = type_argument(args)?;
+        match input {
             [] => Vec::new(),
-            [one] => vec![one.clone()],
-            _ => return stop("single() on several items"),
-        },
-        "skip" | "take" => {
-            let n = singleton_int(&argument(0)?)?.unwrap_or(0).max(0) as usize;
-            if name == "skip" {
-                input.iter().skip(n).cloned().collect()
-            } else {
-                input.iter().take(n).cloned().collect()
-            }
+            [one] => vec![Item::Bool(is_type(one, &ty, model))],
+            _ => return stop("is() on several items"),
         }
-        "distinct" => union(input.to_vec(), Vec::new(), model),
-        "isDistinct" => {
-            let distinct = union(input.to_vec(), Vec::new(), model);
-            vec![Item::Bool(distinct.len() == input.len())]
+    })
+}
+
+/// `as()`
+fn f_as<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let args = c.args;
+    let model = c.env.model;
+    Ok({
+        let ty = type_argument(args)?;
+        input
+            .iter()
+            .filter(|i| is_type(i, &ty, model))
+            .cloned()
+            .collect()
+    })
+}
+
+/// `hasValue()`
+fn f_has_value<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    Ok(vec![Item::Bool(match input {
+        [Item::Node(node)] => matches!(node.ty, TypeRef::Primitive(_)) && node.value.is_some(),
+        [
+            Item::Bool(_)
+            | Item::Int(_)
+            | Item::Dec(_)
+            | Item::Str(_)
+            | Item::DateTime(_)
+            | Item::Time(_),
+        ] => true,
+        _ => false,
+    })])
+}
+
+/// `getValue()`
+fn f_get_value<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    Ok(match input {
+        [Item::Node(node)] if matches!(node.ty, TypeRef::Primitive(_)) && node.value.is_some() => {
+            input.to_vec()
         }
-        "subsetOf" | "supersetOf" => {
-            let other = argument(0)?;
-            let (small, big) = if name == "subsetOf" {
-                (input, other.as_slice())
-            } else {
-                (other.as_slice(), input)
-            };
-            vec![Item::Bool(
-                small.iter().all(|i| contains_item(big, i, model)),
-            )]
+        _ => Vec::new(),
+    })
+}
+
+/// `children()`
+fn f_children<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let env = c.env;
+    let model = c.env.model;
+    Ok({
+        let mut out = Vec::new();
+        for item in input {
+            children(item, model, env.companions, &mut out);
         }
-        "intersect" => {
-            let other = argument(0)?;
-            let mut out: Collection<'a> = Vec::new();
-            for item in input {
-                if contains_item(&other, item, model) && !contains_item(&out, item, model) {
-                    out.push(item.clone());
-                }
-            }
-            out
+        out
+    })
+}
+
+/// `descendants()`
+fn f_descendants<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let env = c.env;
+    let model = c.env.model;
+    Ok({
+        let mut out = Vec::new();
+        for item in input {
+            descendants(item, model, env.companions, &mut out);
         }
-        "exclude" => {
-            let other = argument(0)?;
-            input
-                .iter()
-                .filter(|i| !contains_item(&other, i, model))
-                .cloned()
-                .collect()
+        out
+    })
+}
+
+/// `extension()`
+fn f_extension<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let env = c.env;
+    let model = c.env.model;
+    Ok({
+        let Some(url) = c.string_argument(0)? else {
+            return Ok(Vec::new());
+        };
+        let mut all = Vec::new();
+        for item in input {
+            children_named(item, "extension", model, env.companions, &mut all);
         }
-        "union" => union(input.to_vec(), argument(0)?, model),
-        "combine" => {
-            let mut out = input.to_vec();
-            out.extend(argument(0)?);
-            out
-        }
-        "iif" => {
-            let condition = truth(&argument(0)?, model)?;
-            if condition == Some(true) {
-                argument(1)?
-            } else {
-                argument(2)?
-            }
-        }
-        "trace" => input.to_vec(),
-        "ofType" => {
-            let ty = type_argument(args)?;
-            input
-                .iter()
-                .filter(|i| is_type(i, &ty, model))
-                .cloned()
-                .collect()
-        }
-        "is" => {
-            let ty = type_argument(args)?;
-            match input {
-                [] => Vec::new(),
-                [one] => vec![Item::Bool(is_type(one, &ty, model))],
-                _ => return stop("is() on several items"),
-            }
-        }
-        "as" => {
-            let ty = type_argument(args)?;
-            input
-                .iter()
-                .filter(|i| is_type(i, &ty, model))
-                .cloned()
-                .collect()
-        }
-        "hasValue" => vec![Item::Bool(match input {
-            [Item::Node(node)] => matches!(node.ty, TypeRef::Primitive(_)) && node.value.is_some(),
-            [
-                Item::Bool(_)
-                | Item::Int(_)
-                | Item::Dec(_)
-                | Item::Str(_)
-                | Item::DateTime(_)
-                | Item::Time(_),
-            ] => true,
-            _ => false,
-        })],
-        "getValue" => match input {
-            [Item::Node(node)]
-                if matches!(node.ty, TypeRef::Primitive(_)) && node.value.is_some() =>
-            {
-                input.to_vec()
-            }
+        all.into_iter()
+            .filter(|ext| match ext {
+                Item::Node(node) => node
+                    .value
+                    .and_then(|v| v.get("url"))
+                    .and_then(|u| u.as_str())
+                    .is_some_and(|u| u == url),
+                _ => false,
+            })
+            .collect()
+    })
+}
+
+/// `toInteger()`
+fn f_to_integer<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let model = c.env.model;
+    Ok(match single(input)? {
+        None => Vec::new(),
+        Some(item) => match scalar(item, model) {
+            Some(Scalar::Int(i)) => vec![Item::Int(i)],
+            Some(Scalar::Str(s)) => s.parse().map(Item::Int).into_iter().collect(),
+            Some(Scalar::Bool(b)) => vec![Item::Int(i64::from(b))],
             _ => Vec::new(),
         },
-        "children" => {
-            let mut out = Vec::new();
-            for item in input {
-                children(item, model, env.companions, &mut out);
-            }
-            out
-        }
-        "descendants" => {
-            let mut out = Vec::new();
-            for item in input {
-                descendants(item, model, env.companions, &mut out);
-            }
-            out
-        }
-        "extension" => {
-            let Some(url) = string_argument(0)? else {
-                return Ok(Vec::new());
-            };
-            let mut all = Vec::new();
-            for item in input {
-                children_named(item, "extension", model, env.companions, &mut all);
-            }
-            all.into_iter()
-                .filter(|ext| match ext {
-                    Item::Node(node) => node
-                        .value
-                        .and_then(|v| v.get("url"))
-                        .and_then(|u| u.as_str())
-                        .is_some_and(|u| u == url),
-                    _ => false,
-                })
-                .collect()
-        }
-        "toInteger" => match single(input)? {
-            None => Vec::new(),
-            Some(item) => match scalar(item, model) {
-                Some(Scalar::Int(i)) => vec![Item::Int(i)],
-                Some(Scalar::Str(s)) => s.parse().map(Item::Int).into_iter().collect(),
-                Some(Scalar::Bool(b)) => vec![Item::Int(i64::from(b))],
-                _ => Vec::new(),
-            },
+    })
+}
+
+/// `toDecimal()`
+fn f_to_decimal<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let model = c.env.model;
+    Ok(match single(input)? {
+        None => Vec::new(),
+        Some(item) => match scalar(item, model) {
+            Some(Scalar::Int(i)) => vec![Item::Dec(i as f64)],
+            Some(Scalar::Dec(d)) => vec![Item::Dec(d)],
+            Some(Scalar::Str(s)) => s.parse().map(Item::Dec).into_iter().collect(),
+            _ => Vec::new(),
         },
-        "toDecimal" => match single(input)? {
-            None => Vec::new(),
-            Some(item) => match scalar(item, model) {
-                Some(Scalar::Int(i)) => vec![Item::Dec(i as f64)],
-                Some(Scalar::Dec(d)) => vec![Item::Dec(d)],
-                Some(Scalar::Str(s)) => s.parse().map(Item::Dec).into_iter().collect(),
-                _ => Vec::new(),
-            },
-        },
-        "toString" => match single(input)? {
-            None => Vec::new(),
-            Some(item) => match item {
-                Item::Node(node) if matches!(node.ty, TypeRef::Primitive(_)) => {
-                    let Some(value) = node.value else {
-                        return Ok(Vec::new());
-                    };
-                    let text = if let Some(s) = value.as_str() {
-                        s.to_owned()
-                    } else if let Some(n) = value.as_raw_number() {
-                        n.as_str().to_owned()
-                    } else if let Some(b) = value.as_bool() {
-                        b.to_string()
-                    } else {
-                        return Ok(Vec::new());
-                    };
-                    vec![Item::Str(Cow::Owned(text))]
-                }
-                Item::Str(s) => vec![Item::Str(s.clone())],
-                Item::Int(i) => vec![Item::Str(Cow::Owned(i.to_string()))],
-                Item::Dec(d) => vec![Item::Str(Cow::Owned(d.to_string()))],
-                Item::Bool(b) => vec![Item::Str(Cow::Owned(b.to_string()))],
-                Item::DateTime(s) | Item::Time(s) => vec![Item::Str(s.clone())],
-                _ => return stop("toString() of a complex value"),
-            },
-        },
-        "startsWith" | "endsWith" | "contains" | "matches" | "indexOf" => {
-            let Some(text) = input_string()? else {
-                return Ok(Vec::new());
-            };
-            let Some(arg) = string_argument(0)? else {
-                return Ok(Vec::new());
-            };
-            match name {
-                "startsWith" => vec![Item::Bool(text.starts_with(&*arg))],
-                "endsWith" => vec![Item::Bool(text.ends_with(&*arg))],
-                "contains" => vec![Item::Bool(text.contains(&*arg))],
-                "indexOf" => vec![Item::Int(
-                    text.find(&*arg)
-                        .map_or(-1, |at| text[..at].chars().count() as i64),
-                )],
-                _ => {
-                    let re = regex::Regex::new(&arg)
-                        .map_err(|_| Stop(format!("the pattern {arg} is not supported")))?;
-                    vec![Item::Bool(re.is_match(&text))]
-                }
-            }
-        }
-        "replaceMatches" | "replace" => {
-            let Some(text) = input_string()? else {
-                return Ok(Vec::new());
-            };
-            let (Some(pattern), Some(with)) = (string_argument(0)?, string_argument(1)?) else {
-                return Ok(Vec::new());
-            };
-            let replaced = if name == "replace" {
-                text.replace(&*pattern, &with)
-            } else {
-                let re = regex::Regex::new(&pattern)
-                    .map_err(|_| Stop(format!("the pattern {pattern} is not supported")))?;
-                re.replace_all(&text, &*with).into_owned()
-            };
-            vec![Item::Str(Cow::Owned(replaced))]
-        }
-        "length" => match input_string()? {
-            None => Vec::new(),
-            Some(text) => vec![Item::Int(text.chars().count() as i64)],
-        },
-        "upper" | "lower" => match input_string()? {
-            None => Vec::new(),
-            Some(text) => vec![Item::Str(Cow::Owned(if name == "upper" {
-                text.to_uppercase()
-            } else {
-                text.to_lowercase()
-            }))],
-        },
-        "substring" => {
-            let Some(text) = input_string()? else {
-                return Ok(Vec::new());
-            };
-            let Some(start) = singleton_int(&argument(0)?)? else {
-                return Ok(Vec::new());
-            };
-            let chars: Vec<char> = text.chars().collect();
-            if start < 0 || start as usize >= chars.len() {
-                return Ok(Vec::new());
-            }
-            let length = if args.len() > 1 {
-                singleton_int(&argument(1)?)?.unwrap_or(0).max(0) as usize
-            } else {
-                chars.len()
-            };
-            let end = (start as usize + length).min(chars.len());
-            vec![Item::Str(Cow::Owned(
-                chars[start as usize..end].iter().collect(),
-            ))]
-        }
-        "resolve" => {
-            let mut out = Vec::new();
-            for item in input {
-                let reference = match item {
-                    Item::Node(node) if matches!(node.ty, TypeRef::Class(_)) => node
-                        .value
-                        .and_then(|v| v.get("reference"))
-                        .and_then(|r| r.as_str())
-                        .map(str::to_owned),
-                    other => as_str(other, model).map(Cow::into_owned),
+    })
+}
+
+/// `toString()`
+fn f_to_string<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    Ok(match single(input)? {
+        None => Vec::new(),
+        Some(item) => match item {
+            Item::Node(node) if matches!(node.ty, TypeRef::Primitive(_)) => {
+                let Some(value) = node.value else {
+                    return Ok(Vec::new());
                 };
-                let Some(reference) = reference else {
-                    continue;
+                let text = if let Some(s) = value.as_str() {
+                    s.to_owned()
+                } else if let Some(n) = value.as_raw_number() {
+                    n.as_str().to_owned()
+                } else if let Some(b) = value.as_bool() {
+                    b.to_string()
+                } else {
+                    return Ok(Vec::new());
                 };
-                match env.host.resolve(&reference) {
-                    Some(found) => out.push(Item::Node(found)),
-                    None => return stop(format!("{reference} cannot be resolved here")),
+                vec![Item::Str(Cow::Owned(text))]
+            }
+            Item::Str(s) => vec![Item::Str(s.clone())],
+            Item::Int(i) => vec![Item::Str(Cow::Owned(i.to_string()))],
+            Item::Dec(d) => vec![Item::Str(Cow::Owned(d.to_string()))],
+            Item::Bool(b) => vec![Item::Str(Cow::Owned(b.to_string()))],
+            Item::DateTime(s) | Item::Time(s) => vec![Item::Str(s.clone())],
+            _ => return stop("toString() of a complex value"),
+        },
+    })
+}
+
+/// `startsWith()` / `endsWith()` / `contains()` / `matches()` / `indexOf()`
+fn f_starts_with<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let name = c.name;
+    Ok({
+        let Some(text) = c.input_string()? else {
+            return Ok(Vec::new());
+        };
+        let Some(arg) = c.string_argument(0)? else {
+            return Ok(Vec::new());
+        };
+        match name {
+            "startsWith" => vec![Item::Bool(text.starts_with(&*arg))],
+            "endsWith" => vec![Item::Bool(text.ends_with(&*arg))],
+            "contains" => vec![Item::Bool(text.contains(&*arg))],
+            "indexOf" => vec![Item::Int(
+                text.find(&*arg)
+                    .map_or(-1, |at| text[..at].chars().count() as i64),
+            )],
+            _ => {
+                let re = regex::Regex::new(&arg)
+                    .map_err(|_| Stop(format!("the pattern {arg} is not supported")))?;
+                vec![Item::Bool(re.is_match(&text))]
+            }
+        }
+    })
+}
+
+/// `replaceMatches()` / `replace()`
+fn f_replace_matches<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let name = c.name;
+    Ok({
+        let Some(text) = c.input_string()? else {
+            return Ok(Vec::new());
+        };
+        let (Some(pattern), Some(with)) = (c.string_argument(0)?, c.string_argument(1)?) else {
+            return Ok(Vec::new());
+        };
+        let replaced = if name == "replace" {
+            text.replace(&*pattern, &with)
+        } else {
+            let re = regex::Regex::new(&pattern)
+                .map_err(|_| Stop(format!("the pattern {pattern} is not supported")))?;
+            re.replace_all(&text, &*with).into_owned()
+        };
+        vec![Item::Str(Cow::Owned(replaced))]
+    })
+}
+
+/// `length()`
+fn f_length<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    Ok(match c.input_string()? {
+        None => Vec::new(),
+        Some(text) => vec![Item::Int(text.chars().count() as i64)],
+    })
+}
+
+/// `upper()` / `lower()`
+fn f_upper<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let name = c.name;
+    Ok(match c.input_string()? {
+        None => Vec::new(),
+        Some(text) => vec![Item::Str(Cow::Owned(if name == "upper" {
+            text.to_uppercase()
+        } else {
+            text.to_lowercase()
+        }))],
+    })
+}
+
+/// `substring()`
+fn f_substring<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let args = c.args;
+    Ok({
+        let Some(text) = c.input_string()? else {
+            return Ok(Vec::new());
+        };
+        let Some(start) = singleton_int(&c.argument(0)?)? else {
+            return Ok(Vec::new());
+        };
+        let chars: Vec<char> = text.chars().collect();
+        if start < 0 || start as usize >= chars.len() {
+            return Ok(Vec::new());
+        }
+        let length = if args.len() > 1 {
+            singleton_int(&c.argument(1)?)?.unwrap_or(0).max(0) as usize
+        } else {
+            chars.len()
+        };
+        let end = (start as usize + length).min(chars.len());
+        vec![Item::Str(Cow::Owned(
+            chars[start as usize..end].iter().collect(),
+        ))]
+    })
+}
+
+/// `resolve()`
+fn f_resolve<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let env = c.env;
+    let model = c.env.model;
+    Ok({
+        let mut out = Vec::new();
+        for item in input {
+            let reference = match item {
+                Item::Node(node) if matches!(node.ty, TypeRef::Class(_)) => node
+                    .value
+                    .and_then(|v| v.get("reference"))
+                    .and_then(|r| r.as_str())
+                    .map(str::to_owned),
+                other => as_str(other, model).map(Cow::into_owned),
+            };
+            let Some(reference) = reference else {
+                continue;
+            };
+            match env.host.resolve(&reference) {
+                Some(found) => out.push(Item::Node(found)),
+                None => return stop(format!("{reference} cannot be resolved here")),
+            }
+        }
+        out
+    })
+}
+
+/// `memberOf()`
+fn f_member_of<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
+    let input = c.input;
+    let env = c.env;
+    let model = c.env.model;
+    Ok({
+        let Some(url) = c.string_argument(0)? else {
+            return Ok(Vec::new());
+        };
+        let url = url.split('|').next().unwrap_or_default();
+        let Some(set) = env.host.value_set(url) else {
+            return stop(format!("the value set {url} is not at hand"));
+        };
+        match single(input)? {
+            None => Vec::new(),
+            Some(item) => match member_of(item, set, model) {
+                Membership::In => vec![Item::Bool(true)],
+                Membership::NotIn => vec![Item::Bool(false)],
+                Membership::Unknown => {
+                    return stop(format!("membership of {url} cannot be decided here"));
                 }
-            }
-            out
+            },
         }
-        "memberOf" => {
-            let Some(url) = string_argument(0)? else {
-                return Ok(Vec::new());
-            };
-            let url = url.split('|').next().unwrap_or_default();
-            let Some(set) = env.host.value_set(url) else {
-                return stop(format!("the value set {url} is not at hand"));
-            };
-            match single(input)? {
-                None => Vec::new(),
-                Some(item) => match member_of(item, set, model) {
-                    Membership::In => vec![Item::Bool(true)],
-                    Membership::NotIn => vec![Item::Bool(false)],
-                    Membership::Unknown => {
-                        return stop(format!("membership of {url} cannot be decided here"));
-                    }
-                },
-            }
-        }
-        other => return stop(format!("{other}() is not supported")),
     })
 }
 

@@ -9,20 +9,17 @@
 //! it cannot parse, or a function it does not have, makes that constraint "not evaluated"
 //! (counted, never guessed).
 
+mod compiled;
 mod eval;
 
 pub use eval::days_in_month;
 mod parse;
 
+pub use compiled::Compiled;
 use eval::Stop;
 pub use eval::{Env, Host, Node};
-pub use parse::{Expr, parse};
-
-/// A constraint expression, ready to evaluate.
-#[derive(Debug)]
-pub struct Compiled {
-    expr: Expr,
-}
+pub use parse::Expr;
+use parse::parse;
 
 /// Parse `text` and check that every function it calls is one the evaluator has.
 pub fn compile(text: &str) -> Result<Compiled, String> {
