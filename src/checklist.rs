@@ -374,6 +374,17 @@ fn check_manifest(m: &Manifest, base: &Path) -> Vec<Item> {
         email_item("support_email", &m.support_email),
         email_item("security_contact", &m.security_contact),
     ];
+    items.push(description_item(m));
+    items.push(customers_item(m));
+    items.push(test_instance_item(m));
+    items.push(share_answers_item(m));
+    items.push(share_contacts_item(m));
+    items.push(payers_item(m));
+    items
+}
+
+/// The `description` item.
+fn description_item(m: &Manifest) -> Item {
     let description = m.description.trim();
     let personas: Vec<&str> = m
         .personas
@@ -381,7 +392,7 @@ fn check_manifest(m: &Manifest, base: &Path) -> Vec<Item> {
         .map(|p| p.trim())
         .filter(|p| !p.is_empty())
         .collect();
-    items.push(match (description.len(), personas.is_empty()) {
+    match (description.len(), personas.is_empty()) {
         (0, _) => item(
             "description",
             ItemStatus::Missing,
@@ -410,8 +421,12 @@ fn check_manifest(m: &Manifest, base: &Path) -> Vec<Item> {
             "given",
             None,
         ),
-    });
-    items.push(match m.customers.trim() {
+    }
+}
+
+/// The `customers` item.
+fn customers_item(m: &Manifest) -> Item {
+    match m.customers.trim() {
         "consumers" if m.consumer_cost.trim().is_empty() => item(
             "customers",
             ItemStatus::Missing,
@@ -450,8 +465,12 @@ fn check_manifest(m: &Manifest, base: &Path) -> Vec<Item> {
             "not consumers or intermediaries",
             Some("set customers = \"consumers\" or \"intermediaries\"".into()),
         ),
-    });
-    items.push(match m.test_instance.trim() {
+    }
+}
+
+/// The `test_instance` item.
+fn test_instance_item(m: &Manifest) -> Item {
+    match m.test_instance.trim() {
         "" => item(
             "test_instance",
             ItemStatus::Missing,
@@ -467,8 +486,12 @@ fn check_manifest(m: &Manifest, base: &Path) -> Vec<Item> {
             None,
         ),
         url => url_item("test_instance", url),
-    });
-    items.push(match m.share_answers {
+    }
+}
+
+/// The `share_answers` item.
+fn share_answers_item(m: &Manifest) -> Item {
+    match m.share_answers {
         Some(yes) => item(
             "share_answers",
             ItemStatus::Complete,
@@ -483,8 +506,12 @@ fn check_manifest(m: &Manifest, base: &Path) -> Vec<Item> {
             "not answered",
             Some("set share_answers = true or false".into()),
         ),
-    });
-    items.push(match (m.share_contacts, m.shared_contact.trim()) {
+    }
+}
+
+/// The `share_contacts` item.
+fn share_contacts_item(m: &Manifest) -> Item {
+    match (m.share_contacts, m.shared_contact.trim()) {
         (None, _) => item(
             "share_contacts",
             ItemStatus::Missing,
@@ -513,8 +540,12 @@ fn check_manifest(m: &Manifest, base: &Path) -> Vec<Item> {
             "answered",
             None,
         ),
-    });
-    items.push(match m.payers.trim() {
+    }
+}
+
+/// The `payers` item.
+fn payers_item(m: &Manifest) -> Item {
+    match m.payers.trim() {
         "" => item(
             "payers",
             ItemStatus::Missing,
@@ -536,8 +567,7 @@ fn check_manifest(m: &Manifest, base: &Path) -> Vec<Item> {
             "answered",
             None,
         ),
-    });
-    items
+    }
 }
 
 fn yes_no(yes: bool) -> String {

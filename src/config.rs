@@ -50,16 +50,6 @@ pub const BUILT_IN: [(&str, &str); 4] = [
 
 /// What a target file says when it names no scopes: the payer guide's.
 const DEFAULT_SCOPES: [&str; 3] = ["patient/*.read", "launch/patient", "openid"];
-/// What a target file says when it names no required types: the types the payer guide
-/// says every payer serves at the least.
-const DEFAULT_REQUIRED: [&str; 6] = [
-    "ExplanationOfBenefit",
-    "Coverage",
-    "Organization",
-    "Patient",
-    "Practitioner",
-    "Location",
-];
 
 /// What went wrong with a target.
 #[derive(Debug, thiserror::Error)]
@@ -614,7 +604,11 @@ impl Reader<'_> {
                 }
                 required.into_iter().map(Spanned::into_inner).collect()
             }
-            None => DEFAULT_REQUIRED.iter().map(|s| (*s).to_owned()).collect(),
+            // What a target file says when it names none: the types every payer serves.
+            None => crate::payer::access::REQUIRED_TYPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         };
         let http_file = file.http.unwrap_or_default();
         let defaults = HttpSettings::default();

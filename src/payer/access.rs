@@ -11,6 +11,17 @@ use std::sync::Arc;
 
 use crate::payer::fhir::{ResourceSummary, SearchResult};
 
+/// The types the Patient Access API serves at the least: the payer guide's list, and what
+/// a target requires when its file names none (`[resources] required`).
+pub const REQUIRED_TYPES: [&str; 6] = [
+    "ExplanationOfBenefit",
+    "Coverage",
+    "Organization",
+    "Patient",
+    "Practitioner",
+    "Location",
+];
+
 /// What a check found: problems fail it; notes say what it could not look at, and why.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verdict {

@@ -1,6 +1,6 @@
 //! What a run talks to, started before the features run: the loopback listener the
 //! browser is redirected to (or the sandbox's own callback page), the embedded sandbox when
-//! it is the target (with the app's client registered), and the HTTP and OAuth clients.
+//! it is the target (with the app's client registered), the HTTP and OAuth clients, and the evidence recorder.
 
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ use crate::config::{Endpoints, Target};
 use crate::evidence::Recorder;
 use crate::payer::http::Http;
 use crate::payer::oauth::OAuthClient;
+use crate::report::recording::Film;
 use crate::sandbox::{Client, Sandbox, SandboxConfig};
 use crate::summary::TargetInfo;
 
@@ -190,6 +191,24 @@ pub struct Running {
     pub manifest: Option<std::path::PathBuf>,
     pub require_checklist: bool,
     pub link_latest: bool,
+}
+
+/// The run's evidence recorder: screenshots go to the film as they are taken, every
+/// exchange to the terminal with `--verbose`, and the members' secrets are redacted.
+pub fn recorder(plan: &Plan, film: &Arc<Film>) -> Arc<Recorder> {
+    let recorder = Recorder::new(Some(&plan.dir)).with_frames({
+        let film = Arc::clone(film);
+        crate::evidence::FrameSink(Box::new(move |file, png| film.frame(file, png)))
+    });
+    let recorder = Arc::new(if plan.console.verbose() {
+        recorder.with_trace(plan.console)
+    } else {
+        recorder
+    });
+    for secret in plan.target.member_secrets() {
+        recorder.add_secret(secret);
+    }
+    recorder
 }
 
 /// A tiny loopback app that receives the redirect, so the browser lands on a real page.

@@ -41,7 +41,6 @@ pub use execute::Steps;
 pub use failure::{ScenarioKey, StepFailure, Verdicts, verdict};
 pub use plan::{Plan, RunOptions};
 
-use crate::evidence::Recorder;
 use crate::report::recording::Film;
 
 /// Run the conformance features of `plan` with the steps of `W` and write the report.
@@ -64,7 +63,7 @@ pub async fn run<W: Steps>(plan: Plan) -> Result<RunReport, RunError> {
     })?;
     // The recording is made as the screenshots are taken.
     let film = Arc::new(Film::start(&dir, plan.recording));
-    let recorder = recorder(&plan, &film);
+    let recorder = connect::recorder(&plan, &film);
     let browser = Arc::new(shared_browser::SharedBrowser::new(
         plan.webdriver.clone(),
         plan.browser.clone(),
@@ -142,22 +141,4 @@ pub async fn run<W: Steps>(plan: Plan) -> Result<RunReport, RunError> {
         dir,
         files,
     })
-}
-
-/// The run's evidence recorder: screenshots go to the film as they are taken, every
-/// exchange to the terminal with `--verbose`, and the members' secrets are redacted.
-fn recorder(plan: &Plan, film: &Arc<Film>) -> Arc<Recorder> {
-    let recorder = Recorder::new(Some(&plan.dir)).with_frames({
-        let film = Arc::clone(film);
-        crate::evidence::FrameSink(Box::new(move |file, png| film.frame(file, png)))
-    });
-    let recorder = Arc::new(if plan.console.verbose() {
-        recorder.with_trace(plan.console)
-    } else {
-        recorder
-    });
-    for secret in plan.target.member_secrets() {
-        recorder.add_secret(secret);
-    }
-    recorder
 }

@@ -140,12 +140,4 @@ impl Doc {
     }
 }
 
-/// The types the Patient Access API must serve at the least (from the payer's guide).
-pub const REQUIRED_TYPES: [&str; 6] = [
-    "ExplanationOfBenefit",
-    "Coverage",
-    "Organization",
-    "Patient",
-    "Practitioner",
-    "Location",
-];
+pub use crate::payer::access::REQUIRED_TYPES;

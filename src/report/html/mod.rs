@@ -1,0 +1,216 @@
+//! `report.html`: one self-contained page rendered from the [`RunSummary`] with handlebars
+//! (strict mode, templates and CSS from `reports/`, embedded at build time). Screenshots are
+//! inlined as data URIs; the page loads nothing, runs no script, and its Content-Security-
+//! Policy forbids both. Every value from the run goes through handlebars' escaping: a
+//! resource named `<script>` shows as text.
+
+mod checklist;
+mod evidence;
+mod exchanges;
+mod format;
+mod members;
+mod resources;
+mod steps;
+mod token;
+
+use std::collections::BTreeMap;
+
+use handlebars::Handlebars;
+use serde::Serialize;
+
+use crate::summary::{Outcome, RunSummary};
+
+const TEMPLATE: &str = include_str!("../../../reports/report.hbs");
+const CSS: &str = include_str!("../../../reports/report.css");
+
+/// Why the report could not be rendered.
+#[derive(Debug, thiserror::Error)]
+#[error("the HTML report could not be rendered: {0}")]
+pub struct RenderError(String);
+
+/// The screenshots' bytes, by their file name in the summary.
+pub type Images = BTreeMap<String, Vec<u8>>;
+
+#[derive(Serialize)]
+pub(crate) struct Verdict {
+    label: &'static str,
+    class: &'static str,
+}
+
+#[derive(Serialize)]
+struct Counts {
+    scenarios: usize,
+    scenarios_passed: usize,
+    steps: usize,
+    steps_passed: usize,
+    resources: usize,
+    invalid: u64,
+    exchanges: usize,
+}
+
+#[derive(Serialize)]
+struct View<'a> {
+    run_id: &'a str,
+    verdict: Verdict,
+    target: &'a crate::summary::TargetInfo,
+    scopes: String,
+    pkce: &'static str,
+    faults: String,
+    /// The tiers and profiles every resource was validated with.
+    validation: String,
+    started_at: String,
+    finished_at: String,
+    duration: String,
+    onramp_version: &'a str,
+    fhir_version: &'a str,
+    browser: &'a str,
+    counts: Counts,
+    failures: Vec<steps::FailureView<'a>>,
+    warnings: Vec<steps::FailureView<'a>>,
+    errors: &'a [String],
+    features: Vec<steps::FeatureView<'a>>,
+    screenshots: Vec<evidence::ShotView<'a>>,
+    recording: Option<evidence::RecordingView<'a>>,
+    resources: Vec<resources::ResourceView<'a>>,
+    token: Option<token::TokenView<'a>>,
+    exchanges: Vec<exchanges::ExchangeView<'a>>,
+    checklist: checklist::ChecklistView<'a>,
+    notes: &'a [crate::evidence::Note],
+    /// The inline SVG of [`super::timeline::svg`], escaped there.
+    timeline_svg: String,
+    slowest: Vec<exchanges::SlowView<'a>>,
+    members: Vec<members::MemberView<'a>>,
+}
+
+pub(crate) fn verdict(outcome: Outcome) -> Verdict {
+    match outcome {
+        Outcome::Passed => Verdict {
+            label: "Conformant",
+            class: "passed",
+        },
+        Outcome::Failed => Verdict {
+            label: "Not conformant",
+            class: "failed",
+        },
+        Outcome::Error => Verdict {
+            label: "Could not test everything",
+            class: "error",
+        },
+        Outcome::Interrupted => Verdict {
+            label: "Interrupted",
+            class: "interrupted",
+        },
+    }
+}
+
+/// The page, section by section: each section is built in its own file from the summary.
+fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
+    let steps::Steps {
+        features,
+        failures,
+        warnings,
+    } = steps::steps(summary);
+    View {
+        run_id: &summary.run_id,
+        verdict: if summary.outcome == Outcome::Error
+            && summary.exit_code == crate::infra::exit::USAGE
+        {
+            // Not run as written: the payer was not judged.
+            Verdict {
+                label: "The features or the target do not fit",
+                class: "error",
+            }
+        } else {
+            verdict(summary.outcome)
+        },
+        target: &summary.target,
+        scopes: summary.target.scopes.join(" "),
+        pkce: if summary.target.pkce {
+            "S256"
+        } else {
+            "not used"
+        },
+        faults: summary.target.faults.join(", "),
+        validation: validation_line(&summary.target.validation),
+        started_at: format::readable_time(&summary.started_at),
+        finished_at: format::readable_time(&summary.finished_at),
+        duration: format::seconds(summary.duration_ms),
+        onramp_version: &summary.onramp_version,
+        fhir_version: &summary.fhir_version,
+        browser: summary.browser.as_deref().unwrap_or("no browser used"),
+        counts: Counts {
+            scenarios: summary.scenarios.len(),
+            scenarios_passed: summary.scenario_counts.passed,
+            steps: summary.step_counts.passed
+                + summary.step_counts.failed
+                + summary.step_counts.skipped,
+            steps_passed: summary.step_counts.passed,
+            resources: summary.resources.iter().map(|r| r.count).sum(),
+            invalid: summary.resources.iter().map(|r| r.invalid).sum(),
+            exchanges: summary.exchanges.len(),
+        },
+        failures,
+        warnings,
+        errors: &summary.errors,
+        features,
+        screenshots: evidence::screenshots(summary, images),
+        recording: evidence::recording(summary),
+        resources: resources::resources(summary),
+        token: token::token(summary),
+        exchanges: exchanges::exchanges(summary),
+        checklist: checklist::checklist(summary),
+        notes: &summary.notes,
+        timeline_svg: super::timeline::svg(&summary.timeline),
+        slowest: exchanges::slowest(summary),
+        members: members::members(summary),
+    }
+}
+
+/// What the run validated with, in a line.
+fn validation_line(validation: &crate::summary::ValidationInfo) -> String {
+    let tiers = match validation.tier {
+        crate::validate::Tier::Schema => "tier schema: the official R4 JSON Schema",
+        crate::validate::Tier::Structure => {
+            "tier structure: the official R4 JSON Schema and the R4 StructureDefinitions"
+        }
+        crate::validate::Tier::Profile => {
+            "tier profile: the official R4 JSON Schema, the R4 StructureDefinitions and the CARIN Blue Button 2.0.0 profiles"
+        }
+    };
+    if validation.tier != crate::validate::Tier::Profile {
+        return tiers.to_owned();
+    }
+    let profiles: Vec<&str> = validation
+        .profiles
+        .iter()
+        .map(|p| p.rsplit('/').next().unwrap_or(p))
+        .collect();
+    if profiles.is_empty() {
+        format!("{tiers} that resources declare")
+    } else {
+        format!(
+            "{tiers} that resources declare, and {} for every resource of its type",
+            profiles.join(", ")
+        )
+    }
+}
+
+/// Render the report. Pure: the summary and the screenshots' bytes in, HTML out.
+pub fn render(summary: &RunSummary, images: &Images) -> Result<String, RenderError> {
+    render_page(TEMPLATE, &view(summary, images))
+}
+
+/// Render `template` (strict, with the report's CSS as the `css` partial) with `view`.
+pub(crate) fn render_page(template: &str, view: &impl Serialize) -> Result<String, RenderError> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    registry
+        .register_partial("css", CSS)
+        .map_err(|e| RenderError(e.to_string()))?;
+    registry
+        .register_template_string("page", template)
+        .map_err(|e| RenderError(e.to_string()))?;
+    registry
+        .render("page", view)
+        .map_err(|e| RenderError(e.to_string()))
+}
