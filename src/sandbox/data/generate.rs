@@ -141,6 +141,34 @@ impl Kind {
             Self::Pharmacy => "C4BB-ExplanationOfBenefit-Pharmacy",
         }
     }
+
+    /// The claim's `type`.
+    fn claim_type(self) -> Concept {
+        let (code, display) = match self {
+            Self::Professional => ("professional", "Professional"),
+            Self::Pharmacy => ("pharmacy", "Pharmacy"),
+            Self::Inpatient | Self::Outpatient => ("institutional", "Institutional"),
+        };
+        Concept::new(
+            "http://terminology.hl7.org/CodeSystem/claim-type",
+            code,
+            display,
+        )
+    }
+
+    /// The claim's `subType`: inpatient or outpatient for an institutional claim.
+    fn sub_type(self) -> Option<Concept> {
+        let (code, display) = match self {
+            Self::Inpatient => ("inpatient", "Inpatient"),
+            Self::Outpatient => ("outpatient", "Outpatient"),
+            Self::Professional | Self::Pharmacy => return None,
+        };
+        Some(Concept::new(
+            "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBInstitutionalClaimSubType",
+            code,
+            display,
+        ))
+    }
 }
 
 /// A small deterministic sequence (splitmix64) seeded from the resource's coordinates.
@@ -565,6 +593,98 @@ impl Generated {
         let diagnoses: Vec<(&str, &str)> = (0..1 + dice.below(3))
             .map(|_| dice.pick(&DIAGNOSES))
             .collect();
+        let (items, totals) = Self::claim_lines(kind, &mut dice, &start);
+        let supporting_info = Self::claim_supporting_info(kind, &mut dice, &start);
+        let provider = format!("provider-{}", self.provider_of(member, claim));
+        let clinical = kind != Kind::Pharmacy;
+        let procedure = (kind == Kind::Inpatient).then(|| Procedure {
+            sequence: 1,
+            kind: [Concept::new(
+                "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimProcedureType",
+                "principal",
+                "Principal",
+            )],
+            date: format!("{start}T08:00:00-05:00"),
+            procedure_codeable_concept: Concept::of(Coding::new(
+                "http://www.cms.gov/Medicare/Coding/ICD10",
+                "02703ZZ",
+                "Dilation of coronary artery, one artery, percutaneous approach",
+            )),
+        });
+        ExplanationOfBenefit {
+            resource_type: "ExplanationOfBenefit",
+            id: format!("eob-{patient}-{claim}"),
+            // Adjudicated the evening of the service: _lastUpdated searches have something to tell apart.
+            meta: Meta {
+                last_updated: format!("{start}T18:30:00Z"),
+                profile: [profile_url(kind.profile())],
+            },
+            identifier: [Identifier {
+                kind: Concept::new(
+                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType",
+                    "uc",
+                    "Unique Claim ID",
+                ),
+                system: CLAIM_ID_SYSTEM,
+                value: format!("CLM-{member:06}-{claim:06}"),
+            }],
+            status: "active",
+            kind: kind.claim_type(),
+            sub_type: kind.sub_type(),
+            use_: "claim",
+            patient: Reference::to("Patient", &patient),
+            billable_period: Period {
+                start: start.clone(),
+                end: start.clone(),
+            },
+            created: format!("{start}T12:00:00-05:00"),
+            insurer: Reference {
+                reference: format!("Organization/{PAYER_ID}"),
+                display: Some(PAYER_NAME),
+            },
+            provider: Reference::to("Organization", &provider),
+            payee: clinical.then(|| Payee {
+                kind: Concept::new(
+                    "http://terminology.hl7.org/CodeSystem/payeetype",
+                    "provider",
+                    "Provider",
+                ),
+                party: Reference::to("Organization", &provider),
+            }),
+            // Where the service was given: CARIN's professional lines carry a place-of-service
+            // code, so the Location is the claim's facility.
+            facility: (kind == Kind::Professional).then(|| {
+                Reference::to(
+                    "Location",
+                    &format!("location-{}", self.location_of(member, claim)),
+                )
+            }),
+            outcome: "complete",
+            care_team: if clinical {
+                vec![self.care_team(kind, member, claim)]
+            } else {
+                Vec::new()
+            },
+            supporting_info,
+            diagnosis: if clinical {
+                Self::claim_diagnosis(kind, &diagnoses)
+            } else {
+                Vec::new()
+            },
+            procedure: procedure.into_iter().collect(),
+            insurance: [Insurance {
+                focal: true,
+                coverage: Reference::to("Coverage", &format!("coverage-{patient}")),
+            }],
+            item: items,
+            adjudication: Self::claim_adjudication(kind),
+            total: totals.total(),
+            payment: totals.payment(start),
+        }
+    }
+
+    /// The lines of a claim of `kind` serviced on `start`, and what they add up to.
+    fn claim_lines(kind: Kind, dice: &mut Dice, start: &str) -> (Vec<Item>, Totals) {
         let item_count = match kind {
             Kind::Inpatient => 3 + dice.below(5),
             Kind::Pharmacy => 1,
@@ -606,7 +726,7 @@ impl Generated {
                         diagnosis_sequence: None,
                         revenue: None,
                         product_or_service: Concept::new("http://hl7.org/fhir/sid/ndc", ndc, name),
-                        serviced_date: start.clone(),
+                        serviced_date: start.to_owned(),
                         location_codeable_concept: None,
                         quantity: Some(Quantity {
                             value: 30 * (1 + dice.below(3)),
@@ -621,7 +741,7 @@ impl Generated {
                         diagnosis_sequence: Some([1]),
                         revenue: None,
                         product_or_service: Concept::new(CPT_SYSTEM, code, name),
-                        serviced_date: start.clone(),
+                        serviced_date: start.to_owned(),
                         location_codeable_concept: Some(Concept::new(
                             PLACE_OF_SERVICE,
                             "11",
@@ -647,7 +767,7 @@ impl Generated {
                         diagnosis_sequence: None,
                         revenue: Some(Concept::of(revenue)),
                         product_or_service: Concept::new(CPT_SYSTEM, code, name),
-                        serviced_date: start.clone(),
+                        serviced_date: start.to_owned(),
                         location_codeable_concept: Some(place),
                         quantity: None,
                         adjudication,
@@ -656,21 +776,21 @@ impl Generated {
             };
             items.push(item);
         }
-        let round = |x: f64| (x * 100.0).round() / 100.0;
-        let mut adjudication = vec![Self::status(
-            "billingnetworkstatus",
-            "innetwork",
-            "In Network",
-        )];
-        if kind != Kind::Professional {
-            adjudication.push(Self::status(
-                "benefitpaymentstatus",
-                "innetwork",
-                "In Network",
-            ));
-        }
+        (
+            items,
+            Totals {
+                submitted,
+                eligible,
+                paid,
+                member_paid,
+            },
+        )
+    }
+
+    /// The supporting information of a claim of `kind` serviced on `start`.
+    fn claim_supporting_info(kind: Kind, dice: &mut Dice, start: &str) -> Vec<SupportingInfo> {
         let mut supporting_info = vec![SupportingInfo {
-            timing_date: Some(start.clone()),
+            timing_date: Some(start.to_owned()),
             ..Self::supporting(1, "clmrecvddate", "Claim Received Date")
         }];
         match kind {
@@ -701,16 +821,36 @@ impl Generated {
             }
             Kind::Inpatient => supporting_info.push(SupportingInfo {
                 timing_period: Some(Period {
-                    start: start.clone(),
-                    end: start.clone(),
+                    start: start.to_owned(),
+                    end: start.to_owned(),
                 }),
                 ..Self::supporting(2, "admissionperiod", "Admission Period")
             }),
             _ => {}
         }
-        let provider = format!("provider-{}", self.provider_of(member, claim));
-        let clinical = kind != Kind::Pharmacy;
-        let care_team = clinical.then(|| CareTeam {
+        supporting_info
+    }
+
+    /// The claim-level adjudication: the network statuses.
+    fn claim_adjudication(kind: Kind) -> Vec<Adjudication> {
+        let mut adjudication = vec![Self::status(
+            "billingnetworkstatus",
+            "innetwork",
+            "In Network",
+        )];
+        if kind != Kind::Professional {
+            adjudication.push(Self::status(
+                "benefitpaymentstatus",
+                "innetwork",
+                "In Network",
+            ));
+        }
+        adjudication
+    }
+
+    /// The care team of a clinical claim: its rendering or attending practitioner.
+    fn care_team(&self, kind: Kind, member: usize, claim: usize) -> CareTeam {
+        CareTeam {
             sequence: 1,
             provider: Reference::to(
                 "Practitioner",
@@ -729,160 +869,40 @@ impl Generated {
                     "Attending",
                 )
             },
-        });
-        let diagnosis = if clinical {
-            diagnoses
-                .iter()
-                .enumerate()
-                .map(|(n, &(code, name))| Diagnosis {
-                    sequence: n + 1,
-                    diagnosis_codeable_concept: Concept::of(Coding::new(
-                        "http://hl7.org/fhir/sid/icd-10-cm",
-                        code,
-                        name,
-                    )),
-                    kind: [match (n, kind) {
-                        (0, _) => Concept::new(
-                            "http://terminology.hl7.org/CodeSystem/ex-diagnosistype",
-                            "principal",
-                            "Principal Diagnosis",
-                        ),
-                        (_, Kind::Professional) => Concept::new(
-                            "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimDiagnosisType",
-                            "secondary",
-                            "Secondary",
-                        ),
-                        _ => Concept::new(
-                            "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimDiagnosisType",
-                            "other",
-                            "Other",
-                        ),
-                    }],
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let procedure = (kind == Kind::Inpatient).then(|| Procedure {
-            sequence: 1,
-            kind: [Concept::new(
-                "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimProcedureType",
-                "principal",
-                "Principal",
-            )],
-            date: format!("{start}T08:00:00-05:00"),
-            procedure_codeable_concept: Concept::of(Coding::new(
-                "http://www.cms.gov/Medicare/Coding/ICD10",
-                "02703ZZ",
-                "Dilation of coronary artery, one artery, percutaneous approach",
-            )),
-        });
-        let claim_type = |code, display| {
-            Concept::new(
-                "http://terminology.hl7.org/CodeSystem/claim-type",
-                code,
-                display,
-            )
-        };
-        ExplanationOfBenefit {
-            resource_type: "ExplanationOfBenefit",
-            id: format!("eob-{patient}-{claim}"),
-            // Adjudicated the evening of the service: _lastUpdated searches have something to tell apart.
-            meta: Meta {
-                last_updated: format!("{start}T18:30:00Z"),
-                profile: [profile_url(kind.profile())],
-            },
-            identifier: [Identifier {
-                kind: Concept::new(
-                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType",
-                    "uc",
-                    "Unique Claim ID",
-                ),
-                system: CLAIM_ID_SYSTEM,
-                value: format!("CLM-{member:06}-{claim:06}"),
-            }],
-            status: "active",
-            kind: match kind {
-                Kind::Professional => claim_type("professional", "Professional"),
-                Kind::Pharmacy => claim_type("pharmacy", "Pharmacy"),
-                _ => claim_type("institutional", "Institutional"),
-            },
-            sub_type: match kind {
-                Kind::Inpatient => Some(Concept::new(
-                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBInstitutionalClaimSubType",
-                    "inpatient",
-                    "Inpatient",
-                )),
-                Kind::Outpatient => Some(Concept::new(
-                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBInstitutionalClaimSubType",
-                    "outpatient",
-                    "Outpatient",
-                )),
-                _ => None,
-            },
-            use_: "claim",
-            patient: Reference::to("Patient", &patient),
-            billable_period: Period {
-                start: start.clone(),
-                end: start.clone(),
-            },
-            created: format!("{start}T12:00:00-05:00"),
-            insurer: Reference {
-                reference: format!("Organization/{PAYER_ID}"),
-                display: Some(PAYER_NAME),
-            },
-            provider: Reference::to("Organization", &provider),
-            payee: clinical.then(|| Payee {
-                kind: Concept::new(
-                    "http://terminology.hl7.org/CodeSystem/payeetype",
-                    "provider",
-                    "Provider",
-                ),
-                party: Reference::to("Organization", &provider),
-            }),
-            // Where the service was given: CARIN's professional lines carry a place-of-service
-            // code, so the Location is the claim's facility.
-            facility: (kind == Kind::Professional).then(|| {
-                Reference::to(
-                    "Location",
-                    &format!("location-{}", self.location_of(member, claim)),
-                )
-            }),
-            outcome: "complete",
-            care_team: care_team.into_iter().collect(),
-            supporting_info,
-            diagnosis,
-            procedure: procedure.into_iter().collect(),
-            insurance: [Insurance {
-                focal: true,
-                coverage: Reference::to("Coverage", &format!("coverage-{patient}")),
-            }],
-            item: items,
-            adjudication,
-            total: vec![
-                Self::adjudication("submitted", "Submitted Amount", round(submitted)),
-                Self::adjudication("eligible", "Eligible Amount", round(eligible)),
-                Self::adjudication("benefit", "Benefit Amount", round(paid)),
-                Adjudication {
-                    category: Concept::new(
-                        "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication",
-                        "memberliability",
-                        "Member liability",
-                    ),
-                    reason: None,
-                    amount: Some(Money::usd(round(member_paid))),
-                },
-            ],
-            payment: Payment {
-                kind: Concept::new(
-                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBPayerAdjudicationStatus",
-                    "paid",
-                    "Paid",
-                ),
-                date: start,
-                amount: Money::usd(round(paid)),
-            },
         }
+    }
+
+    /// The diagnoses of a clinical claim: the first principal, the others secondary or other.
+    fn claim_diagnosis(kind: Kind, diagnoses: &[(&'static str, &'static str)]) -> Vec<Diagnosis> {
+        diagnoses
+            .iter()
+            .enumerate()
+            .map(|(n, &(code, name))| Diagnosis {
+                sequence: n + 1,
+                diagnosis_codeable_concept: Concept::of(Coding::new(
+                    "http://hl7.org/fhir/sid/icd-10-cm",
+                    code,
+                    name,
+                )),
+                kind: [match (n, kind) {
+                    (0, _) => Concept::new(
+                        "http://terminology.hl7.org/CodeSystem/ex-diagnosistype",
+                        "principal",
+                        "Principal Diagnosis",
+                    ),
+                    (_, Kind::Professional) => Concept::new(
+                        "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimDiagnosisType",
+                        "secondary",
+                        "Secondary",
+                    ),
+                    _ => Concept::new(
+                        "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimDiagnosisType",
+                        "other",
+                        "Other",
+                    ),
+                }],
+            })
+            .collect()
     }
 
     fn shared(&self, kind: &str, id: &str) -> Option<Value> {
@@ -1041,10 +1061,79 @@ impl Store for Generated {
     }
 }
 
+/// What a claim's lines add up to.
+struct Totals {
+    submitted: f64,
+    eligible: f64,
+    paid: f64,
+    member_paid: f64,
+}
+
+/// Money rounded to the cent.
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+impl Totals {
+    /// The claim's totals: submitted, eligible, paid and the member's liability.
+    fn total(&self) -> Vec<Adjudication> {
+        vec![
+            Generated::adjudication("submitted", "Submitted Amount", round(self.submitted)),
+            Generated::adjudication("eligible", "Eligible Amount", round(self.eligible)),
+            Generated::adjudication("benefit", "Benefit Amount", round(self.paid)),
+            Adjudication {
+                category: Concept::new(
+                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudication",
+                    "memberliability",
+                    "Member liability",
+                ),
+                reason: None,
+                amount: Some(Money::usd(round(self.member_paid))),
+            },
+        ]
+    }
+
+    /// The payment of the claim, made on `date`.
+    fn payment(&self, date: String) -> Payment {
+        Payment {
+            kind: Concept::new(
+                "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBPayerAdjudicationStatus",
+                "paid",
+                "Paid",
+            ),
+            date,
+            amount: Money::usd(round(self.paid)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::validate::{Tier, Validator};
+
+    /// The generated claims are the same from one release to the next (the fixtures of
+    /// users' tests and every benchmark read them): their digest is pinned.
+    #[test]
+    fn generated_claims_do_not_change() {
+        use sha2::Digest as _;
+        let plan = Generated::new(3, 8);
+        let mut digest = sha2::Sha256::new();
+        for member in 0..3 {
+            for resource in plan.page(member, "ExplanationOfBenefit", 0, 100) {
+                digest.update(serde_json::to_string(&resource).expect("serializes"));
+            }
+        }
+        let hex: String = digest
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hex,
+            "e81ff423e863984ac3ade9dd2d4e565ef53f632ab376a1ca32587e5f50f3a38a"
+        );
+    }
 
     /// Every generated resource is valid at every tier: R4 structure, and the CARIN profile
     /// it declares and the ones the run applies by default.
