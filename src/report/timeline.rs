@@ -105,9 +105,11 @@ pub fn svg(timeline: &Timeline) -> String {
     if timeline.spans.is_empty() {
         return String::new();
     }
-    let duration = timeline.duration_ms.max(1);
-    let plot = WIDTH - LABELS - MARGIN;
-    let x = |ms: u64| LABELS + ms as f64 / duration as f64 * plot;
+    let axis = Axis {
+        duration: timeline.duration_ms.max(1),
+        plot: WIDTH - LABELS - MARGIN,
+    };
+    let duration = axis.duration;
 
     let lane =
         |lane: Lane| -> Vec<&Span> { timeline.spans.iter().filter(|s| s.lane == lane).collect() };
@@ -135,73 +137,7 @@ pub fn svg(timeline: &Timeline) -> String {
         r#"<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0}" width="100%" role="img" aria-labelledby="timeline-title" font-family="system-ui, sans-serif" font-size="10"><title id="timeline-title">The run on one time axis: features, scenarios, steps, browser actions and HTTP exchanges ({:.2} s)</title>"#,
         duration as f64 / 1000.0
     );
-    // The axis, with a grid line at every tick.
-    let step = tick(duration);
-    let bottom = AXIS + rows_height;
-    let mut at = 0;
-    while at <= duration {
-        let tx = x(at);
-        let _ = write!(
-            out,
-            r##"<line x1="{tx:.1}" y1="{:.1}" x2="{tx:.1}" y2="{bottom:.1}" stroke="#e3e6ea" stroke-width="1"/><text x="{tx:.1}" y="12" text-anchor="middle" fill="#555">{}</text>"##,
-            AXIS - 4.0,
-            tick_label(at, step)
-        );
-        at += step;
-    }
-
-    let bar = |out: &mut String, span: &Span, index: usize, y: f64, h: f64| {
-        let (x0, x1) = (x(span.start_ms), x(span.start_ms + span.duration_ms));
-        // A failure or a warning is never too short to see.
-        let least =
-            if matches!(span.status.as_str(), "failed" | "warning") && span.lane != Lane::Browser {
-                3.0
-            } else {
-                1.0
-            };
-        let w = (x1 - x0).max(least);
-        let title = format!(
-            "{} — {} ms, from {:.3} s{}",
-            span.label,
-            span.duration_ms,
-            span.start_ms as f64 / 1000.0,
-            match span.status.as_str() {
-                "passed" | "ok" => String::new(),
-                other => format!(" ({other})"),
-            }
-        );
-        let _ = write!(
-            out,
-            r#"<rect x="{x0:.2}" y="{y:.1}" width="{w:.2}" height="{h:.1}" fill="{}"><title>{}</title></rect>"#,
-            fill(span, index),
-            escape(&title)
-        );
-        // A feature wide enough shows its name.
-        if span.lane == Lane::Feature {
-            let room = (w / 5.6) as usize;
-            if room >= 4 {
-                let name: String = span.label.chars().take(room).collect();
-                let name = if name.chars().count() < span.label.chars().count() {
-                    format!(
-                        "{}…",
-                        name.chars()
-                            .take(room.saturating_sub(1))
-                            .collect::<String>()
-                    )
-                } else {
-                    name
-                };
-                let _ = write!(
-                    out,
-                    r##"<text x="{:.1}" y="{:.1}" fill="#fff" font-size="9" pointer-events="none">{}</text>"##,
-                    x0 + 2.0,
-                    y + h - 4.5,
-                    escape(&name)
-                );
-            }
-        }
-    };
-
+    axis_lines(&mut out, &axis, AXIS + rows_height);
     let mut y = AXIS;
     for (name, spans, h) in &rows {
         let _ = write!(
@@ -212,10 +148,10 @@ pub fn svg(timeline: &Timeline) -> String {
         // Failures and warnings last, on top of their neighbours.
         let loud = |span: &Span| matches!(span.status.as_str(), "failed" | "warning");
         for (index, span) in spans.iter().enumerate().filter(|(_, s)| !loud(s)) {
-            bar(&mut out, span, index, y, *h);
+            bar(&mut out, &axis, span, index, y, *h);
         }
         for (index, span) in spans.iter().enumerate().filter(|(_, s)| loud(s)) {
-            bar(&mut out, span, index, y, *h);
+            bar(&mut out, &axis, span, index, y, *h);
         }
         y += h + GAP;
     }
@@ -226,19 +162,138 @@ pub fn svg(timeline: &Timeline) -> String {
             y + HTTP_HEIGHT - 1.0
         );
     }
+    let merged = merged(timeline, &http, &http_rows, http_count, &axis);
+    for (index, (span, row, _)) in merged.iter().enumerate() {
+        let top = y + *row as f64 * (HTTP_HEIGHT + 2.0);
+        bar(&mut out, &axis, span, index, top, HTTP_HEIGHT);
+        if let Some(rank) = timeline
+            .slowest
+            .iter()
+            .position(|s| Some(s.exchange) == span.exchange)
+        {
+            let _ = write!(
+                out,
+                r##"<a href="#exchange-{}"><text x="{:.1}" y="{:.1}" fill="#000" font-weight="bold">{}</text></a>"##,
+                span.exchange.unwrap_or_default(),
+                axis.x(span.start_ms + span.duration_ms) + 2.0,
+                top + HTTP_HEIGHT,
+                rank + 1
+            );
+        }
+    }
+    y += http_count as f64 * (HTTP_HEIGHT + 2.0) + GAP;
+
+    legend(&mut out, y);
+    out.push_str("</svg>");
+    out
+}
+
+/// The time axis: milliseconds to x.
+struct Axis {
+    duration: u64,
+    /// The plot's width, right of the row labels.
+    plot: f64,
+}
+
+impl Axis {
+    fn x(&self, ms: u64) -> f64 {
+        LABELS + ms as f64 / self.duration as f64 * self.plot
+    }
+}
+
+/// The time axis, with a grid line at every tick down to `bottom`.
+fn axis_lines(out: &mut String, axis: &Axis, bottom: f64) {
+    let step = tick(axis.duration);
+    let mut at = 0;
+    while at <= axis.duration {
+        let tx = axis.x(at);
+        let _ = write!(
+            out,
+            r##"<line x1="{tx:.1}" y1="{:.1}" x2="{tx:.1}" y2="{bottom:.1}" stroke="#e3e6ea" stroke-width="1"/><text x="{tx:.1}" y="12" text-anchor="middle" fill="#555">{}</text>"##,
+            AXIS - 4.0,
+            tick_label(at, step)
+        );
+        at += step;
+    }
+}
+
+/// One span as a bar (with its title; a feature wide enough shows its name).
+fn bar(out: &mut String, axis: &Axis, span: &Span, index: usize, y: f64, h: f64) {
+    let (x0, x1) = (
+        axis.x(span.start_ms),
+        axis.x(span.start_ms + span.duration_ms),
+    );
+    // A failure or a warning is never too short to see.
+    let least =
+        if matches!(span.status.as_str(), "failed" | "warning") && span.lane != Lane::Browser {
+            3.0
+        } else {
+            1.0
+        };
+    let w = (x1 - x0).max(least);
+    let title = format!(
+        "{} — {} ms, from {:.3} s{}",
+        span.label,
+        span.duration_ms,
+        span.start_ms as f64 / 1000.0,
+        match span.status.as_str() {
+            "passed" | "ok" => String::new(),
+            other => format!(" ({other})"),
+        }
+    );
+    let _ = write!(
+        out,
+        r#"<rect x="{x0:.2}" y="{y:.1}" width="{w:.2}" height="{h:.1}" fill="{}"><title>{}</title></rect>"#,
+        fill(span, index),
+        escape(&title)
+    );
+    // A feature wide enough shows its name.
+    if span.lane == Lane::Feature {
+        let room = (w / 5.6) as usize;
+        if room >= 4 {
+            let name: String = span.label.chars().take(room).collect();
+            let name = if name.chars().count() < span.label.chars().count() {
+                format!(
+                    "{}…",
+                    name.chars()
+                        .take(room.saturating_sub(1))
+                        .collect::<String>()
+                )
+            } else {
+                name
+            };
+            let _ = write!(
+                out,
+                r##"<text x="{:.1}" y="{:.1}" fill="#fff" font-size="9" pointer-events="none">{}</text>"##,
+                x0 + 2.0,
+                y + h - 4.5,
+                escape(&name)
+            );
+        }
+    }
+}
+
+/// The HTTP spans with their rows, neighbours merged when there are too many to draw.
+fn merged<'t>(
+    timeline: &'t Timeline,
+    http: &[&'t Span],
+    http_rows: &[usize],
+    http_count: usize,
+    axis: &Axis,
+) -> Vec<(Span, usize, usize)> {
     // Thousands of exchanges (a member's claims, page after page) would be thousands of
     // bars thinner than a pixel: neighbours in a row with the same status that touch within
     // half a pixel are drawn as one bar, named for how many it stands for.
     let mut merged: Vec<(Span, usize, usize)> = Vec::new();
     let mut last_in_row: Vec<Option<usize>> = vec![None; http_count];
-    let half_pixel = duration as f64 / plot / 2.0;
+    let half_pixel = axis.duration as f64 / axis.plot / 2.0;
     let is_slow = |exchange: Option<usize>| {
         timeline
             .slowest
             .iter()
             .any(|s| Some(s.exchange) == exchange)
     };
-    for (span, row) in http.iter().zip(&http_rows) {
+    for (span, row) in http.iter().zip(http_rows) {
         if http.len() > 400
             && !is_slow(span.exchange)
             && let Some(at) = last_in_row[*row]
@@ -258,27 +313,11 @@ pub fn svg(timeline: &Timeline) -> String {
         merged.push(((*span).clone(), *row, 1));
         last_in_row[*row] = Some(merged.len() - 1);
     }
-    for (index, (span, row, _)) in merged.iter().enumerate() {
-        let top = y + *row as f64 * (HTTP_HEIGHT + 2.0);
-        bar(&mut out, span, index, top, HTTP_HEIGHT);
-        if let Some(rank) = timeline
-            .slowest
-            .iter()
-            .position(|s| Some(s.exchange) == span.exchange)
-        {
-            let _ = write!(
-                out,
-                r##"<a href="#exchange-{}"><text x="{:.1}" y="{:.1}" fill="#000" font-weight="bold">{}</text></a>"##,
-                span.exchange.unwrap_or_default(),
-                x(span.start_ms + span.duration_ms) + 2.0,
-                top + HTTP_HEIGHT,
-                rank + 1
-            );
-        }
-    }
-    y += http_count as f64 * (HTTP_HEIGHT + 2.0) + GAP;
+    merged
+}
 
-    // The legend.
+/// The legend, at `y`.
+fn legend(out: &mut String, y: f64) {
     let legend = [
         ("#43a047", "passed"),
         ("#c62828", "failed"),
@@ -299,8 +338,6 @@ pub fn svg(timeline: &Timeline) -> String {
         );
         lx += 22.0 + text.chars().count() as f64 * 5.6;
     }
-    out.push_str("</svg>");
-    out
 }
 
 #[cfg(test)]
