@@ -14,7 +14,7 @@ use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 use url::Url;
 
 use crate::infra::secret::Secret;
-use crate::payer::http::{Http, HttpError, Request};
+use crate::payer::http::{Http, HttpError, Request, Response};
 use crate::validate::{Finding, Validator};
 
 /// What one page of a search was.
@@ -201,7 +201,7 @@ fn check_page(
 
 /// A page as it arrived, parsed when its status says it holds one (the microseconds that took).
 struct Fetched {
-    response: crate::payer::http::Response,
+    response: Response,
     parsed: Option<Result<(crate::validate::Parsed, u64), String>>,
 }
 
@@ -225,40 +225,7 @@ pub async fn search(
     if let Some(size) = paging.page_size {
         url.push_str(&format!("?_count={size}"));
     }
-    let fetch = |url: String, number: usize| {
-        let request = Request::get(&url)
-            .header("Accept", "application/fhir+json")
-            .header("Authorization", format!("Bearer {}", token.expose()));
-        async move {
-            let response = http
-                .send_with_retries(&format!("Search {kind}, page {number}"), &request)
-                .await?;
-            if !(200..300).contains(&response.status) {
-                return Ok(Fetched {
-                    response,
-                    parsed: None,
-                });
-            }
-            // Parsed on a blocking thread: while the page before is still being checked,
-            // on another.
-            // What a failure inside the parser (a defect) would still report of the page.
-            let bare = response.clone_head();
-            let parsing = tokio::task::spawn_blocking(move || {
-                let started = std::time::Instant::now();
-                let parsed = crate::validate::parse_document(&response.body)
-                    .map_err(|finding| finding.message);
-                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-                Fetched {
-                    response,
-                    parsed: Some(parsed.map(|parsed| (parsed, micros))),
-                }
-            });
-            Ok(parsing.await.unwrap_or_else(|_| Fetched {
-                response: bare,
-                parsed: Some(Err("parsing the page failed inside onramp".into())),
-            }))
-        }
-    };
+    let fetch = |url: String, number: usize| fetch_page(http, token, kind, url, number);
     let mut seen: HashSet<String> = HashSet::from([url.clone()]);
     let mut fetched = fetch(url.clone(), 1).await;
     // Pages being checked, oldest first, with their numbers.
@@ -274,34 +241,11 @@ pub async fn search(
             }
         };
         if !(200..300).contains(&response.status) {
-            let reason = crate::payer::http::operation_outcome_text(&response.body)
-                .map(|t| format!(": {t}"))
-                .unwrap_or_default();
-            let retried = if response.attempts > 1 {
-                format!(" after {} attempts", response.attempts)
-            } else {
-                String::new()
-            };
-            result.failure = Some(SearchFailure::conformance(format!(
-                "{kind} page {number} (GET {url}) answered {}{retried}{reason}",
-                response.status
-            )));
+            result.failure = Some(refused(kind, number, &url, &response));
             break;
         }
-        let content_type = response
-            .header("content-type")
-            .unwrap_or("(none)")
-            .to_owned();
-        let media = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if media != "application/fhir+json" && media != "application/json" {
-            result.page_problems.push(format!(
-                "{kind} page {number} has Content-Type {content_type}, not application/fhir+json"
-            ));
+        if let Some(problem) = content_type_problem(kind, number, &response) {
+            result.page_problems.push(problem);
         }
         let (parsed, parse_us) = match parsed {
             Some(Ok(parsed)) => parsed,
@@ -328,34 +272,14 @@ pub async fn search(
         };
         // Where to go next, decided before this page is checked, so that the next page
         // is on its way while this one is.
-        let next = match next_link(&parsed.document) {
-            None => None,
-            Some(_) if number >= paging.page_cap => {
-                result.page_problems.push(format!(
-                    "stopped after {} pages (the target's page_cap) with more pages still linked",
-                    paging.page_cap
-                ));
-                result.unfinished = true;
-                None
-            }
-            Some(next) => match follow(fhir_base, &url, &next) {
-                Ok(next) if !seen.insert(next.clone()) => {
-                    result.page_problems.push(format!(
-                        "the next link of page {number} points back to a page already read ({next})"
-                    ));
-                    result.unfinished = true;
-                    None
-                }
-                Ok(next) => Some(next),
-                Err(refused) => {
-                    result
-                        .page_problems
-                        .push(format!("{kind} page {number}: {refused}"));
-                    result.unfinished = true;
-                    None
-                }
-            },
-        };
+        let next = next_page(
+            &mut result,
+            (kind, number, &url),
+            fhir_base,
+            &parsed.document,
+            &paging,
+            &mut seen,
+        );
         drop(response);
         let validator = Arc::clone(validator);
         checking.push_back((
@@ -389,6 +313,119 @@ pub async fn search(
         }
     }
     result
+}
+
+/// Page `number` of a search of `kind` at `url`, parsed on a blocking thread (while the page
+/// before is still being checked, on another); not parsed when it is not a 2xx.
+async fn fetch_page(
+    http: &Http,
+    token: &Secret,
+    kind: &str,
+    url: String,
+    number: usize,
+) -> Result<Fetched, HttpError> {
+    let request = Request::get(&url)
+        .header("Accept", "application/fhir+json")
+        .header("Authorization", format!("Bearer {}", token.expose()));
+    let response = http
+        .send_with_retries(&format!("Search {kind}, page {number}"), &request)
+        .await?;
+    if !(200..300).contains(&response.status) {
+        return Ok(Fetched {
+            response,
+            parsed: None,
+        });
+    }
+    // Parsed on a blocking thread: while the page before is still being checked,
+    // on another.
+    // What a failure inside the parser (a defect) would still report of the page.
+    let bare = response.clone_head();
+    let parsing = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let parsed =
+            crate::validate::parse_document(&response.body).map_err(|finding| finding.message);
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        Fetched {
+            response,
+            parsed: Some(parsed.map(|parsed| (parsed, micros))),
+        }
+    });
+    Ok(parsing.await.unwrap_or_else(|_| Fetched {
+        response: bare,
+        parsed: Some(Err("parsing the page failed inside onramp".into())),
+    }))
+}
+
+/// A page the server did not give (a status outside 2xx), in the payer's words when it
+/// said why.
+fn refused(kind: &str, number: usize, url: &str, response: &Response) -> SearchFailure {
+    let reason = crate::payer::http::operation_outcome_text(&response.body)
+        .map(|t| format!(": {t}"))
+        .unwrap_or_default();
+    let retried = if response.attempts > 1 {
+        format!(" after {} attempts", response.attempts)
+    } else {
+        String::new()
+    };
+    SearchFailure::conformance(format!(
+        "{kind} page {number} (GET {url}) answered {}{retried}{reason}",
+        response.status
+    ))
+}
+
+/// A page whose Content-Type is not FHIR JSON.
+fn content_type_problem(kind: &str, number: usize, response: &Response) -> Option<String> {
+    let content_type = response.header("content-type").unwrap_or("(none)");
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    (media != "application/fhir+json" && media != "application/json").then(|| {
+        format!("{kind} page {number} has Content-Type {content_type}, not application/fhir+json")
+    })
+}
+
+/// Where to go after page `number` at `url`: its next link, unless the page cap is reached,
+/// the link points back to a page already read, or leaves the server (each said in the
+/// result's page problems, the search left unfinished).
+fn next_page(
+    result: &mut SearchResult,
+    (kind, number, url): (&str, usize, &str),
+    fhir_base: &Url,
+    document: &sonic_rs::Value,
+    paging: &Paging,
+    seen: &mut HashSet<String>,
+) -> Option<String> {
+    match next_link(document) {
+        None => None,
+        Some(_) if number >= paging.page_cap => {
+            result.page_problems.push(format!(
+                "stopped after {} pages (the target's page_cap) with more pages still linked",
+                paging.page_cap
+            ));
+            result.unfinished = true;
+            None
+        }
+        Some(next) => match follow(fhir_base, url, &next) {
+            Ok(next) if !seen.insert(next.clone()) => {
+                result.page_problems.push(format!(
+                    "the next link of page {number} points back to a page already read ({next})"
+                ));
+                result.unfinished = true;
+                None
+            }
+            Ok(next) => Some(next),
+            Err(refused) => {
+                result
+                    .page_problems
+                    .push(format!("{kind} page {number}: {refused}"));
+                result.unfinished = true;
+                None
+            }
+        },
+    }
 }
 
 /// Record a checked page in `result`, in page order. False when the check failed inside
@@ -633,7 +670,7 @@ pub async fn read(
     path: &str,
     token: Option<&Secret>,
     context: &str,
-) -> Result<crate::payer::http::Response, HttpError> {
+) -> Result<Response, HttpError> {
     let url = format!(
         "{}/{}",
         fhir_base.as_str().trim_end_matches('/'),
