@@ -54,22 +54,8 @@ pub async fn run_many<W: Steps>(
     let started_at = super::plan::now_rfc3339();
     let jobs = jobs.clamp(1, targets.len().max(1));
     // Every target resolves, or nothing starts.
-    let mut folders: Vec<String> = Vec::new();
-    let mut plans: Vec<Plan> = Vec::new();
-    let mut signs_in = false;
-    for target in &targets {
-        let plan = Plan::resolve::<W>(&RunOptions {
-            target: Some(target.clone()),
-            ..base.clone()
-        })
-        .map_err(|error| RunError::OneOf {
-            target: target.clone(),
-            error: Box::new(error),
-        })?;
-        signs_in |= plan.signs_in;
-        folders.push(folder_name(&plan.target.name, &folders));
-        plans.push(plan);
-    }
+    let (plans, folders) = resolve_all::<W>(&base, &targets)?;
+    let signs_in = plans.iter().any(|plan| plan.signs_in);
     if signs_in {
         super::preflight::tools(base.webdriver.as_deref()).map_err(RunError::Tools)?;
     }
@@ -84,33 +70,7 @@ pub async fn run_many<W: Steps>(
         source,
     })?;
 
-    // One chromedriver for every session, unless a WebDriver was named, and one Chromium,
-    // each run's window a browser context of its own in it: a browser process per target is
-    // most of what a sign-in costs on a small machine. Both start at once.
-    let mut driver = None;
-    let mut chromium = None;
-    if base.webdriver.is_none() && signs_in {
-        let options = crate::browser::BrowserOptions {
-            headed: base.headed,
-            ..Default::default()
-        };
-        let (started_driver, started_chromium) = tokio::join!(
-            crate::browser::ChromeDriver::start(),
-            crate::browser::Chromium::launch(&options)
-        );
-        match started_driver {
-            Ok(started) => driver = Some(started),
-            // Each run then tries its own, and reports why it cannot.
-            Err(error) => tracing::debug!("no shared chromedriver: {error}"),
-        }
-        match started_chromium {
-            // Without the shared driver, each run starts its own Chromium too.
-            Ok(started) if driver.is_some() => chromium = Some(started),
-            Ok(_) => {}
-            // Each run then starts its own.
-            Err(error) => tracing::debug!("no shared Chromium: {error}"),
-        }
-    }
+    let (driver, chromium) = shared_browser(&base, signs_in).await;
     let devtools = chromium.as_ref().map(|c| c.endpoint().clone());
     let shared = driver.as_ref().map(|driver| driver.url().to_owned());
 
@@ -162,27 +122,7 @@ pub async fn run_many<W: Steps>(
         driver.stop();
     }
 
-    let outcomes: Vec<TargetOutcome> = runs
-        .iter()
-        .zip(&targets)
-        .zip(&folders)
-        .map(|((run, target), folder)| match run {
-            Ok(report) => TargetOutcome::of(target, folder, &report.summary),
-            Err(error) => TargetOutcome {
-                target: target.clone(),
-                name: target.clone(),
-                dir: folder.clone(),
-                outcome: Outcome::Error,
-                exit_code: error.exit_code(),
-                duration_ms: 0,
-                scenarios: 0,
-                passed: 0,
-                failed: 0,
-                skipped: 0,
-                errors: vec![error.to_string()],
-            },
-        })
-        .collect();
+    let outcomes = outcomes(&runs, &targets, &folders);
     let (outcome, exit_code) = crate::report::index::worst(&outcomes);
     let combined = Combined {
         schema_version: crate::report::index::SCHEMA_VERSION,
@@ -213,6 +153,94 @@ pub async fn run_many<W: Steps>(
         dir,
         files,
     })
+}
+
+/// Every target's Plan, and the folder its report goes to.
+fn resolve_all<W: Steps>(
+    base: &RunOptions,
+    targets: &[String],
+) -> Result<(Vec<Plan>, Vec<String>), RunError> {
+    let mut folders: Vec<String> = Vec::new();
+    let mut plans: Vec<Plan> = Vec::new();
+    for target in targets {
+        let plan = Plan::resolve::<W>(&RunOptions {
+            target: Some(target.clone()),
+            ..base.clone()
+        })
+        .map_err(|error| RunError::OneOf {
+            target: target.clone(),
+            error: Box::new(error),
+        })?;
+        folders.push(folder_name(&plan.target.name, &folders));
+        plans.push(plan);
+    }
+    Ok((plans, folders))
+}
+
+/// One chromedriver for every session, unless a WebDriver was named, and one Chromium,
+/// each run's window a browser context of its own in it: a browser process per target is
+/// most of what a sign-in costs on a small machine. Both start at once; either may be
+/// missing (each run then starts its own, and reports why it cannot).
+async fn shared_browser(
+    base: &RunOptions,
+    signs_in: bool,
+) -> (
+    Option<crate::browser::ChromeDriver>,
+    Option<crate::browser::Chromium>,
+) {
+    let mut driver = None;
+    let mut chromium = None;
+    if base.webdriver.is_none() && signs_in {
+        let options = crate::browser::BrowserOptions {
+            headed: base.headed,
+            ..Default::default()
+        };
+        let (started_driver, started_chromium) = tokio::join!(
+            crate::browser::ChromeDriver::start(),
+            crate::browser::Chromium::launch(&options)
+        );
+        match started_driver {
+            Ok(started) => driver = Some(started),
+            // Each run then tries its own, and reports why it cannot.
+            Err(error) => tracing::debug!("no shared chromedriver: {error}"),
+        }
+        match started_chromium {
+            // Without the shared driver, each run starts its own Chromium too.
+            Ok(started) if driver.is_some() => chromium = Some(started),
+            Ok(_) => {}
+            // Each run then starts its own.
+            Err(error) => tracing::debug!("no shared Chromium: {error}"),
+        }
+    }
+    (driver, chromium)
+}
+
+/// Each target's line in the index: its summary's, or the error that stopped it.
+fn outcomes(
+    runs: &[Result<RunReport, RunError>],
+    targets: &[String],
+    folders: &[String],
+) -> Vec<TargetOutcome> {
+    runs.iter()
+        .zip(targets)
+        .zip(folders)
+        .map(|((run, target), folder)| match run {
+            Ok(report) => TargetOutcome::of(target, folder, &report.summary),
+            Err(error) => TargetOutcome {
+                target: target.clone(),
+                name: target.clone(),
+                dir: folder.clone(),
+                outcome: Outcome::Error,
+                exit_code: error.exit_code(),
+                duration_ms: 0,
+                scenarios: 0,
+                passed: 0,
+                failed: 0,
+                skipped: 0,
+                errors: vec![error.to_string()],
+            },
+        })
+        .collect()
 }
 
 /// One line per target as it finishes, and its failed steps (unless quiet would hide
