@@ -499,89 +499,13 @@ impl Reader<'_> {
     }
 
     fn resolve(&self, file: TargetFile) -> Result<Target, ConfigError> {
-        let endpoints = match (file.endpoints, file.sandbox) {
-            (Some(_), Some(_)) => {
-                return Err(self.invalid(
-                    None,
-                    "a target has [endpoints] or [sandbox], not both".into(),
-                ));
-            }
-            (None, None) => {
-                return Err(self.invalid(
-                    None,
-                    "a target needs [endpoints] (authorize, token, fhir_base) or [sandbox]".into(),
-                ));
-            }
-            (Some(e), None) => Endpoints::Remote(Box::new(RemoteEndpoints {
-                authorize: self.url("endpoints.authorize", &e.authorize)?,
-                token: self.url("endpoints.token", &e.token)?,
-                fhir_base: self.url("endpoints.fhir_base", &e.fhir_base)?,
-            })),
-            (None, Some(s)) => Endpoints::Sandbox(self.sandbox(s)?),
-        };
+        let endpoints = self.endpoints(file.endpoints, file.sandbox)?;
         let sandbox_persona = match &endpoints {
             Endpoints::Sandbox(settings) => Some(settings.persona),
             Endpoints::Remote(_) => None,
         };
-        let client = match file.client {
-            Some(client) => Some(ClientSettings {
-                id: self.string("client.id", &client.id)?,
-                secret: Secret::new(self.string("client.secret", &client.secret)?),
-                redirect_uri: client
-                    .redirect_uri
-                    .as_ref()
-                    .map(|r| self.url("client.redirect_uri", r))
-                    .transpose()?,
-                auth: client.auth.unwrap_or_default(),
-            }),
-            None if sandbox_persona.is_none() => {
-                return Err(self.invalid(
-                    None,
-                    "[client] with id, secret and redirect_uri is required for a remote target"
-                        .into(),
-                ));
-            }
-            None => None,
-        };
-        if sandbox_persona.is_none() && client.as_ref().is_some_and(|c| c.redirect_uri.is_none()) {
-            return Err(self.invalid(
-                None,
-                "client.redirect_uri is required: the redirect URI registered for your client"
-                    .into(),
-            ));
-        }
-        let features = match (&file.features, &file.sign_in) {
-            (Some(_), Some(_)) => {
-                return Err(self.invalid(
-                    None,
-                    "a target names its own `features` folder or a shipped `sign_in`, not both"
-                        .into(),
-                ));
-            }
-            (Some(dir), None) => {
-                let dir = self.string("features", dir)?;
-                let base = self.path.parent().unwrap_or_else(|| Path::new("."));
-                FeatureSource::Dir(base.join(dir))
-            }
-            (None, Some(name)) => {
-                let name_text = self.string("sign_in", name)?;
-                if crate::features::shipped::set(&name_text).is_none() {
-                    return Err(self.invalid(
-                        Some(name.span()),
-                        format!(
-                            "sign_in: no shipped sign-in is called \"{name_text}\"; the shipped ones are: {}",
-                            crate::features::shipped::sign_ins().join(", ")
-                        ),
-                    ));
-                }
-                FeatureSource::Shipped(name_text)
-            }
-            (None, None) => FeatureSource::Shipped(
-                sandbox_persona
-                    .map_or(crate::features::shipped::DEFAULT_SIGN_IN, Persona::name)
-                    .to_owned(),
-            ),
-        };
+        let client = self.client(file.client, sandbox_persona.is_none())?;
+        let features = self.feature_source(&file.features, &file.sign_in, sandbox_persona)?;
         let oauth = file.oauth.unwrap_or_default();
         let members = self.members(file.member, file.members)?;
         let member = members
@@ -589,47 +513,8 @@ impl Reader<'_> {
             .map(|m| m.values.clone())
             .unwrap_or_default();
         let resources = file.resources.unwrap_or_default();
-        let required_resources: Vec<String> = match resources.required {
-            Some(required) => {
-                for kind in &required {
-                    if !crate::validate::Registry::global().is_resource_type(kind.get_ref()) {
-                        return Err(self.invalid(
-                            Some(kind.span()),
-                            format!(
-                                "resources.required: \"{}\" is not an R4 resource type",
-                                kind.get_ref()
-                            ),
-                        ));
-                    }
-                }
-                required.into_iter().map(Spanned::into_inner).collect()
-            }
-            // What a target file says when it names none: the types every payer serves.
-            None => crate::payer::access::REQUIRED_TYPES
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-        };
-        let http_file = file.http.unwrap_or_default();
-        let defaults = HttpSettings::default();
-        let http = HttpSettings {
-            timeout: http_file
-                .timeout
-                .as_ref()
-                .map(|t| self.duration("http.timeout", t))
-                .transpose()?
-                .unwrap_or(defaults.timeout),
-            connect_timeout: http_file
-                .connect_timeout
-                .as_ref()
-                .map(|t| self.duration("http.connect_timeout", t))
-                .transpose()?
-                .unwrap_or(defaults.connect_timeout),
-            retries: http_file.retries.map_or(defaults.retries, |r| r.min(10)),
-            max_response_bytes: http_file
-                .max_response_mib
-                .map_or(defaults.max_response_bytes, |mib| mib.max(1) << 20),
-        };
+        let required_resources = self.required(resources.required)?;
+        let http = self.http(file.http.unwrap_or_default())?;
         let browser_timeout = file
             .browser
             .and_then(|b| b.timeout)
@@ -666,6 +551,160 @@ impl Reader<'_> {
             validation,
             payer,
             checklist,
+        })
+    }
+
+    /// `[endpoints]` (a remote target) or `[sandbox]`, exactly one.
+    fn endpoints(
+        &self,
+        endpoints: Option<EndpointsFile>,
+        sandbox: Option<SandboxFile>,
+    ) -> Result<Endpoints, ConfigError> {
+        Ok(match (endpoints, sandbox) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    None,
+                    "a target has [endpoints] or [sandbox], not both".into(),
+                ));
+            }
+            (None, None) => {
+                return Err(self.invalid(
+                    None,
+                    "a target needs [endpoints] (authorize, token, fhir_base) or [sandbox]".into(),
+                ));
+            }
+            (Some(e), None) => Endpoints::Remote(Box::new(RemoteEndpoints {
+                authorize: self.url("endpoints.authorize", &e.authorize)?,
+                token: self.url("endpoints.token", &e.token)?,
+                fhir_base: self.url("endpoints.fhir_base", &e.fhir_base)?,
+            })),
+            (None, Some(s)) => Endpoints::Sandbox(self.sandbox(s)?),
+        })
+    }
+
+    /// `[client]`: required, with its redirect URI, for a remote target.
+    fn client(
+        &self,
+        client: Option<ClientFile>,
+        remote: bool,
+    ) -> Result<Option<ClientSettings>, ConfigError> {
+        let client = match client {
+            Some(client) => Some(ClientSettings {
+                id: self.string("client.id", &client.id)?,
+                secret: Secret::new(self.string("client.secret", &client.secret)?),
+                redirect_uri: client
+                    .redirect_uri
+                    .as_ref()
+                    .map(|r| self.url("client.redirect_uri", r))
+                    .transpose()?,
+                auth: client.auth.unwrap_or_default(),
+            }),
+            None if remote => {
+                return Err(self.invalid(
+                    None,
+                    "[client] with id, secret and redirect_uri is required for a remote target"
+                        .into(),
+                ));
+            }
+            None => None,
+        };
+        if remote && client.as_ref().is_some_and(|c| c.redirect_uri.is_none()) {
+            return Err(self.invalid(
+                None,
+                "client.redirect_uri is required: the redirect URI registered for your client"
+                    .into(),
+            ));
+        }
+        Ok(client)
+    }
+
+    /// The features the target runs: its own folder, a shipped sign-in by name, or the
+    /// one its sandbox persona (or the default) uses.
+    fn feature_source(
+        &self,
+        features: &Option<Spanned<String>>,
+        sign_in: &Option<Spanned<String>>,
+        sandbox_persona: Option<Persona>,
+    ) -> Result<FeatureSource, ConfigError> {
+        Ok(match (features, sign_in) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    None,
+                    "a target names its own `features` folder or a shipped `sign_in`, not both"
+                        .into(),
+                ));
+            }
+            (Some(dir), None) => {
+                let dir = self.string("features", dir)?;
+                let base = self.path.parent().unwrap_or_else(|| Path::new("."));
+                FeatureSource::Dir(base.join(dir))
+            }
+            (None, Some(name)) => {
+                let name_text = self.string("sign_in", name)?;
+                if crate::features::shipped::set(&name_text).is_none() {
+                    return Err(self.invalid(
+                        Some(name.span()),
+                        format!(
+                            "sign_in: no shipped sign-in is called \"{name_text}\"; the shipped ones are: {}",
+                            crate::features::shipped::sign_ins().join(", ")
+                        ),
+                    ));
+                }
+                FeatureSource::Shipped(name_text)
+            }
+            (None, None) => FeatureSource::Shipped(
+                sandbox_persona
+                    .map_or(crate::features::shipped::DEFAULT_SIGN_IN, Persona::name)
+                    .to_owned(),
+            ),
+        })
+    }
+
+    /// `[resources] required`: R4 resource types, or the types every payer serves.
+    fn required(&self, required: Option<Vec<Spanned<String>>>) -> Result<Vec<String>, ConfigError> {
+        Ok(match required {
+            Some(required) => {
+                for kind in &required {
+                    if !crate::validate::Registry::global().is_resource_type(kind.get_ref()) {
+                        return Err(self.invalid(
+                            Some(kind.span()),
+                            format!(
+                                "resources.required: \"{}\" is not an R4 resource type",
+                                kind.get_ref()
+                            ),
+                        ));
+                    }
+                }
+                required.into_iter().map(Spanned::into_inner).collect()
+            }
+            // What a target file says when it names none: the types every payer serves.
+            None => crate::payer::access::REQUIRED_TYPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        })
+    }
+
+    /// `[http]`: the timeouts, retries and the largest answer, each with its default.
+    fn http(&self, http_file: HttpFile) -> Result<HttpSettings, ConfigError> {
+        let defaults = HttpSettings::default();
+        Ok(HttpSettings {
+            timeout: http_file
+                .timeout
+                .as_ref()
+                .map(|t| self.duration("http.timeout", t))
+                .transpose()?
+                .unwrap_or(defaults.timeout),
+            connect_timeout: http_file
+                .connect_timeout
+                .as_ref()
+                .map(|t| self.duration("http.connect_timeout", t))
+                .transpose()?
+                .unwrap_or(defaults.connect_timeout),
+            retries: http_file.retries.map_or(defaults.retries, |r| r.min(10)),
+            max_response_bytes: http_file
+                .max_response_mib
+                .map_or(defaults.max_response_bytes, |mib| mib.max(1) << 20),
         })
     }
 
