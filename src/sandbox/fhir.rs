@@ -584,94 +584,19 @@ async fn search(
             resources.push(Doc::Value(foreign));
         }
     }
-    if state.faults.has(&Fault::InvalidResource(kind.clone())) {
-        resources
-            .iter_mut()
-            .for_each(|doc| break_resource(doc.value_mut()));
-    }
-    if state.faults.has(&Fault::StructureViolation(kind.clone())) {
-        resources
-            .iter_mut()
-            .for_each(|doc| break_structure(doc.value_mut()));
-    }
-    if state.faults.has(&Fault::ProfileViolation(kind.clone())) {
-        resources
-            .iter_mut()
-            .for_each(|doc| break_profile(doc.value_mut()));
-    }
-    if offset == 0
-        && let Some(first) = resources.first_mut()
-    {
-        if state.faults.has(&Fault::DanglingReference(kind.clone())) {
-            dangle(first.value_mut(), "Organization/gone");
-        }
-        if state.faults.has(&Fault::DanglingContained(kind.clone())) {
-            dangle(first.value_mut(), "#gone");
-        }
-    }
-    if state.faults.has(&Fault::Duplicate(kind.clone())) {
-        // The first resource again, in place of another, so that the count still adds up.
-        if offset > 0 && !resources.is_empty() {
-            resources[0] = matching(
-                &state,
-                member,
-                &kind,
-                &Query {
-                    count: 1,
-                    ..query_without_page(&query)
-                },
-                0,
-            )
-            .0
-            .pop()
-            .unwrap_or_else(|| resources[0].clone());
-        } else if offset == 0 && total <= count && resources.len() >= 2 {
-            let last = resources.len() - 1;
-            resources[last] = resources[0].clone();
-        }
-    }
+    let page = Page {
+        state: &state,
+        member,
+        kind: &kind,
+        query: &query,
+        offset,
+        total,
+    };
+    page.break_matches(&mut resources);
     // An included resource the token may not read is left out, as a read of it would be refused.
-    let mut includes = if state.faults.has(&Fault::IncludeMissing(kind.clone())) {
-        Vec::new()
-    } else {
-        included(&state, member, &kind, &query, &mut resources)
-    };
-    if !state.faults.has(&Fault::IgnoreScopes) {
-        includes.retain(|r| {
-            r.get("resourceType")
-                .and_then(Value::as_str)
-                .is_some_and(|t| {
-                    crate::payer::scope::permits(
-                        &access.scope,
-                        t,
-                        crate::payer::scope::Interaction::Read,
-                    )
-                })
-        });
-    }
+    let includes = page.includes(&access, &mut resources);
     let base = state.fhir_base();
-    let page_url = |offset: usize| {
-        let mut url = format!("{base}/{kind}?");
-        if !query.canonical.is_empty() {
-            url.push_str(&query.canonical);
-            url.push('&');
-        }
-        url.push_str(&format!("_count={count}"));
-        if offset > 0 {
-            url.push_str("&_cursor=");
-            url.push_str(&cursor(&state, member, &query.canonical, count, offset));
-        }
-        url
-    };
-    let mut links = vec![json!({ "relation": "self", "url": page_url(offset) })];
-    let next = offset + count;
-    if count > 0 && next < total && !state.faults.has(&Fault::DropNextLink(kind.clone())) {
-        let mut url = page_url(next);
-        if state.faults.has(&Fault::ForeignNextLink(kind.clone())) {
-            url = other_origin(&url);
-        }
-        links.push(json!({ "relation": "next", "url": url }));
-    }
+    let links = page.links(&base);
     let collection = state.faults.has(&Fault::NotSearchset(kind.clone()));
     let include_mode = if state.faults.has(&Fault::IncludeAsMatch(kind.clone())) {
         "match"
@@ -711,6 +636,164 @@ async fn search(
         response.headers_mut().insert("server-timing", timing);
     }
     Ok(response)
+}
+
+/// One page of a search being answered: whose, of what, from where, and of how many.
+struct Page<'a> {
+    state: &'a State,
+    member: usize,
+    kind: &'a str,
+    query: &'a Query,
+    offset: usize,
+    total: usize,
+}
+
+impl Page<'_> {
+    /// The faults that break this page's matches (invalid, out of structure or profile,
+    /// a dangling reference, a duplicate).
+    fn break_matches(&self, resources: &mut [Doc]) {
+        if self
+            .state
+            .faults
+            .has(&Fault::InvalidResource(self.kind.to_owned()))
+        {
+            resources
+                .iter_mut()
+                .for_each(|doc| break_resource(doc.value_mut()));
+        }
+        if self
+            .state
+            .faults
+            .has(&Fault::StructureViolation(self.kind.to_owned()))
+        {
+            resources
+                .iter_mut()
+                .for_each(|doc| break_structure(doc.value_mut()));
+        }
+        if self
+            .state
+            .faults
+            .has(&Fault::ProfileViolation(self.kind.to_owned()))
+        {
+            resources
+                .iter_mut()
+                .for_each(|doc| break_profile(doc.value_mut()));
+        }
+        if self.offset == 0
+            && let Some(first) = resources.first_mut()
+        {
+            if self
+                .state
+                .faults
+                .has(&Fault::DanglingReference(self.kind.to_owned()))
+            {
+                dangle(first.value_mut(), "Organization/gone");
+            }
+            if self
+                .state
+                .faults
+                .has(&Fault::DanglingContained(self.kind.to_owned()))
+            {
+                dangle(first.value_mut(), "#gone");
+            }
+        }
+        if self
+            .state
+            .faults
+            .has(&Fault::Duplicate(self.kind.to_owned()))
+        {
+            // The first resource again, in place of another, so that the count still adds up.
+            if self.offset > 0 && !resources.is_empty() {
+                resources[0] = matching(
+                    self.state,
+                    self.member,
+                    self.kind,
+                    &Query {
+                        count: 1,
+                        ..query_without_page(self.query)
+                    },
+                    0,
+                )
+                .0
+                .pop()
+                .unwrap_or_else(|| resources[0].clone());
+            } else if self.offset == 0 && self.total <= self.query.count && resources.len() >= 2 {
+                let last = resources.len() - 1;
+                resources[last] = resources[0].clone();
+            }
+        }
+    }
+
+    /// The resources `_include`d with this page that `access` may read (an included resource
+    /// the token may not read is left out, as a read of it would be refused).
+    fn includes(&self, access: &Authorization, resources: &mut [Doc]) -> Vec<Value> {
+        let mut includes = if self
+            .state
+            .faults
+            .has(&Fault::IncludeMissing(self.kind.to_owned()))
+        {
+            Vec::new()
+        } else {
+            included(self.state, self.member, self.kind, self.query, resources)
+        };
+        if !self.state.faults.has(&Fault::IgnoreScopes) {
+            includes.retain(|r| {
+                r.get("resourceType")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| {
+                        crate::payer::scope::permits(
+                            &access.scope,
+                            t,
+                            crate::payer::scope::Interaction::Read,
+                        )
+                    })
+            });
+        }
+        includes
+    }
+
+    /// The page's `self` link, and its `next` unless it is the last.
+    fn links(&self, base: &str) -> Vec<Value> {
+        let page_url = |offset: usize| {
+            let mut url = format!("{base}/{}?", self.kind);
+            if !self.query.canonical.is_empty() {
+                url.push_str(&self.query.canonical);
+                url.push('&');
+            }
+            url.push_str(&format!("_count={}", self.query.count));
+            if offset > 0 {
+                url.push_str("&_cursor=");
+                url.push_str(&cursor(
+                    self.state,
+                    self.member,
+                    &self.query.canonical,
+                    self.query.count,
+                    offset,
+                ));
+            }
+            url
+        };
+        let mut links = vec![json!({ "relation": "self", "url": page_url(self.offset) })];
+        let next = self.offset + self.query.count;
+        if self.query.count > 0
+            && next < self.total
+            && !self
+                .state
+                .faults
+                .has(&Fault::DropNextLink(self.kind.to_owned()))
+        {
+            let mut url = page_url(next);
+            if self
+                .state
+                .faults
+                .has(&Fault::ForeignNextLink(self.kind.to_owned()))
+            {
+                url = other_origin(&url);
+            }
+            links.push(json!({ "relation": "next", "url": url }));
+        }
+        links
+    }
 }
 
 /// `bundle` (an object) serialized with `entries` as its last member, each entry written on
