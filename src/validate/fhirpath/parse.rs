@@ -105,7 +105,6 @@ fn lex(text: &str) -> Result<Vec<Token>, ParseError> {
     let chars: Vec<char> = text.chars().collect();
     let mut tokens = Vec::new();
     let mut i = 0;
-    let error = |what: &str, at: usize| ParseError(format!("{what} at character {}", at + 1));
     while i < chars.len() {
         let c = chars[i];
         if c.is_whitespace() {
@@ -135,86 +134,35 @@ fn lex(text: &str) -> Result<Vec<Token>, ParseError> {
             continue;
         }
         if c == '`' {
-            let (value, next) = quoted(&chars, i, '`').ok_or_else(|| error("unterminated `", i))?;
+            let (value, next) =
+                quoted(&chars, i, '`').ok_or_else(|| position_error("unterminated `", i))?;
             tokens.push(Token::Delimited(value));
             i = next;
             continue;
         }
         if c == '\'' {
             let (value, next) =
-                quoted(&chars, i, '\'').ok_or_else(|| error("unterminated string", i))?;
+                quoted(&chars, i, '\'').ok_or_else(|| position_error("unterminated string", i))?;
             tokens.push(Token::String(value));
             i = next;
             continue;
         }
         if c.is_ascii_digit() {
-            let start = i;
-            while i < chars.len() && chars[i].is_ascii_digit() {
-                i += 1;
-            }
-            if i + 1 < chars.len() && chars[i] == '.' && chars[i + 1].is_ascii_digit() {
-                i += 1;
-                while i < chars.len() && chars[i].is_ascii_digit() {
-                    i += 1;
-                }
-            }
-            tokens.push(Token::Number(chars[start..i].iter().collect()));
+            let (token, next) = number(&chars, i);
+            tokens.push(token);
+            i = next;
             continue;
         }
         if c == '@' {
-            let start = i + 1;
-            i += 1;
-            if chars.get(i) == Some(&'T') {
-                i += 1;
-                let from = i;
-                while i < chars.len()
-                    && (chars[i].is_ascii_digit() || matches!(chars[i], ':' | '.'))
-                {
-                    i += 1;
-                }
-                tokens.push(Token::Time(chars[from..i].iter().collect()));
-                continue;
-            }
-            while i < chars.len()
-                && (chars[i].is_ascii_digit()
-                    || matches!(chars[i], '-' | ':' | '.' | 'T' | 'Z' | '+'))
-            {
-                i += 1;
-            }
-            if start == i {
-                return Err(error("@ without a date", start));
-            }
-            tokens.push(Token::DateTime(chars[start..i].iter().collect()));
+            let (token, next) = date_time(&chars, i)?;
+            tokens.push(token);
+            i = next;
             continue;
         }
         if c == '%' {
-            i += 1;
-            match chars.get(i) {
-                Some('`') => {
-                    let (value, next) =
-                        quoted(&chars, i, '`').ok_or_else(|| error("unterminated %`", i))?;
-                    tokens.push(Token::Variable(value));
-                    i = next;
-                }
-                Some('\'') => {
-                    let (value, next) =
-                        quoted(&chars, i, '\'').ok_or_else(|| error("unterminated %'", i))?;
-                    tokens.push(Token::Variable(value));
-                    i = next;
-                }
-                _ => {
-                    let start = i;
-                    while i < chars.len()
-                        && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | '-'))
-                    {
-                        i += 1;
-                    }
-                    if start == i {
-                        return Err(error("% without a name", i));
-                    }
-                    tokens.push(Token::Variable(chars[start..i].iter().collect()));
-                }
-            }
+            let (token, next) = variable(&chars, i)?;
+            tokens.push(token);
+            i = next;
             continue;
         }
         if c == '$' {
@@ -226,44 +174,112 @@ fn lex(text: &str) -> Result<Vec<Token>, ParseError> {
             tokens.push(Token::Special(chars[start..i].iter().collect()));
             continue;
         }
-        let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
-        let symbol = match two.as_str() {
-            "<=" => Some("<="),
-            ">=" => Some(">="),
-            "!=" => Some("!="),
-            "!~" => Some("!~"),
-            _ => None,
-        };
-        if let Some(symbol) = symbol {
-            tokens.push(Token::Symbol(symbol));
-            i += 2;
-            continue;
-        }
-        let symbol = match c {
-            '.' => ".",
-            '[' => "[",
-            ']' => "]",
-            '(' => "(",
-            ')' => ")",
-            ',' => ",",
-            '+' => "+",
-            '-' => "-",
-            '*' => "*",
-            '/' => "/",
-            '|' => "|",
-            '&' => "&",
-            '=' => "=",
-            '~' => "~",
-            '<' => "<",
-            '>' => ">",
-            '{' => "{",
-            '}' => "}",
-            _ => return Err(error(&format!("unexpected {c:?}"), i)),
-        };
-        tokens.push(Token::Symbol(symbol));
-        i += 1;
+        let (token, next) = symbol(&chars, i)?;
+        tokens.push(token);
+        i = next;
     }
     Ok(tokens)
+}
+
+fn position_error(what: &str, at: usize) -> ParseError {
+    ParseError(format!("{what} at character {}", at + 1))
+}
+
+/// A number at `i`: its token, and where the text goes on.
+fn number(chars: &[char], mut i: usize) -> (Token, usize) {
+    let start = i;
+    while i < chars.len() && chars[i].is_ascii_digit() {
+        i += 1;
+    }
+    if i + 1 < chars.len() && chars[i] == '.' && chars[i + 1].is_ascii_digit() {
+        i += 1;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+    }
+    (Token::Number(chars[start..i].iter().collect()), i)
+}
+
+/// A date, date-time (`@2024-01-01T10:00`) or time (`@T10:00`) literal at `i`.
+fn date_time(chars: &[char], mut i: usize) -> Result<(Token, usize), ParseError> {
+    let start = i + 1;
+    i += 1;
+    if chars.get(i) == Some(&'T') {
+        i += 1;
+        let from = i;
+        while i < chars.len() && (chars[i].is_ascii_digit() || matches!(chars[i], ':' | '.')) {
+            i += 1;
+        }
+        return Ok((Token::Time(chars[from..i].iter().collect()), i));
+    }
+    while i < chars.len()
+        && (chars[i].is_ascii_digit() || matches!(chars[i], '-' | ':' | '.' | 'T' | 'Z' | '+'))
+    {
+        i += 1;
+    }
+    if start == i {
+        return Err(position_error("@ without a date", start));
+    }
+    Ok((Token::DateTime(chars[start..i].iter().collect()), i))
+}
+
+/// An environment variable (`%resource`, `%`ext-1``, `%'vs-name'`) at `i`.
+fn variable(chars: &[char], mut i: usize) -> Result<(Token, usize), ParseError> {
+    i += 1;
+    match chars.get(i) {
+        Some('`') => {
+            let (value, next) =
+                quoted(chars, i, '`').ok_or_else(|| position_error("unterminated %`", i))?;
+            Ok((Token::Variable(value), next))
+        }
+        Some('\'') => {
+            let (value, next) =
+                quoted(chars, i, '\'').ok_or_else(|| position_error("unterminated %'", i))?;
+            Ok((Token::Variable(value), next))
+        }
+        _ => {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | '-'))
+            {
+                i += 1;
+            }
+            if start == i {
+                return Err(position_error("% without a name", i));
+            }
+            Ok((Token::Variable(chars[start..i].iter().collect()), i))
+        }
+    }
+}
+
+/// An operator or punctuation at `i`: two characters first (`<=`), then one.
+fn symbol(chars: &[char], i: usize) -> Result<(Token, usize), ParseError> {
+    let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
+    if let Some(symbol) = ["<=", ">=", "!=", "!~"].into_iter().find(|s| *s == two) {
+        return Ok((Token::Symbol(symbol), i + 2));
+    }
+    let symbol = match chars[i] {
+        '.' => ".",
+        '[' => "[",
+        ']' => "]",
+        '(' => "(",
+        ')' => ")",
+        ',' => ",",
+        '+' => "+",
+        '-' => "-",
+        '*' => "*",
+        '/' => "/",
+        '|' => "|",
+        '&' => "&",
+        '=' => "=",
+        '~' => "~",
+        '<' => "<",
+        '>' => ">",
+        '{' => "{",
+        '}' => "}",
+        c => return Err(position_error(&format!("unexpected {c:?}"), i)),
+    };
+    Ok((Token::Symbol(symbol), i + 1))
 }
 
 /// A quoted run starting at `chars[start] == quote`, with FHIRPath escapes: its value and
