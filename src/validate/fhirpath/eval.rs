@@ -825,95 +825,14 @@ fn binary<'a>(
     let r = eval(right, focus, frame, env)?;
     Ok(match op {
         Op::Union => union(l, r, model),
-        Op::Eq | Op::Ne => {
-            if l.is_empty() || r.is_empty() {
-                return Ok(Vec::new());
-            }
-            let same = if l.len() != r.len() {
-                Some(false)
-            } else {
-                let mut result = Some(true);
-                for (a, b) in l.iter().zip(&r) {
-                    match equal(a, b, model) {
-                        Some(true) => {}
-                        Some(false) => {
-                            result = Some(false);
-                            break;
-                        }
-                        None => result = None,
-                    }
-                }
-                result
-            };
-            bool_item(if op == Op::Eq { same } else { same.map(|s| !s) })
-        }
+        Op::Eq | Op::Ne => equality(op, &l, &r, model),
         Op::Equiv | Op::NotEquiv => {
             let same = l.len() == r.len() && l.iter().zip(&r).all(|(a, b)| equivalent(a, b, model));
             bool_item(Some(if op == Op::Equiv { same } else { !same }))
         }
-        Op::Lt | Op::Gt | Op::Le | Op::Ge => {
-            if l.is_empty() || r.is_empty() {
-                return Ok(Vec::new());
-            }
-            let (Some(a), Some(b)) = (single(&l)?, single(&r)?) else {
-                return Ok(Vec::new());
-            };
-            let (Some(x), Some(y)) = (scalar(a, model), scalar(b, model)) else {
-                return stop("comparison of values that are not comparable");
-            };
-            match compare(&x, &y) {
-                None => {
-                    if matches!(
-                        (&x, &y),
-                        (Scalar::DateTime(_), Scalar::DateTime(_))
-                            | (Scalar::Time(_), Scalar::Time(_))
-                    ) {
-                        Vec::new()
-                    } else {
-                        return stop("comparison of values of different kinds");
-                    }
-                }
-                Some(ordering) => bool_item(Some(match op {
-                    Op::Lt => ordering == Ordering::Less,
-                    Op::Gt => ordering == Ordering::Greater,
-                    Op::Le => ordering != Ordering::Greater,
-                    _ => ordering != Ordering::Less,
-                })),
-            }
-        }
-        Op::In | Op::Contains => {
-            let (item, set) = if op == Op::In { (&l, &r) } else { (&r, &l) };
-            match item.as_slice() {
-                [] => Vec::new(),
-                [one] => {
-                    let mut found = Some(false);
-                    for candidate in set {
-                        match equal(one, candidate, model) {
-                            Some(true) => {
-                                found = Some(true);
-                                break;
-                            }
-                            Some(false) => {}
-                            None => found = None,
-                        }
-                    }
-                    bool_item(found)
-                }
-                _ => return stop("membership of a collection"),
-            }
-        }
-        Op::Concat => {
-            let text = |c: &[Item<'a>]| -> Result<String> {
-                match c {
-                    [] => Ok(String::new()),
-                    [one] => as_str(one, model)
-                        .map(|s| s.into_owned())
-                        .ok_or_else(|| Stop("& on a non-string".into())),
-                    _ => stop("& on a collection"),
-                }
-            };
-            vec![Item::Str(Cow::Owned(text(&l)? + &text(&r)?))]
-        }
+        Op::Lt | Op::Gt | Op::Le | Op::Ge => comparison(op, &l, &r, model)?,
+        Op::In | Op::Contains => membership(op, &l, &r, model)?,
+        Op::Concat => concat(&l, &r, model)?,
         Op::Add | Op::Sub | Op::Mul | Op::Div | Op::IntDiv | Op::Mod => {
             let (Some(a), Some(b)) = (single(&l)?, single(&r)?) else {
                 return Ok(Vec::new());
@@ -921,6 +840,104 @@ fn binary<'a>(
             arithmetic(op, a, b, model)?
         }
         Op::And | Op::Or | Op::Xor | Op::Implies => unreachable!("handled above"),
+    })
+}
+
+/// `=` and `!=`: empty when either side is; undecided when an item cannot be compared.
+fn equality<'a>(op: Op, l: &[Item<'a>], r: &[Item<'a>], model: &Model) -> Collection<'a> {
+    if l.is_empty() || r.is_empty() {
+        return Vec::new();
+    }
+    let same = if l.len() != r.len() {
+        Some(false)
+    } else {
+        let mut result = Some(true);
+        for (a, b) in l.iter().zip(r) {
+            match equal(a, b, model) {
+                Some(true) => {}
+                Some(false) => {
+                    result = Some(false);
+                    break;
+                }
+                None => result = None,
+            }
+        }
+        result
+    };
+    bool_item(if op == Op::Eq { same } else { same.map(|s| !s) })
+}
+
+/// `<`, `>`, `<=`, `>=` between two single values of one kind.
+fn comparison<'a>(op: Op, l: &[Item<'a>], r: &[Item<'a>], model: &Model) -> Result<Collection<'a>> {
+    Ok({
+        if l.is_empty() || r.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (Some(a), Some(b)) = (single(l)?, single(r)?) else {
+            return Ok(Vec::new());
+        };
+        let (Some(x), Some(y)) = (scalar(a, model), scalar(b, model)) else {
+            return stop("comparison of values that are not comparable");
+        };
+        match compare(&x, &y) {
+            None => {
+                if matches!(
+                    (&x, &y),
+                    (Scalar::DateTime(_), Scalar::DateTime(_)) | (Scalar::Time(_), Scalar::Time(_))
+                ) {
+                    Vec::new()
+                } else {
+                    return stop("comparison of values of different kinds");
+                }
+            }
+            Some(ordering) => bool_item(Some(match op {
+                Op::Lt => ordering == Ordering::Less,
+                Op::Gt => ordering == Ordering::Greater,
+                Op::Le => ordering != Ordering::Greater,
+                _ => ordering != Ordering::Less,
+            })),
+        }
+    })
+}
+
+/// `in` and `contains`: whether one item is in a collection.
+fn membership<'a>(op: Op, l: &[Item<'a>], r: &[Item<'a>], model: &Model) -> Result<Collection<'a>> {
+    Ok({
+        let (item, set) = if op == Op::In { (l, r) } else { (r, l) };
+        match item {
+            [] => Vec::new(),
+            [one] => {
+                let mut found = Some(false);
+                for candidate in set {
+                    match equal(one, candidate, model) {
+                        Some(true) => {
+                            found = Some(true);
+                            break;
+                        }
+                        Some(false) => {}
+                        None => found = None,
+                    }
+                }
+                bool_item(found)
+            }
+            _ => return stop("membership of a collection"),
+        }
+    })
+}
+
+/// `&`: two strings joined, an empty side the empty string.
+fn concat<'a>(l: &[Item<'a>], r: &[Item<'a>], model: &Model) -> Result<Collection<'a>> {
+    Ok({
+        let text = |c: &[Item<'a>]| -> Result<String> {
+            match c {
+                [] => Ok(String::new()),
+                [one] => as_str(one, model)
+                    .map(|s| s.into_owned())
+                    .ok_or_else(|| Stop("& on a non-string".into())),
+                _ => stop("& on a collection"),
+            }
+        };
+        vec![Item::Str(Cow::Owned(text(l)? + &text(r)?))]
     })
 }
 
