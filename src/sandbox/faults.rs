@@ -333,68 +333,11 @@ impl FromStr for Fault {
 
     fn from_str(spec: &str) -> Result<Self, FaultError> {
         let spec = spec.trim();
-        for (prefix, document) in Document::ALL {
-            let Some(field) = spec
-                .strip_prefix(prefix)
-                .and_then(|rest| rest.strip_prefix(':'))
-            else {
-                continue;
-            };
-            if let Some(name) = field.strip_prefix('-') {
-                return Ok(Self::Field {
-                    document,
-                    name: name.to_owned(),
-                    value: None,
-                });
-            }
-            let (name, value) = field.split_once('=').ok_or_else(|| {
-                error(spec, format!("write {prefix}:NAME=JSON or {prefix}:-NAME"))
-            })?;
-            let value: serde_json::Value = serde_json::from_str(value)
-                .map_err(|e| error(spec, format!("`{value}` is not JSON ({e}); quote strings")))?;
-            return Ok(Self::Field {
-                document,
-                name: name.to_owned(),
-                value: Some(value),
-            });
-        }
-        for prefix in ["metadata-drop", "search-ignores", "search-misses"] {
-            let Some(what) = spec
-                .strip_prefix(prefix)
-                .and_then(|rest| rest.strip_prefix(':'))
-            else {
-                continue;
-            };
-            let (kind, code) = what
-                .split_once('.')
-                .ok_or_else(|| error(spec, format!("write {prefix}:Type.CODE")))?;
-            let (kind, code) = (resource_type(spec, kind)?, code.to_owned());
-            return Ok(match prefix {
-                "metadata-drop" => Self::MetadataDrop { kind, code },
-                "search-ignores" => Self::SearchIgnores { kind, code },
-                _ => Self::SearchMisses { kind, code },
-            });
+        if let Some(fault) = document_field(spec).or_else(|| per_code(spec)) {
+            return fault;
         }
         if let Some(what) = spec.strip_prefix("cross-member-leak:") {
-            let (kind, via) = match what.split_once('.') {
-                Some((kind, how)) => (
-                    kind,
-                    Some(
-                        Leak::ALL
-                            .iter()
-                            .find(|(name, _)| *name == how)
-                            .map(|(_, leak)| *leak)
-                            .ok_or_else(|| {
-                                error(spec, format!("`{how}` is not read, id or patient"))
-                            })?,
-                    ),
-                ),
-                None => (what, None),
-            };
-            return Ok(Self::CrossMemberLeak {
-                kind: resource_type(spec, kind)?,
-                via,
-            });
+            return cross_member_leak(spec, what);
         }
         if let Some(how) = spec.strip_prefix("id-token:") {
             return IdTokenFault::ALL
@@ -404,39 +347,7 @@ impl FromStr for Fault {
                 .ok_or_else(|| error(spec, format!("`{how}` is no way to break an id_token")));
         }
         if let Some((name, kind)) = spec.split_once(':') {
-            let kind = resource_type(spec, kind)?;
-            return match name {
-                "malformed-json" => Ok(Self::MalformedJson(kind)),
-                "deep-json" => Ok(Self::DeepJson(kind)),
-                "invalid-resource" => Ok(Self::InvalidResource(kind)),
-                "structure-violation" => Ok(Self::StructureViolation(kind)),
-                "profile-violation" => {
-                    let profiles = &crate::validate::profile::Profiles::global().supported;
-                    if !profiles.contains_key(kind.as_str()) {
-                        let mut types: Vec<&str> = profiles.keys().map(|k| &**k).collect();
-                        types.sort_unstable();
-                        return Err(error(
-                            spec,
-                            format!(
-                                "CARIN Blue Button 2.0.0 has no profile for {kind}; it has profiles for {}",
-                                types.join(", ")
-                            ),
-                        ));
-                    }
-                    Ok(Self::ProfileViolation(kind))
-                }
-                "foreign-patient" => Ok(Self::ForeignPatient(kind)),
-                "drop-next-link" => Ok(Self::DropNextLink(kind)),
-                "foreign-next-link" => Ok(Self::ForeignNextLink(kind)),
-                "not-searchset" => Ok(Self::NotSearchset(kind)),
-                "duplicate" => Ok(Self::Duplicate(kind)),
-                "dangling-reference" => Ok(Self::DanglingReference(kind)),
-                "dangling-contained" => Ok(Self::DanglingContained(kind)),
-                "include-as-match" => Ok(Self::IncludeAsMatch(kind)),
-                "include-missing" => Ok(Self::IncludeMissing(kind)),
-                "no-read" => Ok(Self::NoRead(kind)),
-                _ => Err(error(spec, format!("unknown fault `{name}`"))),
-            };
+            return per_type(spec, name, resource_type(spec, kind)?);
         }
         let (name, value) = match spec.split_once('=') {
             Some((name, value)) => (name, Some(value)),
@@ -445,43 +356,167 @@ impl FromStr for Fault {
         if let (Some((_, flag)), None) = (FLAGS.iter().find(|(n, _)| *n == name), value) {
             return Ok(flag.clone());
         }
-        match (name, value) {
-            ("latency", Some(value)) => Ok(Self::Latency(duration(spec, value)?)),
-            ("status", Some(value)) => {
-                let (code, fraction) = value.split_once('@').unwrap_or((value, "1"));
-                let code: u16 = code
-                    .parse()
-                    .ok()
-                    .filter(|c| (400..=599).contains(c))
-                    .ok_or_else(|| error(spec, "the status must be 400 to 599"))?;
-                let fraction: f64 = fraction
-                    .parse()
-                    .ok()
-                    .filter(|f: &f64| *f > 0.0 && *f <= 1.0)
-                    .ok_or_else(|| error(spec, "the fraction must be above 0 and at most 1"))?;
-                Ok(Self::Status { code, fraction })
-            }
-            ("rate-limit", Some(value)) => {
-                let per_second = value
-                    .strip_suffix("/s")
-                    .and_then(|n| n.parse().ok())
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| {
-                        error(spec, "write the limit as requests per second, e.g. 5/s")
-                    })?;
-                Ok(Self::RateLimit { per_second })
-            }
-            ("anonymous-status", Some(value)) => match value.parse::<u16>() {
-                Ok(code @ (403 | 404)) => Ok(Self::AnonymousStatus(code)),
-                _ => Err(error(spec, "the status is 403 or 404")),
-            },
-            ("slow-body", None) => Ok(Self::SlowBody(Duration::from_millis(200))),
-            ("slow-body", Some(value)) => Ok(Self::SlowBody(duration(spec, value)?)),
-            ("latency" | "status" | "rate-limit" | "anonymous-status", None) => {
-                Err(error(spec, "it needs a value"))
-            }
-            _ => Err(error(spec, format!("unknown fault `{name}`"))),
+        valued(spec, name, value)
+    }
+}
+
+/// `document:NAME=JSON` or `document:-NAME`: a field of a discovery document set or removed.
+fn document_field(spec: &str) -> Option<Result<Fault, FaultError>> {
+    for (prefix, document) in Document::ALL {
+        let Some(field) = spec
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix(':'))
+        else {
+            continue;
+        };
+        if let Some(name) = field.strip_prefix('-') {
+            return Some(Ok(Fault::Field {
+                document,
+                name: name.to_owned(),
+                value: None,
+            }));
         }
+        let Some((name, value)) = field.split_once('=') else {
+            return Some(Err(error(
+                spec,
+                format!("write {prefix}:NAME=JSON or {prefix}:-NAME"),
+            )));
+        };
+        let value: serde_json::Value = match serde_json::from_str(value) {
+            Ok(value) => value,
+            Err(e) => {
+                return Some(Err(error(
+                    spec,
+                    format!("`{value}` is not JSON ({e}); quote strings"),
+                )));
+            }
+        };
+        return Some(Ok(Fault::Field {
+            document,
+            name: name.to_owned(),
+            value: Some(value),
+        }));
+    }
+    None
+}
+
+/// `metadata-drop:Type.CODE`, `search-ignores:Type.CODE`, `search-misses:Type.CODE`.
+fn per_code(spec: &str) -> Option<Result<Fault, FaultError>> {
+    for prefix in ["metadata-drop", "search-ignores", "search-misses"] {
+        let Some(what) = spec
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix(':'))
+        else {
+            continue;
+        };
+        let Some((kind, code)) = what.split_once('.') else {
+            return Some(Err(error(spec, format!("write {prefix}:Type.CODE"))));
+        };
+        return Some(resource_type(spec, kind).map(|kind| {
+            let code = code.to_owned();
+            match prefix {
+                "metadata-drop" => Fault::MetadataDrop { kind, code },
+                "search-ignores" => Fault::SearchIgnores { kind, code },
+                _ => Fault::SearchMisses { kind, code },
+            }
+        }));
+    }
+    None
+}
+
+/// `cross-member-leak:Type[.read|.id|.patient]`.
+fn cross_member_leak(spec: &str, what: &str) -> Result<Fault, FaultError> {
+    let (kind, via) = match what.split_once('.') {
+        Some((kind, how)) => (
+            kind,
+            Some(
+                Leak::ALL
+                    .iter()
+                    .find(|(name, _)| *name == how)
+                    .map(|(_, leak)| *leak)
+                    .ok_or_else(|| error(spec, format!("`{how}` is not read, id or patient")))?,
+            ),
+        ),
+        None => (what, None),
+    };
+    Ok(Fault::CrossMemberLeak {
+        kind: resource_type(spec, kind)?,
+        via,
+    })
+}
+
+/// `NAME:Type`: a fault of one resource type's answers.
+fn per_type(spec: &str, name: &str, kind: String) -> Result<Fault, FaultError> {
+    match name {
+        "malformed-json" => Ok(Fault::MalformedJson(kind)),
+        "deep-json" => Ok(Fault::DeepJson(kind)),
+        "invalid-resource" => Ok(Fault::InvalidResource(kind)),
+        "structure-violation" => Ok(Fault::StructureViolation(kind)),
+        "profile-violation" => {
+            let profiles = &crate::validate::profile::Profiles::global().supported;
+            if !profiles.contains_key(kind.as_str()) {
+                let mut types: Vec<&str> = profiles.keys().map(|k| &**k).collect();
+                types.sort_unstable();
+                return Err(error(
+                    spec,
+                    format!(
+                        "CARIN Blue Button 2.0.0 has no profile for {kind}; it has profiles for {}",
+                        types.join(", ")
+                    ),
+                ));
+            }
+            Ok(Fault::ProfileViolation(kind))
+        }
+        "foreign-patient" => Ok(Fault::ForeignPatient(kind)),
+        "drop-next-link" => Ok(Fault::DropNextLink(kind)),
+        "foreign-next-link" => Ok(Fault::ForeignNextLink(kind)),
+        "not-searchset" => Ok(Fault::NotSearchset(kind)),
+        "duplicate" => Ok(Fault::Duplicate(kind)),
+        "dangling-reference" => Ok(Fault::DanglingReference(kind)),
+        "dangling-contained" => Ok(Fault::DanglingContained(kind)),
+        "include-as-match" => Ok(Fault::IncludeAsMatch(kind)),
+        "include-missing" => Ok(Fault::IncludeMissing(kind)),
+        "no-read" => Ok(Fault::NoRead(kind)),
+        _ => Err(error(spec, format!("unknown fault `{name}`"))),
+    }
+}
+
+/// `NAME=VALUE` (or `NAME` alone where a value is optional): latency, status, rate limits.
+fn valued(spec: &str, name: &str, value: Option<&str>) -> Result<Fault, FaultError> {
+    match (name, value) {
+        ("latency", Some(value)) => Ok(Fault::Latency(duration(spec, value)?)),
+        ("status", Some(value)) => {
+            let (code, fraction) = value.split_once('@').unwrap_or((value, "1"));
+            let code: u16 = code
+                .parse()
+                .ok()
+                .filter(|c| (400..=599).contains(c))
+                .ok_or_else(|| error(spec, "the status must be 400 to 599"))?;
+            let fraction: f64 = fraction
+                .parse()
+                .ok()
+                .filter(|f: &f64| *f > 0.0 && *f <= 1.0)
+                .ok_or_else(|| error(spec, "the fraction must be above 0 and at most 1"))?;
+            Ok(Fault::Status { code, fraction })
+        }
+        ("rate-limit", Some(value)) => {
+            let per_second = value
+                .strip_suffix("/s")
+                .and_then(|n| n.parse().ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| error(spec, "write the limit as requests per second, e.g. 5/s"))?;
+            Ok(Fault::RateLimit { per_second })
+        }
+        ("anonymous-status", Some(value)) => match value.parse::<u16>() {
+            Ok(code @ (403 | 404)) => Ok(Fault::AnonymousStatus(code)),
+            _ => Err(error(spec, "the status is 403 or 404")),
+        },
+        ("slow-body", None) => Ok(Fault::SlowBody(Duration::from_millis(200))),
+        ("slow-body", Some(value)) => Ok(Fault::SlowBody(duration(spec, value)?)),
+        ("latency" | "status" | "rate-limit" | "anonymous-status", None) => {
+            Err(error(spec, "it needs a value"))
+        }
+        _ => Err(error(spec, format!("unknown fault `{name}`"))),
     }
 }
 
