@@ -208,7 +208,28 @@ fn request(state: &State, query: Option<&str>) -> Result<SignIn, Response> {
             app_state,
         ));
     }
-    let scope = match params.get("scope") {
+    let scope = granted_scope(&params, redirect_uri, app_state)?;
+    let code_challenge = code_challenge(state, &params, redirect_uri, app_state)?;
+    Ok(SignIn {
+        client_id: client_id.clone(),
+        redirect_uri: redirect_uri.clone(),
+        state: app_state.map(str::to_owned),
+        scope,
+        code_challenge,
+        member: None,
+        started: Instant::now(),
+        attempts: 0,
+    })
+}
+
+/// The scopes granted: the supported ones of those asked for, or the default when none was
+/// asked; an error redirect when none asked for is supported.
+fn granted_scope(
+    params: &HashMap<String, String>,
+    redirect_uri: &str,
+    app_state: Option<&str>,
+) -> Result<String, Response> {
+    Ok(match params.get("scope") {
         None => DEFAULT_SCOPE.to_owned(),
         Some(requested) => {
             let granted: Vec<&str> = requested
@@ -225,8 +246,18 @@ fn request(state: &State, query: Option<&str>) -> Result<SignIn, Response> {
             }
             granted.join(" ")
         }
-    };
-    let code_challenge = match state.config.pkce {
+    })
+}
+
+/// The PKCE challenge of the request, as the server's PKCE mode takes it (RFC 7636 §4.3:
+/// S256 only, 43 base64url characters).
+fn code_challenge(
+    state: &State,
+    params: &HashMap<String, String>,
+    redirect_uri: &str,
+    app_state: Option<&str>,
+) -> Result<Option<String>, Response> {
+    Ok(match state.config.pkce {
         PkceMode::Off => None,
         mode => {
             let method = params.get("code_challenge_method").map(String::as_str);
@@ -272,16 +303,6 @@ fn request(state: &State, query: Option<&str>) -> Result<SignIn, Response> {
                 (None, _) => None,
             }
         }
-    };
-    Ok(SignIn {
-        client_id: client_id.clone(),
-        redirect_uri: redirect_uri.clone(),
-        state: app_state.map(str::to_owned),
-        scope,
-        code_challenge,
-        member: None,
-        started: Instant::now(),
-        attempts: 0,
     })
 }
 
