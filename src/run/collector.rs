@@ -212,44 +212,7 @@ impl Collector {
                 );
             }
             Scenario::Step(step, event) | Scenario::Background(step, event) => {
-                let Some(open) = collected.open.get_mut(&key) else {
-                    return;
-                };
-                let failed = match &event {
-                    Step::Started => {
-                        open.step_started = at;
-                        return;
-                    }
-                    // A check that failed let the scenario go on: its verdict waits here.
-                    Step::Passed(..) => self.verdicts.take(&(key.clone(), step.position.line)),
-                    Step::Skipped => Some(failure_of(&StepError::NotFound)),
-                    Step::Failed(_, _, _, error) => Some(failure_of(error)),
-                };
-                let (status, failure, severity) = match &failed {
-                    None => (Status::Passed, None, None),
-                    Some(failed) => reported(failed),
-                };
-                let error = failed.map(|f| f.message);
-                if status == Status::Failed {
-                    open.summary.status = Status::Failed;
-                    self.failing
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                let record = StepSummary {
-                    keyword: step.keyword.trim().to_owned(),
-                    text: self.recorder.redact(&step.value),
-                    line: step.position.line,
-                    status,
-                    start_ms: self.recorder.wall_offset(open.step_started),
-                    duration_ms: millis(open.step_started, at),
-                    error: error.map(|e| self.recorder.redact(&e)),
-                    failure,
-                    severity,
-                };
-                if let Some(terminal) = self.terminal {
-                    terminal.step(&record);
-                }
-                open.summary.steps.push(record);
+                self.step_event(&mut collected, &key, &step, &event, at);
             }
             Scenario::Hook(kind, event::Hook::Failed(_, info)) => {
                 let text = info
@@ -262,62 +225,115 @@ impl Collector {
                 }
             }
             Scenario::Hook(..) | Scenario::Log(_) => {}
-            Scenario::Finished => {
-                let Some(mut open) = collected.open.remove(&key) else {
-                    return;
-                };
-                // Steps after a failure never ran: list them as skipped, naming the step
-                // they waited for.
-                let ran = open.summary.steps.len();
-                let defined = open.definition.steps.len();
-                let waited_for = open
-                    .summary
-                    .steps
-                    .last()
-                    .filter(|last| last.status != Status::Passed)
-                    .map(|last| {
-                        format!(
-                            "not run: it needs \"{} {}\" (line {}), which did not complete",
-                            last.keyword, last.text, last.line
-                        )
-                    });
-                for step in open.definition.steps.iter().skip(ran.min(defined)) {
-                    let record = skipped_step(
-                        step,
-                        &self.recorder,
-                        self.recorder.wall_offset(at),
-                        waited_for.clone(),
-                    );
-                    if let Some(terminal) = self.terminal {
-                        terminal.step(&record);
-                    }
-                    open.summary.steps.push(record);
-                }
-                // A scenario none of whose checks could run (each skipped, saying why) did
-                // not pass: it is skipped.
-                let checks: Vec<Status> = open
-                    .definition
-                    .steps
-                    .iter()
-                    .zip(&open.summary.steps)
-                    .filter(|(defined, _)| defined.ty == gherkin::StepType::Then)
-                    .map(|(_, ran)| ran.status)
-                    .collect();
-                if open.summary.status == Status::Passed
-                    && !checks.is_empty()
-                    && checks.iter().all(|s| *s == Status::Skipped)
-                {
-                    open.summary.status = Status::Skipped;
-                }
-                open.summary.duration_ms = millis(open.started, at);
-                collected.scenarios.push(open.summary);
-                if self
-                    .failing
-                    .swap(false, std::sync::atomic::Ordering::Relaxed)
-                {
-                    self.failed.notify_one();
-                }
+            Scenario::Finished => self.scenario_finished(&mut collected, &key, at),
+        }
+    }
+
+    /// A step of an open scenario started or ended: its record, with the verdict a check
+    /// left waiting.
+    fn step_event<W>(
+        &self,
+        collected: &mut Collected,
+        key: &ScenarioKey,
+        step: &gherkin::Step,
+        event: &Step<W>,
+        at: SystemTime,
+    ) {
+        let Some(open) = collected.open.get_mut(key) else {
+            return;
+        };
+        let failed = match event {
+            Step::Started => {
+                open.step_started = at;
+                return;
             }
+            // A check that failed let the scenario go on: its verdict waits here.
+            Step::Passed(..) => self.verdicts.take(&(key.clone(), step.position.line)),
+            Step::Skipped => Some(failure_of(&StepError::NotFound)),
+            Step::Failed(_, _, _, error) => Some(failure_of(error)),
+        };
+        let (status, failure, severity) = match &failed {
+            None => (Status::Passed, None, None),
+            Some(failed) => reported(failed),
+        };
+        let error = failed.map(|f| f.message);
+        if status == Status::Failed {
+            open.summary.status = Status::Failed;
+            self.failing
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let record = StepSummary {
+            keyword: step.keyword.trim().to_owned(),
+            text: self.recorder.redact(&step.value),
+            line: step.position.line,
+            status,
+            start_ms: self.recorder.wall_offset(open.step_started),
+            duration_ms: millis(open.step_started, at),
+            error: error.map(|e| self.recorder.redact(&e)),
+            failure,
+            severity,
+        };
+        if let Some(terminal) = self.terminal {
+            terminal.step(&record);
+        }
+        open.summary.steps.push(record);
+    }
+
+    /// A scenario ended: the steps that never ran listed as skipped, its status settled.
+    fn scenario_finished(&self, collected: &mut Collected, key: &ScenarioKey, at: SystemTime) {
+        let Some(mut open) = collected.open.remove(key) else {
+            return;
+        };
+        // Steps after a failure never ran: list them as skipped, naming the step
+        // they waited for.
+        let ran = open.summary.steps.len();
+        let defined = open.definition.steps.len();
+        let waited_for = open
+            .summary
+            .steps
+            .last()
+            .filter(|last| last.status != Status::Passed)
+            .map(|last| {
+                format!(
+                    "not run: it needs \"{} {}\" (line {}), which did not complete",
+                    last.keyword, last.text, last.line
+                )
+            });
+        for step in open.definition.steps.iter().skip(ran.min(defined)) {
+            let record = skipped_step(
+                step,
+                &self.recorder,
+                self.recorder.wall_offset(at),
+                waited_for.clone(),
+            );
+            if let Some(terminal) = self.terminal {
+                terminal.step(&record);
+            }
+            open.summary.steps.push(record);
+        }
+        // A scenario none of whose checks could run (each skipped, saying why) did
+        // not pass: it is skipped.
+        let checks: Vec<Status> = open
+            .definition
+            .steps
+            .iter()
+            .zip(&open.summary.steps)
+            .filter(|(defined, _)| defined.ty == gherkin::StepType::Then)
+            .map(|(_, ran)| ran.status)
+            .collect();
+        if open.summary.status == Status::Passed
+            && !checks.is_empty()
+            && checks.iter().all(|s| *s == Status::Skipped)
+        {
+            open.summary.status = Status::Skipped;
+        }
+        open.summary.duration_ms = millis(open.started, at);
+        collected.scenarios.push(open.summary);
+        if self
+            .failing
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.failed.notify_one();
         }
     }
 }
