@@ -308,6 +308,27 @@ pub fn describe(sandbox: &Sandbox) -> String {
             persona::Login::PasswordAndConsent => "login page",
         }
     );
+    describe_members(&mut text, sandbox);
+    if let Some(client) = sandbox.clients().first() {
+        describe_try_it(&mut text, sandbox, client);
+    }
+    let faults: Vec<String> = sandbox.faults().iter().map(ToString::to_string).collect();
+    let _ = write!(
+        text,
+        "\n  Faults      {}",
+        if faults.is_empty() {
+            "none".to_owned()
+        } else {
+            faults.join(", ")
+        }
+    );
+    text
+}
+
+/// The first members, as a person types them in.
+fn describe_members(text: &mut String, sandbox: &Sandbox) {
+    use std::fmt::Write as _;
+    let persona = sandbox.persona();
     for index in 0..sandbox.member_count().min(3) {
         if persona.login() == persona::Login::PasswordAndConsent {
             let patient = sandbox
@@ -347,57 +368,50 @@ pub fn describe(sandbox: &Sandbox) -> String {
             }
         }
     }
-    if let Some(client) = sandbox.clients().first() {
-        let redirect = format!("{}/callback", sandbox.origin());
-        let _ = writeln!(text, "\n  Try it");
-        let _ = writeln!(
-            text,
-            "    1. open    {}?client_id={}&redirect_uri={redirect}&state=xyz{}",
-            sandbox.authorize_url(),
-            client.client_id,
-            match sandbox.state.config.pkce {
-                PkceMode::Required => "&code_challenge=CHALLENGE&code_challenge_method=S256",
-                _ => "",
-            }
-        );
-        let _ = writeln!(
-            text,
-            "               and sign in; the browser lands on {redirect}?code=CODE&state=xyz"
-        );
-        let credentials = if persona.secret_in_body() {
-            format!(
-                "-d client_id={} -d client_secret={}",
-                client.client_id, client.client_secret
-            )
-        } else {
-            format!("-u {}:{}", client.client_id, client.client_secret)
-        };
-        let pkce = match sandbox.state.config.pkce {
-            PkceMode::Required => " -d code_verifier=VERIFIER",
-            _ => "",
-        };
-        let _ = writeln!(
-            text,
-            "    2. curl -X POST {} {credentials} -d grant_type=authorization_code -d code=CODE -d redirect_uri={redirect}{pkce}",
-            sandbox.token_url(),
-        );
-        let _ = writeln!(
-            text,
-            "    3. curl -H 'Authorization: Bearer ACCESS_TOKEN' {}/ExplanationOfBenefit",
-            sandbox.fhir_base()
-        );
-    }
-    let faults: Vec<String> = sandbox.faults().iter().map(ToString::to_string).collect();
-    let _ = write!(
+}
+
+/// The three requests of a sign-in, with curl, for the first client.
+fn describe_try_it(text: &mut String, sandbox: &Sandbox, client: &Client) {
+    use std::fmt::Write as _;
+    let persona = sandbox.persona();
+    let redirect = format!("{}/callback", sandbox.origin());
+    let _ = writeln!(text, "\n  Try it");
+    let _ = writeln!(
         text,
-        "\n  Faults      {}",
-        if faults.is_empty() {
-            "none".to_owned()
-        } else {
-            faults.join(", ")
+        "    1. open    {}?client_id={}&redirect_uri={redirect}&state=xyz{}",
+        sandbox.authorize_url(),
+        client.client_id,
+        match sandbox.state.config.pkce {
+            PkceMode::Required => "&code_challenge=CHALLENGE&code_challenge_method=S256",
+            _ => "",
         }
     );
-    text
+    let _ = writeln!(
+        text,
+        "               and sign in; the browser lands on {redirect}?code=CODE&state=xyz"
+    );
+    let credentials = if persona.secret_in_body() {
+        format!(
+            "-d client_id={} -d client_secret={}",
+            client.client_id, client.client_secret
+        )
+    } else {
+        format!("-u {}:{}", client.client_id, client.client_secret)
+    };
+    let pkce = match sandbox.state.config.pkce {
+        PkceMode::Required => " -d code_verifier=VERIFIER",
+        _ => "",
+    };
+    let _ = writeln!(
+        text,
+        "    2. curl -X POST {} {credentials} -d grant_type=authorization_code -d code=CODE -d redirect_uri={redirect}{pkce}",
+        sandbox.token_url(),
+    );
+    let _ = writeln!(
+        text,
+        "    3. curl -H 'Authorization: Bearer ACCESS_TOKEN' {}/ExplanationOfBenefit",
+        sandbox.fhir_base()
+    );
 }
 
 async fn index(axum::extract::State(state): axum::extract::State<Arc<State>>) -> Response {

@@ -178,36 +178,8 @@ impl Validator {
             );
         }
         if apart {
-            use rayon::prelude::*;
             let bundle = bundle.as_ref();
-            let parts: Vec<EntryPart> = entries
-                .par_iter()
-                .map(|(n, resource)| {
-                    let mut part = EntryPart::default();
-                    structure::check_entry(
-                        document,
-                        bundle,
-                        companions,
-                        *n,
-                        resource,
-                        &mut part.findings,
-                        &mut part.undecided,
-                    );
-                    if self.tier == Tier::Profile {
-                        part.profiled = profile::check_entry(
-                            bundle,
-                            companions,
-                            &self.given,
-                            *n,
-                            resource,
-                            &mut part.findings,
-                            &mut part.undecided,
-                            &mut part.unknown,
-                        );
-                    }
-                    part
-                })
-                .collect();
+            let parts = self.check_entries(document, bundle, companions, &entries);
             for part in parts {
                 more.extend(part.findings);
                 for (key, count) in part.undecided {
@@ -219,17 +191,7 @@ impl Validator {
                 checked.profiled += part.profiled;
             }
         }
-        // Where a lower tier already spoke, the tiers above it add nothing at the same
-        // place: one problem, one finding.
-        let mut said: std::collections::HashSet<String> =
-            checked.findings.iter().map(|f| f.pointer.clone()).collect();
-        more.retain(|f| f.tier != Tier::Structure || !said.contains(&f.pointer));
-        said.extend(
-            more.iter()
-                .filter(|f| f.tier == Tier::Structure)
-                .map(|f| f.pointer.clone()),
-        );
-        more.retain(|f| f.tier != Tier::Profile || !said.contains(&f.pointer));
+        one_finding_per_place(&checked.findings, &mut more);
         if !more.is_empty() {
             checked.findings.extend(more);
             // Document order: by entry, then tier.
@@ -246,6 +208,59 @@ impl Validator {
         checked.unknown_profiles = unknown;
         checked
     }
+
+    /// A Bundle's entries checked on every core, each into a part of its own.
+    fn check_entries(
+        &self,
+        document: &sonic_rs::Value,
+        bundle: Option<&structure::Bundle<'_>>,
+        companions: bool,
+        entries: &[(usize, &sonic_rs::Value)],
+    ) -> Vec<EntryPart> {
+        use rayon::prelude::*;
+        entries
+            .par_iter()
+            .map(|(n, resource)| {
+                let mut part = EntryPart::default();
+                structure::check_entry(
+                    document,
+                    bundle,
+                    companions,
+                    *n,
+                    resource,
+                    &mut part.findings,
+                    &mut part.undecided,
+                );
+                if self.tier == Tier::Profile {
+                    part.profiled = profile::check_entry(
+                        bundle,
+                        companions,
+                        &self.given,
+                        *n,
+                        resource,
+                        &mut part.findings,
+                        &mut part.undecided,
+                        &mut part.unknown,
+                    );
+                }
+                part
+            })
+            .collect()
+    }
+}
+
+/// Where a lower tier already spoke, the tiers above it add nothing at the same place: one
+/// problem, one finding.
+fn one_finding_per_place(lower: &[Finding], more: &mut Vec<Finding>) {
+    let mut said: std::collections::HashSet<String> =
+        lower.iter().map(|f| f.pointer.clone()).collect();
+    more.retain(|f| f.tier != Tier::Structure || !said.contains(&f.pointer));
+    said.extend(
+        more.iter()
+            .filter(|f| f.tier == Tier::Structure)
+            .map(|f| f.pointer.clone()),
+    );
+    more.retain(|f| f.tier != Tier::Profile || !said.contains(&f.pointer));
 }
 
 /// Bundles with at least this many entry resources have them checked in parallel.
