@@ -781,7 +781,52 @@ impl<'d> ProfileWalk<'d, '_> {
                 ),
             );
         }
-        // Which slice each occurrence belongs to.
+        let in_slice = self.slices_of(node, occurrences);
+        for (at, (_, occurrence)) in occurrences.iter().enumerate() {
+            self.path.push(Step::Name(occurrence.json));
+            if let Some(index) = occurrence.index {
+                self.path.push(Step::Index(index));
+            }
+            self.occurrence(node, occurrence, class);
+            match in_slice[at] {
+                Some(s) => self.occurrence(&node.slices[s], occurrence, class),
+                None => {
+                    if let Some(slicing) = &node.slicing
+                        && slicing.closed
+                        && !slicing.by_type
+                        && !node.slices.is_empty()
+                    {
+                        self.finding(
+                            None,
+                            "slice",
+                            format!(
+                                "{} slices {} closed, and this one is in none of its slices ({})",
+                                self.profile.short(),
+                                shown,
+                                node.slices
+                                    .iter()
+                                    .filter_map(|s| s.slice.as_deref())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+            if occurrence.index.is_some() {
+                self.path.pop();
+            }
+            self.path.pop();
+        }
+    }
+
+    /// Which slice each occurrence belongs to; a slice found too few or too many times is a
+    /// finding.
+    fn slices_of(
+        &mut self,
+        node: &'static ProfileNode,
+        occurrences: &[(usize, Occurrence<'d>)],
+    ) -> Vec<Option<usize>> {
         let mut in_slice: Vec<Option<usize>> = vec![None; occurrences.len()];
         if node.slicing.is_some() && !node.slices.is_empty() {
             for (at, (_, occurrence)) in occurrences.iter().enumerate() {
@@ -823,42 +868,7 @@ impl<'d> ProfileWalk<'d, '_> {
                 }
             }
         }
-        for (at, (_, occurrence)) in occurrences.iter().enumerate() {
-            self.path.push(Step::Name(occurrence.json));
-            if let Some(index) = occurrence.index {
-                self.path.push(Step::Index(index));
-            }
-            self.occurrence(node, occurrence, class);
-            match in_slice[at] {
-                Some(s) => self.occurrence(&node.slices[s], occurrence, class),
-                None => {
-                    if let Some(slicing) = &node.slicing
-                        && slicing.closed
-                        && !slicing.by_type
-                        && !node.slices.is_empty()
-                    {
-                        self.finding(
-                            None,
-                            "slice",
-                            format!(
-                                "{} slices {} closed, and this one is in none of its slices ({})",
-                                self.profile.short(),
-                                shown,
-                                node.slices
-                                    .iter()
-                                    .filter_map(|s| s.slice.as_deref())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        );
-                    }
-                }
-            }
-            if occurrence.index.is_some() {
-                self.path.pop();
-            }
-            self.path.pop();
-        }
+        in_slice
     }
 
     /// One occurrence against a node's own rules, then its children.
