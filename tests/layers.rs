@@ -316,6 +316,104 @@ fn every_arrow_between_top_level_modules_points_down() {
     assert!(up.is_empty(), "imports that point up or sideways: {up:#?}");
 }
 
+/// The longest a function may be: one that does not fit on a screen or two does more than
+/// one thing.
+const LONGEST_FUNCTION: usize = 119;
+
+/// Every function of `src/` longer than [`LONGEST_FUNCTION`] lines, with where it starts.
+fn long_functions() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let header =
+        Regex::new(r"^\s*(pub(\([^)]*\))?\s+)?(const\s+)?(async\s+)?fn\s+(\w+)").expect("a regex");
+    let mut long = Vec::new();
+    for entry in walkdir::WalkDir::new(&root) {
+        let entry = entry.expect("src/ is readable");
+        if entry.path().extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).expect("a source file");
+        let lines: Vec<&str> = text.lines().collect();
+        for (at, line) in lines.iter().enumerate() {
+            let Some(name) = header.captures(line).map(|c| c[5].to_owned()) else {
+                continue;
+            };
+            if let Some(length) = body_length(&lines[at..])
+                && length > LONGEST_FUNCTION
+            {
+                long.push(format!(
+                    "{}:{} {name}: {length} lines",
+                    entry
+                        .path()
+                        .strip_prefix(&root)
+                        .unwrap_or(entry.path())
+                        .display(),
+                    at + 1
+                ));
+            }
+        }
+    }
+    long
+}
+
+/// How many lines a function takes, from its header to its closing brace (`None` for a
+/// declaration without a body). Strings, characters and comments are skipped.
+fn body_length(lines: &[&str]) -> Option<usize> {
+    let (mut depth, mut opened) = (0usize, false);
+    for (at, line) in lines.iter().enumerate() {
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '/' if chars.peek() == Some(&'/') => break,
+                '"' => {
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '\\' => {
+                                chars.next();
+                            }
+                            '"' => break,
+                            _ => {}
+                        }
+                    }
+                }
+                '\'' => {
+                    // A character literal ('x', '\n', '{'), not a lifetime.
+                    let rest: String = chars.clone().take(3).collect();
+                    if rest.starts_with('\\') {
+                        chars.next();
+                        chars.next();
+                        chars.next();
+                    } else if rest.chars().nth(1) == Some('\'') {
+                        chars.next();
+                        chars.next();
+                    }
+                }
+                ';' if !opened => return None,
+                '{' => {
+                    depth += 1;
+                    opened = true;
+                }
+                '}' => {
+                    depth = depth.saturating_sub(1);
+                    if opened && depth == 0 {
+                        return Some(at + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn no_function_is_longer_than_a_screen_or_two() {
+    let long = long_functions();
+    assert!(
+        long.is_empty(),
+        "functions longer than {LONGEST_FUNCTION} lines: {long:#?}"
+    );
+}
+
 #[test]
 fn the_reader_sees_what_an_import_is() {
     assert_eq!(expand("a::{b, c::{d, e}}"), ["a::b", "a::c::d", "a::c::e"]);
@@ -333,4 +431,9 @@ fn the_reader_sees_what_an_import_is() {
     edges.insert(vec!["a".to_owned()], BTreeSet::from([vec!["b".to_owned()]]));
     edges.insert(vec!["b".to_owned()], BTreeSet::from([vec!["a".to_owned()]]));
     assert_eq!(cycles(&edges), vec![vec!["a".to_owned(), "b".to_owned()]]);
+    assert_eq!(
+        body_length(&["fn f() {", "    let c = '{';", "    \"}\"", "}"]),
+        Some(4)
+    );
+    assert_eq!(body_length(&["fn f(x: &'a str);"]), None);
 }
