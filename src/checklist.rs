@@ -151,21 +151,32 @@ pub const KEYS: [&str; 16] = [
     "payers",
 ];
 
+/// Why a checklist file cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ItemListError {
+    #[error("{0}")]
+    Toml(String),
+    #[error("item key \"{key}\" is not an answer of the onboarding manifest; the keys are: {keys}")]
+    UnknownKey { key: String, keys: String },
+    #[error("item key \"{0}\" is listed twice")]
+    Twice(String),
+}
+
 impl ItemList {
     /// A list in TOML; an unknown key or a key given twice is an error naming it.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let list: ItemList = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+    pub fn parse(text: &str) -> Result<Self, ItemListError> {
+        let list: ItemList =
+            toml::from_str(text).map_err(|e| ItemListError::Toml(e.message().to_owned()))?;
         let mut seen = Vec::new();
         for item in &list.items {
             if !KEYS.contains(&item.key.as_str()) {
-                return Err(format!(
-                    "item key \"{}\" is not an answer of the onboarding manifest; the keys are: {}",
-                    item.key,
-                    KEYS.join(", ")
-                ));
+                return Err(ItemListError::UnknownKey {
+                    key: item.key.clone(),
+                    keys: KEYS.join(", "),
+                });
             }
             if seen.contains(&item.key) {
-                return Err(format!("item key \"{}\" is listed twice", item.key));
+                return Err(ItemListError::Twice(item.key.clone()));
             }
             seen.push(item.key.clone());
         }

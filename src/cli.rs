@@ -316,8 +316,10 @@ pub enum CliError {
     },
     #[error("cannot write the output")]
     Output(#[source] io::Error),
-    #[error("{0}")]
-    Profile(String),
+    #[error(transparent)]
+    Profile(#[from] crate::validate::UnknownProfile),
+    #[error("--profile needs --tier profile (the default), not --tier {}", tier.name())]
+    ProfileNeedsTier { tier: Tier },
     #[error("cannot start the async runtime")]
     Runtime(#[source] io::Error),
     #[error("the sandbox did not start")]
@@ -347,7 +349,8 @@ impl CliError {
             CliError::Exists { .. }
             | CliError::UnknownPreset { .. }
             | CliError::Manifest(_)
-            | CliError::Profile(_) => exit::USAGE,
+            | CliError::Profile(_)
+            | CliError::ProfileNeedsTier { .. } => exit::USAGE,
             CliError::Write { .. } => exit::ENVIRONMENT,
             CliError::Pool { .. }
             | CliError::Output(_)
@@ -476,10 +479,7 @@ fn validate(args: ValidateArgs, console: Console) -> Result<u8, CliError> {
         .map_err(CliError::Profile)?
         .with_parallel_entries(true);
     if !args.profiles.is_empty() && args.tier != Tier::Profile {
-        return Err(CliError::Profile(format!(
-            "--profile needs --tier profile (the default), not --tier {}",
-            args.tier.name()
-        )));
+        return Err(CliError::ProfileNeedsTier { tier: args.tier });
     }
     let progress = progress_bar(&inputs, console);
     let started = std::time::Instant::now();

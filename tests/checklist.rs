@@ -34,7 +34,8 @@ fn a_payers_list_chooses_the_items_and_words_them() {
     );
     let unknown =
         checklist::ItemList::parse("[[item]]\nkey = \"favourite_colour\"\nlabel = \"x\"\n")
-            .expect_err("an unknown key");
+            .expect_err("an unknown key")
+            .to_string();
     assert!(
         unknown.contains("favourite_colour") && unknown.contains("support_email"),
         "{unknown}"
@@ -42,7 +43,8 @@ fn a_payers_list_chooses_the_items_and_words_them() {
     let twice = checklist::ItemList::parse(
         "[[item]]\nkey = \"logo\"\nlabel = \"a\"\n[[item]]\nkey = \"logo\"\nlabel = \"b\"\n",
     )
-    .expect_err("a key twice");
+    .expect_err("a key twice")
+    .to_string();
     assert!(twice.contains("twice"), "{twice}");
     assert_eq!(
         guide().items.len(),

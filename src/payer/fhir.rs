@@ -470,7 +470,7 @@ fn absorb(
 /// and never from https down to http. A bearer token works for whoever holds it; a client
 /// sends it only to the server it was issued for (RFC 6750 §5.1, "token redirect", and §5.2;
 /// RFC 9700 §2.3), so a next link elsewhere leaves the search unreadable for any app.
-pub fn follow(fhir_base: &Url, page: &str, next: &str) -> Result<String, String> {
+fn follow(fhir_base: &Url, page: &str, next: &str) -> Result<String, String> {
     let resolved = Url::parse(page)
         .and_then(|page| page.join(next))
         .map_err(|e| format!("the next link {next} is no URL ({e}); it was not followed"))?;

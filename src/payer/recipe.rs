@@ -291,27 +291,36 @@ pub fn placeholder_names(text: &str) -> Vec<String> {
     names
 }
 
+/// A `${member.…}` that cannot be filled in: the features do not fit the target (usage).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MemberValue {
+    #[error("\"{text}\" has an unclosed ${{member.…}}")]
+    Unclosed { text: String },
+    #[error(
+        "the features use ${{member.{name}}} but the target's [member] has no \"{name}\" (it has: {has})"
+    )]
+    Missing { name: String, has: String },
+}
+
 /// `text` with every `${member.<name>}` replaced from `member`. The error names the
 /// placeholder and what the target's `[member]` has.
-pub fn expand(text: &str, member: &BTreeMap<String, String>) -> Result<String, String> {
+pub fn expand(text: &str, member: &BTreeMap<String, String>) -> Result<String, MemberValue> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${member.") {
         out.push_str(&rest[..start]);
         let after = &rest[start + "${member.".len()..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("\"{text}\" has an unclosed ${{member.…}}"))?;
+        let end = after.find('}').ok_or_else(|| MemberValue::Unclosed {
+            text: text.to_owned(),
+        })?;
         let name = &after[..end];
-        let value = member.get(name).ok_or_else(|| {
-            format!(
-                "the features use ${{member.{name}}} but the target's [member] has no \"{name}\" (it has: {})",
-                if member.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    member.keys().cloned().collect::<Vec<_>>().join(", ")
-                }
-            )
+        let value = member.get(name).ok_or_else(|| MemberValue::Missing {
+            name: name.to_owned(),
+            has: if member.is_empty() {
+                "nothing".to_owned()
+            } else {
+                member.keys().cloned().collect::<Vec<_>>().join(", ")
+            },
         })?;
         out.push_str(value);
         rest = &after[end + 1..];
@@ -450,7 +459,9 @@ mod tests {
             expand("Hello ${member.first_name}!", &member).as_deref(),
             Ok("Hello John!")
         );
-        let error = expand("${member.birth_date}", &member).expect_err("missing");
+        let error = expand("${member.birth_date}", &member)
+            .expect_err("missing")
+            .to_string();
         assert!(
             error.contains("birth_date") && error.contains("first_name"),
             "{error}"

@@ -37,13 +37,20 @@ pub enum Mode {
 
 impl Mode {
     /// Whether this mode can work here: `mp4` needs ffmpeg.
-    pub fn check(self) -> Result<(), String> {
+    pub fn check(self) -> Result<(), NeedsFfmpeg> {
         if self == Mode::Mp4 && which::which("ffmpeg").is_err() {
-            return Err("--recording mp4 needs ffmpeg on PATH (Debian: apt-get install -y ffmpeg); --recording apng makes an animated PNG without it".into());
+            return Err(NeedsFfmpeg);
         }
         Ok(())
     }
 }
+
+/// `--recording mp4` where ffmpeg is not installed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--recording mp4 needs ffmpeg on PATH (Debian: apt-get install -y ffmpeg); --recording apng makes an animated PNG without it"
+)]
+pub struct NeedsFfmpeg;
 
 /// What the recording thread ends with.
 type Made = Result<Option<Recording>, RecordingError>;

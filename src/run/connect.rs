@@ -42,9 +42,7 @@ pub async fn connect(plan: &Plan, recorder: &Arc<Recorder>) -> Result<Connected,
         (Some(uri), _) => uri.clone(),
         (None, Some((uri, _))) => uri.clone(),
         (None, None) => {
-            return Err(RunError::Setup(
-                "no loopback port is free for the redirect URI".into(),
-            ));
+            return Err(RunError::NoLoopbackPort);
         }
     };
     let Started {
@@ -59,15 +57,15 @@ pub async fn connect(plan: &Plan, recorder: &Arc<Recorder>) -> Result<Connected,
             if let Some((_, task)) = listener {
                 task.abort();
             }
-            let callback = Url::parse(&started.app_callback_url())
-                .map_err(|e| RunError::Setup(e.to_string()))?;
+            let url = started.app_callback_url();
+            let callback =
+                Url::parse(&url).map_err(|source| RunError::SandboxUrl { url, source })?;
             (None, callback)
         }
         _ => (listener, redirect_uri),
     };
 
-    let http = Http::new(plan.target.http.clone(), Arc::clone(recorder))
-        .map_err(|e| RunError::Setup(e.to_string()))?;
+    let http = Http::new(plan.target.http.clone(), Arc::clone(recorder)).map_err(RunError::Http)?;
     let oauth = OAuthClient::new(
         &endpoints.authorize,
         &endpoints.token,
@@ -79,7 +77,7 @@ pub async fn connect(plan: &Plan, recorder: &Arc<Recorder>) -> Result<Connected,
         plan.target.pkce,
         http.clone(),
     )
-    .map_err(|e| RunError::Setup(e.to_string()))?;
+    .map_err(RunError::OAuth)?;
     Ok(Connected {
         listener,
         redirect_uri,
@@ -138,7 +136,7 @@ impl Connected {
         let validator = Arc::new(
             crate::validate::Validator::new(plan.target.validation.tier)
                 .with_profiles(&plan.target.validation.profiles)
-                .map_err(RunError::Setup)?,
+                .map_err(RunError::Profile)?,
         );
         let show_progress = plan.console.progress && !plan.silent;
         let ctx = Arc::new(RunContext {
@@ -282,8 +280,10 @@ async fn start_target(target: &Target, redirect_uri: &Url) -> Result<Started, Ru
                 ..SandboxConfig::default()
             };
             let sandbox = Sandbox::start(config).await.map_err(RunError::Sandbox)?;
-            let parse =
-                |text: String| Url::parse(&text).map_err(|e| RunError::Setup(e.to_string()));
+            let parse = |url: String| match Url::parse(&url) {
+                Ok(parsed) => Ok(parsed),
+                Err(source) => Err(RunError::SandboxUrl { url, source }),
+            };
             let endpoints = context::Endpoints {
                 authorize: parse(sandbox.authorize_url())?,
                 token: parse(sandbox.token_url())?,

@@ -68,7 +68,7 @@ impl RunContext {
             .members
             .get(member)
             .map_or(&self.target.member, |m| &m.values);
-        crate::payer::recipe::expand(text, values).map_err(StepFailure::usage)
+        crate::payer::recipe::expand(text, values).map_err(|e| StepFailure::usage(e.to_string()))
     }
 
     /// Take a screenshot as evidence; a failure to take one is a note, not a failed step.

@@ -38,10 +38,30 @@ pub enum RunError {
     },
     #[error("the sandbox did not start")]
     Sandbox(#[source] crate::sandbox::SandboxError),
-    #[error("cannot set up the run: {0}")]
-    Setup(String),
-    #[error("{0}")]
-    Recording(String),
+    #[error("no loopback port is free for the redirect URI")]
+    NoLoopbackPort,
+    #[error("the sandbox's endpoint {url} is not a URL")]
+    SandboxUrl {
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("cannot make the HTTP client")]
+    Http(#[source] crate::payer::http::HttpError),
+    #[error("cannot make the OAuth client")]
+    OAuth(#[source] crate::payer::oauth::OAuthConfigError),
+    #[error(transparent)]
+    Profile(#[from] crate::validate::UnknownProfile),
+    #[error(transparent)]
+    Recording(#[from] crate::report::recording::NeedsFfmpeg),
+    #[error("cannot start {what} for the run")]
+    Start {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("onramp failed during this target's run; this is a defect in onramp: please report it")]
+    Crashed,
     #[error("--target {target}: {error}")]
     OneOf {
         target: String,
@@ -68,11 +88,17 @@ impl RunError {
             | RunError::Member { .. }
             | RunError::FaultsNeedSandbox { .. }
             | RunError::Recording(_)
+            | RunError::Profile(_)
             | RunError::Sandbox(crate::sandbox::SandboxError::Data(_)) => crate::infra::exit::USAGE,
             RunError::Output { .. }
             | RunError::Tools(_)
             | RunError::Sandbox(_)
-            | RunError::Setup(_)
+            | RunError::NoLoopbackPort
+            | RunError::SandboxUrl { .. }
+            | RunError::Http(_)
+            | RunError::OAuth(_)
+            | RunError::Start { .. }
+            | RunError::Crashed
             | RunError::Report { .. } => crate::infra::exit::ENVIRONMENT,
         }
     }

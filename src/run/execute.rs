@@ -149,7 +149,7 @@ pub async fn execute<W: Steps>(
 /// Run `future`; a panic in it (outside a step, whose panics are its verdict) becomes
 /// `Err(message)` instead of unwinding through the run, so the report is still written and
 /// the browser still closed.
-pub async fn caught<T>(future: impl Future<Output = T>) -> Result<T, String> {
+async fn caught<T>(future: impl Future<Output = T>) -> Result<T, String> {
     use futures_util::FutureExt as _;
     std::panic::AssertUnwindSafe(future)
         .catch_unwind()

@@ -97,21 +97,22 @@ pub async fn run_many<W: Steps>(
                     let _permit = permits.acquire_owned().await;
                     super::run::<W>(plan).await
                 }),
-                Err(error) => Err(RunError::Setup(format!("no runtime for the run: {error}"))),
+                Err(source) => Err(RunError::Start {
+                    what: "a runtime",
+                    source,
+                }),
             };
             announce(console, &folder, &report);
             let _ = sender.send(report);
         });
         async move {
-            if let Err(error) = spawned {
-                return Err(RunError::Setup(format!("cannot start a thread for the run: {error}")));
+            if let Err(source) = spawned {
+                return Err(RunError::Start {
+                    what: "a thread",
+                    source,
+                });
             }
-            receiver.await.unwrap_or_else(|_| {
-                Err(RunError::Setup(
-                    "onramp failed during this target's run; this is a defect in onramp: please report it"
-                        .into(),
-                ))
-            })
+            receiver.await.unwrap_or(Err(RunError::Crashed))
         }
     });
     let runs: Vec<Result<RunReport, RunError>> = futures_util::future::join_all(runs).await;

@@ -52,7 +52,7 @@ pub async fn run<W: Steps>(plan: Plan) -> Result<RunReport, RunError> {
     let mut stops = crate::infra::stop::Stops::listen();
     let started = Instant::now();
     let started_at = plan::now_rfc3339();
-    plan.recording.check().map_err(RunError::Recording)?;
+    plan.recording.check()?;
     if plan.signs_in && plan.browser.devtools.is_none() {
         preflight::tools(plan.webdriver.as_deref()).map_err(RunError::Tools)?;
     }

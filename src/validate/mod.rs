@@ -38,6 +38,15 @@ pub use finding::{Checked, Finding, Tier};
 pub use registry::Registry;
 pub use schema::{FHIR_VERSION, RESOURCE_KEYWORD, SCHEMA_JSON, Schema};
 
+/// A profile onramp does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown profile {url}: onramp has the CARIN Blue Button 2.0.0 profiles ({known})")]
+pub struct UnknownProfile {
+    pub url: String,
+    /// The profiles onramp has, by name.
+    pub known: String,
+}
+
 /// The tiers to run and the profiles to apply.
 #[derive(Debug, Clone)]
 pub struct Validator {
@@ -78,15 +87,15 @@ impl Validator {
 
     /// Apply these profiles (canonical URLs, optionally `|version`) to every resource of
     /// their type, whether it declares them or not. An unknown URL is an error naming it.
-    pub fn with_profiles<S: AsRef<str>>(mut self, urls: &[S]) -> Result<Self, String> {
+    pub fn with_profiles<S: AsRef<str>>(mut self, urls: &[S]) -> Result<Self, UnknownProfile> {
         for url in urls {
             let url = url.as_ref();
-            let found = profile::Profiles::global().find(url).ok_or_else(|| {
-                format!(
-                    "unknown profile {url}: onramp has the CARIN Blue Button 2.0.0 profiles ({})",
-                    profile::Profiles::global().names().join(", ")
-                )
-            })?;
+            let found = profile::Profiles::global()
+                .find(url)
+                .ok_or_else(|| UnknownProfile {
+                    url: url.to_owned(),
+                    known: profile::Profiles::global().names().join(", "),
+                })?;
             if !self.given.iter().any(|p| std::ptr::eq(*p, found)) {
                 self.given.push(found);
             }
