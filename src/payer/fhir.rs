@@ -470,20 +470,37 @@ fn absorb(
 /// and never from https down to http. A bearer token works for whoever holds it; a client
 /// sends it only to the server it was issued for (RFC 6750 §5.1, "token redirect", and §5.2;
 /// RFC 9700 §2.3), so a next link elsewhere leaves the search unreadable for any app.
-fn follow(fhir_base: &Url, page: &str, next: &str) -> Result<String, String> {
+pub fn follow(fhir_base: &Url, page: &str, next: &str) -> Result<String, NotFollowed> {
     let resolved = Url::parse(page)
         .and_then(|page| page.join(next))
-        .map_err(|e| format!("the next link {next} is no URL ({e}); it was not followed"))?;
+        .map_err(|problem| NotFollowed::NoUrl {
+            next: next.to_owned(),
+            problem,
+        })?;
     if resolved.scheme() != fhir_base.scheme()
         || resolved.host_str() != fhir_base.host_str()
         || resolved.port_or_known_default() != fhir_base.port_or_known_default()
     {
-        let base = fhir_base.origin().ascii_serialization();
-        return Err(format!(
-            "the next link {resolved} leads away from the FHIR server's origin {base}; it was not followed, and the access token was not sent there (a bearer token goes only to the server it was issued for: RFC 6750 §5.1-5.2, RFC 9700 §2.3)"
-        ));
+        return Err(NotFollowed::Away {
+            next: resolved.to_string(),
+            base: fhir_base.origin().ascii_serialization(),
+        });
     }
     Ok(resolved.to_string())
+}
+
+/// A next link the search does not follow: the payer's paging is wrong (conformance).
+#[derive(Debug, thiserror::Error)]
+pub enum NotFollowed {
+    #[error("the next link {next} is no URL ({problem}); it was not followed")]
+    NoUrl {
+        next: String,
+        problem: url::ParseError,
+    },
+    #[error(
+        "the next link {next} leads away from the FHIR server's origin {base}; it was not followed, and the access token was not sent there (a bearer token goes only to the server it was issued for: RFC 6750 §5.1-5.2, RFC 9700 §2.3)"
+    )]
+    Away { next: String, base: String },
 }
 
 fn failure_of(error: &HttpError, kind: &str, page: usize) -> SearchFailure {
@@ -720,7 +737,9 @@ mod tests {
                 "{next}"
             );
         }
-        let refused = follow(&base, page, "http://fhir.example.org/r4/x").expect_err("downgrade");
+        let refused = follow(&base, page, "http://fhir.example.org/r4/x")
+            .expect_err("downgrade")
+            .to_string();
         assert!(refused.contains("https://fhir.example.org"), "{refused}");
     }
 
