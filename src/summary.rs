@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::infra::fault::FailureKind;
+pub use crate::infra::fault::{FailureKind, Severity};
 
 use crate::evidence::{BrowserAction, Exchange, Note, Screenshot};
 
@@ -65,16 +65,6 @@ impl Outcome {
             (Outcome::Passed, crate::infra::exit::OK)
         }
     }
-}
-
-/// How much a failed check weighs: a MUST broken is an error; a SHOULD, a warning that
-/// does not change the verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    #[default]
-    Error,
-    Warning,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

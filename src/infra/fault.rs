@@ -20,3 +20,13 @@ pub enum FailureKind {
     /// skipped, with the reason).
     Blocked,
 }
+
+/// How much a failed check weighs: a MUST broken is an error; a SHOULD, a warning that
+/// does not change the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Error,
+    Warning,
+}

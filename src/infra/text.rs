@@ -121,6 +121,22 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic".into())
 }
 
+/// A list of problems as one failure message: the first ten, and how many more.
+pub fn listed(head: &str, problems: &[String]) -> String {
+    let mut text = head.to_owned();
+    for problem in problems.iter().take(10) {
+        text.push_str("\n  - ");
+        text.push_str(problem);
+    }
+    if problems.len() > 10 {
+        text.push_str(&format!(
+            "\n  (and {} more; see summary.json)",
+            problems.len() - 10
+        ));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

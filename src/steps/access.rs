@@ -4,7 +4,7 @@ use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 use url::Url;
 
-use super::world::{OnrampWorld, check, http_failure};
+use super::world::{OnrampWorld, http_failure};
 use crate::run::StepFailure;
 use crate::run::verdict;
 
@@ -50,7 +50,7 @@ async fn refused_anonymously(world: &mut OnrampWorld, step: &Step) {
             "the FHIR server answered {status} to a read without an access token; CARIN BB 2.0.0 (CapabilityStatement, security) says 401, 403 or 404"
         ))),
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the refusal is a 401 with a WWW-Authenticate challenge")]
@@ -70,7 +70,7 @@ async fn challenged(world: &mut OnrampWorld, step: &Step) {
             ))),
         }
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[given(expr = "the app holds a token whose scopes leave out {word}")]
@@ -176,7 +176,7 @@ async fn refused_out_of_scope(world: &mut OnrampWorld, step: &Step) {
             ))),
         }
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[when(expr = "the app asks for authorization with the redirect URI {string}")]
@@ -222,5 +222,5 @@ async fn not_redirected(world: &mut OnrampWorld, step: &Step) {
             }
         }
         .await;
-    check(world, step, result);
+    world.judge(step, result);
 }

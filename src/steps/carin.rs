@@ -8,7 +8,8 @@ use cucumber::gherkin::Step;
 use cucumber::{then, when};
 use serde_json::Value;
 
-use super::world::{OnrampWorld, Searched, check, listed};
+use super::world::{OnrampWorld, Searched};
+use crate::infra::text::listed;
 use crate::payer::search::{DatePrefix, ParamType, Parameter};
 use crate::run::StepFailure;
 use crate::run::context::RunContext;
@@ -124,7 +125,7 @@ async fn read_answers(world: &mut OnrampWorld, step: &Step) {
             ))),
         }
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[when(
@@ -213,7 +214,7 @@ async fn finds_source(world: &mut OnrampWorld, step: &Step) {
             searched.parameter.as_ref().map_or("", |p| p.code.as_str())
         )))
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("every match satisfies the search")]
@@ -241,7 +242,7 @@ async fn matches_satisfy(world: &mut OnrampWorld, step: &Step) {
             &wrong,
         )))
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[when(expr = "the app searches with _include={word}")]
@@ -309,7 +310,7 @@ async fn marked_included(world: &mut OnrampWorld, step: &Step) {
             &unmarked.into_iter().collect::<Vec<_>>(),
         )))
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the included resources are those the matches reference")]
@@ -388,5 +389,5 @@ async fn included_are_referenced(world: &mut OnrampWorld, step: &Step) {
         )))
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
-use super::world::{Attempt, OnrampWorld, check};
+use super::world::{Attempt, OnrampWorld};
 use crate::infra::secret::Secret;
 use crate::payer::oauth::TokenAnswer;
 use crate::run::StepFailure;
@@ -242,7 +242,7 @@ async fn wrong_secret_refused(world: &mut OnrampWorld, step: &Step) {
         &["invalid_client"],
         "RFC 6749 §5.2 says invalid_client, with 401 when the client authenticated with HTTP Basic",
     );
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the unknown client is refused with invalid_client")]
@@ -253,7 +253,7 @@ async fn unknown_client_refused(world: &mut OnrampWorld, step: &Step) {
         &["invalid_client"],
         "RFC 6749 §5.2 says invalid_client for an unknown client, with 401 when it authenticated with HTTP Basic",
     );
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the missing code_verifier is refused")]
@@ -266,7 +266,7 @@ async fn missing_verifier_refused(world: &mut OnrampWorld, step: &Step) {
         &["invalid_grant", "invalid_request"],
         "a code issued for a PKCE request needs its code_verifier (RFC 7636 §4.5, §4.6; SMART App Launch 2.0 requires PKCE); RFC 6749 §5.2 says 400 invalid_grant or invalid_request",
     );
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the wrong code_verifier is refused with invalid_grant")]
@@ -277,7 +277,7 @@ async fn wrong_verifier_refused(world: &mut OnrampWorld, step: &Step) {
         &["invalid_grant"],
         "RFC 7636 §4.6: a code_verifier whose S256 is not the code_challenge gets 400 invalid_grant",
     );
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the code_challenge as code_verifier is refused with invalid_grant")]
@@ -288,7 +288,7 @@ async fn challenge_refused(world: &mut OnrampWorld, step: &Step) {
         &["invalid_grant"],
         "the request used S256, so the challenge itself is no verifier (RFC 7636 §4.6; SMART App Launch 2.0 forbids the plain method)",
     );
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the unknown code is refused with invalid_grant")]
@@ -299,7 +299,7 @@ async fn unknown_code_refused(world: &mut OnrampWorld, step: &Step) {
         &["invalid_grant"],
         "RFC 6749 §5.2: a code the server never issued gets 400 invalid_grant",
     );
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the code still works after the refused attempts")]
@@ -316,7 +316,7 @@ async fn still_works(world: &mut OnrampWorld, step: &Step) {
             said(answer)
         )))
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the used code is refused with invalid_grant")]
@@ -334,5 +334,5 @@ async fn reuse_refused(world: &mut OnrampWorld, step: &Step) {
             "a code works once (RFC 6749 §4.1.2); a used one gets 400 invalid_grant (§5.2)",
         )
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }

@@ -4,7 +4,8 @@
 use cucumber::gherkin::Step;
 use cucumber::{then, when};
 
-use super::world::{OnrampWorld, check, listed};
+use super::world::OnrampWorld;
+use crate::infra::text::listed;
 use crate::payer::discovery;
 use crate::run::StepFailure;
 use crate::run::verdict;
@@ -36,7 +37,7 @@ async fn smart_fields(world: &mut OnrampWorld, step: &Step) {
         )
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("it offers the authorization code grant with PKCE S256 and not plain")]
@@ -49,7 +50,7 @@ async fn smart_pkce(world: &mut OnrampWorld, step: &Step) {
         )
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("it names the OpenID Connect issuer and keys when it offers sso-openid-connect")]
@@ -67,7 +68,7 @@ async fn smart_openid(world: &mut OnrampWorld, step: &Step) {
         }
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("it offers the SMART capabilities the CARIN IG asks for")]
@@ -84,7 +85,7 @@ async fn smart_carin(world: &mut OnrampWorld, step: &Step) {
         }
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[when("the app reads the CapabilityStatement")]
@@ -108,7 +109,7 @@ async fn metadata_r4(world: &mut OnrampWorld, step: &Step) {
         )
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("its OAuth endpoints are the SMART configuration's")]
@@ -153,7 +154,7 @@ async fn metadata_oauth(world: &mut OnrampWorld, step: &Step) {
         }
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("it lists what the CARIN IG requires of every required type")]
@@ -172,7 +173,7 @@ async fn metadata_carin(world: &mut OnrampWorld, step: &Step) {
         }
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("it instantiates the CARIN CapabilityStatement")]
@@ -194,7 +195,7 @@ async fn metadata_instantiates(world: &mut OnrampWorld, step: &Step) {
         }
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 /// The server's CapabilityStatement; a check of it is blocked when there is none.

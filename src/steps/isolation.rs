@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
-use super::world::{Asked, OnrampWorld, check, listed};
+use super::world::{Asked, OnrampWorld};
+use crate::infra::text::listed;
 use crate::payer::isolation::{Owner, Way};
 use crate::run::StepFailure;
 use crate::run::context::RunContext;
@@ -154,7 +155,7 @@ async fn different(world: &mut OnrampWorld, step: &Step) {
         }
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("every resource each member's token returns belongs to that member")]
@@ -192,7 +193,7 @@ async fn own(world: &mut OnrampWorld, step: &Step) {
         }
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 /// Ask, with every member's token, for the other members' `kind` resources `way`.
@@ -390,17 +391,17 @@ fn shown(labels: &[String]) -> String {
 #[then(expr = "no member's token reads another member's {word} by id")]
 async fn not_read(world: &mut OnrampWorld, kind: String, step: &Step) {
     let result = judge(world, &kind, Way::Read);
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then(expr = "no member's token finds another member's {word} by _id")]
 async fn not_found_by_id(world: &mut OnrampWorld, kind: String, step: &Step) {
     let result = judge(world, &kind, Way::IdSearch);
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then(expr = "no member's token finds another member's {word} by their Patient")]
 async fn not_found_by_patient(world: &mut OnrampWorld, kind: String, step: &Step) {
     let result = judge(world, &kind, Way::PatientSearch);
-    check(world, step, result);
+    world.judge(step, result);
 }

@@ -6,7 +6,8 @@ use cucumber::gherkin::Step;
 use cucumber::{given, then};
 use serde_json::Value;
 
-use super::world::{OnrampWorld, check, http_failure, listed};
+use super::world::{OnrampWorld, http_failure};
+use crate::infra::text::listed;
 use crate::payer::id_token::{self, IdToken};
 use crate::run::StepFailure;
 use crate::run::session::Grant;
@@ -89,7 +90,7 @@ async fn carries(world: &mut OnrampWorld, step: &Step) {
             )),
         }
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the id_token is signed with RS256 by a key of the server's JSON Web Key Set")]
@@ -114,7 +115,7 @@ async fn signed(world: &mut OnrampWorld, step: &Step) {
         id_token::verify_signature(&text, keys).map_err(StepFailure::conformance)
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the id_token was issued by the server to the app")]
@@ -135,7 +136,7 @@ async fn issued_for(world: &mut OnrampWorld, step: &Step) {
         })
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the id_token is current")]
@@ -150,7 +151,7 @@ async fn current(world: &mut OnrampWorld, step: &Step) {
             ))
         })
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the id_token names its subject")]
@@ -163,7 +164,7 @@ async fn subject(world: &mut OnrampWorld, step: &Step) {
             ))
         })
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the id_token's fhirUser is a resource the access token reads")]
@@ -205,5 +206,5 @@ async fn fhir_user(world: &mut OnrampWorld, step: &Step) {
         }
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }

@@ -6,7 +6,7 @@
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
-use super::world::{OnrampWorld, Refreshed, check, reads_patient};
+use super::world::{OnrampWorld, Refreshed, reads_patient};
 use crate::infra::secret::Secret;
 use crate::payer::oauth::TokenAnswer;
 use crate::run::StepFailure;
@@ -184,7 +184,7 @@ async fn refreshed_token_reads(
 #[then("the refresh gives an access token that reads the member's Patient")]
 async fn refresh_reads(world: &mut OnrampWorld, step: &Step) {
     let result = refreshed_token_reads(world, false, "refreshed access token").await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the narrower token reads the member's Patient")]
@@ -200,7 +200,7 @@ async fn narrower_reads(world: &mut OnrampWorld, step: &Step) {
         refreshed_token_reads(world, true, "narrower access token").await
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 /// That a refresh's scope holds nothing outside `limit`; `whose` names the limit.
@@ -238,7 +238,7 @@ async fn refreshed_within_grant(world: &mut OnrampWorld, step: &Step) {
         )
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the narrower token holds no scope the app did not ask for")]
@@ -251,7 +251,7 @@ async fn narrower_within_asked(world: &mut OnrampWorld, step: &Step) {
         scope_within(refreshed, &granted, &asked, "what the app asked for")
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the unknown refresh token is refused with invalid_grant")]
@@ -279,7 +279,7 @@ async fn unknown_refused(world: &mut OnrampWorld, step: &Step) {
             ))),
         }
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the rotated-out refresh token is refused")]
@@ -308,5 +308,5 @@ async fn rotated_out_refused(world: &mut OnrampWorld, step: &Step) {
             "the refresh token the server had replaced still gave tokens; RFC 6749 §6 lets the server revoke it, and the OAuth 2.0 Security BCP (RFC 9700 §4.14.2) asks it to, so that a stolen refresh token is caught",
         ))
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }

@@ -4,7 +4,8 @@
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
-use super::world::{OnrampWorld, check, listed};
+use super::world::OnrampWorld;
+use crate::infra::text::listed;
 use crate::payer::access::{self, Verdict};
 use crate::payer::fhir::SearchResult;
 use crate::run::StepFailure;
@@ -86,13 +87,13 @@ async fn searchset(world: &mut OnrampWorld, step: &Step) {
         access::searchset,
     )
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the Bundle total matches the entries received")]
 async fn total(world: &mut OnrampWorld, step: &Step) {
     let result = check_search(world, "total", "the total does not add up", access::total).await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("no resource appears twice")]
@@ -104,31 +105,31 @@ async fn duplicates(world: &mut OnrampWorld, step: &Step) {
         access::duplicates,
     )
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then(expr = "every {word} resource is valid FHIR R4")]
 async fn valid(world: &mut OnrampWorld, kind: String, step: &Step) {
     let result = tier_findings(world, &kind, None).await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then(expr = "every {word} resource passes the R4 JSON Schema")]
 async fn schema_valid(world: &mut OnrampWorld, kind: String, step: &Step) {
     let result = tier_findings(world, &kind, Some(Tier::Schema)).await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then(expr = "every {word} resource conforms to the R4 StructureDefinitions")]
 async fn structure_valid(world: &mut OnrampWorld, kind: String, step: &Step) {
     let result = tier_findings(world, &kind, Some(Tier::Structure)).await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then(expr = "every {word} resource conforms to its CARIN Blue Button profiles")]
 async fn profile_valid(world: &mut OnrampWorld, kind: String, step: &Step) {
     let result = tier_findings(world, &kind, Some(Tier::Profile)).await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 /// The findings of one tier (all of them for `None`) on the `kind` resources read: none
@@ -235,7 +236,7 @@ async fn belongs(world: &mut OnrampWorld, kind: String, step: &Step) {
         )
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("every reference between the returned resources resolves")]
@@ -253,5 +254,5 @@ async fn references(world: &mut OnrampWorld, step: &Step) {
         )
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }

@@ -6,8 +6,9 @@ use cucumber::gherkin::Step;
 use cucumber::{then, when};
 use serde_json::Value;
 
-use super::world::{OnrampWorld, check};
+use super::world::OnrampWorld;
 use crate::infra::secret::Secret;
+use crate::infra::text::listed;
 use crate::payer::oauth::TokenAnswer;
 use crate::run::StepFailure;
 use crate::run::context::RunContext;
@@ -148,14 +149,14 @@ async fn active(world: &mut OnrampWorld, step: &Step) {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(StepFailure::conformance(super::world::listed(
+            Err(StepFailure::conformance(listed(
                 "the introspection of the live access token does not describe it (SMART App Launch 2.0, Token Introspection: active, scope, client_id and exp as granted, and the launch context):",
                 &problems,
             )))
         }
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[when("the app revokes the access token")]
@@ -236,7 +237,7 @@ async fn inactive(world: &mut OnrampWorld, step: &Step) {
         }
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the revoked access token reads nothing")]
@@ -267,5 +268,5 @@ async fn reads_nothing(world: &mut OnrampWorld, step: &Step) {
         }
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }

@@ -6,7 +6,7 @@ use cucumber::gherkin::Step;
 use cucumber::{step, then};
 use futures_util::future::LocalBoxFuture;
 
-use super::world::{OnrampWorld, check};
+use super::world::OnrampWorld;
 use crate::payer::recipe::Action;
 use crate::run::verdict;
 use crate::run::{SignIn, StepFailure};
@@ -76,7 +76,7 @@ async fn sent_back(world: &mut OnrampWorld, step: &Step) {
         Ok(())
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the redirect carries an authorization code")]
@@ -109,7 +109,7 @@ async fn carries_code(world: &mut OnrampWorld, step: &Step) {
         Ok(())
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the redirect carries the state the app sent")]
@@ -130,5 +130,5 @@ async fn carries_state(world: &mut OnrampWorld, step: &Step) {
             }
         }
         .await;
-    check(world, step, result);
+    world.judge(step, result);
 }

@@ -7,7 +7,7 @@ use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 use serde_json::Value;
 
-use super::world::{OnrampWorld, check};
+use super::world::OnrampWorld;
 use crate::payer::oauth::TokenAnswer;
 use crate::run::StepFailure;
 use crate::run::session::Grant;
@@ -86,7 +86,7 @@ async fn token_response(world: &mut OnrampWorld, step: &Step) {
             ))),
         }
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the token type is Bearer")]
@@ -101,7 +101,7 @@ async fn bearer(world: &mut OnrampWorld, step: &Step) {
             "the token response has no token_type (RFC 6749 §5.1 requires it)",
         )),
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("expires_in is a number of seconds")]
@@ -127,7 +127,7 @@ async fn expires_in(world: &mut OnrampWorld, step: &Step) {
             }
         }
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -176,7 +176,7 @@ async fn scope(world: &mut OnrampWorld, step: &Step) {
             )),
         }
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the token response names the member's Patient when launch/patient was granted")]
@@ -203,7 +203,7 @@ async fn names_patient(world: &mut OnrampWorld, step: &Step) {
             )),
         }
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the token response also says Pragma: no-cache")]
@@ -222,7 +222,7 @@ async fn pragma(world: &mut OnrampWorld, step: &Step) {
             ))
         }
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the token response may not be cached")]
@@ -246,7 +246,7 @@ async fn no_store(world: &mut OnrampWorld, step: &Step) {
             )))
         }
     })();
-    check(world, step, result);
+    world.judge(step, result);
 }
 
 #[then("the access token reads the member's Patient resource")]
@@ -270,5 +270,5 @@ async fn reads_patient(world: &mut OnrampWorld, step: &Step) {
         .await
     }
     .await;
-    check(world, step, result);
+    world.judge(step, result);
 }

@@ -72,45 +72,26 @@ impl OnrampWorld {
         Ok(Self::default())
     }
 
+    /// Hand in a check's verdict (`Then`): a failure goes to the collector and the scenario
+    /// goes on to its next check, which does not depend on this one. (A check that does
+    /// depend on an earlier one says so with [`StepFailure::blocked`].) The one way a `Then`
+    /// step ends.
+    pub(super) fn judge(&self, step: &cucumber::gherkin::Step, result: Result<(), StepFailure>) {
+        let Err(failure) = result else { return };
+        match (&self.ctx, &self.scenario) {
+            (Some(ctx), Some(scenario)) => {
+                ctx.verdicts
+                    .fail((scenario.clone(), step.position.line), failure);
+            }
+            _ => std::panic::panic_any(failure),
+        }
+    }
+
     pub(super) fn ctx(&self) -> Result<Arc<RunContext>, StepFailure> {
         self.ctx.clone().ok_or_else(|| {
             StepFailure::environment("the run context is missing (a step ran outside onramp run)")
         })
     }
-}
-
-/// A check's verdict (`Then`): a failure goes to the collector and the scenario goes on to
-/// its next check, which does not depend on this one. (A check that does depend on an
-/// earlier one says so with [`StepFailure::blocked`].)
-pub(super) fn check(
-    world: &OnrampWorld,
-    step: &cucumber::gherkin::Step,
-    result: Result<(), StepFailure>,
-) {
-    let Err(failure) = result else { return };
-    match (&world.ctx, &world.scenario) {
-        (Some(ctx), Some(scenario)) => {
-            ctx.verdicts
-                .fail((scenario.clone(), step.position.line), failure);
-        }
-        _ => std::panic::panic_any(failure),
-    }
-}
-
-/// A list of problems as one failure message: the first ten, and how many more.
-pub(super) fn listed(head: &str, problems: &[String]) -> String {
-    let mut text = head.to_owned();
-    for problem in problems.iter().take(10) {
-        text.push_str("\n  - ");
-        text.push_str(problem);
-    }
-    if problems.len() > 10 {
-        text.push_str(&format!(
-            "\n  (and {} more; see summary.json)",
-            problems.len() - 10
-        ));
-    }
-    text
 }
 
 /// An HTTP request that got no usable answer: onramp could not test (or, when the request
