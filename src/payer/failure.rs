@@ -47,11 +47,6 @@ impl StepFailure {
         }
     }
 
-    /// A search's failure, with its kind.
-    pub fn from_search(failure: &crate::payer::fhir::SearchFailure) -> Self {
-        Self::of(failure.kind, failure.message.clone())
-    }
-
     /// A step that needs what `earlier` failed to give: skipped, saying what it lacks
     /// (`what`) and why, in the first line of the earlier failure.
     pub fn premise(what: &str, earlier: &StepFailure) -> Self {
@@ -72,7 +67,7 @@ impl StepFailure {
         Self::of(FailureKind::Blocked, message)
     }
 
-    fn of(kind: FailureKind, message: impl Into<String>) -> Self {
+    pub(crate) fn of(kind: FailureKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),

@@ -13,9 +13,12 @@ use serde::Serialize;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 use url::Url;
 
+use crate::infra::fault::FailureKind;
 use crate::infra::secret::Secret;
+use crate::infra::text::listed;
+use crate::payer::failure::StepFailure;
 use crate::payer::http::{Http, HttpError, Request, Response};
-use crate::validate::{Finding, Validator};
+use crate::validate::{Finding, Tier, Validator};
 
 /// What one page of a search was.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -76,7 +79,7 @@ pub struct PageFinding {
 pub struct SearchFailure {
     /// Whose fault it is: the target's (conformance), the environment's (no answer, the
     /// payer unavailable), the features' (usage), or none (blocked: a premise failed).
-    pub kind: crate::infra::fault::FailureKind,
+    pub kind: FailureKind,
     pub message: String,
 }
 
@@ -84,7 +87,7 @@ impl SearchFailure {
     /// The target answered, and its answer breaks a rule.
     pub fn conformance(message: String) -> Self {
         Self {
-            kind: crate::infra::fault::FailureKind::Conformance,
+            kind: FailureKind::Conformance,
             message,
         }
     }
@@ -439,7 +442,7 @@ fn absorb(
 ) -> bool {
     let Ok(mut checked) = checked else {
         result.failure = Some(SearchFailure {
-            kind: crate::infra::fault::FailureKind::Environment,
+            kind: FailureKind::Environment,
             message: format!("{kind} page {number}: checking the page failed inside onramp"),
         });
         return false;
@@ -506,9 +509,9 @@ pub enum NotFollowed {
 fn failure_of(error: &HttpError, kind: &str, page: usize) -> SearchFailure {
     SearchFailure {
         kind: if error.is_skip() {
-            crate::infra::fault::FailureKind::Blocked
+            FailureKind::Blocked
         } else {
-            crate::infra::fault::FailureKind::Environment
+            FailureKind::Environment
         },
         message: format!("{kind} page {page}: {error}"),
     }
@@ -700,9 +703,171 @@ pub async fn read(
     http.send_with_retries(context, &request).await
 }
 
+impl From<&SearchFailure> for StepFailure {
+    /// A search that got no usable answer, or a page the payer got wrong: its kind says.
+    fn from(failure: &SearchFailure) -> Self {
+        StepFailure::of(failure.kind, failure.message.clone())
+    }
+}
+
+impl SearchResult {
+    /// The findings of one tier (all of them for `None`) on the `kind` resources read, the
+    /// run validating with tier `validated_with`: none passes; a tier the target does not
+    /// validate with, or profiles that applied to none of the resources, leaves nothing to
+    /// judge (blocked, with the reason).
+    pub fn tier_verdict(
+        &self,
+        kind: &str,
+        tier: Option<Tier>,
+        validated_with: Tier,
+    ) -> Result<(), StepFailure> {
+        if let Some(tier) = tier {
+            if validated_with < tier {
+                return Err(StepFailure::blocked(format!(
+                    "the target validates with tier {} ([validation] tier), so the {} tier was not run",
+                    validated_with.name(),
+                    tier.name()
+                )));
+            }
+            if tier == Tier::Profile && self.profiled == 0 && !self.resources.is_empty() {
+                let declared = self
+                    .unknown_profiles
+                    .iter()
+                    .map(|(url, n)| format!("{url} ({n})"))
+                    .collect::<Vec<_>>();
+                let why = if declared.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; they declare profiles onramp does not check: {}",
+                        declared.join(", ")
+                    )
+                };
+                return Err(StepFailure::blocked(format!(
+                    "no CARIN profile applied to any of the {} {kind} resources: none declares a CARIN 2.0.0 profile and the target's [validation] profiles have none for {kind}{why}",
+                    self.resources.len()
+                )));
+            }
+        }
+        let findings: Vec<&PageFinding> = self
+            .findings
+            .iter()
+            .filter(|f| tier.is_none_or(|t| f.finding.tier == t))
+            .collect();
+        if findings.is_empty() {
+            return Ok(());
+        }
+        let problems: Vec<String> = findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}  {}  {} [{} {}] (page {}{})",
+                    f.finding.resource.as_deref().unwrap_or("-"),
+                    if f.finding.path.is_empty() {
+                        "-"
+                    } else {
+                        &f.finding.path
+                    },
+                    f.finding.message,
+                    f.finding.tier.name(),
+                    f.finding.rule,
+                    f.page,
+                    f.finding
+                        .entry
+                        .map(|e| format!(", entry {e}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let mut resources: Vec<(usize, Option<usize>)> =
+            findings.iter().map(|f| (f.page, f.finding.entry)).collect();
+        resources.sort_unstable();
+        resources.dedup();
+        let what = match tier {
+            None => "are not valid FHIR R4",
+            Some(Tier::Schema) => "break the R4 JSON Schema",
+            Some(Tier::Structure) => "break the R4 StructureDefinitions",
+            Some(Tier::Profile) => "break their CARIN Blue Button 2.0.0 profiles",
+        };
+        let head = format!(
+            "{} of {} {kind} resources {what} ({} finding{}):",
+            resources.len(),
+            self.resources.len(),
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+        Err(StepFailure::conformance(listed(&head, &problems)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn patient(id: &str) -> ResourceSummary {
+        ResourceSummary {
+            kind: Arc::from("Patient"),
+            id: Some(id.to_owned()),
+            page: 1,
+            entry: 0,
+            owners: Vec::new(),
+            references: Vec::new(),
+            contained: Vec::new(),
+        }
+    }
+
+    /// The verdict of a tier is its own findings, counted by resource; a tier the run did
+    /// not validate with, or a profile tier nothing declared, leaves nothing to judge.
+    #[test]
+    fn a_tier_is_judged_on_its_own_findings() {
+        let checked = Validator::new(Tier::Structure)
+            .check_bytes(br#"{"resourceType":"Patient","id":"p","gender":"robot"}"#);
+        assert!(!checked.findings.is_empty());
+        let mut result = SearchResult {
+            kind: "Patient".into(),
+            resources: vec![patient("p"), patient("q")],
+            ..SearchResult::default()
+        };
+        assert_eq!(
+            result.tier_verdict("Patient", None, Tier::Structure),
+            Ok(())
+        );
+        result.findings = checked
+            .findings
+            .into_iter()
+            .map(|finding| PageFinding {
+                page: 1,
+                url: "http://fhir.example/Patient".into(),
+                finding,
+            })
+            .collect();
+        let failure = result
+            .tier_verdict("Patient", None, Tier::Structure)
+            .expect_err("a finding");
+        assert_eq!(failure.kind, FailureKind::Conformance);
+        assert!(
+            failure
+                .message
+                .starts_with("1 of 2 Patient resources are not valid FHIR R4"),
+            "{}",
+            failure.message
+        );
+        let tier = result.findings[0].finding.tier;
+        assert!(
+            result
+                .tier_verdict("Patient", Some(tier), Tier::Structure)
+                .is_err()
+        );
+        let skipped = result
+            .tier_verdict("Patient", Some(Tier::Profile), Tier::Structure)
+            .expect_err("not run");
+        assert_eq!(skipped.kind, FailureKind::Blocked);
+        let none_applied = result
+            .tier_verdict("Patient", Some(Tier::Profile), Tier::Profile)
+            .expect_err("no profile applied");
+        assert_eq!(none_applied.kind, FailureKind::Blocked);
+        assert!(none_applied.message.contains("no CARIN profile applied"));
+    }
 
     #[test]
     fn next_links_are_followed_only_on_the_fhir_servers_origin() {
@@ -814,7 +979,7 @@ mod tests {
             ..crate::config::HttpSettings::default()
         };
         let http = Http::new(settings, recorder).expect("client");
-        let validator = Arc::new(Validator::new(crate::validate::Tier::Structure));
+        let validator = Arc::new(Validator::new(Tier::Structure));
         let mut seen = Vec::new();
         let result = search(
             &http,

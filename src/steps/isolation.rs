@@ -83,7 +83,7 @@ async fn search_all(world: &mut OnrampWorld) {
                     let result = ctx.member_search(index, &kind).await;
                     match &result.failure {
                         Some(f) if f.kind != FailureKind::Conformance => {
-                            return Err(StepFailure::from_search(f));
+                            return Err(StepFailure::from(f));
                         }
                         Some(f) => failed.push(format!(
                             "{}'s {kind}: {}",

@@ -31,7 +31,7 @@ async fn searches(world: &mut OnrampWorld, kind: String) {
             world.kind = Some(kind);
             match &result.failure {
                 None => Ok(()),
-                Some(failure) => Err(StepFailure::from_search(failure)),
+                Some(failure) => Err(StepFailure::from(failure)),
             }
         }
         .await,
@@ -132,92 +132,16 @@ async fn profile_valid(world: &mut OnrampWorld, kind: String, step: &Step) {
     world.judge(step, result);
 }
 
-/// The findings of one tier (all of them for `None`) on the `kind` resources read: none
-/// passes; a tier the target does not validate with, or profiles that applied to none of
-/// the resources, is a skip with the reason.
+/// The findings of one tier (all of them for `None`) on the `kind` resources read.
 async fn tier_findings(
     world: &OnrampWorld,
     kind: &str,
     tier: Option<Tier>,
 ) -> Result<(), StepFailure> {
     let ctx = world.ctx()?;
-    let result = ctx.search(kind).await;
-    if let Some(tier) = tier {
-        if ctx.validator.tier() < tier {
-            return Err(StepFailure::blocked(format!(
-                "the target validates with tier {} ([validation] tier), so the {} tier was not run",
-                ctx.validator.tier().name(),
-                tier.name()
-            )));
-        }
-        if tier == Tier::Profile && result.profiled == 0 && !result.resources.is_empty() {
-            let declared = result
-                .unknown_profiles
-                .iter()
-                .map(|(url, n)| format!("{url} ({n})"))
-                .collect::<Vec<_>>();
-            let why = if declared.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; they declare profiles onramp does not check: {}",
-                    declared.join(", ")
-                )
-            };
-            return Err(StepFailure::blocked(format!(
-                "no CARIN profile applied to any of the {} {kind} resources: none declares a CARIN 2.0.0 profile and the target's [validation] profiles have none for {kind}{why}",
-                result.resources.len()
-            )));
-        }
-    }
-    let findings: Vec<&crate::payer::fhir::PageFinding> = result
-        .findings
-        .iter()
-        .filter(|f| tier.is_none_or(|t| f.finding.tier == t))
-        .collect();
-    if findings.is_empty() {
-        return Ok(());
-    }
-    let problems: Vec<String> = findings
-        .iter()
-        .map(|f| {
-            format!(
-                "{}  {}  {} [{} {}] (page {}{})",
-                f.finding.resource.as_deref().unwrap_or("-"),
-                if f.finding.path.is_empty() {
-                    "-"
-                } else {
-                    &f.finding.path
-                },
-                f.finding.message,
-                f.finding.tier.name(),
-                f.finding.rule,
-                f.page,
-                f.finding
-                    .entry
-                    .map(|e| format!(", entry {e}"))
-                    .unwrap_or_default()
-            )
-        })
-        .collect();
-    let mut resources: Vec<(usize, Option<usize>)> =
-        findings.iter().map(|f| (f.page, f.finding.entry)).collect();
-    resources.sort_unstable();
-    resources.dedup();
-    let what = match tier {
-        None => "are not valid FHIR R4",
-        Some(Tier::Schema) => "break the R4 JSON Schema",
-        Some(Tier::Structure) => "break the R4 StructureDefinitions",
-        Some(Tier::Profile) => "break their CARIN Blue Button 2.0.0 profiles",
-    };
-    let head = format!(
-        "{} of {} {kind} resources {what} ({} finding{}):",
-        resources.len(),
-        result.resources.len(),
-        problems.len(),
-        if problems.len() == 1 { "" } else { "s" }
-    );
-    Err(StepFailure::conformance(listed(&head, &problems)))
+    ctx.search(kind)
+        .await
+        .tier_verdict(kind, tier, ctx.validator.tier())
 }
 
 #[then(expr = "every {word} resource belongs to the member")]
