@@ -10,6 +10,8 @@
 //! evaluated here without a FHIRPath engine; a choice element (`serviced`) matches each of
 //! its typed names (`servicedDate`, `servicedPeriod`). Pure: no I/O.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use crate::payer::discovery::Carin;
@@ -484,9 +486,122 @@ impl DateRange {
     }
 }
 
+/// A resource's `Type/id`.
+pub fn key(resource: &Value) -> String {
+    format!(
+        "{}/{}",
+        resource
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
+        resource.get("id").and_then(Value::as_str).unwrap_or("?")
+    )
+}
+
+/// The entries of a search's pages the server marked as matches (or left unmarked) of the
+/// searched type `kind`.
+pub fn matches<'e>(
+    kind: &'e str,
+    entries: &'e [(Option<String>, Value)],
+) -> impl Iterator<Item = &'e Value> {
+    entries.iter().filter_map(move |(mode, resource)| {
+        let of_kind = resource.get("resourceType").and_then(Value::as_str) == Some(kind);
+        (of_kind && mode.as_deref() != Some("include")).then_some(resource)
+    })
+}
+
+/// What an `_include` search of `kind` returned, against what its matches reference
+/// through `code` (`*` for every reference; FHIR R4 Search §3.1.1.5.1).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Inclusion {
+    /// Referenced by a match, of a type the server serves, and not included.
+    pub missing: Vec<String>,
+    /// Included, though no match references it.
+    pub extra: Vec<String>,
+    /// The types the matches reference that the server does not serve (not expected).
+    pub unserved: BTreeSet<String>,
+    /// The matches reference nothing through `code`, and nothing was included.
+    pub nothing: bool,
+}
+
+/// Judge the entries of an `_include` search: `served` says which types the server serves.
+pub fn inclusion(
+    kind: &str,
+    code: &str,
+    entries: &[(Option<String>, Value)],
+    served: impl Fn(&str) -> bool,
+) -> Inclusion {
+    let parameters = if code == "*" {
+        Parameter::references_of(kind)
+    } else {
+        Parameter::of(kind, code).into_iter().collect()
+    };
+    let matched: BTreeSet<String> = matches(kind, entries).map(key).collect();
+    let referenced: BTreeSet<String> = matches(kind, entries)
+        .flat_map(|r| parameters.iter().flat_map(move |p| p.referenced(r)))
+        .filter(|target| !matched.contains(target))
+        .collect();
+    let kind_of = |target: &String| target.split('/').next().unwrap_or_default().to_owned();
+    let (expected, unserved): (BTreeSet<String>, BTreeSet<String>) =
+        referenced.into_iter().partition(|t| served(&kind_of(t)));
+    let included: BTreeSet<String> = entries
+        .iter()
+        .filter(|(mode, r)| {
+            mode.as_deref() == Some("include")
+                || r.get("resourceType").and_then(Value::as_str) != Some(kind)
+        })
+        .map(|(_, r)| key(r))
+        .collect();
+    Inclusion {
+        missing: expected.difference(&included).cloned().collect(),
+        extra: included
+            .difference(&expected)
+            .filter(|extra| !matched.contains(*extra))
+            .cloned()
+            .collect(),
+        unserved: unserved.iter().map(kind_of).collect(),
+        nothing: expected.is_empty() && included.is_empty(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An _include is judged on what the matches reference: the missing, the extra, and the
+    /// types the server does not serve, which are not expected.
+    #[test]
+    fn an_include_returns_what_the_matches_reference() {
+        let eob = serde_json::json!({
+            "resourceType": "ExplanationOfBenefit", "id": "e",
+            "patient": {"reference": "Patient/p"},
+            "insurer": {"reference": "Organization/o"},
+        });
+        let entry = |mode: &str, resource: Value| (Some(mode.to_owned()), resource);
+        let patient = serde_json::json!({"resourceType": "Patient", "id": "p"});
+        let stranger = serde_json::json!({"resourceType": "Practitioner", "id": "x"});
+        let right = [entry("match", eob.clone()), entry("include", patient)];
+        assert_eq!(
+            inclusion("ExplanationOfBenefit", "patient", &right, |_| true),
+            Inclusion::default()
+        );
+        let wrong = [entry("match", eob.clone()), entry("include", stranger)];
+        let judged = inclusion("ExplanationOfBenefit", "patient", &wrong, |_| true);
+        assert_eq!(judged.missing, ["Patient/p"]);
+        assert_eq!(judged.extra, ["Practitioner/x"]);
+        let unserved = inclusion(
+            "ExplanationOfBenefit",
+            "patient",
+            &[entry("match", eob)],
+            |t| t != "Patient",
+        );
+        assert!(unserved.missing.is_empty());
+        assert_eq!(
+            unserved.unserved.into_iter().collect::<Vec<_>>(),
+            ["Patient"]
+        );
+        assert!(unserved.nothing);
+    }
     use serde_json::json;
 
     fn eob() -> Value {

@@ -10,24 +10,12 @@ use serde_json::Value;
 
 use super::world::{OnrampWorld, Searched};
 use crate::infra::text::listed;
-use crate::payer::search::{DatePrefix, ParamType, Parameter};
+use crate::payer::search::{self, DatePrefix, ParamType, Parameter, key};
 use crate::run::StepFailure;
 use crate::run::context::RunContext;
 use crate::run::verdict;
 
 const CONTEXT: &str = "CARIN searches";
-
-/// `Type/id` of a resource.
-fn key(resource: &Value) -> String {
-    format!(
-        "{}/{}",
-        resource
-            .get("resourceType")
-            .and_then(Value::as_str)
-            .unwrap_or("?"),
-        resource.get("id").and_then(Value::as_str).unwrap_or("?")
-    )
-}
 
 fn entries(pages: &[Value]) -> Vec<(Option<String>, Value)> {
     pages
@@ -319,11 +307,6 @@ async fn included_are_referenced(world: &mut OnrampWorld, step: &Step) {
         let ctx = world.ctx()?;
         let searched = searched(world)?;
         let code = searched.value.split_once(':').map_or("", |(_, c)| c);
-        let parameters = if code == "*" {
-            Parameter::references_of(&searched.kind)
-        } else {
-            Parameter::of(&searched.kind, code).into_iter().collect()
-        };
         // A server cannot include a type it does not serve.
         let capability = ctx.server_capability().await;
         let served = |target: &str| {
@@ -331,51 +314,34 @@ async fn included_are_referenced(world: &mut OnrampWorld, step: &Step) {
                 .as_ref()
                 .is_none_or(|c| c.resources.contains_key(target))
         };
-        let matches: BTreeSet<String> = searched.matches().map(key).collect();
-        let referenced: BTreeSet<String> = searched
-            .matches()
-            .flat_map(|r| parameters.iter().flat_map(move |p| p.referenced(r)))
-            .filter(|target| !matches.contains(target))
-            .collect();
-        let kind_of = |target: &String| target.split('/').next().unwrap_or_default().to_owned();
-        let (expected, unserved): (BTreeSet<String>, BTreeSet<String>) =
-            referenced.into_iter().partition(|t| served(&kind_of(t)));
-        let unserved: BTreeSet<String> = unserved.iter().map(kind_of).collect();
-        if !unserved.is_empty() {
+        let inclusion = search::inclusion(&searched.kind, code, &searched.entries, served);
+        if !inclusion.unserved.is_empty() {
             ctx.recorder.note(
                 CONTEXT,
                 &format!(
                     "{}: the matches reference {}, which the CapabilityStatement does not serve; those are not expected",
                     asked(searched),
-                    unserved.into_iter().collect::<Vec<_>>().join(", ")
+                    inclusion.unserved.into_iter().collect::<Vec<_>>().join(", ")
                 ),
             );
         }
-        let included: BTreeSet<String> = searched
-            .entries
-            .iter()
-            .filter(|(mode, r)| {
-                mode.as_deref() == Some("include")
-                    || r.get("resourceType").and_then(Value::as_str) != Some(&searched.kind)
-            })
-            .map(|(_, r)| key(r))
-            .collect();
-        let mut problems: Vec<String> = expected
-            .difference(&included)
-            .map(|missing| format!("{missing} is referenced by a match but was not included"))
-            .collect();
-        problems.extend(
-            included
-                .difference(&expected)
-                .filter(|extra| !matches.contains(*extra))
-                .map(|extra| format!("{extra} was included, but no match references it through {code}")),
-        );
-        if expected.is_empty() && included.is_empty() {
+        if inclusion.nothing {
             ctx.recorder.note(
                 CONTEXT,
                 &format!("{}: the member's matches reference nothing through {code}", asked(searched)),
             );
         }
+        let mut problems: Vec<String> = inclusion
+            .missing
+            .iter()
+            .map(|missing| format!("{missing} is referenced by a match but was not included"))
+            .collect();
+        problems.extend(
+            inclusion
+                .extra
+                .iter()
+                .map(|extra| format!("{extra} was included, but no match references it through {code}")),
+        );
         if problems.is_empty() {
             return Ok(());
         }

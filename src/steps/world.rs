@@ -212,10 +212,7 @@ pub struct Searched {
 impl Searched {
     /// The entries the server marked as matches (or left unmarked) of the searched type.
     pub(super) fn matches(&self) -> impl Iterator<Item = &Value> {
-        self.entries.iter().filter_map(|(mode, resource)| {
-            let of_kind = resource.get("resourceType").and_then(Value::as_str) == Some(&self.kind);
-            (of_kind && mode.as_deref() != Some("include")).then_some(resource)
-        })
+        crate::payer::search::matches(&self.kind, &self.entries)
     }
 }
 
