@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::world::OnrampWorld;
 use crate::infra::secret::Secret;
-use crate::infra::text::listed;
+use crate::payer::introspection;
 use crate::payer::oauth::TokenAnswer;
 use crate::run::StepFailure;
 use crate::run::context::RunContext;
@@ -96,64 +96,24 @@ async fn active(world: &mut OnrampWorld, step: &Step) {
         let ctx = world.ctx()?;
         let (answer, access) = exchanged(world)?;
         let live = introspect(&ctx, &access).await?;
-        if live.get("active") != Some(&Value::Bool(true)) {
-            return Err(StepFailure::conformance(format!(
-                "introspection of the live access token says active: {} (RFC 7662 §2.2: true)",
-                live.get("active").map_or_else(|| "(missing)".into(), Value::to_string)
-            )));
-        }
-        let mut problems = Vec::new();
-        let text = |name: &str| live.get(name).and_then(Value::as_str);
-        if text("client_id") != Some(ctx.oauth.client_id()) {
-            problems.push(format!(
-                "client_id is {:?}, not the app's",
-                text("client_id").unwrap_or("(missing)")
-            ));
-        }
         // RFC 6749 §5.1: a response without `scope` granted what was asked (for a refresh,
         // the grant's).
-        let expected = answer
+        let granted = answer
             .fields
             .get("scope")
             .and_then(Value::as_str)
             .map(str::to_owned)
             .or_else(|| ctx.session.existing().map(|g| g.granted_scope()))
             .unwrap_or_else(|| ctx.target.scope());
-        let mut want: Vec<&str> = expected.split_whitespace().collect();
-        want.sort_unstable();
-        match text("scope") {
-            Some(scope) => {
-                let mut got: Vec<&str> = scope.split_whitespace().collect();
-                got.sort_unstable();
-                if got != want {
-                    problems.push(format!(
-                        "scope is \"{scope}\", but the token response granted \"{expected}\""
-                    ));
-                }
-            }
-            None => problems.push("scope is missing".into()),
-        }
-        match live.get("exp").and_then(Value::as_i64) {
-            Some(exp) if exp >= now() - 60 => {}
-            Some(exp) => problems.push(format!("exp ({exp}) has passed, yet the token is live")),
-            None => problems.push("exp is missing or not a number".into()),
-        }
-        if let Some(patient) = answer.fields.get("patient").and_then(Value::as_str)
-            && text("patient") != Some(patient)
-        {
-            problems.push(format!(
-                "patient is {:?}, but the token response named {patient}",
-                text("patient").unwrap_or("(missing)")
-            ));
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(StepFailure::conformance(listed(
-                "the introspection of the live access token does not describe it (SMART App Launch 2.0, Token Introspection: active, scope, client_id and exp as granted, and the launch context):",
-                &problems,
-            )))
-        }
+        introspection::live(
+            &live,
+            &introspection::Issued {
+                client_id: ctx.oauth.client_id(),
+                scope: &granted,
+                patient: answer.fields.get("patient").and_then(Value::as_str),
+            },
+            now(),
+        )
     }
     .await;
     world.judge(step, result);
