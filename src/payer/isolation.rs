@@ -9,7 +9,11 @@
 
 use std::collections::BTreeSet;
 
+use serde::Serialize;
 use serde_json::Value;
+
+use super::failure::StepFailure;
+use crate::infra::text::listed;
 
 /// Whose data to look for: a member's Patient id, and the ids of their `kind` resources
 /// (those that name them as patient, subject or beneficiary, or their Patient itself).
@@ -119,9 +123,153 @@ fn is_owners(resource: &Value, owner: Owner<'_>) -> bool {
     })
 }
 
+/// What one member's token got when it asked for another member's resources.
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    /// Member numbers (0 is the run's).
+    pub reader: usize,
+    pub owner: usize,
+    pub kind: String,
+    pub way: Way,
+    /// The request, redacted.
+    pub url: String,
+    /// `None` when no answer came.
+    pub status: Option<u16>,
+    /// The owner's resources in the answer.
+    pub leaked: Vec<String>,
+    /// How the answer reads: refused, not found, empty, or what went wrong.
+    pub verdict: String,
+}
+
+/// The requests that ask, with a reader's token, for `owner`'s resources the way `way` says:
+/// a read or an `_id` search of `sample` of their ids, or a search by each parameter that
+/// names a Patient (`parameters`).
+pub fn probe_paths(
+    owner: Owner<'_>,
+    way: Way,
+    parameters: &[String],
+    sample: usize,
+) -> Vec<String> {
+    let kind = owner.kind;
+    match way {
+        Way::Read => owner
+            .ids
+            .iter()
+            .take(sample)
+            .map(|id| format!("{kind}/{id}"))
+            .collect(),
+        Way::IdSearch => owner
+            .ids
+            .iter()
+            .take(sample)
+            .map(|id| format!("{kind}?_id={id}"))
+            .collect(),
+        Way::PatientSearch => parameters
+            .iter()
+            .map(|p| format!("{kind}?{p}=Patient/{}", owner.patient))
+            .collect(),
+    }
+}
+
+/// The verdict on `probes` of `kind`: a token served another member's data is a leak
+/// (SMART App Launch 2.0: a patient/ scope reaches the patient in context only); `label`
+/// names a member by number.
+pub fn no_leaks(
+    kind: &str,
+    probes: &[Probe],
+    label: impl Fn(usize) -> String,
+) -> Result<(), StepFailure> {
+    let leaks: Vec<String> = probes
+        .iter()
+        .filter(|p| !p.leaked.is_empty())
+        .map(|p| {
+            format!(
+                "{}'s token: GET {} answered {} with {}'s {}",
+                label(p.reader),
+                p.url,
+                p.status.unwrap_or_default(),
+                label(p.owner),
+                shown(&p.leaked)
+            )
+        })
+        .collect();
+    if leaks.is_empty() {
+        return Ok(());
+    }
+    Err(StepFailure::conformance(listed(
+        &format!(
+            "one member's token was served another member's {kind} ({} of {} requests; SMART App Launch 2.0: a patient/ scope reaches the patient in context only):",
+            leaks.len(),
+            probes.len()
+        ),
+        &leaks,
+    )))
+}
+
+/// The first three of `labels`, and how many more.
+fn shown(labels: &[String]) -> String {
+    let mut text = labels
+        .iter()
+        .take(3)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if labels.len() > 3 {
+        text.push_str(&format!(" and {} more", labels.len() - 3));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The requests of each way, and the verdict: a probe that got the owner's data fails
+    /// the check, naming who read whose what.
+    #[test]
+    fn a_token_served_another_members_data_is_a_leak() {
+        let ids = BTreeSet::from(["e1".to_owned(), "e2".to_owned()]);
+        let owner = Owner {
+            kind: "ExplanationOfBenefit",
+            patient: "p2",
+            ids: &ids,
+        };
+        assert_eq!(
+            probe_paths(owner, Way::Read, &[], 1),
+            ["ExplanationOfBenefit/e1"]
+        );
+        assert_eq!(
+            probe_paths(owner, Way::IdSearch, &[], 3),
+            ["ExplanationOfBenefit?_id=e1", "ExplanationOfBenefit?_id=e2"]
+        );
+        assert_eq!(
+            probe_paths(owner, Way::PatientSearch, &["patient".to_owned()], 3),
+            ["ExplanationOfBenefit?patient=Patient/p2"]
+        );
+        let probe = |leaked: &[&str]| Probe {
+            reader: 0,
+            owner: 1,
+            kind: "ExplanationOfBenefit".into(),
+            way: Way::Read,
+            url: "http://fhir.example/ExplanationOfBenefit/e1".into(),
+            status: Some(if leaked.is_empty() { 404 } else { 200 }),
+            leaked: leaked.iter().map(|s| (*s).to_owned()).collect(),
+            verdict: String::new(),
+        };
+        let label = |member: usize| format!("member {}", member + 1);
+        assert_eq!(
+            no_leaks("ExplanationOfBenefit", &[probe(&[])], label),
+            Ok(())
+        );
+        let failure = no_leaks("ExplanationOfBenefit", &[probe(&[]), probe(&["e1"])], label)
+            .expect_err("a leak");
+        assert!(
+            failure.message.contains("(1 of 2 requests")
+                && failure.message.contains("member 1's token: GET http://fhir.example/ExplanationOfBenefit/e1 answered 200 with member 2's e1"),
+            "{}",
+            failure.message
+        );
+    }
     use serde_json::json;
 
     fn ids(list: &[&str]) -> BTreeSet<String> {

@@ -11,35 +11,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 use tokio::sync::{Mutex as AsyncMutex, OnceCell};
 
 use super::failure::StepFailure;
 use super::session::Grant;
 use crate::payer::discovery::Fetched;
 use crate::payer::fhir::SearchResult;
-use crate::payer::isolation::Way;
+pub use crate::payer::isolation::Probe;
 
 type GrantCell = Arc<OnceCell<Result<Arc<Grant>, StepFailure>>>;
 type SearchCell = Arc<OnceCell<Arc<SearchResult>>>;
-
-/// What one member's token got when it asked for another member's resources.
-#[derive(Debug, Clone, Serialize)]
-pub struct Probe {
-    /// Member numbers (0 is the run's).
-    pub reader: usize,
-    pub owner: usize,
-    pub kind: String,
-    pub way: Way,
-    /// The request, redacted.
-    pub url: String,
-    /// `None` when no answer came.
-    pub status: Option<u16>,
-    /// The owner's resources in the answer.
-    pub leaked: Vec<String>,
-    /// How the answer reads: refused, not found, empty, or what went wrong.
-    pub verdict: String,
-}
 
 /// The other members' grants and searches, and the probes.
 #[derive(Debug, Default)]

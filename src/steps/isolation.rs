@@ -236,22 +236,7 @@ async fn ask(ctx: &RunContext, kind: &str, way: Way) -> Result<Asked, StepFailur
             patient,
             ids: &owned,
         };
-        let paths: Vec<String> = match way {
-            Way::Read => owned
-                .iter()
-                .take(SAMPLE)
-                .map(|id| format!("{kind}/{id}"))
-                .collect(),
-            Way::IdSearch => owned
-                .iter()
-                .take(SAMPLE)
-                .map(|id| format!("{kind}?_id={id}"))
-                .collect(),
-            Way::PatientSearch => parameters
-                .iter()
-                .map(|p| format!("{kind}?{p}=Patient/{patient}"))
-                .collect(),
-        };
+        let paths = crate::payer::isolation::probe_paths(owner, way, &parameters, SAMPLE);
         for reader in (0..count).filter(|r| *r != owner_index) {
             for path in &paths {
                 asked
@@ -307,7 +292,7 @@ async fn search_by_patient(world: &mut OnrampWorld, kind: String) {
 }
 
 /// Fail when any answer of the scenario's `way` held another member's `kind` data.
-fn judge(world: &OnrampWorld, kind: &str, way: Way) -> Result<(), StepFailure> {
+fn asked_of_others(world: &OnrampWorld, kind: &str, way: Way) -> Result<(), StepFailure> {
     let ctx = world.ctx()?;
     let asked = world
         .asked
@@ -339,69 +324,31 @@ fn judge(world: &OnrampWorld, kind: &str, way: Way) -> Result<(), StepFailure> {
             ),
         );
     }
-    let leaks: Vec<String> = asked
-        .probes
-        .iter()
-        .filter(|p| !p.leaked.is_empty())
-        .map(|p| {
-            format!(
-                "{}'s token: GET {} answered {} with {}'s {}",
-                ctx.member_label(p.reader),
-                p.url,
-                p.status.unwrap_or_default(),
-                ctx.member_label(p.owner),
-                shown(&p.leaked)
-            )
-        })
-        .collect();
-    if leaks.is_empty() {
-        ctx.recorder.note(
-            &context,
-            &format!(
-                "{} requests with one member's token for another member's {kind}: none was served their data",
-                asked.probes.len()
-            ),
-        );
-        return Ok(());
-    }
-    Err(StepFailure::conformance(listed(
+    crate::payer::isolation::no_leaks(kind, &asked.probes, |member| ctx.member_label(member))?;
+    ctx.recorder.note(
+        &context,
         &format!(
-            "one member's token was served another member's {kind} ({} of {} requests; SMART App Launch 2.0: a patient/ scope reaches the patient in context only):",
-            leaks.len(),
+            "{} requests with one member's token for another member's {kind}: none was served their data",
             asked.probes.len()
         ),
-        &leaks,
-    )))
-}
-
-/// The first three of `labels`, and how many more.
-fn shown(labels: &[String]) -> String {
-    let mut text = labels
-        .iter()
-        .take(3)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if labels.len() > 3 {
-        text.push_str(&format!(" and {} more", labels.len() - 3));
-    }
-    text
+    );
+    Ok(())
 }
 
 #[then(expr = "no member's token reads another member's {word} by id")]
 async fn not_read(world: &mut OnrampWorld, kind: String, step: &Step) {
-    let result = judge(world, &kind, Way::Read);
+    let result = asked_of_others(world, &kind, Way::Read);
     world.judge(step, result);
 }
 
 #[then(expr = "no member's token finds another member's {word} by _id")]
 async fn not_found_by_id(world: &mut OnrampWorld, kind: String, step: &Step) {
-    let result = judge(world, &kind, Way::IdSearch);
+    let result = asked_of_others(world, &kind, Way::IdSearch);
     world.judge(step, result);
 }
 
 #[then(expr = "no member's token finds another member's {word} by their Patient")]
 async fn not_found_by_patient(world: &mut OnrampWorld, kind: String, step: &Step) {
-    let result = judge(world, &kind, Way::PatientSearch);
+    let result = asked_of_others(world, &kind, Way::PatientSearch);
     world.judge(step, result);
 }
