@@ -5,6 +5,7 @@
 //! need) so that the token scenario can judge it; tokens themselves are [`Secret`]s and are
 //! registered with the evidence recorder the moment they arrive.
 
+use super::failure::StepFailure;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -306,6 +307,62 @@ impl OAuthClient {
         redirect
     }
 
+    /// Exchange `code` as `attempt` says: properly (with `verifier`), or in one of the ways
+    /// the token endpoint must refuse (a wrong secret, an unknown client, no or another
+    /// verifier, the `challenge` as the verifier). An attempt that needs what the sign-in
+    /// did not make (a PKCE verifier, a challenge) is a usage error.
+    pub async fn attempt(
+        &self,
+        attempt: Attempt,
+        code: &Secret,
+        verifier: Option<&Secret>,
+        challenge: Option<&Secret>,
+    ) -> Result<TokenAnswer, StepFailure> {
+        let random = || {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+        };
+        let pkce_needed = || {
+            verifier.ok_or_else(|| {
+                StepFailure::usage("this attempt needs a PKCE sign-in (\"… once more with PKCE\")")
+            })
+        };
+        Ok(match attempt {
+            Attempt::WrongSecret => {
+                let wrong = Secret::new(random());
+                self.with_credentials(self.client_id(), &wrong)
+                    .map_err(|e| StepFailure::usage(e.to_string()))?
+                    .exchange(code, verifier)
+                    .await
+            }
+            Attempt::UnknownClient => {
+                let stranger = format!("onramp-unregistered-{}", &random()[..12]);
+                self.with_credentials(&stranger, &Secret::new(random()))
+                    .map_err(|e| StepFailure::usage(e.to_string()))?
+                    .exchange(code, verifier)
+                    .await
+            }
+            Attempt::NoVerifier => {
+                pkce_needed()?;
+                self.exchange(code, None).await
+            }
+            Attempt::OtherVerifier => {
+                pkce_needed()?;
+                self.exchange(code, Some(&Secret::new(random()))).await
+            }
+            Attempt::ChallengeAsVerifier => {
+                pkce_needed()?;
+                let challenge = challenge.ok_or_else(|| {
+                    StepFailure::usage("the authorization request sent no code_challenge")
+                })?;
+                self.exchange(code, Some(challenge)).await
+            }
+            Attempt::Proper | Attempt::Again | Attempt::Unissued => {
+                self.exchange(code, verifier).await
+            }
+        })
+    }
+
     /// Exchange a code for tokens.
     pub async fn exchange(&self, code: &Secret, verifier: Option<&Secret>) -> TokenAnswer {
         let capture = Arc::new(Mutex::new(None));
@@ -469,5 +526,47 @@ impl OAuthClient {
             }
         }
         answer
+    }
+}
+/// One attempt at exchanging a code (RFC 6749 §4.1.3, RFC 7636 §4.5): the proper one, or
+/// one the token endpoint must refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// With a client secret the app was never given.
+    WrongSecret,
+    /// As a `client_id` the server never registered.
+    UnknownClient,
+    /// Without the `code_verifier` of a PKCE authorization request.
+    NoVerifier,
+    /// With a well-formed `code_verifier` of another request.
+    OtherVerifier,
+    /// With the `code_challenge` itself as the verifier (what a `plain`-method server takes).
+    ChallengeAsVerifier,
+    /// As a real app would.
+    Proper,
+    /// Properly, once more.
+    Again,
+    /// With a code the server never issued (no sign-in at all).
+    Unissued,
+}
+
+impl Attempt {
+    /// The attempts that must be refused, and so must not spend the code.
+    pub fn is_wrong(self) -> bool {
+        !matches!(self, Attempt::Proper | Attempt::Again)
+    }
+
+    /// The attempt, as a failure message names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Attempt::WrongSecret => "the exchange with a wrong client secret",
+            Attempt::UnknownClient => "the exchange as an unregistered client",
+            Attempt::NoVerifier => "the exchange without the code_verifier",
+            Attempt::OtherVerifier => "the exchange with another code_verifier",
+            Attempt::ChallengeAsVerifier => "the exchange with the code_challenge as code_verifier",
+            Attempt::Proper => "the proper exchange",
+            Attempt::Again => "the second proper exchange",
+            Attempt::Unissued => "the exchange of a code the server never issued",
+        }
     }
 }

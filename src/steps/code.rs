@@ -59,57 +59,16 @@ async fn exchange(world: &mut OnrampWorld, attempt: Attempt) -> Result<(), StepF
         .clone()
         .ok_or_else(|| StepFailure::blocked("the sign-in gave no code"))?;
     let verifier = authorized.start.verifier.clone();
-    let pkce_needed = || {
-        verifier.clone().ok_or_else(|| {
-            StepFailure::usage("this attempt needs a PKCE sign-in (\"… once more with PKCE\")")
-        })
-    };
-    let answer = match attempt {
-        Attempt::WrongSecret => {
-            let wrong = Secret::new(random());
-            ctx.oauth
-                .with_credentials(ctx.oauth.client_id(), &wrong)
-                .map_err(|e| StepFailure::usage(e.to_string()))?
-                .exchange(&code, verifier.as_ref())
-                .await
-        }
-        Attempt::UnknownClient => {
-            let stranger = format!("onramp-unregistered-{}", &random()[..12]);
-            ctx.oauth
-                .with_credentials(&stranger, &Secret::new(random()))
-                .map_err(|e| StepFailure::usage(e.to_string()))?
-                .exchange(&code, verifier.as_ref())
-                .await
-        }
-        Attempt::NoVerifier => {
-            pkce_needed()?;
-            ctx.oauth.exchange(&code, None).await
-        }
-        Attempt::OtherVerifier => {
-            pkce_needed()?;
-            ctx.oauth
-                .exchange(&code, Some(&Secret::new(random())))
-                .await
-        }
-        Attempt::ChallengeAsVerifier => {
-            pkce_needed()?;
-            let challenge = authorized
-                .start
-                .url
-                .query_pairs()
-                .find(|(name, _)| name == "code_challenge")
-                .map(|(_, value)| value.into_owned())
-                .ok_or_else(|| {
-                    StepFailure::usage("the authorization request sent no code_challenge")
-                })?;
-            ctx.oauth
-                .exchange(&code, Some(&Secret::new(challenge)))
-                .await
-        }
-        Attempt::Proper | Attempt::Again | Attempt::Unissued => {
-            ctx.oauth.exchange(&code, verifier.as_ref()).await
-        }
-    };
+    let challenge = authorized
+        .start
+        .url
+        .query_pairs()
+        .find(|(name, _)| name == "code_challenge")
+        .map(|(_, value)| Secret::new(value.into_owned()));
+    let answer = ctx
+        .oauth
+        .attempt(attempt, &code, verifier.as_ref(), challenge.as_ref())
+        .await?;
     if let Some(error) = answer.transport.as_ref() {
         return Err(StepFailure::from_http(error));
     }

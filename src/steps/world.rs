@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::infra::secret::Secret;
 use crate::payer::isolation::Way;
+pub use crate::payer::oauth::Attempt;
 use crate::payer::oauth::{AuthorizationStart, TokenAnswer};
 use crate::payer::search::Parameter;
 use crate::run::context::RunContext;
@@ -132,47 +133,6 @@ pub(super) async fn reads_patient(
 }
 
 // ---- what a scenario remembers between its steps ------------------------------------------
-
-/// One attempt at exchanging the scenario's code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attempt {
-    /// With a client secret the app was never given.
-    WrongSecret,
-    /// As a `client_id` the server never registered.
-    UnknownClient,
-    /// Without the `code_verifier` of a PKCE authorization request.
-    NoVerifier,
-    /// With a well-formed `code_verifier` of another request.
-    OtherVerifier,
-    /// With the `code_challenge` itself as the verifier (what a `plain`-method server takes).
-    ChallengeAsVerifier,
-    /// As a real app would.
-    Proper,
-    /// Properly, once more.
-    Again,
-    /// With a code the server never issued (no sign-in at all).
-    Unissued,
-}
-
-impl Attempt {
-    /// The attempts that must be refused, and so must not spend the code.
-    pub(super) fn is_wrong(self) -> bool {
-        !matches!(self, Attempt::Proper | Attempt::Again)
-    }
-
-    pub(super) fn describe(self) -> &'static str {
-        match self {
-            Attempt::WrongSecret => "the exchange with a wrong client secret",
-            Attempt::UnknownClient => "the exchange as an unregistered client",
-            Attempt::NoVerifier => "the exchange without the code_verifier",
-            Attempt::OtherVerifier => "the exchange with another code_verifier",
-            Attempt::ChallengeAsVerifier => "the exchange with the code_challenge as code_verifier",
-            Attempt::Proper => "the proper exchange",
-            Attempt::Again => "the second proper exchange",
-            Attempt::Unissued => "the exchange of a code the server never issued",
-        }
-    }
-}
 
 /// One refresh of the scenario: the scope asked for, the refresh token used, the answer.
 #[derive(Debug, Clone)]
