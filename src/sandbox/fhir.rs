@@ -638,6 +638,9 @@ async fn search(
     Ok(response)
 }
 
+/// What breaks a resource the way a fault says.
+type Breaker = fn(&mut Value);
+
 /// One page of a search being answered: whose, of what, from where, and of how many.
 struct Page<'a> {
     state: &'a State,
@@ -652,32 +655,18 @@ impl Page<'_> {
     /// The faults that break this page's matches (invalid, out of structure or profile,
     /// a dangling reference, a duplicate).
     fn break_matches(&self, resources: &mut [Doc]) {
-        if self
-            .state
-            .faults
-            .has(&Fault::InvalidResource(self.kind.to_owned()))
-        {
-            resources
-                .iter_mut()
-                .for_each(|doc| break_resource(doc.value_mut()));
-        }
-        if self
-            .state
-            .faults
-            .has(&Fault::StructureViolation(self.kind.to_owned()))
-        {
-            resources
-                .iter_mut()
-                .for_each(|doc| break_structure(doc.value_mut()));
-        }
-        if self
-            .state
-            .faults
-            .has(&Fault::ProfileViolation(self.kind.to_owned()))
-        {
-            resources
-                .iter_mut()
-                .for_each(|doc| break_profile(doc.value_mut()));
+        let kind = || self.kind.to_owned();
+        let breakers: [(Fault, Breaker); 3] = [
+            (Fault::InvalidResource(kind()), break_resource),
+            (Fault::StructureViolation(kind()), break_structure),
+            (Fault::ProfileViolation(kind()), break_profile),
+        ];
+        for (fault, break_one) in breakers {
+            if self.state.faults.has(&fault) {
+                resources
+                    .iter_mut()
+                    .for_each(|doc| break_one(doc.value_mut()));
+            }
         }
         if self.offset == 0
             && let Some(first) = resources.first_mut()

@@ -1565,30 +1565,24 @@ fn f_get_value<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
 
 /// `children()`
 fn f_children<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
-    let input = c.input;
-    let env = c.env;
-    let model = c.env.model;
-    Ok({
-        let mut out = Vec::new();
-        for item in input {
-            children(item, model, env.companions, &mut out);
-        }
-        out
-    })
+    Ok(each_input(c, children))
 }
 
 /// `descendants()`
 fn f_descendants<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
-    let input = c.input;
-    let env = c.env;
-    let model = c.env.model;
-    Ok({
-        let mut out = Vec::new();
-        for item in input {
-            descendants(item, model, env.companions, &mut out);
-        }
-        out
-    })
+    Ok(each_input(c, descendants))
+}
+
+/// What `walk` collects from each item of the call's input, in order.
+fn each_input<'a>(
+    c: &Call<'_, 'a, '_>,
+    walk: fn(&Item<'a>, &Model, bool, &mut Collection<'a>),
+) -> Collection<'a> {
+    let mut out = Vec::new();
+    for item in c.input {
+        walk(item, c.env.model, c.env.companions, &mut out);
+    }
+    out
 }
 
 /// `extension()`
