@@ -10,6 +10,8 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
+use super::failure::StepFailure;
+
 /// An id_token's two readable parts.
 #[derive(Debug, Clone)]
 pub struct IdToken {
@@ -18,8 +20,13 @@ pub struct IdToken {
 }
 
 impl IdToken {
-    /// Read a compact JWS (`header.claims.signature`) without trusting it.
-    pub fn read(token: &str) -> Result<IdToken, String> {
+    /// Read a compact JWS (`header.claims.signature`) without trusting it; one that cannot
+    /// be read is the payer's fault.
+    pub fn read(token: &str) -> Result<IdToken, StepFailure> {
+        Self::parts(token).map_err(StepFailure::conformance)
+    }
+
+    fn parts(token: &str) -> Result<IdToken, String> {
         let parts: Vec<&str> = token.split('.').collect();
         let [header, claims, _signature] = parts.as_slice() else {
             return Err(format!(
@@ -49,7 +56,11 @@ impl IdToken {
 
 /// OpenID Connect Core 1.0 §3.1.3.7 and SMART 2.0: the token is signed with RS256 by a key of
 /// `jwks` (the one its `kid` names, or the only RSA key when it names none).
-pub fn verify_signature(token: &str, jwks: &Value) -> Result<(), String> {
+pub fn verify_signature(token: &str, jwks: &Value) -> Result<(), StepFailure> {
+    signature(token, jwks).map_err(StepFailure::conformance)
+}
+
+fn signature(token: &str, jwks: &Value) -> Result<(), String> {
     let header = jsonwebtoken::decode_header(token)
         .map_err(|e| format!("the id_token's header cannot be read: {e}"))?;
     if header.alg != Algorithm::RS256 {
@@ -158,7 +169,15 @@ pub fn current(token: &IdToken, now: i64, leeway: i64) -> Result<(), Vec<String>
 }
 
 /// OpenID Connect Core 1.0 §2: `sub` is a string of at most 255 ASCII characters.
-pub fn subject(token: &IdToken) -> Result<(), String> {
+pub fn subject(token: &IdToken) -> Result<(), StepFailure> {
+    sub(token).map_err(|problem| {
+        StepFailure::conformance(format!(
+            "the id_token's subject is wrong (OpenID Connect Core 1.0 §2): {problem}"
+        ))
+    })
+}
+
+fn sub(token: &IdToken) -> Result<(), String> {
     match token.claim("sub").and_then(Value::as_str) {
         Some(sub) if !sub.is_empty() && sub.len() <= 255 => Ok(()),
         Some("") => Err("sub is empty".into()),
