@@ -36,8 +36,8 @@ pub enum FeaturesError {
     UnknownSet { name: String },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("{0}")]
-    SignIn(String),
+    #[error(transparent)]
+    SignIn(#[from] crate::payer::recipe::RecipeError),
 }
 
 impl Features {

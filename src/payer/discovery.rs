@@ -104,26 +104,67 @@ pub struct Fetched {
     pub failure: Option<crate::payer::http::HttpError>,
 }
 
+/// A discovery document that cannot be read as the JSON object it must be: `what` it is,
+/// where, and why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct Unusable {
+    pub what: &'static str,
+    pub url: String,
+    pub why: Why,
+}
+
+/// Why a discovery document cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// No usable answer came (onramp could not test).
+    NoAnswer(String),
+    /// The body is not JSON, or there is nothing to fetch.
+    Problem(String),
+    /// An answer other than 200.
+    Status(u16),
+    /// No status at all.
+    Silent,
+    /// JSON, but not an object.
+    NotObject,
+}
+
+impl Unusable {
+    fn describe(&self) -> String {
+        let (what, url) = (self.what, &self.url);
+        match &self.why {
+            Why::NoAnswer(failure) => format!("{what}: {failure}"),
+            Why::Problem(problem) => format!("{what} ({url}): {problem}"),
+            Why::Status(status) => format!("{what} ({url}) answered {status}, not 200"),
+            Why::Silent => format!("{what} ({url}) did not answer"),
+            Why::NotObject => format!("{what} ({url}) is not a JSON object"),
+        }
+    }
+}
+
 impl Fetched {
     /// The JSON object, or what is wrong instead.
-    pub fn object(&self, what: &str) -> Result<&serde_json::Map<String, Value>, String> {
+    pub fn object(&self, what: &'static str) -> Result<&serde_json::Map<String, Value>, Unusable> {
+        let unusable = |why: Why| Unusable {
+            what,
+            url: self.url.clone(),
+            why,
+        };
         if let Some(failure) = &self.failure {
-            return Err(format!("{what}: {failure}"));
+            return Err(unusable(Why::NoAnswer(failure.to_string())));
         }
         if let Some(problem) = &self.problem {
-            return Err(format!("{what} ({}): {problem}", self.url));
+            return Err(unusable(Why::Problem(problem.clone())));
         }
         match self.status {
             Some(200) => {}
-            Some(status) => {
-                return Err(format!("{what} ({}) answered {status}, not 200", self.url));
-            }
-            None => return Err(format!("{what} ({}) did not answer", self.url)),
+            Some(status) => return Err(unusable(Why::Status(status))),
+            None => return Err(unusable(Why::Silent)),
         }
         self.json
             .as_ref()
             .and_then(Value::as_object)
-            .ok_or_else(|| format!("{what} ({}) is not a JSON object", self.url))
+            .ok_or_else(|| unusable(Why::NotObject))
     }
 
     fn media_type(&self) -> String {
@@ -148,7 +189,7 @@ fn strings(value: Option<&Value>) -> Option<Vec<&str>> {
 pub fn smart_required_fields(smart: &Fetched) -> Result<(), Vec<String>> {
     let config = smart
         .object("the SMART configuration")
-        .map_err(|p| vec![p])?;
+        .map_err(|p| vec![p.to_string()])?;
     let mut problems = Vec::new();
     if smart.media_type() != "application/json" {
         problems.push(format!(
@@ -195,7 +236,7 @@ pub fn smart_required_fields(smart: &Fetched) -> Result<(), Vec<String>> {
 pub fn smart_pkce(smart: &Fetched) -> Result<(), Vec<String>> {
     let config = smart
         .object("the SMART configuration")
-        .map_err(|p| vec![p])?;
+        .map_err(|p| vec![p.to_string()])?;
     let mut problems = Vec::new();
     let grants = strings(config.get("grant_types_supported")).unwrap_or_default();
     if !grants.contains(&"authorization_code") {
@@ -228,7 +269,7 @@ pub fn smart_pkce(smart: &Fetched) -> Result<(), Vec<String>> {
 pub fn smart_openid_fields(smart: &Fetched) -> Result<(), Vec<String>> {
     let config = smart
         .object("the SMART configuration")
-        .map_err(|p| vec![p])?;
+        .map_err(|p| vec![p.to_string()])?;
     let capabilities = strings(config.get("capabilities")).unwrap_or_default();
     if !capabilities.contains(&"sso-openid-connect") {
         return Ok(());
@@ -260,7 +301,7 @@ pub fn smart_issuer_without_openid(smart: &Fetched) -> Option<String> {
 }
 
 /// The CARIN IG's SMART capabilities the configuration does not offer.
-pub fn smart_missing_carin_capabilities(smart: &Fetched) -> Result<Vec<&'static str>, String> {
+pub fn smart_missing_carin_capabilities(smart: &Fetched) -> Result<Vec<&'static str>, Unusable> {
     let config = smart.object("the SMART configuration")?;
     let capabilities = strings(config.get("capabilities")).unwrap_or_default();
     Ok(CARIN_SMART_CAPABILITIES
@@ -380,7 +421,7 @@ impl ServerCapability {
 pub fn capability_statement(metadata: &Fetched) -> Result<ServerCapability, Vec<String>> {
     let statement = metadata
         .object("the CapabilityStatement")
-        .map_err(|p| vec![p])?;
+        .map_err(|p| vec![p.to_string()])?;
     let mut problems = Vec::new();
     let media = metadata.media_type();
     if media != "application/fhir+json" && media != "application/json" {

@@ -191,11 +191,23 @@ pub struct Recipe {
     pub tags: Vec<String>,
 }
 
+/// Why the features' sign-in cannot be used: the features are written wrong (usage).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RecipeError {
+    /// A step of the `@sign-in` scenario is of the language but written wrong.
+    #[error("{at}: {problem}")]
+    Step { at: String, problem: String },
+    #[error(
+        "more than one scenario is tagged @{SIGN_IN_TAG} ({places}); the sign-in is defined in one place"
+    )]
+    Several { places: String },
+}
+
 impl Recipe {
     /// The one scenario tagged `@sign-in` among `features` (whatever tags select for the
     /// run). `Ok(None)` when there is none; an error when there are several or a step of
     /// the language is written wrong.
-    pub fn find(features: &[gherkin::Feature]) -> Result<Option<Recipe>, String> {
+    pub fn find(features: &[gherkin::Feature]) -> Result<Option<Recipe>, RecipeError> {
         let mut found: Vec<(&gherkin::Feature, &gherkin::Scenario, Vec<String>)> = Vec::new();
         for feature in features {
             let scenarios = feature.scenarios.iter().map(|s| (s, None)).chain(
@@ -240,10 +252,10 @@ impl Recipe {
                         }),
                         Ok(None) => {}
                         Err(problem) => {
-                            return Err(format!(
-                                "{}: {problem}",
-                                place(feature, step.position.line)
-                            ));
+                            return Err(RecipeError::Step {
+                                at: place(feature, step.position.line),
+                                problem,
+                            });
                         }
                     }
                 }
@@ -253,14 +265,13 @@ impl Recipe {
                     tags: tags.clone(),
                 }))
             }
-            several => Err(format!(
-                "more than one scenario is tagged @{SIGN_IN_TAG} ({}); the sign-in is defined in one place",
-                several
+            several => Err(RecipeError::Several {
+                places: several
                     .iter()
                     .map(|(f, s, _)| place(f, s.position.line))
                     .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+                    .join(", "),
+            }),
         }
     }
 
@@ -489,7 +500,9 @@ mod tests {
             vec![Action::Start, Action::Open, Action::Click("Go".into())]
         );
         assert_eq!(recipe.steps[2].line, 7);
-        let twice = Recipe::find(&[feature.clone(), feature]).expect_err("two");
+        let twice = Recipe::find(&[feature.clone(), feature])
+            .expect_err("two")
+            .to_string();
         assert!(twice.contains("more than one"), "{twice}");
     }
 }

@@ -76,7 +76,7 @@ async fn smart_carin(world: &mut OnrampWorld, step: &Step) {
     let result = async {
         let ctx = world.ctx()?;
         match discovery::smart_missing_carin_capabilities(ctx.smart_configuration().await?) {
-            Err(problem) => Err(StepFailure::blocked(problem)),
+            Err(problem) => Err(StepFailure::blocked(problem.to_string())),
             Ok(missing) if missing.is_empty() => Ok(()),
             Ok(missing) => Err(StepFailure::warning(format!(
                 "the SMART capabilities lack {} (CARIN BB 2.0.0, Authorization: a payer supports standalone launch of confidential apps, OpenID Connect, offline access and patient context)",
@@ -120,7 +120,7 @@ async fn metadata_oauth(world: &mut OnrampWorld, step: &Step) {
         let smart = ctx.smart_configuration().await?;
         let config = smart
             .object("the SMART configuration")
-            .map_err(StepFailure::blocked)?;
+            .map_err(|e| StepFailure::blocked(e.to_string()))?;
         let (Some(authorize), Some(token)) = (&capability.oauth_authorize, &capability.oauth_token)
         else {
             return Err(StepFailure::warning(
