@@ -15,22 +15,8 @@ pub const MANIFEST_NAME: &str = "onboarding.toml";
 /// Smallest logo side the checklist accepts, in pixels.
 pub const LOGO_MIN: u32 = 256;
 
-/// Why a manifest could not be read at all (a missing item is not an error).
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    #[error("cannot read the onboarding manifest {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
-    Invalid {
-        path: PathBuf,
-        line: Option<usize>,
-        message: String,
-    },
-}
+/// Why the onboarding manifest cannot be used.
+pub type ManifestError = crate::infra::file::FileError;
 
 /// The manifest as written.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -238,6 +224,7 @@ pub fn check(path: Option<&Path>, list: &ItemList) -> Result<Checklist, Manifest
         return Ok(absent(list));
     };
     let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        what: "onboarding manifest",
         path: path.to_owned(),
         source,
     })?;

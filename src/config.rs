@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::infra::file::FileError;
+
 pub use crate::payer::http::HttpSettings;
 pub use crate::payer::oauth::ClientAuth;
 use toml::Spanned;
@@ -59,18 +61,8 @@ pub enum ConfigError {
         built_in_names().join(", ")
     )]
     UnknownTarget { name: String },
-    #[error("cannot read the target file {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
-    Invalid {
-        path: PathBuf,
-        line: Option<usize>,
-        message: String,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("{}", missing_message(path, variables))]
     MissingVariables {
         path: PathBuf,
@@ -264,7 +256,8 @@ impl Target {
 
     /// Read a TOML target file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
+            what: "target file",
             path: path.to_owned(),
             source,
         })?;
@@ -277,7 +270,7 @@ impl Target {
         path: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let mut file: TargetFile = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        let mut file: TargetFile = toml::from_str(text).map_err(|e| FileError::Invalid {
             path: path.to_owned(),
             line: e.span().map(|s| line_of(text, s.start)),
             message: e.message().to_owned(),
@@ -351,11 +344,11 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn invalid(&self, span: Option<std::ops::Range<usize>>, message: String) -> ConfigError {
-        ConfigError::Invalid {
+        ConfigError::File(FileError::Invalid {
             path: self.path.to_owned(),
             line: span.map(|s| line_of(self.text, s.start)),
             message,
-        }
+        })
     }
 
     /// A string value with `${VAR}` expanded; a missing variable is remembered (and the
@@ -734,10 +727,12 @@ impl Reader<'_> {
                 ),
             )
         })?;
-        crate::checklist::ItemList::parse(&text).map_err(|e| ConfigError::Invalid {
-            path: path.clone(),
-            line: None,
-            message: format!("the checklist named by payer.checklist: {e}"),
+        crate::checklist::ItemList::parse(&text).map_err(|e| {
+            ConfigError::File(FileError::Invalid {
+                path: path.clone(),
+                line: None,
+                message: format!("the checklist named by payer.checklist: {e}"),
+            })
         })
     }
 
