@@ -501,25 +501,28 @@ async fn sessions_open_and_close_while_others_work() {
         let site = site.clone();
         tokio::spawn(async move {
             let _permit = permits.acquire_owned().await.expect("a permit");
-            let browser = Browser::open(&url, &options)
-                .await
-                .map_err(|e| format!("job {job} open: {}", onramp::infra::text::with_causes(&e)))?;
+            let browser = Browser::open(&url, &options).await.map_err(|e| {
+                format!("job {job} open: {}", onramp::infra::cause::with_causes(&e))
+            })?;
             for round in 0..3 {
                 browser
                     .goto(&format!("{site}/set?v={job}-{round}"))
                     .await
                     .map_err(|e| {
-                        format!("job {job} goto: {}", onramp::infra::text::with_causes(&e))
+                        format!("job {job} goto: {}", onramp::infra::cause::with_causes(&e))
                     })?;
                 let _ = browser.screenshot().await;
                 browser.forget_sign_ins().await.map_err(|e| {
-                    format!("job {job} forget: {}", onramp::infra::text::with_causes(&e))
+                    format!(
+                        "job {job} forget: {}",
+                        onramp::infra::cause::with_causes(&e)
+                    )
                 })?;
             }
             browser
                 .close()
                 .await
-                .map_err(|e| format!("job {job} close: {}", onramp::infra::text::with_causes(&e)))
+                .map_err(|e| format!("job {job} close: {}", onramp::infra::cause::with_causes(&e)))
         })
     });
     let failures: Vec<String> = futures_util::future::join_all(jobs)

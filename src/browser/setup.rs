@@ -49,7 +49,7 @@ pub enum BrowserError {
         #[source]
         source: Box<fantoccini::error::CmdError>,
     },
-    #[error("timed out after {} waiting for {what}", crate::infra::text::seconds(*waited))]
+    #[error("timed out after {} waiting for {what}", crate::infra::words::seconds(*waited))]
     Timeout { what: String, waited: Duration },
     #[error("the page at {url} has no {what}")]
     Missing { what: String, url: String },

@@ -1,8 +1,10 @@
 //! The small infrastructure every layer may use and which uses none of them: atomic file
 //! writes ([`atomic`]), `${NAME}` in user files ([`env`]), a user file that cannot be used ([`file`]), exit codes ([`exit`]), whose fault a "no" is ([`fault`]), signals ([`stop`]), values never printed
-//! ([`secret`]), the terminal ([`console`]) and outside text made inert ([`text`]).
+//! ([`secret`]), the terminal ([`console`]) outside text made inert ([`text`]), how onramp writes durations, counts and lists
+//! ([`words`]), and an error told with its causes ([`cause`]).
 
 pub mod atomic;
+pub mod cause;
 pub mod console;
 pub mod env;
 pub mod exit;
@@ -11,3 +13,4 @@ pub mod file;
 pub mod secret;
 pub mod stop;
 pub mod text;
+pub mod words;

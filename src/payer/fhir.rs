@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::infra::fault::FailureKind;
 use crate::infra::secret::Secret;
-use crate::infra::text::listed;
+use crate::infra::words::listed;
 use crate::payer::failure::StepFailure;
 use crate::payer::http::{Http, HttpError, Request, Response};
 use crate::validate::{Finding, Tier, Validator};

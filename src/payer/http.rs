@@ -78,7 +78,7 @@ pub enum HttpError {
     #[error("cannot reach {url}: {reason}")]
     Unreachable { url: String, reason: String },
     /// Connected (or connecting), but no whole answer within the target's timeouts.
-    #[error("{url} did not answer within {}", crate::infra::text::seconds(*timeout))]
+    #[error("{url} did not answer within {}", crate::infra::words::seconds(*timeout))]
     Timeout { url: String, timeout: Duration },
     #[error(
         "{url} answered with more than {} MiB, onramp's limit ([http] max_response_mib); onramp stops reading there",

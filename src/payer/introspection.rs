@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::failure::StepFailure;
-use crate::infra::text::listed;
+use crate::infra::words::listed;
 
 /// What the token response said of a token, for its introspection to agree with.
 #[derive(Debug)]

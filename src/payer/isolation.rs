@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::failure::StepFailure;
-use crate::infra::text::listed;
+use crate::infra::words::listed;
 
 /// Whose data to look for: a member's Patient id, and the ids of their `kind` resources
 /// (those that name them as patient, subject or beneficiary, or their Patient itself).

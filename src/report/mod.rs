@@ -146,7 +146,7 @@ pub fn write_run(
     match written {
         Ok(result) => result,
         Err(panic) => {
-            let message = crate::infra::text::panic_message(&*panic);
+            let message = crate::infra::cause::panic_message(&*panic);
             summary.errors.push(format!(
                 "onramp failed while writing the report ({message}); summary.json holds the run. This is a defect in onramp: please report it"
             ));

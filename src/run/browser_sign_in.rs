@@ -353,7 +353,7 @@ impl SignIn {
                 // answered) or the member's details do not fit, not that a rule was broken.
                 return Err(StepFailure::usage(format!(
                     "the sign-in's steps ran to their end, but after {} waiting for {what} the browser is at {at}, showing: {shown}\nthe page offers {offers}; the sign-in in the features may lack a step, or the target's member details may be wrong (see the screenshot)",
-                    crate::infra::text::seconds(waited),
+                    crate::infra::words::seconds(waited),
                 )));
             }
             Err(other) => return Err(environment(other)),

@@ -41,7 +41,7 @@ pub async fn dry_run(plan: &Plan) -> Result<DryRun, RunError> {
         text,
         "  features: {}; {} selected",
         plan.features_source,
-        crate::infra::text::plural(selected.len(), "scenario")
+        crate::infra::words::plural(selected.len(), "scenario")
     );
     let members: Vec<&str> = target.members.iter().map(|m| m.label.as_str()).collect();
     let _ = writeln!(
@@ -95,10 +95,10 @@ pub async fn dry_run(plan: &Plan) -> Result<DryRun, RunError> {
     let _ = writeln!(
         text,
         "  timeouts: HTTP {} (connect {}), {} retries; browser {}",
-        crate::infra::text::seconds(target.http.timeout),
-        crate::infra::text::seconds(target.http.connect_timeout),
+        crate::infra::words::seconds(target.http.timeout),
+        crate::infra::words::seconds(target.http.connect_timeout),
         target.http.retries,
-        crate::infra::text::seconds(target.browser_timeout)
+        crate::infra::words::seconds(target.browser_timeout)
     );
     let _ = writeln!(text, "  report: {}/", plan.dir.display());
     let _ = writeln!(text, "  scenarios, in the order they run:");

@@ -15,7 +15,7 @@ pub enum RunError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Features(#[from] FeaturesError),
-    #[error("{} of the features {} no step definition (nothing was run):\n{}", crate::infra::text::plural(steps.len(), "step"), if steps.len() == 1 { "has" } else { "have" }, steps.iter().map(|s| format!("  {s}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{} of the features {} no step definition (nothing was run):\n{}", crate::infra::words::plural(steps.len(), "step"), if steps.len() == 1 { "has" } else { "have" }, steps.iter().map(|s| format!("  {s}")).collect::<Vec<_>>().join("\n"))]
     Unbound { steps: Vec<Unbound> },
     #[error("the sign-in needs a browser, and none can start (nothing was run)")]
     Tools(#[source] crate::browser::BrowserError),

@@ -53,7 +53,7 @@ impl Ended {
             Ended::Deadline => {
                 collected.errors.push(format!(
                     "the run reached its --deadline of {} and was stopped there; the scenarios it had not finished are not in this report",
-                    crate::infra::text::seconds(deadline.unwrap_or_default())
+                    crate::infra::words::seconds(deadline.unwrap_or_default())
                 ));
                 None
             }
@@ -154,7 +154,7 @@ async fn caught<T>(future: impl Future<Output = T>) -> Result<T, String> {
     std::panic::AssertUnwindSafe(future)
         .catch_unwind()
         .await
-        .map_err(|panic| crate::infra::text::panic_message(&*panic))
+        .map_err(|panic| crate::infra::cause::panic_message(&*panic))
 }
 
 #[cfg(test)]
@@ -174,7 +174,7 @@ mod tests {
         let formatted =
             std::panic::catch_unwind(|| panic!("page {} of {}", 2, 3)).expect_err("panics");
         assert_eq!(
-            crate::infra::text::panic_message(&*formatted),
+            crate::infra::cause::panic_message(&*formatted),
             "page 2 of 3"
         );
     }

@@ -203,7 +203,7 @@ pub async fn reach(endpoints: &[(&str, &Url)], settings: &HttpSettings) -> Vec<R
             return vec![Reach {
                 name: "HTTP client".into(),
                 origin: String::new(),
-                outcome: Err(crate::infra::text::with_causes(&error)),
+                outcome: Err(crate::infra::cause::with_causes(&error)),
             }];
         }
     };
@@ -246,7 +246,7 @@ pub async fn reach(endpoints: &[(&str, &Url)], settings: &HttpSettings) -> Vec<R
 /// port refuses, TLS failed, or nothing came in time.
 fn no_answer(error: &reqwest::Error, url: &Url, settings: &HttpSettings, took: Duration) -> String {
     let host = url.host_str().unwrap_or_default();
-    let causes = crate::infra::text::with_causes(error);
+    let causes = crate::infra::cause::with_causes(error);
     let lower = causes.to_lowercase();
     // The deepest cause says it plainest ("Name or service not known", "invalid peer
     // certificate: UnknownIssuer").
@@ -275,12 +275,12 @@ fn no_answer(error: &reqwest::Error, url: &Url, settings: &HttpSettings, took: D
     } else if error.is_timeout() && error.is_connect() {
         format!(
             "no connection to {host} within {} ([http] connect_timeout)",
-            crate::infra::text::seconds(settings.connect_timeout.min(settings.timeout))
+            crate::infra::words::seconds(settings.connect_timeout.min(settings.timeout))
         )
     } else if error.is_timeout() {
         format!(
             "{host} took the connection but gave no answer within {} ([http] timeout)",
-            crate::infra::text::seconds(took)
+            crate::infra::words::seconds(took)
         )
     } else {
         format!("no answer from {host} ({root})")

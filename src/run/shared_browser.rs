@@ -178,5 +178,5 @@ impl SharedBrowser {
 /// A browser that cannot start or act is the environment's problem, told with what the
 /// WebDriver or Chromium said of it.
 pub fn environment(error: BrowserError) -> StepFailure {
-    StepFailure::environment(crate::infra::text::with_causes(&error))
+    StepFailure::environment(crate::infra::cause::with_causes(&error))
 }

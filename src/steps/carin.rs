@@ -9,7 +9,7 @@ use cucumber::{then, when};
 use serde_json::Value;
 
 use super::world::{OnrampWorld, Searched};
-use crate::infra::text::listed;
+use crate::infra::words::listed;
 use crate::payer::search::{self, DatePrefix, ParamType, Parameter, key};
 use crate::run::StepFailure;
 use crate::run::context::RunContext;

@@ -5,7 +5,7 @@ use cucumber::gherkin::Step;
 use cucumber::{then, when};
 
 use super::world::OnrampWorld;
-use crate::infra::text::listed;
+use crate::infra::words::listed;
 use crate::payer::discovery;
 use crate::run::StepFailure;
 use crate::run::verdict;

@@ -9,7 +9,7 @@ use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
 use super::world::{Asked, OnrampWorld};
-use crate::infra::text::listed;
+use crate::infra::words::listed;
 use crate::payer::isolation::{Owner, Way};
 use crate::run::StepFailure;
 use crate::run::context::RunContext;

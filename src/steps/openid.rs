@@ -7,7 +7,7 @@ use cucumber::{given, then};
 use serde_json::Value;
 
 use super::world::{OnrampWorld, http_failure};
-use crate::infra::text::listed;
+use crate::infra::words::listed;
 use crate::payer::id_token::{self, IdToken};
 use crate::run::StepFailure;
 use crate::run::session::Grant;

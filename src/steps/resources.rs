@@ -5,7 +5,7 @@ use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
 use super::world::OnrampWorld;
-use crate::infra::text::listed;
+use crate::infra::words::listed;
 use crate::payer::access::{self, Verdict};
 use crate::payer::fhir::SearchResult;
 use crate::run::StepFailure;
