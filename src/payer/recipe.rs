@@ -56,7 +56,11 @@ impl Action {
     /// Parse a step's text (without its keyword), with the step's table if it has one.
     /// `Ok(None)`: not a step of the sign-in language. `Err`: one of its steps, written
     /// wrong (the message says how to write it).
-    pub fn parse(text: &str, table: Option<&[Vec<String>]>) -> Result<Option<Action>, String> {
+    pub fn parse(text: &str, table: Option<&[Vec<String>]>) -> Result<Option<Action>, Miswritten> {
+        Self::read(text, table).map_err(Miswritten)
+    }
+
+    fn read(text: &str, table: Option<&[Vec<String>]>) -> Result<Option<Action>, String> {
         let text = text.trim();
         if text == "the app starts an authorization request" {
             return Ok(Some(Action::Start));
@@ -191,6 +195,11 @@ pub struct Recipe {
     pub tags: Vec<String>,
 }
 
+/// A step of the sign-in language written wrong: the message says how to write it (usage).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct Miswritten(pub String);
+
 /// Why the features' sign-in cannot be used: the features are written wrong (usage).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RecipeError {
@@ -251,7 +260,7 @@ impl Recipe {
                             line: step.position.line,
                         }),
                         Ok(None) => {}
-                        Err(problem) => {
+                        Err(Miswritten(problem)) => {
                             return Err(RecipeError::Step {
                                 at: place(feature, step.position.line),
                                 problem,
@@ -456,9 +465,13 @@ mod tests {
 
     #[test]
     fn badly_written_steps_say_how_to_write_them() {
-        let error = Action::parse("the member clicks Verify", None).expect_err("unquoted");
+        let error = Action::parse("the member clicks Verify", None)
+            .expect_err("unquoted")
+            .to_string();
         assert!(error.contains("the member clicks \"TEXT\""), "{error}");
-        let error = Action::parse("the member fills in:", None).expect_err("no table");
+        let error = Action::parse("the member fills in:", None)
+            .expect_err("no table")
+            .to_string();
         assert!(error.contains("table"), "{error}");
     }
 

@@ -61,7 +61,7 @@ pub fn unbound_steps<W: Steps>(
                     match crate::payer::recipe::Action::parse(&step.value, table) {
                         Ok(Some(_)) => continue,
                         Ok(None) => "not a step of the sign-in language".to_owned(),
-                        Err(why) => why,
+                        Err(why) => why.to_string(),
                     }
                 }
                 Ok(None) => "no step definition matches it".to_owned(),

@@ -70,15 +70,21 @@ fn is_supported_scope(scope: &str) -> bool {
 }
 
 /// Parse a query or form body strictly: every parameter once (RFC 6749 §3.1).
-pub(crate) fn parameters(raw: &str) -> Result<HashMap<String, String>, String> {
+pub(crate) fn parameters(raw: &str) -> Result<HashMap<String, String>, Repeated> {
     let mut seen = HashMap::new();
     for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
         if seen.insert(name.to_string(), value.into_owned()).is_some() {
-            return Err(format!("the parameter `{name}` appears more than once"));
+            return Err(Repeated(name.into_owned()));
         }
     }
     Ok(seen)
 }
+
+/// A parameter sent twice (RFC 6749 §3.1: request and response parameters MUST NOT be
+/// included more than once).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the parameter `{0}` appears more than once")]
+pub(crate) struct Repeated(pub String);
 
 fn error_page(
     state: &State,
@@ -147,7 +153,7 @@ fn request(state: &State, query: Option<&str>) -> Result<SignIn, Response> {
             state,
             StatusCode::BAD_REQUEST,
             "Bad sign-in request",
-            &problem,
+            &problem.to_string(),
             "Go back to the app and start again.",
         )
     })?;
@@ -645,7 +651,7 @@ fn form(
             state,
             StatusCode::BAD_REQUEST,
             "Bad form",
-            &problem,
+            &problem.to_string(),
             "Use the form on the page.",
         )),
     }

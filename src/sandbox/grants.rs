@@ -226,6 +226,12 @@ fn make_room<V>(map: &mut HashMap<String, V>, expired: impl Fn(&V) -> bool) -> b
     map.len() < CAPACITY
 }
 
+/// A token another client holds, asked to be revoked (RFC 7009 §2.1: the server verifies
+/// that the token was issued to the client asking).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the token was issued to another client")]
+pub struct OtherClients;
+
 impl Grants {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner
@@ -508,11 +514,11 @@ impl Grants {
     /// Revoke a token of `client_id` (RFC 7009 §2.1): an access token alone, or a refresh
     /// token with every access token of its grant. Unknown tokens are no error (§2.2);
     /// another client's token is, and stays live.
-    pub fn revoke(&self, token: &str, client_id: &str) -> Result<(), String> {
+    pub fn revoke(&self, token: &str, client_id: &str) -> Result<(), OtherClients> {
         let mut inner = self.lock();
         if let Some(access) = inner.access.get(token) {
             if access.authorization.client_id != client_id {
-                return Err("the token was issued to another client".into());
+                return Err(OtherClients);
             }
             if let Some(access) = inner.access.remove(token) {
                 let now = Instant::now();
@@ -522,7 +528,7 @@ impl Grants {
             }
         } else if let Some(refresh) = inner.refresh.get(token) {
             if refresh.authorization.client_id != client_id {
-                return Err("the token was issued to another client".into());
+                return Err(OtherClients);
             }
             let grant = refresh.authorization.grant;
             inner.refresh.remove(token);

@@ -257,7 +257,7 @@ fn form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAu
     }
     let text = std::str::from_utf8(body)
         .map_err(|_| OAuthError::invalid_request("the request body is not UTF-8"))?;
-    parameters(text).map_err(OAuthError::invalid_request)
+    parameters(text).map_err(|e| OAuthError::invalid_request(e.to_string()))
 }
 
 /// How PKCE is judged, faults included.
@@ -384,7 +384,7 @@ pub(crate) async fn revoke(
         state
             .grants
             .revoke(token, &client_id)
-            .map_err(OAuthError::invalid_request)
+            .map_err(|e| OAuthError::invalid_request(e.to_string()))
     })();
     match revoked {
         Ok(()) => {

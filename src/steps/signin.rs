@@ -36,7 +36,7 @@ async fn act(world: &mut OnrampWorld, step: &Step) -> Result<(), StepFailure> {
     let ctx = world.ctx()?;
     let table = step.table.as_ref().map(|t| t.rows.as_slice());
     let action = Action::parse(&step.value, table)
-        .map_err(StepFailure::usage)?
+        .map_err(|e| StepFailure::usage(e.to_string()))?
         .ok_or_else(|| StepFailure::usage("not a step of the sign-in language"))?;
     match action {
         Action::Start => {

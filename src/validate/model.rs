@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::fhirpath::Compiled;
+use super::fhirpath::{Compiled, NotCompiled};
 
 /// The derived rules as committed.
 pub const STRUCTURE_JSON: &str = include_str!("../../schemas/fhir.r4.structure.json");
@@ -414,7 +414,7 @@ pub struct Constraint {
     /// Only `error` constraints are applied; `warning`s are best practice.
     pub error: bool,
     /// The compiled expression, or why it cannot be evaluated.
-    pub compiled: Result<Compiled, String>,
+    pub compiled: Result<Compiled, NotCompiled>,
 }
 
 /// All of it.

@@ -9,3 +9,9 @@ use super::parse::Expr;
 pub struct Compiled {
     pub(super) expr: Expr,
 }
+
+/// Why a constraint is never evaluated: it cannot be parsed, or calls a function the
+/// evaluator does not have (counted as "not evaluated", never guessed).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct NotCompiled(pub String);

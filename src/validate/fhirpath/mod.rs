@@ -15,16 +15,16 @@ mod eval;
 pub use eval::days_in_month;
 mod parse;
 
-pub use compiled::Compiled;
+pub use compiled::{Compiled, NotCompiled};
 use eval::Stop;
 pub use eval::{Env, Host, Node};
 pub use parse::Expr;
 use parse::parse;
 
 /// Parse `text` and check that every function it calls is one the evaluator has.
-pub fn compile(text: &str) -> Result<Compiled, String> {
-    let expr = parse(text).map_err(|e| format!("cannot parse: {e}"))?;
-    check_functions(&expr)?;
+pub fn compile(text: &str) -> Result<Compiled, NotCompiled> {
+    let expr = parse(text).map_err(|e| NotCompiled(format!("cannot parse: {e}")))?;
+    check_functions(&expr).map_err(NotCompiled)?;
     Ok(Compiled { expr })
 }
 
