@@ -13,6 +13,9 @@ use std::sync::LazyLock;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::failure::StepFailure;
+use crate::infra::words::listed;
+
 /// The CapabilityStatement of the CARIN IG, as `instantiates` names it.
 pub const CARIN_CAPABILITY: &str = "http://hl7.org/fhir/us/carin-bb/CapabilityStatement/c4bb";
 /// The SMART capabilities the CARIN IG asks a payer's server to support.
@@ -504,9 +507,54 @@ pub fn capability_missing(capability: &ServerCapability, required: &[String]) ->
     problems
 }
 
+/// SMART App Launch 2.0: the CapabilityStatement's `oauth-uris` extension (kept for apps
+/// that read the endpoints there) names the same authorize and token endpoints as the SMART
+/// configuration. Without the extension, a SHOULD the server misses; without either
+/// endpoint in the configuration, nothing to compare (its own check reports that).
+pub fn oauth_uris_agree(capability: &ServerCapability, smart: &Fetched) -> Result<(), StepFailure> {
+    let config = smart
+        .object("the SMART configuration")
+        .map_err(|e| StepFailure::blocked(e.to_string()))?;
+    let (Some(authorize), Some(token)) = (&capability.oauth_authorize, &capability.oauth_token)
+    else {
+        return Err(StepFailure::warning(
+            "the CapabilityStatement has no oauth-uris extension with authorize and token; SMART App Launch 2.0 keeps it for apps that read the endpoints there",
+        ));
+    };
+    let mut differ = Vec::new();
+    let mut compared = 0;
+    for (name, said, field) in [
+        ("authorize", authorize, "authorization_endpoint"),
+        ("token", token, "token_endpoint"),
+    ] {
+        let Some(other) = config.get(field).and_then(|v| v.as_str()) else {
+            continue;
+        };
+        compared += 1;
+        if said != other {
+            differ.push(format!(
+                "oauth-uris {name} is {said}, the SMART configuration's {field} is {other}"
+            ));
+        }
+    }
+    if compared == 0 {
+        Err(StepFailure::blocked(
+            "the SMART configuration names no endpoint to compare",
+        ))
+    } else if differ.is_empty() {
+        Ok(())
+    } else {
+        Err(StepFailure::conformance(listed(
+            "the CapabilityStatement and the SMART configuration disagree on where to authorize:",
+            &differ,
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::infra::fault::{FailureKind, Severity};
     use serde_json::json;
 
     fn fetched(body: Value) -> Fetched {
@@ -518,6 +566,40 @@ mod tests {
             problem: None,
             failure: None,
         }
+    }
+
+    /// The oauth-uris extension agrees with the SMART configuration, or says where not.
+    #[test]
+    fn the_oauth_uris_agree_with_the_smart_configuration() {
+        let capability = |authorize: Option<&str>| ServerCapability {
+            oauth_authorize: authorize.map(str::to_owned),
+            oauth_token: Some("https://x/token".into()),
+            ..ServerCapability::default()
+        };
+        let smart = fetched(json!({
+            "authorization_endpoint": "https://x/authorize",
+            "token_endpoint": "https://x/token",
+        }));
+        assert_eq!(
+            oauth_uris_agree(&capability(Some("https://x/authorize")), &smart),
+            Ok(())
+        );
+        let differ =
+            oauth_uris_agree(&capability(Some("https://y/authorize")), &smart).expect_err("differ");
+        assert_eq!(differ.kind, FailureKind::Conformance);
+        assert!(
+            differ
+                .message
+                .contains("oauth-uris authorize is https://y/authorize")
+        );
+        let missing = oauth_uris_agree(&capability(None), &smart).expect_err("no extension");
+        assert_eq!(missing.severity, Severity::Warning);
+        let nothing = oauth_uris_agree(
+            &capability(Some("https://x/authorize")),
+            &fetched(json!({})),
+        )
+        .expect_err("nothing to compare");
+        assert_eq!(nothing.kind, FailureKind::Blocked);
     }
 
     #[test]

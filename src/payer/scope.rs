@@ -10,6 +10,8 @@
 //! unqualified form). Every other scope (`openid`, `launch/patient`, `offline_access`)
 //! grants no read and is within another scope string only when it is in it.
 
+use super::failure::StepFailure;
+
 /// What a token may do with a resource type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interaction {
@@ -161,9 +163,55 @@ pub fn excluding(granted: &str, kind: &str, others: &[String]) -> Option<String>
         .then(|| kept.join(" "))
 }
 
+/// The token response's `scope` (SMART App Launch 2.0, "Obtain access token": required,
+/// because it may differ from what was asked; RFC 6749 §3.3: a space-separated string), and
+/// which of the `requested` scopes it leaves out (a server may grant less).
+pub fn granted_of<'r>(
+    scope: Option<&serde_json::Value>,
+    requested: &'r [String],
+) -> Result<Vec<&'r str>, StepFailure> {
+    match scope {
+        Some(serde_json::Value::String(granted)) => {
+            let granted: std::collections::BTreeSet<&str> = granted.split_whitespace().collect();
+            Ok(requested
+                .iter()
+                .map(String::as_str)
+                .filter(|s| !granted.contains(s))
+                .collect())
+        }
+        Some(other) => Err(StepFailure::conformance(format!(
+            "scope is {other}, not a space-separated string (RFC 6749 §3.3)"
+        ))),
+        None => Err(StepFailure::conformance(
+            "the token response has no scope (SMART App Launch 2.0, \"Obtain access token\": scope is required, because it may differ from what was asked)",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The granted scope is a string; what it leaves out of the request is said, not failed.
+    #[test]
+    fn the_granted_scope_is_read_and_compared() {
+        let requested = ["patient/*.read".to_owned(), "openid".to_owned()];
+        let granted = serde_json::json!("patient/*.read");
+        assert_eq!(granted_of(Some(&granted), &requested), Ok(vec!["openid"]));
+        let number = serde_json::json!(3);
+        assert!(
+            granted_of(Some(&number), &requested)
+                .expect_err("not a string")
+                .message
+                .contains("not a space-separated string")
+        );
+        assert!(
+            granted_of(None, &requested)
+                .expect_err("none")
+                .message
+                .contains("has no scope")
+        );
+    }
 
     #[test]
     fn v1_and_v2_scopes_grant_reads_and_searches() {

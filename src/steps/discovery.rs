@@ -117,41 +117,7 @@ async fn metadata_oauth(world: &mut OnrampWorld, step: &Step) {
     let result = async {
         let ctx = world.ctx()?;
         let capability = capability(&ctx).await?;
-        let smart = ctx.smart_configuration().await?;
-        let config = smart
-            .object("the SMART configuration")
-            .map_err(|e| StepFailure::blocked(e.to_string()))?;
-        let (Some(authorize), Some(token)) = (&capability.oauth_authorize, &capability.oauth_token)
-        else {
-            return Err(StepFailure::warning(
-                "the CapabilityStatement has no oauth-uris extension with authorize and token; SMART App Launch 2.0 keeps it for apps that read the endpoints there",
-            ));
-        };
-        let mut differ = Vec::new();
-        let mut compared = 0;
-        for (name, said, field) in [
-            ("authorize", authorize, "authorization_endpoint"),
-            ("token", token, "token_endpoint"),
-        ] {
-            // What the SMART configuration lacks is its own check's to report.
-            let Some(other) = config.get(field).and_then(|v| v.as_str()) else {
-                continue;
-            };
-            compared += 1;
-            if said != other {
-                differ.push(format!("oauth-uris {name} is {said}, the SMART configuration's {field} is {other}"));
-            }
-        }
-        if compared == 0 {
-            Err(StepFailure::blocked("the SMART configuration names no endpoint to compare"))
-        } else if differ.is_empty() {
-            Ok(())
-        } else {
-            Err(StepFailure::conformance(listed(
-                "the CapabilityStatement and the SMART configuration disagree on where to authorize:",
-                &differ,
-            )))
-        }
+        discovery::oauth_uris_agree(&capability, ctx.smart_configuration().await?)
     }
     .await;
     world.judge(step, result);
