@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use crate::payer::fhir::{ResourceSummary, SearchResult};
 
+use super::failure::StepFailure;
+
 /// The types the Patient Access API serves at the least: the payer guide's list, and what
 /// a target requires when its file names none (`[resources] required`).
 pub const REQUIRED_TYPES: [&str; 6] = [
@@ -315,9 +317,75 @@ pub fn references(result: &SearchResult, all: &BTreeMap<String, Arc<SearchResult
     verdict
 }
 
+/// A read without an access token (CARIN BB 2.0.0 CapabilityStatement, security): refused
+/// with 401, 403 or 404; a 2xx means member data is readable by anyone.
+pub fn refused_anonymously(status: u16) -> Result<(), StepFailure> {
+    match status {
+        401 | 403 | 404 => Ok(()),
+        status if (200..300).contains(&status) => Err(StepFailure::conformance(format!(
+            "the FHIR server answered {status} to a read without an access token: member data is readable by anyone"
+        ))),
+        status => Err(StepFailure::conformance(format!(
+            "the FHIR server answered {status} to a read without an access token; CARIN BB 2.0.0 (CapabilityStatement, security) says 401, 403 or 404"
+        ))),
+    }
+}
+
+/// The refusal of a read without a token, at its best: a 401 with a Bearer challenge
+/// (RFC 6750 §3, RFC 7235 §3.1: a SHOULD, so a warning); a read that was not refused leaves
+/// nothing to judge.
+pub fn challenged(status: u16, www_authenticate: Option<&str>) -> Result<(), StepFailure> {
+    if !matches!(status, 401 | 403 | 404) {
+        return Err(StepFailure::blocked("the read was not refused"));
+    }
+    match (status, www_authenticate) {
+        (401, Some(challenge)) if challenge.trim_start().len() >= 6 => Ok(()),
+        (401, _) => Err(StepFailure::warning(
+            "the 401 has no WWW-Authenticate header; RFC 6750 §3 and RFC 7235 §3.1 ask for a Bearer challenge, so that an app knows to authenticate",
+        )),
+        (status, _) => Err(StepFailure::warning(format!(
+            "the refusal is {status}; CARIN allows it, but the recommended answer is 401 with WWW-Authenticate: Bearer (RFC 6750 §3)"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A read without a token is refused with 401, 403 or 404, best with a Bearer challenge.
+    #[test]
+    fn a_read_without_a_token_is_refused_and_challenged() {
+        use crate::infra::fault::{FailureKind, Severity};
+        for status in [401, 403, 404] {
+            assert_eq!(refused_anonymously(status), Ok(()));
+        }
+        assert!(
+            refused_anonymously(200)
+                .expect_err("open")
+                .message
+                .contains("readable by anyone")
+        );
+        assert_eq!(
+            refused_anonymously(500).expect_err("500").kind,
+            FailureKind::Conformance
+        );
+        assert_eq!(challenged(401, Some("Bearer realm=\"x\"")), Ok(()));
+        assert_eq!(
+            challenged(401, None).expect_err("no challenge").severity,
+            Severity::Warning
+        );
+        assert!(
+            challenged(403, None)
+                .expect_err("403")
+                .message
+                .contains("the refusal is 403")
+        );
+        assert_eq!(
+            challenged(200, None).expect_err("not refused").kind,
+            FailureKind::Blocked
+        );
+    }
     use crate::payer::fhir::PageInfo;
 
     fn resource(kind: &str, id: &str, owners: &[&str], references: &[&str]) -> ResourceSummary {

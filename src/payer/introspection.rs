@@ -74,6 +74,36 @@ pub fn live(live: &Value, issued: &Issued<'_>, now: i64) -> Result<(), StepFailu
     }
 }
 
+/// The introspection `dead` of a revoked access token (RFC 7009 §2: a revoked token is
+/// invalid; RFC 7662 §2.2): `active: false`, and nothing more (a SHOULD).
+pub fn revoked(dead: &Value) -> Result<(), StepFailure> {
+    match dead.get("active") {
+        Some(Value::Bool(false)) => {}
+        other => {
+            return Err(StepFailure::conformance(format!(
+                "introspection of the revoked access token says active: {} (RFC 7009 §2: a revoked token is invalid; RFC 7662 §2.2: active false)",
+                other.map_or_else(|| "(missing)".into(), Value::to_string)
+            )));
+        }
+    }
+    let extra: Vec<&String> = dead
+        .as_object()
+        .map(|o| o.keys().filter(|k| *k != "active").collect())
+        .unwrap_or_default();
+    if extra.is_empty() {
+        Ok(())
+    } else {
+        Err(StepFailure::warning(format!(
+            "the answer for the revoked token also tells {}; RFC 7662 §2.2 says an inactive token's answer SHOULD NOT say more than active: false",
+            extra
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +146,21 @@ mod tests {
                 failure.message
             );
         }
+    }
+
+    #[test]
+    fn a_revoked_token_is_inactive_and_says_nothing_more() {
+        assert_eq!(revoked(&serde_json::json!({"active": false})), Ok(()));
+        let live = revoked(&serde_json::json!({"active": true})).expect_err("live");
+        assert_eq!(live.kind, FailureKind::Conformance);
+        assert!(live.message.contains("active: true"), "{}", live.message);
+        let chatty = revoked(&serde_json::json!({"active": false, "scope": "openid"}))
+            .expect_err("says more");
+        assert_eq!(chatty.severity, crate::infra::fault::Severity::Warning);
+        assert!(
+            chatty.message.contains("also tells scope"),
+            "{}",
+            chatty.message
+        );
     }
 }

@@ -5,6 +5,7 @@ use cucumber::{given, then, when};
 use url::Url;
 
 use super::world::{OnrampWorld, http_failure};
+use crate::payer::access;
 use crate::run::StepFailure;
 use crate::run::verdict;
 
@@ -40,36 +41,14 @@ fn response(world: &OnrampWorld) -> Result<&crate::payer::http::Response, StepFa
 
 #[then("the FHIR server refuses it with 401, 403 or 404")]
 async fn refused_anonymously(world: &mut OnrampWorld, step: &Step) {
-    let result = (|| match response(world)?.status {
-        // CARIN BB 2.0.0 CapabilityStatement, security: 401, 403 or 404.
-        401 | 403 | 404 => Ok(()),
-        status if (200..300).contains(&status) => Err(StepFailure::conformance(format!(
-            "the FHIR server answered {status} to a read without an access token: member data is readable by anyone"
-        ))),
-        status => Err(StepFailure::conformance(format!(
-            "the FHIR server answered {status} to a read without an access token; CARIN BB 2.0.0 (CapabilityStatement, security) says 401, 403 or 404"
-        ))),
-    })();
+    let result = response(world).and_then(|r| access::refused_anonymously(r.status));
     world.judge(step, result);
 }
 
 #[then("the refusal is a 401 with a WWW-Authenticate challenge")]
 async fn challenged(world: &mut OnrampWorld, step: &Step) {
-    let result = (|| {
-        let response = response(world)?;
-        if !matches!(response.status, 401 | 403 | 404) {
-            return Err(StepFailure::blocked("the read was not refused"));
-        }
-        match (response.status, response.header("www-authenticate")) {
-            (401, Some(challenge)) if challenge.trim_start().len() >= 6 => Ok(()),
-            (401, _) => Err(StepFailure::warning(
-                "the 401 has no WWW-Authenticate header; RFC 6750 §3 and RFC 7235 §3.1 ask for a Bearer challenge, so that an app knows to authenticate",
-            )),
-            (status, _) => Err(StepFailure::warning(format!(
-                "the refusal is {status}; CARIN allows it, but the recommended answer is 401 with WWW-Authenticate: Bearer (RFC 6750 §3)"
-            ))),
-        }
-    })();
+    let result =
+        response(world).and_then(|r| access::challenged(r.status, r.header("www-authenticate")));
     world.judge(step, result);
 }
 
