@@ -1173,7 +1173,7 @@ static FUNCTIONS: &[Function] = &[
     Function { name: "trace", arity: 1..=2, apply: f_trace },
     Function { name: "ofType", arity: 1..=1, apply: f_of_type },
     Function { name: "is", arity: 1..=1, apply: f_is },
-    Function { name: "as", arity: 1..=1, apply: f_as },
+    Function { name: "as", arity: 1..=1, apply: f_of_type },
     Function { name: "hasValue", arity: 0..=0, apply: f_has_value },
     Function { name: "getValue", arity: 0..=0, apply: f_get_value },
     Function { name: "children", arity: 0..=0, apply: f_children },
@@ -1490,7 +1490,7 @@ fn f_trace<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
     Ok(input.to_vec())
 }
 
-/// `ofType()`
+/// `ofType()` and `as()`: the items of the type named (`as` on one item is `ofType` on it).
 fn f_of_type<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
     let input = c.input;
     let args = c.args;
@@ -1517,21 +1517,6 @@ fn f_is<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
             [one] => vec![Item::Bool(is_type(one, &ty, model))],
             _ => return stop("is() on several items"),
         }
-    })
-}
-
-/// `as()`
-fn f_as<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
-    let input = c.input;
-    let args = c.args;
-    let model = c.env.model;
-    Ok({
-        let ty = type_argument(args)?;
-        input
-            .iter()
-            .filter(|i| is_type(i, &ty, model))
-            .cloned()
-            .collect()
     })
 }
 
