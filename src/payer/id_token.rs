@@ -186,6 +186,27 @@ fn sub(token: &IdToken) -> Result<(), String> {
     }
 }
 
+/// SMART App Launch 2.0 (`fhirUser`): the resource the id_token names as its user, as a path
+/// on the FHIR base `base` (it may be absolute on that base, or a relative `Type/id`).
+pub fn fhir_user(token: &IdToken, base: &str) -> Result<String, StepFailure> {
+    let Some(user) = token.claim("fhirUser").and_then(Value::as_str) else {
+        return Err(StepFailure::conformance(
+            "the id_token has no fhirUser claim, though fhirUser was asked for (SMART App Launch 2.0)",
+        ));
+    };
+    let base = base.trim_end_matches('/');
+    let path = user
+        .strip_prefix(base)
+        .unwrap_or(user)
+        .trim_start_matches('/');
+    if path.contains("://") {
+        return Err(StepFailure::conformance(format!(
+            "fhirUser {user} is not on the FHIR base {base}"
+        )));
+    }
+    Ok(path.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,5 +249,34 @@ mod tests {
         let read = IdToken::read(&unsigned).expect("readable");
         assert_eq!(read.claim("sub"), Some(&json!("p")));
         assert!(verify_signature(&unsigned, &json!({"keys": []})).is_err());
+    }
+
+    /// fhirUser is a resource on the FHIR base, absolute or relative; one elsewhere, or none,
+    /// is the payer's fault.
+    #[test]
+    fn fhir_user_is_a_path_on_the_fhir_base() {
+        let with = |claims: Value| IdToken {
+            header: serde_json::Map::new(),
+            claims: claims.as_object().cloned().unwrap_or_default(),
+        };
+        let base = "https://fhir.example/r4/";
+        let absolute = with(serde_json::json!({"fhirUser": "https://fhir.example/r4/Patient/p"}));
+        assert_eq!(fhir_user(&absolute, base).unwrap(), "Patient/p");
+        let relative = with(serde_json::json!({"fhirUser": "Patient/p"}));
+        assert_eq!(fhir_user(&relative, base).unwrap(), "Patient/p");
+        let elsewhere = with(serde_json::json!({"fhirUser": "https://other.example/Patient/p"}));
+        let failure = fhir_user(&elsewhere, base).unwrap_err();
+        assert_eq!(failure.kind, crate::infra::fault::FailureKind::Conformance);
+        assert!(
+            failure.message.contains("not on the FHIR base"),
+            "{failure:?}"
+        );
+        let none = with(serde_json::json!({}));
+        assert!(
+            fhir_user(&none, base)
+                .unwrap_err()
+                .message
+                .contains("no fhirUser")
+        );
     }
 }

@@ -220,6 +220,24 @@ fn shown(labels: &[String]) -> String {
     text
 }
 
+/// The members that signed in as a patient an earlier member already is: for each, its
+/// index, the earlier member's, and the Patient id (members whose patient is unknown are
+/// passed over).
+pub fn same_patient(ids: &[Option<String>]) -> Vec<(usize, usize, &str)> {
+    let mut first: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    let mut shared = Vec::new();
+    for (index, id) in ids.iter().enumerate() {
+        let Some(id) = id.as_deref() else { continue };
+        match first.get(id) {
+            Some(&earlier) => shared.push((index, earlier, id)),
+            None => {
+                first.insert(id, index);
+            }
+        }
+    }
+    shared
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,5 +348,19 @@ mod tests {
         assert_eq!(patient_parameters("ExplanationOfBenefit"), ["patient"]);
         assert!(patient_parameters("Patient").is_empty());
         assert_eq!(patient_parameters("Condition"), ["patient"]);
+    }
+
+    /// Two members who are one patient are found, each against the first who was; a member
+    /// whose patient is unknown is passed over.
+    #[test]
+    fn members_who_are_one_patient_are_found() {
+        let ids = |list: &[Option<&str>]| -> Vec<Option<String>> {
+            list.iter().map(|id| id.map(str::to_owned)).collect()
+        };
+        assert!(same_patient(&ids(&[Some("a"), Some("b"), None])).is_empty());
+        assert_eq!(
+            same_patient(&ids(&[Some("a"), None, Some("a"), Some("a")])),
+            [(2, 0, "a"), (3, 0, "a")]
+        );
     }
 }

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use crate::payer::discovery::Carin;
+use crate::payer::failure::StepFailure;
 
 /// A search parameter's type (FHIR R4 §3.1.1.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -510,6 +511,94 @@ pub fn matches<'e>(
     })
 }
 
+/// The entries of a searchset's pages: each resource with its `search.mode`.
+pub fn entries(pages: &[Value]) -> Vec<(Option<String>, Value)> {
+    pages
+        .iter()
+        .flat_map(|page| {
+            page.get("entry")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|entry| {
+            let mode = entry
+                .pointer("/search/mode")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            Some((mode, entry.get("resource")?.clone()))
+        })
+        .collect()
+}
+
+/// The parameter a step asks to search `kind` by, with the comparator it names (`ge`, …):
+/// a usage error when onramp knows no such parameter or the comparator is not for a date.
+pub fn searchable(
+    kind: &str,
+    code: &str,
+    comparator: &str,
+) -> Result<(Parameter, Option<DatePrefix>), StepFailure> {
+    let parameter = Parameter::of(kind, code).ok_or_else(|| {
+        StepFailure::usage(format!(
+            "onramp knows no search parameter {code} of {kind} (the CARIN IG's and _id, _lastUpdated)"
+        ))
+    })?;
+    let prefix = (!comparator.is_empty()).then(|| DatePrefix::split(comparator).0);
+    if prefix.is_some() && parameter.kind != ParamType::Date {
+        return Err(StepFailure::usage(format!(
+            "{code} is no date parameter; a comparator makes no sense"
+        )));
+    }
+    Ok((parameter, prefix))
+}
+
+/// The type and parameter of an `_include` value (`Type:parameter`, or `Type:*`): a usage
+/// error when it is not of that form or the parameter is no reference onramp knows.
+pub fn includable(include: &str) -> Result<(&str, &str), StepFailure> {
+    let (kind, code) = include
+        .split_once(':')
+        .ok_or_else(|| StepFailure::usage(format!("_include={include} is not Type:parameter")))?;
+    if code != "*" && Parameter::of(kind, code).is_none_or(|p| p.kind != ParamType::Reference) {
+        return Err(StepFailure::usage(format!(
+            "{code} is no reference parameter of {kind} that onramp knows"
+        )));
+    }
+    Ok((kind, code))
+}
+
+/// The matches (of `kind`, not included) that do not satisfy `parameter` = `value`.
+pub fn unsatisfied(
+    kind: &str,
+    entries: &[(Option<String>, Value)],
+    parameter: &Parameter,
+    value: &str,
+) -> Vec<String> {
+    matches(kind, entries)
+        .filter(|r| parameter.matches(r, value) != Some(true))
+        .map(key)
+        .collect()
+}
+
+/// The resources of other types than `kind` a search returned without `search.mode` =
+/// `include` (FHIR R4 Search §3.1.1.5.1), each with the mode it has.
+pub fn unmarked(kind: &str, entries: &[(Option<String>, Value)]) -> Vec<String> {
+    let unmarked: BTreeSet<String> = entries
+        .iter()
+        .filter(|(mode, resource)| {
+            resource.get("resourceType").and_then(Value::as_str) != Some(kind)
+                && mode.as_deref() != Some("include")
+        })
+        .map(|(mode, resource)| {
+            format!(
+                "{} has search.mode {}",
+                key(resource),
+                mode.as_deref().unwrap_or("(none)")
+            )
+        })
+        .collect();
+    unmarked.into_iter().collect()
+}
+
 /// What an `_include` search of `kind` returned, against what its matches reference
 /// through `code` (`*` for every reference; FHIR R4 Search §3.1.1.5.1).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -561,6 +650,20 @@ pub fn inclusion(
             .collect(),
         unserved: unserved.iter().map(kind_of).collect(),
         nothing: expected.is_empty() && included.is_empty(),
+    }
+}
+
+impl Inclusion {
+    /// What is wrong with it, one line each: the missing, then the extra (`code` as asked).
+    pub fn problems(&self, code: &str) -> Vec<String> {
+        let missing = self
+            .missing
+            .iter()
+            .map(|missing| format!("{missing} is referenced by a match but was not included"));
+        let extra = self.extra.iter().map(|extra| {
+            format!("{extra} was included, but no match references it through {code}")
+        });
+        missing.chain(extra).collect()
     }
 }
 
@@ -750,5 +853,58 @@ mod tests {
         assert_eq!(year.end - year.start, 366 * 86_400);
         let second = DateRange::parse("2024-03-05T18:30:00.123Z").expect("an instant");
         assert_eq!(second.end - second.start, 1);
+    }
+
+    /// A step's search parameter is one onramp knows, a comparator only for a date, an
+    /// _include a reference: anything else is the user's mistake, not the payer's.
+    #[test]
+    fn a_miswritten_search_is_a_usage_error() {
+        use crate::infra::fault::FailureKind::Usage;
+        let (parameter, prefix) = searchable("ExplanationOfBenefit", "service-date", "ge").unwrap();
+        assert_eq!(parameter.code, "service-date");
+        assert_eq!(prefix, Some(DatePrefix::Ge));
+        assert_eq!(
+            searchable("Coverage", "nonsense", "").unwrap_err().kind,
+            Usage
+        );
+        assert_eq!(
+            searchable("ExplanationOfBenefit", "patient", "ge")
+                .unwrap_err()
+                .kind,
+            Usage
+        );
+        assert_eq!(
+            includable("ExplanationOfBenefit:patient").unwrap(),
+            ("ExplanationOfBenefit", "patient")
+        );
+        assert_eq!(includable("ExplanationOfBenefit:*").unwrap().1, "*");
+        assert_eq!(includable("ExplanationOfBenefit").unwrap_err().kind, Usage);
+        assert_eq!(
+            includable("ExplanationOfBenefit:service-date")
+                .unwrap_err()
+                .kind,
+            Usage
+        );
+    }
+
+    /// A match that does not satisfy the search is named; an included resource is not a match;
+    /// a resource of another type without search.mode = include is named with its mode.
+    #[test]
+    fn matches_and_inclusions_are_judged_by_mode() {
+        let pages = [serde_json::json!({"resourceType": "Bundle", "entry": [
+            {"resource": {"resourceType": "Coverage", "id": "a"}, "search": {"mode": "match"}},
+            {"resource": {"resourceType": "Coverage", "id": "b"}, "search": {"mode": "match"}},
+            {"resource": {"resourceType": "Coverage", "id": "c"}, "search": {"mode": "include"}},
+            {"resource": {"resourceType": "Patient", "id": "p"}},
+            {"resource": {"resourceType": "Organization", "id": "o"}, "search": {"mode": "include"}},
+        ]})];
+        let entries = entries(&pages);
+        assert_eq!(entries.len(), 5);
+        let id = Parameter::of("Coverage", "_id").unwrap();
+        assert_eq!(unsatisfied("Coverage", &entries, &id, "a"), ["Coverage/b"]);
+        assert_eq!(
+            unmarked("Coverage", &entries),
+            ["Patient/p has search.mode (none)"]
+        );
     }
 }

@@ -2,39 +2,18 @@
 //! reads, search parameters and `_include`s): each tried with values from the member's own
 //! data and judged with FHIR R4 search semantics ([`crate::payer::search`]).
 
-use std::collections::BTreeSet;
-
 use cucumber::gherkin::Step;
 use cucumber::{then, when};
 use serde_json::Value;
 
 use super::world::{OnrampWorld, Searched};
 use crate::infra::words::listed;
-use crate::payer::search::{self, DatePrefix, ParamType, Parameter, key};
+use crate::payer::search::{self, key};
 use crate::run::StepFailure;
 use crate::run::context::RunContext;
 use crate::run::verdict;
 
 const CONTEXT: &str = "CARIN searches";
-
-fn entries(pages: &[Value]) -> Vec<(Option<String>, Value)> {
-    pages
-        .iter()
-        .flat_map(|page| {
-            page.get("entry")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-        })
-        .filter_map(|entry| {
-            let mode = entry
-                .pointer("/search/mode")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            Some((mode, entry.get("resource")?.clone()))
-        })
-        .collect()
-}
 
 /// A resource of the member's `kind`, read by id: the first the run's search returned.
 async fn read_first(
@@ -123,17 +102,7 @@ async fn searches_by(world: &mut OnrampWorld, kind: String, code: String, prefix
     verdict(
         async {
             let ctx = world.ctx()?;
-            let parameter = Parameter::of(&kind, &code).ok_or_else(|| {
-                StepFailure::usage(format!(
-                    "onramp knows no search parameter {code} of {kind} (the CARIN IG's and _id, _lastUpdated)"
-                ))
-            })?;
-            let prefix = (!prefix.is_empty()).then(|| DatePrefix::split(&prefix).0);
-            if prefix.is_some() && parameter.kind != ParamType::Date {
-                return Err(StepFailure::usage(format!(
-                    "{code} is no date parameter; a comparator makes no sense"
-                )));
-            }
+            let (parameter, prefix) = search::searchable(&kind, &code, &prefix)?;
             let (id, response) = read_first(&ctx, &kind).await?;
             let resource: Value = (response.status == 200)
                 .then(|| serde_json::from_slice(&response.body).ok())
@@ -160,7 +129,7 @@ async fn searches_by(world: &mut OnrampWorld, kind: String, code: String, prefix
                 parameter: Some(parameter),
                 value,
                 source: Some(id),
-                entries: entries(&pages),
+                entries: search::entries(&pages),
             });
             Ok(())
         }
@@ -213,11 +182,12 @@ async fn matches_satisfy(world: &mut OnrampWorld, step: &Step) {
             .parameter
             .as_ref()
             .ok_or_else(|| StepFailure::usage("this search had no parameter"))?;
-        let wrong: Vec<String> = searched
-            .matches()
-            .filter(|r| parameter.matches(r, &searched.value) != Some(true))
-            .map(key)
-            .collect();
+        let wrong = search::unsatisfied(
+            &searched.kind,
+            &searched.entries,
+            parameter,
+            &searched.value,
+        );
         if wrong.is_empty() {
             return Ok(());
         }
@@ -238,16 +208,7 @@ async fn searches_with_include(world: &mut OnrampWorld, include: String) {
     verdict(
         async {
             let ctx = world.ctx()?;
-            let (kind, code) = include.split_once(':').ok_or_else(|| {
-                StepFailure::usage(format!("_include={include} is not Type:parameter"))
-            })?;
-            if code != "*"
-                && Parameter::of(kind, code).is_none_or(|p| p.kind != ParamType::Reference)
-            {
-                return Err(StepFailure::usage(format!(
-                    "{code} is no reference parameter of {kind} that onramp knows"
-                )));
-            }
+            let (kind, _) = search::includable(&include)?;
             let pages = ctx
                 .search_query(
                     kind,
@@ -260,7 +221,7 @@ async fn searches_with_include(world: &mut OnrampWorld, include: String) {
                 parameter: None,
                 value: include.clone(),
                 source: None,
-                entries: entries(&pages),
+                entries: search::entries(&pages),
             });
             Ok(())
         }
@@ -272,21 +233,7 @@ async fn searches_with_include(world: &mut OnrampWorld, include: String) {
 async fn marked_included(world: &mut OnrampWorld, step: &Step) {
     let result = (|| {
         let searched = searched(world)?;
-        let unmarked: BTreeSet<String> = searched
-            .entries
-            .iter()
-            .filter(|(mode, resource)| {
-                resource.get("resourceType").and_then(Value::as_str) != Some(&searched.kind)
-                    && mode.as_deref() != Some("include")
-            })
-            .map(|(mode, resource)| {
-                format!(
-                    "{} has search.mode {}",
-                    key(resource),
-                    mode.as_deref().unwrap_or("(none)")
-                )
-            })
-            .collect();
+        let unmarked = search::unmarked(&searched.kind, &searched.entries);
         if unmarked.is_empty() {
             return Ok(());
         }
@@ -295,7 +242,7 @@ async fn marked_included(world: &mut OnrampWorld, step: &Step) {
                 "{} returned resources of other types not marked as included (FHIR R4 Search §3.1.1.5.1: search.mode = include, so that an app does not take them for matches):",
                 asked(searched)
             ),
-            &unmarked.into_iter().collect::<Vec<_>>(),
+            &unmarked,
         )))
     })();
     world.judge(step, result);
@@ -321,7 +268,7 @@ async fn included_are_referenced(world: &mut OnrampWorld, step: &Step) {
                 &format!(
                     "{}: the matches reference {}, which the CapabilityStatement does not serve; those are not expected",
                     asked(searched),
-                    inclusion.unserved.into_iter().collect::<Vec<_>>().join(", ")
+                    inclusion.unserved.iter().cloned().collect::<Vec<_>>().join(", ")
                 ),
             );
         }
@@ -331,17 +278,7 @@ async fn included_are_referenced(world: &mut OnrampWorld, step: &Step) {
                 &format!("{}: the member's matches reference nothing through {code}", asked(searched)),
             );
         }
-        let mut problems: Vec<String> = inclusion
-            .missing
-            .iter()
-            .map(|missing| format!("{missing} is referenced by a match but was not included"))
-            .collect();
-        problems.extend(
-            inclusion
-                .extra
-                .iter()
-                .map(|extra| format!("{extra} was included, but no match references it through {code}")),
-        );
+        let problems = inclusion.problems(code);
         if problems.is_empty() {
             return Ok(());
         }

@@ -10,7 +10,7 @@ use cucumber::{given, then, when};
 
 use super::world::{Asked, OnrampWorld};
 use crate::infra::words::listed;
-use crate::payer::isolation::{Owner, Way};
+use crate::payer::isolation::{self, Owner, Way};
 use crate::run::StepFailure;
 use crate::run::context::RunContext;
 use crate::run::verdict;
@@ -131,19 +131,12 @@ async fn different(world: &mut OnrampWorld, step: &Step) {
         let ctx = world.ctx()?;
         let count = members(&ctx)?;
         let (ids, mut problems) = patients(&ctx, count).await;
-        let mut first: BTreeMap<&str, usize> = BTreeMap::new();
-        for (index, id) in ids.iter().enumerate() {
-            let Some(id) = id else { continue };
-            match first.get(id.as_str()) {
-                Some(earlier) => problems.push(format!(
-                    "{} signed in as Patient/{id}, which is {}'s: the sign-in or the token endpoint gave one member another member's identity",
-                    ctx.member_label(index),
-                    ctx.member_label(*earlier)
-                )),
-                None => {
-                    first.insert(id, index);
-                }
-            }
+        for (index, earlier, id) in isolation::same_patient(&ids) {
+            problems.push(format!(
+                "{} signed in as Patient/{id}, which is {}'s: the sign-in or the token endpoint gave one member another member's identity",
+                ctx.member_label(index),
+                ctx.member_label(earlier)
+            ));
         }
         if problems.is_empty() {
             Ok(())
@@ -206,14 +199,13 @@ async fn ask(ctx: &RunContext, kind: &str, way: Way) -> Result<Asked, StepFailur
             &problems,
         )));
     }
-    let ids: Vec<String> = ids.into_iter().flatten().collect();
-    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
-    if distinct.len() < ids.len() {
+    if !isolation::same_patient(&ids).is_empty() {
         return Err(StepFailure::blocked(
             "two members signed in as the same patient (see \"each member is a different patient\")",
         ));
     }
-    let parameters = crate::payer::isolation::patient_parameters(kind);
+    let ids: Vec<String> = ids.into_iter().flatten().collect();
+    let parameters = isolation::patient_parameters(kind);
     let mut asked = Asked {
         kind: kind.to_owned(),
         way,
@@ -236,7 +228,7 @@ async fn ask(ctx: &RunContext, kind: &str, way: Way) -> Result<Asked, StepFailur
             patient,
             ids: &owned,
         };
-        let paths = crate::payer::isolation::probe_paths(owner, way, &parameters, SAMPLE);
+        let paths = isolation::probe_paths(owner, way, &parameters, SAMPLE);
         for reader in (0..count).filter(|r| *r != owner_index) {
             for path in &paths {
                 asked
@@ -324,7 +316,7 @@ fn asked_of_others(world: &OnrampWorld, kind: &str, way: Way) -> Result<(), Step
             ),
         );
     }
-    crate::payer::isolation::no_leaks(kind, &asked.probes, |member| ctx.member_label(member))?;
+    isolation::no_leaks(kind, &asked.probes, |member| ctx.member_label(member))?;
     ctx.recorder.note(
         &context,
         &format!(

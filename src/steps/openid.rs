@@ -169,24 +169,14 @@ async fn fhir_user(world: &mut OnrampWorld, step: &Step) {
         asked_for(world, "fhirUser")?;
         let token = read(world)?;
         let ctx = world.ctx()?;
-        let Some(user) = token.claim("fhirUser").and_then(Value::as_str) else {
-            return Err(StepFailure::conformance(
-                "the id_token has no fhirUser claim, though fhirUser was asked for (SMART App Launch 2.0)",
-            ));
-        };
-        let access = grant(world)?.access_token(&ctx.oauth, &ctx.recorder).await?;
-        // An absolute URL on the FHIR base, or a relative `Type/id`.
-        let base = ctx.endpoints.fhir_base.as_str().trim_end_matches('/');
-        let path = user.strip_prefix(base).unwrap_or(user).trim_start_matches('/');
-        if path.contains("://") {
-            return Err(StepFailure::conformance(format!(
-                "fhirUser {user} is not on the FHIR base {base}"
-            )));
-        }
+        let path = id_token::fhir_user(&token, ctx.endpoints.fhir_base.as_str())?;
+        let access = grant(world)?
+            .access_token(&ctx.oauth, &ctx.recorder)
+            .await?;
         let response = crate::payer::fhir::read(
             &ctx.http,
             &ctx.endpoints.fhir_base,
-            path,
+            &path,
             Some(&access),
             &format!("{CONTEXT}: read the fhirUser"),
         )
