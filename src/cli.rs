@@ -718,6 +718,7 @@ fn failures(summary: &crate::summary::RunSummary, console: Console) -> String {
                 (Status::Warning, _) => "warning: a SHOULD the payer does not meet",
                 (_, Some(FailureKind::Environment)) => "could not test",
                 (_, Some(FailureKind::Usage)) => "usage: the features or the target do not fit",
+                (_, Some(FailureKind::App)) => "app: the app under test",
                 _ => "conformance: the payer broke a rule",
             };
             let line = format!(

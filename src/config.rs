@@ -210,7 +210,45 @@ pub struct Target {
     /// The items of the payer's production-access checklist (none when the target names no
     /// list).
     pub checklist: crate::checklist::ItemList,
+    /// The app under test (`[app]`), driven by the `@app` features.
+    pub app: Option<AppSettings>,
 }
+
+/// What onramp fills in an `[app]` value when the run starts: a free loopback port for the
+/// app, and the target's endpoints (the sandbox's are known only then).
+pub const APP_PLACEHOLDERS: [&str; 4] = [
+    "app.port",
+    "target.authorize",
+    "target.token",
+    "target.fhir_base",
+];
+
+/// The app under test (`[app]`): onramp plays the member in it, and the app does its own
+/// OAuth, so onramp needs none of its credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSettings {
+    /// Where a member starts (http or https, loopback included); may hold the
+    /// [`APP_PLACEHOLDERS`].
+    pub url: String,
+    /// What the report and the recording call the app.
+    pub name: String,
+    /// How long the app may take for each thing asked of it: to answer, to come back from
+    /// the payer, to show the data.
+    pub timeout: Duration,
+    /// The text of the link or button that starts connecting to the health plan
+    /// (`${app.connect}` in the features).
+    pub connect: Option<String>,
+    /// A command that starts the app (program and arguments, run in [`AppSettings::dir`]),
+    /// stopped when the run ends; none when the app is already running.
+    pub command: Vec<String>,
+    /// Environment for the command, values with the [`APP_PLACEHOLDERS`].
+    pub env: BTreeMap<String, String>,
+    /// The folder of the target file: where the command runs.
+    pub dir: PathBuf,
+}
+
+/// How long the app may take for each thing asked of it, unless `[app] timeout` says.
+pub const APP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `[validation]`: the tiers and the profiles every resource read is checked against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -520,6 +558,7 @@ impl Reader<'_> {
         let payer = self.payer(payer_file)?;
         let validation =
             self.validation(file.validation.unwrap_or_default(), &required_resources)?;
+        let app = file.app.map(|app| self.app(app)).transpose()?;
         Ok(Target {
             name: file.name.unwrap_or_else(|| {
                 self.path
@@ -544,6 +583,104 @@ impl Reader<'_> {
             validation,
             payer,
             checklist,
+            app,
+        })
+    }
+
+    /// `[app]`: its URL an http(s) URL once the placeholders are filled, its command a
+    /// program and arguments, every value's `${VAR}` expanded (the placeholders kept).
+    fn app(&self, file: AppFile) -> Result<AppSettings, ConfigError> {
+        let kept = |name: &str| name.starts_with("app.") || name.starts_with("target.");
+        let value = |key: &str, value: &Spanned<String>| -> Result<String, ConfigError> {
+            let line = line_of(self.text, value.span().start);
+            let text = crate::infra::env::expand_keeping(
+                value.get_ref(),
+                self.env,
+                &mut |name| {
+                    self.missing
+                        .borrow_mut()
+                        .push((name.to_owned(), key.to_owned(), line));
+                },
+                &kept,
+            )
+            .map_err(|error| self.invalid(Some(value.span()), format!("{key}: {error}")))?;
+            if let Some(unknown) = unknown_placeholder(&text) {
+                return Err(self.invalid(
+                    Some(value.span()),
+                    format!(
+                        "{key}: onramp fills no ${{{unknown}}}; it fills {}",
+                        APP_PLACEHOLDERS.map(|p| format!("${{{p}}}")).join(", ")
+                    ),
+                ));
+            }
+            Ok(text)
+        };
+        let url = value("app.url", &file.url)?;
+        let sample = fill_app_placeholders(&url, 8080, &|_| "http://payer.example/".into());
+        match Url::parse(&sample) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+            Ok(_) => {
+                return Err(self.invalid(
+                    Some(file.url.span()),
+                    "app.url: must be an http or https URL".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(self.invalid(
+                    Some(file.url.span()),
+                    format!("app.url: not an absolute URL ({e})"),
+                ));
+            }
+        }
+        let command = match file.command {
+            None => Vec::new(),
+            Some(command) if command.get_ref().is_empty() => {
+                return Err(self.invalid(
+                    Some(command.span()),
+                    "app.command: give the program and its arguments, as [\"python3\", \"app.py\"]"
+                        .into(),
+                ));
+            }
+            Some(command) => command
+                .into_inner()
+                .iter()
+                .map(|part| value("app.command", part))
+                .collect::<Result<_, _>>()?,
+        };
+        let mut env = BTreeMap::new();
+        for (name, text) in file.env.unwrap_or_default() {
+            env.insert(name.clone(), value(&format!("app.env.{name}"), &text)?);
+        }
+        if command.is_empty() && !env.is_empty() {
+            return Err(self.invalid(
+                None,
+                "app.env: there is no app.command to give it to".into(),
+            ));
+        }
+        Ok(AppSettings {
+            name: match &file.name {
+                Some(name) => self.string("app.name", name)?,
+                None => "the app".into(),
+            },
+            url,
+            timeout: file
+                .timeout
+                .as_ref()
+                .map(|t| self.duration("app.timeout", t))
+                .transpose()?
+                .unwrap_or(APP_TIMEOUT),
+            connect: file
+                .connect
+                .as_ref()
+                .map(|c| self.string("app.connect", c))
+                .transpose()?,
+            command,
+            env,
+            dir: self
+                .path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_owned),
         })
     }
 
@@ -829,6 +966,34 @@ impl Reader<'_> {
 }
 
 /// The built-in target that starts the sandbox as `persona`.
+/// The first `${app.…}` or `${target.…}` in `text` onramp does not fill.
+fn unknown_placeholder(text: &str) -> Option<String> {
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let end = after.find('}')?;
+        let name = &after[..end];
+        if !APP_PLACEHOLDERS.contains(&name) {
+            return Some(name.to_owned());
+        }
+        rest = &after[end + 1..];
+    }
+    None
+}
+
+/// `text` with the [`APP_PLACEHOLDERS`] filled: the app's `port`, and `endpoint("authorize")`
+/// (`token`, `fhir_base`) for the target's.
+pub fn fill_app_placeholders(text: &str, port: u16, endpoint: &dyn Fn(&str) -> String) -> String {
+    let mut out = text.replace("${app.port}", &port.to_string());
+    for name in ["authorize", "token", "fhir_base"] {
+        let placeholder = format!("${{target.{name}}}");
+        if out.contains(&placeholder) {
+            out = out.replace(&placeholder, &endpoint(name));
+        }
+    }
+    out
+}
+
 fn sandbox_preset(persona: &str) -> Option<TargetFile> {
     BUILT_IN.iter().find_map(|(_, text)| {
         let preset: TargetFile = toml::from_str(text).ok()?;
@@ -876,6 +1041,18 @@ struct TargetFile {
     browser: Option<BrowserFile>,
     validation: Option<ValidationFile>,
     payer: Option<PayerFile>,
+    app: Option<AppFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppFile {
+    url: Spanned<String>,
+    name: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    connect: Option<Spanned<String>>,
+    command: Option<Spanned<Vec<Spanned<String>>>>,
+    env: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -141,11 +141,15 @@ pub struct Recorder {
     frames: Option<FrameSink>,
 }
 
+/// The context of the app under test's pages (the `@app` scenarios): their screenshots make
+/// the app's own recording.
+pub const APP_CONTEXT: &str = "App";
+
 /// A taker of screenshots as they are saved (see [`Recorder::with_frames`]).
 pub struct FrameSink(pub Box<TakeFrame>);
 
-/// What a [`FrameSink`] calls with a saved screenshot's file and PNG.
-pub type TakeFrame = dyn Fn(&str, &[u8]) + Send + Sync;
+/// What a [`FrameSink`] calls with a saved screenshot's context, file and PNG.
+pub type TakeFrame = dyn Fn(&str, &str, &[u8]) + Send + Sync;
 
 impl std::fmt::Debug for FrameSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -425,7 +429,7 @@ impl Recorder {
             Ok(()) => {
                 let file = format!("screenshots/{name}");
                 if let Some(sink) = &self.frames {
-                    (sink.0)(&file, png);
+                    (sink.0)(context, &file, png);
                 }
                 self.evidence().screenshots.push(Screenshot {
                     index,

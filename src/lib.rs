@@ -3,6 +3,7 @@
 //!
 //! The library holds everything; the `onramp` binary only calls [`cli::main`].
 
+pub mod app;
 pub mod browser;
 pub mod checklist;
 pub mod cli;

@@ -24,6 +24,9 @@ pub enum Outcome {
     Passed,
     /// The target is not conformant: at least one check failed.
     Failed,
+    /// The payer's checks passed, but the app under test (the `@app` features) failed.
+    #[serde(rename = "app_failed")]
+    AppFailed,
     /// onramp could not test everything: the environment (exit 3) or the features and the
     /// target configuration (exit 2) kept it from it.
     Error,
@@ -37,6 +40,7 @@ impl Outcome {
         match self {
             Outcome::Passed => ("conformant", "1;32"),
             Outcome::Failed => ("NOT conformant", "1;31"),
+            Outcome::AppFailed => ("conformant, but the app failed", "1;31"),
             Outcome::Error => ("could not test everything", "1;33"),
             Outcome::Interrupted => ("interrupted", "1;33"),
         }
@@ -57,6 +61,8 @@ impl Outcome {
             (Outcome::Error, crate::infra::exit::USAGE)
         } else if harness_errors || failures.contains(&FailureKind::Environment) {
             (Outcome::Error, crate::infra::exit::ENVIRONMENT)
+        } else if !failures.is_empty() && failures.iter().all(|k| *k == FailureKind::App) {
+            (Outcome::AppFailed, crate::infra::exit::FAILURES)
         } else if !failures.is_empty() {
             (Outcome::Failed, crate::infra::exit::FAILURES)
         } else if ran_nothing {
@@ -319,6 +325,10 @@ pub struct RunSummary {
     pub checklist: crate::checklist::Checklist,
     /// The screenshots assembled into one animation, when there were any.
     pub recording: Option<Recording>,
+    /// The app under test's pages (the `@app` scenarios) as one animation: the screen
+    /// recording the payer asks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_recording: Option<Recording>,
     /// What the browser was made to do in the sign-ins, timed.
     #[serde(default)]
     pub browser_actions: Vec<BrowserAction>,

@@ -292,6 +292,14 @@ cases! {
         ["cross-member-leak:ExplanationOfBenefit.patient"], "ExplanationOfBenefit?patient=Patient/";
 }
 
+/// The app's checks, each broken by a variant of the example app in `tests/app.rs` (the
+/// app's fault, kind `app`, not the payer's).
+const BROKEN_APP: &[&str] = &[
+    "the browser is back in the app",
+    "the app shows the member's name",
+    "the app shows one of the member's claims",
+];
+
 #[test]
 fn every_then_step_has_a_case() {
     let mut missing = Vec::new();
@@ -307,7 +315,9 @@ fn every_then_step_has_a_case() {
                         continue;
                     }
                     seen.insert(step.value.clone());
-                    if !BROKEN.contains(&step.value.as_str()) {
+                    if !BROKEN.contains(&step.value.as_str())
+                        && !BROKEN_APP.contains(&step.value.as_str())
+                    {
                         missing.push(format!("{sign_in}/{name}: {}", step.value));
                     }
                 }
@@ -318,7 +328,11 @@ fn every_then_step_has_a_case() {
         missing.is_empty(),
         "Then steps no case makes fail: {missing:#?}"
     );
-    let stale: Vec<&&str> = BROKEN.iter().filter(|s| !seen.contains(**s)).collect();
+    let stale: Vec<&&str> = BROKEN
+        .iter()
+        .chain(BROKEN_APP)
+        .filter(|s| !seen.contains(**s))
+        .collect();
     assert!(stale.is_empty(), "cases of no shipped Then step: {stale:?}");
-    assert_eq!(seen.len(), 64, "{seen:#?}");
+    assert_eq!(seen.len(), 67, "{seen:#?}");
 }

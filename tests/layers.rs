@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["infra"],
     &["evidence", "validate", "browser", "checklist"],
     &["payer"],
-    &["features", "sandbox"],
+    &["app", "features", "sandbox"],
     &["config"],
     &["summary"],
     &["report"],

@@ -265,6 +265,7 @@ fn bare_summary(text: &str) -> RunSummary {
             media_type: "image/apng".into(),
             frames: 1,
         }),
+        app_recording: None,
         browser_actions: Vec::new(),
         timeline: Default::default(),
         members: vec![

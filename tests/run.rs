@@ -22,7 +22,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     );
     assert!(
         run.stdout().contains(
-            "onramp: conformant: 51 scenarios (48 passed, 0 failed, 3 skipped) against sandbox"
+            "onramp: conformant: 52 scenarios (48 passed, 0 failed, 4 skipped) against sandbox"
         ),
         "{}",
         run.stdout()
@@ -32,7 +32,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     assert_eq!(summary["outcome"], "passed");
     assert_eq!(summary["target"]["name"], "sandbox");
     let scenarios = summary["scenarios"].as_array().expect("scenarios");
-    assert_eq!(scenarios.len(), 51);
+    assert_eq!(scenarios.len(), 52);
     for scenario in scenarios {
         // The isolation rows of the types no member owns (Organization, Practitioner,
         // Location) have nothing to ask for.
@@ -43,9 +43,13 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
                     .as_str()
                     .is_some_and(|n| n.ends_with(&format!("another member's {kind}")))
             });
+        // The built-in target has no [app]: the app's scenario is skipped, saying why.
+        let app = scenario["tags"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t == "@app"));
         assert_eq!(
             scenario["status"],
-            if shared { "skipped" } else { "passed" },
+            if shared || app { "skipped" } else { "passed" },
             "{scenario}"
         );
         assert!(
@@ -112,8 +116,8 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         Some(16)
     );
     // JUnit: one suite per feature, one case per scenario, all passing.
-    assert_eq!(junit.matches("<testsuite ").count(), 9, "{junit}");
-    assert_eq!(junit.matches("<testcase ").count(), 51, "{junit}");
+    assert_eq!(junit.matches("<testsuite ").count(), 10, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 52, "{junit}");
     // Both members signed in, and each has a section.
     let members = summary["members"].as_array().expect("members");
     assert_eq!(members.len(), 2);
@@ -578,6 +582,7 @@ fn init_writes_editable_features_that_run() {
         "carin-search",
         "isolation",
         "access-control",
+        "app",
         "refresh",
     ] {
         std::fs::remove_file(dir.path().join(format!("features/{feature}.feature")))

@@ -67,7 +67,7 @@ async fn no_output_holds_a_secret_and_hostile_text_stays_inert() {
         data: Some(dir.path().join("data")),
         clients: vec![Client {
             client_id: "safety-client".into(),
-            client_secret: PLANTED_SECRET.into(),
+            client_secret: Some(PLANTED_SECRET.into()),
             redirect_uris: Vec::new(),
             any_loopback: true,
         }],
@@ -238,7 +238,7 @@ async fn a_live_code_in_a_failure_message_reaches_no_output() {
         faults: vec!["wrong-redirect".parse().expect("fault")],
         clients: vec![Client {
             client_id: "safety-client".into(),
-            client_secret: PLANTED_SECRET.into(),
+            client_secret: Some(PLANTED_SECRET.into()),
             redirect_uris: Vec::new(),
             any_loopback: true,
         }],

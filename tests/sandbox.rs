@@ -1617,7 +1617,7 @@ mod bluebutton {
             pkce: Persona::Bluebutton.default_pkce(),
             clients: vec![Client {
                 client_id: CLIENT.0.into(),
-                client_secret: CLIENT.1.into(),
+                client_secret: Some(CLIENT.1.into()),
                 redirect_uris: Vec::new(),
                 any_loopback: true,
             }],

@@ -9,10 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
-
 use super::setup::{BrowserError, CHROMEDRIVER_ENV, CHROMIUM_ENV};
+pub(super) use crate::infra::process::stop_group;
 
 const CHROMIUM_NAMES: [&str; 4] = [
     "chromium",
@@ -213,26 +211,4 @@ fn free_port() -> Result<u16, BrowserError> {
             path: PathBuf::from("127.0.0.1:0"),
             source,
         })
-}
-
-/// End the process group `child` leads: SIGTERM, two seconds to exit, then SIGKILL for
-/// whatever is left of it.
-pub(super) fn stop_group(mut child: Child) {
-    let Ok(raw) = i32::try_from(child.id()) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        return;
-    };
-    let group = Pid::from_raw(raw);
-    let _ = killpg(group, Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = killpg(group, Signal::SIGKILL);
-    let _ = child.kill();
-    let _ = child.wait();
 }

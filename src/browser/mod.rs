@@ -170,6 +170,25 @@ impl Clickable {
     }
 }
 
+/// How the page in the window loaded ([`Browser::page_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageState {
+    pub status: Option<u16>,
+    pub error_page: bool,
+    pub loaded: bool,
+}
+
+/// Reads [`PageState`] in the page: Chromium's error pages are `chrome-error://` documents
+/// with a `#main-frame-error` (or a `neterror` body).
+const PAGE_STATE: &str = r#"
+const nav = performance.getEntriesByType('navigation')[0];
+const status = nav && typeof nav.responseStatus === 'number' ? nav.responseStatus : null;
+const error = location.protocol === 'chrome-error:'
+  || !!document.getElementById('main-frame-error')
+  || !!(document.body && document.body.classList.contains('neterror'));
+return { status: status, error: error, ready: document.readyState };
+"#;
+
 /// One browser window, with a private profile that is removed when it closes.
 pub struct Browser {
     client: Client,
@@ -689,6 +708,25 @@ impl Browser {
             },
             Err(_) => PageOffers::default(),
         }
+    }
+
+    /// How the page in the window loaded: its HTTP status (Navigation Timing's
+    /// `responseStatus`, when the browser reports one), whether it is the browser's own error
+    /// page (the address did not answer), and whether it has finished loading.
+    pub async fn page_state(&self) -> Result<PageState, BrowserError> {
+        let state = self
+            .client
+            .execute(PAGE_STATE, Vec::new())
+            .await
+            .map_err(BrowserError::command("read how the page loaded"))?;
+        Ok(PageState {
+            status: state["status"]
+                .as_u64()
+                .and_then(|s| u16::try_from(s).ok())
+                .filter(|s| *s > 0),
+            error_page: state["error"].as_bool().unwrap_or(false),
+            loaded: state["ready"].as_str() == Some("complete"),
+        })
     }
 
     /// The page's title.

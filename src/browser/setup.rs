@@ -56,6 +56,19 @@ pub enum BrowserError {
 }
 
 impl BrowserError {
+    /// Whether the browser gave up waiting for a page to load (WebDriver's `timeout` error:
+    /// the command itself was carried out, the page it led to had not loaded in time).
+    pub fn is_load_timeout(&self) -> bool {
+        match self {
+            Self::Command { source, .. } => matches!(
+                source.as_ref(),
+                fantoccini::error::CmdError::Standard(e)
+                    if e.error == fantoccini::error::ErrorStatus::Timeout
+            ),
+            _ => false,
+        }
+    }
+
     pub(super) fn command(
         action: impl Into<String>,
     ) -> impl FnOnce(fantoccini::error::CmdError) -> Self {

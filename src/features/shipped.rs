@@ -10,7 +10,7 @@ const FIRST: (&str, &str) = (
 );
 
 /// The features every set shares, in the order a run executes them (after the sign-in).
-const SHARED: [(&str, &str); 7] = [
+const SHARED: [(&str, &str); 8] = [
     (
         "token.feature",
         include_str!("../../features/token.feature"),
@@ -35,6 +35,9 @@ const SHARED: [(&str, &str); 7] = [
         "access-control.feature",
         include_str!("../../features/access-control.feature"),
     ),
+    // The app under test (skipped without [app]): before the refresh checks, while the
+    // run's grant reads what the app should show.
+    ("app.feature", include_str!("../../features/app.feature")),
     // Last: a server may end the whole grant when a rotated-out refresh token comes back.
     (
         "refresh.feature",
@@ -58,7 +61,7 @@ const SIGN_INS: [(&str, &str); 2] = [
 /// The shipped files in the order a run executes them: discovery (it needs no sign-in), the
 /// sign-in (its code serves the token scenario), the token (its grant serves the reads),
 /// then the rest.
-pub const RUN_ORDER: [&str; 9] = [
+pub const RUN_ORDER: [&str; 10] = [
     "discovery.feature",
     "authorization.feature",
     "token.feature",
@@ -67,6 +70,7 @@ pub const RUN_ORDER: [&str; 9] = [
     "carin-search.feature",
     "isolation.feature",
     "access-control.feature",
+    "app.feature",
     "refresh.feature",
 ];
 

@@ -17,6 +17,17 @@ pub fn expand(
     env: &dyn Fn(&str) -> Option<String>,
     missing: &mut dyn FnMut(&str),
 ) -> Result<String, ExpandError> {
+    expand_keeping(text, env, missing, &|_| false)
+}
+
+/// [`expand`], leaving the `${…}` whose name `kept` says are filled later (the app's
+/// `${app.port}`, known when the run starts) as they are.
+pub fn expand_keeping(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    missing: &mut dyn FnMut(&str),
+    kept: &dyn Fn(&str) -> bool,
+) -> Result<String, ExpandError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -27,6 +38,11 @@ pub fn expand(
             Some((name, default)) => (name, Some(default)),
             None => (&after[..end], None),
         };
+        if kept(name) {
+            out.push_str(&rest[start..start + 2 + end + 1]);
+            rest = &after[end + 1..];
+            continue;
+        }
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err(ExpandError::NotAName(name.to_owned()));
         }

@@ -31,6 +31,11 @@ impl StepFailure {
         Self::of(FailureKind::Environment, message)
     }
 
+    /// The app under test did not do what the `@app` features ask of it.
+    pub fn app(message: impl Into<String>) -> Self {
+        Self::of(FailureKind::App, message)
+    }
+
     /// The features or the target configuration are wrong.
     pub fn usage(message: impl Into<String>) -> Self {
         Self::of(FailureKind::Usage, message)

@@ -50,7 +50,7 @@ pub enum Action {
 
 /// The prefixes every step of the language starts with, for the cucumber step that
 /// delegates to [`Action::parse`].
-pub const STEP_PATTERN: &str = r"^the (?:app starts an authorization request|member (?:opens|clicks|fills in|chooses|checks|unchecks|waits for|submits)\b.*)$";
+pub const STEP_PATTERN: &str = r"^the (?:app starts an authorization request|member (?:opens the authorization URL|clicks|fills in|chooses|checks|unchecks|waits for|submits)\b.*)$";
 
 impl Action {
     /// Parse a step's text (without its keyword), with the step's table if it has one.

@@ -84,6 +84,7 @@ fn verdict(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Passed => "✅ conformant",
         Outcome::Failed => "❌ NOT conformant",
+        Outcome::AppFailed => "❌ conformant, but the app failed",
         Outcome::Error => "⚠️ could not test everything",
         Outcome::Interrupted => "⏹️ interrupted",
     }

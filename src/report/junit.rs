@@ -100,6 +100,7 @@ fn testcase(out: &mut String, scenario: &ScenarioSummary) {
                 Some(FailureKind::Conformance | FailureKind::Blocked) | None => {
                     ("failure", "conformance")
                 }
+                Some(FailureKind::App) => ("failure", "app"),
                 Some(FailureKind::Environment) => ("error", "environment"),
                 Some(FailureKind::Usage) => ("error", "usage"),
             };

@@ -127,6 +127,7 @@ fn passed(summary: &RunSummary) -> Result<(), String> {
             counts.failed,
             counts.passed + counts.failed + counts.skipped
         )),
+        Outcome::AppFailed => Err("passed the payer's checks, but the app failed its own".into()),
         Outcome::Error => Err("could not test everything".into()),
         Outcome::Interrupted => Err("was interrupted".into()),
     }
@@ -164,12 +165,22 @@ fn write_with_recording(
     summary: &mut RunSummary,
     film: &recording::Film,
 ) -> Result<Vec<String>, ReportError> {
-    match film.finish() {
+    let made = film.finish();
+    match made.app {
+        Ok(recording) => summary.app_recording = recording,
+        Err(error) => summary
+            .errors
+            .push(format!("no recording of the app: {error}")),
+    }
+    match made.run {
         Ok(recording) => summary.recording = recording,
         Err(error) => summary.errors.push(format!("no recording: {error}")),
     }
     let mut files = write_outputs(dir, summary)?;
-    if let Some(recording) = &summary.recording {
+    for recording in [&summary.recording, &summary.app_recording]
+        .into_iter()
+        .flatten()
+    {
         files.push(recording.file.clone());
     }
     if !summary.screenshots.is_empty() {

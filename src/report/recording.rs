@@ -53,7 +53,7 @@ impl Mode {
 pub struct NeedsFfmpeg;
 
 /// What the recording thread ends with.
-type Made = Result<Option<Recording>, RecordingError>;
+pub type Made = Result<Option<Recording>, RecordingError>;
 
 /// A frame for [`Film`]: a screenshot's file (relative to the run's folder) and its PNG.
 struct Frame {
@@ -61,11 +61,11 @@ struct Frame {
     png: Vec<u8>,
 }
 
-/// The recording, made while the run goes on: each screenshot is handed over as it is
-/// taken ([`Film::frame`], which never blocks) to a thread that pipes it into ffmpeg, so
-/// what is left at the end ([`Film::finish`]) is the encoder's last frames.
+/// One recording, made while the run goes on: each screenshot is handed over as it is
+/// taken ([`Reel::frame`], which never blocks) to a thread that pipes it into ffmpeg, so
+/// what is left at the end ([`Reel::finish`]) is the encoder's last frames.
 #[derive(Debug)]
-pub struct Film {
+struct Reel {
     frames: std::sync::Mutex<Option<std::sync::mpsc::Sender<Frame>>>,
     done: std::sync::Mutex<Option<std::thread::JoinHandle<Made>>>,
 }
@@ -78,14 +78,22 @@ impl std::fmt::Debug for Frame {
     }
 }
 
-impl Film {
-    /// Start the recording of a run whose folder is `dir`.
-    pub fn start(dir: &Path, mode: Mode) -> Self {
+/// Where a reel goes and how long each screenshot shows.
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    /// The file name without its extension (`recording`, `recording-app`).
+    stem: &'static str,
+    /// How many frames of 1.5 s each screenshot is held for.
+    hold: usize,
+}
+
+impl Reel {
+    fn start(dir: &Path, mode: Mode, cut: Cut) -> Self {
         let (sender, frames) = std::sync::mpsc::channel();
         let dir = dir.to_owned();
         let done = std::thread::Builder::new()
-            .name("onramp-recording".into())
-            .spawn(move || film(&dir, mode, &frames))
+            .name(format!("onramp-{}", cut.stem))
+            .spawn(move || film(&dir, mode, cut, &frames))
             .ok();
         Self {
             frames: std::sync::Mutex::new(done.is_some().then_some(sender)),
@@ -93,8 +101,7 @@ impl Film {
         }
     }
 
-    /// A screenshot, saved as `file` under the run's folder.
-    pub fn frame(&self, file: &str, png: &[u8]) {
+    fn frame(&self, file: &str, png: &[u8]) {
         let frames = self.frames.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(frames) = frames.as_ref() {
             let _ = frames.send(Frame {
@@ -104,9 +111,7 @@ impl Film {
         }
     }
 
-    /// No more frames: wait for the recording (none when there were no screenshots or
-    /// the mode is `none`).
-    pub fn finish(&self) -> Result<Option<Recording>, RecordingError> {
+    fn finish(&self) -> Made {
         drop(self.frames.lock().unwrap_or_else(|p| p.into_inner()).take());
         let done = self.done.lock().unwrap_or_else(|p| p.into_inner()).take();
         match done {
@@ -118,6 +123,66 @@ impl Film {
     }
 }
 
+/// The run's recordings, made as the screenshots are taken: onramp's own connection to the
+/// payer (`recording.*`), and the app under test's pages (`recording-app.*`, the screen
+/// recording the payer asks for: each page held 3 s, long enough to read).
+#[derive(Debug)]
+pub struct Film {
+    run: Reel,
+    app: Reel,
+}
+
+/// What [`Film::finish`] made.
+#[derive(Debug)]
+pub struct Made2 {
+    pub run: Made,
+    pub app: Made,
+}
+
+impl Film {
+    /// Start the recordings of a run whose folder is `dir`.
+    pub fn start(dir: &Path, mode: Mode) -> Self {
+        Self {
+            run: Reel::start(
+                dir,
+                mode,
+                Cut {
+                    stem: "recording",
+                    hold: 1,
+                },
+            ),
+            app: Reel::start(
+                dir,
+                mode,
+                Cut {
+                    stem: "recording-app",
+                    hold: 2,
+                },
+            ),
+        }
+    }
+
+    /// A screenshot taken in `context`, saved as `file` under the run's folder: the app's
+    /// pages ([`crate::evidence::APP_CONTEXT`]) go to the app's recording, the rest to the
+    /// run's.
+    pub fn frame(&self, context: &str, file: &str, png: &[u8]) {
+        if context == crate::evidence::APP_CONTEXT {
+            self.app.frame(file, png);
+        } else {
+            self.run.frame(file, png);
+        }
+    }
+
+    /// No more frames: wait for the recordings (none of a kind without its screenshots, or
+    /// when the mode is `none`).
+    pub fn finish(&self) -> Made2 {
+        Made2 {
+            run: self.run.finish(),
+            app: self.app.finish(),
+        }
+    }
+}
+
 /// ffmpeg encoding what it reads on standard input.
 struct Encoder {
     child: std::process::Child,
@@ -125,7 +190,7 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn spawn(dir: &Path) -> Result<Self, RecordingError> {
+    fn spawn(dir: &Path, stem: &str) -> Result<Self, RecordingError> {
         let ffmpeg = which::which("ffmpeg")
             .map_err(|_| RecordingError::Write("ffmpeg is not on PATH".into()))?;
         // At the lowest priority, on one thread: the run's browser and checks come first,
@@ -171,7 +236,7 @@ impl Encoder {
                 "-movflags",
                 "+faststart",
             ])
-            .arg(dir.join("recording.mp4"))
+            .arg(dir.join(format!("{stem}.mp4")))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -191,7 +256,7 @@ impl Encoder {
             .map_err(|e| RecordingError::Write(format!("ffmpeg stopped reading: {e}")))
     }
 
-    fn finish(mut self, dir: &Path) -> Result<(), RecordingError> {
+    fn finish(mut self, dir: &Path, stem: &str) -> Result<(), RecordingError> {
         use std::io::Read as _;
         drop(self.stdin.take());
         let mut said = String::new();
@@ -202,10 +267,11 @@ impl Encoder {
             .child
             .wait()
             .map_err(|e| RecordingError::Write(format!("ffmpeg did not finish: {e}")))?;
-        if status.success() && dir.join("recording.mp4").is_file() {
+        let file = dir.join(format!("{stem}.mp4"));
+        if status.success() && file.is_file() {
             return Ok(());
         }
-        let _ = std::fs::remove_file(dir.join("recording.mp4"));
+        let _ = std::fs::remove_file(file);
         Err(RecordingError::Write(format!(
             "ffmpeg failed ({status}): {}",
             crate::infra::text::inert(said.lines().last().unwrap_or("no message"))
@@ -227,6 +293,7 @@ impl Drop for Encoder {
 fn film(
     dir: &Path,
     mode: Mode,
+    cut: Cut,
     frames: &std::sync::mpsc::Receiver<Frame>,
 ) -> Result<Option<Recording>, RecordingError> {
     let wants_mp4 = match mode {
@@ -242,43 +309,45 @@ fn film(
     let mut encoder: Option<Result<Encoder, RecordingError>> = None;
     for frame in frames.iter() {
         if wants_mp4 {
-            let live = encoder.get_or_insert_with(|| Encoder::spawn(dir));
+            let live = encoder.get_or_insert_with(|| Encoder::spawn(dir, cut.stem));
             if let Ok(running) = live
-                && let Err(error) = running.write(&frame.png)
+                && let Err(error) = (0..cut.hold).try_for_each(|_| running.write(&frame.png))
             {
                 // ffmpeg stopped reading: what it said on the way out is the reason.
                 let stopped = match encoder.take() {
-                    Some(Ok(running)) => running.finish(dir).err().unwrap_or(error),
+                    Some(Ok(running)) => running.finish(dir, cut.stem).err().unwrap_or(error),
                     _ => error,
                 };
                 encoder = Some(Err(stopped));
             }
         }
-        shots.push(Screenshot {
-            index: shots.len() + 1,
-            context: String::new(),
-            caption: String::new(),
-            file: frame.file,
-            url: String::new(),
-        });
+        for _ in 0..cut.hold {
+            shots.push(Screenshot {
+                index: shots.len() + 1,
+                context: String::new(),
+                caption: String::new(),
+                file: frame.file.clone(),
+                url: String::new(),
+            });
+        }
     }
     if shots.is_empty() {
         return Ok(None);
     }
     let encoded = match encoder {
-        Some(Ok(encoder)) => encoder.finish(dir),
+        Some(Ok(encoder)) => encoder.finish(dir, cut.stem),
         Some(Err(error)) => Err(error),
         None => Err(RecordingError::Write("ffmpeg was not asked".into())),
     };
     match (encoded, mode) {
         (Ok(()), _) => Ok(Some(Recording {
-            file: "recording.mp4".into(),
+            file: format!("{}.mp4", cut.stem),
             media_type: "video/mp4".into(),
             frames: shots.len(),
         })),
         (Err(error), Mode::Mp4) => Err(error),
         // Without ffmpeg, or when it failed: the animated PNG.
-        (Err(_), _) => animated_png(dir, &shots).map(Some),
+        (Err(_), _) => animated_png(dir, cut.stem, &shots).map(Some),
     }
 }
 
@@ -310,7 +379,7 @@ fn rgba(path: &Path) -> Result<(u32, u32, Vec<u8>), String> {
     Ok((info.width, info.height, pixels))
 }
 
-fn animated_png(dir: &Path, shots: &[Screenshot]) -> Result<Recording, RecordingError> {
+fn animated_png(dir: &Path, stem: &str, shots: &[Screenshot]) -> Result<Recording, RecordingError> {
     let mut frames = Vec::new();
     for shot in shots {
         let (w, h, pixels) =
@@ -348,10 +417,10 @@ fn animated_png(dir: &Path, shots: &[Screenshot]) -> Result<Recording, Recording
             .finish()
             .map_err(|e| RecordingError::Write(e.to_string()))?;
     }
-    crate::infra::atomic::write(&dir.join("recording.png"), &bytes)
+    crate::infra::atomic::write(&dir.join(format!("{stem}.png")), &bytes)
         .map_err(|e| RecordingError::Write(e.to_string()))?;
     Ok(Recording {
-        file: "recording.png".into(),
+        file: format!("{stem}.png"),
         media_type: "image/apng".into(),
         frames: frames.len(),
     })

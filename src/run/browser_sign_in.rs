@@ -3,17 +3,16 @@
 //! when another scenario replays the recipe ([`RunContext::sign_in`]), and the probe that
 //! follows a sign-in towards a redirect URI the server must refuse.
 //!
-//! A page that lacks what a step names means the sign-in recipe does not fit the payer's
-//! pages (usage: the message lists what the page does offer, beside its screenshot); a page
-//! that does not load is the environment's. Either way the member's later sign-ins are not
-//! tried again: the steps that need them are skipped, naming the first failure.
+//! The page itself is a [`Page`]. A sign-in that fails, for whatever reason, is not tried
+//! again for that member: the steps that need it are skipped, naming the first failure.
 
 use url::Url;
 
 use super::StepFailure;
 use super::context::RunContext;
+use super::page::Page;
 use super::session::Authorized;
-use super::shared_browser::{BrowserGuard, environment};
+use super::shared_browser::environment;
 use crate::browser::{BrowserError, Patience};
 use crate::payer::oauth::AuthorizationStart;
 use crate::payer::recipe::{Action, Recipe, RecipeStep};
@@ -22,67 +21,7 @@ use crate::payer::recipe::{Action, Recipe, RecipeStep};
 #[derive(Debug)]
 pub struct SignIn {
     pub start: AuthorizationStart,
-    browser: BrowserGuard,
-    /// The field filled last: `submits the form` presses Enter there.
-    last_field: Option<String>,
-    context: String,
-    /// Whether every page becomes a screenshot (the sign-in a reviewer sees); otherwise
-    /// only a page where something went wrong does.
-    filmed: bool,
-    /// Whether the page as it is now is in a screenshot already.
-    pictured: bool,
-    /// Which of the target's members signs in (their `${member.<name>}` values are typed).
-    member: usize,
-    /// A probe that expects the payer to stop the sign-in: a page that lacks what the next
-    /// step names is the refusal, not a failure.
-    expects_refusal: bool,
-}
-
-/// What a page lacking a link, field or button the features name says: the features do not
-/// fit the target's page (a timeout or a missing element: usage), or the browser broke
-/// (anything else).
-fn page_failure(error: BrowserError) -> StepFailure {
-    match error {
-        BrowserError::Timeout { .. } | BrowserError::Missing { .. } => {
-            StepFailure::usage(error.to_string())
-        }
-        other => environment(other),
-    }
-}
-
-/// A URL for the timeline: its query (an authorization request's state and challenge) left
-/// out.
-fn url_without_query(url: &Url) -> String {
-    let mut url = url.clone();
-    url.set_query(None);
-    url.set_fragment(None);
-    url.to_string()
-}
-
-/// What a step of the sign-in language did, as the features said it, without the values
-/// typed (a password is a secret).
-fn describe(action: &Action) -> String {
-    match action {
-        Action::Start => "start an authorization request".into(),
-        Action::Open => "open the authorization URL".into(),
-        Action::Click(text) => format!("click \"{text}\""),
-        Action::Fill(pairs) => format!(
-            "fill in {}",
-            pairs
-                .iter()
-                .map(|(label, _)| format!("\"{label}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Action::Choose { option, field } => match field {
-            Some(field) => format!("choose \"{option}\" for \"{field}\""),
-            None => format!("choose \"{option}\""),
-        },
-        Action::Check { label, on: true } => format!("check \"{label}\""),
-        Action::Check { label, on: false } => format!("uncheck \"{label}\""),
-        Action::WaitFor(text) => format!("wait for \"{text}\""),
-        Action::Submit => "submit the form".into(),
-    }
+    page: Page,
 }
 
 /// Whether the browser at `url` was redirected to the app: at `redirect_uri`, or elsewhere on
@@ -151,175 +90,47 @@ impl SignIn {
             );
             forgot.map_err(environment)?;
         }
-        let started = std::time::Instant::now();
-        let opened = browser.goto(url.as_str()).await;
-        ctx.recorder.browser_action(
-            context,
-            &format!("open {}", url_without_query(url)),
-            started,
-            opened.is_ok(),
-        );
-        opened.map_err(environment)?;
-        let mut sign_in = Self {
-            start,
-            browser,
-            last_field: None,
-            context: context.to_owned(),
-            filmed,
-            pictured: false,
-            member,
-            expects_refusal: false,
-        };
-        sign_in.screenshot(ctx, "authorization page").await;
-        Ok(sign_in)
-    }
-
-    /// A screenshot of the page, when this sign-in is filmed. Screenshots are taken of a
-    /// page that has settled (after `goto`, after finding what to click or after typing),
-    /// never right after a click or Enter: a capture while the next page commits can
-    /// stall Chromium's renderer for 10 s.
-    async fn screenshot(&mut self, ctx: &RunContext, caption: &str) {
-        if self.filmed && !self.pictured {
-            self.evidence(ctx, caption).await;
-            self.pictured = true;
-        }
-    }
-
-    /// A screenshot of the page, filmed or not: where something went wrong.
-    async fn evidence(&self, ctx: &RunContext, caption: &str) {
-        ctx.screenshot(&self.browser, &self.context, caption).await;
+        let mut page = Page::new(browser, context, filmed, member);
+        page.goto(ctx, url).await.map_err(environment)?;
+        page.screenshot(ctx, "authorization page").await;
+        Ok(Self { start, page })
     }
 
     /// Whether the browser is at the redirect URI already.
     pub async fn arrived(&self) -> bool {
-        self.browser
+        self.page
+            .browser
             .current_url()
             .await
             .is_ok_and(|url| same_endpoint(&url, &self.start.redirect_uri))
-    }
-
-    /// Where the browser is, with secret parameters blanked.
-    pub async fn location(&self, ctx: &RunContext) -> String {
-        ctx.recorder.redact(&self.browser.location().await)
-    }
-
-    /// Do what one step of the language says; a page that does not let it shows in a
-    /// screenshot.
-    pub async fn perform(&mut self, ctx: &RunContext, action: &Action) -> Result<(), StepFailure> {
-        let started = std::time::Instant::now();
-        let result = self.act(ctx, action).await;
-        ctx.recorder
-            .browser_action(&self.context, &describe(action), started, result.is_ok());
-        match result {
-            Err(failure) if failure.kind == crate::summary::FailureKind::Usage => {
-                if self.expects_refusal {
-                    self.evidence(ctx, "the payer stopped the sign-in here, as expected")
-                        .await;
-                    return Err(failure);
-                }
-                self.evidence(ctx, "the page the step could not act on")
-                    .await;
-                Err(self.does_not_fit(ctx, failure).await)
-            }
-            other => other,
-        }
-    }
-
-    /// `failure` of a step that found no element it names, with what the page does offer.
-    async fn does_not_fit(&self, ctx: &RunContext, failure: StepFailure) -> StepFailure {
-        let offers = self.browser.offers().await;
-        StepFailure::usage(format!(
-            "{}; the page offers {offers}\nthe sign-in in the features does not fit the payer's page at {} (see its screenshot): change the step to what the page says",
-            failure.message,
-            self.location(ctx).await
-        ))
-    }
-
-    async fn act(&mut self, ctx: &RunContext, action: &Action) -> Result<(), StepFailure> {
-        let member = self.member;
-        let expand = |text: &str| ctx.expand_for(member, text);
-        match action {
-            Action::Start | Action::Open => {
-                return Err(StepFailure::usage(
-                    "the authorization request is already open in the browser",
-                ));
-            }
-            Action::Click(text) => {
-                let text = expand(text)?;
-                let target = self.browser.clickable(&text).await.map_err(page_failure)?;
-                self.screenshot(ctx, &format!("before clicking {text}"))
-                    .await;
-                target.click().await.map_err(page_failure)?;
-                self.pictured = false;
-            }
-            Action::Fill(pairs) => {
-                for (label, value) in pairs {
-                    let (label, value) = (expand(label)?, expand(value)?);
-                    // What goes into a password field is a secret from now on (before any
-                    // screenshot or message could show it).
-                    if self
-                        .browser
-                        .fill(&label, &value)
-                        .await
-                        .map_err(page_failure)?
-                    {
-                        ctx.recorder.add_secret(&value);
-                    }
-                    self.last_field = Some(label);
-                }
-                self.pictured = false;
-                self.screenshot(ctx, "form filled in").await;
-            }
-            Action::Choose { option, field } => {
-                let option = expand(option)?;
-                let field = field.as_deref().map(&expand).transpose()?;
-                self.browser
-                    .choose(&option, field.as_deref())
-                    .await
-                    .map_err(page_failure)?;
-                self.pictured = false;
-            }
-            Action::Check { label, on } => {
-                let label = expand(label)?;
-                self.browser
-                    .set_checked(&label, *on)
-                    .await
-                    .map_err(page_failure)?;
-                self.pictured = false;
-            }
-            Action::WaitFor(text) => {
-                let text = expand(text)?;
-                self.browser
-                    .wait_for_text(&text)
-                    .await
-                    .map_err(page_failure)?;
-            }
-            Action::Submit => {
-                self.browser
-                    .submit(self.last_field.as_deref())
-                    .await
-                    .map_err(page_failure)?;
-                self.pictured = false;
-            }
-        }
-        Ok(())
     }
 
     /// Wait for the browser to come back to the redirect URI and read what it carries. A
     /// browser sent to another path of the app's origin with a code fails at once; pages of
     /// the payer's on the same origin as the redirect URI (as a payer's own test client
     /// has) are waited through.
+    /// Do what one step of the language says (see [`Page::perform`]).
+    pub async fn perform(&mut self, ctx: &RunContext, action: &Action) -> Result<(), StepFailure> {
+        self.page.perform(ctx, action).await
+    }
+
+    /// Where the browser is, with secret parameters blanked.
+    pub async fn location(&self, ctx: &RunContext) -> String {
+        self.page.location(ctx).await
+    }
+
     pub async fn finish(mut self, ctx: &RunContext) -> Result<Authorized, StepFailure> {
         let redirect_uri = self.start.redirect_uri.clone();
         let started = std::time::Instant::now();
         let waited = self
+            .page
             .browser
             .wait_for_url(&format!("the redirect to {redirect_uri}"), |url| {
                 redirected(url, &redirect_uri)
             })
             .await;
         ctx.recorder.browser_action(
-            &self.context,
+            &self.page.context,
             "wait for the redirect to the app",
             started,
             waited.is_ok(),
@@ -327,7 +138,7 @@ impl SignIn {
         let landed = match waited {
             Ok(url) if same_endpoint(&url, &redirect_uri) => url,
             Ok(url) => {
-                self.evidence(ctx, "sent somewhere else").await;
+                self.page.evidence(ctx, "sent somewhere else").await;
                 return Err(StepFailure::conformance(format!(
                     "the authorization server sent the browser to {}, not to the registered redirect URI {redirect_uri} (RFC 6749 §3.1.2: the redirect goes to that URI)",
                     ctx.recorder.redact(url.as_str())
@@ -336,6 +147,7 @@ impl SignIn {
             Err(BrowserError::Timeout { what, waited }) => {
                 let at = self.location(ctx).await;
                 let shown: String = self
+                    .page
                     .browser
                     .text()
                     .await
@@ -346,8 +158,8 @@ impl SignIn {
                     .chars()
                     .take(300)
                     .collect();
-                self.evidence(ctx, "no redirect").await;
-                let offers = self.browser.offers().await;
+                self.page.evidence(ctx, "no redirect").await;
+                let offers = self.page.browser.offers().await;
                 // The payer's pages answered what the features did; that they did not end
                 // in a redirect says the features (a step short, a consent page not
                 // answered) or the member's details do not fit, not that a rule was broken.
@@ -359,7 +171,9 @@ impl SignIn {
             Err(other) => return Err(environment(other)),
         };
         let redirect = ctx.oauth.read_redirect(&landed);
-        self.screenshot(ctx, "back at the app's redirect URI").await;
+        self.page
+            .screenshot(ctx, "back at the app's redirect URI")
+            .await;
         Ok(Authorized {
             start: self.start,
             landed,
@@ -475,8 +289,8 @@ impl RunContext {
             ..start
         };
         let mut flow = SignIn::open(self, start, &url, context, false).await?;
-        flow.browser.set_patience(Patience::Settle);
-        flow.expects_refusal = true;
+        flow.page.browser.set_patience(Patience::Settle);
+        flow.page.expects_refusal = true;
         let mut stopped = "the authorization page".to_owned();
         let mut reached = None;
         let mut refused = false;
@@ -513,15 +327,16 @@ impl RunContext {
         }
         // A page that refused a step is in a screenshot already ([`SignIn::perform`]).
         if !refused {
-            flow.evidence(
-                self,
-                if reached.is_some() {
-                    "the browser reached the redirect URI the payer must refuse"
-                } else {
-                    "where the redirect URI the payer must refuse led"
-                },
-            )
-            .await;
+            flow.page
+                .evidence(
+                    self,
+                    if reached.is_some() {
+                        "the browser reached the redirect URI the payer must refuse"
+                    } else {
+                        "where the redirect URI the payer must refuse led"
+                    },
+                )
+                .await;
         }
         Ok(Probe { reached, stopped })
     }

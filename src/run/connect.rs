@@ -139,7 +139,9 @@ impl Connected {
                 .map_err(RunError::Profile)?,
         );
         let show_progress = plan.console.progress && !plan.silent;
+        let app = super::app::AppHost::new(plan.target.app.as_ref(), &self.endpoints);
         let ctx = Arc::new(RunContext {
+            app,
             validator,
             target: plan.target,
             endpoints: self.endpoints,
@@ -196,7 +198,9 @@ pub struct Running {
 pub fn recorder(plan: &Plan, film: &Arc<Film>) -> Arc<Recorder> {
     let recorder = Recorder::new(Some(&plan.dir)).with_frames({
         let film = Arc::clone(film);
-        crate::evidence::FrameSink(Box::new(move |file, png| film.frame(file, png)))
+        crate::evidence::FrameSink(Box::new(move |context, file, png| {
+            film.frame(context, file, png);
+        }))
     });
     let recorder = Arc::new(if plan.console.verbose() {
         recorder.with_trace(plan.console)
@@ -271,12 +275,16 @@ async fn start_target(target: &Target, redirect_uri: &Url) -> Result<Started, Ru
                 faults: settings.faults.clone(),
                 pkce: settings.pkce.unwrap_or(persona.default_pkce()),
                 token_lifetime: settings.token_lifetime,
-                clients: vec![Client {
+                // onramp's own client, and the clients an app under test may use.
+                clients: [Client {
                     client_id: client.id.clone(),
-                    client_secret: client.secret.expose().to_owned(),
+                    client_secret: Some(client.secret.expose().to_owned()),
                     redirect_uris: vec![redirect_uri.to_string()],
                     any_loopback: true,
-                }],
+                }]
+                .into_iter()
+                .chain(Client::apps())
+                .collect(),
                 ..SandboxConfig::default()
             };
             let sandbox = Sandbox::start(config).await.map_err(RunError::Sandbox)?;

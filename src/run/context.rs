@@ -51,6 +51,8 @@ pub struct RunContext {
     pub recipe: Option<Recipe>,
     /// The members' sign-ins that failed in a way a retry would repeat.
     pub sign_in_failures: super::records::Failures,
+    /// The app under test (`[app]`), for the `@app` scenarios.
+    pub app: super::app::AppHost,
     /// How every resource read is validated (the target's `[validation]`).
     pub validator: Arc<crate::validate::Validator>,
 }
@@ -61,8 +63,10 @@ impl RunContext {
         self.expand_for(0, text)
     }
 
-    /// `${member.<name>}` placeholders filled from the target's member number `member`.
+    /// `${member.<name>}` placeholders filled from the target's member number `member`, and
+    /// `${app.connect}` and `${app.name}` from its `[app]`.
     pub fn expand_for(&self, member: usize, text: &str) -> Result<String, StepFailure> {
+        let text = &self.expand_app(text)?;
         let values = self
             .target
             .members
@@ -71,9 +75,37 @@ impl RunContext {
         crate::payer::recipe::expand(text, values).map_err(|e| StepFailure::usage(e.to_string()))
     }
 
+    /// `text` with `${app.connect}` and `${app.name}` filled from the target's `[app]`.
+    fn expand_app(&self, text: &str) -> Result<String, StepFailure> {
+        if !text.contains("${app.") {
+            return Ok(text.to_owned());
+        }
+        let app = self.target.app.as_ref();
+        let mut out = text.to_owned();
+        for (name, value) in [
+            ("connect", app.and_then(|a| a.connect.clone())),
+            ("name", app.map(|a| a.name.clone())),
+        ] {
+            let placeholder = format!("${{app.{name}}}");
+            if !out.contains(&placeholder) {
+                continue;
+            }
+            let value = value.ok_or_else(|| {
+                StepFailure::usage(format!(
+                    "the features use {placeholder} but the target's [app] has no {name}: add `{name} = \"…\"` under [app]"
+                ))
+            })?;
+            out = out.replace(&placeholder, &value);
+        }
+        Ok(out)
+    }
+
     /// Take a screenshot as evidence; a failure to take one is a note, not a failed step.
     pub async fn screenshot(&self, browser: &Browser, context: &str, caption: &str) {
-        let url = browser.location().await;
+        let mut url = browser.location().await;
+        if url.starts_with("data:") {
+            url = "data: (a page onramp made)".into();
+        }
         match browser.screenshot().await {
             Ok(png) => self.recorder.screenshot(context, caption, &url, &png),
             Err(error) => self

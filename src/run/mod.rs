@@ -12,6 +12,7 @@
 //! door); the summary is built from them after the run; renderers only read the summary.
 //! The steps sit above the run: it runs any [`Steps`], and the command line names ours.
 
+pub mod app;
 mod browser_sign_in;
 mod checks;
 mod collector;
@@ -24,6 +25,7 @@ pub mod execute;
 mod failure;
 pub mod many;
 pub mod members;
+pub mod page;
 pub mod plan;
 pub mod preflight;
 pub mod records;

@@ -129,6 +129,7 @@ pub async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         errors,
         checklist,
         recording: None,
+        app_recording: None,
         browser_actions: evidence.browser_actions,
         timeline,
         members,

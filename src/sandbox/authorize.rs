@@ -215,7 +215,7 @@ fn request(state: &State, query: Option<&str>) -> Result<SignIn, Response> {
         ));
     }
     let scope = granted_scope(&params, redirect_uri, app_state)?;
-    let code_challenge = code_challenge(state, &params, redirect_uri, app_state)?;
+    let code_challenge = code_challenge(state, client, &params, redirect_uri, app_state)?;
     Ok(SignIn {
         client_id: client_id.clone(),
         redirect_uri: redirect_uri.clone(),
@@ -257,13 +257,21 @@ fn granted_scope(
 
 /// The PKCE challenge of the request, as the server's PKCE mode takes it (RFC 7636 §4.3:
 /// S256 only, 43 base64url characters).
+/// A public client must send one whatever the mode: PKCE is its only proof (SMART App
+/// Launch 2.0 §"client-public").
 fn code_challenge(
     state: &State,
+    client: &super::Client,
     params: &HashMap<String, String>,
     redirect_uri: &str,
     app_state: Option<&str>,
 ) -> Result<Option<String>, Response> {
-    Ok(match state.config.pkce {
+    let mode = if client.is_public() {
+        PkceMode::Required
+    } else {
+        state.config.pkce
+    };
+    Ok(match mode {
         PkceMode::Off => None,
         mode => {
             let method = params.get("code_challenge_method").map(String::as_str);

@@ -48,6 +48,13 @@ pub const DEMO_CLIENT_ID: &str = "onramp-demo-client";
 /// The demo client's secret. It is published (the sandbox prints it); treat it as a secret
 /// anyway, as a real one would be.
 pub const DEMO_CLIENT_SECRET: &str = "onramp-demo-secret";
+/// The public client registered for apps under test (SMART `client-public`: no secret, PKCE
+/// required), any loopback redirect URI.
+pub const APP_PUBLIC_CLIENT_ID: &str = "onramp-app";
+/// The confidential client registered for apps under test (`client-confidential-symmetric`).
+pub const APP_CONFIDENTIAL_CLIENT_ID: &str = "onramp-app-confidential";
+/// Its secret, published as the demo client's is.
+pub const APP_CONFIDENTIAL_CLIENT_SECRET: &str = "onramp-app-secret";
 /// Largest request body accepted (forms, token requests).
 const BODY_LIMIT: usize = 16 * 1024;
 
@@ -55,7 +62,8 @@ const BODY_LIMIT: usize = 16 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     pub client_id: String,
-    pub client_secret: String,
+    /// None for a public client (SMART `client-public`), which proves itself with PKCE.
+    pub client_secret: Option<String>,
     /// Redirect URIs accepted exactly as written.
     pub redirect_uris: Vec<String>,
     /// Also accept any `http://` redirect URI on a loopback host (RFC 8252 §7.3).
@@ -67,10 +75,34 @@ impl Client {
     pub fn demo(extra: Vec<String>) -> Self {
         Self {
             client_id: DEMO_CLIENT_ID.into(),
-            client_secret: DEMO_CLIENT_SECRET.into(),
+            client_secret: Some(DEMO_CLIENT_SECRET.into()),
             redirect_uris: extra,
             any_loopback: true,
         }
+    }
+
+    /// The clients registered for apps under test: a public one and a confidential one,
+    /// each taking any loopback `http` redirect URI.
+    pub fn apps() -> [Self; 2] {
+        [
+            Self {
+                client_id: APP_PUBLIC_CLIENT_ID.into(),
+                client_secret: None,
+                redirect_uris: Vec::new(),
+                any_loopback: true,
+            },
+            Self {
+                client_id: APP_CONFIDENTIAL_CLIENT_ID.into(),
+                client_secret: Some(APP_CONFIDENTIAL_CLIENT_SECRET.into()),
+                redirect_uris: Vec::new(),
+                any_loopback: true,
+            },
+        ]
+    }
+
+    /// Whether it is a public client (no secret: PKCE is its proof).
+    pub fn is_public(&self) -> bool {
+        self.client_secret.is_none()
     }
 
     /// Whether `uri` is a redirect URI this client registered.
@@ -128,7 +160,10 @@ impl Default for SandboxConfig {
             data: None,
             faults: Vec::new(),
             pkce: PkceMode::default(),
-            clients: vec![Client::demo(Vec::new())],
+            clients: [Client::demo(Vec::new())]
+                .into_iter()
+                .chain(Client::apps())
+                .collect(),
             code_lifetime: Duration::from_secs(300),
             token_lifetime: Duration::from_secs(7200),
         }
@@ -286,7 +321,17 @@ pub fn describe(sandbox: &Sandbox) -> String {
     for client in sandbox.clients() {
         let _ = writeln!(text, "  Client");
         let _ = writeln!(text, "    client_id      {}", client.client_id);
-        let _ = writeln!(text, "    client_secret  {}", client.client_secret);
+        match &client.client_secret {
+            Some(secret) => {
+                let _ = writeln!(text, "    client_secret  {secret}");
+            }
+            None => {
+                let _ = writeln!(
+                    text,
+                    "    client_secret  none: a public client (PKCE with S256 required), for apps"
+                );
+            }
+        }
         let mut uris: Vec<String> = client.redirect_uris.clone();
         if client.any_loopback {
             uris.push(
@@ -390,13 +435,14 @@ fn describe_try_it(text: &mut String, sandbox: &Sandbox, client: &Client) {
         text,
         "               and sign in; the browser lands on {redirect}?code=CODE&state=xyz"
     );
+    let secret = client.client_secret.as_deref().unwrap_or_default();
     let credentials = if persona.secret_in_body() {
         format!(
-            "-d client_id={} -d client_secret={}",
-            client.client_id, client.client_secret
+            "-d client_id={} -d client_secret={secret}",
+            client.client_id
         )
     } else {
-        format!("-u {}:{}", client.client_id, client.client_secret)
+        format!("-u {}:{secret}", client.client_id)
     };
     let pkce = match sandbox.state.config.pkce {
         PkceMode::Required => " -d code_verifier=VERIFIER",

@@ -166,6 +166,15 @@ fn authenticate(
             })?;
             (id.clone(), secret.clone(), false)
         }
+        (None, None)
+            if params
+                .get("client_id")
+                .and_then(|id| state.client(id))
+                .is_some_and(super::Client::is_public) =>
+        {
+            // A public client proves itself with the PKCE verifier its code demands.
+            return Ok(params.get("client_id").cloned().unwrap_or_default());
+        }
         (None, None) => {
             return Err(OAuthError::invalid_client(
                 "no client authentication: send client_id and client_secret in the body, or HTTP Basic",
@@ -182,7 +191,15 @@ fn authenticate(
             via_basic,
         ));
     };
-    if !same_secret(&secret, &client.client_secret) && !state.faults.has(&Fault::AcceptAnySecret) {
+    let Some(expected) = &client.client_secret else {
+        return Err(OAuthError::invalid_client(
+            format!(
+                "\"{client_id}\" is a public client: it has no secret; send client_id and the code_verifier"
+            ),
+            via_basic,
+        ));
+    };
+    if !same_secret(&secret, expected) && !state.faults.has(&Fault::AcceptAnySecret) {
         return Err(OAuthError::invalid_client(
             "the client secret is wrong",
             via_basic,

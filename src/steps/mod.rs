@@ -10,6 +10,7 @@
 //! command line names these.
 
 mod access;
+mod app;
 mod carin;
 mod code;
 mod discovery;

@@ -15,17 +15,16 @@ const CONTEXT: &str = "Authorization";
 
 /// What the sign-in language's steps start with (see [`crate::payer::recipe`]).
 pub fn step_pattern() -> regex::Regex {
-    regex::Regex::new(
-        r"^the (?:app starts an authorization request|member (?:opens|clicks|fills in|chooses|checks|unchecks|waits for|submits)\b.*)$",
-    )
-    .unwrap_or_else(|e| unreachable!("a literal pattern: {e}"))
+    regex::Regex::new(crate::payer::recipe::STEP_PATTERN)
+        .unwrap_or_else(|e| unreachable!("a literal pattern: {e}"))
 }
 
 /// The step of the sign-in language, for cucumber's Given and When.
 pub fn sign_in_step(world: &mut OnrampWorld, context: step::Context) -> LocalBoxFuture<'_, ()> {
     Box::pin(async move {
         let result = act(world, &context.step).await;
-        if let (Err(failure), Some(ctx)) = (&result, &world.ctx) {
+        // A step in the app is the app's; the member's sign-ins with onramp's client stand.
+        if let (Err(failure), Some(ctx), None) = (&result, &world.ctx, &world.app) {
             ctx.sign_in_failures.record(0, failure);
         }
         verdict(result)
@@ -39,6 +38,11 @@ async fn act(world: &mut OnrampWorld, step: &Step) -> Result<(), StepFailure> {
         .map_err(|e| StepFailure::usage(e.to_string()))?
         .ok_or_else(|| StepFailure::usage("not a step of the sign-in language"))?;
     match action {
+        action if world.app.is_some() => {
+            if let Some(app) = world.app.as_mut() {
+                app.perform(&ctx, &action).await?;
+            }
+        }
         Action::Start => {
             world.authorization = Some(ctx.oauth.start());
         }

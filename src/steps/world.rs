@@ -47,6 +47,8 @@ pub struct OnrampWorld {
     pub searched: Option<Searched>,
     /// What the `@isolation` steps asked for of other members, in order.
     pub asked: Vec<Asked>,
+    /// The app under test, open in the browser (`@app`).
+    pub app: Option<crate::run::app::AppVisit>,
     /// A token narrowed by a refresh, and its scope.
     pub narrowed: Option<(Secret, String)>,
 }

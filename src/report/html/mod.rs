@@ -92,6 +92,10 @@ pub(crate) fn verdict(outcome: Outcome) -> Verdict {
             label: "Not conformant",
             class: "failed",
         },
+        Outcome::AppFailed => Verdict {
+            label: "Conformant, but the app failed",
+            class: "failed",
+        },
         Outcome::Error => Verdict {
             label: "Could not test everything",
             class: "error",

@@ -68,6 +68,11 @@ pub(super) fn steps(summary: &RunSummary) -> Steps<'_> {
                 (Status::Failed, Some(FailureKind::Environment)) => {
                     (&mut failures, "environment", "onramp could not test this")
                 }
+                (Status::Failed, Some(FailureKind::App)) => (
+                    &mut failures,
+                    "app",
+                    "the app under test did not connect or show the member's data",
+                ),
                 (Status::Failed, Some(FailureKind::Usage)) => (
                     &mut failures,
                     "environment",

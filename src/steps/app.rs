@@ -1,0 +1,153 @@
+//! Steps of the app under test (`app.feature`, `@app`): the member opens the app, starts
+//! connecting it (the sign-in language's steps, in the app), signs in to the health plan
+//! (the `@sign-in` recipe, replayed wherever the app sends them), and the app must come back
+//! and show the member's own data. Failures are the app's (kind `app`); a target without
+//! `[app]` skips these scenarios, saying why.
+
+use cucumber::gherkin::Step;
+use cucumber::{given, then, when};
+
+use super::world::OnrampWorld;
+use crate::run::StepFailure;
+use crate::run::app::AppVisit;
+use crate::run::verdict;
+
+fn visit(world: &mut OnrampWorld) -> Result<&mut AppVisit, StepFailure> {
+    world.app.as_mut().ok_or_else(|| {
+        StepFailure::usage("the app is not open: begin with `the member opens the app`")
+    })
+}
+
+/// That the app is back from the sign-in, for the checks of what it shows.
+fn back(world: &mut OnrampWorld) -> Result<&mut AppVisit, StepFailure> {
+    let app = visit(world)?;
+    match app.back {
+        Some(true) => Ok(app),
+        Some(false) => Err(StepFailure::blocked(
+            "the browser did not come back to the app (see \"the browser is back in the app\")",
+        )),
+        None => Err(StepFailure::usage(
+            "ask `the browser is back in the app` before what the app shows",
+        )),
+    }
+}
+
+#[given("the member opens the app")]
+async fn opens(world: &mut OnrampWorld) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            world.app = Some(AppVisit::open(&ctx).await?);
+            Ok(())
+        }
+        .await,
+    );
+}
+
+#[when("the member signs in to the health plan")]
+async fn signs_in(world: &mut OnrampWorld) {
+    verdict(
+        async {
+            let ctx = world.ctx()?;
+            visit(world)?.sign_in(&ctx).await
+        }
+        .await,
+    );
+}
+
+#[then("the browser is back in the app")]
+async fn back_in_app(world: &mut OnrampWorld, step: &Step) {
+    let result = async {
+        let ctx = world.ctx()?;
+        visit(world)?.come_back(&ctx).await
+    }
+    .await;
+    world.judge(step, result);
+}
+
+#[then("the app shows the member's name")]
+async fn shows_name(world: &mut OnrampWorld, step: &Step) {
+    let result = async {
+        let ctx = world.ctx()?;
+        back(world)?;
+        let expected = ctx.app_expected().await?;
+        let name = expected.name.ok_or_else(|| {
+            StepFailure::blocked(
+                "onramp does not know the member's name: the Patient could not be read and the target's [member] has no first_name and last_name",
+            )
+        })?;
+        let app = back(world)?;
+        app.wait_to_show(&ctx, "the member's name", |text| {
+            name.shown_in(text).then_some(())
+        })
+        .await
+        .map_err(|shown| {
+            StepFailure::app(format!(
+                "{} does not show the member's name, {name} (from {}), within {}; it shows: {shown}",
+                app.name,
+                expected.name_source,
+                crate::infra::words::seconds(app.timeout)
+            ))
+        })
+    }
+    .await;
+    world.judge(step, result);
+}
+
+#[then(expr = "the app shows {string}")]
+async fn shows_text(world: &mut OnrampWorld, step: &Step, wanted: String) {
+    let result = async {
+        let ctx = world.ctx()?;
+        let wanted = ctx.expand(&wanted)?;
+        let app = back(world)?;
+        app.wait_to_show(&ctx, &format!("\"{wanted}\""), |text| {
+            crate::app::shows(text, &wanted).then_some(())
+        })
+        .await
+        .map_err(|shown| {
+            StepFailure::app(format!(
+                "{} does not show \"{wanted}\" within {}; it shows: {shown}",
+                app.name,
+                crate::infra::words::seconds(app.timeout)
+            ))
+        })
+    }
+    .await;
+    world.judge(step, result);
+}
+
+#[then("the app shows one of the member's claims")]
+async fn shows_claim(world: &mut OnrampWorld, step: &Step) {
+    let result = async {
+        let ctx = world.ctx()?;
+        back(world)?;
+        let expected = ctx.app_expected().await?;
+        if let Some(problem) = &expected.claims_problem {
+            return Err(StepFailure::blocked(format!(
+                "no claim of the member's to look for: {problem}"
+            )));
+        }
+        let marks = expected.claim_marks;
+        let app = back(world)?;
+        let found = app
+            .wait_to_show(&ctx, "one of the member's claims", |text| {
+                crate::app::first_shown(text, &marks).map(str::to_owned)
+            })
+            .await
+            .map_err(|shown| {
+                StepFailure::app(format!(
+                    "{} shows none of the member's claims (no identifier, amount, provider or date of the {} values onramp read from the payer) within {}; it shows: {shown}",
+                    app.name,
+                    marks.len(),
+                    crate::infra::words::seconds(app.timeout)
+                ))
+            })?;
+        ctx.recorder.note(
+            crate::run::app::CONTEXT,
+            &format!("the app shows \"{found}\", from one of the member's claims"),
+        );
+        Ok(())
+    }
+    .await;
+    world.judge(step, result);
+}

@@ -1,0 +1,235 @@
+//! The app under test (`[app]`, `app.feature`): the example app in `examples/app/` driven end
+//! to end through the embedded sandbox's sign-in, and its broken variants, each failing
+//! exactly the step it should, as kind `app` (never the payer's verdict). Real Chromium, the
+//! real binary, a real app process that onramp starts and must stop.
+
+mod common;
+
+use common::run::Run;
+use serde_json::Value;
+
+/// A target that starts the example app with `broken` (its `EXAMPLE_APP_BREAK`), short
+/// timeouts, and the run's temp folder among its arguments so that a process left behind
+/// is found.
+fn example_target(dir: &std::path::Path, broken: &str) -> String {
+    let app = common::repo().join("examples/app/app.py");
+    format!(
+        "name = \"example-app\"\n[sandbox]\n[browser]\ntimeout = \"6s\"\n\n\
+         [app]\nname = \"Example app\"\nurl = \"http://127.0.0.1:${{app.port}}/\"\n\
+         connect = \"Connect your health plan\"\n\
+         command = [\"python3\", \"{}\", \"{}\"]\ntimeout = \"4s\"\n\n\
+         [app.env]\nFHIR_BASE = \"${{target.fhir_base}}\"\nPORT = \"${{app.port}}\"\nEXAMPLE_APP_BREAK = \"{broken}\"\n",
+        app.display(),
+        Run::tmp(dir).display()
+    )
+}
+
+fn app_run(broken: &str) -> Run {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = common::write(
+        dir.path(),
+        "target.toml",
+        &example_target(dir.path(), broken),
+    );
+    let run = Run::with(
+        &[
+            "--target",
+            target.to_str().expect("utf-8"),
+            "--tags",
+            "@app",
+        ],
+        |_| {},
+    );
+    drop(dir);
+    run
+}
+
+/// The app scenario's steps: (text, status, failure kind).
+fn steps(summary: &Value) -> Vec<(String, String, String)> {
+    let scenario = Run::scenario(summary, "connects the app");
+    scenario["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (text(&s["text"]), text(&s["status"]), text(&s["failure"]))
+        })
+        .collect()
+}
+
+/// The status of the step whose text starts with `text`.
+fn status<'a>(steps: &'a [(String, String, String)], text: &str) -> (&'a str, &'a str) {
+    let (_, status, kind) = steps
+        .iter()
+        .find(|(t, _, _)| t.starts_with(text))
+        .unwrap_or_else(|| panic!("no step {text} in {steps:?}"));
+    (status, kind)
+}
+
+/// The example app, as shipped with its own target file, connects and shows John Allen and
+/// his claims: every app step passes and the run is conformant.
+#[test]
+fn the_example_app_connects_and_shows_the_members_data() {
+    let target = common::repo().join("examples/app/target.toml");
+    let run = Run::new(&[
+        "--target",
+        target.to_str().expect("utf-8"),
+        "--tags",
+        "@app",
+    ]);
+    let summary = run.summary();
+    assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
+    let steps = steps(&summary);
+    assert!(
+        steps.iter().all(|(_, status, _)| status == "passed"),
+        "{steps:#?}"
+    );
+    assert_eq!(steps.len(), 6, "{steps:#?}");
+    // The app's pages are in the record, the member's data on the last of them.
+    let shots: Vec<&Value> = summary["screenshots"]
+        .as_array()
+        .expect("screenshots")
+        .iter()
+        .filter(|s| s["context"] == "App")
+        .collect();
+    assert!(shots.len() >= 3, "{shots:#?}");
+    assert!(
+        shots.iter().any(|s| s["caption"] == "back in the app"),
+        "{shots:#?}"
+    );
+    // The app's own recording: the title card, then its pages.
+    let recording = summary["app_recording"]["file"]
+        .as_str()
+        .expect("an app recording");
+    assert!(recording.starts_with("recording-app."), "{recording}");
+    assert!(run.report().join(recording).is_file());
+    assert_eq!(shots[0]["caption"], "title card", "{shots:#?}");
+    // The app's code never reaches an output: its callback's query is cut or redacted.
+    let all = std::fs::read_to_string(run.report().join("summary.json")).expect("summary");
+    for line in all.lines().filter(|l| l.contains("/callback?")) {
+        assert!(
+            line.contains("code=[redacted]") || !line.contains("code="),
+            "{line}"
+        );
+    }
+}
+
+/// An app that shows an error page after the callback fails "the browser is back in the
+/// app", as the app's fault; what it would show is skipped, and the payer stays conformant.
+#[test]
+fn an_app_that_errs_after_the_callback_is_not_back() {
+    let run = app_run("error-page");
+    let summary = run.summary();
+    let steps = steps(&summary);
+    assert_eq!(
+        status(&steps, "the browser is back in the app"),
+        ("failed", "app")
+    );
+    assert_eq!(
+        status(&steps, "the app shows the member's name").0,
+        "skipped"
+    );
+    assert_eq!(status(&steps, "the app shows one of").0, "skipped");
+    assert_eq!(status(&steps, "the member signs in").0, "passed");
+    assert_eq!(summary["outcome"], "app_failed", "{}", run.stdout());
+    assert_eq!(run.code(), 1);
+    assert!(
+        run.stdout().contains("conformant, but the app failed"),
+        "{}",
+        run.stdout()
+    );
+    let junit = std::fs::read_to_string(run.report().join("junit.xml")).expect("junit");
+    assert!(junit.contains("type=\"app\""), "{junit}");
+}
+
+/// An app whose callback never answers is not back in time: the app's fault, not a
+/// browser that could not test.
+#[test]
+fn an_app_that_never_answers_its_callback_is_not_back() {
+    let run = app_run("hang");
+    let steps = steps(&run.summary());
+    assert_eq!(
+        status(&steps, "the browser is back in the app"),
+        ("failed", "app"),
+        "{steps:#?}"
+    );
+    assert_eq!(status(&steps, "the member signs in").0, "passed");
+    assert_eq!(run.code(), 1);
+}
+
+/// An app that shows another member's name fails exactly that step; its claims are the
+/// member's.
+#[test]
+fn an_app_that_shows_another_members_name_fails_the_name() {
+    let run = app_run("other-member");
+    let steps = steps(&run.summary());
+    assert_eq!(
+        status(&steps, "the app shows the member's name"),
+        ("failed", "app")
+    );
+    assert_eq!(status(&steps, "the browser is back in the app").0, "passed");
+    assert_eq!(status(&steps, "the app shows one of").0, "passed");
+    let failed = run.failed_steps();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert!(
+        failed[0].error.contains("John Allen"),
+        "{}",
+        failed[0].error
+    );
+    assert!(failed[0].error.contains("Jane Roe"), "{}", failed[0].error);
+}
+
+/// An app that shows none of the member's claims fails exactly that step.
+#[test]
+fn an_app_that_shows_no_claims_fails_the_claims() {
+    let run = app_run("no-claims");
+    let steps = steps(&run.summary());
+    assert_eq!(
+        status(&steps, "the app shows one of the member's claims"),
+        ("failed", "app")
+    );
+    assert_eq!(
+        status(&steps, "the app shows the member's name").0,
+        "passed"
+    );
+    assert_eq!(run.failed_steps().len(), 1);
+}
+
+/// An app that nobody started, and that onramp was not told how to start, is the user's
+/// setup: usage, naming the URL and what to do; a target without [app] skips the feature.
+#[test]
+fn an_app_not_running_is_a_usage_error_and_no_app_skips() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let run = Run::with_target(
+        "target.toml",
+        &format!(
+            "[sandbox]\n[app]\nurl = \"http://127.0.0.1:{port}/\"\nconnect = \"Connect\"\ntimeout = \"2s\"\n"
+        ),
+        "@app",
+    );
+    let opened = steps(&run.summary());
+    assert_eq!(
+        status(&opened, "the member opens the app"),
+        ("failed", "usage")
+    );
+    let failed = run.failed_steps();
+    assert!(failed[0].error.contains("start"), "{}", failed[0].error);
+    assert_eq!(run.code(), 2);
+
+    let run = Run::with_target("target.toml", "[sandbox]\n", "@app");
+    let skipped = steps(&run.summary());
+    assert!(
+        skipped.iter().all(|(_, status, _)| status == "skipped"),
+        "{skipped:#?}"
+    );
+    assert!(
+        run.stdout().contains("the target has no [app]"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+}
