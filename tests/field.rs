@@ -312,7 +312,8 @@ fn an_unknown_step_stops_the_run_before_anything_starts() {
     assert!(
         stderr.contains("features/authorization.feature:")
             && stderr.contains("Then the browser is sent home")
-            && stderr.contains("did you mean: the browser is sent back to the app's redirect URI"),
+            && stderr.contains("did you mean: ")
+            && stderr.contains("the browser is sent back to the app's redirect URI"),
         "{stderr}"
     );
     assert!(
