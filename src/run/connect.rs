@@ -139,7 +139,12 @@ impl Connected {
                 .map_err(RunError::Profile)?,
         );
         let show_progress = plan.console.progress && !plan.silent;
-        let app = super::app::AppHost::new(plan.target.app.as_ref(), &self.endpoints);
+        let endpoints = &self.endpoints;
+        let app = super::app_host::AppHost::new(plan.target.app.as_ref(), &|name| match name {
+            "authorize" => endpoints.authorize.to_string(),
+            "token" => endpoints.token.to_string(),
+            _ => endpoints.fhir_base.to_string(),
+        });
         let ctx = Arc::new(RunContext {
             app,
             validator,

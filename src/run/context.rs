@@ -52,7 +52,7 @@ pub struct RunContext {
     /// The members' sign-ins that failed in a way a retry would repeat.
     pub sign_in_failures: super::records::Failures,
     /// The app under test (`[app]`), for the `@app` scenarios.
-    pub app: super::app::AppHost,
+    pub app: super::app_host::AppHost,
     /// How every resource read is validated (the target's `[validation]`).
     pub validator: Arc<crate::validate::Validator>,
 }

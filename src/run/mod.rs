@@ -13,6 +13,7 @@
 //! The steps sit above the run: it runs any [`Steps`], and the command line names ours.
 
 pub mod app;
+mod app_host;
 mod browser_sign_in;
 mod checks;
 mod collector;
