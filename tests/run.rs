@@ -88,7 +88,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         &std::fs::read_to_string(report.join("cucumber.json")).expect("cucumber.json"),
     )
     .expect("JSON");
-    assert_eq!(cucumber.as_array().map(Vec::len), Some(9), "nine features");
+    assert_eq!(cucumber.as_array().map(Vec::len), Some(10), "ten features");
     let screenshots: Vec<_> = std::fs::read_dir(report.join("screenshots"))
         .expect("screenshots")
         .flatten()
