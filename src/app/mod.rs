@@ -147,20 +147,7 @@ fn amount_marks(amount: &Value) -> Vec<String> {
 /// A FHIR date (or dateTime) as an app writes it: `2021-03-04`, `03/04/2021`, `3/4/2021`,
 /// `Mar 4, 2021` and `March 4, 2021`.
 fn date_marks(date: &str) -> Vec<String> {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
+    use crate::infra::words::MONTHS;
     let day_part = date.get(..10).unwrap_or(date);
     let mut parts = day_part.split('-');
     let (Some(y), Some(m), Some(d)) = (parts.next(), parts.next(), parts.next()) else {

@@ -3,7 +3,6 @@
 //! whole group (chromedriver and the Chromium it started), so that neither a failed step, a
 //! panic nor an interrupted run leaves a browser behind.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -197,18 +196,8 @@ impl Drop for ChromeDriver {
 }
 
 fn free_port() -> Result<u16, BrowserError> {
-    let listener =
-        TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).map_err(|source| {
-            BrowserError::Spawn {
-                path: PathBuf::from("127.0.0.1:0"),
-                source,
-            }
-        })?;
-    listener
-        .local_addr()
-        .map(|address| address.port())
-        .map_err(|source| BrowserError::Spawn {
-            path: PathBuf::from("127.0.0.1:0"),
-            source,
-        })
+    crate::infra::process::free_port().map_err(|source| BrowserError::Spawn {
+        path: PathBuf::from("127.0.0.1:0"),
+        source,
+    })
 }

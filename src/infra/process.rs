@@ -29,3 +29,10 @@ pub fn stop_group(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A loopback port free right now (the listener that found it is closed before returning).
+pub fn free_port() -> std::io::Result<u16> {
+    std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()
+        .map(|address| address.port())
+}

@@ -1,5 +1,21 @@
-//! How onramp writes durations, counts, articles and lists of problems, as people write
-//! them.
+//! How onramp writes durations, counts, articles, months and lists of problems, as people
+//! write them.
+
+/// The months, as English writes them out.
+pub const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
 
 /// A duration as people read it: `0.5 s`, `15.1 s`, `30 s`, `2 min 5 s`.
 pub fn seconds(duration: std::time::Duration) -> String {

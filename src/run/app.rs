@@ -16,6 +16,7 @@ use super::page::{Page, url_without_query};
 use super::shared_browser::environment;
 use crate::app::MemberName;
 use crate::infra::fault::FailureKind;
+use crate::infra::origin::same_origin;
 use crate::payer::recipe::Action;
 
 /// What the scenarios' context calls the app's pages.
@@ -50,13 +51,6 @@ fn title_card(app: &str, target: &str, member: &str) -> Url {
     let encoded = base64::engine::general_purpose::STANDARD.encode(html);
     Url::parse(&format!("data:text/html;charset=utf-8;base64,{encoded}"))
         .unwrap_or_else(|_| Url::parse("about:blank").unwrap_or_else(|e| unreachable!("{e}")))
-}
-
-/// Whether `url` is on `origin`'s scheme, host and port.
-fn same_origin(url: &Url, origin: &Url) -> bool {
-    url.scheme() == origin.scheme()
-        && url.host_str() == origin.host_str()
-        && url.port_or_known_default() == origin.port_or_known_default()
 }
 
 /// The app, open in the run's browser for one scenario.

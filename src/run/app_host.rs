@@ -12,6 +12,7 @@ use url::Url;
 use super::StepFailure;
 use crate::app::MemberName;
 use crate::config::AppSettings;
+use crate::infra::origin::without_query as url_without_query;
 
 /// The app of the target, its placeholders filled, and its process once started.
 #[derive(Debug)]
@@ -45,7 +46,8 @@ impl AppHost {
     /// target's endpoints.
     /// `endpoint("authorize")` (`token`, `fhir_base`) is the target's.
     pub fn new(settings: Option<&AppSettings>, endpoint: &dyn Fn(&str) -> String) -> Self {
-        let port = free_port();
+        // 0 when none can be had: the app then fails to listen, and says so.
+        let port = crate::infra::process::free_port().unwrap_or(0);
         let fill = |text: &str| crate::config::fill_app_placeholders(text, port, endpoint);
         let url = settings.map_or_else(
             || Err("no [app]".to_owned()),
@@ -219,19 +221,4 @@ async fn answers(url: &Url) -> Result<(), String> {
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("no answer within 2 s".into()),
     }
-}
-
-/// A free loopback port for `${app.port}`.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map_or(0, |a| a.port())
-}
-
-/// `url` without its query and fragment, for a message.
-fn url_without_query(url: &Url) -> String {
-    let mut url = url.clone();
-    url.set_query(None);
-    url.set_fragment(None);
-    url.to_string()
 }

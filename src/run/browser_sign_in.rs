@@ -14,6 +14,7 @@ use super::page::Page;
 use super::session::Authorized;
 use super::shared_browser::environment;
 use crate::browser::{BrowserError, Patience};
+use crate::infra::origin::same_origin;
 use crate::payer::oauth::AuthorizationStart;
 use crate::payer::recipe::{Action, Recipe, RecipeStep};
 
@@ -37,12 +38,6 @@ fn redirected(url: &Url, redirect_uri: &Url) -> bool {
 /// Whether `url` is `redirect_uri` (scheme, host, port and path; the query differs).
 pub fn same_endpoint(url: &Url, redirect_uri: &Url) -> bool {
     same_origin(url, redirect_uri) && url.path() == redirect_uri.path()
-}
-
-fn same_origin(url: &Url, other: &Url) -> bool {
-    url.scheme() == other.scheme()
-        && url.host_str() == other.host_str()
-        && url.port_or_known_default() == other.port_or_known_default()
 }
 
 impl SignIn {

@@ -9,6 +9,8 @@
 
 use url::Url;
 
+pub use crate::infra::origin::without_query as url_without_query;
+
 use super::StepFailure;
 use super::context::RunContext;
 use super::shared_browser::{BrowserGuard, environment};
@@ -48,15 +50,6 @@ fn page_failure(error: BrowserError) -> StepFailure {
         }
         other => environment(other),
     }
-}
-
-/// A URL for the timeline: its query (an authorization request's state and challenge) left
-/// out.
-pub fn url_without_query(url: &Url) -> String {
-    let mut url = url.clone();
-    url.set_query(None);
-    url.set_fragment(None);
-    url.to_string()
 }
 
 /// What a step of the sign-in language did, as the features said it, without the values

@@ -21,6 +21,7 @@ use super::model::{
     ClassId, ClassKind, ConstraintId, Element, ElementType, Membership, Model, Prim, TypeRef,
     ValueSet,
 };
+use crate::infra::words::MONTHS;
 
 /// The one expression of `ele-1`, which [`Walk`] checks without the evaluator.
 const ELE_1: &str = "hasValue() or (children().count() > id.count())";
@@ -1040,21 +1041,6 @@ fn one_of(targets: &[Box<str>]) -> String {
         }
     }
 }
-
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
 
 /// Why a date, dateTime or instant names no real day, if it does not. Only the calendar is
 /// judged here; the lexical form is the schema's.
