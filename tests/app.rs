@@ -196,6 +196,61 @@ fn an_app_that_shows_no_claims_fails_the_claims() {
     assert_eq!(run.failed_steps().len(), 1);
 }
 
+/// A team's own check of what the app shows passes when the page shows it and fails as the
+/// app's when it does not; a scenario without `the browser is back in the app` waits for the
+/// way back before looking.
+#[test]
+fn the_app_shows_what_the_features_say_or_fails() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let features = dir.path().join("features");
+    std::fs::create_dir_all(&features).expect("features dir");
+    std::fs::copy(
+        common::repo().join("features/authorization.feature"),
+        features.join("authorization.feature"),
+    )
+    .expect("the sign-in");
+    common::write(
+        &features,
+        "mine.feature",
+        "@app\nFeature: Mine\n  Scenario: What the app shows\n    Given the member opens the app\n    When the member clicks \"Connect your health plan\"\n    And the member signs in to the health plan\n    Then the app shows \"your CLAIMS\"\n    And the app shows \"Prescriptions\"\n",
+    );
+    let target = common::write(dir.path(), "target.toml", &example_target(dir.path(), ""));
+    let run = Run::new(&[
+        "--target",
+        target.to_str().expect("utf-8"),
+        "--features",
+        features.to_str().expect("utf-8"),
+        "--tags",
+        "@app",
+    ]);
+    let summary = run.summary();
+    let scenario = Run::scenario(&summary, "What the app shows");
+    let statuses: Vec<(&str, &str)> = scenario["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["status"].as_str().unwrap_or_default(),
+                s["failure"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("passed", ""),
+            ("passed", ""),
+            ("passed", ""),
+            ("passed", ""),
+            ("failed", "app")
+        ],
+        "{}",
+        run.stdout()
+    );
+    assert!(run.failed_steps()[0].error.contains("\"Prescriptions\""));
+}
+
 /// An app that nobody started, and that onramp was not told how to start, is the user's
 /// setup: usage, naming the URL and what to do; a target without [app] skips the feature.
 #[test]

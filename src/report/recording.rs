@@ -134,7 +134,7 @@ pub struct Film {
 
 /// What [`Film::finish`] made.
 #[derive(Debug)]
-pub struct Made2 {
+pub struct Recordings {
     pub run: Made,
     pub app: Made,
 }
@@ -175,8 +175,8 @@ impl Film {
 
     /// No more frames: wait for the recordings (none of a kind without its screenshots, or
     /// when the mode is `none`).
-    pub fn finish(&self) -> Made2 {
-        Made2 {
+    pub fn finish(&self) -> Recordings {
+        Recordings {
             run: self.run.finish(),
             app: self.app.finish(),
         }

@@ -74,26 +74,32 @@ impl AppVisit {
         let url = ctx.app.ready().await?;
         // Read before the browser is held: it may need the browser for onramp's own
         // sign-in. Its failures are told by the checks that need it.
-        let expected = ctx.app_expected().await.ok();
+        let expected = ctx.app_expected().await;
         let browser = ctx.browser.lock().await?;
         browser.forget_sign_ins().await.map_err(environment)?;
         let mut page = Page::new(browser, CONTEXT, true, 0);
         page.clicks_outlast_loads = true;
         // The recording opens on a title card: what is shown, for whom, when, by what.
         let member = expected
-            .and_then(|e| e.name)
+            .name
+            .as_ref()
             .map_or_else(|| "the target's member".to_owned(), |n| n.to_string());
         let payer = ctx.target.payer.name.as_ref().unwrap_or(&ctx.target.name);
         let card = title_card(&settings.name, payer, &member);
         if page.goto(ctx, &card).await.is_ok() {
             page.screenshot(ctx, "title card").await;
         }
+        // A start page that does not load in time is the app's; a browser that fails is not.
         page.goto(ctx, &url).await.map_err(|e| {
-            StepFailure::app(format!(
-                "{} did not open at {}: {e}",
-                settings.name,
-                url_without_query(&url)
-            ))
+            if e.is_load_timeout() {
+                StepFailure::app(format!(
+                    "{} did not load its start page at {} in time: {e}",
+                    settings.name,
+                    url_without_query(&url)
+                ))
+            } else {
+                environment(e)
+            }
         })?;
         let mut visit = Self {
             page,
@@ -217,7 +223,7 @@ impl AppVisit {
         let at = self.here(ctx).await;
         if payer_apart && self.in_app().await {
             return StepFailure::app(format!(
-                "{} did not send the member to the health plan's sign-in: the browser is still in the app, at {at}, showing: {}",
+                "{} did not send the member to the health plan's sign-in: the browser is still in the app, at {at}, showing: {} (if the app needs a click or an answer first, the features lack that step before `the member signs in to the health plan`)",
                 self.name,
                 self.shown(300).await
             ));
@@ -332,15 +338,11 @@ impl RunContext {
     /// What the app should show of the member (read once): the payer's Patient and claims
     /// for them, read with the run's own token; the name from the target's `[member]`
     /// (`first_name`, `last_name`) when the Patient cannot be read.
-    pub async fn app_expected(&self) -> Result<Expected, StepFailure> {
-        self.app
-            .expected
-            .get_or_init(|| self.read_expected())
-            .await
-            .clone()
+    pub async fn app_expected(&self) -> &Expected {
+        self.app.expected.get_or_init(|| self.read_expected()).await
     }
 
-    async fn read_expected(&self) -> Result<Expected, StepFailure> {
+    async fn read_expected(&self) -> Expected {
         let token = self.access_token().await;
         let read = |path: String| {
             let token = token.as_ref().ok().cloned();
@@ -419,11 +421,41 @@ impl RunContext {
             (Ok(_), true) => Some("the payer returned no claims for the member".to_owned()),
             (Ok(_), false) => None,
         };
-        Ok(Expected {
+        Expected {
             name,
             name_source,
             claim_marks: marks,
             claims_problem,
-        })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The title card shows names from the target file and the payer's Patient: every one
+    /// is inert there.
+    #[test]
+    fn the_title_card_escapes_what_it_shows() {
+        use base64::Engine as _;
+        let card = title_card("<b>App</b>", "Plan & Co", "<script>alert(1)</script>");
+        let encoded = card
+            .as_str()
+            .split_once("base64,")
+            .map(|(_, e)| e.to_owned())
+            .expect("a base64 data URL");
+        let html = String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .expect("base64"),
+        )
+        .expect("utf-8");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+        assert!(html.contains("&lt;b&gt;App&lt;/b&gt;") && html.contains("Plan &amp; Co"));
     }
 }

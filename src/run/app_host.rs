@@ -26,7 +26,7 @@ pub struct AppHost {
     process: std::sync::Mutex<Option<std::process::Child>>,
     /// The command's output, for a message when it ends before answering.
     log: Option<tempfile::NamedTempFile>,
-    pub(super) expected: OnceCell<Result<Expected, StepFailure>>,
+    pub(super) expected: OnceCell<Expected>,
 }
 
 /// What the app should show of the member: their name and what of their claims an app may

@@ -10,6 +10,7 @@ use cucumber::{given, then, when};
 use super::world::OnrampWorld;
 use crate::run::StepFailure;
 use crate::run::app::AppVisit;
+use crate::run::context::RunContext;
 use crate::run::verdict;
 
 fn visit(world: &mut OnrampWorld) -> Result<&mut AppVisit, StepFailure> {
@@ -18,17 +19,22 @@ fn visit(world: &mut OnrampWorld) -> Result<&mut AppVisit, StepFailure> {
     })
 }
 
-/// That the app is back from the sign-in, for the checks of what it shows.
-fn back(world: &mut OnrampWorld) -> Result<&mut AppVisit, StepFailure> {
+/// The app, back from the sign-in, for the checks of what it shows: a scenario that did not
+/// ask `the browser is back in the app` waits for it here.
+async fn back<'w>(
+    world: &'w mut OnrampWorld,
+    ctx: &RunContext,
+) -> Result<&'w mut AppVisit, StepFailure> {
     let app = visit(world)?;
     match app.back {
         Some(true) => Ok(app),
         Some(false) => Err(StepFailure::blocked(
             "the browser did not come back to the app (see \"the browser is back in the app\")",
         )),
-        None => Err(StepFailure::usage(
-            "ask `the browser is back in the app` before what the app shows",
-        )),
+        None => {
+            app.come_back(ctx).await?;
+            Ok(app)
+        }
     }
 }
 
@@ -69,14 +75,13 @@ async fn back_in_app(world: &mut OnrampWorld, step: &Step) {
 async fn shows_name(world: &mut OnrampWorld, step: &Step) {
     let result = async {
         let ctx = world.ctx()?;
-        back(world)?;
-        let expected = ctx.app_expected().await?;
-        let name = expected.name.ok_or_else(|| {
+        let expected = ctx.app_expected().await;
+        let name = expected.name.as_ref().ok_or_else(|| {
             StepFailure::blocked(
                 "onramp does not know the member's name: the Patient could not be read and the target's [member] has no first_name and last_name",
             )
         })?;
-        let app = back(world)?;
+        let app = back(world, &ctx).await?;
         app.wait_to_show(&ctx, "the member's name", |text| {
             name.shown_in(text).then_some(())
         })
@@ -99,7 +104,7 @@ async fn shows_text(world: &mut OnrampWorld, step: &Step, wanted: String) {
     let result = async {
         let ctx = world.ctx()?;
         let wanted = ctx.expand(&wanted)?;
-        let app = back(world)?;
+        let app = back(world, &ctx).await?;
         app.wait_to_show(&ctx, &format!("\"{wanted}\""), |text| {
             crate::app::shows(text, &wanted).then_some(())
         })
@@ -120,18 +125,17 @@ async fn shows_text(world: &mut OnrampWorld, step: &Step, wanted: String) {
 async fn shows_claim(world: &mut OnrampWorld, step: &Step) {
     let result = async {
         let ctx = world.ctx()?;
-        back(world)?;
-        let expected = ctx.app_expected().await?;
+        let expected = ctx.app_expected().await;
         if let Some(problem) = &expected.claims_problem {
             return Err(StepFailure::blocked(format!(
                 "no claim of the member's to look for: {problem}"
             )));
         }
-        let marks = expected.claim_marks;
-        let app = back(world)?;
+        let marks = &expected.claim_marks;
+        let app = back(world, &ctx).await?;
         let found = app
             .wait_to_show(&ctx, "one of the member's claims", |text| {
-                crate::app::first_shown(text, &marks).map(str::to_owned)
+                crate::app::first_shown(text, marks).map(str::to_owned)
             })
             .await
             .map_err(|shown| {

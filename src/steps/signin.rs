@@ -37,12 +37,11 @@ async fn act(world: &mut OnrampWorld, step: &Step) -> Result<(), StepFailure> {
     let action = Action::parse(&step.value, table)
         .map_err(|e| StepFailure::usage(e.to_string()))?
         .ok_or_else(|| StepFailure::usage("not a step of the sign-in language"))?;
+    // In an @app scenario the language acts on the app's pages.
+    if let Some(app) = world.app.as_mut() {
+        return app.perform(&ctx, &action).await;
+    }
     match action {
-        action if world.app.is_some() => {
-            if let Some(app) = world.app.as_mut() {
-                app.perform(&ctx, &action).await?;
-            }
-        }
         Action::Start => {
             world.authorization = Some(ctx.oauth.start());
         }
