@@ -251,6 +251,54 @@ fn the_app_shows_what_the_features_say_or_fails() {
     assert!(run.failed_steps()[0].error.contains("\"Prescriptions\""));
 }
 
+/// An app that puts its access token on the page cannot put it in onramp's outputs: the
+/// sandbox's codes and tokens are redacted from what the app's pages say.
+#[test]
+fn an_app_showing_its_token_does_not_leak_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let features = dir.path().join("features");
+    std::fs::create_dir_all(&features).expect("features dir");
+    std::fs::copy(
+        common::repo().join("features/authorization.feature"),
+        features.join("authorization.feature"),
+    )
+    .expect("the sign-in");
+    common::write(
+        &features,
+        "mine.feature",
+        "@app\nFeature: Mine\n  Scenario: A debug page\n    Given the member opens the app\n    When the member clicks \"Connect your health plan\"\n    And the member signs in to the health plan\n    Then the app shows \"Prescriptions\"\n",
+    );
+    let target = common::write(
+        dir.path(),
+        "target.toml",
+        &example_target(dir.path(), "show-token"),
+    );
+    let run = Run::new(&[
+        "--target",
+        target.to_str().expect("utf-8"),
+        "--features",
+        features.to_str().expect("utf-8"),
+        "--tags",
+        "@app",
+    ]);
+    let failed = run.failed_steps();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    // The page's text is in the message, the token in it redacted.
+    assert!(
+        failed[0].error.contains("Debug: access token [redacted]"),
+        "{}",
+        failed[0].error
+    );
+    let summary = std::fs::read_to_string(run.report().join("summary.json")).expect("summary");
+    assert!(!summary.contains("access token ") || summary.contains("access token [redacted]"));
+    for text in [summary, run.stdout(), run.stderr()] {
+        for (at, _) in text.match_indices("access token ") {
+            let after = &text[at + "access token ".len()..];
+            assert!(after.starts_with("[redacted]"), "{}", &text[at..at + 60]);
+        }
+    }
+}
+
 /// An app that nobody started, and that onramp was not told how to start, is the user's
 /// setup: usage, naming the URL and what to do; a target without [app] skips the feature.
 #[test]

@@ -15,7 +15,8 @@ Settings (environment variables):
                  http://HOST:PORT/callback
   EXAMPLE_APP_BREAK  for onramp's own tests only: error-page (the callback answers 500),
                  hang (the callback never answers), other-member (shows someone else's
-                 name) or no-claims (shows none of the member's claims)
+                 name), no-claims (shows none of the member's claims) or show-token (shows
+                 its access token, as a careless debug page would)
 """
 
 import base64
@@ -190,6 +191,8 @@ class App(BaseHTTPRequestHandler):
             f"<h2>Welcome, {html.escape(data['name'])}</h2>"
             f"<p>Connected to your health plan. Your claims:</p>{claims_table(data['claims'])}"
         )
+        if data.get("token"):
+            body = f"<p>Debug: access token {html.escape(data['token'])}</p>" + body
         self.send(200, page("My Health Record", body))
 
     def launch(self):
@@ -257,7 +260,11 @@ class App(BaseHTTPRequestHandler):
             self.send(502, page("Error", f'<p class="error">Could not read your data: {html.escape(str(error))}</p>'))
             return
         with LOCK:
-            SESSIONS[pending["sid"]] = {"name": member_name(patient), "claims": claims}
+            SESSIONS[pending["sid"]] = {
+                "name": member_name(patient),
+                "claims": claims,
+                "token": access if BREAK == "show-token" else "",
+            }
         self.redirect("/")
 
 

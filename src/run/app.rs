@@ -247,6 +247,7 @@ impl AppVisit {
 
     /// Wait for the browser to be back on the app's origin with a page that loaded from it.
     pub async fn come_back(&mut self, ctx: &RunContext) -> Result<(), StepFailure> {
+        ctx.app.learn_secrets(&ctx.recorder);
         let started = Instant::now();
         let payer_apart = !same_origin(&ctx.endpoints.authorize, &self.start);
         let mut last = String::new();
@@ -310,6 +311,7 @@ impl AppVisit {
         if self.back == Some(false) {
             return Err(String::new());
         }
+        ctx.app.learn_secrets(&ctx.recorder);
         let started = Instant::now();
         loop {
             let text = self.page.browser.text().await.unwrap_or_default();

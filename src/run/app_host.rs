@@ -27,6 +27,9 @@ pub struct AppHost {
     /// The command's output, for a message when it ends before answering.
     log: Option<tempfile::NamedTempFile>,
     pub(super) expected: OnceCell<Expected>,
+    /// The codes and tokens the embedded sandbox issues (to the app too), when it is the
+    /// target: what the app's pages may show is redacted with them.
+    issued: Option<crate::sandbox::IssuedSecrets>,
 }
 
 /// What the app should show of the member: their name and what of their claims an app may
@@ -67,6 +70,25 @@ impl AppHost {
             started: OnceCell::new(),
             process: std::sync::Mutex::new(None),
             expected: OnceCell::new(),
+            issued: None,
+        }
+    }
+
+    /// Redact, from now on, what `issued` says the sandbox gave out (the app's code and
+    /// tokens, which onramp never sees otherwise).
+    pub fn with_issued(mut self, issued: Option<crate::sandbox::IssuedSecrets>) -> Self {
+        self.issued = issued;
+        self
+    }
+
+    /// Teach `recorder` the codes and tokens issued so far, before the app's pages are read.
+    pub fn learn_secrets(&self, recorder: &crate::evidence::Recorder) {
+        for secret in self
+            .issued
+            .iter()
+            .flat_map(crate::sandbox::IssuedSecrets::now)
+        {
+            recorder.add_secret(&secret);
         }
     }
 

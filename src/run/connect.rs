@@ -144,7 +144,8 @@ impl Connected {
             "authorize" => endpoints.authorize.to_string(),
             "token" => endpoints.token.to_string(),
             _ => endpoints.fhir_base.to_string(),
-        });
+        })
+        .with_issued(self.sandbox.as_ref().map(Sandbox::issued_source));
         let ctx = Arc::new(RunContext {
             app,
             validator,

@@ -129,6 +129,22 @@ impl Client {
     }
 }
 
+/// Reads the codes and tokens a sandbox has issued so far ([`Sandbox::issued_source`]).
+pub struct IssuedSecrets(Arc<State>);
+
+impl IssuedSecrets {
+    /// Every code and token issued until now (the newest, bounded).
+    pub fn now(&self) -> Vec<String> {
+        self.0.grants.issued()
+    }
+}
+
+impl std::fmt::Debug for IssuedSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IssuedSecrets")
+    }
+}
+
 /// Everything a sandbox can be told.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -652,6 +668,12 @@ impl Sandbox {
     /// latest 50,000): what a client under test must never print or store.
     pub fn issued_secrets(&self) -> Vec<String> {
         self.state.grants.issued()
+    }
+
+    /// A handle that reads [`Sandbox::issued_secrets`] later, for whoever must keep the
+    /// codes and tokens of other clients (an app under test) out of what it writes.
+    pub fn issued_source(&self) -> IssuedSecrets {
+        IssuedSecrets(Arc::clone(&self.state))
     }
 
     /// The payer it imitates.
