@@ -337,6 +337,37 @@ fn text_item(key: &str, value: &str, what: &str) -> Item {
     }
 }
 
+impl Checklist {
+    /// The app's own recording (`recording-app.*`, made by the `@app` scenarios) answers
+    /// the screen recording the payer asks for, when the manifest names none and the app
+    /// `passed` its checks; a recording of an app that failed them is no evidence, and the
+    /// item says so.
+    pub fn recorded_app(&mut self, file: &Path, passed: bool) {
+        let Some(item) = self
+            .items
+            .iter_mut()
+            .find(|i| i.key == "screen_recording" && i.status != ItemStatus::Complete)
+        else {
+            return;
+        };
+        let name = file
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        if passed {
+            item.status = ItemStatus::Complete;
+            item.value = Some(name.clone());
+            item.detail = format!(
+                "{name}: onramp's recording of the app connecting and showing the member's data"
+            );
+            item.todo = None;
+            item.attachment = Some(file.to_owned());
+        } else {
+            item.detail = format!("{name} shows the app failing its checks (see the report)");
+            item.todo = Some("fix what the app's scenarios found, then run again: the recording of a passing run is the evidence".into());
+        }
+    }
+}
+
 fn check_manifest(m: &Manifest, base: &Path) -> Vec<Item> {
     let mut items = vec![
         text_item("company", &m.company, "your company's legal name"),

@@ -105,6 +105,18 @@ fn the_example_app_connects_and_shows_the_members_data() {
     assert!(recording.starts_with("recording-app."), "{recording}");
     assert!(run.report().join(recording).is_file());
     assert_eq!(shots[0]["caption"], "title card", "{shots:#?}");
+    // It answers the checklist's screen recording, and the request email attaches it.
+    let item = summary["checklist"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["key"] == "screen_recording")
+        .expect("the screen recording item");
+    assert_eq!(item["status"], "complete", "{item}");
+    assert_eq!(item["value"].as_str(), Some(recording), "{item}");
+    let email = std::fs::read_to_string(run.report().join("emails/production-access.eml"))
+        .expect("the production-access draft");
+    assert!(email.contains(recording), "the recording is attached");
     // The app's code never reaches an output: its callback's query is cut or redacted.
     let all = std::fs::read_to_string(run.report().join("summary.json")).expect("summary");
     for line in all.lines().filter(|l| l.contains("/callback?")) {
@@ -141,6 +153,20 @@ fn an_app_that_errs_after_the_callback_is_not_back() {
     );
     let junit = std::fs::read_to_string(run.report().join("junit.xml")).expect("junit");
     assert!(junit.contains("type=\"app\""), "{junit}");
+    // A recording of an app that failed is no evidence for the payer.
+    let item = summary["checklist"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|i| i["key"] == "screen_recording")
+        .expect("the screen recording item");
+    assert_ne!(item["status"], "complete", "{item}");
+    assert!(
+        item["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("failing")),
+        "{item}"
+    );
 }
 
 /// An app whose callback never answers is not back in time: the app's fault, not a

@@ -133,16 +133,12 @@ fn passed(summary: &RunSummary) -> Result<(), String> {
     }
 }
 
-/// Assemble the recording `film` made as the screenshots were taken, and write every output
-/// of `summary` into `dir`; the files written, for the closing line. A defect in a renderer
-/// still leaves `summary.json`, saying so.
-pub fn write_run(
-    dir: &Path,
-    summary: &mut RunSummary,
-    film: &recording::Film,
-) -> Result<Vec<String>, ReportError> {
+/// Write every output of `summary` into `dir`; the files written (the recordings made
+/// during the run among them), for the closing line. A defect in a renderer still leaves
+/// `summary.json`, saying so.
+pub fn write_run(dir: &Path, summary: &mut RunSummary) -> Result<Vec<String>, ReportError> {
     let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        write_with_recording(dir, summary, film)
+        write_with_recordings(dir, summary)
     }));
     match written {
         Ok(result) => result,
@@ -160,22 +156,7 @@ pub fn write_run(
     }
 }
 
-fn write_with_recording(
-    dir: &Path,
-    summary: &mut RunSummary,
-    film: &recording::Film,
-) -> Result<Vec<String>, ReportError> {
-    let made = film.finish();
-    match made.app {
-        Ok(recording) => summary.app_recording = recording,
-        Err(error) => summary
-            .errors
-            .push(format!("no recording of the app: {error}")),
-    }
-    match made.run {
-        Ok(recording) => summary.recording = recording,
-        Err(error) => summary.errors.push(format!("no recording: {error}")),
-    }
+fn write_with_recordings(dir: &Path, summary: &RunSummary) -> Result<Vec<String>, ReportError> {
     let mut files = write_outputs(dir, summary)?;
     for recording in [&summary.recording, &summary.app_recording]
         .into_iter()

@@ -118,7 +118,11 @@ pub async fn run<W: Steps>(plan: Plan) -> Result<RunReport, RunError> {
     if let Some((_, task)) = rest.listener {
         task.abort();
     }
+    // The recordings are finished first: the app's answers the checklist's screen recording.
+    let recordings = film.finish();
     let mut summary = summarize::summarize(summarize::SummaryParts {
+        dir: &dir,
+        recordings,
         id: rest.id,
         target: target_info,
         started_at,
@@ -131,7 +135,7 @@ pub async fn run<W: Steps>(plan: Plan) -> Result<RunReport, RunError> {
     })
     .await;
     let files =
-        crate::report::write_run(&dir, &mut summary, &film).map_err(|source| RunError::Report {
+        crate::report::write_run(&dir, &mut summary).map_err(|source| RunError::Report {
             outcome: format!("{:?}", summary.outcome).to_lowercase(),
             dir: dir.clone(),
             source,

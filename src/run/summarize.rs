@@ -26,6 +26,10 @@ pub struct SummaryParts<'a> {
     pub collected: collector::Collected,
     pub manifest: Option<&'a Path>,
     pub require_checklist: bool,
+    /// The run's folder, where the recordings are.
+    pub dir: &'a Path,
+    /// The recordings made during the run.
+    pub recordings: crate::report::recording::Recordings,
 }
 
 /// Counts of passed, failed and skipped.
@@ -40,6 +44,15 @@ fn count(statuses: impl Iterator<Item = Status>) -> Counts {
         }
     }
     counts
+}
+
+/// Whether the app under test passed: its scenarios (`@app`) ran, and every one passed.
+fn app_passed(scenarios: &[ScenarioSummary]) -> bool {
+    let mut app = scenarios
+        .iter()
+        .filter(|s| s.tags.iter().any(|t| t == "@app"))
+        .peekable();
+    app.peek().is_some() && app.all(|s| s.status == Status::Passed)
 }
 
 /// The summary of a finished run, from what the steps recorded as they ran.
@@ -73,13 +86,24 @@ pub async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         errors.push("no scenario ran: check --tags and the features".into());
     }
     let list = &ctx.target.checklist;
-    let checklist = match crate::checklist::check(parts.manifest, list) {
+    let mut checklist = match crate::checklist::check(parts.manifest, list) {
         Ok(checklist) => checklist,
         Err(error) => {
             errors.push(redact(&error.to_string()));
             crate::checklist::absent(list)
         }
     };
+    let mut made = |made: crate::report::recording::Made, what: &str| {
+        made.unwrap_or_else(|error| {
+            errors.push(format!("no {what}: {error}"));
+            None
+        })
+    };
+    let recording = made(parts.recordings.run, "recording");
+    let app_recording = made(parts.recordings.app, "recording of the app");
+    if let Some(app) = &app_recording {
+        checklist.recorded_app(&parts.dir.join(&app.file), app_passed(&scenarios));
+    }
     if parts.require_checklist && list.items.is_empty() {
         errors.push(
             "--require-checklist: the target names no production-access checklist ([payer] checklist)"
@@ -128,8 +152,8 @@ pub async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         notes: evidence.notes,
         errors,
         checklist,
-        recording: None,
-        app_recording: None,
+        recording,
+        app_recording,
         browser_actions: evidence.browser_actions,
         timeline,
         members,
