@@ -189,6 +189,20 @@ const error = location.protocol === 'chrome-error:'
 return { status: status, error: error, ready: document.readyState };
 "#;
 
+/// Puts `arguments[0]` in a caption bar at the bottom of the page, or removes it (null).
+const CAPTION: &str = r#"
+const old = document.getElementById('onramp-caption');
+if (old) old.remove();
+if (arguments[0] === null) return;
+const bar = document.createElement('div');
+bar.id = 'onramp-caption';
+bar.textContent = arguments[0];
+bar.setAttribute('style', 'position:fixed;left:0;right:0;bottom:0;z-index:2147483647;' +
+  'background:rgba(32,33,36,.9);color:#fff;font:600 20px/1.4 system-ui,sans-serif;' +
+  'padding:14px 24px;margin:0;text-align:left;pointer-events:none');
+(document.body || document.documentElement).appendChild(bar);
+"#;
+
 /// One browser window, with a private profile that is removed when it closes.
 pub struct Browser {
     client: Client,
@@ -727,6 +741,13 @@ impl Browser {
             error_page: state["error"].as_bool().unwrap_or(false),
             loaded: state["ready"].as_str() == Some("complete"),
         })
+    }
+
+    /// Show `text` as a caption over the bottom of the page (for a recording: what the
+    /// member just did), or (`None`) take it away. The text is set as text, never as HTML;
+    /// a page that cannot take it is left as it is.
+    pub async fn caption(&self, text: Option<&str>) {
+        let _ = self.client.execute(CAPTION, vec![json!(text)]).await;
     }
 
     /// The page's title.

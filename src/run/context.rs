@@ -106,7 +106,19 @@ impl RunContext {
         if url.starts_with("data:") {
             url = "data: (a page onramp made)".into();
         }
-        match browser.screenshot().await {
+        // The app's pages make the recording the payer asks for: each says what the member
+        // just did.
+        let captioned = context == crate::evidence::APP_CONTEXT && !url.starts_with("data:");
+        if captioned {
+            browser
+                .caption(Some(&capitalized(&self.recorder.redact(caption))))
+                .await;
+        }
+        let shot = browser.screenshot().await;
+        if captioned {
+            browser.caption(None).await;
+        }
+        match shot {
             Ok(png) => self.recorder.screenshot(context, caption, &url, &png),
             Err(error) => self
                 .recorder
@@ -173,4 +185,12 @@ impl RunContext {
             _ => None,
         }
     }
+}
+
+/// `text` with its first letter in capitals.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
