@@ -1356,4 +1356,34 @@ auth = "basic"
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("soon"), None);
     }
+
+    /// `[app]`: `${VAR}` expanded now, `${app.port}` and `${target.…}` kept for the run,
+    /// any other `${app.…}` refused at its line; the command runs in the target's folder.
+    #[test]
+    fn an_app_keeps_its_placeholders_for_the_run() {
+        let text = "[sandbox]\n[app]\nurl = \"http://127.0.0.1:${app.port}/\"\ncommand = [\"python3\", \"app.py\"]\n[app.env]\nFHIR_BASE = \"${target.fhir_base}\"\nCLIENT_ID = \"${ACME_ID}\"\n";
+        let target = Target::from_toml(text, Path::new("apps/target.toml"), env).expect("loads");
+        let app = target.app.expect("an app");
+        assert_eq!(app.url, "http://127.0.0.1:${app.port}/");
+        assert_eq!(app.env["FHIR_BASE"], "${target.fhir_base}");
+        assert_eq!(app.env["CLIENT_ID"], "acme-client");
+        assert_eq!(app.dir, Path::new("apps"));
+        assert_eq!(app.timeout, APP_TIMEOUT);
+        let filled = fill_app_placeholders(&app.url, 4321, &|_| unreachable!("no endpoint"));
+        assert_eq!(filled, "http://127.0.0.1:4321/");
+        assert_eq!(
+            fill_app_placeholders("${target.token}", 1, &|name| format!("<{name}>")),
+            "<token>"
+        );
+        let wrong = "[sandbox]\n[app]\nurl = \"http://127.0.0.1:${app.prt}/\"\n";
+        let error = Target::from_toml(wrong, Path::new("t.toml"), env)
+            .expect_err("an unknown placeholder")
+            .to_string();
+        assert!(
+            error.contains("t.toml:3") && error.contains("${app.prt}"),
+            "{error}"
+        );
+        let env_without_command = "[sandbox]\n[app]\nurl = \"http://a/\"\n[app.env]\nX = \"1\"\n";
+        assert!(Target::from_toml(env_without_command, Path::new("t.toml"), env).is_err());
+    }
 }

@@ -103,6 +103,8 @@ fn the_target_schema_matches_the_target_loader() {
         "name = \"acme\"\n[endpoints]\nauthorize = \"https://a/x\"\ntoken = \"https://a/t\"\nfhir_base = \"https://a/r4\"\n[client]\nid = \"${ID}\"\nsecret = \"${SECRET}\"\nredirect_uri = \"http://localhost:1/cb\"\nauth = \"basic\"\n",
     );
     assert!(validator.is_valid(&remote));
+    let example_app = include_str!("../examples/app/target.toml");
+    assert!(validator.is_valid(&as_json(example_app)));
     let validating = "[sandbox]\n[validation]\ntier = \"structure\"\nprofiles = []\n";
     assert!(validator.is_valid(&as_json(validating)));
     let target =
@@ -123,6 +125,10 @@ fn the_target_schema_matches_the_target_loader() {
         "[sandbox]\n[validation]\ntier = \"all\"\n",
         "[sandbox]\n[validation]\nprofiles = [\"http://example.org/StructureDefinition/x\"]\n",
         "[sandbox]\n[validation]\nstrict = true\n",
+        "[sandbox]\n[app]\nname = \"no url\"\n",
+        "[sandbox]\n[app]\nurl = \"ftp://app.example/\"\n",
+        "[sandbox]\n[app]\nurl = \"http://a/\"\ncommand = []\n",
+        "[sandbox]\n[app]\nurl = \"http://a/\"\ncolour = \"blue\"\n",
     ] {
         assert!(!validator.is_valid(&as_json(bad)), "schema accepts {bad:?}");
         assert!(
