@@ -601,7 +601,11 @@ fn sandbox(args: SandboxArgs, console: Console) -> Result<u8, CliError> {
         data: args.data,
         faults: args.faults,
         pkce: args.pkce.unwrap_or(persona.default_pkce()),
-        clients: vec![Client::demo(args.redirect_uris)],
+        // The demo client, and the clients an app under development may use.
+        clients: [Client::demo(args.redirect_uris)]
+            .into_iter()
+            .chain(Client::apps())
+            .collect(),
         ..SandboxConfig::default()
     };
     let runtime = runtime()?;

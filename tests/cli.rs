@@ -318,6 +318,11 @@ fn the_sandbox_command_prints_where_it_is_serves_and_stops_on_sigterm() {
         "02114",
         "latency=1ms",
         "Members (2 in all",
+        // What an app under development needs: its clients and the scopes.
+        "client_id      onramp-app\n",
+        "PKCE with S256 required",
+        "onramp-app-confidential",
+        "Scopes      patient/*.read",
     ] {
         assert!(printed.contains(expected), "{expected} in:\n{printed}");
     }

@@ -1601,6 +1601,104 @@ async fn the_built_in_callback_page_shows_what_an_app_would_receive() {
     );
 }
 
+// ---- the clients for apps under test ----------------------------------------------------------
+
+/// The public app client proves itself with PKCE alone: its authorization request must carry
+/// a challenge (whatever the server's PKCE mode), its code is exchanged with client_id and the
+/// verifier and no secret, a code without the verifier is refused, and a secret it does not
+/// have is refused.
+#[tokio::test]
+async fn the_public_app_client_needs_pkce_and_no_secret() {
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let app = onramp::sandbox::APP_PUBLIC_CLIENT_ID;
+    let sandbox = start(SandboxConfig {
+        pkce: PkceMode::Optional,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let authorize = |extra: Vec<(&'static str, &'static str)>| {
+        let mut query = vec![
+            ("client_id", app),
+            ("redirect_uri", "http://localhost:5/app/callback"),
+            ("response_type", "code"),
+            ("state", "app-state"),
+        ];
+        query.extend(extra);
+        no_redirects
+            .get(sandbox.authorize_url())
+            .query(&query)
+            .send()
+    };
+    let refused = authorize(Vec::new()).await.expect("answers");
+    let location = refused.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(location.contains("error=invalid_request"), "{location}");
+    let code = || async {
+        let landing = authorize(vec![
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ])
+        .await
+        .expect("answers")
+        .text()
+        .await
+        .expect("landing page");
+        let verified = verify(&sandbox, &request_id(&landing), JOHN).await;
+        let location = verified.headers()["location"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        url::Url::parse(&location)
+            .expect("redirect")
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .expect("a code")
+            .1
+            .into_owned()
+    };
+    let exchange = |code: String, extra: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![
+            ("client_id", app.to_owned()),
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", "http://localhost:5/app/callback".to_owned()),
+        ];
+        form.extend(extra.into_iter().map(|(k, v)| (k, v.to_owned())));
+        http().post(sandbox.token_url()).form(&form).send()
+    };
+    let granted = exchange(code().await, vec![("code_verifier", VERIFIER)])
+        .await
+        .expect("answers");
+    assert_eq!(granted.status(), 200);
+    let body: Value = granted.json().await.expect("JSON");
+    assert!(body["access_token"].is_string(), "{body}");
+    let (status, error, _) =
+        oauth_error(exchange(code().await, Vec::new()).await.expect("answers")).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    let (status, error, description) = oauth_error(
+        exchange(
+            code().await,
+            vec![("code_verifier", VERIFIER), ("client_secret", "guess")],
+        )
+        .await
+        .expect("answers"),
+    )
+    .await;
+    assert_eq!(
+        (status, error.as_str()),
+        (401, "invalid_client"),
+        "{description}"
+    );
+    assert!(description.contains("public client"), "{description}");
+}
+
 // ---- the Blue Button persona ---------------------------------------------------------------
 
 mod bluebutton {

@@ -331,8 +331,13 @@ pub fn describe(sandbox: &Sandbox) -> String {
     let _ = writeln!(text, "  FHIR base   {}", sandbox.fhir_base());
     let _ = writeln!(
         text,
-        "  Discovery   {}/.well-known/smart-configuration\n",
+        "  Discovery   {}/.well-known/smart-configuration",
         sandbox.fhir_base()
+    );
+    let _ = writeln!(
+        text,
+        "  Scopes      {}\n",
+        authorize::SCOPES_SUPPORTED.join(" ")
     );
     for client in sandbox.clients() {
         let _ = writeln!(text, "  Client");
