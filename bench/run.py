@@ -18,8 +18,13 @@
    default target alone, RUNS times each, alternating: the ratio of medians (goal: under
    2.0 on 2 cores) and onramp's peak memory for each.
 
+4. The app under test: the example app's target (examples/app/target.toml: the sandbox, and
+   the example app that onramp starts and drives) with every feature, against the same
+   target with `--tags "not @app"`, RUNS times each, alternating: what the app scenario adds
+   (median difference; goal: under 3 s).
+
 Needs chromium and chromedriver (apt-get install -y chromium chromium-driver).
-Usage: python3 bench/run.py [--runs 5] [--eobs 10000] [--only suite|claims|targets]
+Usage: python3 bench/run.py [--runs 5] [--eobs 10000] [--only suite|claims|targets|app]
 """
 
 import argparse
@@ -63,7 +68,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--eobs", type=int, default=10000)
-    parser.add_argument("--only", choices=["suite", "claims", "targets"])
+    parser.add_argument("--only", choices=["suite", "claims", "targets", "app"])
     args = parser.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix="onramp-run-bench-"))
@@ -74,6 +79,25 @@ def main():
         claims(args, work)
     if args.only in (None, "targets"):
         targets(args, work)
+    if args.only in (None, "app"):
+        app(args, work)
+
+
+def app(args, work):
+    """What driving the example app adds to a run on the sandbox."""
+    target = str(ROOT / "examples" / "app" / "target.toml")
+    with_app, without = [], []
+    for i in range(args.runs):
+        took, _, code = measure(["run", "-q", "--target", target, "--out", str(work / f"app{i}")], work)
+        assert code == 0, f"the example app's run failed (exit {code})"
+        with_app.append(took)
+        took, _, code = measure(
+            ["run", "-q", "--target", target, "--tags", "not @app", "--out", str(work / f"noapp{i}")], work
+        )
+        assert code == 0, f"the run without the app failed (exit {code})"
+        without.append(took)
+    a, b = statistics.median(with_app), statistics.median(without)
+    print(f"app: with the app scenario {a:.2f} s, without {b:.2f} s (medians of {args.runs}): +{a - b:.2f} s (goal: under 3 s)")
 
 
 def targets(args, work):
