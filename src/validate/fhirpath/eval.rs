@@ -527,7 +527,14 @@ fn equal(a: &Item<'_>, b: &Item<'_>, model: &Model) -> Option<bool> {
             _ => false,
         });
     }
-    let (x, y) = (scalar(a, model)?, scalar(b, model)?);
+    let (x, y) = match (scalar(a, model), scalar(b, model)) {
+        (Some(x), Some(y)) => (x, y),
+        // A value and an object of a complex type are of different types, so not equal
+        // (FHIRPath §6.1.1): an Identifier where a reference string is looked for (an
+        // EOB's `related.reference`) must not make `in` unknown.
+        (Some(_), None) | (None, Some(_)) if is_object(a) || is_object(b) => return Some(false),
+        _ => return None,
+    };
     match (&x, &y) {
         (Scalar::DateTime(p), Scalar::DateTime(q)) => {
             compare_moments(p, q).map(|o| o == Ordering::Equal)
@@ -538,6 +545,11 @@ fn equal(a: &Item<'_>, b: &Item<'_>, model: &Model) -> Option<bool> {
             None => Some(false),
         },
     }
+}
+
+/// Whether `item` is an element of a complex type (not a primitive or a literal).
+fn is_object(item: &Item<'_>) -> bool {
+    matches!(item, Item::Node(node) if !matches!(node.ty, TypeRef::Primitive(_)))
 }
 
 fn equivalent(a: &Item<'_>, b: &Item<'_>, model: &Model) -> bool {
