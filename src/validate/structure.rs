@@ -632,6 +632,16 @@ impl<'d> Walk<'d, '_> {
                         }
                     } else if is_empty_element(value) {
                         self.finding(None, "invariant:ele-1", empty_object_message());
+                        // The element's own constraints fail on it too (con-2 on an empty
+                        // Condition.evidence): both are reported, as HL7's engine does.
+                        let node = Node {
+                            value: Some(value),
+                            ext: None,
+                            ty: ty.ty,
+                        };
+                        for &constraint in &*element.constraints {
+                            self.constraint(constraint, node);
+                        }
                         return;
                     }
                 }
