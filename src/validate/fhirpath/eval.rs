@@ -1802,18 +1802,21 @@ fn f_member_of<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
             return Ok(Vec::new());
         };
         let url = url.split('|').next().unwrap_or_default();
+        // Nothing to test is decided whatever the value set (FHIRPath: a function of an
+        // empty collection is empty): a rendering member without a qualification fails
+        // EOB-careteam-qualification even though its value set is VSAC's.
+        let Some(item) = single(input)? else {
+            return Ok(Vec::new());
+        };
         let Some(set) = env.host.value_set(url) else {
             return stop(format!("the value set {url} is not at hand"));
         };
-        match single(input)? {
-            None => Vec::new(),
-            Some(item) => match member_of(item, set, model) {
-                Membership::In => vec![Item::Bool(true)],
-                Membership::NotIn => vec![Item::Bool(false)],
-                Membership::Unknown => {
-                    return stop(format!("membership of {url} cannot be decided here"));
-                }
-            },
+        match member_of(item, set, model) {
+            Membership::In => vec![Item::Bool(true)],
+            Membership::NotIn => vec![Item::Bool(false)],
+            Membership::Unknown => {
+                return stop(format!("membership of {url} cannot be decided here"));
+            }
         }
     })
 }
