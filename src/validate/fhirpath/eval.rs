@@ -578,6 +578,7 @@ fn compare(x: &Scalar<'_>, y: &Scalar<'_>) -> Option<Ordering> {
         (Scalar::DateTime(a), Scalar::DateTime(b)) => compare_moments(a, b),
         (Scalar::Time(a), Scalar::Time(b)) => compare_times(a, b),
         (Scalar::Quantity(a, u), Scalar::Quantity(b, v)) if u == v => a.partial_cmp(b),
+        (Scalar::Quantity(a, u), Scalar::Quantity(b, v)) => super::ucum::compare(*a, u, *b, v),
         _ => None,
     }
 }

@@ -14,6 +14,7 @@ mod eval;
 
 pub use eval::days_in_month;
 mod parse;
+mod ucum;
 
 pub use compiled::{Compiled, NotCompiled};
 use eval::Stop;
