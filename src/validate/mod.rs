@@ -22,6 +22,7 @@ mod fhirpath;
 pub mod files;
 mod finding;
 pub mod model;
+mod narrative;
 pub mod output;
 pub mod profile;
 mod registry;

@@ -860,6 +860,26 @@ impl<'d> Walk<'d, '_> {
         if !constraint.error {
             return;
         }
+        // The narrative's two rules share one expression (`htmlChecks()`): judged natively.
+        if let key @ ("txt-1" | "txt-2") = constraint.key.as_ref() {
+            let Some(div) = node.value.and_then(|v| v.as_str()) else {
+                return;
+            };
+            let problem = if key == "txt-1" {
+                super::narrative::basic_html(div).err()
+            } else {
+                (!super::narrative::has_content(div)).then(|| "it holds only whitespace".to_owned())
+            };
+            if let Some(problem) = problem {
+                let human = constraint.human.clone();
+                self.finding(
+                    None,
+                    format!("invariant:{key}"),
+                    format!("{key} fails: {human}: {problem}"),
+                );
+            }
+            return;
+        }
         let compiled = match &constraint.compiled {
             Ok(compiled) => compiled,
             Err(_) => {
