@@ -541,16 +541,25 @@ fn check_resource<'d>(
     profiled
 }
 
-/// Of the profiles given for this resource's type, the ones that fit it best: a profile
-/// whose top-level patterns (`type`, `subType`, `use`) the resource does not match is not
-/// for it (an inpatient profile for a pharmacy claim), and of those that match, the ones
-/// with the most such patterns win (C4BB-ExplanationOfBenefit-Pharmacy over the general
-/// C4BB-ExplanationOfBenefit).
+/// Of the profiles given for this resource's type, the ones it is checked against. One
+/// profile given for the type is applied to every resource of it, as asked (a pharmacy
+/// claim held to the inpatient profile fails its patterns). Of several (the CARIN profiles
+/// of a claim's kinds), the ones that fit it best: a profile whose top-level patterns
+/// (`type`, `subType`, `use`) the resource does not match is not for it, and of those that
+/// match, the ones with the most such patterns win (C4BB-ExplanationOfBenefit-Pharmacy over
+/// the general C4BB-ExplanationOfBenefit).
 fn select(given: &[&'static Profile], kind: &str, resource: &Value) -> Vec<&'static Profile> {
-    let candidates: Vec<(&'static Profile, usize)> = given
+    let of_kind: Vec<&'static Profile> = given
         .iter()
+        .copied()
         .filter(|p| &*p.resource_type == kind)
-        .filter_map(|p| p.selects(resource).map(|n| (*p, n)))
+        .collect();
+    if let [only] = of_kind.as_slice() {
+        return vec![*only];
+    }
+    let candidates: Vec<(&'static Profile, usize)> = of_kind
+        .into_iter()
+        .filter_map(|p| p.selects(resource).map(|n| (p, n)))
         .collect();
     let best = candidates.iter().map(|(_, n)| *n).max().unwrap_or(0);
     candidates
