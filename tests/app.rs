@@ -24,6 +24,38 @@ fn example_target(dir: &std::path::Path, broken: &str) -> String {
     )
 }
 
+/// No process of the app started with `marker` among its arguments is left once the run
+/// has ended: onramp stops the app and whatever it started.
+fn assert_no_app_left(marker: &std::path::Path) {
+    let marker = marker.display().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let left: Vec<String> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let raw = std::fs::read(entry.path().join("cmdline")).ok()?;
+                let status =
+                    std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+                let zombie = status
+                    .lines()
+                    .any(|l| l.starts_with("State:") && l.contains('Z'));
+                let line = String::from_utf8_lossy(&raw).replace('\0', " ");
+                (line.contains(&marker) && !zombie).then_some(line)
+            })
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the app was left running: {left:#?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 fn app_run(broken: &str) -> Run {
     let dir = tempfile::tempdir().expect("temp dir");
     let target = common::write(
@@ -40,7 +72,43 @@ fn app_run(broken: &str) -> Run {
         ],
         |_| {},
     );
-    drop(dir);
+    assert_no_app_left(&Run::tmp(dir.path()));
+    run
+}
+
+/// A run of the example app (`broken` as in [`example_target`]) with the shipped sign-in and
+/// one feature of our own, `then`: the app opened, connected and signed in to, then the
+/// steps `then` lists.
+fn own_feature_run(broken: &str, scenario: &str, then: &str) -> Run {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let features = dir.path().join("features");
+    std::fs::create_dir_all(&features).expect("features dir");
+    std::fs::copy(
+        common::repo().join("features/authorization.feature"),
+        features.join("authorization.feature"),
+    )
+    .expect("the sign-in");
+    common::write(
+        &features,
+        "mine.feature",
+        &format!(
+            "@app\nFeature: Mine\n  Scenario: {scenario}\n    Given the member opens the app\n    When the member clicks \"Connect your health plan\"\n    And the member signs in to the health plan\n{then}"
+        ),
+    );
+    let target = common::write(
+        dir.path(),
+        "target.toml",
+        &example_target(dir.path(), broken),
+    );
+    let run = Run::new(&[
+        "--target",
+        target.to_str().expect("utf-8"),
+        "--features",
+        features.to_str().expect("utf-8"),
+        "--tags",
+        "@app",
+    ]);
+    assert_no_app_left(&Run::tmp(dir.path()));
     run
 }
 
@@ -227,28 +295,11 @@ fn an_app_that_shows_no_claims_fails_the_claims() {
 /// way back before looking.
 #[test]
 fn the_app_shows_what_the_features_say_or_fails() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let features = dir.path().join("features");
-    std::fs::create_dir_all(&features).expect("features dir");
-    std::fs::copy(
-        common::repo().join("features/authorization.feature"),
-        features.join("authorization.feature"),
-    )
-    .expect("the sign-in");
-    common::write(
-        &features,
-        "mine.feature",
-        "@app\nFeature: Mine\n  Scenario: What the app shows\n    Given the member opens the app\n    When the member clicks \"Connect your health plan\"\n    And the member signs in to the health plan\n    Then the app shows \"your CLAIMS\"\n    And the app shows \"Prescriptions\"\n",
+    let run = own_feature_run(
+        "",
+        "What the app shows",
+        "    Then the app shows \"your CLAIMS\"\n    And the app shows \"Prescriptions\"\n",
     );
-    let target = common::write(dir.path(), "target.toml", &example_target(dir.path(), ""));
-    let run = Run::new(&[
-        "--target",
-        target.to_str().expect("utf-8"),
-        "--features",
-        features.to_str().expect("utf-8"),
-        "--tags",
-        "@app",
-    ]);
     let summary = run.summary();
     let scenario = Run::scenario(&summary, "What the app shows");
     let statuses: Vec<(&str, &str)> = scenario["steps"]
@@ -281,32 +332,11 @@ fn the_app_shows_what_the_features_say_or_fails() {
 /// sandbox's codes and tokens are redacted from what the app's pages say.
 #[test]
 fn an_app_showing_its_token_does_not_leak_it() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let features = dir.path().join("features");
-    std::fs::create_dir_all(&features).expect("features dir");
-    std::fs::copy(
-        common::repo().join("features/authorization.feature"),
-        features.join("authorization.feature"),
-    )
-    .expect("the sign-in");
-    common::write(
-        &features,
-        "mine.feature",
-        "@app\nFeature: Mine\n  Scenario: A debug page\n    Given the member opens the app\n    When the member clicks \"Connect your health plan\"\n    And the member signs in to the health plan\n    Then the app shows \"Prescriptions\"\n",
+    let run = own_feature_run(
+        "show-token",
+        "A debug page",
+        "    Then the app shows \"Prescriptions\"\n",
     );
-    let target = common::write(
-        dir.path(),
-        "target.toml",
-        &example_target(dir.path(), "show-token"),
-    );
-    let run = Run::new(&[
-        "--target",
-        target.to_str().expect("utf-8"),
-        "--features",
-        features.to_str().expect("utf-8"),
-        "--tags",
-        "@app",
-    ]);
     let failed = run.failed_steps();
     assert_eq!(failed.len(), 1, "{failed:#?}");
     // The page's text is in the message, the token in it redacted.

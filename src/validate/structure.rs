@@ -620,13 +620,13 @@ impl<'d> Walk<'d, '_> {
                     );
                     return;
                 }
+                let node = Node {
+                    value: Some(value),
+                    ext: None,
+                    ty: ty.ty,
+                };
                 if model.class(class).kind != ClassKind::Resource && !element.system {
                     if !self.ele_1_native {
-                        let node = Node {
-                            value: Some(value),
-                            ext: None,
-                            ty: ty.ty,
-                        };
                         for &constraint in &*model.every_element {
                             self.constraint(constraint, node);
                         }
@@ -634,11 +634,6 @@ impl<'d> Walk<'d, '_> {
                         self.finding(None, "invariant:ele-1", empty_object_message());
                         // The element's own constraints fail on it too (con-2 on an empty
                         // Condition.evidence): both are reported, as HL7's engine does.
-                        let node = Node {
-                            value: Some(value),
-                            ext: None,
-                            ty: ty.ty,
-                        };
                         for &constraint in &*element.constraints {
                             self.constraint(constraint, node);
                         }
@@ -652,11 +647,6 @@ impl<'d> Walk<'d, '_> {
                     self.coded(element, &model.value_sets[set as usize], &ty.code, value);
                 }
                 self.object(value, class, false);
-                let node = Node {
-                    value: Some(value),
-                    ext: None,
-                    ty: ty.ty,
-                };
                 for &constraint in &*element.constraints {
                     self.constraint(constraint, node);
                 }
