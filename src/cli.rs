@@ -290,6 +290,22 @@ struct ValidateArgs {
     #[arg(long = "profile", value_name = "URL")]
     profiles: Vec<String>,
 
+    /// Load an IG: a FHIR package file (`package.tgz`, as the IG publishes it), or a shipped
+    /// package by `name@version` (`hl7.fhir.us.core@3.1.1`). Its version is the one
+    /// unversioned declarations of its profiles resolve to; repeatable.
+    #[arg(long = "ig", value_name = "FILE.tgz|NAME@VERSION")]
+    igs: Vec<String>,
+
+    /// Count, per profile, how many resources carry each of its must-support elements (as
+    /// Inferno judges Must Support); one never present is a warning.
+    #[arg(long)]
+    must_support: bool,
+
+    /// A folder of ValueSet JSON files with `expansion.contains`: their codes are judged
+    /// where the packages cannot list them (a VSAC value set you expanded yourself).
+    #[arg(long, value_name = "DIR")]
+    terminology: Option<PathBuf>,
+
     /// Worker threads [default: all cores].
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<NonZeroUsize>,
@@ -320,6 +336,8 @@ pub enum CliError {
     Profile(#[from] crate::validate::UnknownProfile),
     #[error("--profile needs --tier profile (the default), not --tier {}", tier.name())]
     ProfileNeedsTier { tier: Tier },
+    #[error("{0}")]
+    Ig(String),
     #[error("cannot start the async runtime")]
     Runtime(#[source] io::Error),
     #[error("the sandbox did not start")]
@@ -350,7 +368,8 @@ impl CliError {
             | CliError::UnknownPreset { .. }
             | CliError::Manifest(_)
             | CliError::Profile(_)
-            | CliError::ProfileNeedsTier { .. } => exit::USAGE,
+            | CliError::ProfileNeedsTier { .. }
+            | CliError::Ig(_) => exit::USAGE,
             CliError::Write { .. } => exit::ENVIRONMENT,
             CliError::Pool { .. }
             | CliError::Output(_)
@@ -474,10 +493,12 @@ fn validate(args: ValidateArgs, console: Console) -> Result<u8, CliError> {
         .build()
         .map_err(|source| CliError::Pool { jobs, source })?;
 
+    crate::validate::load_igs(&args.igs, args.terminology.as_deref()).map_err(CliError::Ig)?;
     let validator = Validator::new(args.tier)
         .with_profiles(&args.profiles)
         .map_err(CliError::Profile)?
-        .with_parallel_entries(true);
+        .with_parallel_entries(true)
+        .with_must_support(args.must_support);
     if !args.profiles.is_empty() && args.tier != Tier::Profile {
         return Err(CliError::ProfileNeedsTier { tier: args.tier });
     }

@@ -258,12 +258,19 @@ pub struct ValidationSettings {
     /// default, the CARIN Blue Button 2.0.0 profiles its CapabilityStatement names for the
     /// required types; `profiles = []` applies none.
     pub profiles: Vec<String>,
+    /// IG packages loaded for the profile tier (files, or shipped `name@version`); they
+    /// are loaded for the whole process when the target is read.
+    pub igs: Vec<String>,
 }
 
 impl ValidationSettings {
     /// The CARIN profiles the IG's CapabilityStatement supports for `types`.
     pub fn carin_defaults(types: &[String]) -> Vec<String> {
-        let supported = &crate::validate::profile::Profiles::global().supported;
+        use crate::validate::catalog::{CARIN, Catalog};
+        let Some((carin, _)) = Catalog::global().ig(CARIN) else {
+            return Vec::new();
+        };
+        let supported = &carin.supported;
         let mut urls: Vec<String> = types
             .iter()
             .filter_map(|t| supported.get(t.as_str()))
@@ -932,12 +939,33 @@ impl Reader<'_> {
                 }
             },
         };
+        let mut igs = Vec::new();
+        for ig in file.igs.iter().flatten() {
+            let text = self.string("validation.igs", ig)?;
+            let base = self.path.parent().unwrap_or_else(|| Path::new("."));
+            let relative = base.join(&text);
+            let item = if relative.exists() {
+                relative.display().to_string()
+            } else {
+                text
+            };
+            crate::validate::load_igs(std::slice::from_ref(&item), None).map_err(|why| {
+                self.invalid(
+                    Some(ig.span()),
+                    format!(
+                        "validation.igs: {why}. Give a FHIR package file (relative to this \
+                         file) or a shipped package as name@version"
+                    ),
+                )
+            })?;
+            igs.push(item);
+        }
         let explicit = file.profiles.as_ref().is_some_and(|p| !p.is_empty());
         let profiles = match file.profiles {
             None if tier != Tier::Profile => Vec::new(),
             None => ValidationSettings::carin_defaults(required),
             Some(list) => {
-                let known = crate::validate::profile::Profiles::global();
+                let known = crate::validate::catalog::Catalog::global();
                 let mut urls = Vec::new();
                 for url in list {
                     let text = self.string("validation.profiles", &url)?;
@@ -945,8 +973,8 @@ impl Reader<'_> {
                         return Err(self.invalid(
                             Some(url.span()),
                             format!(
-                                "validation.profiles: onramp has no profile {text}; it has the CARIN Blue Button 2.0.0 profiles {}",
-                                known.names().join(", ")
+                                "validation.profiles: onramp has no profile {text}; it has {}",
+                                known.describe()
                             ),
                         ));
                     }
@@ -961,7 +989,11 @@ impl Reader<'_> {
                 "validation: profiles need tier = \"profile\"".into(),
             ));
         }
-        Ok(ValidationSettings { tier, profiles })
+        Ok(ValidationSettings {
+            tier,
+            profiles,
+            igs,
+        })
     }
 }
 
@@ -1156,6 +1188,7 @@ struct BrowserFile {
 struct ValidationFile {
     tier: Option<Spanned<String>>,
     profiles: Option<Vec<Spanned<String>>>,
+    igs: Option<Vec<Spanned<String>>>,
 }
 
 #[cfg(test)]
@@ -1259,6 +1292,28 @@ auth = "basic"
         .expect_err("unknown sign-in")
         .to_string();
         assert!(error.starts_with("t.toml:1: sign_in"), "{error}");
+        let error = Target::from_toml(
+            &format!("{REMOTE}\n[validation]\nigs = [\"no-such.tgz\"]\n"),
+            Path::new("t.toml"),
+            env,
+        )
+        .expect_err("an IG that is not there")
+        .to_string();
+        assert!(
+            error.contains("validation.igs") && error.contains("no-such.tgz"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_shipped_ig_is_named_by_name_and_version() {
+        let target = Target::from_toml(
+            &format!("{REMOTE}\n[validation]\nigs = [\"hl7.fhir.us.carin-bb@2.0.0\"]\n"),
+            Path::new("t.toml"),
+            env,
+        )
+        .expect("a shipped IG");
+        assert_eq!(target.validation.igs, ["hl7.fhir.us.carin-bb@2.0.0"]);
     }
 
     #[test]

@@ -114,6 +114,52 @@ fn published_sample_data_gets_exactly_its_real_errors() {
             "structure invariant:per-1",
             "ExplanationOfBenefit.supportingInfo[1].timingPeriod",
         ),
+        // Plan-Net 1.1.0 (what an unversioned plannet-Practitioner declaration resolves to)
+        // requires meta.lastUpdated; these five Practitioners declare it and have none.
+        row(
+            full,
+            "Practitioner/1922056589",
+            "profile cardinality",
+            "Practitioner.meta.lastUpdated",
+        ),
+        row(
+            full,
+            "Practitioner/1134243454",
+            "profile cardinality",
+            "Practitioner.meta.lastUpdated",
+        ),
+        row(
+            full,
+            "Practitioner/1164746772",
+            "profile cardinality",
+            "Practitioner.meta.lastUpdated",
+        ),
+        row(
+            full,
+            "Practitioner/1093904633",
+            "profile cardinality",
+            "Practitioner.meta.lastUpdated",
+        ),
+        row(
+            full,
+            "Practitioner/1609823533",
+            "profile cardinality",
+            "Practitioner.meta.lastUpdated",
+        ),
+        // US Core: an NPI of nine digits (us-core-16), and 9999999959, whose check digit is
+        // wrong (us-core-17: the Luhn sum with the 80840 prefix ends in 6, not 0).
+        row(
+            full,
+            "Practitioner/456342468",
+            "profile invariant:us-core-16",
+            "Practitioner.identifier[0]",
+        ),
+        row(
+            test,
+            "Practitioner/practitioner1",
+            "profile invariant:us-core-17",
+            "Practitioner.identifier[0]",
+        ),
     ]
     .into_iter()
     .collect();

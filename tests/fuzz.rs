@@ -286,11 +286,10 @@ fn mutated_claim() -> BoxedStrategy<Vec<u8>> {
 #[test]
 fn every_tier_takes_any_document() {
     with_big_stack(|| {
-        let all_profiles: Vec<String> = onramp::validate::profile::Profiles::global()
-            .all()
-            .iter()
-            .map(|p| p.url.to_string())
-            .collect();
+        let (_, carin) = onramp::validate::catalog::Catalog::global()
+            .ig(onramp::validate::catalog::CARIN)
+            .expect("CARIN ships");
+        let all_profiles: Vec<String> = carin.iter().map(|p| p.url.to_string()).collect();
         let validator = onramp::validate::Validator::default()
             .with_profiles(&all_profiles)
             .expect("the IG's profiles");

@@ -123,7 +123,8 @@ fn the_target_schema_matches_the_target_loader() {
         "[sandbox]\n[member]\nzip = \"1\"\n[[members]]\nzip = \"2\"\n",
         "members = []\n[sandbox]\n",
         "[sandbox]\n[validation]\ntier = \"all\"\n",
-        "[sandbox]\n[validation]\nprofiles = [\"http://example.org/StructureDefinition/x\"]\n",
+        "[sandbox]\n[validation]\nprofiles = [\"not a url\"]\n",
+        "[sandbox]\n[validation]\nigs = [\"\"]\n",
         "[sandbox]\n[validation]\nstrict = true\n",
         "[sandbox]\n[app]\nname = \"no url\"\n",
         "[sandbox]\n[app]\nurl = \"ftp://app.example/\"\n",
@@ -221,11 +222,26 @@ fn the_structure_rules_and_profiles_are_what_the_script_derived() {
             STRUCTURE_SHA256,
         ),
         (
-            "carin-bb/profiles.json",
-            onramp::validate::profile::PROFILES_JSON.as_bytes(),
+            "fhir.r4.terminology.json",
+            &std::fs::read("schemas/fhir.r4.terminology.json").unwrap(),
+            TERMINOLOGY_SHA256,
+        ),
+        (
+            "carin-profiles.python.json",
+            &std::fs::read("tests/fixtures/validate/carin-profiles.python.json").unwrap(),
             PROFILES_SHA256,
         ),
-    ] {
+    ]
+    .into_iter()
+    .chain(onramp::validate::catalog::SHIPPED.iter().map(|shipped| {
+        let name = shipped.file_name();
+        let expected = PACKAGE_SHA256
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no sha256 pinned for {name}"))
+            .1;
+        (name, shipped.bytes(), expected)
+    })) {
         let digest: String = Sha256::digest(bytes)
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -243,8 +259,38 @@ fn the_structure_rules_and_profiles_are_what_the_script_derived() {
 
 /// sha256 of `schemas/fhir.r4.structure.json`.
 const STRUCTURE_SHA256: &str = "d48a2ae9b2724ee0403331b21c92b5824311cac86c6fa01bfe26df1fea32afd0";
-/// sha256 of `schemas/carin-bb/profiles.json`.
+/// sha256 of the Python derivation of CARIN's profiles, which the Rust one must equal.
 const PROFILES_SHA256: &str = "5881353a3af088daaf1823126e91e182c967eee4cbf974c93d0149f27acea50c";
+/// sha256 of `schemas/fhir.r4.terminology.json`.
+const TERMINOLOGY_SHA256: &str = "cc6da1343274b89a3f935959fea5666a771721c3a9da31102d9b9d44e121eefb";
+/// sha256 of each package in `schemas/packages/`: HL7's as published, and the extract of
+/// R4's own profiles that `schemas/structure.py` writes.
+const PACKAGE_SHA256: &[(&str, &str)] = &[
+    (
+        "hl7.fhir.r4.core-profiles-4.0.1.tgz",
+        "fabf535547bb18ef477595b80fab6bf53aad078448b51022464f182ce0381cfd",
+    ),
+    (
+        "hl7.fhir.us.carin-bb-2.0.0.tgz",
+        "59d148ab444125c8eea53c6197de08c8f1781aaaa55a03858640db4a5f8a819b",
+    ),
+    (
+        "hl7.fhir.us.core-3.1.1.tgz",
+        "ff0fcb892952090d61f8f1604a9d70081136f14b53ba370f1f102e4143ada152",
+    ),
+    (
+        "hl7.fhir.us.core-6.1.0.tgz",
+        "4c4e7fbb07ef2fdb35bdfc3f5d09a417ee0d8644ea17cb3692ca6d03c4358b1d",
+    ),
+    (
+        "hl7.fhir.us.davinci-drug-formulary-2.0.1.tgz",
+        "b68da42cd1026d87659e80b4c5b3ecfe9203f8b2755e4067733ed64b1c609d6d",
+    ),
+    (
+        "hl7.fhir.us.davinci-pdex-plan-net-1.1.0.tgz",
+        "a23776ce2b7a46dc2de6037a1336dff8025d9eebd8d2cbcfb35c8f025ed4a41a",
+    ),
+];
 
 /// The rules the derivation promises: every R4 resource type but the few the package
 /// redefined, `ele-1` on every element, and the core invariants claims data meets.

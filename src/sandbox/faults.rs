@@ -453,7 +453,10 @@ fn per_type(spec: &str, name: &str, kind: String) -> Result<Fault, FaultError> {
         "invalid-resource" => Ok(Fault::InvalidResource(kind)),
         "structure-violation" => Ok(Fault::StructureViolation(kind)),
         "profile-violation" => {
-            let profiles = &crate::validate::profile::Profiles::global().supported;
+            use crate::validate::catalog::{CARIN, Catalog};
+            let carin = Catalog::global().ig(CARIN).map(|(ig, _)| ig);
+            let empty = std::collections::HashMap::new();
+            let profiles = carin.map_or(&empty, |ig| &ig.supported);
             if !profiles.contains_key(kind.as_str()) {
                 let mut types: Vec<&str> = profiles.keys().map(|k| &**k).collect();
                 types.sort_unstable();

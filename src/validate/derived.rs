@@ -39,7 +39,7 @@ struct File {
     not_derived: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(super) struct FileConstraint {
     pub key: String,
     pub severity: String,
@@ -47,12 +47,12 @@ pub(super) struct FileConstraint {
     pub human: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(untagged)]
 pub(super) enum FileCodes {
     Listed(Vec<String>),
     /// `"*"`: cannot be listed here.
-    Unlisted(#[expect(dead_code, reason = "the marker string itself carries nothing")] String),
+    Unlisted(String),
 }
 
 #[derive(Deserialize)]

@@ -224,6 +224,8 @@ pub struct Checked {
     pub unknown_profiles: Vec<(Box<str>, u64)>,
     /// Resources checked against at least one profile.
     pub profiled: u64,
+    /// Must-support coverage per profile URL, when the validator counts it.
+    pub must_support: super::must_support::Tally,
 }
 
 pub(super) fn count_invalid(findings: &[Finding]) -> u64 {

@@ -7,8 +7,9 @@
 //!   resource it belongs to.
 //! - **structure**: what the R4 StructureDefinitions say beyond the schema ([`structure`],
 //!   rules derived into `schemas/fhir.r4.structure.json`).
-//! - **profile**: the CARIN Blue Button 2.0.0 profiles a resource declares or is given
-//!   ([`profile`], rules derived into `schemas/carin-bb/profiles.json`).
+//! - **profile**: the profiles a resource declares or is given, from the IG packages onramp
+//!   ships or the user loads ([`catalog`]), derived at run time ([`ig`]) and checked by
+//!   [`profile`].
 //!
 //! Every [`Finding`] has a FHIR path, a JSON pointer, its tier, a stable rule id and a
 //! message a person can act on. [`Validator`] runs the tiers asked for over one document.
@@ -16,21 +17,24 @@
 //! This module does not fetch anything; [`files`] reads local files and streams for
 //! `onramp validate`.
 
+pub mod catalog;
 mod derived;
 mod document;
 mod fhirpath;
 pub mod files;
 mod finding;
+mod ig;
 pub mod model;
+pub mod must_support;
 mod narrative;
 pub mod output;
+pub mod package;
 pub mod profile;
 mod registry;
 mod schema;
 mod sonic;
 pub mod structure;
-
-use std::collections::HashMap;
+pub mod terminology;
 
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
@@ -41,11 +45,36 @@ pub use schema::{FHIR_VERSION, RESOURCE_KEYWORD, SCHEMA_JSON, Schema};
 
 /// A profile onramp does not have.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown profile {url}: onramp has the CARIN Blue Button 2.0.0 profiles ({known})")]
+#[error("unknown profile {url}: onramp has {known}")]
 pub struct UnknownProfile {
     pub url: String,
     /// The profiles onramp has, by name.
     pub known: String,
+}
+
+/// Load IGs for the profile tier: package files (`.tgz`) or shipped packages by
+/// `name@version`, after the expansions of a `--terminology` folder. An error names the
+/// package or folder and what is wrong with it.
+pub fn load_igs(igs: &[String], terminology: Option<&std::path::Path>) -> Result<(), String> {
+    let catalog = catalog::Catalog::global();
+    if let Some(dir) = terminology {
+        catalog.add_expansions(terminology::read_expansions(dir)?);
+    }
+    for ig in igs {
+        let path = std::path::Path::new(ig);
+        let shipped = !path.exists() && ig.contains('@') && !ig.ends_with(".tgz");
+        if shipped {
+            catalog.prefer_shipped(ig)?;
+        } else {
+            catalog.add_file(path).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// A declared profile, from every IG loaded or shipped.
+fn find_profile(canonical: &str) -> Option<&'static profile::Profile> {
+    catalog::Catalog::global().find(canonical)
 }
 
 /// The tiers to run and the profiles to apply.
@@ -56,6 +85,8 @@ pub struct Validator {
     given: Vec<&'static profile::Profile>,
     /// Whether a Bundle's entries are checked on every core.
     parallel_entries: bool,
+    /// Whether must-support coverage is counted.
+    must_support: bool,
 }
 
 impl Default for Validator {
@@ -71,6 +102,7 @@ impl Validator {
             tier,
             given: Vec::new(),
             parallel_entries: false,
+            must_support: false,
         }
     }
 
@@ -79,6 +111,13 @@ impl Validator {
     /// the next page's fetch, and whose pool the embedded sandbox is using to make them.
     pub fn with_parallel_entries(mut self, parallel: bool) -> Self {
         self.parallel_entries = parallel;
+        self
+    }
+
+    /// Count, per profile, the resources that carry each must-support element
+    /// ([`Checked::must_support`]).
+    pub fn with_must_support(mut self, count: bool) -> Self {
+        self.must_support = count;
         self
     }
 
@@ -91,12 +130,11 @@ impl Validator {
     pub fn with_profiles<S: AsRef<str>>(mut self, urls: &[S]) -> Result<Self, UnknownProfile> {
         for url in urls {
             let url = url.as_ref();
-            let found = profile::Profiles::global()
-                .find(url)
-                .ok_or_else(|| UnknownProfile {
-                    url: url.to_owned(),
-                    known: profile::Profiles::global().names().join(", "),
-                })?;
+            let catalog = catalog::Catalog::global();
+            let found = catalog.find(url).ok_or_else(|| UnknownProfile {
+                url: url.to_owned(),
+                known: catalog.describe(),
+            })?;
             if !self.given.iter().any(|p| std::ptr::eq(*p, found)) {
                 self.given.push(found);
             }
@@ -174,7 +212,10 @@ impl Validator {
             &mut more,
             &mut undecided,
         );
-        let mut unknown = HashMap::new();
+        let mut seen = profile::Seen {
+            coverage: self.must_support.then(must_support::Tally::new),
+            ..profile::Seen::default()
+        };
         if self.tier == Tier::Profile {
             checked.profiled = profile::check(
                 document,
@@ -182,9 +223,10 @@ impl Validator {
                 companions,
                 !apart,
                 &self.given,
+                &find_profile,
                 &mut more,
                 &mut undecided,
-                &mut unknown,
+                &mut seen,
             );
         }
         if apart {
@@ -195,8 +237,11 @@ impl Validator {
                 for (key, count) in part.undecided {
                     *undecided.entry(key).or_default() += count;
                 }
-                for (url, count) in part.unknown {
-                    *unknown.entry(url).or_default() += count;
+                for (url, count) in part.seen.unknown {
+                    *seen.unknown.entry(url).or_default() += count;
+                }
+                if let (Some(all), Some(coverage)) = (&mut seen.coverage, part.seen.coverage) {
+                    must_support::merge(all, &coverage);
                 }
                 checked.profiled += part.profiled;
             }
@@ -213,9 +258,10 @@ impl Validator {
         let mut undecided: Vec<(Box<str>, u64)> = undecided.into_iter().collect();
         undecided.sort();
         checked.undecided = undecided;
-        let mut unknown: Vec<(Box<str>, u64)> = unknown.into_iter().collect();
+        let mut unknown: Vec<(Box<str>, u64)> = seen.unknown.into_iter().collect();
         unknown.sort();
         checked.unknown_profiles = unknown;
+        checked.must_support = seen.coverage.unwrap_or_default();
         checked
     }
 
@@ -232,6 +278,9 @@ impl Validator {
             .par_iter()
             .map(|(n, resource)| {
                 let mut part = EntryPart::default();
+                if self.must_support {
+                    part.seen.coverage = Some(must_support::Tally::new());
+                }
                 structure::check_entry(
                     document,
                     bundle,
@@ -246,11 +295,12 @@ impl Validator {
                         bundle,
                         companions,
                         &self.given,
+                        &find_profile,
                         *n,
                         resource,
                         &mut part.findings,
                         &mut part.undecided,
-                        &mut part.unknown,
+                        &mut part.seen,
                     );
                 }
                 part
@@ -281,6 +331,6 @@ const PARALLEL_ENTRIES: usize = 8;
 struct EntryPart {
     findings: Vec<Finding>,
     undecided: structure::Undecided,
-    unknown: HashMap<Box<str>, u64>,
+    seen: profile::Seen,
     profiled: u64,
 }

@@ -31,6 +31,8 @@ pub struct Totals {
     pub undecided: BTreeMap<Box<str>, u64>,
     /// Declared profiles onramp does not have, and how many resources declared each.
     pub unknown_profiles: BTreeMap<Box<str>, u64>,
+    /// Must-support coverage per profile, when counted.
+    pub must_support: super::must_support::Tally,
 }
 
 /// A finding with where it was found, as the JSON output spells it.
@@ -123,6 +125,7 @@ impl<W: Write, E: Write> Writer<W, E> {
                 for (url, count) in &checked.unknown_profiles {
                     *self.totals.unknown_profiles.entry(url.clone()).or_default() += count;
                 }
+                super::must_support::merge(&mut self.totals.must_support, &checked.must_support);
                 for finding in &checked.findings {
                     self.finding(&file, line, finding)?;
                 }
@@ -194,6 +197,10 @@ impl<W: Write, E: Write> Writer<W, E> {
                 serde_json::to_writer(&mut self.out, &totals.undecided)?;
                 self.out.write_all(b",\"profiles_not_checked\":")?;
                 serde_json::to_writer(&mut self.out, &totals.unknown_profiles)?;
+                if !totals.must_support.is_empty() {
+                    self.out.write_all(b",\"must_support\":")?;
+                    serde_json::to_writer(&mut self.out, &totals.must_support)?;
+                }
                 write!(
                     self.out,
                     ",\"files\":{},\"resources\":{},\"invalid\":{}}}",
@@ -207,6 +214,9 @@ impl<W: Write, E: Write> Writer<W, E> {
                 } else {
                     "32"
                 };
+                for line in must_support_lines(&totals.must_support) {
+                    writeln!(self.out, "{line}")?;
+                }
                 writeln!(
                     self.out,
                     "{}",
@@ -217,6 +227,33 @@ impl<W: Write, E: Write> Writer<W, E> {
         self.out.flush()?;
         Ok(totals)
     }
+}
+
+/// Must-support coverage, a profile per paragraph: its resources, then each element with
+/// how many carry it; a missing one is a warning (Inferno skips where data lacks it).
+pub fn must_support_lines(tally: &super::must_support::Tally) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (url, coverage) in tally {
+        let missing: Vec<&str> = coverage.missing().collect();
+        lines.push(format!(
+            "must support: {} ({}): {} of {} elements present{}",
+            coverage.profile,
+            plural(coverage.resources, "resource"),
+            coverage.elements.len() - missing.len(),
+            coverage.elements.len(),
+            if missing.is_empty() {
+                ""
+            } else {
+                "; warning: missing in every resource"
+            }
+        ));
+        for (id, count) in &coverage.elements {
+            let mark = if *count == 0 { "MISSING" } else { "" };
+            lines.push(format!("  {count:>6}  {id}  {mark}").trim_end().to_owned());
+        }
+        let _ = url;
+    }
+    lines
 }
 
 /// `3 files, 1204 resources: 2 invalid (5 findings)`.
@@ -257,7 +294,7 @@ pub fn summary(totals: &Totals) -> String {
             .map(|k| k.rsplit('/').next().unwrap_or(k))
             .collect();
         text.push_str(&format!(
-            "; {} declared not checked ({}: not CARIN 2.0.0 profiles onramp has, or without a version)",
+            "; {} declared not checked ({}: in no IG loaded, or not in that version; add one with --ig)",
             plural(resources, "profile"),
             list(&urls, 4)
         ));

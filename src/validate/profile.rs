@@ -1,32 +1,29 @@
-//! The profile tier: the CARIN Blue Button 2.0.0 profiles (C4BB), checked natively.
+//! The profile tier: a resource checked against the profiles of any IG, natively.
 //!
-//! `schemas/carin-bb/profiles.json` is derived by `schemas/structure.py` from the IG's
-//! snapshots: per profile, a tree of what it adds to the R4 definition of its type (tighter
-//! cardinality, narrower types and reference targets, patterns, required bindings to the
-//! IG's value sets, slices with their discriminators, its own constraints). Everything R4
-//! itself says is the structure tier's, so a rule is reported once.
+//! Each profile is a tree ([`ProfileNode`]) of what it adds to the R4 definition of its
+//! type, derived from its package's snapshot by [`super::ig`]: tighter cardinality, narrower
+//! types and reference targets, patterns, required bindings to value sets, slices with their
+//! discriminators, its own constraints. Everything R4 itself says is the structure tier's,
+//! so a rule is reported once.
 //!
-//! A resource is checked against the C4BB profiles its `meta.profile` names (unversioned,
-//! or version 2.0.0), and against the profiles the caller gives for its type. A declared
-//! profile onramp does not have (another IG, another CARIN version) is counted, not guessed.
+//! A resource is checked against the profiles its `meta.profile` names, resolved by
+//! [`Catalog`], and against the profiles the caller gives for its type. A declared profile
+//! onramp does not have (an IG not loaded, a version not held) is counted, not guessed.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::LazyLock;
 
-use serde::Deserialize;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
-use super::derived::{self, FileCodes, FileConstraint};
+use super::derived;
 use super::fhirpath::{Env, Node, Verdict};
 use super::finding::{Finding, Tier, label, quote, show};
+use super::ig::{DerivedIg, FileMatch, FileNode, MustSupport};
 use super::model::{
     self, ClassId, Constraint, ConstraintId, Membership, Model, TypeRef, ValueSet, ValueSetId,
 };
+use super::must_support::{self, Match, matches_pattern};
 use super::structure::{Bundle, Resolver, Undecided, count_undecided, type_and_id};
-
-/// The derived profiles as committed.
-pub const PROFILES_JSON: &str = include_str!("../../schemas/carin-bb/profiles.json");
 
 /// One C4BB profile.
 #[derive(Debug)]
@@ -40,6 +37,12 @@ pub struct Profile {
     pub resource_type: Box<str>,
     pub version: Box<str>,
     root: ProfileNode,
+    /// The IG it belongs to.
+    pub ig: &'static Profiles,
+    /// Claimed only by a `meta.profile` that names its version (its own constraint says so).
+    pub versioned_only: bool,
+    /// Its must-support elements.
+    pub must_support: Box<[must_support::Element]>,
 }
 
 impl Profile {
@@ -103,191 +106,88 @@ struct Slicing {
     by_type: bool,
 }
 
-/// How an item is told to belong to a slice.
-#[derive(Debug)]
-enum Match {
-    /// The value at the path contains the pattern.
-    Pattern(Box<[Box<str>]>, serde_json::Value),
-    /// The value at the path is in the value set (`None`: one that cannot be listed).
-    Binding(Box<[Box<str>]>, Option<ValueSetId>),
-    /// An extension's `url`.
-    Url(Box<str>),
-    /// A choice element's JSON name (`valueQuantity`).
-    Type(Box<str>),
-}
-
-/// All the profiles, their value sets and constraints.
+/// One IG's derived rules: its value sets and constraints, which its profiles refer to.
 #[derive(Debug)]
 pub struct Profiles {
-    profiles: Vec<Profile>,
+    /// `hl7.fhir.us.carin-bb`.
+    pub name: Box<str>,
+    pub version: Box<str>,
+    /// Where the package came from (a file, or "shipped").
+    pub origin: Box<str>,
     pub value_sets: Vec<ValueSet>,
     value_set_index: model::UrlMap<ValueSetId>,
     constraints: Vec<Constraint>,
     /// The IG's CapabilityStatement's profiles per resource type.
     pub supported: HashMap<Box<str>, Box<[Box<str>]>>,
-    pub version: Box<str>,
+    /// Value sets its bindings name that cannot be expanded here.
+    pub unlisted: Box<[Box<str>]>,
+    /// What its derivation left unjudged.
+    pub limits: Box<[Box<str>]>,
 }
 
-static GLOBAL: LazyLock<Profiles> =
-    LazyLock::new(|| Profiles::load(PROFILES_JSON).expect("the embedded CARIN profiles load"));
-
 impl Profiles {
-    pub fn global() -> &'static Profiles {
-        &GLOBAL
+    /// `name@version`.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.name, self.version)
     }
 
-    /// A profile by canonical URL, `url|version` accepted when the version is ours.
-    pub fn find(&self, canonical: &str) -> Option<&Profile> {
-        let (url, version) = match canonical.split_once('|') {
-            Some((url, version)) => (url, Some(version)),
-            None => (canonical, None),
-        };
-        self.profiles
-            .iter()
-            .find(|p| &*p.url == url && version.is_none_or(|v| v == &*p.version))
-    }
-
-    /// The profiles' short names.
-    pub fn names(&self) -> Vec<&str> {
-        self.profiles.iter().map(Profile::short).collect()
-    }
-
-    pub fn all(&self) -> &[Profile] {
-        &self.profiles
-    }
-
-    fn value_set(&self, url: &str) -> Option<&ValueSet> {
-        self.value_set_index
-            .get(url)
-            .map(|id| &self.value_sets[*id as usize])
-    }
-
-    fn load(text: &str) -> Result<Self, String> {
-        let file: File = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let (value_sets, value_set_index) = derived::value_sets_of(file.value_sets);
-        let mut names: Vec<String> = file.constraints.keys().cloned().collect();
+    /// Build an IG's profiles from its derivation; both live as long as the process.
+    pub(super) fn build(ig: DerivedIg) -> Result<(&'static Profiles, &'static [Profile]), String> {
+        let (value_sets, value_set_index) = derived::value_sets_of(ig.value_sets);
+        let mut names: Vec<String> = ig.constraints.keys().cloned().collect();
         names.sort_unstable();
         let mut constraints = Vec::new();
         let mut constraint_index = HashMap::new();
-        let mut table = file.constraints;
+        let mut table = ig.constraints;
         for name in names {
             let item = table.remove(&name).ok_or("constraint vanished")?;
             constraint_index.insert(name, constraints.len() as ConstraintId);
             constraints.push(derived::constraint_of(item));
         }
+        let profiles: &'static Profiles = Box::leak(Box::new(Profiles {
+            name: ig.name.into(),
+            version: ig.version.into(),
+            origin: ig.origin.into(),
+            value_sets,
+            value_set_index,
+            constraints,
+            supported: ig
+                .supported
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        k.into(),
+                        v.into_iter().map(String::into_boxed_str).collect(),
+                    )
+                })
+                .collect(),
+            unlisted: ig
+                .unlisted
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
+            limits: ig.limits.into_iter().map(String::into_boxed_str).collect(),
+        }));
         let builder = Builder {
-            value_set_index: &value_set_index,
+            value_set_index: &profiles.value_set_index,
             constraint_index: &constraint_index,
         };
-        let mut urls: Vec<_> = file.profiles.into_iter().collect();
-        urls.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut profiles = Vec::new();
-        for (url, entry) in urls {
-            profiles.push(Profile {
+        let mut list = Vec::new();
+        for (url, entry) in ig.profiles {
+            list.push(Profile {
                 short: url.rsplit('/').next().unwrap_or(&url).into(),
+                versioned_only: ig.versioned_only.contains(&url),
                 url: url.into_boxed_str(),
                 name: entry.name.into_boxed_str(),
                 resource_type: entry.kind.into_boxed_str(),
                 version: entry.version.into_boxed_str(),
                 root: builder.node(entry.root)?,
+                must_support: builder.must_support(entry.must_support)?,
+                ig: profiles,
             });
         }
-        Ok(Self {
-            profiles,
-            value_sets,
-            value_set_index,
-            constraints,
-            supported: file
-                .supported_profiles
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        k.into_boxed_str(),
-                        v.into_iter().map(String::into_boxed_str).collect(),
-                    )
-                })
-                .collect(),
-            version: file.version.into_boxed_str(),
-        })
+        Ok((profiles, Box::leak(list.into_boxed_slice())))
     }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct File {
-    version: String,
-    constraints: HashMap<String, FileConstraint>,
-    profiles: HashMap<String, FileProfile>,
-    supported_profiles: HashMap<String, Vec<String>>,
-    value_sets: HashMap<String, HashMap<String, FileCodes>>,
-}
-
-#[derive(Deserialize)]
-struct FileProfile {
-    name: String,
-    #[serde(rename = "type")]
-    kind: String,
-    version: String,
-    root: FileNode,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FileNode {
-    id: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    choice: bool,
-    #[serde(default)]
-    slice: Option<String>,
-    #[serde(default)]
-    min: Option<u32>,
-    #[serde(default)]
-    max: Option<String>,
-    #[serde(default)]
-    types: Option<Vec<String>>,
-    #[serde(default)]
-    target_types: Option<Vec<String>>,
-    #[serde(default)]
-    target_profiles: Vec<String>,
-    #[serde(default)]
-    pattern: Option<serde_json::Value>,
-    #[serde(default)]
-    fixed: Option<serde_json::Value>,
-    #[serde(default)]
-    binding: Option<String>,
-    #[serde(default)]
-    constraints: Vec<String>,
-    #[serde(default)]
-    slicing: Option<FileSlicing>,
-    #[serde(default)]
-    slices: Vec<FileNode>,
-    #[serde(default)]
-    children: Vec<FileNode>,
-    #[serde(default, rename = "match")]
-    matches: Vec<FileMatch>,
-}
-
-#[derive(Deserialize)]
-struct FileSlicing {
-    discriminator: Vec<FileDiscriminator>,
-    rules: String,
-}
-
-#[derive(Deserialize)]
-struct FileDiscriminator {
-    #[serde(rename = "type")]
-    kind: String,
-    path: String,
-}
-
-#[derive(Deserialize)]
-struct FileMatch {
-    #[serde(rename = "type")]
-    kind: String,
-    path: String,
-    value: serde_json::Value,
 }
 
 struct Builder<'t> {
@@ -296,7 +196,8 @@ struct Builder<'t> {
 }
 
 impl Builder<'_> {
-    fn node(&self, node: FileNode) -> Result<ProfileNode, String> {
+    /// A slice's tests, compiled.
+    fn matches(&self, id: &str, tests: Vec<FileMatch>) -> Result<Box<[Match]>, String> {
         let path = |p: &str| -> Box<[Box<str>]> {
             if p == "$this" {
                 Box::new([])
@@ -305,7 +206,7 @@ impl Builder<'_> {
             }
         };
         let mut matches = Vec::new();
-        for m in node.matches {
+        for m in tests {
             matches.push(match m.kind.as_str() {
                 "pattern" => Match::Pattern(path(&m.path), m.value),
                 "binding" => Match::Binding(
@@ -316,9 +217,38 @@ impl Builder<'_> {
                 ),
                 "value" => Match::Url(m.value.as_str().unwrap_or_default().into()),
                 "type" => Match::Type(m.value.as_str().unwrap_or_default().into()),
-                other => return Err(format!("{}: unknown discriminator {other}", node.id)),
+                other => return Err(format!("{id}: unknown discriminator {other}")),
             });
         }
+        Ok(matches.into_boxed_slice())
+    }
+
+    /// A profile's must-support elements, compiled.
+    fn must_support(
+        &self,
+        elements: Vec<MustSupport>,
+    ) -> Result<Box<[must_support::Element]>, String> {
+        let mut out = Vec::with_capacity(elements.len());
+        for element in elements {
+            let mut steps = Vec::with_capacity(element.steps.len());
+            for step in element.steps {
+                steps.push(must_support::Step {
+                    matches: self.matches(&element.id, step.matches)?,
+                    name: step.name.into_boxed_str(),
+                    choice: step.choice,
+                });
+            }
+            out.push(must_support::Element {
+                id: element.id.into_boxed_str(),
+                steps: steps.into_boxed_slice(),
+                pattern: element.pattern,
+            });
+        }
+        Ok(out.into_boxed_slice())
+    }
+
+    fn node(&self, node: FileNode) -> Result<ProfileNode, String> {
+        let matches = self.matches(&node.id, node.matches)?;
         let constraints = node
             .constraints
             .iter()
@@ -359,7 +289,7 @@ impl Builder<'_> {
                 .collect::<Result<_, _>>()?,
             children: children.into_boxed_slice(),
             child_names: child_names.into_boxed_slice(),
-            matches: matches.into_boxed_slice(),
+            matches,
             name: node.name.into_boxed_str(),
             choice: node.choice,
             slice: node.slice.map(String::into_boxed_str),
@@ -396,17 +326,19 @@ pub fn check<'d>(
     companions: bool,
     entry_resources: bool,
     given: &[&'static Profile],
+    resolve: Resolve<'_>,
     findings: &mut Vec<Finding>,
     undecided: &mut Undecided,
-    unknown: &mut HashMap<Box<str>, u64>,
+    seen: &mut Seen,
 ) -> u64 {
     let is_bundle = document.get("resourceType").and_then(|t| t.as_str()) == Some("Bundle");
     let context = Context {
+        resolve,
         bundle,
         companions,
         given,
     };
-    let mut profiled = check_resource(document, None, "", &context, findings, undecided, unknown);
+    let mut profiled = check_resource(document, None, "", &context, findings, undecided, seen);
     if !is_bundle || !entry_resources {
         return profiled;
     }
@@ -423,7 +355,7 @@ pub fn check<'d>(
                 &context,
                 findings,
                 undecided,
-                unknown,
+                seen,
             );
         }
     }
@@ -440,13 +372,15 @@ pub fn check_entry<'d>(
     bundle: Option<&Bundle<'d>>,
     companions: bool,
     given: &[&'static Profile],
+    resolve: Resolve<'_>,
     n: usize,
     resource: &'d Value,
     findings: &mut Vec<Finding>,
     undecided: &mut Undecided,
-    unknown: &mut HashMap<Box<str>, u64>,
+    seen: &mut Seen,
 ) -> u64 {
     let context = Context {
+        resolve,
         bundle,
         companions,
         given,
@@ -459,12 +393,25 @@ pub fn check_entry<'d>(
         &context,
         findings,
         undecided,
-        unknown,
+        seen,
     )
 }
 
+/// What checking saw beside its findings.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// Declared profiles onramp does not have, with how many resources declared each.
+    pub unknown: HashMap<Box<str>, u64>,
+    /// Must-support coverage per profile, when asked for.
+    pub coverage: Option<must_support::Tally>,
+}
+
+/// How a declared profile (`url` or `url|version`) is found: the validator's catalog.
+pub type Resolve<'r> = &'r (dyn Fn(&str) -> Option<&'static Profile> + Sync);
+
 /// What every resource of one document is checked with.
 struct Context<'d, 'b> {
+    resolve: Resolve<'b>,
     bundle: Option<&'b Bundle<'d>>,
     /// Whether the document has `_name` companions at all.
     companions: bool,
@@ -478,9 +425,8 @@ fn check_resource<'d>(
     context: &Context<'d, '_>,
     findings: &mut Vec<Finding>,
     undecided: &mut Undecided,
-    unknown: &mut HashMap<Box<str>, u64>,
+    seen: &mut Seen,
 ) -> u64 {
-    let profiles = Profiles::global();
     let Some(kind) = resource.get("resourceType").and_then(|t| t.as_str()) else {
         return 0;
     };
@@ -495,20 +441,20 @@ fn check_resource<'d>(
         .and_then(|p| p.as_array())
     {
         for canonical in declared.iter().filter_map(|p| p.as_str()) {
-            // CARIN 2.0.0 has every resource declare `url|version` (its
-            // *-meta-profile-version constraints): a claim without a version does not say
-            // it is 2.0.0 (1upHealth's STU1-era data declares C4BB profiles unversioned),
-            // so it is counted, not checked; `--profile` checks such resources anyway.
+            // A profile whose own constraint requires `url|version` (CARIN 2.0.0's
+            // *-meta-profile-version) is not claimed by an unversioned declaration:
+            // 1upHealth's STU1-era data declares C4BB profiles unversioned, and is counted,
+            // not checked; `--profile` checks such resources anyway.
             let versioned = canonical.contains('|');
-            match profiles.find(canonical) {
-                Some(profile) if versioned && &*profile.resource_type == kind => {
+            match (context.resolve)(canonical) {
+                Some(profile) if &*profile.resource_type != kind => {}
+                Some(profile) if versioned || !profile.versioned_only => {
                     if !apply.iter().any(|p| std::ptr::eq(*p, profile)) {
                         apply.push(profile);
                     }
                 }
-                Some(profile) if &*profile.resource_type != kind => {}
                 _ => {
-                    *unknown.entry(canonical.into()).or_default() += 1;
+                    *seen.unknown.entry(canonical.into()).or_default() += 1;
                 }
             }
         }
@@ -519,11 +465,22 @@ fn check_resource<'d>(
         }
     }
     let profiled = u64::from(!apply.is_empty());
+    if let Some(tally) = &mut seen.coverage {
+        for profile in &apply {
+            must_support::count(
+                tally,
+                &profile.url,
+                profile.short(),
+                &profile.must_support,
+                resource,
+                &profile.ig.value_sets,
+            );
+        }
+    }
     for profile in apply {
         let node = Node::resource(model, resource);
         let mut walk = ProfileWalk {
             model,
-            profiles,
             profile,
             bundle: context.bundle,
             companions: context.companions,
@@ -595,7 +552,6 @@ enum Step<'d> {
 
 struct ProfileWalk<'d, 'o> {
     model: &'static Model,
-    profiles: &'static Profiles,
     profile: &'static Profile,
     bundle: Option<&'o Bundle<'d>>,
     companions: bool,
@@ -638,6 +594,17 @@ impl<'d> ProfileWalk<'d, '_> {
             }
         }
         let rule = rule.into();
+        // The same rule reached twice (an element's rule and its slice's, as a profile's
+        // snapshot repeats it) is one finding.
+        let repeated = self
+            .findings
+            .iter()
+            .rev()
+            .take_while(|f| f.entry == self.entry)
+            .any(|f| f.pointer == pointer && f.rule == rule && f.message == message);
+        if repeated {
+            return;
+        }
         self.findings.push(Finding {
             entry: self.entry,
             resource: self.label.clone(),
@@ -948,7 +915,7 @@ impl<'d> ProfileWalk<'d, '_> {
             );
         }
         if let Some(set) = node.binding {
-            self.binding(&self.profiles.value_sets[set as usize], value);
+            self.binding(&self.profile.ig.value_sets[set as usize], value);
         }
         if let Some(targets) = &node.target_types
             && let Some(reference) = value.get("reference").and_then(|r| r.as_str())
@@ -1066,7 +1033,7 @@ impl<'d> ProfileWalk<'d, '_> {
 
     fn constraints(&mut self, node: &'static ProfileNode, context: Node<'d>) {
         for &id in &*node.constraints {
-            let constraint = &self.profiles.constraints[id as usize];
+            let constraint = &self.profile.ig.constraints[id as usize];
             if !constraint.error {
                 continue;
             }
@@ -1078,7 +1045,10 @@ impl<'d> ProfileWalk<'d, '_> {
                 model: self.model,
                 root: self.resource,
                 bundle: self.bundle,
-                extra: Some(&profile_value_set),
+                extra: Some((
+                    &self.profile.ig.value_sets,
+                    &self.profile.ig.value_set_index,
+                )),
             };
             let env = Env {
                 model: self.model,
@@ -1113,92 +1083,16 @@ impl<'d> ProfileWalk<'d, '_> {
 
     /// Whether an occurrence belongs to `slice`.
     fn matches(&self, slice: &ProfileNode, occurrence: &Occurrence<'d>) -> bool {
-        slice.matches.iter().all(|test| match test {
-            Match::Type(name) => occurrence.json.trim_start_matches('_') == &**name,
-            Match::Url(url) => occurrence
-                .value
-                .and_then(|v| v.get("url"))
-                .and_then(|u| u.as_str())
-                .is_some_and(|u| u == &**url),
-            Match::Pattern(path, pattern) => occurrence
-                .value
-                .map(|v| values_at(v, path))
-                .is_some_and(|values| values.iter().any(|v| matches_pattern(v, pattern))),
-            Match::Binding(path, set) => {
-                let Some(value) = occurrence.value else {
-                    return false;
-                };
-                let Some(set) = set.map(|s| &self.profiles.value_sets[s as usize]) else {
-                    return true; // a set that cannot be listed: cannot tell it apart
-                };
-                values_at(value, path).iter().any(|v| {
-                    let codings: Vec<&Value> = match v.get("coding").and_then(|c| c.as_array()) {
-                        Some(c) => c.iter().collect(),
-                        None => vec![*v],
-                    };
-                    codings.iter().any(|c| {
-                        c.get("code").and_then(|x| x.as_str()).is_some_and(|code| {
-                            set.coding(c.get("system").and_then(|s| s.as_str()), code)
-                                != Membership::NotIn
-                        })
-                    })
-                })
-            }
-        })
-    }
-}
-
-fn profile_value_set(url: &str) -> Option<&'static ValueSet> {
-    Profiles::global().value_set(url)
-}
-
-/// The values at a dotted element path below `value` (`$this` is the empty path).
-fn values_at<'d>(value: &'d Value, path: &[Box<str>]) -> Vec<&'d Value> {
-    let mut current = vec![value];
-    for step in path {
-        let mut next = Vec::new();
-        for v in current {
-            if let Some(found) = v.get(&**step) {
-                match found.as_array() {
-                    Some(items) => next.extend(items.iter()),
-                    None => next.push(found),
+        slice
+            .matches
+            .iter()
+            .all(|test| match (test, occurrence.value) {
+                (Match::Type(name), _) => occurrence.json.trim_start_matches('_') == &**name,
+                (_, None) => false,
+                (test, Some(value)) => {
+                    test.admits(occurrence.json, value, &self.profile.ig.value_sets)
                 }
-            }
-        }
-        current = next;
-    }
-    current
-}
-
-/// FHIR pattern semantics: the instance has at least what the pattern has; a pattern array's
-/// every item matches some item of the instance's array.
-pub fn matches_pattern(instance: &Value, pattern: &serde_json::Value) -> bool {
-    match pattern {
-        serde_json::Value::Object(members) => {
-            let Some(object) = instance.as_object() else {
-                return false;
-            };
-            members
-                .iter()
-                .all(|(name, expected)| match object.get(&name.as_str()) {
-                    Some(actual) => matches_pattern(actual, expected),
-                    None => false,
-                })
-        }
-        serde_json::Value::Array(items) => match instance.as_array() {
-            Some(actual) => items
-                .iter()
-                .all(|expected| actual.iter().any(|a| matches_pattern(a, expected))),
-            None => items.len() == 1 && matches_pattern(instance, &items[0]),
-        },
-        serde_json::Value::String(s) => instance.as_str() == Some(s.as_str()),
-        serde_json::Value::Bool(b) => instance.as_bool() == Some(*b),
-        serde_json::Value::Number(n) => instance
-            .as_raw_number()
-            .and_then(|r| r.as_str().parse::<f64>().ok())
-            .zip(n.as_f64())
-            .is_some_and(|(a, b)| a == b),
-        serde_json::Value::Null => instance.is_null(),
+            })
     }
 }
 

@@ -19,7 +19,7 @@ use super::fhirpath::{Env, Host, Node, Verdict};
 use super::finding::{Finding, Tier, label, quote, show};
 use super::model::{
     ClassId, ClassKind, ConstraintId, Element, ElementType, Membership, Model, Prim, TypeRef,
-    ValueSet,
+    UrlMap, ValueSet, ValueSetId,
 };
 use crate::infra::words::MONTHS;
 
@@ -972,8 +972,8 @@ pub fn repeated_member(document: &Value, pointer: &str) -> Finding {
     }
 }
 
-/// A lookup of value sets by canonical URL.
-pub type ValueSets = &'static dyn Fn(&str) -> Option<&'static ValueSet>;
+/// More value sets (a profile's IG's), by canonical URL.
+pub type ValueSets = (&'static [ValueSet], &'static UrlMap<ValueSetId>);
 
 /// What `resolve()` and `memberOf()` may use while checking one resource.
 pub struct Resolver<'d, 'b> {
@@ -1000,10 +1000,10 @@ impl<'d> Host<'d> for Resolver<'d, '_> {
     }
 
     fn value_set(&self, url: &str) -> Option<&'d ValueSet> {
-        if let Some(extra) = self.extra
-            && let Some(found) = extra(url)
+        if let Some((sets, index)) = self.extra
+            && let Some(&id) = index.get(url)
         {
-            return Some(found);
+            return Some(&sets[id as usize]);
         }
         self.model.value_set(url)
     }

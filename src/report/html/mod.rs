@@ -178,7 +178,7 @@ fn validation_line(validation: &crate::summary::ValidationInfo) -> String {
             "tier structure: the official R4 JSON Schema and the R4 StructureDefinitions"
         }
         crate::validate::Tier::Profile => {
-            "tier profile: the official R4 JSON Schema, the R4 StructureDefinitions and the CARIN Blue Button 2.0.0 profiles"
+            "tier profile: the official R4 JSON Schema, the R4 StructureDefinitions and the IG profiles (CARIN Blue Button 2.0.0, US Core, Plan-Net, Drug Formulary, R4's own, and any loaded)"
         }
     };
     if validation.tier != crate::validate::Tier::Profile {

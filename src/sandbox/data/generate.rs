@@ -1139,7 +1139,9 @@ mod tests {
     /// it declares and the ones the run applies by default.
     #[test]
     fn generated_members_conform_to_carin() {
-        let profiles = crate::validate::profile::Profiles::global();
+        let (profiles, _) = crate::validate::catalog::Catalog::global()
+            .ig(crate::validate::catalog::CARIN)
+            .expect("CARIN ships");
         let defaults: Vec<&str> = profiles
             .supported
             .values()
