@@ -226,6 +226,9 @@ pub struct Checked {
     pub profiled: u64,
     /// Must-support coverage per profile URL, when the validator counts it.
     pub must_support: super::must_support::Tally,
+    /// Profiles declared without a version, and the IG (`name@version`) each was checked
+    /// against.
+    pub resolved_profiles: std::collections::BTreeMap<Box<str>, Box<str>>,
 }
 
 pub(super) fn count_invalid(findings: &[Finding]) -> u64 {

@@ -20,6 +20,12 @@ use serde::Deserialize;
 const SD: &str = "http://hl7.org/fhir/StructureDefinition/";
 const SYSTEM: &str = "http://hl7.org/fhirpath/System.";
 const FHIR_TYPE: &str = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type";
+/// FHIR's extension marking which types of a choice are must-support.
+const TYPE_MUST_SUPPORT: &str =
+    "http://hl7.org/fhir/StructureDefinition/elementdefinition-type-must-support";
+/// US Core's "Additional USCDI Requirement": must-support in all but name (Inferno's kit
+/// counts it so).
+const USCDI_REQUIREMENT: &str = "http://hl7.org/fhir/us/core/StructureDefinition/uscdi-requirement";
 
 /// One package's profiles, derived.
 #[derive(Debug, Default)]
@@ -116,7 +122,18 @@ pub fn derive(
                     .collect();
                 out.value_sets.insert(url, systems);
             }
-            None => out.unlisted.push(url),
+            None => {
+                // Bound, but nothing of it can be listed: kept, so its codes are counted as
+                // not evaluated rather than silently passed.
+                out.value_sets.insert(
+                    url.clone(),
+                    HashMap::from([(
+                        super::model::ANY_SYSTEM.to_owned(),
+                        FileCodes::Unlisted("*".into()),
+                    )]),
+                );
+                out.unlisted.push(url);
+            }
         }
     }
     for statement in &package.capability_statements {
@@ -171,6 +188,8 @@ struct Draft {
     /// or, for a slice, the sliced element's parent.
     up: Option<usize>,
     must_support: bool,
+    /// For a choice: the types marked must-support, when the profile marks any.
+    must_support_types: Vec<String>,
 }
 
 impl<'a> Deriver<'a> {
@@ -200,7 +219,13 @@ impl<'a> Deriver<'a> {
                 return None;
             };
             let mut draft = self.node(element, last, &core_keys, definition);
-            draft.must_support = element.must_support;
+            draft.must_support = element.must_support || element.flagged(USCDI_REQUIREMENT);
+            draft.must_support_types = element
+                .types
+                .iter()
+                .filter(|t| t.flagged(TYPE_MUST_SUPPORT))
+                .map(|t| t.code.clone())
+                .collect();
             let at = arena.len();
             draft.up = Some(parent);
             arena.push(draft);
@@ -422,6 +447,7 @@ impl<'a> Deriver<'a> {
             extension_profile,
             up: None,
             must_support: false,
+            must_support_types: Vec::new(),
         }
     }
 
@@ -565,6 +591,7 @@ impl Draft {
             extension_profile: None,
             up: None,
             must_support: false,
+            must_support_types: Vec::new(),
         }
     }
 }
@@ -735,17 +762,50 @@ fn must_support_paths(arena: &[Draft]) -> Vec<MustSupport> {
             current = arena[index].up;
         }
         steps.reverse();
+        let pattern = draft
+            .node
+            .pattern
+            .clone()
+            .or_else(|| draft.node.fixed.clone());
+        if node.choice && !draft.must_support_types.is_empty() {
+            // One element per must-support type (`effectiveDateTime`), as the profile says.
+            for code in &draft.must_support_types {
+                let json = format!("{}{}", node.name, upper_first(code));
+                let mut steps = steps.clone();
+                if let Some(last) = steps.last_mut() {
+                    last.matches.push(FileMatch {
+                        kind: "type".into(),
+                        path: "$this".into(),
+                        value: serde_json::Value::from(json.clone()),
+                    });
+                }
+                let id = match node.id.strip_suffix(&format!("{}[x]", node.name)) {
+                    Some(head) => format!("{head}{json}"),
+                    None => format!("{}:{json}", node.id),
+                };
+                out.push(MustSupport {
+                    id,
+                    steps,
+                    pattern: pattern.clone(),
+                });
+            }
+            continue;
+        }
         out.push(MustSupport {
-            id: draft.node.id.clone(),
+            id: node.id.clone(),
             steps,
-            pattern: draft
-                .node
-                .pattern
-                .clone()
-                .or_else(|| draft.node.fixed.clone()),
+            pattern,
         });
     }
     out
+}
+
+fn upper_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// Drop children that add nothing to R4; keep the path to anything that does.
@@ -956,7 +1016,12 @@ mod tests {
         assert_eq!(derived.profiles.len(), python.profiles.len());
         assert_eq!(derived.constraints, python.constraints);
         assert_eq!(derived.unlisted, python.unlisted_value_sets);
-        assert_eq!(derived.value_sets, python.value_sets);
+        let listed: HashMap<String, HashMap<String, FileCodes>> = derived
+            .value_sets
+            .into_iter()
+            .filter(|(url, _)| !derived.unlisted.contains(url))
+            .collect();
+        assert_eq!(listed, python.value_sets);
         assert!(derived.limits.is_empty(), "{:?}", derived.limits);
     }
 }

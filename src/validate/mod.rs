@@ -240,6 +240,7 @@ impl Validator {
                 for (url, count) in part.seen.unknown {
                     *seen.unknown.entry(url).or_default() += count;
                 }
+                seen.resolved.extend(part.seen.resolved);
                 if let (Some(all), Some(coverage)) = (&mut seen.coverage, part.seen.coverage) {
                     must_support::merge(all, &coverage);
                 }
@@ -262,6 +263,7 @@ impl Validator {
         unknown.sort();
         checked.unknown_profiles = unknown;
         checked.must_support = seen.coverage.unwrap_or_default();
+        checked.resolved_profiles = seen.resolved;
         checked
     }
 

@@ -342,12 +342,24 @@ pub enum Membership {
     Unknown,
 }
 
+/// The system name of a value set nothing of which can be listed here (one held by VSAC,
+/// not in any package): every code's membership is unknown.
+pub const ANY_SYSTEM: &str = "*";
+
 impl ValueSet {
+    /// Whether nothing of the value set could be worked out here.
+    pub fn unexpanded(&self) -> bool {
+        matches!(&*self.systems, [(system, None)] if &**system == ANY_SYSTEM)
+    }
+
     /// `(system, code)`: a Coding.
     pub fn coding(&self, system: Option<&str>, code: &str) -> Membership {
         let Some(system) = system else {
             return Membership::Unknown;
         };
+        if self.unexpanded() {
+            return Membership::Unknown;
+        }
         match self.systems.iter().find(|(s, _)| &**s == system) {
             None => Membership::NotIn,
             Some((_, None)) => Membership::Unknown,
@@ -363,6 +375,9 @@ impl ValueSet {
 
     /// A bare `code`: in the set when some system of it has that code.
     pub fn code(&self, code: &str) -> Membership {
+        if self.unexpanded() {
+            return Membership::Unknown;
+        }
         let mut unknown = false;
         for (_, codes) in &*self.systems {
             match codes {

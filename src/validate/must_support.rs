@@ -48,7 +48,7 @@ pub struct Step {
 
 /// How many resources of one profile were seen, and how many carried each must-support
 /// element.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Coverage {
     /// The profile's short name.
     pub profile: Box<str>,

@@ -33,6 +33,8 @@ pub struct Totals {
     pub unknown_profiles: BTreeMap<Box<str>, u64>,
     /// Must-support coverage per profile, when counted.
     pub must_support: super::must_support::Tally,
+    /// Profiles declared without a version → the IG each was checked against.
+    pub resolved_profiles: BTreeMap<Box<str>, Box<str>>,
 }
 
 /// A finding with where it was found, as the JSON output spells it.
@@ -126,6 +128,12 @@ impl<W: Write, E: Write> Writer<W, E> {
                     *self.totals.unknown_profiles.entry(url.clone()).or_default() += count;
                 }
                 super::must_support::merge(&mut self.totals.must_support, &checked.must_support);
+                for (url, ig) in &checked.resolved_profiles {
+                    self.totals
+                        .resolved_profiles
+                        .entry(url.clone())
+                        .or_insert_with(|| ig.clone());
+                }
                 for finding in &checked.findings {
                     self.finding(&file, line, finding)?;
                 }
@@ -197,6 +205,10 @@ impl<W: Write, E: Write> Writer<W, E> {
                 serde_json::to_writer(&mut self.out, &totals.undecided)?;
                 self.out.write_all(b",\"profiles_not_checked\":")?;
                 serde_json::to_writer(&mut self.out, &totals.unknown_profiles)?;
+                if !totals.resolved_profiles.is_empty() {
+                    self.out.write_all(b",\"profiles_resolved\":")?;
+                    serde_json::to_writer(&mut self.out, &totals.resolved_profiles)?;
+                }
                 if !totals.must_support.is_empty() {
                     self.out.write_all(b",\"must_support\":")?;
                     serde_json::to_writer(&mut self.out, &totals.must_support)?;
@@ -278,12 +290,44 @@ pub fn summary(totals: &Totals) -> String {
             plural(totals.unreadable, "file")
         ));
     }
-    if !totals.undecided.is_empty() {
-        let keys: Vec<&str> = totals.undecided.keys().map(|k| &**k).collect();
+    let prefix = super::profile::BINDING_PREFIX;
+    let keys: Vec<&str> = totals
+        .undecided
+        .keys()
+        .map(|k| &**k)
+        .filter(|k| !k.starts_with(prefix))
+        .collect();
+    if !keys.is_empty() {
         text.push_str(&format!(
             "; {} not evaluated ({})",
             plural(keys.len() as u64, "constraint"),
             list(&keys, 6)
+        ));
+    }
+    let sets: Vec<String> = totals
+        .undecided
+        .iter()
+        .filter_map(|(k, n)| k.strip_prefix(prefix).map(|set| format!("{set} ×{n}")))
+        .collect();
+    if !sets.is_empty() {
+        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+        text.push_str(&format!(
+            "; codes not judged offline in {} ({})",
+            plural(sets.len() as u64, "value set"),
+            list(&sets, 4)
+        ));
+    }
+    let mut by_ig: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (url, ig) in &totals.resolved_profiles {
+        by_ig
+            .entry(ig)
+            .or_default()
+            .push(url.rsplit('/').next().unwrap_or(url));
+    }
+    for (ig, urls) in by_ig {
+        text.push_str(&format!(
+            "; declared without a version, checked against {ig}: {}",
+            list(&urls, 4)
         ));
     }
     if !totals.unknown_profiles.is_empty() {

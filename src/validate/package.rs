@@ -144,6 +144,43 @@ impl Package {
     }
 }
 
+/// The example resources of a package (`package/example/*.json`), each as JSON.
+pub fn examples(reader: impl Read, origin: &str) -> Result<Vec<serde_json::Value>, PackageError> {
+    let fail = |what: String| PackageError {
+        origin: origin.to_owned(),
+        what,
+    };
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(reader));
+    let mut out = Vec::new();
+    let mut total = 0u64;
+    for entry in archive.entries().map_err(|e| fail(not_a_package(&e)))? {
+        let mut entry = entry.map_err(|e| fail(not_a_package(&e)))?;
+        let path = entry.path().map_err(|e| fail(not_a_package(&e)))?;
+        let Some(name) = path
+            .to_str()
+            .and_then(|p| p.strip_prefix("package/example/"))
+            .filter(|n| n.ends_with(".json") && !n.contains('/') && !n.starts_with('.'))
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        total += entry.header().size().unwrap_or(u64::MAX);
+        if total > MAX_PACKAGE {
+            return Err(fail("the examples hold too much to read".into()));
+        }
+        let mut bytes = Vec::new();
+        (&mut entry)
+            .take(MAX_FILE)
+            .read_to_end(&mut bytes)
+            .map_err(|e| fail(not_a_package(&e)))?;
+        out.push(
+            serde_json::from_slice(&bytes)
+                .map_err(|e| fail(format!("package/example/{name}: {e}")))?,
+        );
+    }
+    Ok(out)
+}
+
 fn not_a_package(error: &std::io::Error) -> String {
     format!("is not a readable gzipped tar ({error}); give a FHIR package .tgz")
 }
@@ -228,6 +265,8 @@ pub struct ElementDefinition {
     pub must_support: bool,
     #[serde(default)]
     pub content_reference: Option<String>,
+    #[serde(default)]
+    pub extension: Vec<TypeExtension>,
     /// `pattern[x]` and `fixed[x]`, by JSON name; everything else of the element is dropped.
     #[serde(flatten, deserialize_with = "values_only")]
     pub values: BTreeMap<String, serde_json::Value>,
@@ -289,6 +328,26 @@ pub struct TypeExtension {
     pub url: String,
     #[serde(default)]
     pub value_url: Option<String>,
+    #[serde(default)]
+    pub value_boolean: Option<bool>,
+}
+
+impl ElementDefinition {
+    /// Whether an extension with `url` says true on the element.
+    pub fn flagged(&self, url: &str) -> bool {
+        self.extension
+            .iter()
+            .any(|e| e.url == url && e.value_boolean == Some(true))
+    }
+}
+
+impl ElementType {
+    /// Whether an extension with `url` says true on this type.
+    pub fn flagged(&self, url: &str) -> bool {
+        self.extension
+            .iter()
+            .any(|e| e.url == url && e.value_boolean == Some(true))
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -397,6 +397,10 @@ pub fn check_entry<'d>(
     )
 }
 
+/// How a value set whose codes could not be judged is named among the things not
+/// evaluated (`binding:us-core-provider-role`).
+pub const BINDING_PREFIX: &str = "binding:";
+
 /// What checking saw beside its findings.
 #[derive(Debug, Default)]
 pub struct Seen {
@@ -404,6 +408,8 @@ pub struct Seen {
     pub unknown: HashMap<Box<str>, u64>,
     /// Must-support coverage per profile, when asked for.
     pub coverage: Option<must_support::Tally>,
+    /// Declarations without a version, and the IG (`name@version`) each was checked against.
+    pub resolved: std::collections::BTreeMap<Box<str>, Box<str>>,
 }
 
 /// How a declared profile (`url` or `url|version`) is found: the validator's catalog.
@@ -449,6 +455,10 @@ fn check_resource<'d>(
             match (context.resolve)(canonical) {
                 Some(profile) if &*profile.resource_type != kind => {}
                 Some(profile) if versioned || !profile.versioned_only => {
+                    if !versioned && !seen.resolved.contains_key(canonical) {
+                        seen.resolved
+                            .insert(canonical.into(), profile.ig.id().into());
+                    }
                     if !apply.iter().any(|p| std::ptr::eq(*p, profile)) {
                         apply.push(profile);
                     }
@@ -973,10 +983,20 @@ impl<'d> ProfileWalk<'d, '_> {
         type_and_id(reference).map(|(kind, _)| kind)
     }
 
+    /// A code of a system the value set's codes cannot be listed for: counted, per value
+    /// set, as not evaluated.
+    fn not_judged(&mut self, set: &ValueSet) {
+        count_undecided(self.undecided, &format!("{BINDING_PREFIX}{}", set.name()));
+    }
+
     fn binding(&mut self, set: &'static ValueSet, value: &'d Value) {
         let profile = self.profile.short();
         if let Some(code) = value.as_str() {
-            if set.code(code) == Membership::NotIn {
+            let membership = set.code(code);
+            if membership == Membership::Unknown {
+                self.not_judged(set);
+            }
+            if membership == Membership::NotIn {
                 self.finding(
                     None,
                     "binding",
@@ -1011,7 +1031,11 @@ impl<'d> ProfileWalk<'d, '_> {
             };
             let system = coding.get("system").and_then(|s| s.as_str());
             match set.coding(system, code) {
-                Membership::In | Membership::Unknown => return,
+                Membership::In => return,
+                Membership::Unknown => {
+                    self.not_judged(set);
+                    return;
+                }
                 Membership::NotIn => shown.push(match system {
                     Some(system) => format!("{system}|{code}"),
                     None => quote(code),
