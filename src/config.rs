@@ -261,6 +261,19 @@ pub struct ValidationSettings {
     /// IG packages loaded for the profile tier (files, or shipped `name@version`); they
     /// are loaded for the whole process when the target is read.
     pub igs: Vec<String>,
+    /// What a must-support element no resource carries is: a warning (the default, as
+    /// Inferno skips), a failure, or not counted at all.
+    pub must_support: MustSupportLevel,
+}
+
+/// `[validation] must_support`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MustSupportLevel {
+    #[default]
+    Warn,
+    Fail,
+    Off,
 }
 
 impl ValidationSettings {
@@ -989,10 +1002,27 @@ impl Reader<'_> {
                 "validation: profiles need tier = \"profile\"".into(),
             ));
         }
+        let must_support = match &file.must_support {
+            None => MustSupportLevel::Warn,
+            Some(level) => match self.string("validation.must_support", level)?.as_str() {
+                "warn" => MustSupportLevel::Warn,
+                "fail" => MustSupportLevel::Fail,
+                "off" => MustSupportLevel::Off,
+                other => {
+                    return Err(self.invalid(
+                        Some(level.span()),
+                        format!(
+                            "validation.must_support: \"{other}\" is not a level; use warn (the default), fail or off"
+                        ),
+                    ));
+                }
+            },
+        };
         Ok(ValidationSettings {
             tier,
             profiles,
             igs,
+            must_support,
         })
     }
 }
@@ -1189,6 +1219,7 @@ struct ValidationFile {
     tier: Option<Spanned<String>>,
     profiles: Option<Vec<Spanned<String>>>,
     igs: Option<Vec<Spanned<String>>>,
+    must_support: Option<Spanned<String>>,
 }
 
 #[cfg(test)]

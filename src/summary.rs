@@ -227,6 +227,10 @@ pub struct ResourceResult {
     /// How many findings of each rule each tier made (`{"structure": {"binding": 3}}`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub finding_counts: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Must-support coverage per profile URL: how many of the resources checked against it
+    /// carry each of its must-support elements.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub must_support: BTreeMap<String, crate::validate::must_support::Coverage>,
 }
 
 /// Findings counted by tier and rule.

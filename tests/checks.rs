@@ -185,6 +185,9 @@ cases! {
     a_resource_that_breaks_its_carin_profile:
         "every <type> resource conforms to its CARIN Blue Button profiles", "sandbox", "@resources",
         ["profile-violation:ExplanationOfBenefit"], "[profile invariant:EOB-";
+    a_must_support_element_the_payer_never_sends:
+        warns "the <type> resources carry every must-support element of their profiles", "sandbox", "@resources",
+        ["must-support-missing:C4BB-Patient.deceasedBoolean"], "Patient.deceased[x]";
     another_members_resource:
         "every <type> resource belongs to the member", "sandbox", "@resources",
         ["foreign-patient:Organization"], "not referenced by the member's data";
@@ -334,5 +337,5 @@ fn every_then_step_has_a_case() {
         .filter(|s| !seen.contains(**s))
         .collect();
     assert!(stale.is_empty(), "cases of no shipped Then step: {stale:?}");
-    assert_eq!(seen.len(), 67, "{seen:#?}");
+    assert_eq!(seen.len(), 68, "{seen:#?}");
 }

@@ -194,6 +194,19 @@ fn bare_summary(text: &str) -> RunSummary {
             )]
             .into(),
             finding_counts: Default::default(),
+            must_support: [(
+                "http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-Patient".to_owned(),
+                onramp::validate::must_support::Coverage {
+                    profile: "C4BB-Patient".into(),
+                    resources: 2,
+                    elements: vec![
+                        ("Patient.birthDate".into(), 2),
+                        ("Patient.deceased[x]".into(), 0),
+                    ],
+                },
+            )]
+            .into_iter()
+            .collect(),
         }],
         token: Some(TokenSummary {
             status: Some(200),

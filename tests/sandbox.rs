@@ -1183,7 +1183,7 @@ async fn unknown_types_ids_and_methods_get_operation_outcomes() {
     let token = token_for(&sandbox, JOHN).await;
     for (path, status) in [
         ("Nope", 404),
-        ("Observation", 404),
+        ("Specimen", 404),
         ("Patient/nobody", 404),
         ("ExplanationOfBenefit/eob-john-allen-99999", 404),
         ("Patient/..%2F..%2Fetc%2Fpasswd", 404),
@@ -2082,4 +2082,71 @@ async fn a_token_reads_only_the_types_its_scopes_grant() {
             );
         }
     }
+}
+
+/// The member's clinical data (US Core 6.1.0 shapes): searched by patient, read by id, valid
+/// at every tier against the US Core profiles it declares, and the member's alone.
+#[tokio::test]
+async fn the_members_clinical_data_is_theirs_and_us_core() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let john = token_for(&sandbox, JOHN).await;
+    let john_id = sandbox.member(0).expect("John").patient_id.clone();
+    let other = sandbox.member(1).expect("a second member");
+    let validator = onramp::validate::Validator::default();
+    for kind in [
+        "AllergyIntolerance",
+        "Condition",
+        "Observation",
+        "Immunization",
+        "MedicationRequest",
+        "Procedure",
+        "Encounter",
+        "DiagnosticReport",
+        "DocumentReference",
+        "CarePlan",
+        "CareTeam",
+        "Goal",
+    ] {
+        let (_, mine) = search_all(&sandbox, &john, &format!("{kind}?patient={john_id}")).await;
+        assert!(!mine.is_empty(), "{kind}");
+        for resource in &mine {
+            let text = resource.to_string();
+            assert!(
+                text.contains(&format!("Patient/{john_id}")),
+                "{kind}: {text}"
+            );
+            let checked = validator.check_bytes(text.as_bytes());
+            assert!(
+                checked.findings.is_empty(),
+                "{kind}: {:#?}",
+                checked.findings
+            );
+            assert!(
+                checked.profiled > 0,
+                "{kind}: checked against its US Core profile"
+            );
+        }
+        let id = mine[0]["id"].as_str().expect("id");
+        assert_eq!(
+            get(&sandbox, &john, &format!("{kind}/{id}")).await.status(),
+            200
+        );
+        let (_, theirs) = search_all(
+            &sandbox,
+            &john,
+            &format!("{kind}?patient={}", other.patient_id),
+        )
+        .await;
+        assert!(theirs.is_empty(), "{kind}: another member's are not John's");
+    }
+    // A MedicationRequest's Medication is the member's own, and readable.
+    let (_, medications) = search_all(&sandbox, &john, "Medication").await;
+    assert!(!medications.is_empty());
+    let id = medications[0]["id"].as_str().expect("id");
+    assert_eq!(
+        get(&sandbox, &john, &format!("Medication/{id}"))
+            .await
+            .status(),
+        200
+    );
 }

@@ -117,6 +117,9 @@ pub struct SearchResult {
     pub unknown_profiles: Vec<(Box<str>, u64)>,
     /// Resources checked against at least one profile.
     pub profiled: u64,
+    /// Must-support coverage per profile over the resources read.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub must_support: crate::validate::must_support::Tally,
     /// The resources were read one by one, by the references to them, not searched.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub read_by_reference: bool,
@@ -142,6 +145,7 @@ struct Checked {
     undecided: Vec<(Box<str>, u64)>,
     unknown_profiles: Vec<(Box<str>, u64)>,
     profiled: u64,
+    must_support: crate::validate::must_support::Tally,
 }
 
 /// Add counts per key into `into`, keeping it sorted.
@@ -199,6 +203,7 @@ fn check_page(
         undecided: checked.undecided,
         unknown_profiles: checked.unknown_profiles,
         profiled: checked.profiled,
+        must_support: checked.must_support,
     }
 }
 
@@ -457,6 +462,7 @@ fn absorb(
         &mut result.unknown_profiles,
         std::mem::take(&mut checked.unknown_profiles),
     );
+    crate::validate::must_support::merge(&mut result.must_support, &checked.must_support);
     result.findings.append(&mut checked.findings);
     result.resources.append(&mut checked.resources);
     result.pages.push(checked.info);
@@ -662,6 +668,7 @@ pub async fn read_each(
         result.profiled += checked.profiled;
         merge_counts(&mut result.undecided, checked.undecided);
         merge_counts(&mut result.unknown_profiles, checked.unknown_profiles);
+        crate::validate::must_support::merge(&mut result.must_support, &checked.must_support);
         result.invalid += checked.invalid;
         result
             .findings
@@ -710,7 +717,73 @@ impl From<&SearchFailure> for StepFailure {
     }
 }
 
+/// What a must-support element no resource carries makes of the step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MustSupportVerdict {
+    /// A warning (Inferno skips).
+    Warn,
+    /// A conformance failure.
+    Fail,
+}
+
 impl SearchResult {
+    /// Must Support over the `kind` resources read: every must-support element of each
+    /// profile they were checked against appears in at least one of them. `None` for
+    /// `verdict`: the target turned the count off. Nothing read, or no profile applied,
+    /// leaves nothing to judge.
+    pub fn must_support_verdict(
+        &self,
+        kind: &str,
+        verdict: Option<MustSupportVerdict>,
+        validated_with: Tier,
+    ) -> Result<(), StepFailure> {
+        if validated_with < Tier::Profile {
+            return Err(StepFailure::blocked(format!(
+                "the target validates with tier {} ([validation] tier): no profile was applied",
+                validated_with.name()
+            )));
+        }
+        let Some(verdict) = verdict else {
+            return Err(StepFailure::blocked(
+                "the target does not count Must Support ([validation] must_support = \"off\")",
+            ));
+        };
+        if self.resources.is_empty() {
+            return Err(StepFailure::blocked(format!(
+                "no {kind} resource was read: Must Support needs data"
+            )));
+        }
+        if self.must_support.is_empty() {
+            return Err(StepFailure::blocked(format!(
+                "no profile applied to any of the {} {kind} resources",
+                self.resources.len()
+            )));
+        }
+        let mut problems = Vec::new();
+        for coverage in self.must_support.values() {
+            let missing: Vec<&str> = coverage.missing().collect();
+            if !missing.is_empty() {
+                problems.push(format!(
+                    "{}: {} of {} must-support elements in none of its {} resources: {}",
+                    coverage.profile,
+                    missing.len(),
+                    coverage.elements.len(),
+                    coverage.resources,
+                    missing.join(", ")
+                ));
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let head = format!("{kind}: must-support elements the payer never sent:");
+        let message = listed(&head, &problems);
+        Err(match verdict {
+            MustSupportVerdict::Warn => StepFailure::warning(message),
+            MustSupportVerdict::Fail => StepFailure::conformance(message),
+        })
+    }
+
     /// The findings of one tier (all of them for `None`) on the `kind` resources read, the
     /// run validating with tier `validated_with`: none passes; a tier the target does not
     /// validate with, or profiles that applied to none of the resources, leaves nothing to
@@ -744,7 +817,7 @@ impl SearchResult {
                     )
                 };
                 return Err(StepFailure::blocked(format!(
-                    "no CARIN profile applied to any of the {} {kind} resources: none declares a CARIN 2.0.0 profile and the target's [validation] profiles have none for {kind}{why}",
+                    "no profile applied to any of the {} {kind} resources: none declares a profile onramp has and the target's [validation] profiles have none for {kind}{why}",
                     self.resources.len()
                 )));
             }
@@ -787,7 +860,7 @@ impl SearchResult {
             None => "are not valid FHIR R4",
             Some(Tier::Schema) => "break the R4 JSON Schema",
             Some(Tier::Structure) => "break the R4 StructureDefinitions",
-            Some(Tier::Profile) => "break their CARIN Blue Button 2.0.0 profiles",
+            Some(Tier::Profile) => "break their profiles",
         };
         let head = format!(
             "{} of {} {kind} resources {what} ({} finding{}):",
@@ -866,7 +939,64 @@ mod tests {
             .tier_verdict("Patient", Some(Tier::Profile), Tier::Profile)
             .expect_err("no profile applied");
         assert_eq!(none_applied.kind, FailureKind::Blocked);
-        assert!(none_applied.message.contains("no CARIN profile applied"));
+        assert!(none_applied.message.contains("no profile applied"));
+    }
+
+    #[test]
+    fn must_support_warns_by_default_fails_when_asked_and_needs_data() {
+        use crate::validate::must_support::Coverage;
+        let mut result = SearchResult {
+            kind: "Patient".into(),
+            resources: vec![patient("p")],
+            ..SearchResult::default()
+        };
+        let warn = Some(MustSupportVerdict::Warn);
+        let none = result
+            .must_support_verdict("Patient", warn, Tier::Profile)
+            .expect_err("no profile applied");
+        assert_eq!(none.kind, FailureKind::Blocked);
+        result.must_support.insert(
+            "http://example.org/StructureDefinition/p".into(),
+            Coverage {
+                profile: "p".into(),
+                resources: 1,
+                elements: vec![
+                    ("Patient.gender".into(), 1),
+                    ("Patient.birthDate".into(), 0),
+                ],
+            },
+        );
+        let warned = result
+            .must_support_verdict("Patient", warn, Tier::Profile)
+            .expect_err("birthDate is missing");
+        assert_eq!(warned.severity, crate::infra::fault::Severity::Warning);
+        assert!(
+            warned.message.contains("Patient.birthDate"),
+            "{}",
+            warned.message
+        );
+        assert!(
+            !warned.message.contains("Patient.gender"),
+            "{}",
+            warned.message
+        );
+        let failed = result
+            .must_support_verdict("Patient", Some(MustSupportVerdict::Fail), Tier::Profile)
+            .expect_err("birthDate is missing");
+        assert_eq!(failed.kind, FailureKind::Conformance);
+        assert_eq!(failed.severity, crate::infra::fault::Severity::Error);
+        let off = result
+            .must_support_verdict("Patient", None, Tier::Profile)
+            .expect_err("not counted");
+        assert_eq!(off.kind, FailureKind::Blocked);
+        result
+            .must_support
+            .values_mut()
+            .for_each(|c| c.elements[1].1 = 1);
+        assert_eq!(
+            result.must_support_verdict("Patient", warn, Tier::Profile),
+            Ok(())
+        );
     }
 
     #[test]

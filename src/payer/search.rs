@@ -35,8 +35,41 @@ pub struct Parameter {
 }
 
 /// Parameters of FHIR R4 core that the CARIN IG's CapabilityStatement names but does not
-/// define: `(base, code, type, paths)`.
-const CORE: [(&str, &str, ParamType, &str); 5] = [
+/// define, and R4's `patient` of the clinical types US Core reads: `(base, code, type,
+/// paths)`.
+const CORE: &[(&str, &str, ParamType, &str)] = &[
+    (
+        "AllergyIntolerance",
+        "patient",
+        ParamType::Reference,
+        "patient",
+    ),
+    ("CarePlan", "patient", ParamType::Reference, "subject"),
+    ("CareTeam", "patient", ParamType::Reference, "subject"),
+    ("Condition", "patient", ParamType::Reference, "subject"),
+    (
+        "DiagnosticReport",
+        "patient",
+        ParamType::Reference,
+        "subject",
+    ),
+    (
+        "DocumentReference",
+        "patient",
+        ParamType::Reference,
+        "subject",
+    ),
+    ("Encounter", "patient", ParamType::Reference, "subject"),
+    ("Goal", "patient", ParamType::Reference, "subject"),
+    ("Immunization", "patient", ParamType::Reference, "patient"),
+    (
+        "MedicationRequest",
+        "patient",
+        ParamType::Reference,
+        "subject",
+    ),
+    ("Observation", "patient", ParamType::Reference, "subject"),
+    ("Procedure", "patient", ParamType::Reference, "subject"),
     ("*", "_id", ParamType::Token, "id"),
     ("*", "_lastUpdated", ParamType::Date, "meta.lastUpdated"),
     ("Coverage", "patient", ParamType::Reference, "beneficiary"),

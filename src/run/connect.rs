@@ -136,7 +136,10 @@ impl Connected {
         let validator = Arc::new(
             crate::validate::Validator::new(plan.target.validation.tier)
                 .with_profiles(&plan.target.validation.profiles)
-                .map_err(RunError::Profile)?,
+                .map_err(RunError::Profile)?
+                .with_must_support(
+                    plan.target.validation.must_support != crate::config::MustSupportLevel::Off,
+                ),
         );
         let show_progress = plan.console.progress && !plan.silent;
         let endpoints = &self.endpoints;

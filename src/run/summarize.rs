@@ -270,6 +270,11 @@ fn resource_result(ctx: &RunContext, search: &SearchResult) -> ResourceResult {
             .map(|(k, n)| (redact(k), *n))
             .collect(),
         finding_counts: std::collections::BTreeMap::new(),
+        must_support: search
+            .must_support
+            .iter()
+            .map(|(url, coverage)| (redact(url), coverage.clone()))
+            .collect(),
         problems: checks.iter().flat_map(|c| c.problems.clone()).collect(),
         notes: checks.iter().flat_map(|c| c.notes.clone()).collect(),
         failure: search.failure.as_ref().map(|f| redact(&f.message)),

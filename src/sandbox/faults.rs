@@ -10,6 +10,7 @@
 //! | `invalid-resource:Type` | every served `Type` resource breaks the R4 schema (`meta.lastUpdated` is not an instant) |
 //! | `structure-violation:Type` | every served `Type` resource breaks an R4 StructureDefinition rule the schema lets through (`meta.lastUpdated` is February 30th) |
 //! | `profile-violation:Type` | every served `Type` resource breaks a rule of its CARIN Blue Button 2.0.0 profile that R4 does not have (its `meta.profile` loses the version CARIN requires) |
+//! | `must-support-missing:PROFILE.PATH` | every served resource that declares the profile named `PROFILE` (its URL's last segment: `C4BB-Patient`) lacks the element at `PATH` (member names, `deceasedBoolean` or `address.period`), which the profile makes must-support |
 //! | `foreign-patient:Type` | the first searchset page of `Type` also holds a resource outside the member's compartment |
 //! | `drop-next-link:Type` | searchsets of `Type` never link to the next page, though `total` says there is more |
 //! | `deep-json:Type` | searchsets and reads of `Type` answer 100 KB of JSON nested 50,000 levels deep (inside a Bundle) |
@@ -86,6 +87,11 @@ pub enum Fault {
     InvalidResource(String),
     StructureViolation(String),
     ProfileViolation(String),
+    /// Resources declaring the profile (by short name) lack the element at the path.
+    MustSupportMissing {
+        profile: String,
+        path: String,
+    },
     ForeignPatient(String),
     DropNextLink(String),
     ForeignNextLink(String),
@@ -294,7 +300,7 @@ pub struct FaultError {
 }
 
 /// Every fault's spelling, for messages and help.
-pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, deep-json:Type, invalid-resource:Type, structure-violation:Type, profile-violation:Type, foreign-patient:Type, drop-next-link:Type, foreign-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, cross-member-leak:Type[.read|.id|.patient], sign-in-as-first, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
+pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, deep-json:Type, invalid-resource:Type, structure-violation:Type, profile-violation:Type, must-support-missing:PROFILE.PATH, foreign-patient:Type, drop-next-link:Type, foreign-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, cross-member-leak:Type[.read|.id|.patient], sign-in-as-first, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
 
 fn error(spec: &str, reason: impl Into<String>) -> FaultError {
     FaultError {
@@ -338,6 +344,9 @@ impl FromStr for Fault {
         }
         if let Some(what) = spec.strip_prefix("cross-member-leak:") {
             return cross_member_leak(spec, what);
+        }
+        if let Some(what) = spec.strip_prefix("must-support-missing:") {
+            return must_support_missing(spec, what);
         }
         if let Some(how) = spec.strip_prefix("id-token:") {
             return IdTokenFault::ALL
@@ -445,6 +454,44 @@ fn cross_member_leak(spec: &str, what: &str) -> Result<Fault, FaultError> {
     })
 }
 
+/// `must-support-missing:PROFILE.PATH`: the profile must be one onramp has, and the path
+/// one of its must-support elements.
+fn must_support_missing(spec: &str, what: &str) -> Result<Fault, FaultError> {
+    let Some((profile, path)) = what.split_once('.') else {
+        return Err(error(
+            spec,
+            "say the profile and the element: must-support-missing:C4BB-Patient.deceasedBoolean",
+        ));
+    };
+    let (_, profiles) = crate::validate::catalog::Catalog::global()
+        .ig(crate::validate::catalog::CARIN)
+        .ok_or_else(|| error(spec, "CARIN Blue Button's profiles did not load"))?;
+    if !profiles.iter().any(|p| p.short() == profile) {
+        let names: Vec<&str> = profiles.iter().map(|p| p.short()).collect();
+        return Err(error(
+            spec,
+            format!(
+                "no CARIN profile is called {profile}; they are {}",
+                names.join(", ")
+            ),
+        ));
+    }
+    if path.is_empty()
+        || path
+            .split('.')
+            .any(|part| part.is_empty() || !part.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        return Err(error(
+            spec,
+            format!("`{path}` is not an element path (member names joined by dots)"),
+        ));
+    }
+    Ok(Fault::MustSupportMissing {
+        profile: profile.to_owned(),
+        path: path.to_owned(),
+    })
+}
+
 /// `NAME:Type`: a fault of one resource type's answers.
 fn per_type(spec: &str, name: &str, kind: String) -> Result<Fault, FaultError> {
     match name {
@@ -534,6 +581,9 @@ impl fmt::Display for Fault {
             Self::InvalidResource(t) => write!(f, "invalid-resource:{t}"),
             Self::StructureViolation(t) => write!(f, "structure-violation:{t}"),
             Self::ProfileViolation(t) => write!(f, "profile-violation:{t}"),
+            Self::MustSupportMissing { profile, path } => {
+                write!(f, "must-support-missing:{profile}.{path}")
+            }
             Self::ForeignPatient(t) => write!(f, "foreign-patient:{t}"),
             Self::DropNextLink(t) => write!(f, "drop-next-link:{t}"),
             Self::ForeignNextLink(t) => write!(f, "foreign-next-link:{t}"),
@@ -621,6 +671,15 @@ impl Faults {
     /// Whether `fault` is on (`Fault::ExpireCodes`, `Fault::Duplicate("Coverage".into())`).
     pub fn has(&self, fault: &Fault) -> bool {
         self.list.contains(fault)
+    }
+
+    /// The elements to leave out of resources that declare a profile: (profile short name,
+    /// path).
+    pub fn missing_must_support(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.list.iter().filter_map(|f| match f {
+            Fault::MustSupportMissing { profile, path } => Some((profile.as_str(), path.as_str())),
+            _ => None,
+        })
     }
 
     /// Whether other members' `kind` resources leak `via` that way.

@@ -257,6 +257,40 @@ fn break_profile(resource: &mut Value) {
     }
 }
 
+/// Leave the element at `path` (and its `_` companion) out of `resource` when it declares
+/// the profile named `profile`, as `must-support-missing` promises.
+fn leave_out(resource: &mut Value, profile: &str, path: &str) {
+    let declares = resource
+        .pointer("/meta/profile")
+        .and_then(Value::as_array)
+        .is_some_and(|all| {
+            all.iter().filter_map(Value::as_str).any(|url| {
+                let url = url.split('|').next().unwrap_or(url);
+                url.rsplit('/').next() == Some(profile)
+            })
+        });
+    if declares {
+        let parts: Vec<&str> = path.split('.').collect();
+        remove_at(resource, &parts);
+    }
+}
+
+fn remove_at(value: &mut Value, parts: &[&str]) {
+    match (value, parts) {
+        (Value::Array(items), _) => items.iter_mut().for_each(|item| remove_at(item, parts)),
+        (Value::Object(object), [last]) => {
+            object.remove(*last);
+            object.remove(&format!("_{last}"));
+        }
+        (Value::Object(object), [first, rest @ ..]) => {
+            if let Some(inner) = object.get_mut(*first) {
+                remove_at(inner, rest);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Point the first Organization reference in `resource` (or its first reference of any
 /// kind) at `to`, which does not exist: what `dangling-reference` (`Organization/gone`) and
 /// `dangling-contained` (`#gone`) do.
@@ -668,6 +702,11 @@ impl Page<'_> {
                     .for_each(|doc| break_one(doc.value_mut()));
             }
         }
+        for (profile, path) in self.state.faults.missing_must_support() {
+            resources
+                .iter_mut()
+                .for_each(|doc| leave_out(doc.value_mut(), profile, path));
+        }
         if self.offset == 0
             && let Some(first) = resources.first_mut()
         {
@@ -896,6 +935,9 @@ async fn read(
     }
     if state.faults.has(&Fault::ProfileViolation(kind.clone())) {
         break_profile(&mut resource);
+    }
+    for (profile, path) in state.faults.missing_must_support() {
+        leave_out(&mut resource, profile, path);
     }
     let bytes = serde_json::to_vec(&resource).unwrap_or_default();
     if state.faults.has(&Fault::MalformedJson(kind.clone())) {

@@ -132,6 +132,25 @@ async fn profile_valid(world: &mut OnrampWorld, kind: String, step: &Step) {
     world.judge(step, result);
 }
 
+#[then(expr = "the {word} resources carry every must-support element of their profiles")]
+async fn must_support(world: &mut OnrampWorld, kind: String, step: &Step) {
+    let result = async {
+        use crate::config::MustSupportLevel;
+        use crate::payer::fhir::MustSupportVerdict;
+        let ctx = world.ctx()?;
+        let verdict = match ctx.target.validation.must_support {
+            MustSupportLevel::Warn => Some(MustSupportVerdict::Warn),
+            MustSupportLevel::Fail => Some(MustSupportVerdict::Fail),
+            MustSupportLevel::Off => None,
+        };
+        ctx.search(&kind)
+            .await
+            .must_support_verdict(&kind, verdict, ctx.validator.tier())
+    }
+    .await;
+    world.judge(step, result);
+}
+
 /// The findings of one tier (all of them for `None`) on the `kind` resources read.
 async fn tier_findings(
     world: &OnrampWorld,

@@ -39,6 +39,25 @@ pub(super) struct ResourceView<'a> {
     /// Constraints not evaluated, and declared profiles not checked, for a note.
     not_evaluated: String,
     profiles_not_checked: String,
+    /// Must-support coverage, a table per profile.
+    must_support: Vec<CoverageView<'a>>,
+}
+
+/// One profile's must-support coverage.
+#[derive(Serialize)]
+pub(super) struct CoverageView<'a> {
+    profile: &'a str,
+    resources: u64,
+    present: usize,
+    total: usize,
+    rows: Vec<CoverageRow<'a>>,
+}
+
+#[derive(Serialize)]
+pub(super) struct CoverageRow<'a> {
+    element: &'a str,
+    count: u64,
+    missing: bool,
 }
 
 /// Findings of one rule at one path (array indexes left out), with a few examples.
@@ -175,6 +194,28 @@ pub(super) fn resources(summary: &RunSummary) -> Vec<ResourceView<'_>> {
                     .map(|(url, n)| format!("{url} ({})", plural(*n, "resource")))
                     .collect::<Vec<_>>()
                     .join(", "),
+                must_support: r
+                    .must_support
+                    .values()
+                    .map(|coverage| {
+                        let rows: Vec<CoverageRow> = coverage
+                            .elements
+                            .iter()
+                            .map(|(element, count)| CoverageRow {
+                                element,
+                                count: *count,
+                                missing: *count == 0,
+                            })
+                            .collect();
+                        CoverageView {
+                            profile: &coverage.profile,
+                            resources: coverage.resources,
+                            present: rows.iter().filter(|r| !r.missing).count(),
+                            total: rows.len(),
+                            rows,
+                        }
+                    })
+                    .collect(),
             }
         })
         .collect()

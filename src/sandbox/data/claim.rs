@@ -95,6 +95,34 @@ impl Money {
 #[derive(Debug, Serialize)]
 pub(super) struct Quantity {
     pub value: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+}
+
+impl Quantity {
+    /// A count.
+    pub fn count(value: usize) -> Self {
+        Self {
+            value,
+            unit: None,
+            system: None,
+            code: None,
+        }
+    }
+
+    /// A measure in a UCUM unit.
+    pub fn ucum(value: usize, unit: &'static str) -> Self {
+        Self {
+            value,
+            unit: Some(unit),
+            system: Some("http://unitsofmeasure.org"),
+            code: Some(unit),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -126,6 +154,9 @@ pub(super) struct Adjudication {
     pub reason: Option<Concept>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount: Option<Money>,
+    /// A number (`allowedunits`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -141,6 +172,12 @@ pub(super) struct SupportingInfo {
     pub timing_period: Option<Period>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_quantity: Option<Quantity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_string: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_reference: Option<Reference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Coding>,
 }
 
 #[derive(Debug, Serialize)]
@@ -148,6 +185,8 @@ pub(super) struct CareTeam {
     pub sequence: usize,
     pub provider: Reference,
     pub role: Concept,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qualification: Option<Concept>,
 }
 
 #[derive(Debug, Serialize)]
@@ -157,6 +196,8 @@ pub(super) struct Diagnosis {
     pub diagnosis_codeable_concept: Concept,
     #[serde(rename = "type")]
     pub kind: [Concept; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_admission: Option<Concept>,
 }
 
 #[derive(Debug, Serialize)]
@@ -196,15 +237,51 @@ pub(super) struct Item {
     pub sequence: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diagnosis_sequence: Option<[usize; 1]>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub information_sequence: Vec<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revenue: Option<Concept>,
     pub product_or_service: Concept,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub modifier: Vec<Concept>,
     pub serviced_date: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location_codeable_concept: Option<Concept>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quantity: Option<Quantity>,
+    pub note_number: [usize; 1],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub adjudication: Vec<Adjudication>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub detail: Vec<Detail>,
+}
+
+/// A pharmacy line's detail: what was dispensed, and how much.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Detail {
+    pub sequence: usize,
+    pub product_or_service: Concept,
+    pub quantity: Quantity,
+}
+
+/// A claim this one relates to, by its identifier.
+#[derive(Debug, Serialize)]
+pub(super) struct Related {
+    pub relationship: Concept,
+    pub reference: RelatedIdentifier,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct RelatedIdentifier {
+    pub system: &'static str,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct ProcessNote {
+    pub number: usize,
+    pub text: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -226,6 +303,7 @@ pub(super) struct ExplanationOfBenefit {
     pub created: String,
     pub insurer: Reference,
     pub provider: Reference,
+    pub related: [Related; 1],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payee: Option<Payee>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -243,4 +321,5 @@ pub(super) struct ExplanationOfBenefit {
     pub adjudication: Vec<Adjudication>,
     pub total: Vec<Adjudication>,
     pub payment: Payment,
+    pub process_note: [ProcessNote; 1],
 }

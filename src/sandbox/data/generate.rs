@@ -17,10 +17,11 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 
 use super::claim::{
-    Adjudication, CareTeam, Coding, Concept, Diagnosis, ExplanationOfBenefit, Identifier,
-    Insurance, Item, Meta, Money, Payee, Payment, Period, Procedure, Quantity, Reference,
-    SupportingInfo,
+    Adjudication, CareTeam, Coding, Concept, Detail, Diagnosis, ExplanationOfBenefit, Identifier,
+    Insurance, Item, Meta, Money, Payee, Payment, Period, Procedure, ProcessNote, Quantity,
+    Reference, Related, RelatedIdentifier, SupportingInfo,
 };
+use super::clinical;
 use super::{Doc, Identity, Member, REQUIRED_TYPES, Store};
 
 /// The guide's test member.
@@ -402,21 +403,61 @@ impl Generated {
         } else {
             ["female", "male", "other"][dice.below(3)]
         };
+        // US Core's race, ethnicity and birth sex, which C4BB-Patient makes must-support.
+        let (race, race_name) = [
+            ("2106-3", "White"),
+            ("2054-5", "Black or African American"),
+            ("2028-9", "Asian"),
+        ][index % 3];
+        let (ethnicity, ethnicity_name) = [
+            ("2186-5", "Not Hispanic or Latino"),
+            ("2135-2", "Hispanic or Latino"),
+        ][index % 2];
+        let birth_sex = match gender {
+            "male" => "M",
+            "female" => "F",
+            _ => "UNK",
+        };
         json!({
             "resourceType": "Patient",
             "id": Self::patient_id(index),
             "meta": meta("C4BB-Patient"),
-            "identifier": [{
-                "type": concept("http://terminology.hl7.org/CodeSystem/v2-0203", "MB", "Member Number"),
-                "system": MEMBER_ID_SYSTEM,
-                "value": identity.member_id,
-                "assigner": { "reference": format!("Organization/{PAYER_ID}"), "display": PAYER_NAME }
-            }],
+            "extension": [
+                {
+                    "url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
+                    "extension": [
+                        { "url": "ombCategory", "valueCoding": { "system": "urn:oid:2.16.840.1.113883.6.238", "code": race, "display": race_name } },
+                        { "url": "text", "valueString": race_name }
+                    ]
+                },
+                {
+                    "url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity",
+                    "extension": [
+                        { "url": "ombCategory", "valueCoding": { "system": "urn:oid:2.16.840.1.113883.6.238", "code": ethnicity, "display": ethnicity_name } },
+                        { "url": "text", "valueString": ethnicity_name }
+                    ]
+                },
+                { "url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex", "valueCode": birth_sex }
+            ],
+            "identifier": [
+                {
+                    "type": concept("http://terminology.hl7.org/CodeSystem/v2-0203", "MB", "Member Number"),
+                    "system": MEMBER_ID_SYSTEM,
+                    "value": identity.member_id,
+                    "assigner": { "reference": format!("Organization/{PAYER_ID}"), "display": PAYER_NAME }
+                },
+                {
+                    "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "um", "Unique Member ID"),
+                    "system": "https://demo-health-plan.example/fhir/unique-member-id",
+                    "value": format!("UM-{}", identity.member_id)
+                }
+            ],
             "active": true,
             "name": [{ "use": "official", "family": identity.last_name, "given": [identity.first_name] }],
             "telecom": [{ "system": "phone", "value": format!("+1-555-01{:02}", index % 100), "use": "home" }],
             "gender": gender,
             "birthDate": format!("{year}-{month}-{day}"),
+            "deceasedBoolean": false,
             "address": [{
                 "use": "home",
                 "type": "physical",
@@ -424,7 +465,12 @@ impl Generated {
                 "city": city,
                 "state": state,
                 "postalCode": zip,
-                "country": "US"
+                "country": "US",
+                "period": { "start": "2015-01-01" }
+            }],
+            "communication": [{
+                "language": { "coding": [{ "system": "urn:ietf:bcp:47", "code": "en", "display": "English" }], "text": "English" },
+                "preferred": true
             }]
         })
     }
@@ -468,11 +514,18 @@ impl Generated {
             "resourceType": "Organization",
             "id": PAYER_ID,
             "meta": meta("C4BB-Organization"),
-            "identifier": [{
-                "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "payerid", "Payer ID"),
-                "system": "https://demo-health-plan.example/fhir/payer-id",
-                "value": "DHP-9115"
-            }],
+            "identifier": [
+                {
+                    "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "payerid", "Payer ID"),
+                    "system": "https://demo-health-plan.example/fhir/payer-id",
+                    "value": "DHP-9115"
+                },
+                {
+                    "type": concept("http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBIdentifierType", "naiccode", "NAIC Code"),
+                    "system": "urn:oid:2.16.840.1.113883.6.300",
+                    "value": "99115"
+                }
+            ],
             "active": true,
             "type": [concept("http://terminology.hl7.org/CodeSystem/organization-type", "pay", "Payer")],
             "name": PAYER_NAME,
@@ -492,11 +545,18 @@ impl Generated {
             "resourceType": "Organization",
             "id": format!("provider-{k}"),
             "meta": meta("C4BB-Organization"),
-            "identifier": [{
-                "type": concept("http://terminology.hl7.org/CodeSystem/v2-0203", "NPI", "National provider identifier"),
-                "system": "http://hl7.org/fhir/sid/us-npi",
-                "value": format!("1{:09}", 100_000_000 + k * 7919 % 800_000_000)
-            }],
+            "identifier": [
+                {
+                    "type": concept("http://terminology.hl7.org/CodeSystem/v2-0203", "NPI", "National provider identifier"),
+                    "system": "http://hl7.org/fhir/sid/us-npi",
+                    "value": format!("1{:09}", 100_000_000 + k * 7919 % 800_000_000)
+                },
+                {
+                    "type": concept("http://terminology.hl7.org/CodeSystem/v2-0203", "TAX", "Tax ID number"),
+                    "system": "urn:oid:2.16.840.1.113883.4.4",
+                    "value": format!("{:02}-{:07}", 10 + k % 89, 1_000_000 + k * 7_919 % 8_000_000)
+                }
+            ],
             "active": true,
             "type": [concept("http://terminology.hl7.org/CodeSystem/organization-type", "prov", "Healthcare Provider")],
             "name": format!("{word} {} {}", ["Medical Group", "Community Hospital", "Family Practice", "Health Center"][k % 4], k),
@@ -511,11 +571,18 @@ impl Generated {
             "resourceType": "Practitioner",
             "id": format!("practitioner-{k}"),
             "meta": meta("C4BB-Practitioner"),
-            "identifier": [{
-                "type": concept("http://terminology.hl7.org/CodeSystem/v2-0203", "NPI", "National provider identifier"),
-                "system": "http://hl7.org/fhir/sid/us-npi",
-                "value": format!("1{:09}", 500_000_000 + k * 104_729 % 400_000_000)
-            }],
+            "identifier": [
+                {
+                    "type": concept("http://terminology.hl7.org/CodeSystem/v2-0203", "NPI", "National provider identifier"),
+                    "system": "http://hl7.org/fhir/sid/us-npi",
+                    "value": format!("1{:09}", 500_000_000 + k * 104_729 % 400_000_000)
+                },
+                {
+                    "type": concept("http://terminology.hl7.org/CodeSystem/v2-0203", "TAX", "Tax ID number"),
+                    "system": "urn:oid:2.16.840.1.113883.4.4",
+                    "value": format!("{:02}-{:07}", 20 + k % 79, 2_000_000 + k * 104_729 % 7_000_000)
+                }
+            ],
             "active": true,
             "name": [{ "family": dice.pick(&LAST_NAMES), "given": [dice.pick(&FIRST_NAMES)], "prefix": ["Dr."] }]
         })
@@ -546,6 +613,7 @@ impl Generated {
             ),
             reason: None,
             amount: Some(Money::usd(amount)),
+            value: None,
         }
     }
 
@@ -566,6 +634,38 @@ impl Generated {
                 display,
             )),
             amount: None,
+            value: None,
+        }
+    }
+
+    /// An adjudication that gives a reason from X12's claim adjustment reason codes
+    /// (CARIN's `adjustmentreason` slices).
+    fn adjustment_reason() -> Adjudication {
+        Adjudication {
+            category: Concept::of(Coding::bare(
+                "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudicationDiscriminator",
+                "adjustmentreason",
+            )),
+            reason: Some(Concept::of(Coding::new(
+                "https://x12.org/codes/claim-adjustment-reason-codes",
+                "45",
+                "Charge exceeds fee schedule/maximum allowable",
+            ))),
+            amount: None,
+            value: None,
+        }
+    }
+
+    /// The units the payer allowed on a line (CARIN's `allowedunits` slice).
+    fn allowed_units(units: f64) -> Adjudication {
+        Adjudication {
+            category: Concept::of(Coding::bare(
+                "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudicationDiscriminator",
+                "allowedunits",
+            )),
+            reason: None,
+            amount: None,
+            value: Some(units),
         }
     }
 
@@ -581,6 +681,34 @@ impl Generated {
             timing_date: None,
             timing_period: None,
             value_quantity: None,
+            value_string: None,
+            value_reference: None,
+            reason: None,
+        }
+    }
+
+    /// A supporting information item whose `code` is one of a code system's.
+    fn supporting_code(
+        sequence: usize,
+        category: (&'static str, &'static str),
+        system: &'static str,
+        code: &'static str,
+    ) -> SupportingInfo {
+        SupportingInfo {
+            code: Some(Concept::of(Coding::bare(system, code))),
+            ..Self::supporting(sequence, category.0, category.1)
+        }
+    }
+
+    /// A supporting information item whose value is a string.
+    fn supporting_text(
+        sequence: usize,
+        category: (&'static str, &'static str),
+        text: String,
+    ) -> SupportingInfo {
+        SupportingInfo {
+            value_string: Some(text),
+            ..Self::supporting(sequence, category.0, category.1)
         }
     }
 
@@ -593,9 +721,17 @@ impl Generated {
         let diagnoses: Vec<(&str, &str)> = (0..1 + dice.below(3))
             .map(|_| dice.pick(&DIAGNOSES))
             .collect();
-        let (items, totals) = Self::claim_lines(kind, &mut dice, &start);
-        let supporting_info = Self::claim_supporting_info(kind, &mut dice, &start);
+        let header_amounts = Self::has_header_amounts(kind, claim);
+        let (items, totals) = Self::claim_lines(
+            kind,
+            &mut dice,
+            &start,
+            header_amounts,
+            Self::is_transport(kind, claim),
+        );
         let provider = format!("provider-{}", self.provider_of(member, claim));
+        let supporting_info =
+            Self::claim_supporting_info(kind, &mut dice, &start, member, claim, &provider);
         let clinical = kind != Kind::Pharmacy;
         let procedure = (kind == Kind::Inpatient).then(|| Procedure {
             sequence: 1,
@@ -643,7 +779,19 @@ impl Generated {
                 display: Some(PAYER_NAME),
             },
             provider: Reference::to("Organization", &provider),
-            payee: clinical.then(|| Payee {
+            // Each claim replaces an earlier submission of itself: CARIN's `related`.
+            related: [Related {
+                relationship: Concept::new(
+                    "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship",
+                    "prior",
+                    "Prior Claim",
+                ),
+                reference: RelatedIdentifier {
+                    system: CLAIM_ID_SYSTEM,
+                    value: format!("CLM-{member:06}-{claim:06}-0"),
+                },
+            }],
+            payee: Some(Payee {
                 kind: Concept::new(
                     "http://terminology.hl7.org/CodeSystem/payeetype",
                     "provider",
@@ -660,11 +808,7 @@ impl Generated {
                 )
             }),
             outcome: "complete",
-            care_team: if clinical {
-                vec![self.care_team(kind, member, claim)]
-            } else {
-                Vec::new()
-            },
+            care_team: vec![self.care_team(kind, member, claim)],
             supporting_info,
             diagnosis: if clinical {
                 Self::claim_diagnosis(kind, &diagnoses)
@@ -677,22 +821,168 @@ impl Generated {
                 coverage: Reference::to("Coverage", &format!("coverage-{patient}")),
             }],
             item: items,
-            adjudication: Self::claim_adjudication(kind),
+            adjudication: Self::claim_adjudication(kind, header_amounts.then_some(&totals)),
             total: totals.total(),
             payment: totals.payment(start),
+            process_note: [ProcessNote {
+                number: 1,
+                text: "Processed under the member's Demo Gold PPO plan.",
+            }],
         }
     }
 
     /// The lines of a claim of `kind` serviced on `start`, and what they add up to.
-    fn claim_lines(kind: Kind, dice: &mut Dice, start: &str) -> (Vec<Item>, Totals) {
+    /// The adjudication of one line: its amounts (unless the claim says them), the
+    /// professional line's payment status, and what CARIN's slices ask of each kind.
+    fn line_adjudication(kind: Kind, amounts: Option<[f64; 4]>) -> Vec<Adjudication> {
+        let Some([charge, allowed, copay, benefit]) = amounts else {
+            // A line with adjudication needs its amounts: one without amounts has none.
+            return Vec::new();
+        };
+        let mut adjudication = vec![
+            Self::adjudication("submitted", "Submitted Amount", charge),
+            Self::adjudication("eligible", "Eligible Amount", allowed),
+            Self::adjudication("copay", "CoPay", copay),
+            Self::adjudication("benefit", "Benefit Amount", benefit),
+        ];
+        if kind == Kind::Professional {
+            // CARIN's professional claims say the payment status per line.
+            adjudication.push(Self::status(
+                "benefitpaymentstatus",
+                "innetwork",
+                "In Network",
+            ));
+        }
+        if kind == Kind::Pharmacy {
+            // The line's first submission was rejected, then paid (CARIN's rejectreason).
+            adjudication.push(Adjudication {
+                category: Concept::of(Coding::bare(
+                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBAdjudicationDiscriminator",
+                    "rejectreason",
+                )),
+                reason: Some(Concept::of(Coding::bare(
+                    "http://terminology.hl7.org/CodeSystem/NCPDPRejectCode",
+                    "79",
+                ))),
+                amount: None,
+                value: None,
+            });
+        } else {
+            // Allowed below the charge: the fee schedule (X12 reason 45), one unit.
+            adjudication.push(Self::adjustment_reason());
+            adjudication.push(Self::allowed_units(1.0));
+        }
+        adjudication
+    }
+
+    /// Line `sequence` of a claim of `kind` serviced on `start`, with its adjudication.
+    fn line(
+        kind: Kind,
+        dice: &mut Dice,
+        sequence: usize,
+        start: &str,
+        transport: bool,
+        adjudication: Vec<Adjudication>,
+    ) -> Item {
+        const PLACE_OF_SERVICE: &str =
+            "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set";
+        const CPT_SYSTEM: &str = "http://www.ama-assn.org/go/cpt";
+        match kind {
+            Kind::Pharmacy => {
+                let (ndc, name) = dice.pick(&DRUGS);
+                let quantity = 30 * (1 + dice.below(3));
+                Item {
+                    sequence,
+                    diagnosis_sequence: None,
+                    information_sequence: Vec::new(),
+                    revenue: None,
+                    product_or_service: Concept::new("http://hl7.org/fhir/sid/ndc", ndc, name),
+                    modifier: Vec::new(),
+                    serviced_date: start.to_owned(),
+                    location_codeable_concept: None,
+                    quantity: Some(Quantity::count(quantity)),
+                    note_number: [1],
+                    adjudication,
+                    detail: vec![Detail {
+                        sequence: 1,
+                        product_or_service: Concept::new("http://hl7.org/fhir/sid/ndc", ndc, name),
+                        quantity: Quantity::count(quantity),
+                    }],
+                }
+            }
+            Kind::Professional => {
+                let (code, name) = dice.pick(&CPT);
+                Item {
+                    sequence,
+                    diagnosis_sequence: Some([1]),
+                    information_sequence: if transport && sequence == 1 {
+                        (5..12).collect()
+                    } else {
+                        Vec::new()
+                    },
+                    revenue: None,
+                    product_or_service: Concept::new(CPT_SYSTEM, code, name),
+                    modifier: vec![Concept::of(Coding::new(
+                        CPT_SYSTEM,
+                        "25",
+                        "Significant, separately identifiable E/M service",
+                    ))],
+                    serviced_date: start.to_owned(),
+                    location_codeable_concept: Some(Concept::new(PLACE_OF_SERVICE, "11", "Office")),
+                    quantity: None,
+                    note_number: [1],
+                    adjudication,
+                    detail: Vec::new(),
+                }
+            }
+            Kind::Inpatient | Kind::Outpatient => {
+                let (code, name) = dice.pick(&CPT);
+                let revenue = Coding::bare(
+                    "https://www.nubc.org/CodeSystem/RevenueCodes",
+                    dice.pick(&REVENUE),
+                );
+                let place = if kind == Kind::Inpatient {
+                    Concept::new(PLACE_OF_SERVICE, "21", "Inpatient Hospital")
+                } else {
+                    Concept::new(PLACE_OF_SERVICE, "22", "On Campus-Outpatient Hospital")
+                };
+                Item {
+                    sequence,
+                    diagnosis_sequence: None,
+                    information_sequence: Vec::new(),
+                    revenue: Some(Concept::of(revenue)),
+                    product_or_service: Concept::new(CPT_SYSTEM, code, name),
+                    modifier: vec![Concept::of(Coding::new(
+                        CPT_SYSTEM,
+                        "59",
+                        "Distinct procedural service",
+                    ))],
+                    serviced_date: start.to_owned(),
+                    location_codeable_concept: Some(place),
+                    quantity: Some(Quantity::count(1)),
+                    note_number: [1],
+                    adjudication,
+                    detail: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// `header_amounts`: the amounts are the claim's, not its lines' (CARIN lets an
+    /// institutional claim say them at one level, not both); `transport`: the supporting
+    /// information from sequence 5 on is an ambulance ride the first line refers to.
+    fn claim_lines(
+        kind: Kind,
+        dice: &mut Dice,
+        start: &str,
+        header_amounts: bool,
+        transport: bool,
+    ) -> (Vec<Item>, Totals) {
         let item_count = match kind {
             Kind::Inpatient => 3 + dice.below(5),
             Kind::Pharmacy => 1,
             _ => 1 + dice.below(4),
         };
-        const PLACE_OF_SERVICE: &str =
-            "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set";
-        const CPT_SYSTEM: &str = "http://www.ama-assn.org/go/cpt";
         let mut items = Vec::with_capacity(item_count);
         let (mut submitted, mut eligible, mut paid, mut member_paid) = (0.0, 0.0, 0.0, 0.0);
         for sequence in 1..=item_count {
@@ -704,77 +994,18 @@ impl Generated {
             eligible += allowed;
             paid += benefit;
             member_paid += copay;
-            let mut adjudication = vec![
-                Self::adjudication("submitted", "Submitted Amount", charge),
-                Self::adjudication("eligible", "Eligible Amount", allowed),
-                Self::adjudication("copay", "CoPay", copay),
-                Self::adjudication("benefit", "Benefit Amount", benefit),
-            ];
-            if kind == Kind::Professional {
-                // CARIN's professional claims say the payment status per line.
-                adjudication.push(Self::status(
-                    "benefitpaymentstatus",
-                    "innetwork",
-                    "In Network",
-                ));
-            }
-            let item = match kind {
-                Kind::Pharmacy => {
-                    let (ndc, name) = dice.pick(&DRUGS);
-                    Item {
-                        sequence,
-                        diagnosis_sequence: None,
-                        revenue: None,
-                        product_or_service: Concept::new("http://hl7.org/fhir/sid/ndc", ndc, name),
-                        serviced_date: start.to_owned(),
-                        location_codeable_concept: None,
-                        quantity: Some(Quantity {
-                            value: 30 * (1 + dice.below(3)),
-                        }),
-                        adjudication,
-                    }
-                }
-                Kind::Professional => {
-                    let (code, name) = dice.pick(&CPT);
-                    Item {
-                        sequence,
-                        diagnosis_sequence: Some([1]),
-                        revenue: None,
-                        product_or_service: Concept::new(CPT_SYSTEM, code, name),
-                        serviced_date: start.to_owned(),
-                        location_codeable_concept: Some(Concept::new(
-                            PLACE_OF_SERVICE,
-                            "11",
-                            "Office",
-                        )),
-                        quantity: None,
-                        adjudication,
-                    }
-                }
-                Kind::Inpatient | Kind::Outpatient => {
-                    let (code, name) = dice.pick(&CPT);
-                    let revenue = Coding::bare(
-                        "https://www.nubc.org/CodeSystem/RevenueCodes",
-                        dice.pick(&REVENUE),
-                    );
-                    let place = if kind == Kind::Inpatient {
-                        Concept::new(PLACE_OF_SERVICE, "21", "Inpatient Hospital")
-                    } else {
-                        Concept::new(PLACE_OF_SERVICE, "22", "On Campus-Outpatient Hospital")
-                    };
-                    Item {
-                        sequence,
-                        diagnosis_sequence: None,
-                        revenue: Some(Concept::of(revenue)),
-                        product_or_service: Concept::new(CPT_SYSTEM, code, name),
-                        serviced_date: start.to_owned(),
-                        location_codeable_concept: Some(place),
-                        quantity: None,
-                        adjudication,
-                    }
-                }
-            };
-            items.push(item);
+            let adjudication = Self::line_adjudication(
+                kind,
+                (!header_amounts).then_some([charge, allowed, copay, benefit]),
+            );
+            items.push(Self::line(
+                kind,
+                dice,
+                sequence,
+                start,
+                transport,
+                adjudication,
+            ));
         }
         (
             items,
@@ -788,51 +1019,212 @@ impl Generated {
     }
 
     /// The supporting information of a claim of `kind` serviced on `start`.
-    fn claim_supporting_info(kind: Kind, dice: &mut Dice, start: &str) -> Vec<SupportingInfo> {
+    fn claim_supporting_info(
+        kind: Kind,
+        dice: &mut Dice,
+        start: &str,
+        member: usize,
+        claim: usize,
+        provider: &str,
+    ) -> Vec<SupportingInfo> {
         let mut supporting_info = vec![SupportingInfo {
             timing_date: Some(start.to_owned()),
             ..Self::supporting(1, "clmrecvddate", "Claim Received Date")
         }];
         match kind {
-            Kind::Pharmacy => {
-                let days = 30 * (1 + dice.below(3));
-                let refills = dice.below(3);
-                supporting_info.extend([
-                    SupportingInfo {
-                        value_quantity: Some(Quantity { value: days }),
-                        ..Self::supporting(2, "dayssupply", "Days Supply")
-                    },
-                    SupportingInfo {
-                        code: Some(Concept::of(Coding::bare(
-                            "http://terminology.hl7.org/CodeSystem/NCPDPDispensedAsWrittenOrProductSelectionCode",
-                            "0",
-                        ))),
-                        ..Self::supporting(3, "dawcode", "Dispense As Written (DAW) Code")
-                    },
-                    SupportingInfo {
-                        value_quantity: Some(Quantity { value: refills }),
-                        ..Self::supporting(4, "refillnum", "Refill Number")
-                    },
-                    SupportingInfo {
-                        value_quantity: Some(Quantity { value: 3 }),
-                        ..Self::supporting(5, "refillsauthorized", "Refills Authorized")
-                    },
-                ]);
+            Kind::Pharmacy => supporting_info.extend(Self::pharmacy_info(dice)),
+            Kind::Inpatient | Kind::Outpatient => {
+                let mut next = 2;
+                if kind == Kind::Inpatient {
+                    supporting_info.push(SupportingInfo {
+                        timing_period: Some(Period {
+                            start: start.to_owned(),
+                            end: start.to_owned(),
+                        }),
+                        ..Self::supporting(2, "admissionperiod", "Admission Period")
+                    });
+                    next = 3;
+                }
+                let bill = if kind == Kind::Inpatient {
+                    "0111"
+                } else {
+                    "0131"
+                };
+                let nubc = [
+                    (
+                        ("typeofbill", "Type of Bill"),
+                        "https://www.nubc.org/CodeSystem/TypeOfBill",
+                        bill,
+                    ),
+                    (
+                        ("pointoforigin", "Point Of Origin"),
+                        "https://www.nubc.org/CodeSystem/PointOfOrigin",
+                        "1",
+                    ),
+                    (
+                        ("admtype", "Admission Type"),
+                        "https://www.nubc.org/CodeSystem/PriorityTypeOfAdmitOrVisit",
+                        "3",
+                    ),
+                    (
+                        ("discharge-status", "Discharge Status"),
+                        "https://www.nubc.org/CodeSystem/PatDischargeStatus",
+                        "01",
+                    ),
+                ];
+                for (category, system, code) in nubc {
+                    supporting_info.push(Self::supporting_code(next, category, system, code));
+                    next += 1;
+                }
+                if kind == Kind::Inpatient {
+                    supporting_info.push(Self::supporting_code(
+                        next,
+                        ("drg", "DRG"),
+                        "https://www.cms.gov/Medicare/Medicare-Fee-for-Service-Payment/AcuteInpatientPPS/MS-DRG-Classifications-and-Software",
+                        "247",
+                    ));
+                    next += 1;
+                }
+                supporting_info.extend(Self::record_numbers(next, member, claim));
             }
-            Kind::Inpatient => supporting_info.push(SupportingInfo {
-                timing_period: Some(Period {
-                    start: start.to_owned(),
-                    end: start.to_owned(),
-                }),
-                ..Self::supporting(2, "admissionperiod", "Admission Period")
-            }),
-            _ => {}
+            Kind::Professional => {
+                supporting_info.push(SupportingInfo {
+                    value_reference: Some(Reference::to("Organization", provider)),
+                    ..Self::supporting(2, "servicefacility", "Service Facility")
+                });
+                supporting_info.extend(Self::record_numbers(3, member, claim));
+                if Self::is_transport(kind, claim) {
+                    supporting_info.extend(Self::transport(5));
+                }
+            }
         }
         supporting_info
     }
 
+    /// A pharmacy claim's supporting information after the received date.
+    fn pharmacy_info(dice: &mut Dice) -> Vec<SupportingInfo> {
+        let days = 30 * (1 + dice.below(3));
+        let refills = dice.below(3);
+        vec![
+            SupportingInfo {
+                value_quantity: Some(Quantity::count(days)),
+                ..Self::supporting(2, "dayssupply", "Days Supply")
+            },
+            SupportingInfo {
+                code: Some(Concept::of(Coding::bare(
+                    "http://terminology.hl7.org/CodeSystem/NCPDPDispensedAsWrittenOrProductSelectionCode",
+                    "0",
+                ))),
+                ..Self::supporting(3, "dawcode", "Dispense As Written (DAW) Code")
+            },
+            SupportingInfo {
+                value_quantity: Some(Quantity::count(refills)),
+                ..Self::supporting(4, "refillnum", "Refill Number")
+            },
+            SupportingInfo {
+                value_quantity: Some(Quantity::count(3)),
+                ..Self::supporting(5, "refillsauthorized", "Refills Authorized")
+            },
+            Self::supporting_code(
+                6,
+                ("brandgenericindicator", "Brand Generic Indicator"),
+                "http://terminology.hl7.org/CodeSystem/NCPDPBrandGenericIndicator",
+                "1",
+            ),
+            Self::supporting_code(
+                7,
+                ("rxorigincode", "Rx Origin Code"),
+                "http://terminology.hl7.org/CodeSystem/NCPDPPrescriptionOriginCode",
+                "1",
+            ),
+            Self::supporting_code(
+                8,
+                ("compoundcode", "Compound Code"),
+                "http://terminology.hl7.org/CodeSystem/NCPDPCompoundCode",
+                "1",
+            ),
+        ]
+    }
+
+    /// Every third professional claim is an ambulance ride (CARIN's transport slices).
+    fn is_transport(kind: Kind, claim: usize) -> bool {
+        kind == Kind::Professional && claim.is_multiple_of(3)
+    }
+
+    /// Every other cycle, an institutional claim says its amounts at the claim level, not
+    /// per line.
+    fn has_header_amounts(kind: Kind, claim: usize) -> bool {
+        matches!(kind, Kind::Inpatient | Kind::Outpatient) && (claim / 4) % 2 == 1
+    }
+
+    /// The provider's medical record and patient account numbers for the claim.
+    fn record_numbers(sequence: usize, member: usize, claim: usize) -> [SupportingInfo; 2] {
+        [
+            Self::supporting_text(
+                sequence,
+                ("medicalrecordnumber", "Medical Record Number"),
+                format!("MRN-{member:06}"),
+            ),
+            Self::supporting_text(
+                sequence + 1,
+                ("patientaccountnumber", "Patient Account Number"),
+                format!("ACCT-{member:06}-{claim:04}"),
+            ),
+        ]
+    }
+
+    /// An ambulance ride's supporting information, from `sequence` on.
+    fn transport(sequence: usize) -> Vec<SupportingInfo> {
+        vec![
+            SupportingInfo {
+                value_quantity: Some(Quantity::ucum(160, "[lb_av]")),
+                ..Self::supporting(sequence, "patientweight", "Patient Weight")
+            },
+            SupportingInfo {
+                reason: Some(Coding::new(
+                    "https://x12.org/codesystem.x12.org/ambulance-transport-reason-codes",
+                    "A",
+                    "Patient was transported to nearest facility for care of symptoms, complaints, or both",
+                )),
+                ..Self::supporting(
+                    sequence + 1,
+                    "ambulancetransportreason",
+                    "Ambulance Transport Reason",
+                )
+            },
+            SupportingInfo {
+                value_quantity: Some(Quantity::ucum(12, "[mi_i]")),
+                ..Self::supporting(
+                    sequence + 2,
+                    "transportationdistance",
+                    "Transportation Distance",
+                )
+            },
+            Self::supporting_text(
+                sequence + 3,
+                ("roudtrippurpose", "Round Trip Purpose Description"),
+                "To the clinic and back home".into(),
+            ),
+            Self::supporting_text(
+                sequence + 4,
+                ("stretcherpurpose", "Stretcher Purpose Description"),
+                "The member could not sit upright".into(),
+            ),
+            Self::supporting_text(
+                sequence + 5,
+                ("pickuplocation", "Pick Up Location"),
+                "Member's home".into(),
+            ),
+            Self::supporting_text(
+                sequence + 6,
+                ("dropofflocation", "Drop Off Location"),
+                "The clinic".into(),
+            ),
+        ]
+    }
+
     /// The claim-level adjudication: the network statuses.
-    fn claim_adjudication(kind: Kind) -> Vec<Adjudication> {
+    fn claim_adjudication(kind: Kind, amounts: Option<&Totals>) -> Vec<Adjudication> {
         let mut adjudication = vec![Self::status(
             "billingnetworkstatus",
             "innetwork",
@@ -845,6 +1237,28 @@ impl Generated {
                 "In Network",
             ));
         }
+        match kind {
+            Kind::Professional => adjudication.push(Self::status(
+                "renderingnetworkstatus",
+                "innetwork",
+                "In Network",
+            )),
+            Kind::Inpatient | Kind::Outpatient => {
+                if let Some(totals) = amounts {
+                    adjudication.extend([
+                        Self::adjudication(
+                            "submitted",
+                            "Submitted Amount",
+                            round(totals.submitted),
+                        ),
+                        Self::adjudication("eligible", "Eligible Amount", round(totals.eligible)),
+                        Self::adjudication("benefit", "Benefit Amount", round(totals.paid)),
+                    ]);
+                }
+                adjudication.push(Self::adjustment_reason());
+            }
+            Kind::Pharmacy => {}
+        }
         adjudication
     }
 
@@ -856,19 +1270,31 @@ impl Generated {
                 "Practitioner",
                 &format!("practitioner-{}", self.practitioner_of(member, claim)),
             ),
-            role: if kind == Kind::Professional {
-                Concept::new(
+            role: match kind {
+                Kind::Professional => Concept::new(
                     "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimCareTeamRole",
                     "rendering",
                     "Rendering provider",
-                )
-            } else {
-                Concept::new(
+                ),
+                Kind::Pharmacy => Concept::new(
+                    "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimCareTeamRole",
+                    "prescribing",
+                    "Prescribing provider",
+                ),
+                _ => Concept::new(
                     "http://hl7.org/fhir/us/carin-bb/CodeSystem/C4BBClaimCareTeamRole",
                     "attending",
                     "Attending",
-                )
+                ),
             },
+            // The rendering practitioner's specialty, from NUCC's provider taxonomy.
+            qualification: (kind == Kind::Professional).then(|| {
+                Concept::new(
+                    "http://nucc.org/provider-taxonomy",
+                    "207Q00000X",
+                    "Family Medicine Physician",
+                )
+            }),
         }
     }
 
@@ -901,8 +1327,26 @@ impl Generated {
                         "Other",
                     ),
                 }],
+                on_admission: (kind == Kind::Inpatient).then(|| {
+                    Concept::of(Coding::new(
+                        "https://www.nubc.org/CodeSystem/PresentOnAdmissionIndicator",
+                        "Y",
+                        "Diagnosis was present at the time of inpatient admission",
+                    ))
+                }),
             })
             .collect()
+    }
+
+    /// The member's Patient id and the Practitioner, Organization and Location their
+    /// clinical data names (those of their first claim).
+    fn owner_ids(&self, member: usize) -> (String, String, String, String) {
+        (
+            Self::patient_id(member),
+            format!("practitioner-{}", self.practitioner_of(member, 0)),
+            format!("provider-{}", self.provider_of(member, 0)),
+            format!("location-{}", self.location_of(member, 0)),
+        )
     }
 
     fn shared(&self, kind: &str, id: &str) -> Option<Value> {
@@ -947,7 +1391,11 @@ impl Store for Generated {
     }
 
     fn resource_types(&self) -> Vec<String> {
-        let mut types: Vec<String> = REQUIRED_TYPES.iter().map(|t| (*t).to_owned()).collect();
+        let mut types: Vec<String> = REQUIRED_TYPES
+            .iter()
+            .chain(clinical::CLINICAL_TYPES.iter())
+            .map(|t| (*t).to_owned())
+            .collect();
         types.sort();
         types
     }
@@ -960,7 +1408,7 @@ impl Store for Generated {
             "Patient" | "Coverage" => 1,
             "ExplanationOfBenefit" => self.eobs_per_member,
             "Organization" | "Practitioner" | "Location" => self.shared_ids(member, kind).len(),
-            _ => 0,
+            _ => clinical::count(kind),
         }
     }
 
@@ -986,7 +1434,18 @@ impl Store for Generated {
                 .iter()
                 .filter_map(|id| self.shared(kind, id))
                 .collect(),
-            _ => Vec::new(),
+            _ => {
+                let (patient, practitioner, organization, location) = self.owner_ids(member);
+                let owner = clinical::Owner {
+                    patient: &patient,
+                    practitioner: &practitioner,
+                    organization: &organization,
+                    location: &location,
+                };
+                (offset..end)
+                    .filter_map(|n| clinical::resource(kind, n, &owner))
+                    .collect()
+            }
         }
     }
 
@@ -1034,7 +1493,10 @@ impl Store for Generated {
                     None
                 }
             }
-            _ => None,
+            _ => {
+                let n = clinical::index_of(kind, &patient, id)?;
+                self.page(member, kind, n, 1).into_iter().next()
+            }
         }
     }
 
@@ -1042,6 +1504,9 @@ impl Store for Generated {
         let other = (member + 1) % self.members;
         match kind {
             "Patient" | "Coverage" | "ExplanationOfBenefit" if other != member => {
+                self.page(other, kind, 0, 1).into_iter().next()
+            }
+            _ if clinical::is_clinical(kind) && other != member => {
                 self.page(other, kind, 0, 1).into_iter().next()
             }
             "Organization" | "Practitioner" | "Location" => {
@@ -1089,6 +1554,7 @@ impl Totals {
                 ),
                 reason: None,
                 amount: Some(Money::usd(round(self.member_paid))),
+                value: None,
             },
         ]
     }
@@ -1131,7 +1597,7 @@ mod tests {
             .collect();
         assert_eq!(
             hex,
-            "e81ff423e863984ac3ade9dd2d4e565ef53f632ab376a1ca32587e5f50f3a38a"
+            "9e99ee90d8ae27d5f3473d7def4f147e632049bf551dc243540d1edf8ceaf30e"
         );
     }
 

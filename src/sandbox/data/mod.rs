@@ -7,6 +7,7 @@
 //! resources by compartment, never how they are made.
 
 mod claim;
+pub mod clinical;
 pub mod generate;
 pub mod load;
 
