@@ -105,17 +105,18 @@ struct Tag<'a> {
     attributes: Vec<(&'a str, &'a str)>,
 }
 
-/// Every start tag of `xhtml` in order (end tags, comments and the like passed over), and
-/// the text between tags; an `Err` for a `<` that opens nothing the scanner can read.
-fn scan(xhtml: &str) -> Result<(Vec<Tag<'_>>, String), String> {
+/// Every start tag of `xhtml` in order (end tags, comments and the like passed over); an
+/// `Err` for a `<` that opens nothing the scanner can read. Linear in the text: `<` found
+/// with memchr, tags ended on bytes (`>` and quotes are ASCII, so never inside a UTF-8
+/// sequence).
+fn scan(xhtml: &str) -> Result<Vec<Tag<'_>>, String> {
     let mut tags = Vec::new();
-    let mut text = String::new();
     let mut rest = xhtml;
-    while let Some(open) = rest.find('<') {
-        text.push_str(&rest[..open]);
+    while let Some(open) = memchr::memchr(b'<', rest.as_bytes()) {
         rest = &rest[open..];
         if let Some(after) = rest.strip_prefix("<!--") {
-            let end = after.find("-->").ok_or("an unclosed comment")?;
+            let end =
+                memchr::memmem::find(after.as_bytes(), b"-->").ok_or("an unclosed comment")?;
             rest = &after[end + 3..];
             continue;
         }
@@ -130,18 +131,17 @@ fn scan(xhtml: &str) -> Result<(Vec<Tag<'_>>, String), String> {
         }
         tags.push(tag(inside.trim_end_matches('/'))?);
     }
-    text.push_str(rest);
-    Ok((tags, text))
+    Ok(tags)
 }
 
 /// Where the tag that starts `text` ends (its `>`, outside quoted values).
 fn tag_end(text: &str) -> Option<usize> {
     let mut quote = None;
-    for (at, c) in text.char_indices() {
-        match (quote, c) {
-            (None, '"' | '\'') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, '>') => return Some(at),
+    for (at, &b) in text.as_bytes().iter().enumerate() {
+        match (quote, b) {
+            (None, b'"' | b'\'') => quote = Some(b),
+            (Some(q), b) if b == q => quote = None,
+            (None, b'>') => return Some(at),
             _ => {}
         }
     }
@@ -183,7 +183,7 @@ fn tag(inside: &str) -> Result<Tag<'_>, String> {
 /// txt-1: a `div` in the XHTML namespace holding only the elements and attributes the
 /// narrative allows, with no script in a link or image; what is wrong, when something is.
 pub fn basic_html(xhtml: &str) -> Result<(), String> {
-    let (tags, _) = scan(xhtml)?;
+    let tags = scan(xhtml)?;
     let Some(root) = tags.first() else {
         return Err("there is no div element".into());
     };
@@ -198,11 +198,11 @@ pub fn basic_html(xhtml: &str) -> Result<(), String> {
         return Err(format!("the div does not declare xmlns=\"{XHTML}\""));
     }
     for tag in &tags {
-        if !ELEMENTS.contains(&tag.name) {
+        if ELEMENTS.binary_search(&tag.name).is_err() {
             return Err(format!("<{}> is not a basic formatting element", tag.name));
         }
         for (name, value) in &tag.attributes {
-            let allowed = ATTRIBUTES.contains(name) || name.starts_with("xmlns");
+            let allowed = ATTRIBUTES.binary_search(name).is_ok() || name.starts_with("xmlns");
             if !allowed {
                 return Err(format!("<{} {name}> is not an allowed attribute", tag.name));
             }
@@ -218,25 +218,70 @@ pub fn basic_html(xhtml: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// txt-2: some text that is not whitespace, or an image.
+/// txt-2: some text that is not whitespace, or an image. Stops at the first that is.
 pub fn has_content(xhtml: &str) -> bool {
-    match scan(xhtml) {
-        Ok((tags, text)) => {
-            tags.iter().any(|t| t.name == "img")
-                || text
-                    .replace("&nbsp;", " ")
-                    .replace("&#160;", " ")
-                    .chars()
-                    .any(|c| !c.is_whitespace() && c != '\u{a0}')
+    let mut rest = xhtml;
+    loop {
+        let open = memchr::memchr(b'<', rest.as_bytes()).unwrap_or(rest.len());
+        if has_text(&rest[..open]) {
+            return true;
         }
-        // What cannot be read is txt-1's to report.
-        Err(_) => true,
+        rest = &rest[open..];
+        if rest.is_empty() {
+            return false;
+        }
+        if let Some(after) = rest.strip_prefix("<!--") {
+            match memchr::memmem::find(after.as_bytes(), b"-->") {
+                Some(end) => rest = &after[end + 3..],
+                None => return true, // what cannot be read is txt-1's to report
+            }
+            continue;
+        }
+        if rest.starts_with("<!") || rest.starts_with("<?") {
+            return true; // txt-1 reports it
+        }
+        let Some(end) = tag_end(rest) else {
+            return true;
+        };
+        let name = rest[1..end]
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or_default();
+        if name == "img" {
+            return true;
+        }
+        rest = &rest[end + 1..];
     }
+}
+
+/// Whether text between tags holds something other than whitespace and non-breaking spaces.
+fn has_text(text: &str) -> bool {
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if let Some(after) = rest
+            .strip_prefix("&nbsp;")
+            .or_else(|| rest.strip_prefix("&#160;"))
+        {
+            rest = after;
+            continue;
+        }
+        if !c.is_whitespace() && c != '\u{a0}' {
+            return true;
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    false
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_allowed_names_are_sorted_for_binary_search() {
+        assert!(ELEMENTS.is_sorted());
+        assert!(ATTRIBUTES.is_sorted());
+    }
 
     const OK: &str = "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>John <b>Allen</b></p><table class=\"grid\"><tr><td colspan='2'>x &gt; y</td></tr></table><a href=\"#x\">see</a><!-- note --><br/></div>";
 
