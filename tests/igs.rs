@@ -387,3 +387,59 @@ fn must_support_is_counted_per_profile_over_all_resources() {
     assert_eq!(coverage.resources, 1);
     assert!(coverage.missing().any(|id| id == "Patient.birthDate"));
 }
+
+/// An extension is checked against its definition when an IG loaded has it: US Core 3.1.1's
+/// birth sex takes M, F or UNK, and its race's OMB category a code of its value set.
+#[test]
+fn extensions_are_checked_against_their_definitions() {
+    let (_, bytes) = examples("hl7.fhir.us.core", "3.1.1")
+        .into_iter()
+        .find(|(name, _)| name == "Patient-example.json")
+        .expect("the patient example");
+    let mut patient: Value = serde_json::from_slice(&bytes).expect("JSON");
+    for extension in patient["extension"].as_array_mut().expect("extensions") {
+        let url = extension["url"].as_str().unwrap_or_default().to_owned();
+        if url.ends_with("us-core-birthsex") {
+            extension["valueCode"] = Value::from("X");
+        }
+        if url.ends_with("us-core-race") {
+            extension["extension"][0]["valueCoding"]["code"] = Value::from("9999-9");
+        }
+    }
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join("patient.json");
+    std::fs::write(&file, serde_json::to_vec(&patient).expect("JSON")).expect("written");
+    let file = file.display().to_string();
+    let output = run(&[
+        "validate",
+        "--format",
+        "json",
+        "--ig",
+        "hl7.fhir.us.core@3.1.1",
+        &file,
+    ]);
+    let document: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("JSON; stderr: {}", stderr(&output)));
+    let found: BTreeSet<(String, String, String)> = document["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let text = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+            (text("rule"), text("path"), text("profile"))
+        })
+        .collect();
+    assert!(
+        found.iter().any(|(rule, path, profile)| rule == "binding"
+            && path.ends_with(".valueCode")
+            && profile.ends_with("us-core-birthsex")),
+        "{found:#?}"
+    );
+    assert!(
+        found.iter().any(|(rule, path, profile)| rule == "binding"
+            && path.ends_with(".extension[0].valueCoding")
+            && profile.ends_with("us-core-race")),
+        "{found:#?}"
+    );
+    assert_eq!(found.len(), 2, "{found:#?}");
+}

@@ -80,14 +80,21 @@ pub fn derive(
         .structure_definitions
         .iter()
         .filter(|d| {
-            d.kind == "resource"
+            (d.kind == "resource" || d.type_name == "Extension")
                 && d.derivation.as_deref() == Some("constraint")
                 && d.snapshot.is_some()
         })
         .collect();
     definitions.sort_by(|a, b| a.url.cmp(&b.url));
     for definition in definitions {
-        if model.resource(&definition.type_name).is_none() {
+        let described = match model.type_ref(&definition.type_name) {
+            TypeRef::Class(_) => {
+                definition.type_name == "Extension"
+                    || model.resource(&definition.type_name).is_some()
+            }
+            _ => false,
+        };
+        if !described {
             deriver.out.limits.push(format!(
                 "{}: its type {} is not one onramp's R4 rules describe",
                 definition.url, definition.type_name
@@ -263,7 +270,7 @@ impl<'a> Deriver<'a> {
     /// The constraint keys of R4's definition of the type (its backbone elements included).
     fn core_keys(&self, type_name: &str) -> HashSet<String> {
         let mut keys = HashSet::new();
-        if let Some(class) = self.model.resource(type_name) {
+        if let TypeRef::Class(class) = self.model.type_ref(type_name) {
             self.collect_keys(class, &mut keys);
         }
         keys
@@ -982,6 +989,8 @@ mod tests {
         let derived = derive(&package, &[], &types, &HashMap::new(), Model::global());
         let mut missing = Vec::new();
         let mut derived = derived;
+        // The Python derivation has the resource profiles only, not the extensions'.
+        derived.profiles.retain(|(_, p)| p.kind != "Extension");
         for (_, profile) in &mut derived.profiles {
             profile.must_support.clear();
         }

@@ -505,7 +505,105 @@ fn check_resource<'d>(
         };
         walk.object(resource, &profile.root, Some(class));
     }
+    if profiled > 0 {
+        let root_type = model.class(class).name.as_ref();
+        let mut found = Vec::new();
+        extensions_in(resource, &mut Vec::new(), &mut found);
+        for (path, extension) in found {
+            check_extension(
+                extension, path, root_type, entry, pointer, resource, context, findings, undecided,
+            );
+        }
+    }
     profiled
+}
+
+/// Every extension of `value` with an absolute URL, with its path, outside contained
+/// resources; an extension's own sub-extensions are its definition's to judge.
+fn extensions_in<'d>(
+    value: &'d Value,
+    path: &mut Vec<Step<'d>>,
+    out: &mut Vec<(Vec<Step<'d>>, &'d Value)>,
+) {
+    if let Some(items) = value.as_array() {
+        for (index, item) in items.iter().enumerate() {
+            path.push(Step::Index(index));
+            extensions_in(item, path, out);
+            path.pop();
+        }
+        return;
+    }
+    let Some(object) = value.as_object() else {
+        return;
+    };
+    for (name, member) in object.iter() {
+        if name == "contained" {
+            continue;
+        }
+        if name == "extension" || name == "modifierExtension" {
+            if let Some(items) = member.as_array() {
+                for (index, item) in items.iter().enumerate() {
+                    if item
+                        .get("url")
+                        .and_then(|u| u.as_str())
+                        .is_some_and(|u| u.contains("://"))
+                    {
+                        let mut at = path.clone();
+                        at.extend([Step::Name(name), Step::Index(index)]);
+                        out.push((at, item));
+                    }
+                }
+            }
+            continue;
+        }
+        path.push(Step::Name(name));
+        extensions_in(member, path, out);
+        path.pop();
+    }
+}
+
+/// An extension checked against its definition, when an IG loaded has it.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "where the extension sits, and the tier's outputs"
+)]
+fn check_extension<'d>(
+    extension: &'d Value,
+    path: Vec<Step<'d>>,
+    root_type: &'static str,
+    entry: Option<usize>,
+    pointer: &str,
+    resource: &'d Value,
+    context: &Context<'d, '_>,
+    findings: &mut Vec<Finding>,
+    undecided: &mut Undecided,
+) {
+    let model = Model::global();
+    let Some(url) = extension.get("url").and_then(|u| u.as_str()) else {
+        return;
+    };
+    let Some(definition) = (context.resolve)(url).filter(|p| &*p.resource_type == "Extension")
+    else {
+        return;
+    };
+    let TypeRef::Class(class) = model.type_ref("Extension") else {
+        return;
+    };
+    let mut walk = ProfileWalk {
+        model,
+        profile: definition,
+        bundle: context.bundle,
+        companions: context.companions,
+        root_type,
+        pointer: pointer.to_owned(),
+        entry,
+        label: label(resource),
+        resource: Node::resource(model, resource),
+        path,
+        findings,
+        undecided,
+    };
+    walk.object(extension, &definition.root, Some(class));
 }
 
 /// Of the profiles given for this resource's type, the ones it is checked against. One
