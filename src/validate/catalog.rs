@@ -303,6 +303,10 @@ impl Catalog {
         let types: TypeIndex = ig::type_index(&all);
         let given = self.given.read().unwrap_or_else(|e| e.into_inner()).clone();
         let derived = ig::derive(&package, &all[1..], &types, &given, Model::global());
+        // What the derivation left unjudged, for `-v`.
+        for limit in &derived.limits {
+            tracing::debug!("{}: not judged: {limit}", package.id());
+        }
         let (ig, profiles) = Profiles::build(derived).map_err(|what| PackageError {
             origin: package.origin.clone(),
             what,

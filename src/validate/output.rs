@@ -245,7 +245,7 @@ impl<W: Write, E: Write> Writer<W, E> {
 /// how many carry it; a missing one is a warning (Inferno skips where data lacks it).
 pub fn must_support_lines(tally: &super::must_support::Tally) -> Vec<String> {
     let mut lines = Vec::new();
-    for (url, coverage) in tally {
+    for coverage in tally.values() {
         let missing: Vec<&str> = coverage.missing().collect();
         lines.push(format!(
             "must support: {} ({}): {} of {} elements present{}",
@@ -263,7 +263,6 @@ pub fn must_support_lines(tally: &super::must_support::Tally) -> Vec<String> {
             let mark = if *count == 0 { "MISSING" } else { "" };
             lines.push(format!("  {count:>6}  {id}  {mark}").trim_end().to_owned());
         }
-        let _ = url;
     }
     lines
 }

@@ -264,8 +264,6 @@ pub struct ElementDefinition {
     #[serde(default)]
     pub must_support: bool,
     #[serde(default)]
-    pub content_reference: Option<String>,
-    #[serde(default)]
     pub extension: Vec<TypeExtension>,
     /// `pattern[x]` and `fixed[x]`, by JSON name; everything else of the element is dropped.
     #[serde(flatten, deserialize_with = "values_only")]

@@ -119,10 +119,6 @@ pub struct Profiles {
     constraints: Vec<Constraint>,
     /// The IG's CapabilityStatement's profiles per resource type.
     pub supported: HashMap<Box<str>, Box<[Box<str>]>>,
-    /// Value sets its bindings name that cannot be expanded here.
-    pub unlisted: Box<[Box<str>]>,
-    /// What its derivation left unjudged.
-    pub limits: Box<[Box<str>]>,
 }
 
 impl Profiles {
@@ -161,12 +157,6 @@ impl Profiles {
                     )
                 })
                 .collect(),
-            unlisted: ig
-                .unlisted
-                .into_iter()
-                .map(String::into_boxed_str)
-                .collect(),
-            limits: ig.limits.into_iter().map(String::into_boxed_str).collect(),
         }));
         let builder = Builder {
             value_set_index: &profiles.value_set_index,

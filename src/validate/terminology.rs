@@ -32,24 +32,22 @@ static R4: LazyLock<R4File> = LazyLock::new(|| {
 });
 
 /// The value sets and code systems one derivation may use, first added first found.
-#[derive(Default)]
 pub struct Terminology<'p> {
     value_sets: HashMap<&'p str, &'p ValueSet>,
     code_systems: HashMap<&'p str, &'p CodeSystem>,
     /// Expansions given whole (a `--terminology` folder).
-    given: HashMap<String, Expansion>,
+    given: &'p HashMap<String, Expansion>,
     expanded: HashMap<String, Option<Expansion>>,
 }
 
 impl<'p> Terminology<'p> {
     /// The packages' terminology first (in the order given), then R4's.
-    pub fn new(packages: &[&'p Package], given: &HashMap<String, Expansion>) -> Self
-    where
-        'static: 'p,
-    {
+    pub fn new(packages: &[&'p Package], given: &'p HashMap<String, Expansion>) -> Self {
         let mut terminology = Self {
-            given: given.clone(),
-            ..Self::default()
+            value_sets: HashMap::new(),
+            code_systems: HashMap::new(),
+            given,
+            expanded: HashMap::new(),
         };
         for package in packages {
             for set in &package.value_sets {
