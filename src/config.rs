@@ -197,6 +197,12 @@ pub struct Target {
     /// is the run's; the others sign in for the `@isolation` checks.
     pub members: Vec<Member>,
     pub required_resources: Vec<String>,
+    /// The clinical types the `@clinical` features read: `[resources] clinical`, or every
+    /// type of US Core's that holds a member's data (the payer's CapabilityStatement then
+    /// says which it serves).
+    pub clinical_resources: Vec<String>,
+    /// Whether the target listed them (then each is required, whatever the payer says).
+    pub clinical_listed: bool,
     pub page_size: Option<u32>,
     pub page_cap: usize,
     pub http: HttpSettings,
@@ -277,6 +283,17 @@ pub enum MustSupportLevel {
 }
 
 impl ValidationSettings {
+    /// The US Core profiles its CapabilityStatement supports for `types`.
+    pub fn us_core_defaults(types: &[String]) -> Vec<String> {
+        let mut urls: Vec<String> = types
+            .iter()
+            .flat_map(|t| crate::payer::clinical::profiles(t))
+            .collect();
+        urls.sort();
+        urls.dedup();
+        urls
+    }
+
     /// The CARIN profiles the IG's CapabilityStatement supports for `types`.
     pub fn carin_defaults(types: &[String]) -> Vec<String> {
         use crate::validate::catalog::{CARIN, Catalog};
@@ -565,6 +582,10 @@ impl Reader<'_> {
             .unwrap_or_default();
         let resources = file.resources.unwrap_or_default();
         let required_resources = self.required(resources.required)?;
+        let validation_file = file.validation.unwrap_or_default();
+        let igs = self.igs(&validation_file)?;
+        let clinical_listed = resources.clinical.is_some();
+        let clinical_resources = self.clinical(resources.clinical, &required_resources)?;
         let http = self.http(file.http.unwrap_or_default())?;
         let browser_timeout = file
             .browser
@@ -576,8 +597,12 @@ impl Reader<'_> {
         let payer_file = file.payer.unwrap_or_default();
         let checklist = self.checklist(payer_file.checklist.as_ref())?;
         let payer = self.payer(payer_file)?;
-        let validation =
-            self.validation(file.validation.unwrap_or_default(), &required_resources)?;
+        let validation = self.validation(
+            validation_file,
+            igs,
+            &required_resources,
+            &clinical_resources,
+        )?;
         let app = file.app.map(|app| self.app(app)).transpose()?;
         Ok(Target {
             name: file.name.unwrap_or_else(|| {
@@ -595,6 +620,8 @@ impl Reader<'_> {
             member,
             members,
             required_resources,
+            clinical_resources,
+            clinical_listed,
             page_size: resources.page_size,
             page_cap: resources.page_cap.unwrap_or(1000).max(1),
             http,
@@ -835,6 +862,43 @@ impl Reader<'_> {
         })
     }
 
+    /// `[resources] clinical`: R4 types, none of them required ones; by default US Core's
+    /// types that hold a member's data, less the required ones.
+    fn clinical(
+        &self,
+        clinical: Option<Vec<Spanned<String>>>,
+        required: &[String],
+    ) -> Result<Vec<String>, ConfigError> {
+        let Some(listed) = clinical else {
+            return Ok(crate::payer::clinical::types()
+                .into_iter()
+                .filter(|kind| !required.contains(kind))
+                .collect());
+        };
+        let mut out = Vec::new();
+        for kind in listed {
+            let text = kind.get_ref();
+            if !crate::validate::Registry::global().is_resource_type(text) {
+                return Err(self.invalid(
+                    Some(kind.span()),
+                    format!("resources.clinical: \"{text}\" is not an R4 resource type"),
+                ));
+            }
+            if required.iter().any(|r| r == text) {
+                return Err(self.invalid(
+                    Some(kind.span()),
+                    format!(
+                        "resources.clinical: {text} is also in resources.required; name each type once"
+                    ),
+                ));
+            }
+            if !out.iter().any(|o| o == text) {
+                out.push(text.clone());
+            }
+        }
+        Ok(out)
+    }
+
     /// `[http]`: the timeouts, retries and the largest answer, each with its default.
     fn http(&self, http_file: HttpFile) -> Result<HttpSettings, ConfigError> {
         let defaults = HttpSettings::default();
@@ -932,26 +996,9 @@ impl Reader<'_> {
         })
     }
 
-    fn validation(
-        &self,
-        file: ValidationFile,
-        required: &[String],
-    ) -> Result<ValidationSettings, ConfigError> {
-        use crate::validate::Tier;
-        let tier = match &file.tier {
-            None => Tier::Profile,
-            Some(tier) => match tier.get_ref().as_str() {
-                "schema" => Tier::Schema,
-                "structure" => Tier::Structure,
-                "profile" => Tier::Profile,
-                other => {
-                    return Err(self.invalid(
-                        Some(tier.span()),
-                        format!("validation.tier: \"{other}\" is not a tier; use schema, structure or profile"),
-                    ));
-                }
-            },
-        };
+    /// `[validation] igs`: each package loaded for the whole process, before anything asks
+    /// which US Core is in use.
+    fn igs(&self, file: &ValidationFile) -> Result<Vec<String>, ConfigError> {
         let mut igs = Vec::new();
         for ig in file.igs.iter().flatten() {
             let text = self.string("validation.igs", ig)?;
@@ -973,10 +1020,39 @@ impl Reader<'_> {
             })?;
             igs.push(item);
         }
+        Ok(igs)
+    }
+
+    fn validation(
+        &self,
+        file: ValidationFile,
+        igs: Vec<String>,
+        required: &[String],
+        clinical: &[String],
+    ) -> Result<ValidationSettings, ConfigError> {
+        use crate::validate::Tier;
+        let tier = match &file.tier {
+            None => Tier::Profile,
+            Some(tier) => match tier.get_ref().as_str() {
+                "schema" => Tier::Schema,
+                "structure" => Tier::Structure,
+                "profile" => Tier::Profile,
+                other => {
+                    return Err(self.invalid(
+                        Some(tier.span()),
+                        format!("validation.tier: \"{other}\" is not a tier; use schema, structure or profile"),
+                    ));
+                }
+            },
+        };
         let explicit = file.profiles.as_ref().is_some_and(|p| !p.is_empty());
         let profiles = match file.profiles {
             None if tier != Tier::Profile => Vec::new(),
-            None => ValidationSettings::carin_defaults(required),
+            None => {
+                let mut urls = ValidationSettings::carin_defaults(required);
+                urls.extend(ValidationSettings::us_core_defaults(clinical));
+                urls
+            }
             Some(list) => {
                 let known = crate::validate::catalog::Catalog::global();
                 let mut urls = Vec::new();
@@ -1194,6 +1270,7 @@ struct OauthFile {
 #[serde(deny_unknown_fields)]
 struct ResourcesFile {
     required: Option<Vec<Spanned<String>>>,
+    clinical: Option<Vec<Spanned<String>>>,
     page_size: Option<u32>,
     page_cap: Option<usize>,
 }

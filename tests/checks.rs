@@ -197,6 +197,18 @@ cases! {
     a_reference_to_no_contained_resource:
         "every <type> resource conforms to the R4 StructureDefinitions", "sandbox", "@resources",
         ["dangling-contained:Coverage"], "[structure invariant:ref-1]";
+    a_resource_that_breaks_its_us_core_profile:
+        "every <type> resource conforms to its US Core profiles", "sandbox", "@clinical",
+        ["profile-violation:Condition"], "requires category (at least 1), found 0 [profile cardinality]";
+    a_clinical_search_that_misses_its_own_values:
+        "the search finds the resource the values came from", "sandbox", "@clinical",
+        ["search-misses:Observation.code"], "found 0 matches, but not Observation/";
+    a_clinical_search_that_ignores_a_parameter:
+        "every match satisfies the search", "sandbox", "@clinical",
+        ["search-ignores:Condition.category"], "matches that do not satisfy it";
+    a_clinical_must_support_element_the_payer_never_sends:
+        warns "the <type> resources carry every must-support element of their profiles", "sandbox", "@clinical",
+        ["must-support-missing:us-core-goal.startDate"], "Goal.startDate";
     a_resource_that_does_not_read_by_id:
         "the read answers 200 with that resource", "sandbox", "@carin-search",
         ["no-read:Coverage"], "answered 404";
@@ -337,5 +349,5 @@ fn every_then_step_has_a_case() {
         .filter(|s| !seen.contains(**s))
         .collect();
     assert!(stale.is_empty(), "cases of no shipped Then step: {stale:?}");
-    assert_eq!(seen.len(), 68, "{seen:#?}");
+    assert_eq!(seen.len(), 70, "{seen:#?}");
 }

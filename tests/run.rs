@@ -22,7 +22,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     );
     assert!(
         run.stdout().contains(
-            "onramp: conformant: 52 scenarios (48 passed, 0 failed, 4 skipped) against sandbox"
+            "onramp: conformant: 90 scenarios (86 passed, 0 failed, 4 skipped) against sandbox"
         ),
         "{}",
         run.stdout()
@@ -32,7 +32,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     assert_eq!(summary["outcome"], "passed");
     assert_eq!(summary["target"]["name"], "sandbox");
     let scenarios = summary["scenarios"].as_array().expect("scenarios");
-    assert_eq!(scenarios.len(), 52);
+    assert_eq!(scenarios.len(), 90);
     for scenario in scenarios {
         // The isolation rows of the types no member owns (Organization, Practitioner,
         // Location) have nothing to ask for.
@@ -88,7 +88,11 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         &std::fs::read_to_string(report.join("cucumber.json")).expect("cucumber.json"),
     )
     .expect("JSON");
-    assert_eq!(cucumber.as_array().map(Vec::len), Some(10), "ten features");
+    assert_eq!(
+        cucumber.as_array().map(Vec::len),
+        Some(11),
+        "eleven features"
+    );
     let screenshots: Vec<_> = std::fs::read_dir(report.join("screenshots"))
         .expect("screenshots")
         .flatten()
@@ -116,8 +120,8 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         Some(16)
     );
     // JUnit: one suite per feature, one case per scenario, all passing.
-    assert_eq!(junit.matches("<testsuite ").count(), 10, "{junit}");
-    assert_eq!(junit.matches("<testcase ").count(), 52, "{junit}");
+    assert_eq!(junit.matches("<testsuite ").count(), 11, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 90, "{junit}");
     // Both members signed in, and each has a section.
     let members = summary["members"].as_array().expect("members");
     assert_eq!(members.len(), 2);
@@ -580,6 +584,7 @@ fn init_writes_editable_features_that_run() {
         "openid",
         "resources",
         "carin-search",
+        "clinical",
         "isolation",
         "access-control",
         "app",

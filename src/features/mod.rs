@@ -14,6 +14,40 @@ use cucumber::gherkin::{self, GherkinEnv};
 
 /// The placeholder an Examples row uses for the target's required types.
 pub const REQUIRED_TYPES_PLACEHOLDER: &str = "${resources.required}";
+/// The placeholder for the clinical types the `@clinical` features read.
+pub const CLINICAL_TYPES_PLACEHOLDER: &str = "${resources.clinical}";
+/// The placeholder for two cells: each clinical type and each search US Core's
+/// CapabilityStatement makes SHALL for it (`Observation | patient+category`).
+pub const CLINICAL_SEARCHES_PLACEHOLDER: &str = "${clinical.searches}";
+
+/// What each placeholder of an Examples row becomes: rows of cells, filled in from the
+/// placeholder's cell on.
+#[derive(Debug, Clone, Default)]
+pub struct Fill {
+    pub rows: Vec<(&'static str, Vec<Vec<String>>)>,
+}
+
+impl Fill {
+    /// The required types, the clinical types and the clinical types' SHALL searches.
+    pub fn of(required: &[String], clinical: &[String]) -> Self {
+        let one = |types: &[String]| types.iter().map(|t| vec![t.clone()]).collect();
+        let searches = clinical
+            .iter()
+            .flat_map(|kind| {
+                crate::payer::clinical::searches(kind)
+                    .into_iter()
+                    .map(move |search| vec![kind.clone(), search])
+            })
+            .collect();
+        Self {
+            rows: vec![
+                (REQUIRED_TYPES_PLACEHOLDER, one(required)),
+                (CLINICAL_TYPES_PLACEHOLDER, one(clinical)),
+                (CLINICAL_SEARCHES_PLACEHOLDER, searches),
+            ],
+        }
+    }
+}
 
 /// Feature texts with the names they are reported under.
 #[derive(Debug, Clone)]
@@ -99,6 +133,12 @@ impl Features {
     /// Parse every file, fill `${resources.required}` rows with `required` and expand the
     /// Scenario Outlines.
     pub fn parse(self, required: &[String]) -> Result<Vec<gherkin::Feature>, FeaturesError> {
+        self.parse_with(&Fill::of(required, &[]))
+    }
+
+    /// Parse every file, fill the placeholders' rows as `fill` says and expand the Scenario
+    /// Outlines.
+    pub fn parse_with(self, fill: &Fill) -> Result<Vec<gherkin::Feature>, FeaturesError> {
         self.files
             .into_iter()
             .map(|(path, text)| {
@@ -118,7 +158,7 @@ impl Features {
                 ) {
                     for examples in &mut scenario.examples {
                         if let Some(table) = &mut examples.table {
-                            table.rows = fill_required(&table.rows, required);
+                            table.rows = fill_rows(&table.rows, fill);
                         }
                     }
                 }
@@ -131,32 +171,33 @@ impl Features {
     }
 }
 
-/// Rows with a `${resources.required}` cell repeated once per required type.
-fn fill_required(rows: &[Vec<String>], required: &[String]) -> Vec<Vec<String>> {
+/// Rows with a placeholder cell repeated once per row of what it stands for, that row's
+/// cells put in from the placeholder's cell on. A placeholder with no rows (a target with no
+/// clinical types) leaves no row.
+fn fill_rows(rows: &[Vec<String>], fill: &Fill) -> Vec<Vec<String>> {
     let Some((header, values)) = rows.split_first() else {
         return rows.to_vec();
     };
     let mut out = vec![header.clone()];
     for row in values {
-        if row
-            .iter()
-            .any(|cell| cell.trim() == REQUIRED_TYPES_PLACEHOLDER)
-        {
-            for kind in required {
-                out.push(
-                    row.iter()
-                        .map(|cell| {
-                            if cell.trim() == REQUIRED_TYPES_PLACEHOLDER {
-                                kind.clone()
-                            } else {
-                                cell.clone()
-                            }
-                        })
-                        .collect(),
-                );
-            }
-        } else {
+        let found = row.iter().enumerate().find_map(|(at, cell)| {
+            fill.rows
+                .iter()
+                .find(|(name, _)| cell.trim() == *name)
+                .map(|(_, filled)| (at, filled))
+        });
+        let Some((at, filled)) = found else {
             out.push(row.clone());
+            continue;
+        };
+        for cells in filled {
+            let mut new = row.clone();
+            for (offset, cell) in cells.iter().enumerate() {
+                if let Some(slot) = new.get_mut(at + offset) {
+                    *slot = cell.clone();
+                }
+            }
+            out.push(new);
         }
     }
     out
@@ -186,7 +227,10 @@ mod tests {
             vec!["type".to_owned()],
             vec![REQUIRED_TYPES_PLACEHOLDER.to_owned()],
         ];
-        let filled = fill_required(&rows, &["Patient".into(), "Coverage".into()]);
+        let filled = fill_rows(
+            &rows,
+            &Fill::of(&["Patient".into(), "Coverage".into()], &[]),
+        );
         assert_eq!(
             filled,
             vec![

@@ -10,7 +10,7 @@ const FIRST: (&str, &str) = (
 );
 
 /// The features every set shares, in the order a run executes them (after the sign-in).
-const SHARED: [(&str, &str); 8] = [
+const SHARED: [(&str, &str); 9] = [
     (
         "token.feature",
         include_str!("../../features/token.feature"),
@@ -26,6 +26,10 @@ const SHARED: [(&str, &str); 8] = [
     (
         "carin-search.feature",
         include_str!("../../features/carin-search.feature"),
+    ),
+    (
+        "clinical.feature",
+        include_str!("../../features/clinical.feature"),
     ),
     (
         "isolation.feature",
@@ -61,13 +65,14 @@ const SIGN_INS: [(&str, &str); 2] = [
 /// The shipped files in the order a run executes them: discovery (it needs no sign-in), the
 /// sign-in (its code serves the token scenario), the token (its grant serves the reads),
 /// then the rest.
-pub const RUN_ORDER: [&str; 10] = [
+pub const RUN_ORDER: [&str; 11] = [
     "discovery.feature",
     "authorization.feature",
     "token.feature",
     "openid.feature",
     "resources.feature",
     "carin-search.feature",
+    "clinical.feature",
     "isolation.feature",
     "access-control.feature",
     "app.feature",

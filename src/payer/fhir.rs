@@ -223,15 +223,49 @@ pub async fn search(
     token: &Secret,
     paging: Paging,
     validator: &Arc<Validator>,
+    progress: impl FnMut(usize, usize, usize),
+) -> SearchResult {
+    search_with(
+        http,
+        fhir_base,
+        kind,
+        &[],
+        token,
+        paging,
+        validator,
+        progress,
+    )
+    .await
+}
+
+/// [`search`] with `query`'s parameters (`patient`, `category`) on the first page.
+#[allow(clippy::too_many_arguments)]
+pub async fn search_with(
+    http: &Http,
+    fhir_base: &Url,
+    kind: &str,
+    query: &[(String, String)],
+    token: &Secret,
+    paging: Paging,
+    validator: &Arc<Validator>,
     mut progress: impl FnMut(usize, usize, usize),
 ) -> SearchResult {
     let mut result = SearchResult {
         kind: kind.to_owned(),
         ..SearchResult::default()
     };
-    let mut url = format!("{}/{kind}", fhir_base.as_str().trim_end_matches('/'));
+    let mut pairs: Vec<(String, String)> = query.to_vec();
     if let Some(size) = paging.page_size {
-        url.push_str(&format!("?_count={size}"));
+        pairs.push(("_count".to_owned(), size.to_string()));
+    }
+    let mut url = format!("{}/{kind}", fhir_base.as_str().trim_end_matches('/'));
+    if !pairs.is_empty() {
+        url.push('?');
+        url.push_str(
+            &url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&pairs)
+                .finish(),
+        );
     }
     let fetch = |url: String, number: usize| fetch_page(http, token, kind, url, number);
     let mut seen: HashSet<String> = HashSet::from([url.clone()]);

@@ -10,6 +10,7 @@
 //! and returns a typed answer, so unit tests reach every judgement without a browser.
 
 pub mod access;
+pub mod clinical;
 pub mod discovery;
 pub mod failure;
 pub mod fhir;

@@ -16,6 +16,39 @@ use serde_json::Value;
 
 use crate::payer::discovery::Carin;
 use crate::payer::failure::StepFailure;
+use crate::validate::catalog::{Catalog, US_CORE};
+
+/// The plain element paths below `base` of a SearchParameter's expression, when it is a
+/// union of such paths, maybe narrowed by type (`Condition.onset.as(dateTime)`,
+/// `(Goal.target.due as date)`, `CarePlan.subject.where(resolve() is Patient)`). `None` for
+/// anything else (an extension's value picked by URL): such a parameter is not used here.
+pub fn plain_paths(base: &str, expression: &str) -> Option<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for part in expression.split('|') {
+        let mut part = part.trim();
+        if let Some(inner) = part.strip_prefix('(').and_then(|p| p.strip_suffix(')')) {
+            part = inner.trim();
+        }
+        if let Some((path, _)) = part.split_once(" as ") {
+            part = path.trim();
+        }
+        let rest = part.strip_prefix(base)?.strip_prefix('.')?;
+        let rest = rest
+            .strip_suffix(".where(resolve() is Patient)")
+            .unwrap_or(rest);
+        let rest = rest.find(".as(").map_or(rest, |at| &rest[..at]);
+        let plain = rest
+            .split('.')
+            .all(|step| !step.is_empty() && step.chars().all(|c| c.is_ascii_alphanumeric()));
+        if !plain {
+            return None;
+        }
+        if !out.iter().any(|p| p == rest) {
+            out.push(rest.to_owned());
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
 
 /// A search parameter's type (FHIR R4 §3.1.1.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,24 +133,28 @@ impl Parameter {
                 paths: vec![(*path).to_owned()],
             });
         }
-        let defined = Carin::get().search_parameters.get(base)?.get(code)?;
-        let kind = match defined.kind.as_str() {
+        let (kind, expression) = match Carin::get()
+            .search_parameters
+            .get(base)
+            .and_then(|p| p.get(code))
+        {
+            Some(defined) => (defined.kind.as_str(), defined.expression.as_deref()?),
+            None => {
+                let (us_core, _) = Catalog::global().ig(US_CORE)?;
+                let defined = us_core.search_parameters.get(base)?.get(code)?;
+                (defined.kind.as_str(), defined.expression.as_str())
+            }
+        };
+        let kind = match kind {
             "token" => ParamType::Token,
             "reference" => ParamType::Reference,
             "date" => ParamType::Date,
             _ => return None,
         };
-        let prefix = format!("{base}.");
-        let paths = defined
-            .expression
-            .as_deref()?
-            .split('|')
-            .filter_map(|p| p.trim().strip_prefix(&prefix).map(str::to_owned))
-            .collect();
         Some(Parameter {
             code: code.to_owned(),
             kind,
-            paths,
+            paths: plain_paths(base, expression)?,
         })
     }
 
@@ -129,6 +166,11 @@ impl Parameter {
             .map(|(_, code, _, _)| (*code).to_owned())
             .collect();
         if let Some(defined) = Carin::get().search_parameters.get(base) {
+            codes.extend(defined.keys().cloned());
+        }
+        if let Some((us_core, _)) = Catalog::global().ig(US_CORE)
+            && let Some(defined) = us_core.search_parameters.get(base)
+        {
             codes.extend(defined.keys().cloned());
         }
         codes.sort();
@@ -147,6 +189,16 @@ impl Parameter {
             .map(|(_, code, _, _)| (*code).to_owned())
             .collect();
         if let Some(defined) = Carin::get().search_parameters.get(base) {
+            codes.extend(
+                defined
+                    .iter()
+                    .filter(|(_, p)| p.kind == "reference")
+                    .map(|(code, _)| code.clone()),
+            );
+        }
+        if let Some((us_core, _)) = Catalog::global().ig(US_CORE)
+            && let Some(defined) = us_core.search_parameters.get(base)
+        {
             codes.extend(
                 defined
                     .iter()
@@ -703,6 +755,55 @@ impl Inclusion {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// US Core's SearchParameter expressions become element paths; what is not a plain path
+    /// (an extension picked by URL) gives no parameter rather than a wrong one.
+    #[test]
+    fn search_parameter_expressions_become_paths() {
+        let paths = |base: &str, expression: &str| plain_paths(base, expression);
+        assert_eq!(
+            paths(
+                "Observation",
+                "Observation.subject.where(resolve() is Patient)"
+            ),
+            Some(vec!["subject".to_owned()])
+        );
+        assert_eq!(
+            paths(
+                "Condition",
+                "Condition.onset.as(dateTime)|Condition.onset.as(Period)"
+            ),
+            Some(vec!["onset".to_owned()])
+        );
+        assert_eq!(
+            paths("Goal", "(Goal.target.due as date)"),
+            Some(vec!["target.due".to_owned()])
+        );
+        assert_eq!(
+            paths(
+                "ExplanationOfBenefit",
+                "ExplanationOfBenefit.billablePeriod | ExplanationOfBenefit.item.serviced"
+            ),
+            Some(vec![
+                "billablePeriod".to_owned(),
+                "item.serviced".to_owned()
+            ])
+        );
+        assert_eq!(
+            paths(
+                "Patient",
+                "Patient.extension.where(url = 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-race').extension.value.code"
+            ),
+            None
+        );
+        assert_eq!(paths("Condition", "Observation.code"), None);
+        // US Core's parameters are known by the types they are for.
+        let category = Parameter::of("Observation", "category").expect("US Core's category");
+        assert_eq!(category.kind, ParamType::Token);
+        let date = Parameter::of("Immunization", "date").expect("US Core's date");
+        assert_eq!(date.paths, vec!["occurrence".to_owned()]);
+        assert!(Parameter::of("Patient", "race").is_none());
+    }
 
     /// An _include is judged on what the matches reference: the missing, the extra, and the
     /// types the server does not serve, which are not expected.

@@ -95,7 +95,10 @@ impl Plan {
                 format!("shipped ({name} sign-in)"),
             ),
         };
-        let features = features.parse(&target.required_resources)?;
+        let features = features.parse_with(&crate::features::Fill::of(
+            &target.required_resources,
+            &target.clinical_resources,
+        ))?;
         let recipe = Recipe::find(&features).map_err(FeaturesError::SignIn)?;
         if let Some(recipe) = &recipe {
             members_fit(&target, recipe)?;

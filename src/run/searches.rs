@@ -41,16 +41,34 @@ impl RunContext {
         {
             return Box::pin(self.read_by_reference(kind, &token)).await;
         }
+        let query = if self.target.clinical_resources.iter().any(|k| k == kind) {
+            match self.clinical_query(kind).await {
+                Ok(query) => query,
+                Err(failure) => {
+                    return SearchResult {
+                        kind: kind.to_owned(),
+                        failure: Some(SearchFailure {
+                            kind: failure.kind,
+                            message: failure.message,
+                        }),
+                        ..SearchResult::default()
+                    };
+                }
+            }
+        } else {
+            Vec::new()
+        };
         let bar = self.searches.progress_bar(kind);
         let started = std::time::Instant::now();
         let paging = Paging {
             page_size: self.target.page_size,
             page_cap: self.target.page_cap,
         };
-        let result = crate::payer::fhir::search(
+        let result = crate::payer::fhir::search_with(
             &self.http,
             &self.endpoints.fhir_base,
             kind,
+            &query,
             &token,
             paging,
             &self.validator,
@@ -66,6 +84,45 @@ impl RunContext {
         .await;
         bar.finish_and_clear();
         result
+    }
+
+    /// The search that reads every `kind` of the member's as US Core requires it
+    /// ([`crate::payer::clinical::first_query`]), said in the evidence.
+    async fn clinical_query(
+        &self,
+        kind: &str,
+    ) -> Result<Vec<(String, String)>, super::StepFailure> {
+        use crate::payer::clinical;
+        let patient = Box::pin(self.patient_id()).await.ok_or_else(|| {
+            super::StepFailure::blocked(format!(
+                "whose {kind} to read is unknown: the token response named no patient and the Patient search did not return exactly one"
+            ))
+        })?;
+        let query = match clinical::first_query(kind, &patient) {
+            Some(query) => {
+                let codes: Vec<&str> = query.iter().map(|(c, _)| c.as_str()).collect();
+                self.recorder.note(
+                    kind,
+                    &format!(
+                        "read with {kind}?{}, a search US Core {}'s CapabilityStatement makes SHALL",
+                        codes.join("&"),
+                        clinical::version()
+                    ),
+                );
+                query
+            }
+            None => {
+                self.recorder.note(
+                    kind,
+                    &format!(
+                        "read with {kind}?patient: US Core {} makes no search of {kind} SHALL that onramp can fill in before it has the member's data",
+                        clinical::version()
+                    ),
+                );
+                vec![("patient".to_owned(), format!("Patient/{patient}"))]
+            }
+        };
+        Ok(query)
     }
 
     /// `kind` read one by one, by the references to it in the member's searchable types.

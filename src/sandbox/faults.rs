@@ -9,7 +9,7 @@
 //! | `malformed-json:Type` | searches and reads of `Type` answer with a body that is not JSON |
 //! | `invalid-resource:Type` | every served `Type` resource breaks the R4 schema (`meta.lastUpdated` is not an instant) |
 //! | `structure-violation:Type` | every served `Type` resource breaks an R4 StructureDefinition rule the schema lets through (`meta.lastUpdated` is February 30th) |
-//! | `profile-violation:Type` | every served `Type` resource breaks a rule of its CARIN Blue Button 2.0.0 profile that R4 does not have (its `meta.profile` loses the version CARIN requires) |
+//! | `profile-violation:Type` | every served `Type` resource breaks a rule of its profile that R4 does not have: a CARIN Blue Button 2.0.0 `meta.profile` loses the version CARIN requires; otherwise (US Core's) the first `Type` resource of a search by `patient` alone loses an element its profile requires and R4 does not (Condition's `category`) |
 //! | `must-support-missing:PROFILE.PATH` | every served resource that declares the profile named `PROFILE` (its URL's last segment: `C4BB-Patient`) lacks the element at `PATH` (member names, `deceasedBoolean` or `address.period`), which the profile makes must-support |
 //! | `foreign-patient:Type` | the first searchset page of `Type` also holds a resource outside the member's compartment |
 //! | `drop-next-link:Type` | searchsets of `Type` never link to the next page, though `total` says there is more |
@@ -463,15 +463,23 @@ fn must_support_missing(spec: &str, what: &str) -> Result<Fault, FaultError> {
             "say the profile and the element: must-support-missing:C4BB-Patient.deceasedBoolean",
         ));
     };
-    let (_, profiles) = crate::validate::catalog::Catalog::global()
-        .ig(crate::validate::catalog::CARIN)
-        .ok_or_else(|| error(spec, "CARIN Blue Button's profiles did not load"))?;
-    if !profiles.iter().any(|p| p.short() == profile) {
-        let names: Vec<&str> = profiles.iter().map(|p| p.short()).collect();
+    use crate::validate::catalog::{CARIN, Catalog, US_CORE};
+    let mut names: Vec<&str> = Vec::new();
+    for ig in [CARIN, US_CORE] {
+        if let Some((_, profiles)) = Catalog::global().ig(ig) {
+            names.extend(
+                profiles
+                    .iter()
+                    .filter(|p| &*p.resource_type != "Extension")
+                    .map(|p| p.short()),
+            );
+        }
+    }
+    if !names.contains(&profile) {
         return Err(error(
             spec,
             format!(
-                "no CARIN profile is called {profile}; they are {}",
+                "no CARIN or US Core profile is called {profile}; they are {}",
                 names.join(", ")
             ),
         ));
@@ -500,17 +508,20 @@ fn per_type(spec: &str, name: &str, kind: String) -> Result<Fault, FaultError> {
         "invalid-resource" => Ok(Fault::InvalidResource(kind)),
         "structure-violation" => Ok(Fault::StructureViolation(kind)),
         "profile-violation" => {
-            use crate::validate::catalog::{CARIN, Catalog};
-            let carin = Catalog::global().ig(CARIN).map(|(ig, _)| ig);
-            let empty = std::collections::HashMap::new();
-            let profiles = carin.map_or(&empty, |ig| &ig.supported);
-            if !profiles.contains_key(kind.as_str()) {
-                let mut types: Vec<&str> = profiles.keys().map(|k| &**k).collect();
+            use crate::validate::catalog::{CARIN, Catalog, US_CORE};
+            let mut types: Vec<String> = Vec::new();
+            for name in [CARIN, US_CORE] {
+                if let Some((ig, _)) = Catalog::global().ig(name) {
+                    types.extend(ig.supported.keys().map(|k| k.to_string()));
+                }
+            }
+            if !types.contains(&kind) {
                 types.sort_unstable();
+                types.dedup();
                 return Err(error(
                     spec,
                     format!(
-                        "CARIN Blue Button 2.0.0 has no profile for {kind}; it has profiles for {}",
+                        "neither CARIN Blue Button 2.0.0 nor US Core has a profile for {kind}; they have profiles for {}",
                         types.join(", ")
                     ),
                 ));

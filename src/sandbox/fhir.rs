@@ -257,6 +257,64 @@ fn break_profile(resource: &mut Value) {
     }
 }
 
+/// Break a profile that asks no versioned declaration (US Core): leave out an element the
+/// resource's profile (declared, or US Core's first for its type) requires and R4 does not.
+/// A resource declaring a versioned profile (CARIN's) is left as it is.
+fn leave_out_required(resource: &mut Value) {
+    let versioned = resource
+        .pointer("/meta/profile")
+        .and_then(Value::as_array)
+        .is_some_and(|all| {
+            all.iter()
+                .filter_map(Value::as_str)
+                .any(|u| u.contains('|'))
+        });
+    if versioned {
+        return;
+    }
+    use crate::validate::catalog::Catalog;
+    let kind = resource["resourceType"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let declared: Vec<String> = resource
+        .pointer("/meta/profile")
+        .and_then(Value::as_array)
+        .map(|all| {
+            all.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let profile = declared
+        .iter()
+        .chain(crate::payer::clinical::profiles(&kind).iter())
+        .find_map(|url| Catalog::global().find(url));
+    let (Some(profile), Some(object)) = (profile, resource.as_object_mut()) else {
+        return;
+    };
+    for name in profile.required_beyond_r4() {
+        let present: Vec<String> = object
+            .keys()
+            .filter(|key| {
+                let key = key.trim_start_matches('_');
+                key == name
+                    || key
+                        .strip_prefix(name)
+                        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()))
+            })
+            .cloned()
+            .collect();
+        if !present.is_empty() {
+            for key in present {
+                object.remove(&key);
+            }
+            return;
+        }
+    }
+}
+
 /// Leave the element at `path` (and its `_` companion) out of `resource` when it declares
 /// the profile named `profile`, as `must-support-missing` promises.
 fn leave_out(resource: &mut Value, profile: &str, path: &str) {
@@ -710,6 +768,22 @@ impl Page<'_> {
         if self.offset == 0
             && let Some(first) = resources.first_mut()
         {
+            // Only the first: the others still show the element, so that nothing but the
+            // profile's rule is broken (not its must-support); and only where the search
+            // asks nothing of the element, so that the match still satisfies the search.
+            let filtered = self
+                .query
+                .filters
+                .iter()
+                .any(|(p, _)| p.kind != crate::payer::search::ParamType::Reference);
+            if !filtered
+                && self
+                    .state
+                    .faults
+                    .has(&Fault::ProfileViolation(self.kind.to_owned()))
+            {
+                leave_out_required(first.value_mut());
+            }
             if self
                 .state
                 .faults
@@ -1024,6 +1098,7 @@ use futures_util::StreamExt as _;
 
 /// `GET /r4/metadata`: an R4 CapabilityStatement with the SMART `oauth-uris` extension.
 async fn metadata(Shared(state): Shared<Arc<State>>) -> Response {
+    let clinical = crate::payer::clinical::types();
     let resources: Vec<Value> = served_types(&state)
         .iter()
         .map(|kind| {
@@ -1053,12 +1128,18 @@ async fn metadata(Shared(state): Shared<Arc<State>>) -> Response {
                 .map(|code| json!({ "code": code }))
                 .collect();
             parameters.retain(|p| !dropped.iter().any(|d| p["name"] == *d));
-            json!({
+            let mut resource = json!({
                 "type": kind,
                 "interaction": interactions,
                 "searchParam": parameters,
                 "searchInclude": includes
-            })
+            });
+            // The clinical types' US Core profiles (the claims types' are CARIN's, which
+            // the statement instantiates).
+            if clinical.contains(kind) {
+                resource["supportedProfile"] = json!(crate::payer::clinical::profiles(kind));
+            }
+            resource
         })
         .collect();
     let mut body = json!({
@@ -1067,7 +1148,10 @@ async fn metadata(Shared(state): Shared<Arc<State>>) -> Response {
         "date": "2026-01-15",
         "publisher": "onramp",
         "kind": "instance",
-        "instantiates": ["http://hl7.org/fhir/us/carin-bb/CapabilityStatement/c4bb"],
+        "instantiates": [
+            "http://hl7.org/fhir/us/carin-bb/CapabilityStatement/c4bb",
+            "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server"
+        ],
         "software": { "name": "onramp sandbox", "version": env!("CARGO_PKG_VERSION") },
         "implementation": { "description": format!("{} (onramp sandbox)", state.config.persona.brand()), "url": state.fhir_base() },
         "fhirVersion": "4.0.1",

@@ -14,6 +14,8 @@ use crate::run::context::RunContext;
 use crate::run::verdict;
 
 const CONTEXT: &str = "CARIN searches";
+/// What asks for these searches.
+const CITED: &str = "CARIN BB 2.0.0 CapabilityStatement";
 
 /// A resource of the member's `kind`, read by id: the first the run's search returned.
 async fn read_first(
@@ -128,6 +130,8 @@ async fn searches_by(world: &mut OnrampWorld, kind: String, code: String, prefix
                 kind,
                 parameter: Some(parameter),
                 value,
+                more: Vec::new(),
+                cited: CITED.to_owned(),
                 source: Some(id),
                 entries: search::entries(&pages),
             });
@@ -144,15 +148,21 @@ fn searched(world: &OnrampWorld) -> Result<&Searched, StepFailure> {
         .ok_or_else(|| StepFailure::usage("no search happened in this scenario"))
 }
 
-/// `Type?code=value`, for messages.
-fn asked(searched: &Searched) -> String {
+/// `Type?code=value[&code=value]`, for messages.
+pub(super) fn asked(searched: &Searched) -> String {
     match &searched.parameter {
-        Some(parameter) => format!("{}?{}={}", searched.kind, parameter.code, searched.value),
+        Some(parameter) => {
+            let mut text = format!("{}?{}={}", searched.kind, parameter.code, searched.value);
+            for (more, value) in &searched.more {
+                text.push_str(&format!("&{}={value}", more.code));
+            }
+            text
+        }
         None => format!("{}?_include={}", searched.kind, searched.value),
     }
 }
 
-#[then("the search finds the resource the value came from")]
+#[then(regex = r"^the search finds the resource the values? came from$")]
 async fn finds_source(world: &mut OnrampWorld, step: &Step) {
     let result = (|| {
         let searched = searched(world)?;
@@ -164,11 +174,23 @@ async fn finds_source(world: &mut OnrampWorld, step: &Step) {
             return Ok(());
         }
         Err(StepFailure::conformance(format!(
-            "{} found {} matches, but not {}/{source}, whose own value it is (FHIR R4 Search; CARIN BB 2.0.0 CapabilityStatement: SHALL support {})",
+            "{} found {} matches, but not {}/{source}, whose own {} (FHIR R4 Search; {}: SHALL support {})",
             asked(searched),
             searched.matches().count(),
             searched.kind,
-            searched.parameter.as_ref().map_or("", |p| p.code.as_str())
+            if searched.more.is_empty() {
+                "value it is"
+            } else {
+                "values they are"
+            },
+            searched.cited,
+            searched
+                .parameter
+                .iter()
+                .chain(searched.more.iter().map(|(p, _)| p))
+                .map(|p| p.code.as_str())
+                .collect::<Vec<_>>()
+                .join("+")
         )))
     })();
     world.judge(step, result);
@@ -182,12 +204,19 @@ async fn matches_satisfy(world: &mut OnrampWorld, step: &Step) {
             .parameter
             .as_ref()
             .ok_or_else(|| StepFailure::usage("this search had no parameter"))?;
-        let wrong = search::unsatisfied(
+        let mut wrong = search::unsatisfied(
             &searched.kind,
             &searched.entries,
             parameter,
             &searched.value,
         );
+        for (more, value) in &searched.more {
+            for key in search::unsatisfied(&searched.kind, &searched.entries, more, value) {
+                if !wrong.contains(&key) {
+                    wrong.push(key);
+                }
+            }
+        }
         if wrong.is_empty() {
             return Ok(());
         }
@@ -220,6 +249,8 @@ async fn searches_with_include(world: &mut OnrampWorld, include: String) {
                 kind: kind.to_owned(),
                 parameter: None,
                 value: include.clone(),
+                more: Vec::new(),
+                cited: CITED.to_owned(),
                 source: None,
                 entries: search::entries(&pages),
             });

@@ -12,6 +12,7 @@
 mod access;
 mod app;
 mod carin;
+mod clinical;
 mod code;
 mod discovery;
 mod isolation;

@@ -152,7 +152,7 @@ async fn must_support(world: &mut OnrampWorld, kind: String, step: &Step) {
 }
 
 /// The findings of one tier (all of them for `None`) on the `kind` resources read.
-async fn tier_findings(
+pub(super) async fn tier_findings(
     world: &OnrampWorld,
     kind: &str,
     tier: Option<Tier>,

@@ -165,6 +165,10 @@ pub struct Searched {
     /// `(parameter, value)`; for an `_include` search, the include spec and no parameter.
     pub parameter: Option<Parameter>,
     pub value: String,
+    /// The other parameters of a combined search (`patient+category`), with their values.
+    pub more: Vec<(Parameter, String)>,
+    /// The CapabilityStatement that asks for the search, for messages.
+    pub cited: String,
     /// The id of the resource the value came from.
     pub source: Option<String>,
     /// Every entry of every page: `search.mode` (if any) and the resource.

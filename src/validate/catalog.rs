@@ -107,6 +107,9 @@ pub const SHIPPED: &[Shipped] = &[
 /// CARIN Blue Button's package name: the claims profiles a run applies by default.
 pub const CARIN: &str = "hl7.fhir.us.carin-bb";
 
+/// US Core's package name: the clinical profiles and searches a run applies by default.
+pub const US_CORE: &str = "hl7.fhir.us.core";
+
 /// One loaded IG.
 #[derive(Clone, Copy)]
 struct Loaded {

@@ -39,6 +39,11 @@ pub struct DerivedIg {
     pub profiles: Vec<(String, FileProfile)>,
     /// The profiles the package's server CapabilityStatements support, per resource type.
     pub supported: HashMap<String, Vec<String>>,
+    /// The searches its server CapabilityStatements make SHALL, per resource type: each a
+    /// list of parameter codes (`patient`, `category`) given together.
+    pub searches: HashMap<String, Vec<Vec<String>>>,
+    /// Its SearchParameters, per base type and code.
+    pub search_parameters: HashMap<String, HashMap<String, SearchDefinition>>,
     /// The value sets the profiles bind to (required) or test membership of, expanded.
     pub value_sets: HashMap<String, HashMap<String, FileCodes>>,
     /// Value sets named but not expandable here (not in any loaded package, or composed of
@@ -49,6 +54,15 @@ pub struct DerivedIg {
     pub versioned_only: HashSet<String>,
     /// What was left unjudged, one sentence each.
     pub limits: Vec<String>,
+}
+
+/// What a SearchParameter of the package defines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchDefinition {
+    /// `token`, `reference`, `date`, `string`, …
+    pub kind: String,
+    /// Its FHIRPath expression (`Observation.subject.where(resolve() is Patient)`).
+    pub expression: String,
 }
 
 /// Where a profile's target profiles are looked up: every structure definition loaded, by URL.
@@ -143,6 +157,13 @@ pub fn derive(
             }
         }
     }
+    capabilities(package, &mut out);
+    out
+}
+
+/// What the package's server CapabilityStatements support (profiles, SHALL searches) and
+/// what its SearchParameters define.
+fn capabilities(package: &Package, out: &mut DerivedIg) {
     for statement in &package.capability_statements {
         for rest in statement
             .rest
@@ -150,6 +171,12 @@ pub fn derive(
             .filter(|r| r.mode.as_deref() != Some("client"))
         {
             for resource in &rest.resource {
+                let searches = out.searches.entry(resource.type_name.clone()).or_default();
+                for search in resource.shall_searches() {
+                    if !searches.contains(&search) {
+                        searches.push(search);
+                    }
+                }
                 let list = out.supported.entry(resource.type_name.clone()).or_default();
                 for profile in &resource.supported_profile {
                     let url = profile.split('|').next().unwrap_or(profile).to_owned();
@@ -161,7 +188,23 @@ pub fn derive(
             }
         }
     }
-    out
+    for parameter in &package.search_parameters {
+        let Some(expression) = &parameter.expression else {
+            continue;
+        };
+        for base in &parameter.base {
+            out.search_parameters
+                .entry(base.clone())
+                .or_default()
+                .insert(
+                    parameter.code.clone(),
+                    SearchDefinition {
+                        kind: parameter.kind.clone(),
+                        expression: expression.clone(),
+                    },
+                );
+        }
+    }
 }
 
 /// The value sets a FHIRPath expression tests membership of (`memberOf('url')`).
@@ -257,7 +300,8 @@ impl<'a> Deriver<'a> {
         }
         prune(&mut arena, 0);
         self.discriminate_all(&mut arena, &definition.url);
-        let must_support = must_support_paths(&arena);
+        let mut must_support = must_support_paths(&arena);
+        observation_exemptions(definition, &mut must_support);
         Some(FileProfile {
             name: definition.name.clone(),
             kind: definition.type_name.clone(),
@@ -736,6 +780,52 @@ fn discriminate(
 /// Every must-support element of the profile as a path from the root: each step an element
 /// name, and for a slice, how its items are told apart. A slice whose items cannot be told
 /// apart here (its tests were dropped) is left out: its coverage cannot be counted.
+/// The Observation elements Inferno's US Core kit does not ask a server to show, after
+/// ONC's and US Core 4.0.0's clarification: a server that always sends values need not show
+/// `dataAbsentReason` (blood pressure's components excepted); vital signs other than blood
+/// pressure and pulse oximetry need no `component`; blood pressure's value is in its
+/// components. Each rule names the profiles it applies to by their published ids.
+fn observation_exemptions(definition: &StructureDefinition, must_support: &mut Vec<MustSupport>) {
+    const VITAL_SIGNS: [&str; 2] = [
+        "http://hl7.org/fhir/StructureDefinition/vitalsigns",
+        "http://hl7.org/fhir/us/core/StructureDefinition/us-core-vital-signs",
+    ];
+    const BLOOD_PRESSURE: [&str; 3] = [
+        "bp",
+        "us-core-blood-pressure",
+        "us-core-average-blood-pressure",
+    ];
+    if definition.type_name != "Observation" {
+        return;
+    }
+    let id = definition.url.rsplit('/').next().unwrap_or_default();
+    let blood_pressure = BLOOD_PRESSURE.contains(&id);
+    let pulse_oximetry = definition.name == "USCorePulseOximetryProfile";
+    let vital_sign = definition
+        .base_definition
+        .as_deref()
+        .is_some_and(|base| VITAL_SIGNS.contains(&base));
+    let absent_reason = |path: &str| {
+        let last = path.rsplit('.').next().unwrap_or(path);
+        last == "dataAbsentReason"
+            && (path == "dataAbsentReason"
+                || (path.starts_with("component") && path.matches('.').count() == 1))
+    };
+    must_support.retain(|element| {
+        let path = element
+            .id
+            .strip_prefix("Observation.")
+            .unwrap_or(&element.id);
+        let exempt = if blood_pressure {
+            path.starts_with("value") || path == "dataAbsentReason"
+        } else {
+            let component = path.starts_with("component");
+            absent_reason(path) || (vital_sign && !pulse_oximetry && component)
+        };
+        !exempt
+    });
+}
+
 fn must_support_paths(arena: &[Draft]) -> Vec<MustSupport> {
     let mut out = Vec::new();
     'elements: for (at, draft) in arena.iter().enumerate().skip(1) {

@@ -43,6 +43,7 @@ pub struct Package {
     pub value_sets: Vec<ValueSet>,
     pub code_systems: Vec<CodeSystem>,
     pub capability_statements: Vec<CapabilityStatement>,
+    pub search_parameters: Vec<SearchParameter>,
 }
 
 impl Package {
@@ -138,6 +139,7 @@ impl Package {
             Some("CapabilityStatement") => self
                 .capability_statements
                 .push(serde_json::from_slice(bytes)?),
+            Some("SearchParameter") => self.search_parameters.push(serde_json::from_slice(bytes)?),
             _ => {}
         }
         Ok(())
@@ -467,6 +469,83 @@ pub struct CapabilityResource {
     pub type_name: String,
     #[serde(default)]
     pub supported_profile: Vec<String>,
+    #[serde(default)]
+    pub search_param: Vec<CapabilitySearchParam>,
+    /// US Core's `search-parameter-combination`s, among others.
+    #[serde(default)]
+    pub extension: Vec<Extension>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CapabilitySearchParam {
+    pub name: String,
+    #[serde(default)]
+    pub extension: Vec<Extension>,
+}
+
+/// An extension, as far as a CapabilityStatement's expectations need it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Extension {
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub value_code: Option<String>,
+    #[serde(default)]
+    pub value_string: Option<String>,
+    #[serde(default)]
+    pub extension: Vec<Extension>,
+}
+
+/// The capability expectation extension's URL.
+const EXPECTATION: &str = "http://hl7.org/fhir/StructureDefinition/capabilitystatement-expectation";
+/// The search-parameter-combination extension's URL.
+const COMBINATION: &str =
+    "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination";
+
+impl CapabilityResource {
+    /// The searches it makes SHALL: each single parameter so marked, and each combination
+    /// so marked (its `required` parameters), in the statement's order.
+    pub fn shall_searches(&self) -> Vec<Vec<String>> {
+        let shall = |extensions: &[Extension]| {
+            extensions
+                .iter()
+                .any(|e| e.url == EXPECTATION && e.value_code.as_deref() == Some("SHALL"))
+        };
+        let mut out: Vec<Vec<String>> = self
+            .search_param
+            .iter()
+            .filter(|p| shall(&p.extension))
+            .map(|p| vec![p.name.clone()])
+            .collect();
+        for combination in self.extension.iter().filter(|e| e.url == COMBINATION) {
+            if !shall(&combination.extension) {
+                continue;
+            }
+            let required: Vec<String> = combination
+                .extension
+                .iter()
+                .filter(|e| e.url == "required")
+                .filter_map(|e| e.value_string.clone())
+                .collect();
+            if !required.is_empty() && !out.contains(&required) {
+                out.push(required);
+            }
+        }
+        out
+    }
+}
+
+/// A SearchParameter: what a search code of some types means.
+#[derive(Debug, Deserialize)]
+pub struct SearchParameter {
+    pub code: String,
+    #[serde(default)]
+    pub base: Vec<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub expression: Option<String>,
 }
 
 #[cfg(test)]

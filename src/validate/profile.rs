@@ -119,6 +119,10 @@ pub struct Profiles {
     constraints: Vec<Constraint>,
     /// The IG's CapabilityStatement's profiles per resource type.
     pub supported: HashMap<Box<str>, Box<[Box<str>]>>,
+    /// The searches its CapabilityStatement makes SHALL, per resource type.
+    pub searches: HashMap<String, Vec<Vec<String>>>,
+    /// Its SearchParameters, per base type and code.
+    pub search_parameters: HashMap<String, HashMap<String, super::ig::SearchDefinition>>,
 }
 
 impl Profiles {
@@ -157,6 +161,8 @@ impl Profiles {
                     )
                 })
                 .collect(),
+            searches: ig.searches,
+            search_parameters: ig.search_parameters,
         }));
         let builder = Builder {
             value_set_index: &profiles.value_set_index,
@@ -459,9 +465,22 @@ fn check_resource<'d>(
             }
         }
     }
-    for profile in select(context.given, kind, resource) {
-        if !apply.iter().any(|p| std::ptr::eq(*p, profile)) {
-            apply.push(profile);
+    // Several profiles given for the type (the defaults: CARIN's claim kinds, US Core's
+    // Observations) go to a resource that declares none of them; one given alone goes to
+    // every resource of its type, as asked.
+    let given_of_kind = context
+        .given
+        .iter()
+        .filter(|p| &*p.resource_type == kind)
+        .count();
+    let declares_given = apply
+        .iter()
+        .any(|p| context.given.iter().any(|g| std::ptr::eq(*g, *p)));
+    if given_of_kind == 1 || !declares_given {
+        for profile in select(context.given, kind, resource) {
+            if !apply.iter().any(|p| std::ptr::eq(*p, profile)) {
+                apply.push(profile);
+            }
         }
     }
     let profiled = u64::from(!apply.is_empty());
@@ -617,14 +636,69 @@ fn select(given: &[&'static Profile], kind: &str, resource: &Value) -> Vec<&'sta
         .filter_map(|p| p.selects(resource).map(|n| (p, n)))
         .collect();
     let best = candidates.iter().map(|(_, n)| *n).max().unwrap_or(0);
-    candidates
+    let best: Vec<&'static Profile> = candidates
         .into_iter()
         .filter(|(_, n)| *n == best)
         .map(|(p, _)| p)
-        .collect()
+        .collect();
+    // Of those, the ones whose required slices the resource has, if any has them all: a
+    // laboratory Observation is for US Core's lab profile, not for its 20 other Observation
+    // profiles without a pattern on `code`. When none has them all, all stay, so that a
+    // missing slice is reported rather than the profile dropped.
+    let fitting: Vec<&'static Profile> = best
+        .iter()
+        .copied()
+        .filter(|p| p.has_required_slices(resource))
+        .collect();
+    if fitting.is_empty() { best } else { fitting }
 }
 
 impl Profile {
+    /// The top-level elements it requires (`min` ≥ 1) that R4 leaves optional, by JSON
+    /// name without a choice's type (`code`, `effective`), in the profile's order.
+    pub fn required_beyond_r4(&self) -> Vec<&str> {
+        let model = Model::global();
+        let Some(class) = model
+            .resource(&self.resource_type)
+            .map(|id| model.class(id))
+        else {
+            return Vec::new();
+        };
+        self.root
+            .children
+            .iter()
+            .filter(|child| child.slice.is_none() && child.min.unwrap_or(0) > 0)
+            .filter(|child| class.element(&child.name).is_some_and(|e| e.min == 0))
+            .map(|child| &*child.name)
+            .collect()
+    }
+
+    /// Whether the resource has an item for each required slice (`min` ≥ 1) of its
+    /// top-level elements, told apart by the slice's discriminator.
+    fn has_required_slices(&self, resource: &Value) -> bool {
+        self.root.children.iter().all(|child| {
+            child
+                .slices
+                .iter()
+                .filter(|slice| slice.min.unwrap_or(0) > 0 && !slice.matches.is_empty())
+                .all(|slice| {
+                    let Some(found) = resource.get(&*child.name) else {
+                        return false;
+                    };
+                    let items: Vec<&Value> = match found.as_array() {
+                        Some(items) => items.iter().collect(),
+                        None => vec![found],
+                    };
+                    items.iter().any(|item| {
+                        slice
+                            .matches
+                            .iter()
+                            .all(|test| test.admits(&child.name, item, &self.ig.value_sets))
+                    })
+                })
+        })
+    }
+
     /// How many of its top-level patterns the resource matches, or `None` if it misses one.
     fn selects(&self, resource: &Value) -> Option<usize> {
         let mut matched = 0;

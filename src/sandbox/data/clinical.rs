@@ -3,7 +3,8 @@
 //! each member's. Every reference is pointed at the member's own data: the Patient at the
 //! member, a Practitioner, Organization or Location at the member's own ones, and a clinical
 //! resource at the member's resource of that type. The examples' narratives describe their
-//! own test patient, so they are left out.
+//! own test patient, so they are left out. What the examples leave out of the must-support
+//! elements is filled in ([`complete`]), so that the plan shows every one.
 //!
 //! Served for every member: AllergyIntolerance, CarePlan, CareTeam, Condition,
 //! DiagnosticReport, DocumentReference, Encounter, Goal, Immunization, Medication,
@@ -50,8 +51,167 @@ static TEMPLATES: LazyLock<BTreeMap<&'static str, Vec<Value>>> = LazyLock::new(|
             by_type.entry(kind).or_default().push(example);
         }
     }
+    complete(&mut by_type);
     by_type
 });
+
+/// Whether `resource` declares the US Core profile whose URL ends in `/name`.
+fn declares(resource: &Value, name: &str) -> bool {
+    resource
+        .pointer("/meta/profile")
+        .and_then(Value::as_array)
+        .is_some_and(|all| {
+            all.iter()
+                .filter_map(Value::as_str)
+                .any(|url| url.rsplit('/').next() == Some(name))
+        })
+}
+
+/// Fill in what the examples leave out so that, together, every member's data carries every
+/// must-support element of each profile served (as `the <type> resources carry every
+/// must-support element` counts): a CarePlan's narrative, a resolved problem, an encounter's
+/// participants and reasons, a declined immunization, a reported prescription, a lab result
+/// told in words, a blood pressure without its systolic value, a pulse oximetry with the
+/// inhaled oxygen concentration, a simple observation scored as a number. References name placeholders that [`repoint`] makes the
+/// member's.
+fn complete(by_type: &mut BTreeMap<&'static str, Vec<Value>>) {
+    use serde_json::json;
+    let coding = |system: &str, code: &str, display: &str| json!({ "coding": [{ "system": system, "code": code, "display": display }], "text": display });
+    for plan in by_type.entry("CarePlan").or_default() {
+        plan["text"] = json!({
+            "status": "generated",
+            "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>Assessment and plan of treatment.</p></div>"
+        });
+    }
+    if let Some(problem) = by_type
+        .entry("Condition")
+        .or_default()
+        .iter_mut()
+        .rev()
+        .find(|c| declares(c, "us-core-condition-problems-health-concerns"))
+    {
+        problem["clinicalStatus"] = coding(
+            "http://terminology.hl7.org/CodeSystem/condition-clinical",
+            "resolved",
+            "Resolved",
+        );
+        problem["abatementDateTime"] = json!("2024-02-01");
+    }
+    for report in by_type.entry("DiagnosticReport").or_default() {
+        if declares(report, "us-core-diagnosticreport-note") && report.get("encounter").is_none() {
+            report["encounter"] = json!({ "reference": "Encounter/any" });
+        }
+    }
+    if let Some(encounter) = by_type.entry("Encounter").or_default().first_mut() {
+        encounter["identifier"] =
+            json!([{ "system": "http://example.org/fhir/sid/encounter", "value": "E-1036" }]);
+        encounter["participant"] = json!([{
+            "type": [coding("http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "ATND", "attender")],
+            "period": { "start": "2024-01-10T09:00:00Z", "end": "2024-01-12T16:00:00Z" },
+            "individual": { "reference": "Practitioner/any" }
+        }]);
+        encounter["reasonCode"] = json!([coding("http://snomed.info/sct", "386661006", "Fever")]);
+        encounter["reasonReference"] = json!([{ "reference": "Condition/any" }]);
+        encounter["serviceProvider"] = json!({ "reference": "Organization/any" });
+    }
+    for goal in by_type.entry("Goal").or_default() {
+        if goal.get("startCodeableConcept").is_none() {
+            goal["startDate"] = json!("2024-01-15");
+        }
+    }
+    let immunizations = by_type.entry("Immunization").or_default();
+    if let Some(first) = immunizations.first() {
+        let mut declined = first.clone();
+        declined["status"] = json!("not-done");
+        declined["statusReason"] = coding(
+            "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+            "PATOBJ",
+            "patient objection",
+        );
+        immunizations.push(declined);
+    }
+    let requests = by_type.entry("MedicationRequest").or_default();
+    for request in requests.iter_mut() {
+        request["category"] = json!([coding(
+            "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
+            "community",
+            "Community"
+        )]);
+    }
+    if let Some(request) = requests
+        .iter_mut()
+        .find(|r| r.get("reportedBoolean").is_none())
+    {
+        request["reportedReference"] = json!({ "reference": "Practitioner/any" });
+    }
+    complete_observations(by_type.entry("Observation").or_default());
+}
+
+/// The Observations [`complete`] adds: a lab result in words, a blood pressure without its
+/// systolic value, a simple observation scored as a number; and a pulse oximetry's inhaled
+/// oxygen concentration.
+fn complete_observations(observations: &mut Vec<Value>) {
+    use serde_json::json;
+    let coding = |system: &str, code: &str, display: &str| json!({ "coding": [{ "system": system, "code": code, "display": display }], "text": display });
+    let mut more = Vec::new();
+    if let Some(lab) = observations
+        .iter()
+        .find(|o| declares(o, "us-core-observation-lab") && o.get("valueQuantity").is_some())
+    {
+        let mut told = lab.clone();
+        if let Some(object) = told.as_object_mut() {
+            object.remove("valueQuantity");
+            object.remove("referenceRange");
+            object.insert("valueString".into(), json!("Within the reference range"));
+        }
+        more.push(told);
+    }
+    if let Some(pressure) = observations
+        .iter()
+        .find(|o| declares(o, "us-core-blood-pressure"))
+    {
+        let mut absent = pressure.clone();
+        if let Some(systolic) = absent
+            .pointer_mut("/component/0")
+            .and_then(Value::as_object_mut)
+        {
+            systolic.remove("valueQuantity");
+            systolic.insert(
+                "dataAbsentReason".into(),
+                coding(
+                    "http://terminology.hl7.org/CodeSystem/data-absent-reason",
+                    "unknown",
+                    "Unknown",
+                ),
+            );
+        }
+        more.push(absent);
+    }
+    if let Some(simple) = observations.iter().find(|o| {
+        declares(o, "us-core-simple-observation") && o.get("valueCodeableConcept").is_some()
+    }) {
+        let mut scored = simple.clone();
+        if let Some(object) = scored.as_object_mut() {
+            object.remove("valueCodeableConcept");
+            object.insert(
+                "valueQuantity".into(),
+                json!({ "value": 9, "unit": "{score}", "system": "http://unitsofmeasure.org", "code": "{score}" }),
+            );
+        }
+        more.push(scored);
+    }
+    observations.extend(more);
+    if let Some(oximetry) = observations
+        .iter_mut()
+        .find(|o| declares(o, "us-core-pulse-oximetry") && o.get("component").is_some())
+        && let Some(components) = oximetry["component"].as_array_mut()
+    {
+        components.push(json!({
+            "code": coding("http://loinc.org", "3150-0", "Inhaled oxygen concentration"),
+            "valueQuantity": { "value": 40, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%" }
+        }));
+    }
+}
 
 /// Whether `kind` is one of the clinical types served.
 pub fn is_clinical(kind: &str) -> bool {
@@ -82,7 +242,11 @@ pub fn resource(kind: &str, n: usize, owner: &Owner) -> Option<Value> {
     let mut resource = TEMPLATES.get(kind)?.get(n)?.clone();
     if let Some(object) = resource.as_object_mut() {
         object.insert("id".into(), Value::from(id_of(kind, owner.patient, n)));
-        object.remove("text");
+        // The examples' narratives are of their own test patient; a CarePlan's, which US
+        // Core makes must-support, is the one [`complete`] wrote.
+        if kind != "CarePlan" {
+            object.remove("text");
+        }
     }
     repoint(&mut resource, owner);
     Some(resource)

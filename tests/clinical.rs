@@ -1,0 +1,135 @@
+//! The clinical data (US Core) in a run: every clinical type the payer's CapabilityStatement
+//! lists is read with a search US Core makes SHALL and judged, the others are skipped saying
+//! why, and a target that lists its clinical types requires them.
+
+mod common;
+
+use common::run::Run;
+use serde_json::Value;
+
+fn steps(scenario: &Value) -> Vec<(String, String, String)> {
+    scenario["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["text"].as_str().unwrap_or_default().to_owned(),
+                s["status"].as_str().unwrap_or_default().to_owned(),
+                s["error"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_sandbox_serves_us_core_and_the_types_it_does_not_list_are_skipped() {
+    let run = Run::new(&["--tags", "@clinical"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let summary = run.summary();
+    for kind in [
+        "Condition",
+        "Observation",
+        "MedicationRequest",
+        "Encounter",
+        "CarePlan",
+    ] {
+        let scenario = Run::scenario(&summary, &format!("The member's {kind} resources"));
+        assert_eq!(scenario["status"], "passed", "{kind}: {scenario:#}");
+        assert!(
+            steps(scenario)
+                .iter()
+                .any(|(text, _, _)| text.contains("conforms to its US Core profiles")),
+            "{kind}"
+        );
+    }
+    // Observation is read by patient and every category US Core's profiles fix: the first
+    // SHALL search that needs no data.
+    let notes = summary["notes"].to_string();
+    assert!(
+        notes.contains("read with Observation?patient&category"),
+        "{notes}"
+    );
+    assert!(notes.contains("read with Condition?patient,"), "{notes}");
+    // The sandbox serves no ServiceRequest: skipped, saying why, not failed.
+    let skipped = Run::scenario(&summary, "The member's ServiceRequest resources");
+    assert_eq!(skipped["status"], "skipped", "{skipped:#}");
+    let why = steps(skipped)
+        .into_iter()
+        .map(|(_, _, error)| error)
+        .collect::<String>();
+    assert!(
+        why.contains("lists no ServiceRequest") && why.contains("[resources] clinical"),
+        "{why}"
+    );
+    // Every SHALL search of Observation ran and found what it should.
+    for search in ["patient+category", "patient+code", "patient+category+date"] {
+        let scenario = Run::scenario(&summary, &format!("Observation searched by {search} "));
+        assert_eq!(scenario["status"], "passed", "{search}: {scenario:#}");
+    }
+    // Must Support per US Core profile, in the summary.
+    let observations = summary["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["type"] == "Observation")
+        .expect("Observation read");
+    let coverage = observations["must_support"]
+        .as_object()
+        .expect("must support counted");
+    assert!(
+        coverage.contains_key(
+            "http://hl7.org/fhir/us/core/StructureDefinition/us-core-observation-lab"
+        ),
+        "{coverage:?}"
+    );
+}
+
+#[test]
+fn a_target_that_lists_its_clinical_types_requires_them() {
+    let run = Run::with_target(
+        "clinical.toml",
+        "[sandbox]\n\n[resources]\nclinical = [\"Condition\", \"ServiceRequest\"]\n",
+        "@clinical",
+    );
+    assert_eq!(run.code(), 1, "{}", run.stdout());
+    let summary = run.summary();
+    let condition = Run::scenario(&summary, "The member's Condition resources");
+    assert_eq!(condition["status"], "passed", "{condition:#}");
+    // Listed, not served: the payer's failure, not a skip.
+    let service = Run::scenario(&summary, "The member's ServiceRequest resources");
+    assert_eq!(service["status"], "failed", "{service:#}");
+    let failed: Vec<_> = steps(service)
+        .into_iter()
+        .filter(|(_, status, _)| status == "failed")
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|(text, _, error)| text.contains("as US Core requires")
+                && error.contains("ServiceRequest")),
+        "{failed:#?}"
+    );
+    // Only the listed types have scenarios.
+    let names = summary["scenarios"].to_string();
+    assert!(
+        !names.contains("The member's Observation resources"),
+        "{names}"
+    );
+}
+
+#[test]
+fn a_clinical_type_that_is_no_resource_type_is_a_usage_error() {
+    let run = Run::with_target(
+        "typo.toml",
+        "[sandbox]\n\n[resources]\nclinical = [\"Conditions\"]\n",
+        "@clinical",
+    );
+    assert_eq!(run.code(), 2, "{}", run.stdout());
+    assert!(
+        run.stderr()
+            .contains("resources.clinical: \"Conditions\" is not an R4 resource type"),
+        "{}",
+        run.stderr()
+    );
+}
