@@ -24,7 +24,8 @@ fn steps(scenario: &Value) -> Vec<(String, String, String)> {
 
 #[test]
 fn the_sandbox_serves_us_core_and_the_types_it_does_not_list_are_skipped() {
-    let run = Run::new(&["--tags", "@clinical"]);
+    // A target that does not list its clinical types (the built-in one lists the plan's).
+    let run = Run::with_target("plain.toml", "[sandbox]\n", "@clinical");
     assert_eq!(run.code(), 0, "{}", run.stdout());
     let summary = run.summary();
     for kind in [
@@ -131,5 +132,40 @@ fn a_clinical_type_that_is_no_resource_type_is_a_usage_error() {
             .contains("resources.clinical: \"Conditions\" is not an R4 resource type"),
         "{}",
         run.stderr()
+    );
+}
+
+#[test]
+fn a_target_held_to_us_core_3_1_1_reads_and_judges_3_1_1() {
+    let run = Run::with_target(
+        "us-core-3.toml",
+        "[sandbox]\n\n[validation]\nigs = [\"hl7.fhir.us.core@3.1.1\"]\n\n[resources]\nclinical = [\"Condition\", \"Observation\", \"Encounter\"]\n",
+        "@clinical",
+    );
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let summary = run.summary();
+    let notes = summary["notes"].to_string();
+    assert!(
+        notes.contains("US Core 3.1.1's CapabilityStatement"),
+        "{notes}"
+    );
+    // 3.1.1 has one Condition profile (6.1.0 split it in two), and the sandbox serves its
+    // examples.
+    let conditions = summary["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["type"] == "Condition")
+        .expect("Condition read");
+    let coverage = conditions["must_support"].as_object().expect("counted");
+    assert!(
+        coverage.contains_key("http://hl7.org/fhir/us/core/StructureDefinition/us-core-condition"),
+        "{coverage:?}"
+    );
+    assert!(
+        !coverage
+            .keys()
+            .any(|url| url.ends_with("us-core-condition-encounter-diagnosis")),
+        "{coverage:?}"
     );
 }

@@ -34,26 +34,58 @@ pub const CLINICAL_TYPES: [&str; 14] = [
     "Provenance",
 ];
 
-/// The templates by type, in the package's order.
-static TEMPLATES: LazyLock<BTreeMap<&'static str, Vec<Value>>> = LazyLock::new(|| {
+/// The templates by type, in the package's order, of the US Core version in use: 6.1.0, or
+/// 3.1.1 where the target's `[validation] igs` chose it.
+fn templates() -> &'static BTreeMap<&'static str, Vec<Value>> {
+    static V6: LazyLock<BTreeMap<&'static str, Vec<Value>>> =
+        LazyLock::new(|| templates_of("6.1.0"));
+    static V3: LazyLock<BTreeMap<&'static str, Vec<Value>>> =
+        LazyLock::new(|| templates_of("3.1.1"));
+    if crate::payer::clinical::version() == "3.1.1" {
+        &V3
+    } else {
+        &V6
+    }
+}
+
+/// The examples of US Core `version` that pass every tier against the profiles they declare
+/// (US Core 3.1.1's satO2-fiO2 does not), completed.
+fn templates_of(version: &str) -> BTreeMap<&'static str, Vec<Value>> {
     let mut by_type: BTreeMap<&'static str, Vec<Value>> = BTreeMap::new();
     let shipped = crate::validate::catalog::SHIPPED
         .iter()
-        .find(|s| s.name == "hl7.fhir.us.core" && s.version == "6.1.0");
+        .find(|s| s.name == "hl7.fhir.us.core" && s.version == version);
     let examples = shipped
         .and_then(|s| crate::validate::package::examples(s.bytes(), &s.id()).ok())
         .unwrap_or_default();
+    let validator = crate::validate::Validator::default();
     for example in examples {
         let Some(kind) = example.get("resourceType").and_then(Value::as_str) else {
             continue;
         };
-        if let Some(kind) = CLINICAL_TYPES.iter().find(|t| **t == kind) {
+        let Some(kind) = CLINICAL_TYPES.iter().find(|t| **t == kind) else {
+            continue;
+        };
+        // Checked as the run checks it: against its declared profiles and US Core's for
+        // its type.
+        let checked = validator
+            .clone()
+            .with_profiles(&crate::payer::clinical::profiles(kind))
+            .unwrap_or_else(|_| validator.clone())
+            .check_bytes(example.to_string().as_bytes());
+        if checked.findings.is_empty() {
             by_type.entry(kind).or_default().push(example);
+        } else {
+            tracing::debug!(
+                "US Core {version}'s example {kind}/{} is not served: {} findings",
+                example["id"].as_str().unwrap_or_default(),
+                checked.findings.len()
+            );
         }
     }
     complete(&mut by_type);
     by_type
-});
+}
 
 /// Whether `resource` declares the US Core profile whose URL ends in `/name`.
 fn declares(resource: &Value, name: &str) -> bool {
@@ -98,11 +130,50 @@ fn complete(by_type: &mut BTreeMap<&'static str, Vec<Value>>) {
         problem["abatementDateTime"] = json!("2024-02-01");
     }
     for report in by_type.entry("DiagnosticReport").or_default() {
-        if declares(report, "us-core-diagnosticreport-note") && report.get("encounter").is_none() {
-            report["encounter"] = json!({ "reference": "Encounter/any" });
+        if declares(report, "us-core-diagnosticreport-note") {
+            let object = report.as_object_mut().expect("a resource");
+            object
+                .entry("encounter")
+                .or_insert_with(|| json!({ "reference": "Encounter/any" }));
+            object
+                .entry("issued")
+                .or_insert_with(|| json!("2024-01-12T10:00:00Z"));
+            object
+                .entry("performer")
+                .or_insert_with(|| json!([{ "reference": "Practitioner/any" }]));
+        }
+    }
+    if let Some(document) = by_type.entry("DocumentReference").or_default().first_mut() {
+        let has_data = document["content"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c.pointer("/attachment/data").is_some()));
+        if !has_data && let Some(content) = document["content"].as_array_mut() {
+            content.push(json!({
+                "attachment": { "contentType": "text/plain", "data": "RGlzY2hhcmdlIHN1bW1hcnku" }
+            }));
+        }
+        let object = document.as_object_mut().expect("a resource");
+        object
+            .entry("custodian")
+            .or_insert_with(|| json!({ "reference": "Organization/any" }));
+        let context = object.entry("context").or_insert_with(|| json!({}));
+        if context.get("encounter").is_none() {
+            context["encounter"] = json!([{ "reference": "Encounter/any" }]);
         }
     }
     if let Some(encounter) = by_type.entry("Encounter").or_default().first_mut() {
+        if encounter.get("hospitalization").is_none() {
+            encounter["hospitalization"] = json!({
+                "dischargeDisposition": coding(
+                    "http://terminology.hl7.org/CodeSystem/discharge-disposition",
+                    "home",
+                    "Home"
+                )
+            });
+        }
+        if encounter.get("location").is_none() {
+            encounter["location"] = json!([{ "location": { "reference": "Location/any" } }]);
+        }
         encounter["identifier"] =
             json!([{ "system": "http://example.org/fhir/sid/encounter", "value": "E-1036" }]);
         encounter["participant"] = json!([{
@@ -220,7 +291,7 @@ pub fn is_clinical(kind: &str) -> bool {
 
 /// How many `kind` resources every member has.
 pub fn count(kind: &str) -> usize {
-    TEMPLATES.get(kind).map_or(0, Vec::len)
+    templates().get(kind).map_or(0, Vec::len)
 }
 
 /// The member's own ids and references: who the member is and which shared resources are
@@ -239,7 +310,7 @@ pub fn id_of(kind: &str, patient: &str, n: usize) -> String {
 
 /// The member's `n`th `kind` resource.
 pub fn resource(kind: &str, n: usize, owner: &Owner) -> Option<Value> {
-    let mut resource = TEMPLATES.get(kind)?.get(n)?.clone();
+    let mut resource = templates().get(kind)?.get(n)?.clone();
     if let Some(object) = resource.as_object_mut() {
         object.insert("id".into(), Value::from(id_of(kind, owner.patient, n)));
         // The examples' narratives are of their own test patient; a CarePlan's, which US
