@@ -11,7 +11,9 @@ Feature: Your app connects to the health plan and shows the member's data
 
   # ${app.connect} is the target's [app] connect: the text of the link or button that starts
   # connecting to the health plan. Add steps of the sign-in language (clicks, fills in,
-  # chooses, waits for) for whatever else your app asks before or after the sign-in.
+  # chooses, waits for) for whatever else your app asks before or after the sign-in. An app
+  # that shows clinical data rather than claims: "the app shows one of the member's
+  # MedicationRequest resources" (any type; the words of their codes, or their dates).
   Scenario: The member connects the app and sees their data
     Given the member opens the app
     When the member clicks "${app.connect}"

@@ -290,6 +290,39 @@ fn an_app_that_shows_no_claims_fails_the_claims() {
     assert_eq!(run.failed_steps().len(), 1);
 }
 
+/// An app that shows clinical data is checked against the member's own resources of that
+/// type, as the payer holds them; one that shows none of them fails that step as the app's.
+#[test]
+fn an_app_is_checked_against_the_members_clinical_data() {
+    let then = "    Then the app shows one of the member's Condition resources\n";
+    let run = own_feature_run("", "What the app shows of Condition", then);
+    let summary = run.summary();
+    let scenario = Run::scenario(&summary, "What the app shows of Condition");
+    assert_eq!(scenario["status"], "passed", "{scenario:#}");
+    assert!(
+        summary["notes"]
+            .to_string()
+            .contains("of the member's Condition as the payer holds it"),
+        "{}",
+        summary["notes"]
+    );
+    let run = own_feature_run("no-conditions", "What the app shows of Condition", then);
+    let failed = run.failed_steps();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(
+        failed[0].step,
+        "the app shows one of the member's Condition resources"
+    );
+    assert_eq!(failed[0].failure, "app");
+    assert!(
+        failed[0]
+            .error
+            .contains("shows none of the member's Condition resources"),
+        "{}",
+        failed[0].error
+    );
+}
+
 /// A team's own check of what the app shows passes when the page shows it and fails as the
 /// app's when it does not; a scenario without `the browser is back in the app` waits for the
 /// way back before looking.

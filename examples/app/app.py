@@ -15,7 +15,8 @@ Settings (environment variables):
                  http://HOST:PORT/callback
   EXAMPLE_APP_BREAK  for onramp's own tests only: error-page (the callback answers 500),
                  hang (the callback never answers), other-member (shows someone else's
-                 name), no-claims (shows none of the member's claims) or show-token (shows
+                 name), no-claims (shows none of the member's claims), no-conditions (shows
+                 none of their health problems) or show-token (shows
                  its access token, as a careless debug page would)
 """
 
@@ -119,6 +120,23 @@ def claims_table(bundle):
     )
 
 
+def conditions_list(bundle):
+    if BREAK == "no-conditions":
+        return "<p>No health problems on file.</p>"
+    items = []
+    for entry in (bundle or {}).get("entry", []):
+        condition = entry.get("resource", {})
+        if condition.get("resourceType") != "Condition":
+            continue
+        code = condition.get("code", {})
+        words = code.get("text") or next(
+            (c.get("display") for c in code.get("coding", []) if c.get("display")), "Unnamed"
+        )
+        since = condition.get("onsetDateTime", "")[:10]
+        items.append(f"<li>{html.escape(words)}{' since ' + html.escape(since) if since else ''}</li>")
+    return f"<ul>{''.join(items)}</ul>" if items else "<p>No health problems on file.</p>"
+
+
 def member_name(patient):
     if BREAK == "other-member":
         return "Jane Roe"
@@ -190,6 +208,7 @@ class App(BaseHTTPRequestHandler):
         body = (
             f"<h2>Welcome, {html.escape(data['name'])}</h2>"
             f"<p>Connected to your health plan. Your claims:</p>{claims_table(data['claims'])}"
+            f"<h3>Your health problems</h3>{conditions_list(data.get('conditions'))}"
         )
         if data.get("token"):
             body = f"<p>Debug: access token {html.escape(data['token'])}</p>" + body
@@ -259,10 +278,18 @@ class App(BaseHTTPRequestHandler):
         except (urllib.error.URLError, KeyError, ValueError) as error:
             self.send(502, page("Error", f'<p class="error">Could not read your data: {html.escape(str(error))}</p>'))
             return
+        try:
+            # Clinical data is optional: a plan that serves none still shows the claims.
+            conditions = fetch_json(
+                f"{FHIR_BASE}/Condition?" + urllib.parse.urlencode({"patient": patient_id}), access
+            ) if patient_id else None
+        except (urllib.error.URLError, ValueError):
+            conditions = None
         with LOCK:
             SESSIONS[pending["sid"]] = {
                 "name": member_name(patient),
                 "claims": claims,
+                "conditions": conditions,
                 "token": access if BREAK == "show-token" else "",
             }
         self.redirect("/")

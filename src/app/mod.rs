@@ -121,6 +121,62 @@ pub fn claim_marks(eob: &Value) -> Vec<String> {
     marks
 }
 
+/// What of one resource of any type an app may show, each as people write it: for a claim,
+/// [`claim_marks`]; otherwise the words of its codes and references (`display`, `text`, at
+/// least four letters; not its narrative) and its dates.
+pub fn resource_marks(resource: &Value) -> Vec<String> {
+    if resource.get("resourceType").and_then(Value::as_str) == Some("ExplanationOfBenefit") {
+        return claim_marks(resource);
+    }
+    let mut marks = Vec::new();
+    let Some(object) = resource.as_object() else {
+        return marks;
+    };
+    for (name, value) in object {
+        if name == "text" || name == "id" || name == "meta" || name == "resourceType" {
+            continue;
+        }
+        words_of(value, &mut marks);
+        if let Some(date) = value.as_str().filter(|_| looks_dated(name)) {
+            marks.extend(date_marks(date));
+        }
+        if let Some(start) = value.pointer("/start").and_then(Value::as_str) {
+            marks.extend(date_marks(start));
+        }
+    }
+    marks.sort();
+    marks.dedup();
+    marks
+}
+
+/// Whether a member holds a date (`effectiveDateTime`, `authoredOn`, `recordedDate`, …).
+fn looks_dated(name: &str) -> bool {
+    name.ends_with("DateTime")
+        || name.ends_with("Date")
+        || name.ends_with("On")
+        || matches!(name, "date" | "issued" | "authored")
+}
+
+/// Every `display` and `text` string (of four letters or more) below `value`.
+fn words_of(value: &Value, marks: &mut Vec<String>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|item| words_of(item, marks)),
+        Value::Object(object) => {
+            for (name, member) in object {
+                match (name.as_str(), member) {
+                    ("display" | "text", Value::String(words))
+                        if words.chars().filter(|c| c.is_alphabetic()).count() >= 4 =>
+                    {
+                        marks.push(words.clone());
+                    }
+                    _ => words_of(member, marks),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// An amount as an app writes it: `1234.50` and `1,234.50` (none for zero).
 fn amount_marks(amount: &Value) -> Vec<String> {
     let Some(value) = amount.as_f64().filter(|v| v.abs() >= 0.01) else {
@@ -186,6 +242,39 @@ pub fn shows(text: &str, wanted: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A clinical resource is shown by the words of its codes or by its dates, never by its
+    /// narrative or ids.
+    #[test]
+    fn a_clinical_resource_is_shown_by_its_words_and_dates() {
+        let request = json!({
+            "resourceType": "MedicationRequest", "id": "mr-1",
+            "text": {"status": "generated", "div": "<div>Narrative words</div>"},
+            "contained": [{"resourceType": "Medication", "id": "m",
+                "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                    "code": "582620", "display": "Nizatidine 15 MG/ML Oral Solution"}]}}],
+            "medicationReference": {"reference": "#m"},
+            "authoredOn": "2008-04-05", "intent": "order"
+        });
+        let marks = resource_marks(&request);
+        assert!(
+            marks.contains(&"Nizatidine 15 MG/ML Oral Solution".to_owned()),
+            "{marks:?}"
+        );
+        assert!(marks.contains(&"April 5, 2008".to_owned()), "{marks:?}");
+        assert!(
+            !marks
+                .iter()
+                .any(|m| m.contains("Narrative") || m == "mr-1" || m == "order")
+        );
+        assert_eq!(
+            first_shown(
+                "His prescriptions: nizatidine 15 mg/ml oral solution",
+                &marks
+            ),
+            Some("Nizatidine 15 MG/ML Oral Solution")
+        );
+    }
 
     /// A name is shown whatever its case, spacing, punctuation or order; another member's
     /// is not, nor half of it.

@@ -337,6 +337,61 @@ impl AppVisit {
 }
 
 impl RunContext {
+    /// What the app may show of the member's `kind` resources (read once, with the run's
+    /// token and the search the run reads `kind` with): the words of their codes and their
+    /// dates ([`crate::app::resource_marks`]); or why there is nothing to look for.
+    pub async fn app_marks(&self, kind: &str) -> Result<Vec<String>, String> {
+        let mut cache = self.app.marks.lock().await;
+        if let Some(known) = cache.get(kind) {
+            return known.clone();
+        }
+        let read = async {
+            let query: Vec<(String, String)> =
+                if self.target.clinical_resources.iter().any(|k| k == kind) {
+                    let patient = self.patient_id().await.ok_or_else(|| {
+                        "whose resources to read is unknown: no patient in the token response"
+                            .to_owned()
+                    })?;
+                    crate::payer::clinical::first_query(kind, &patient).unwrap_or_else(|| {
+                        vec![("patient".to_owned(), format!("Patient/{patient}"))]
+                    })
+                } else {
+                    Vec::new()
+                };
+            let pairs: Vec<(&str, &str)> = query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let pages = self
+                .search_query(
+                    kind,
+                    &pairs,
+                    &format!("{CONTEXT}: what the app should show"),
+                )
+                .await
+                .map_err(|failure| {
+                    format!(
+                        "onramp could not read the member's {kind} itself: {}",
+                        failure.message.lines().next().unwrap_or_default()
+                    )
+                })?;
+            let mut marks: Vec<String> = crate::payer::search::entries(&pages)
+                .iter()
+                .filter(|(_, r)| r["resourceType"] == kind)
+                .flat_map(|(_, r)| crate::app::resource_marks(r))
+                .collect();
+            marks.sort();
+            marks.dedup();
+            if marks.is_empty() {
+                return Err(format!("the payer returned no {kind} for the member"));
+            }
+            Ok(marks)
+        };
+        let found = read.await;
+        cache.insert(kind.to_owned(), found.clone());
+        found
+    }
+
     /// What the app should show of the member (read once): the payer's Patient and claims
     /// for them, read with the run's own token; the name from the target's `[member]`
     /// (`first_name`, `last_name`) when the Patient cannot be read.

@@ -27,6 +27,8 @@ pub struct AppHost {
     /// The command's output, for a message when it ends before answering.
     log: Option<tempfile::NamedTempFile>,
     pub(super) expected: OnceCell<Expected>,
+    /// What the app may show of the member's resources of each type, once read (or why not).
+    pub(super) marks: tokio::sync::Mutex<BTreeMap<String, Result<Vec<String>, String>>>,
     /// The codes and tokens the embedded sandbox issues (to the app too), when it is the
     /// target: what the app's pages may show is redacted with them.
     issued: Option<crate::sandbox::IssuedSecrets>,
@@ -70,6 +72,7 @@ impl AppHost {
             started: OnceCell::new(),
             process: std::sync::Mutex::new(None),
             expected: OnceCell::new(),
+            marks: tokio::sync::Mutex::new(BTreeMap::new()),
             issued: None,
         }
     }

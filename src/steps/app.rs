@@ -121,6 +121,42 @@ async fn shows_text(world: &mut OnrampWorld, step: &Step, wanted: String) {
     world.judge(step, result);
 }
 
+#[then(expr = "the app shows one of the member's {word} resources")]
+async fn shows_resource(world: &mut OnrampWorld, step: &Step, kind: String) {
+    let result = async {
+        let ctx = world.ctx()?;
+        if !crate::validate::Registry::global().is_resource_type(&kind) {
+            return Err(StepFailure::usage(format!(
+                "\"{kind}\" is not an R4 resource type"
+            )));
+        }
+        let marks = ctx.app_marks(&kind).await.map_err(|problem| {
+            StepFailure::blocked(format!("no {kind} of the member's to look for: {problem}"))
+        })?;
+        let app = back(world, &ctx).await?;
+        let found = app
+            .wait_to_show(&ctx, &format!("one of the member's {kind} resources"), |text| {
+                crate::app::first_shown(text, &marks).map(str::to_owned)
+            })
+            .await
+            .map_err(|shown| {
+                StepFailure::app(format!(
+                    "{} shows none of the member's {kind} resources (none of the {} words and dates of their codes onramp read from the payer) within {}; it shows: {shown}",
+                    app.name,
+                    marks.len(),
+                    crate::infra::words::seconds(app.timeout)
+                ))
+            })?;
+        ctx.recorder.note(
+            crate::run::app::CONTEXT,
+            &format!("the app shows \"{found}\", of the member's {kind} as the payer holds it"),
+        );
+        Ok(())
+    }
+    .await;
+    world.judge(step, result);
+}
+
 #[then("the app shows one of the member's claims")]
 async fn shows_claim(world: &mut OnrampWorld, step: &Step) {
     let result = async {
