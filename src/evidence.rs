@@ -254,6 +254,14 @@ impl Recorder {
         }
     }
 
+    /// Whether `value` is a secret onramp knows (a member's password, a client secret).
+    pub fn is_secret(&self, value: &str) -> bool {
+        self.secrets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(value)
+    }
+
     /// `text` with every known secret replaced, and with the values of secret parameters
     /// (`code=…`, `"access_token": "…"`, `Bearer …`) blanked even when the value was never
     /// registered: a URL the browser showed can hold a code nobody has read yet.

@@ -316,3 +316,33 @@ fn the_access_token_never_follows_a_link_to_another_origin() {
         "{failed:#?}"
     );
 }
+
+/// A payer whose password field is `type="text"` shows the typed password on screen: onramp
+/// masks it before every screenshot, so the filled-in form's image is the very image a
+/// password field makes (pixel for pixel), and the record says it was masked.
+#[test]
+fn a_password_shown_as_text_never_reaches_an_image() {
+    let screenshot = |faults: &[&str]| {
+        let mut args = vec!["--target", "sandbox-bluebutton", "--tags", "@sign-in"];
+        for fault in faults {
+            args.extend(["--sandbox-fault", fault]);
+        }
+        let run = common::run::Run::new(&args);
+        assert_eq!(run.code(), 0, "{}", run.stdout());
+        let png = std::fs::read(run.report().join("screenshots/02-form-filled-in.png"))
+            .expect("the filled-in form's screenshot");
+        let notes = run.summary()["notes"].to_string();
+        (
+            png,
+            notes.contains("it is masked in every screenshot and recording"),
+        )
+    };
+    let (masked, said_masked) = screenshot(&["password-as-text"]);
+    let (password_field, said_plain) = screenshot(&[]);
+    assert!(
+        masked == password_field,
+        "the filled-in form with the password as text must look exactly as with a password field"
+    );
+    assert!(said_masked, "the record says the field was masked");
+    assert!(!said_plain, "a password field needs no mask");
+}

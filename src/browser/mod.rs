@@ -190,6 +190,25 @@ return { status: status, error: error, ready: document.readyState };
 "#;
 
 /// Puts `arguments[0]` in a caption bar at the bottom of the page, or removes it (null).
+/// Mask the fields holding a typed secret (see [`Browser::mask_fields`]); returns how many.
+const MASK_FIELDS: &str = r#"
+const typed = arguments[0];
+let masked = 0;
+for (const field of document.querySelectorAll('input, textarea')) {
+  if ((field.getAttribute('type') || '').toLowerCase() === 'password') continue;
+  const value = String(field.value || '');
+  let holds = false;
+  for (let i = 0; i < typed.length; i++) {
+    if (typed[i] && value.indexOf(typed[i]) !== -1) { holds = true; break; }
+  }
+  if (holds) {
+    field.style.setProperty('-webkit-text-security', 'disc', 'important');
+    masked++;
+  }
+}
+return masked;
+"#;
+
 const CAPTION: &str = r#"
 const old = document.getElementById('onramp-caption');
 if (old) old.remove();
@@ -748,6 +767,19 @@ impl Browser {
     /// a page that cannot take it is left as it is.
     pub async fn caption(&self, text: Option<&str>) {
         let _ = self.client.execute(CAPTION, vec![json!(text)]).await;
+    }
+
+    /// Mask every field (not a password field, which masks itself) whose value holds one of
+    /// `typed`, the secrets typed into this page, so that no screenshot shows them: the
+    /// field draws discs (`-webkit-text-security`), as a password field does. Returns how
+    /// many fields it masked; a page that cannot take it masks none.
+    pub async fn mask_fields(&self, typed: &[String]) -> usize {
+        self.client
+            .execute(MASK_FIELDS, vec![json!(typed)])
+            .await
+            .ok()
+            .and_then(|n| n.as_u64())
+            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     /// The page's title.

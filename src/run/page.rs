@@ -38,6 +38,10 @@ pub struct Page {
     /// A click whose next page does not load in time has done its part: where the browser
     /// ends up is the next step's question (the app's callback may hang).
     pub clicks_outlast_loads: bool,
+    /// The secrets typed into this page's fields: masked before every screenshot.
+    typed: Vec<String>,
+    /// Whether the record already says a field showed a typed secret.
+    masked_said: std::sync::atomic::AtomicBool,
 }
 
 /// What a page lacking a link, field or button the features name says: the features do not
@@ -90,6 +94,8 @@ impl Page {
             member,
             expects_refusal: false,
             clicks_outlast_loads: false,
+            typed: Vec::new(),
+            masked_said: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -122,8 +128,19 @@ impl Page {
         }
     }
 
-    /// A screenshot of the page, filmed or not: where something went wrong.
+    /// A screenshot of the page, filmed or not: where something went wrong. A field that
+    /// shows a secret typed into it as text (a password field of `type="text"`) is masked
+    /// first, and the record says so once.
     pub async fn evidence(&self, ctx: &RunContext, caption: &str) {
+        if !self.typed.is_empty() && self.browser.mask_fields(&self.typed).await > 0 {
+            use std::sync::atomic::Ordering;
+            if !self.masked_said.swap(true, Ordering::Relaxed) {
+                ctx.recorder.note(
+                    &self.context,
+                    "a field showed a secret onramp typed into it as plain text (not a password field); it is masked in every screenshot and recording",
+                );
+            }
+        }
         ctx.screenshot(&self.browser, &self.context, caption).await;
     }
 
@@ -193,14 +210,19 @@ impl Page {
                 for (label, value) in pairs {
                     let (label, value) = (expand(label)?, expand(value)?);
                     // What goes into a password field is a secret from now on (before any
-                    // screenshot or message could show it).
-                    if self
+                    // screenshot or message could show it); a secret typed into any field
+                    // is masked before every screenshot.
+                    let password = self
                         .browser
                         .fill(&label, &value)
                         .await
-                        .map_err(page_failure)?
-                    {
+                        .map_err(page_failure)?;
+                    if password {
                         ctx.recorder.add_secret(&value);
+                    }
+                    if (password || ctx.recorder.is_secret(&value)) && !self.typed.contains(&value)
+                    {
+                        self.typed.push(value.clone());
                     }
                     self.last_field = Some(label);
                 }

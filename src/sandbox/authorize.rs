@@ -581,6 +581,8 @@ struct LoginPage<'a> {
     username: &'a str,
     error: Option<&'a str>,
     last_user: String,
+    /// `password`, or `text` with the `password-as-text` fault.
+    password_type: &'static str,
 }
 
 fn login_page(
@@ -601,6 +603,11 @@ fn login_page(
             username,
             error,
             last_user: format!("{:05}", state.store.member_count().saturating_sub(1)),
+            password_type: if state.faults.has(&Fault::PasswordAsText) {
+                "text"
+            } else {
+                "password"
+            },
         },
     );
     html_page(status, page)

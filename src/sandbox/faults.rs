@@ -54,6 +54,7 @@
 //! | `refresh-adds-scope` | a refresh without `scope` answers with the grant's scope plus `user/*.read`, which nobody granted |
 //! | `refresh-unusable-token` | the access token of a refresh without `scope` reads nothing (introspection still calls it active) |
 //! | `refresh-narrows-too-far` | a refresh with `scope` gets an access token without any of the resource scopes asked |
+//! | `password-as-text` | the Blue Button login page's password field is `type="text"`: what is typed shows on screen |
 //! | `revoked-still-reads` | a revoked access token is inactive at introspection, but the FHIR API still takes it |
 //! | `search-ignores:Type.CODE` | searches of `Type` by CODE answer as if the parameter were not there |
 //! | `search-misses:Type.CODE` | searches of `Type` by CODE find nothing |
@@ -162,6 +163,7 @@ pub enum Fault {
     RefreshUnusableToken,
     RefreshNarrowsTooFar,
     RevokedStillReads,
+    PasswordAsText,
 }
 
 /// The faults that are a bare name.
@@ -198,6 +200,7 @@ const FLAGS: &[(&str, Fault)] = &[
     ("refresh-unusable-token", Fault::RefreshUnusableToken),
     ("refresh-narrows-too-far", Fault::RefreshNarrowsTooFar),
     ("revoked-still-reads", Fault::RevokedStillReads),
+    ("password-as-text", Fault::PasswordAsText),
     ("sign-in-as-first", Fault::SignInAsFirst),
 ];
 
@@ -300,7 +303,7 @@ pub struct FaultError {
 }
 
 /// Every fault's spelling, for messages and help.
-pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, deep-json:Type, invalid-resource:Type, structure-violation:Type, profile-violation:Type, must-support-missing:PROFILE.PATH, foreign-patient:Type, drop-next-link:Type, foreign-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, cross-member-leak:Type[.read|.id|.patient], sign-in-as-first, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
+pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, deep-json:Type, invalid-resource:Type, structure-violation:Type, profile-violation:Type, must-support-missing:PROFILE.PATH, foreign-patient:Type, drop-next-link:Type, foreign-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, cross-member-leak:Type[.read|.id|.patient], sign-in-as-first, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, password-as-text, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
 
 fn error(spec: &str, reason: impl Into<String>) -> FaultError {
     FaultError {
