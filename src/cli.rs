@@ -437,7 +437,10 @@ fn color_asked(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<Col
 
 /// Print an error once, with its chain of causes.
 fn report(error: &dyn std::error::Error) {
-    eprintln!("onramp: {}", crate::infra::cause::with_causes(error));
+    eprintln!(
+        "onramp: {}",
+        crate::infra::text::inert_lines(&crate::infra::cause::with_causes(error))
+    );
 }
 
 fn run(cli: Cli) -> Result<u8, CliError> {

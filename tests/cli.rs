@@ -785,3 +785,35 @@ fn the_sandbox_log_has_no_colour_codes_in_a_file() {
     assert!(log.contains("GET /"), "a request was logged: {log}");
     assert!(!log.contains('\u{1b}'), "no escape codes: {log:?}");
 }
+
+/// Text from a file never drives the terminal or a CI log: control characters, line
+/// separators and a line that would be a workflow command, wherever `validate` prints them
+/// (a finding, the summary's "declared not checked" profiles).
+#[test]
+fn hostile_text_in_a_file_is_printed_inert() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let profile =
+        "http://evil.example/\u{1b}[2J\u{7}\u{1b}]0;owned\u{7}x\u{2028}\n::warning file=a::forged";
+    let resource = serde_json::json!({
+        "resourceType": "Patient", "id": "p1",
+        "meta": {"profile": [profile]},
+        "gender": "\n::stop-commands::x\u{2029}"
+    });
+    let path = write(dir.path(), "evil.json", &resource.to_string());
+    let output = run(&["validate", path.to_str().expect("utf-8")]);
+    let text = stdout(&output);
+    assert!(text.contains("declared not checked"), "{text}");
+    for c in text.chars() {
+        assert!(
+            c == '\n' || !(c.is_control() || c == '\u{2028}' || c == '\u{2029}'),
+            "raw {c:?} in {text:?}"
+        );
+    }
+    for line in text.lines() {
+        let start = line.trim_start();
+        assert!(
+            !start.starts_with("::") && !start.starts_with("##["),
+            "{line:?}"
+        );
+    }
+}

@@ -9,16 +9,38 @@ use std::borrow::Cow;
 
 /// Whether `c` must not reach a terminal as itself.
 fn unsafe_char(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}'
+        )
 }
 
-/// `text` with every control character and bidirectional override escaped.
+/// A CI runner reads a line starting (after its indentation) with `::` or `##[` as a
+/// workflow command (GitHub Actions: `::warning file=…::`, `::stop-commands::`).
+fn looks_like_a_command(text: &str) -> bool {
+    let start = text.trim_start();
+    start.starts_with("::") || start.starts_with("##[")
+}
+
+/// The word joiner put before such a line's first character: invisible on a terminal, and
+/// no runner trims it, so the line is text again.
+const UNCOMMAND: char = '\u{2060}';
+
+/// `text` with every control character, line separator and bidirectional override escaped,
+/// and a start that a CI runner would take for a workflow command (`::warning::`) made
+/// plain text: safe to print as one line of a terminal or a CI log.
 pub fn inert(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(unsafe_char) {
+    let command = looks_like_a_command(text);
+    if !command && !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
+    let indent = text.len() - text.trim_start().len();
+    for (at, c) in text.char_indices() {
+        if command && at == indent {
+            out.push(UNCOMMAND);
+        }
         if unsafe_char(c) {
             out.extend(c.escape_default());
         } else {
@@ -67,6 +89,24 @@ pub fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A payer's text cannot start a workflow command in a CI log, on any line, whatever its
+    /// indentation; text that merely contains `::` is left as it is.
+    #[test]
+    fn payer_text_cannot_drive_a_ci_runner() {
+        let hostile = "diagnostics:\n  ::warning file=src/main.rs::forged\n::stop-commands::x\n##[error]forged\nurn:oid::1";
+        for line in inert_lines(hostile).lines() {
+            let start = line.trim_start();
+            assert!(
+                !start.starts_with("::") && !start.starts_with("##["),
+                "{line:?}"
+            );
+        }
+        assert_eq!(inert("urn:oid::1"), "urn:oid::1");
+        assert_eq!(inert("  ::x::y"), "  \u{2060}::x::y");
+        // Line and paragraph separators are escaped, as line breaks are.
+        assert_eq!(inert("a\u{2028}b\u{2029}c"), "a\\u{2028}b\\u{2029}c");
+    }
 
     #[test]
     fn control_characters_and_overrides_are_escaped_and_nothing_else() {

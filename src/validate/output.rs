@@ -226,13 +226,14 @@ impl<W: Write, E: Write> Writer<W, E> {
                 } else {
                     "32"
                 };
+                // Profile and element names come from packages and resources: inert.
                 for line in must_support_lines(&totals.must_support) {
-                    writeln!(self.out, "{line}")?;
+                    writeln!(self.out, "{}", inert(&line))?;
                 }
                 writeln!(
                     self.out,
                     "{}",
-                    self.console.paint_out(colour, &summary(&totals))
+                    self.console.paint_out(colour, &inert(&summary(&totals)))
                 )?;
             }
         }
