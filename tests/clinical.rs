@@ -169,3 +169,29 @@ fn a_target_held_to_us_core_3_1_1_reads_and_judges_3_1_1() {
         "{coverage:?}"
     );
 }
+
+#[test]
+fn medication_is_read_by_the_references_of_the_members_prescriptions() {
+    // The built-in target lists Medication, which US Core searches by no patient.
+    let run = Run::new(&["--tags", "@clinical"]);
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let summary = run.summary();
+    let scenario = Run::scenario(&summary, "The member's Medication resources");
+    assert_eq!(scenario["status"], "passed", "{scenario:#}");
+    let notes = summary["notes"].to_string();
+    assert!(
+        notes.contains("US Core searches Medication by no patient: its 1 resources referenced by the member's data were read one by one"),
+        "{notes}"
+    );
+    let medication = summary["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .find(|r| r["type"] == "Medication")
+        .expect("Medication read");
+    assert!(
+        medication["must_support"].as_object().is_some_and(|m| m
+            .contains_key("http://hl7.org/fhir/us/core/StructureDefinition/us-core-medication")),
+        "{medication:#}"
+    );
+}

@@ -22,7 +22,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     );
     assert!(
         run.stdout().contains(
-            "onramp: conformant: 90 scenarios (86 passed, 0 failed, 4 skipped) against sandbox"
+            "onramp: conformant: 91 scenarios (87 passed, 0 failed, 4 skipped) against sandbox"
         ),
         "{}",
         run.stdout()
@@ -32,7 +32,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     assert_eq!(summary["outcome"], "passed");
     assert_eq!(summary["target"]["name"], "sandbox");
     let scenarios = summary["scenarios"].as_array().expect("scenarios");
-    assert_eq!(scenarios.len(), 90);
+    assert_eq!(scenarios.len(), 91);
     for scenario in scenarios {
         // The isolation rows of the types no member owns (Organization, Practitioner,
         // Location) have nothing to ask for.
@@ -121,7 +121,7 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     );
     // JUnit: one suite per feature, one case per scenario, all passing.
     assert_eq!(junit.matches("<testsuite ").count(), 11, "{junit}");
-    assert_eq!(junit.matches("<testcase ").count(), 90, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 91, "{junit}");
     // Both members signed in, and each has a section.
     let members = summary["members"].as_array().expect("members");
     assert_eq!(members.len(), 2);

@@ -31,6 +31,15 @@ pub fn types() -> Vec<String> {
     out
 }
 
+/// Whether a SHALL search of US Core's for `kind` names `patient` (a type of the member's
+/// data); otherwise (Medication) its resources are read by the references to them.
+pub fn searched_by_patient(kind: &str) -> bool {
+    Catalog::global()
+        .ig(US_CORE)
+        .and_then(|(us_core, _)| us_core.searches.get(kind))
+        .is_some_and(|all| all.iter().any(|s| s.iter().any(|c| c == "patient")))
+}
+
 /// The searches US Core's CapabilityStatement makes SHALL for `kind`, each its parameter
 /// codes joined by `+` (`patient+category+date`), in the statement's order.
 pub fn searches(kind: &str) -> Vec<String> {

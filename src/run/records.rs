@@ -83,6 +83,15 @@ impl Searches {
         }
     }
 
+    /// The searches already made of `kinds`, without making any.
+    pub(super) async fn made(&self, kinds: &[String]) -> Vec<Arc<SearchResult>> {
+        let cells = self.cells.lock().await;
+        kinds
+            .iter()
+            .filter_map(|kind| cells.get(kind).and_then(|cell| cell.get().cloned()))
+            .collect()
+    }
+
     pub(super) async fn cell(&self, kind: &str) -> Arc<OnceCell<Arc<SearchResult>>> {
         let mut cells = self.cells.lock().await;
         Arc::clone(cells.entry(kind.to_owned()).or_default())

@@ -41,7 +41,13 @@ impl RunContext {
         {
             return Box::pin(self.read_by_reference(kind, &token)).await;
         }
-        let query = if self.target.clinical_resources.iter().any(|k| k == kind) {
+        let clinical = self.target.clinical_resources.iter().any(|k| k == kind);
+        // A clinical type US Core does not search by patient (Medication) is read by the
+        // references to it in the member's clinical data.
+        if clinical && !crate::payer::clinical::searched_by_patient(kind) {
+            return Box::pin(self.read_by_reference(kind, &token)).await;
+        }
+        let query = if clinical {
             match self.clinical_query(kind).await {
                 Ok(query) => query,
                 Err(failure) => {
@@ -133,7 +139,14 @@ impl RunContext {
     ) -> SearchResult {
         let capability = self.server_capability().await.unwrap_or_default();
         let mut ids: Vec<String> = Vec::new();
-        for source in &self.target.required_resources {
+        // A clinical type is referenced by the clinical data (a MedicationRequest's
+        // medicationReference), a claims type by the claims.
+        let sources = if self.target.clinical_resources.iter().any(|k| k == kind) {
+            &self.target.clinical_resources
+        } else {
+            &self.target.required_resources
+        };
+        for source in sources {
             if source == kind || !capability.searches(source) {
                 continue;
             }
@@ -148,10 +161,15 @@ impl RunContext {
                 }
             }
         }
+        let why = if sources == &self.target.clinical_resources {
+            format!("US Core searches {kind} by no patient")
+        } else {
+            format!("the CapabilityStatement offers no search-type for {kind}")
+        };
         self.recorder.note(
             kind,
             &format!(
-                "the CapabilityStatement offers no search-type for {kind}: its {} resources referenced by the member's data were read one by one",
+                "{why}: its {} resources referenced by the member's data were read one by one",
                 ids.len()
             ),
         );
@@ -236,11 +254,15 @@ impl RunContext {
         Ok(pages)
     }
 
-    /// Every required type's search, keyed by type.
+    /// Every required type's search, keyed by type, and the clinical types' searches
+    /// already made (what a Medication read by reference is referenced from).
     pub async fn searches(&self) -> BTreeMap<String, Arc<SearchResult>> {
         let mut all = BTreeMap::new();
         for kind in &self.target.required_resources {
             all.insert(kind.clone(), self.search(kind).await);
+        }
+        for made in self.searches.made(&self.target.clinical_resources).await {
+            all.insert(made.kind.clone(), made);
         }
         all
     }
