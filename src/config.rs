@@ -517,7 +517,8 @@ impl Reader<'_> {
     }
 
     fn duration(&self, key: &str, value: &Spanned<String>) -> Result<Duration, ConfigError> {
-        parse_duration(value.get_ref()).ok_or_else(|| {
+        let text = self.string(key, value)?;
+        parse_duration(&text).ok_or_else(|| {
             self.invalid(
                 Some(value.span()),
                 format!("{key}: write a duration such as \"30s\" or \"500ms\""),
@@ -841,18 +842,18 @@ impl Reader<'_> {
     fn required(&self, required: Option<Vec<Spanned<String>>>) -> Result<Vec<String>, ConfigError> {
         Ok(match required {
             Some(required) => {
+                let mut out = Vec::new();
                 for kind in &required {
-                    if !crate::validate::Registry::global().is_resource_type(kind.get_ref()) {
+                    let text = self.string("resources.required", kind)?;
+                    if !crate::validate::Registry::global().is_resource_type(&text) {
                         return Err(self.invalid(
                             Some(kind.span()),
-                            format!(
-                                "resources.required: \"{}\" is not an R4 resource type",
-                                kind.get_ref()
-                            ),
+                            format!("resources.required: \"{text}\" is not an R4 resource type"),
                         ));
                     }
+                    out.push(text);
                 }
-                required.into_iter().map(Spanned::into_inner).collect()
+                out
             }
             // What a target file says when it names none: the types every payer serves.
             None => crate::payer::access::REQUIRED_TYPES
@@ -877,7 +878,7 @@ impl Reader<'_> {
         };
         let mut out = Vec::new();
         for kind in listed {
-            let text = kind.get_ref();
+            let text = &self.string("resources.clinical", &kind)?;
             if !crate::validate::Registry::global().is_resource_type(text) {
                 return Err(self.invalid(
                     Some(kind.span()),
@@ -893,7 +894,7 @@ impl Reader<'_> {
                 ));
             }
             if !out.iter().any(|o| o == text) {
-                out.push(text.clone());
+                out.push(text.to_owned());
             }
         }
         Ok(out)
@@ -1325,6 +1326,20 @@ secret = "${ACME_SECRET}"
 redirect_uri = "http://localhost:8765/callback"
 auth = "basic"
 "#;
+
+    /// Every string may use `${VAR}`, as the README says: the resource types and the
+    /// durations too.
+    #[test]
+    fn resource_types_and_durations_expand_the_environment() {
+        let text = format!(
+            "{REMOTE}\n[resources]\nrequired = [\"${{KIND:-Coverage}}\"]\nclinical = [\"${{CLINICAL:-Condition}}\"]\n\n[http]\ntimeout = \"${{TIMEOUT:-5s}}\"\n\n[browser]\ntimeout = \"${{TIMEOUT:-5s}}\"\n"
+        );
+        let target = Target::from_toml(&text, Path::new("acme.toml"), env).expect("valid");
+        assert_eq!(target.required_resources, vec!["Coverage".to_owned()]);
+        assert_eq!(target.clinical_resources, vec!["Condition".to_owned()]);
+        assert_eq!(target.http.timeout, Duration::from_secs(5));
+        assert_eq!(target.browser_timeout, Duration::from_secs(5));
+    }
 
     #[test]
     fn a_remote_target_file_resolves_with_environment_secrets() {

@@ -164,6 +164,9 @@ cases! {
     a_token_for_another_patient:
         "the access token reads the member's Patient resource", "sandbox", "@token",
         ["token-field:patient=\"m00001\""], "answered 404";
+    a_token_patient_that_smuggles_a_query:
+        "the access token reads the member's Patient resource", "sandbox", "@token",
+        ["token-field:patient=\"john-allen?_format=json#x\""], "GET Patient/john-allen%3F_format=json%23x with the new access token answered 404";
     a_page_that_is_not_a_searchset:
         "every page is a searchset Bundle", "sandbox", "@resources",
         ["not-searchset:Location"], "not searchset";

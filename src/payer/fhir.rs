@@ -668,7 +668,7 @@ pub async fn read_each(
     };
     let mut strings = Interner::default();
     for (number, id) in ids.iter().enumerate() {
-        let path = format!("{kind}/{id}");
+        let path = resource_path(kind, id);
         let response =
             match read(http, fhir_base, &path, Some(token), &format!("Read {path}")).await {
                 Ok(response) => response,
@@ -725,6 +725,16 @@ pub async fn read_each(
 }
 
 /// Read one resource with the token (`GET {base}/{kind}/{id}`): its status and body.
+/// `Type/id` for a URL path, the id percent-encoded: an id from a token response or a
+/// server's data (`john-allen?_format=json#x`) stays one path segment and adds no query.
+pub fn resource_path(kind: &str, id: &str) -> String {
+    let mut url = Url::parse("http://x/").expect("a URL");
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.clear().push(kind).push(id);
+    }
+    url.path().trim_start_matches('/').to_owned()
+}
+
 pub async fn read(
     http: &Http,
     fhir_base: &Url,
@@ -910,6 +920,17 @@ impl SearchResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An id from a token response or a server stays one path segment of a read.
+    #[test]
+    fn ids_are_one_path_segment() {
+        assert_eq!(resource_path("Patient", "john-allen"), "Patient/john-allen");
+        assert_eq!(
+            resource_path("Patient", "john-allen?_format=json#x"),
+            "Patient/john-allen%3F_format=json%23x"
+        );
+        assert_eq!(resource_path("Patient", "../admin"), "Patient/..%2Fadmin");
+    }
 
     fn patient(id: &str) -> ResourceSummary {
         ResourceSummary {

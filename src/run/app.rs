@@ -420,7 +420,7 @@ impl RunContext {
             }
         };
         let patient = match self.patient_id().await {
-            Some(id) => read(format!("Patient/{id}")).await,
+            Some(id) => read(crate::payer::fhir::resource_path("Patient", &id)).await,
             None => None,
         };
         let from_patient = patient.as_ref().and_then(MemberName::of_patient);

@@ -39,7 +39,7 @@ async fn read_first(
     let response = crate::payer::fhir::read(
         &ctx.http,
         &ctx.endpoints.fhir_base,
-        &format!("{kind}/{id}"),
+        &crate::payer::fhir::resource_path(kind, &id),
         Some(&token),
         &format!("{CONTEXT}: read {kind}/{id}"),
     )

@@ -143,7 +143,7 @@ async fn source(
         let response = crate::payer::fhir::read(
             &ctx.http,
             &ctx.endpoints.fhir_base,
-            &format!("{kind}/{id}"),
+            &crate::payer::fhir::resource_path(kind, id),
             Some(&token),
             &format!("US Core searches: read {kind}/{id}"),
         )

@@ -190,7 +190,7 @@ async fn reads_nothing(world: &mut OnrampWorld, step: &Step) {
             .fields
             .get("patient")
             .and_then(Value::as_str)
-            .map_or_else(|| "Patient".to_owned(), |id| format!("Patient/{id}"));
+            .map_or_else(|| "Patient".to_owned(), |id| crate::payer::fhir::resource_path("Patient", id));
         let response = crate::payer::fhir::read(
             &ctx.http,
             &ctx.endpoints.fhir_base,

@@ -112,7 +112,10 @@ pub(super) async fn reads_patient(
     context: &str,
     what: &str,
 ) -> Result<(), StepFailure> {
-    let path = patient.map_or_else(|| "Patient".to_owned(), |id| format!("Patient/{id}"));
+    let path = patient.map_or_else(
+        || "Patient".to_owned(),
+        |id| crate::payer::fhir::resource_path("Patient", id),
+    );
     let response = crate::payer::fhir::read(
         &ctx.http,
         &ctx.endpoints.fhir_base,
