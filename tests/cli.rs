@@ -817,3 +817,16 @@ fn hostile_text_in_a_file_is_printed_inert() {
         );
     }
 }
+
+/// A byte order mark on a line of its own, then NDJSON on standard input: each line is
+/// still a document of its own.
+#[test]
+fn a_byte_order_mark_then_a_blank_line_then_ndjson_is_read_line_by_line() {
+    let mut input = b"\xEF\xBB\xBF\n".to_vec();
+    input.extend_from_slice(format!("{GOOD}\n{BAD}\n").as_bytes());
+    let output = run_with_stdin(&["validate", "-"], &input);
+    assert_eq!(code(&output), 1, "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(text.contains("2 resources: 1 invalid"), "{text}");
+    assert!(text.contains("Patient/bad"), "{text}");
+}

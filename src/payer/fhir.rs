@@ -6,7 +6,7 @@
 //!
 //! It validates through [`crate::validate`] but holds no validation logic of its own.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -896,10 +896,6 @@ impl SearchResult {
                 )
             })
             .collect();
-        let mut resources: Vec<(usize, Option<usize>)> =
-            findings.iter().map(|f| (f.page, f.finding.entry)).collect();
-        resources.sort_unstable();
-        resources.dedup();
         let what = match tier {
             None => "are not valid FHIR R4",
             Some(Tier::Schema) => "break the R4 JSON Schema",
@@ -907,9 +903,8 @@ impl SearchResult {
             Some(Tier::Profile) => "break their profiles",
         };
         let head = format!(
-            "{} of {} {kind} resources {what} ({} finding{}):",
-            resources.len(),
-            self.resources.len(),
+            "{} ({} finding{}):",
+            broken_count(kind, self.resources.len(), &findings, what),
             problems.len(),
             if problems.len() == 1 { "" } else { "s" }
         );
@@ -917,9 +912,90 @@ impl SearchResult {
     }
 }
 
+/// How many of the `read` resources of `kind` the findings break, counted apart from the
+/// other resources on the pages (what an `_include` brought) and from the pages themselves,
+/// so that the count never exceeds what was read.
+fn broken_count(kind: &str, read: usize, findings: &[&PageFinding], what: &str) -> String {
+    let mut of_kind = BTreeSet::new();
+    let mut others = BTreeSet::new();
+    let mut pages = BTreeSet::new();
+    for found in findings {
+        let label = found.finding.resource.as_deref().unwrap_or_default();
+        let is_kind = label
+            .strip_prefix(kind)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', ' ']));
+        // A resource read by itself (by reference) has no entry: it is its page.
+        match (is_kind, found.finding.entry) {
+            (true, entry) => {
+                of_kind.insert((found.page, entry));
+            }
+            (false, Some(entry)) => {
+                others.insert((found.page, entry));
+            }
+            (false, None) => {
+                pages.insert(found.page);
+            }
+        }
+    }
+    let mut text = format!("{} of {read} {kind} resources {what}", of_kind.len());
+    if !others.is_empty() {
+        text.push_str(&format!(
+            ", and {} other resource{} on the pages",
+            others.len(),
+            if others.len() == 1 { "" } else { "s" }
+        ));
+    }
+    if !pages.is_empty() {
+        text.push_str(&format!(
+            ", and {} page{} {} as a whole",
+            pages.len(),
+            if pages.len() == 1 { "" } else { "s" },
+            if pages.len() == 1 {
+                "itself"
+            } else {
+                "themselves"
+            }
+        ));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Findings on an included resource or on a page as a whole are not counted among the
+    /// resources of the type read ("14 of 12").
+    #[test]
+    fn broken_resources_are_never_more_than_those_read() {
+        let finding = |page: usize, entry: Option<usize>, resource: &str| PageFinding {
+            page,
+            url: String::new(),
+            finding: Finding {
+                entry,
+                resource: Some(resource.to_owned()),
+                path: String::new(),
+                pointer: String::new(),
+                keyword: "type".into(),
+                message: "wrong".into(),
+                tier: Tier::Schema,
+                rule: "type".into(),
+                profile: None,
+            },
+        };
+        let all = [
+            finding(1, Some(0), "ExplanationOfBenefit/a"),
+            finding(1, Some(0), "ExplanationOfBenefit/a"),
+            finding(1, Some(1), "ExplanationOfBenefit (no id)"),
+            finding(1, Some(5), "Coverage/c"),
+            finding(2, None, "Bundle"),
+        ];
+        let refs: Vec<&PageFinding> = all.iter().collect();
+        assert_eq!(
+            broken_count("ExplanationOfBenefit", 2, &refs, "break the R4 JSON Schema"),
+            "2 of 2 ExplanationOfBenefit resources break the R4 JSON Schema, and 1 other resource on the pages, and 1 page itself as a whole"
+        );
+    }
 
     /// An id from a token response or a server stays one path segment of a read.
     #[test]

@@ -463,7 +463,12 @@ impl Reader<'_> {
                 Ok(_) => {}
                 Err(error) => return self.unreadable(name, &error),
             }
-            if !head.iter().all(u8::is_ascii_whitespace) {
+            // A byte order mark opens the stream, on a line of its own if need be.
+            let content = match skipped {
+                0 => head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&head),
+                _ => &head,
+            };
+            if !content.iter().all(u8::is_ascii_whitespace) {
                 break;
             }
             skipped += 1;

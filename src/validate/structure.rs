@@ -1101,13 +1101,14 @@ pub fn integer_problem(text: &str, prim: Prim) -> Option<String> {
             prim.name()
         ));
     }
-    let value: i128 = text.parse().ok()?;
     let (low, high) = match prim {
         Prim::PositiveInt => (1, i128::from(i32::MAX)),
         Prim::UnsignedInt => (0, i128::from(i32::MAX)),
         _ => (i128::from(i32::MIN), i128::from(i32::MAX)),
     };
-    if value < low || value > high {
+    // Digits beyond what an i128 holds (39 nines) are out of range too, not unjudged.
+    let out_of_range = text.parse::<i128>().map_or(true, |v| v < low || v > high);
+    if out_of_range {
         return Some(format!(
             "the number {text} is out of range for a {} ({low} to {high})",
             prim.name()
@@ -1147,6 +1148,14 @@ mod tests {
         assert!(integer_problem("-1", Prim::UnsignedInt).is_some());
         assert!(integer_problem("2147483648", Prim::Integer).is_some());
         assert!(integer_problem("-2147483648", Prim::Integer).is_none());
+        // Beyond an i128: out of range all the same.
+        for huge in [
+            "999999999999999999999999999999999999999",
+            "-9999999999999999999999999999999999999999",
+        ] {
+            assert!(integer_problem(huge, Prim::Integer).is_some(), "{huge}");
+            assert!(integer_problem(huge, Prim::UnsignedInt).is_some(), "{huge}");
+        }
         assert!(integer_problem("007", Prim::Integer).is_some());
     }
 
