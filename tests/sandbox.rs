@@ -2150,3 +2150,41 @@ async fn the_members_clinical_data_is_theirs_and_us_core() {
         200
     );
 }
+
+/// What one pending sign-in can hold is bounded in bytes: an over-long redirect URI is
+/// refused on a page (never redirected to), an over-long scope with invalid_request.
+#[tokio::test]
+async fn over_long_authorization_parameters_are_refused() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let long_redirect = format!("http://127.0.0.1:9/callback?pad={}", "x".repeat(3000));
+    let response = http()
+        .get(sandbox.authorize_url())
+        .query(&[
+            ("client_id", DEMO_CLIENT_ID),
+            ("redirect_uri", long_redirect.as_str()),
+        ])
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+    let page = response.text().await.expect("page");
+    assert!(page.contains("longer than 2048 bytes"), "{page}");
+
+    let long_scope = "patient/*.read ".repeat(100);
+    let response = http()
+        .get(sandbox.authorize_url())
+        .query(&[
+            ("client_id", DEMO_CLIENT_ID),
+            ("redirect_uri", REDIRECT),
+            ("state", "s1"),
+            ("scope", long_scope.as_str()),
+        ])
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 302);
+    let to = location(&response);
+    assert_eq!(query(&to, "error").as_deref(), Some("invalid_request"));
+    assert_eq!(query(&to, "state").as_deref(), Some("s1"));
+}

@@ -53,6 +53,11 @@ const FIELD_LIMIT: usize = 200;
 /// such as `patient/ExplanationOfBenefit.read`.
 /// The longest `state` the sandbox keeps.
 const MAX_STATE_BYTES: usize = 2048;
+/// The longest `redirect_uri` and `scope` it keeps: with `state`, what one pending sign-in
+/// can hold, so that a flood of authorization requests is bounded in bytes, not only in
+/// entries (browsers themselves cut URLs near 2 KB).
+const MAX_REDIRECT_URI_BYTES: usize = 2048;
+const MAX_SCOPE_BYTES: usize = 1024;
 
 fn is_supported_scope(scope: &str) -> bool {
     if SCOPES_SUPPORTED.contains(&scope) {
@@ -184,6 +189,16 @@ fn request(state: &State, query: Option<&str>) -> Result<SignIn, Response> {
             "Include the redirect_uri registered for the app.",
         ));
     };
+    // Too long to be a registered redirect URI: said here, never redirected to.
+    if redirect_uri.len() > MAX_REDIRECT_URI_BYTES {
+        return Err(error_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "Bad sign-in request",
+            &format!("The redirect_uri is longer than {MAX_REDIRECT_URI_BYTES} bytes."),
+            "Use the redirect URI registered for the app.",
+        ));
+    }
     if !client.accepts_redirect(redirect_uri) && !state.faults.has(&Fault::OpenRedirect) {
         return Err(error_page(
             state,
@@ -202,6 +217,17 @@ fn request(state: &State, query: Option<&str>) -> Result<SignIn, Response> {
             "invalid_request",
             &format!("state is longer than {MAX_STATE_BYTES} bytes"),
             None,
+        ));
+    }
+    if params
+        .get("scope")
+        .is_some_and(|s| s.len() > MAX_SCOPE_BYTES)
+    {
+        return Err(error_redirect(
+            redirect_uri,
+            "invalid_request",
+            &format!("scope is longer than {MAX_SCOPE_BYTES} bytes"),
+            app_state,
         ));
     }
     if let Some(kind) = params.get("response_type")

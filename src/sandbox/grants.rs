@@ -13,6 +13,9 @@ use sha2::{Digest, Sha256};
 /// The most entries of each kind kept at once; past it, expired ones are dropped and, if
 /// none are, the new request is refused.
 const CAPACITY: usize = 50_000;
+/// The most pending sign-ins kept: each holds at most about 5 KB (the authorize endpoint
+/// caps `redirect_uri`, `state` and `scope`), so a flood holds at most about 50 MB.
+const SIGN_IN_CAPACITY: usize = 10_000;
 /// How long a sign-in may stay between the landing page and "Verify identity".
 pub const SIGN_IN_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
@@ -220,10 +223,18 @@ pub struct Rules {
 }
 
 fn make_room<V>(map: &mut HashMap<String, V>, expired: impl Fn(&V) -> bool) -> bool {
-    if map.len() >= CAPACITY {
+    make_room_within(map, CAPACITY, expired)
+}
+
+fn make_room_within<V>(
+    map: &mut HashMap<String, V>,
+    capacity: usize,
+    expired: impl Fn(&V) -> bool,
+) -> bool {
+    if map.len() >= capacity {
         map.retain(|_, value| !expired(value));
     }
-    map.len() < CAPACITY
+    map.len() < capacity
 }
 
 /// A token another client holds, asked to be revoked (RFC 7009 §2.1: the server verifies
@@ -244,7 +255,7 @@ impl Grants {
     pub fn start_sign_in(&self, sign_in: SignIn) -> String {
         let mut inner = self.lock();
         let now = Instant::now();
-        if !make_room(&mut inner.sign_ins, |s| {
+        if !make_room_within(&mut inner.sign_ins, SIGN_IN_CAPACITY, |s| {
             now.duration_since(s.started) > SIGN_IN_LIFETIME
         }) && let Some(oldest) = inner
             .sign_ins
@@ -598,7 +609,7 @@ mod tests {
             attempts: 0,
         };
         let first = grants.start_sign_in(sign_in("first"));
-        for _ in 1..CAPACITY {
+        for _ in 1..SIGN_IN_CAPACITY {
             grants.start_sign_in(sign_in("flood"));
         }
         assert!(grants.sign_in(&first).is_some());
@@ -608,7 +619,7 @@ mod tests {
             "a new sign-in is never refused"
         );
         assert!(grants.sign_in(&first).is_none(), "the oldest made room");
-        assert_eq!(grants.lock().sign_ins.len(), CAPACITY);
+        assert_eq!(grants.lock().sign_ins.len(), SIGN_IN_CAPACITY);
     }
 
     #[test]
