@@ -20,18 +20,18 @@ impl RunContext {
     }
 
     async fn run_search(&self, kind: &str) -> SearchResult {
+        // A search whose premise failed (no token, no patient): that failure, nothing read.
+        let not_read = |failure: super::StepFailure| SearchResult {
+            kind: kind.to_owned(),
+            failure: Some(SearchFailure {
+                kind: failure.kind,
+                message: failure.message,
+            }),
+            ..SearchResult::default()
+        };
         let token = match self.access_token().await {
             Ok(token) => token,
-            Err(failure) => {
-                return SearchResult {
-                    kind: kind.to_owned(),
-                    failure: Some(SearchFailure {
-                        kind: failure.kind,
-                        message: failure.message,
-                    }),
-                    ..SearchResult::default()
-                };
-            }
+            Err(failure) => return not_read(failure),
         };
         // A type the server does not search is read by the references to it (CARIN
         // requires only read of Organization, Practitioner and Patient).
@@ -50,16 +50,7 @@ impl RunContext {
         let query = if clinical {
             match self.clinical_query(kind).await {
                 Ok(query) => query,
-                Err(failure) => {
-                    return SearchResult {
-                        kind: kind.to_owned(),
-                        failure: Some(SearchFailure {
-                            kind: failure.kind,
-                            message: failure.message,
-                        }),
-                        ..SearchResult::default()
-                    };
-                }
+                Err(failure) => return not_read(failure),
             }
         } else {
             Vec::new()
