@@ -199,6 +199,31 @@ fn validation_line(validation: &crate::summary::ValidationInfo) -> String {
     }
 }
 
+/// Every value put into the page: HTML-escaped, and its control characters (but line
+/// breaks and tabs), line separators and bidirectional overrides written out as text
+/// (`\u{1b}`), so that bytes from a payer or a file reach no one's terminal or editor raw.
+fn escape(text: &str) -> String {
+    let visible = if text.chars().any(|c| {
+        (c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }) {
+        text.split_inclusive(['\n', '\t', '\r'])
+            .map(|part| {
+                let (body, end) = match part.char_indices().last() {
+                    Some((at, c @ ('\n' | '\t' | '\r'))) => (&part[..at], Some(c)),
+                    _ => (part, None),
+                };
+                let mut out = crate::infra::text::inert(body).into_owned();
+                out.extend(end);
+                out
+            })
+            .collect()
+    } else {
+        text.to_owned()
+    };
+    handlebars::html_escape(&visible)
+}
+
 /// Render the report. Pure: the summary and the screenshots' bytes in, HTML out.
 pub fn render(summary: &RunSummary, images: &Images) -> Result<String, RenderError> {
     render_page(TEMPLATE, &view(summary, images))
@@ -208,6 +233,7 @@ pub fn render(summary: &RunSummary, images: &Images) -> Result<String, RenderErr
 pub(crate) fn render_page(template: &str, view: &impl Serialize) -> Result<String, RenderError> {
     let mut registry = Handlebars::new();
     registry.set_strict_mode(true);
+    registry.register_escape_fn(escape);
     registry
         .register_partial("css", CSS)
         .map_err(|e| RenderError(e.to_string()))?;
@@ -217,4 +243,33 @@ pub(crate) fn render_page(template: &str, view: &impl Serialize) -> Result<Strin
     registry
         .render("page", view)
         .map_err(|e| RenderError(e.to_string()))
+}
+
+#[cfg(test)]
+mod escape_tests {
+    /// Control bytes from a payer or a file reach the page as text, never raw; line breaks,
+    /// tabs and ordinary text are as they were.
+    #[test]
+    fn values_reach_the_page_inert() {
+        let html = super::render_page(
+            "{{x}}|{{y}}",
+            &serde_json::json!({
+                "x": "a\u{1b}[2Jb\u{7}\u{1b}]0;owned\u{7}\nnext\tline\u{2028}<b>",
+                "y": "plain <i>text</i>\nwith a line"
+            }),
+        )
+        .expect("renders");
+        assert!(
+            !html
+                .chars()
+                .any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{2028}'),
+            "{html:?}"
+        );
+        assert!(html.contains("a\\u{1b}[2Jb\\u{7}"), "{html}");
+        assert!(html.contains("\nnext\tline\\u{2028}&lt;b&gt;"), "{html}");
+        assert!(
+            html.ends_with("|plain &lt;i&gt;text&lt;/i&gt;\nwith a line"),
+            "{html}"
+        );
+    }
 }
