@@ -261,22 +261,7 @@ fn break_profile(resource: &mut Value) {
 /// resource's profile (declared, or US Core's first for its type) requires and R4 does not.
 /// A resource declaring a versioned profile (CARIN's) is left as it is.
 fn leave_out_required(resource: &mut Value) {
-    let versioned = resource
-        .pointer("/meta/profile")
-        .and_then(Value::as_array)
-        .is_some_and(|all| {
-            all.iter()
-                .filter_map(Value::as_str)
-                .any(|u| u.contains('|'))
-        });
-    if versioned {
-        return;
-    }
     use crate::validate::catalog::Catalog;
-    let kind = resource["resourceType"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
     let declared: Vec<String> = resource
         .pointer("/meta/profile")
         .and_then(Value::as_array)
@@ -287,9 +272,13 @@ fn leave_out_required(resource: &mut Value) {
                 .collect()
         })
         .unwrap_or_default();
+    if declared.iter().any(|url| url.contains('|')) {
+        return;
+    }
+    let kind = resource["resourceType"].as_str().unwrap_or_default();
     let profile = declared
         .iter()
-        .chain(crate::payer::clinical::profiles(&kind).iter())
+        .chain(crate::payer::clinical::profiles(kind).iter())
         .find_map(|url| Catalog::global().find(url));
     let (Some(profile), Some(object)) = (profile, resource.as_object_mut()) else {
         return;

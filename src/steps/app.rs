@@ -121,6 +121,37 @@ async fn shows_text(world: &mut OnrampWorld, step: &Step, wanted: String) {
     world.judge(step, result);
 }
 
+/// Wait until the app shows one of `marks`, what onramp read of the member's `what`: the
+/// app's failure (saying `none`: what was looked for) when it never does, or the mark it
+/// showed, noted with `from`.
+async fn shows_one_of(
+    world: &mut OnrampWorld,
+    ctx: &RunContext,
+    what: &str,
+    marks: &[String],
+    none: &str,
+    from: &str,
+) -> Result<(), StepFailure> {
+    let app = back(world, ctx).await?;
+    let found = app
+        .wait_to_show(ctx, &format!("one of the member's {what}"), |text| {
+            crate::app::first_shown(text, marks).map(str::to_owned)
+        })
+        .await
+        .map_err(|shown| {
+            StepFailure::app(format!(
+                "{} shows none of the member's {what} ({none}) within {}; it shows: {shown}",
+                app.name,
+                crate::infra::words::seconds(app.timeout)
+            ))
+        })?;
+    ctx.recorder.note(
+        crate::run::app::CONTEXT,
+        &format!("the app shows \"{found}\", {from}"),
+    );
+    Ok(())
+}
+
 #[then(expr = "the app shows one of the member's {word} resources")]
 async fn shows_resource(world: &mut OnrampWorld, step: &Step, kind: String) {
     let result = async {
@@ -133,25 +164,20 @@ async fn shows_resource(world: &mut OnrampWorld, step: &Step, kind: String) {
         let marks = ctx.app_marks(&kind).await.map_err(|problem| {
             StepFailure::blocked(format!("no {kind} of the member's to look for: {problem}"))
         })?;
-        let app = back(world, &ctx).await?;
-        let found = app
-            .wait_to_show(&ctx, &format!("one of the member's {kind} resources"), |text| {
-                crate::app::first_shown(text, &marks).map(str::to_owned)
-            })
-            .await
-            .map_err(|shown| {
-                StepFailure::app(format!(
-                    "{} shows none of the member's {kind} resources (none of the {} words and dates of their codes onramp read from the payer) within {}; it shows: {shown}",
-                    app.name,
-                    marks.len(),
-                    crate::infra::words::seconds(app.timeout)
-                ))
-            })?;
-        ctx.recorder.note(
-            crate::run::app::CONTEXT,
-            &format!("the app shows \"{found}\", of the member's {kind} as the payer holds it"),
+        let none = format!(
+            "none of the {} words and dates of their codes onramp read from the payer",
+            marks.len()
         );
-        Ok(())
+        let from = format!("of the member's {kind} as the payer holds it");
+        shows_one_of(
+            world,
+            &ctx,
+            &format!("{kind} resources"),
+            &marks,
+            &none,
+            &from,
+        )
+        .await
     }
     .await;
     world.judge(step, result);
@@ -168,25 +194,19 @@ async fn shows_claim(world: &mut OnrampWorld, step: &Step) {
             )));
         }
         let marks = &expected.claim_marks;
-        let app = back(world, &ctx).await?;
-        let found = app
-            .wait_to_show(&ctx, "one of the member's claims", |text| {
-                crate::app::first_shown(text, marks).map(str::to_owned)
-            })
-            .await
-            .map_err(|shown| {
-                StepFailure::app(format!(
-                    "{} shows none of the member's claims (no identifier, amount, provider or date of the {} values onramp read from the payer) within {}; it shows: {shown}",
-                    app.name,
-                    marks.len(),
-                    crate::infra::words::seconds(app.timeout)
-                ))
-            })?;
-        ctx.recorder.note(
-            crate::run::app::CONTEXT,
-            &format!("the app shows \"{found}\", from one of the member's claims"),
+        let none = format!(
+            "no identifier, amount, provider or date of the {} values onramp read from the payer",
+            marks.len()
         );
-        Ok(())
+        shows_one_of(
+            world,
+            &ctx,
+            "claims",
+            marks,
+            &none,
+            "from one of the member's claims",
+        )
+        .await
     }
     .await;
     world.judge(step, result);
