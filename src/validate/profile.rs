@@ -16,14 +16,17 @@ use std::fmt::Write as _;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
 use super::derived;
-use super::fhirpath::{Env, Node, Verdict};
+use super::fhirpath::{Budget, Env, Memo, Node, Verdict};
 use super::finding::{Finding, Tier, label, quote, show};
 use super::ig::{DerivedIg, FileMatch, FileNode, MustSupport};
 use super::model::{
     self, ClassId, Constraint, ConstraintId, Membership, Model, TypeRef, ValueSet, ValueSetId,
 };
 use super::must_support::{self, Match, matches_pattern};
-use super::structure::{Bundle, Resolver, Undecided, count_undecided, type_and_id};
+use super::structure::{
+    BUDGET_BASE, BUDGET_PER_MEMBER, Bundle, Contained, Resolver, Undecided, count_undecided,
+    type_and_id, undecided_key,
+};
 
 /// One C4BB profile.
 #[derive(Debug)]
@@ -511,6 +514,9 @@ fn check_resource<'d>(
             path: Vec::new(),
             findings,
             undecided,
+            budget: Budget::new(BUDGET_BASE),
+            memo: Memo::default(),
+            contained: Contained::of(resource),
         };
         walk.object(resource, &profile.root, Some(class));
     }
@@ -611,6 +617,9 @@ fn check_extension<'d>(
         path,
         findings,
         undecided,
+        budget: Budget::new(BUDGET_BASE),
+        memo: Memo::default(),
+        contained: Contained::of(resource),
     };
     walk.object(extension, &definition.root, Some(class));
 }
@@ -735,6 +744,10 @@ struct ProfileWalk<'d, 'o> {
     path: Vec<Step<'d>>,
     findings: &'o mut Vec<Finding>,
     undecided: &'o mut Undecided,
+    /// The work the profile's constraints may do, raised as members are walked.
+    budget: Budget,
+    memo: Memo<'d>,
+    contained: Contained<'d>,
 }
 
 /// One value of an element: its JSON name (for choices), position and value.
@@ -828,6 +841,7 @@ impl<'d> ProfileWalk<'d, '_> {
         let model = self.model;
         let class = class.map(|c| model.class(c));
         let mut out = Vec::with_capacity(object.len());
+        self.budget.raise(BUDGET_PER_MEMBER * object.len() as u64);
         // Most objects have no `_name` companions: look for them only where there are.
         let companions = self.companions && object.iter().any(|(name, _)| name.starts_with('_'));
         for (name, value) in object.iter() {
@@ -1235,6 +1249,7 @@ impl<'d> ProfileWalk<'d, '_> {
                     &self.profile.ig.value_sets,
                     &self.profile.ig.value_set_index,
                 )),
+                contained: Some(&self.contained),
             };
             let env = Env {
                 model: self.model,
@@ -1243,8 +1258,11 @@ impl<'d> ProfileWalk<'d, '_> {
                 context,
                 host: &host,
                 companions: self.companions,
+                budget: &self.budget,
+                memo: &self.memo,
             };
-            match compiled.check(&env) {
+            let verdict = compiled.check(&env);
+            match verdict {
                 Verdict::Holds => {}
                 Verdict::Fails => {
                     let message = format!(
@@ -1260,8 +1278,8 @@ impl<'d> ProfileWalk<'d, '_> {
                     );
                     self.finding(None, format!("invariant:{}", constraint.key), message);
                 }
-                Verdict::Undecided(_) => {
-                    count_undecided(self.undecided, &constraint.key);
+                Verdict::Undecided(why) => {
+                    count_undecided(self.undecided, &undecided_key(&constraint.key, &why));
                 }
             }
         }

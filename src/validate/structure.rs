@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
-use super::fhirpath::{Env, Host, Node, Verdict};
+use super::fhirpath::{BUDGET_SPENT, Budget, Env, Host, Memo, Node, Verdict};
 use super::finding::{Finding, Tier, label, quote, show};
 use super::model::{
     ClassId, ClassKind, ConstraintId, Element, ElementType, Membership, Model, Prim, TypeRef,
@@ -93,6 +93,49 @@ pub fn type_and_id(reference: &str) -> Option<(&str, &str)> {
     Some((kind, id))
 }
 
+/// FHIRPath steps a resource's constraints may take before any of it is walked, and more
+/// per member walked: linear constraints take a few dozen per member, so only work that
+/// grows faster than the document (a hostile one's) reaches the limit.
+pub const BUDGET_BASE: u64 = 1_000_000;
+pub const BUDGET_PER_MEMBER: u64 = 1_000;
+
+/// A resource's contained resources by id, listed once per resource: a search per `#id`
+/// reference would make a resource with N contained resources and N references N² work.
+pub struct Contained<'d> {
+    root: usize,
+    by_id: HashMap<&'d str, &'d Value>,
+}
+
+impl<'d> Contained<'d> {
+    pub fn of(root: &'d Value) -> Self {
+        let mut by_id = HashMap::new();
+        for resource in root
+            .get("contained")
+            .and_then(|c| c.as_array())
+            .into_iter()
+            .flat_map(|c| c.iter())
+        {
+            if let Some(id) = resource.get("id").and_then(|i| i.as_str()) {
+                // The first of two with one id is the one a reader finds.
+                by_id.entry(id).or_insert(resource);
+            }
+        }
+        Self {
+            root: root as *const Value as usize,
+            by_id,
+        }
+    }
+
+    /// The contained resource with `id`.
+    pub fn find(&self, id: &str) -> Option<&'d Value> {
+        self.by_id.get(id).copied()
+    }
+
+    fn is_of(&self, root: &Value) -> bool {
+        self.root == root as *const Value as usize
+    }
+}
+
 /// A resource being walked: where its paths start and what its findings carry.
 #[derive(Clone)]
 struct Scope<'d> {
@@ -134,6 +177,11 @@ pub struct Walk<'d, 'o> {
     companions: bool,
     /// Whether Bundle entries' resources are walked too (or left to [`check_entry`]).
     entry_resources: bool,
+    /// The work the constraints may do, raised as members are walked.
+    budget: Budget,
+    memo: Memo<'d>,
+    /// The contained resources of the resource at the root of the scope.
+    contained: Option<Contained<'d>>,
 }
 
 /// Check `document` (a resource or a Bundle of them) against the R4 structure rules; a
@@ -217,7 +265,15 @@ impl<'d, 'o> Walk<'d, 'o> {
                 .all(|id| &*model.constraint(*id).expression == ELE_1),
             companions,
             entry_resources,
+            budget: Budget::new(BUDGET_BASE),
+            memo: Memo::default(),
+            contained: None,
         }
+    }
+
+    /// The FHIRPath steps the walk's constraints took (the work counted, for tests).
+    pub fn steps(&self) -> u64 {
+        self.budget.spent()
     }
 }
 
@@ -272,6 +328,7 @@ impl<'d> Walk<'d, '_> {
         };
         // Most objects have no `_name` companions: look for them only where there are.
         let companions = self.companions && object.iter().any(|(name, _)| name.starts_with('_'));
+        self.budget.raise(BUDGET_PER_MEMBER * object.len() as u64);
         for (name, member) in object.iter() {
             if name == "resourceType" && class.kind == ClassKind::Resource {
                 continue;
@@ -754,15 +811,8 @@ impl<'d> Walk<'d, '_> {
         };
         let kind = if let Some(id) = reference.strip_prefix('#') {
             // Contained: its type is the contained resource's (ref-1 reports a missing one).
-            self.scope
-                .root
-                .value
-                .and_then(|root| root.get("contained"))
-                .and_then(|c| c.as_array())
-                .and_then(|c| {
-                    c.iter()
-                        .find(|r| r.get("id").and_then(|i| i.as_str()) == Some(id))
-                })
+            self.contained()
+                .and_then(|c| c.find(id))
                 .and_then(|r| r.get("resourceType"))
                 .and_then(|t| t.as_str())
         } else if reference.starts_with("urn:") {
@@ -877,11 +927,13 @@ impl<'d> Walk<'d, '_> {
                 return;
             }
         };
+        self.contained();
         let host = Resolver {
             model: self.model,
             root: self.scope.root,
             bundle: self.bundle,
             extra: None,
+            contained: self.contained.as_ref(),
         };
         let env = Env {
             model: self.model,
@@ -890,8 +942,11 @@ impl<'d> Walk<'d, '_> {
             context: node,
             host: &host,
             companions: self.companions,
+            budget: &self.budget,
+            memo: &self.memo,
         };
-        match compiled.check(&env) {
+        let verdict = compiled.check(&env);
+        match verdict {
             Verdict::Holds => {}
             Verdict::Fails => {
                 let key = constraint.key.clone();
@@ -902,10 +957,29 @@ impl<'d> Walk<'d, '_> {
                     format!("{key} fails: {human} ({})", constraint.expression),
                 );
             }
-            Verdict::Undecided(_) => {
-                count_undecided(self.undecided, &constraint.key);
+            Verdict::Undecided(why) => {
+                count_undecided(self.undecided, &undecided_key(&constraint.key, &why));
             }
         }
+    }
+
+    /// The contained resources of the scope's root resource, listed on first need.
+    fn contained(&mut self) -> Option<&Contained<'d>> {
+        let root = self.scope.root.value?;
+        if !self.contained.as_ref().is_some_and(|c| c.is_of(root)) {
+            self.contained = Some(Contained::of(root));
+        }
+        self.contained.as_ref()
+    }
+}
+
+/// How an undecided constraint is counted: by its key, and said so when the budget ran out
+/// ("dom-3 (budget exceeded)"), so a reader knows the document, not the rule, stopped it.
+pub fn undecided_key(key: &str, why: &str) -> String {
+    if why == BUDGET_SPENT {
+        format!("{key} (budget exceeded)")
+    } else {
+        key.to_owned()
     }
 }
 
@@ -982,12 +1056,17 @@ pub struct Resolver<'d, 'b> {
     pub bundle: Option<&'b Bundle<'d>>,
     /// More value sets (a profile's), looked up first.
     pub extra: Option<ValueSets>,
+    /// The root's contained resources by id, when listed (else they are searched).
+    pub contained: Option<&'b Contained<'d>>,
 }
 
 impl<'d> Host<'d> for Resolver<'d, '_> {
     fn resolve(&self, reference: &str) -> Option<Node<'d>> {
         if let Some(id) = reference.strip_prefix('#') {
             let root = self.root.value?;
+            if let Some(contained) = self.contained.filter(|c| c.is_of(root)) {
+                return Some(Node::resource(self.model, contained.find(id)?));
+            }
             let found = root
                 .get("contained")?
                 .as_array()?
@@ -1120,6 +1199,112 @@ pub fn integer_problem(text: &str, prim: Prim) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hostile shapes of issue 26: each is N times something small.
+    pub(crate) fn shape(name: &str, n: usize) -> serde_json::Value {
+        use serde_json::json;
+        let contained: Vec<_> = (0..n)
+            .map(|i| json!({"resourceType": "Practitioner", "id": format!("p{i}"), "name": [{"family": format!("F{i}")}]}))
+            .collect();
+        match name {
+            "referenced" => json!({"resourceType": "Patient", "id": "x", "contained": contained,
+                "generalPractitioner": (0..n).map(|i| json!({"reference": format!("#p{i}")})).collect::<Vec<_>>()}),
+            "unreferenced" => json!({"resourceType": "Patient", "id": "x", "contained": contained}),
+            "bundle" => {
+                json!({"resourceType": "Bundle", "type": "collection", "entry": (0..n).map(|i| json!({
+                "fullUrl": format!("urn:uuid:00000000-0000-0000-0000-{i:012}"),
+                "resource": {"resourceType": "Patient", "id": format!("p{i}"), "name": [{"family": format!("F{i}")}]}})).collect::<Vec<_>>()})
+            }
+            "questionnaire" => json!({"resourceType": "Questionnaire", "status": "active",
+                "item": (0..n).map(|i| json!({"linkId": format!("q{i}"), "type": "string", "text": format!("Q{i}")})).collect::<Vec<_>>()}),
+            other => panic!("no shape {other}"),
+        }
+    }
+
+    /// The FHIRPath steps the structure tier takes on a document, and its undecided rules.
+    fn steps(document: &serde_json::Value) -> (u64, Undecided) {
+        let document: Value = sonic_rs::from_str(&document.to_string()).unwrap();
+        let bundle = Bundle::of(&document);
+        let mut findings = Vec::new();
+        let mut undecided = Undecided::new();
+        let model = Model::global();
+        let kind = document["resourceType"].as_str().unwrap();
+        let class = model.resource(kind).unwrap();
+        let mut walk = Walk::new(
+            &document,
+            kind,
+            bundle.as_ref(),
+            false,
+            true,
+            &mut findings,
+            &mut undecided,
+        );
+        walk.object(&document, class, kind == "Bundle");
+        let steps = walk.steps();
+        // Only the shape without references breaks a rule: dom-3, once.
+        let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_str()).collect();
+        let expected: &[&str] = if document.get("contained").is_some()
+            && document.get("generalPractitioner").is_none()
+        {
+            &["invariant:dom-3"]
+        } else {
+            &[]
+        };
+        assert_eq!(rules, expected);
+        (steps, undecided)
+    }
+
+    /// Doubling each hostile shape at most about doubles the constraints' counted work: the
+    /// whole-resource rules (dom-3 over contained resources, ref-1 and `#id` lookups, bdl-7,
+    /// que-2) are linear, where they were N² and N³.
+    #[test]
+    fn constraint_work_is_linear_in_the_document() {
+        for name in ["referenced", "unreferenced", "bundle", "questionnaire"] {
+            let (small, undecided) = steps(&shape(name, 1_000));
+            assert!(undecided.is_empty(), "{name}: {undecided:?}");
+            let (large, undecided) = steps(&shape(name, 2_000));
+            assert!(undecided.is_empty(), "{name}: {undecided:?}");
+            let ratio = large as f64 / small as f64;
+            assert!(
+                ratio < 2.1,
+                "{name}: {small} steps for 1,000, {large} for 2,000 ({ratio:.2}x)"
+            );
+        }
+    }
+
+    /// Work that outgrows the document stops at its budget and is counted as not evaluated,
+    /// saying why, instead of running on.
+    #[test]
+    fn a_spent_budget_leaves_the_rule_undecided() {
+        let document: Value = sonic_rs::from_str(&shape("unreferenced", 50).to_string()).unwrap();
+        let mut findings = Vec::new();
+        let mut undecided = Undecided::new();
+        let mut walk = Walk::new(
+            &document,
+            "Patient",
+            None,
+            false,
+            true,
+            &mut findings,
+            &mut undecided,
+        );
+        // Far below what dom-3 takes over 50 contained resources.
+        walk.budget = Budget::new(10);
+        let constraint = Model::global()
+            .class(Model::global().resource("Patient").unwrap())
+            .constraints
+            .iter()
+            .copied()
+            .find(|&id| &*Model::global().constraint(id).key == "dom-3")
+            .unwrap();
+        walk.constraint(constraint, Node::resource(Model::global(), &document));
+        assert_eq!(
+            undecided.get("dom-3 (budget exceeded)"),
+            Some(&1),
+            "{undecided:?}"
+        );
+        assert!(findings.is_empty());
+    }
 
     #[test]
     fn calendars_know_their_months() {

@@ -8,8 +8,10 @@
 //! evaluated", never guessed.
 
 use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
@@ -87,6 +89,194 @@ pub struct Env<'a, 'h> {
     pub host: &'h dyn Host<'a>,
     /// Whether the document has `_name` companions at all (most have none: no need to look).
     pub companions: bool,
+    /// The work the document's constraints may still do.
+    pub budget: &'h Budget,
+    /// What the document's constraints computed that depends on the document alone.
+    pub memo: &'h Memo<'a>,
+}
+
+/// Why an evaluation stopped when the document's budget ran out.
+pub const BUDGET_SPENT: &str = "the evaluation budget of the resource is spent";
+
+/// The work the constraints of one document may do: a step per expression evaluated and per
+/// item it yields. Its owner raises the limit with the size of what it has walked, so a
+/// constraint that grows faster than its input (a hostile document's) stops with
+/// [`BUDGET_SPENT`] instead of running for minutes.
+#[derive(Debug)]
+pub struct Budget {
+    spent: Cell<u64>,
+    limit: Cell<u64>,
+}
+
+impl Budget {
+    pub fn new(limit: u64) -> Self {
+        Self {
+            spent: Cell::new(0),
+            limit: Cell::new(limit),
+        }
+    }
+
+    /// Allow `more` steps.
+    pub fn raise(&self, more: u64) {
+        self.limit.set(self.limit.get().saturating_add(more));
+    }
+
+    /// The steps spent so far: the work counted, for benchmarks and tests.
+    pub fn spent(&self) -> u64 {
+        self.spent.get()
+    }
+
+    fn spend(&self, steps: u64) -> Result<()> {
+        let spent = self.spent.get().saturating_add(steps);
+        self.spent.set(spent);
+        if spent > self.limit.get() {
+            return stop(BUDGET_SPENT);
+        }
+        Ok(())
+    }
+}
+
+/// Collections that depend on the document alone (`%resource.descendants().reference`,
+/// `%rootResource.contained.id`), computed once per resource and indexed, so that `in`
+/// against them is a lookup: dom-3 and ref-1 stay linear in the number of contained
+/// resources and references.
+#[derive(Default)]
+pub struct Memo<'a> {
+    sets: RefCell<HashMap<(usize, usize, usize), Rc<ItemSet<'a>>>>,
+}
+
+/// A collection indexed for `=`. A string equals only a string with the same characters,
+/// so strings are hashed; every other item is compared one by one, as before.
+#[derive(Default)]
+struct ItemSet<'a> {
+    items: Collection<'a>,
+    strings: HashSet<Cow<'a, str>>,
+    /// Positions in `items` of the items that are not strings.
+    others: Vec<usize>,
+}
+
+impl<'a> ItemSet<'a> {
+    /// `items` indexed as they are (duplicates kept).
+    fn of(items: Collection<'a>, model: &Model) -> Self {
+        let mut set = Self::default();
+        for (at, item) in items.iter().enumerate() {
+            match scalar(item, model) {
+                Some(Scalar::Str(text)) => {
+                    set.strings.insert(text);
+                }
+                _ => set.others.push(at),
+            }
+        }
+        set.items = items;
+        set
+    }
+
+    /// Add `item` unless an equal one is in: whether it was added.
+    fn insert(&mut self, item: Item<'a>, model: &Model) -> bool {
+        if let Some(Scalar::Str(text)) = scalar(&item, model) {
+            if !self.strings.insert(text) {
+                return false;
+            }
+        } else {
+            let items = &self.items;
+            if self
+                .others
+                .iter()
+                .any(|&at| equal(&item, &items[at], model) == Some(true))
+            {
+                return false;
+            }
+            self.others.push(self.items.len());
+        }
+        self.items.push(item);
+        true
+    }
+
+    /// Whether an item equal to `item` is in: `None` when that cannot be told.
+    fn contains(&self, item: &Item<'_>, model: &Model) -> Option<bool> {
+        let candidates: Box<dyn Iterator<Item = &Item<'a>>> = match scalar(item, model) {
+            Some(Scalar::Str(text)) => {
+                if self.strings.contains(&text) {
+                    return Some(true);
+                }
+                Box::new(self.others.iter().map(|&at| &self.items[at]))
+            }
+            _ => Box::new(self.items.iter()),
+        };
+        let mut found = Some(false);
+        for candidate in candidates {
+            match equal(item, candidate, model) {
+                Some(true) => return Some(true),
+                Some(false) => {}
+                None => found = None,
+            }
+        }
+        found
+    }
+}
+
+/// Whether `expr` depends on the document alone, not on the focus, `$this` or `%context`:
+/// its value is the same wherever in the resource it is evaluated.
+fn document_constant(expr: &Expr) -> bool {
+    match expr {
+        Expr::Literal(_) | Expr::Empty => true,
+        Expr::This | Expr::Index | Expr::Total | Expr::Member(None, _) | Expr::Call(None, ..) => {
+            false
+        }
+        Expr::Variable(name) => name != "context",
+        Expr::Member(Some(base), _) | Expr::Negate(base) | Expr::Type(_, base, _) => {
+            document_constant(base)
+        }
+        Expr::Indexer(a, b) | Expr::Binary(_, a, b) => document_constant(a) && document_constant(b),
+        Expr::Call(Some(base), name, args) => {
+            document_constant(base)
+                && match name.as_str() {
+                    // Criteria and projections see each input item, never the focus.
+                    "where" | "select" | "all" | "exists" => {
+                        args.iter().all(|arg| !mentions_context(arg))
+                    }
+                    // Type names, not expressions.
+                    "ofType" | "as" | "is" => true,
+                    _ => args.iter().all(document_constant),
+                }
+        }
+    }
+}
+
+/// Whether `expr` reads `%context` anywhere.
+fn mentions_context(expr: &Expr) -> bool {
+    match expr {
+        Expr::Variable(name) => name == "context",
+        Expr::Member(Some(base), _) | Expr::Negate(base) | Expr::Type(_, base, _) => {
+            mentions_context(base)
+        }
+        Expr::Indexer(a, b) | Expr::Binary(_, a, b) => mentions_context(a) || mentions_context(b),
+        Expr::Call(base, _, args) => {
+            base.as_deref().is_some_and(mentions_context) || args.iter().any(mentions_context)
+        }
+        _ => false,
+    }
+}
+
+/// The value of a document-constant `expr`, computed once per resource and indexed.
+fn memoized<'a>(
+    expr: &'a Expr,
+    focus: &[Item<'a>],
+    frame: &Frame<'_, 'a>,
+    env: &Env<'a, '_>,
+) -> Result<Rc<ItemSet<'a>>> {
+    let address = |node: Node<'_>| node.value.map_or(0, |v| v as *const Value as usize);
+    let key = (
+        expr as *const Expr as usize,
+        address(env.resource),
+        address(env.root),
+    );
+    if let Some(set) = env.memo.sets.borrow().get(&key) {
+        return Ok(Rc::clone(set));
+    }
+    let set = Rc::new(ItemSet::of(eval(expr, focus, frame, env)?, env.model));
+    env.memo.sets.borrow_mut().insert(key, Rc::clone(&set));
+    Ok(set)
 }
 
 struct Frame<'x, 'a> {
@@ -109,7 +299,20 @@ pub fn evaluate<'a>(expr: &'a Expr, env: &Env<'a, '_>) -> Result<Collection<'a>>
     )
 }
 
+/// Evaluate `expr`, counting the work against the document's budget.
 fn eval<'a>(
+    expr: &'a Expr,
+    focus: &[Item<'a>],
+    frame: &Frame<'_, 'a>,
+    env: &Env<'a, '_>,
+) -> Result<Collection<'a>> {
+    env.budget.spend(1)?;
+    let out = step(expr, focus, frame, env)?;
+    env.budget.spend(out.len() as u64)?;
+    Ok(out)
+}
+
+fn step<'a>(
     expr: &'a Expr,
     focus: &[Item<'a>],
     frame: &Frame<'_, 'a>,
@@ -832,6 +1035,24 @@ fn binary<'a>(
                 _ => None,
             }));
         }
+        Op::In | Op::Contains => {
+            let (item, set) = if op == Op::In {
+                (left, right)
+            } else {
+                (right, left)
+            };
+            if document_constant(set) {
+                let set = memoized(set, focus, frame, env)?;
+                return match eval(item, focus, frame, env)?.as_slice() {
+                    [] => Ok(Vec::new()),
+                    [one] => {
+                        env.budget.spend(set.others.len() as u64)?;
+                        Ok(bool_item(set.contains(one, model)))
+                    }
+                    _ => stop("membership of a collection"),
+                };
+            }
+        }
         _ => {}
     }
     let l = eval(left, focus, frame, env)?;
@@ -915,27 +1136,22 @@ fn comparison<'a>(op: Op, l: &[Item<'a>], r: &[Item<'a>], model: &Model) -> Resu
 
 /// `in` and `contains`: whether one item is in a collection.
 fn membership<'a>(op: Op, l: &[Item<'a>], r: &[Item<'a>], model: &Model) -> Result<Collection<'a>> {
-    Ok({
-        let (item, set) = if op == Op::In { (l, r) } else { (r, l) };
-        match item {
-            [] => Vec::new(),
-            [one] => {
-                let mut found = Some(false);
-                for candidate in set {
-                    match equal(one, candidate, model) {
-                        Some(true) => {
-                            found = Some(true);
-                            break;
-                        }
-                        Some(false) => {}
-                        None => found = None,
-                    }
+    let (item, set) = if op == Op::In { (l, r) } else { (r, l) };
+    match item {
+        [] => Ok(Vec::new()),
+        [one] => {
+            let mut found = Some(false);
+            for candidate in set {
+                match equal(one, candidate, model) {
+                    Some(true) => return Ok(bool_item(Some(true))),
+                    Some(false) => {}
+                    None => found = None,
                 }
-                bool_item(found)
             }
-            _ => return stop("membership of a collection"),
+            Ok(bool_item(found))
         }
-    })
+        _ => stop("membership of a collection"),
+    }
 }
 
 /// `&`: two strings joined, an empty side the empty string.
@@ -1018,19 +1234,13 @@ fn singleton_int(collection: &[Item<'_>]) -> Result<Option<i64>> {
     }
 }
 
-fn contains_item(set: &[Item<'_>], item: &Item<'_>, model: &Model) -> bool {
-    set.iter()
-        .any(|other| equal(item, other, model) == Some(true))
-}
-
+/// `a | b`: the items of both, each once, in order.
 fn union<'a>(l: Collection<'a>, r: Collection<'a>, model: &Model) -> Collection<'a> {
-    let mut out: Collection<'a> = Vec::with_capacity(l.len() + r.len());
+    let mut set = ItemSet::default();
     for item in l.into_iter().chain(r) {
-        if !contains_item(&out, &item, model) {
-            out.push(item);
-        }
+        set.insert(item, model);
     }
-    out
+    set.items
 }
 
 // --- types -------------------------------------------------------------------------------
@@ -1431,8 +1641,9 @@ fn f_subset_of<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
         } else {
             (other.as_slice(), input)
         };
+        let big = ItemSet::of(big.to_vec(), model);
         vec![Item::Bool(
-            small.iter().all(|i| contains_item(big, i, model)),
+            small.iter().all(|i| big.contains(i, model) == Some(true)),
         )]
     })
 }
@@ -1442,14 +1653,14 @@ fn f_intersect<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
     let input = c.input;
     let model = c.env.model;
     Ok({
-        let other = c.argument(0)?;
-        let mut out: Collection<'a> = Vec::new();
+        let other = ItemSet::of(c.argument(0)?, model);
+        let mut out = ItemSet::default();
         for item in input {
-            if contains_item(&other, item, model) && !contains_item(&out, item, model) {
-                out.push(item.clone());
+            if other.contains(item, model) == Some(true) {
+                out.insert(item.clone(), model);
             }
         }
-        out
+        out.items
     })
 }
 
@@ -1458,10 +1669,10 @@ fn f_exclude<'a>(c: &Call<'_, 'a, '_>) -> Result<Collection<'a>> {
     let input = c.input;
     let model = c.env.model;
     Ok({
-        let other = c.argument(0)?;
+        let other = ItemSet::of(c.argument(0)?, model);
         input
             .iter()
-            .filter(|i| !contains_item(&other, i, model))
+            .filter(|i| other.contains(i, model) != Some(true))
             .cloned()
             .collect()
     })

@@ -18,7 +18,7 @@ mod ucum;
 
 pub use compiled::{Compiled, NotCompiled};
 use eval::Stop;
-pub use eval::{Env, Host, Node};
+pub use eval::{BUDGET_SPENT, Budget, Env, Host, Memo, Node};
 pub use parse::Expr;
 use parse::parse;
 
