@@ -1957,6 +1957,41 @@ async fn five_wrong_identities_end_the_sign_in() {
     assert!(!code_for(&sandbox, JOHN, &[]).await.is_empty());
 }
 
+/// Guessing one member's details over many sign-ins is not free: after ten wrong tries at a
+/// member ID, signing in as that member pauses (even with the right details), saying for
+/// how long; other members sign in as before.
+#[tokio::test]
+async fn wrong_tries_at_one_member_pause_their_sign_ins() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let wrong = ["John", "Allen", "10/19/1951", "123456789123", "02114"];
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let landing = authorize(&sandbox, &[]).await.text().await.expect("page");
+        let request = request_id(&landing);
+        for _ in 0..5 {
+            statuses.push(verify(&sandbox, &request, wrong).await.status().as_u16());
+        }
+    }
+    // Each sign-in ends at its fifth wrong try; the tenth at the member pauses the member.
+    assert_eq!(statuses, [200, 200, 200, 200, 429, 200, 200, 200, 200, 429]);
+    let landing = authorize(&sandbox, &[]).await.text().await.expect("page");
+    let right = verify(&sandbox, &request_id(&landing), JOHN).await;
+    assert_eq!(right.status(), 429);
+    let page = right.text().await.expect("page");
+    assert!(page.contains("paused for 60 seconds"), "{page}");
+    assert!(page.contains("Wait 60 seconds"), "{page}");
+    // Another member ID is not paused.
+    let other = ["Jane", "Doe", "01/01/1970", "999999999999", "02114"];
+    let landing = authorize(&sandbox, &[]).await.text().await.expect("page");
+    assert_eq!(
+        verify(&sandbox, &request_id(&landing), other)
+            .await
+            .status(),
+        200
+    );
+    sandbox.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_bearer_scheme_is_case_insensitive_and_state_is_bounded() {
     let sandbox = start(SandboxConfig::default()).await;

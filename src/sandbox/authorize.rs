@@ -362,6 +362,23 @@ fn locked_out(state: &State) -> Response {
     )
 }
 
+/// The page while signing in as one member pauses after
+/// [`crate::sandbox::grants::MEMBER_FAILURES`] wrong tries at them, over any sign-ins.
+fn member_paused(state: &State, wait: std::time::Duration) -> Response {
+    let seconds = wait.as_millis().div_ceil(1000).max(1);
+    error_page(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        &format!(
+            "The details for this member did not match too many times, so signing in as them is paused for {seconds} seconds."
+        ),
+        &format!(
+            "Wait {seconds} seconds, then go back to the app and connect again with the details on your member ID card."
+        ),
+    )
+}
+
 /// `GET /oauth2/authorize/{system}` (demo plan): the landing page.
 pub(crate) async fn start(
     Shared(state): Shared<Arc<State>>,
@@ -540,6 +557,9 @@ pub(crate) async fn identity_submit(
         member_id: values.member_id.clone(),
         zip: values.zip.clone(),
     };
+    if let Some(wait) = state.grants.member_paused(&values.member_id) {
+        return member_paused(&state, wait);
+    }
     let found = state.store.find_member(&typed).map(|member| {
         if state.faults.has(&Fault::SignInAsFirst) {
             state.store.member(0).unwrap_or(member)
@@ -548,6 +568,9 @@ pub(crate) async fn identity_submit(
         }
     });
     let Some(member) = found else {
+        if let Some(wait) = state.grants.member_failed(&values.member_id) {
+            return member_paused(&state, wait);
+        }
         if !state.grants.failed_attempt(request) {
             return locked_out(&state);
         }
@@ -561,6 +584,7 @@ pub(crate) async fn identity_submit(
             values,
         );
     };
+    state.grants.member_succeeded(&values.member_id);
     let Some(sign_in) = state.grants.finish_sign_in(request) else {
         return expired(&state);
     };
@@ -744,6 +768,9 @@ pub(crate) async fn login_submit(
             Some("The username or password is far too long."),
         );
     }
+    if let Some(wait) = state.grants.member_paused(username) {
+        return member_paused(&state, wait);
+    }
     let member = Persona::member_of_username(username)
         .filter(|index| *index < state.store.member_count())
         .filter(|index| password == Persona::password_of(*index))
@@ -755,6 +782,9 @@ pub(crate) async fn login_submit(
             }
         });
     let Some(member) = member else {
+        if let Some(wait) = state.grants.member_failed(username) {
+            return member_paused(&state, wait);
+        }
         if !state.grants.failed_attempt(request) {
             return locked_out(&state);
         }
@@ -767,6 +797,7 @@ pub(crate) async fn login_submit(
             Some("The username or password is incorrect."),
         );
     };
+    state.grants.member_succeeded(username);
     if !state.grants.verify_sign_in(request, member) {
         return expired(&state);
     }

@@ -52,6 +52,38 @@ pub struct SignIn {
 /// details is not free.
 pub const MAX_ATTEMPTS: u32 = 5;
 
+/// Wrong tries at one member (by the member ID or username typed), over any number of
+/// sign-ins, before signing in as that member pauses for [`MEMBER_LOCKOUT`]: a new sign-in
+/// per five guesses must not make guessing free.
+pub const MEMBER_FAILURES: u32 = 10;
+/// How long a member's sign-ins pause: short enough that the member can wait it out.
+pub const MEMBER_LOCKOUT: Duration = Duration::from_secs(60);
+/// Wrong tries older than this are forgotten.
+const MEMBER_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The most members whose wrong tries are remembered at once.
+const MEMBER_CAPACITY: usize = 10_000;
+
+/// One member's recent wrong tries.
+#[derive(Debug, Clone)]
+struct Failures {
+    count: u32,
+    last: Instant,
+    locked_until: Option<Instant>,
+}
+
+impl Failures {
+    fn forgotten(&self, now: Instant) -> bool {
+        now.duration_since(self.last) > MEMBER_WINDOW
+            && self.locked_until.is_none_or(|until| until <= now)
+    }
+}
+
+/// The key wrong tries are counted under: what was typed to name the member, trimmed, in
+/// one case, and cut short (it is untrusted input).
+fn member_key(typed: &str) -> String {
+    typed.trim().to_lowercase().chars().take(64).collect()
+}
+
 /// An issued authorization code.
 #[derive(Debug, Clone)]
 struct Code {
@@ -173,6 +205,8 @@ struct Inner {
     /// Every code and token ever issued, newest last (bounded), for tests that check that a
     /// client never leaks one.
     issued: std::collections::VecDeque<String>,
+    /// Recent wrong tries per member key.
+    failures: HashMap<String, Failures>,
 }
 
 fn remember(inner: &mut Inner, value: &str) {
@@ -283,6 +317,59 @@ impl Grants {
             return false;
         }
         true
+    }
+
+    /// How long signing in as the member `typed` names stays paused, if it is.
+    pub fn member_paused(&self, typed: &str) -> Option<Duration> {
+        let inner = self.lock();
+        let now = Instant::now();
+        inner
+            .failures
+            .get(&member_key(typed))
+            .and_then(|f| f.locked_until)
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+    }
+
+    /// Count a wrong try at the member `typed` names; how long their sign-ins now pause,
+    /// when this try reached [`MEMBER_FAILURES`].
+    pub fn member_failed(&self, typed: &str) -> Option<Duration> {
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let key = member_key(typed);
+        if !inner.failures.contains_key(&key)
+            && !make_room_within(&mut inner.failures, MEMBER_CAPACITY, |f| f.forgotten(now))
+            && let Some(oldest) = inner
+                .failures
+                .iter()
+                .filter(|(_, f)| f.locked_until.is_none_or(|until| until <= now))
+                .min_by_key(|(_, f)| f.last)
+                .map(|(key, _)| key.clone())
+        {
+            inner.failures.remove(&oldest);
+        }
+        let failures = inner.failures.entry(key).or_insert(Failures {
+            count: 0,
+            last: now,
+            locked_until: None,
+        });
+        if failures.forgotten(now) {
+            failures.count = 0;
+            failures.locked_until = None;
+        }
+        failures.count += 1;
+        failures.last = now;
+        if failures.count >= MEMBER_FAILURES {
+            failures.count = 0;
+            failures.locked_until = Some(now + MEMBER_LOCKOUT);
+            return Some(MEMBER_LOCKOUT);
+        }
+        None
+    }
+
+    /// The member `typed` names signed in: their wrong tries are forgotten.
+    pub fn member_succeeded(&self, typed: &str) {
+        self.lock().failures.remove(&member_key(typed));
     }
 
     /// A sign-in still in progress.
@@ -594,6 +681,43 @@ impl Grants {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A paused member can wait it out: once the pause has passed they sign in again, and
+    /// wrong tries older than the window are forgotten. Time is moved by rewriting the
+    /// instants recorded.
+    #[test]
+    fn a_member_pause_ends_and_old_wrong_tries_are_forgotten() {
+        let grants = Grants::default();
+        for _ in 1..MEMBER_FAILURES {
+            assert_eq!(grants.member_failed(" BBUser00000 "), None);
+        }
+        assert_eq!(grants.member_failed("bbuser00000"), Some(MEMBER_LOCKOUT));
+        assert!(grants.member_paused("BBUSER00000").is_some());
+        assert!(grants.member_paused("BBUser00001").is_none());
+        let past = Instant::now() - Duration::from_secs(1);
+        grants
+            .lock()
+            .failures
+            .values_mut()
+            .for_each(|f| f.locked_until = Some(past));
+        assert!(grants.member_paused("BBUser00000").is_none());
+        // Nine wrong tries long ago and one now do not pause.
+        for _ in 1..MEMBER_FAILURES {
+            grants.member_failed("BBUser00000");
+        }
+        let long_ago = Instant::now() - MEMBER_WINDOW - Duration::from_secs(1);
+        grants
+            .lock()
+            .failures
+            .values_mut()
+            .for_each(|f| f.last = long_ago);
+        assert_eq!(grants.member_failed("BBUser00000"), None);
+        // A flood of member keys stays bounded.
+        for n in 0..MEMBER_CAPACITY + 10 {
+            grants.member_failed(&format!("guess{n}"));
+        }
+        assert!(grants.lock().failures.len() <= MEMBER_CAPACITY);
+    }
 
     #[test]
     fn a_full_sign_in_table_forgets_its_oldest_entry_and_takes_the_new_one() {
