@@ -452,6 +452,11 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         Verbosity::Normal
     };
     let console = Console::detect(verbosity, cli.color);
+    if matches!(cli.command, Command::Sandbox(_) | Command::Run(_)) {
+        // Before anything else: a signal from now on stops the command the way it says
+        // (the report written, marked interrupted), whenever it comes.
+        crate::infra::stop::install();
+    }
     match cli.command {
         Command::Validate(args) => validate(args, console),
         Command::Sandbox(args) => sandbox(args, console),
@@ -665,6 +670,15 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
     };
     if args.dry_run {
         return dry_run(&args, &options);
+    }
+    // A run killed outright (SIGKILL) left its browser and temp folders: clear them first.
+    let swept = crate::infra::leftovers::sweep();
+    if swept.folders > 0 {
+        eprintln!(
+            "onramp: a killed onramp run left {} and {} browser or driver process(es): removed and stopped them",
+            crate::infra::words::plural(swept.folders, "temp folder"),
+            swept.processes,
+        );
     }
     if args.target.len() > 1 {
         return run_targets(&args, options, console);

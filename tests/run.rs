@@ -699,6 +699,106 @@ fn a_signal_while_the_browser_starts_leaves_nothing_behind() {
     });
 }
 
+/// A signal in the first moments of a multi-target run, before any target's run listens,
+/// still stops every target: exit 128 + the signal, each target's report and the combined
+/// summary say which signal, and no browser or temp folder is left.
+#[test]
+fn a_signal_at_the_start_of_a_multi_target_run_stops_every_target() {
+    for (signal, code, delay) in [
+        (nix::sys::signal::Signal::SIGTERM, 143, 100),
+        (nix::sys::signal::Signal::SIGHUP, 129, 50),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = Run::command(
+            dir.path(),
+            &["--target", "sandbox", "--target", "sandbox-bluebutton"],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("onramp runs");
+        std::thread::sleep(Duration::from_millis(delay));
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, signal).expect("signal sent");
+        let status = child.wait().expect("exits");
+        assert_eq!(status.code(), Some(code), "{signal} after {delay} ms");
+        let run = Run {
+            dir,
+            output: Output {
+                status,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            },
+        };
+        let combined = run.summary();
+        assert_eq!(combined["interrupted_by"], signal.as_str(), "{combined:#}");
+        assert_eq!(combined["exit_code"], code);
+        for target in combined["targets"].as_array().expect("targets") {
+            assert_eq!(target["exit_code"], code, "{target:#}");
+        }
+        run.assert_no_browser_left();
+    }
+}
+
+/// After a SIGKILL nothing of onramp's runs: the next run removes the temp folders a killed
+/// onramp marked as its own and stops the processes started with them, and leaves alone
+/// what it cannot prove is a leftover (an unmarked folder, a live onramp's folder).
+#[test]
+fn the_next_run_clears_what_a_killed_run_left() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tmp = Run::tmp(dir.path());
+    let folder = |name: &str, owner: Option<String>| {
+        let path = tmp.join(name);
+        std::fs::create_dir_all(&path).expect("folder");
+        if let Some(owner) = owner {
+            std::fs::write(path.join("onramp-owner"), owner).expect("owner");
+        }
+        path
+    };
+    let mut finished = std::process::Command::new("true").spawn().expect("true");
+    let dead = finished.id();
+    finished.wait().expect("waits");
+    let leftover = folder("onramp-chromium-killed", Some(format!("{dead} 1")));
+    let unmarked = folder("onramp-chromium-unmarked", None);
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("stat");
+    let start = stat[stat.rfind(')').expect(")") + 1..]
+        .split_whitespace()
+        .nth(19)
+        .expect("start time")
+        .to_owned();
+    let live = folder(
+        "onramp-chromedriver-live",
+        Some(format!("{} {start}", std::process::id())),
+    );
+    // The interpreter itself, not a wrapper script that starts it a moment later.
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3");
+    let python = String::from_utf8_lossy(&python.stdout).trim().to_owned();
+    let mut browser = std::process::Command::new(&python)
+        .args(["-c", "import time; time.sleep(120)"])
+        .arg(format!("--user-data-dir={}", leftover.display()))
+        .spawn()
+        .expect("a stand-in browser");
+    let run = Run::with(&["--tags", "@token", "--recording", "none"], |command| {
+        command.current_dir(dir.path()).env("TMPDIR", &tmp);
+    });
+    assert!(
+        run.stderr()
+            .contains("a killed onramp run left 1 temp folder and 1 browser or driver process(es)"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!leftover.exists());
+    assert!(unmarked.exists() && live.exists());
+    let status = browser.wait().expect("stopped");
+    assert!(
+        !status.success(),
+        "the leftover browser was killed: {status}"
+    );
+}
+
 #[test]
 fn require_checklist_fails_a_conformant_run_with_an_incomplete_checklist() {
     let dir = tempfile::tempdir().expect("temp dir");

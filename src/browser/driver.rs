@@ -87,6 +87,7 @@ impl ChromeDriver {
                 path: std::env::temp_dir(),
                 source,
             })?;
+        crate::infra::leftovers::mark(logs.path());
         let child = Command::new(&path)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")

@@ -132,6 +132,7 @@ pub(super) fn new_profile() -> Result<tempfile::TempDir, BrowserError> {
             path: std::env::temp_dir(),
             source,
         })?;
+    crate::infra::leftovers::mark(profile.path());
     let _ = std::fs::create_dir_all(profile.path().join("Default")).and_then(|()| {
         std::fs::write(
             profile.path().join("Default").join("Preferences"),

@@ -4,7 +4,10 @@
 //! recorded, marked interrupted, and closes its browser; the sandbox shuts down. The exit
 //! code is 128 + the signal's number, as a shell reports a process the signal killed.
 
+use std::sync::OnceLock;
+
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::watch;
 
 /// Which signal stopped the command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,42 +37,94 @@ impl Stop {
     }
 }
 
-/// The three signals, listened for since [`Stops::listen`]. A signal that arrives before
-/// anyone waits is kept and returned by the next [`Stops::next`].
+/// The first signal of the process, as every [`Stops`] sees it.
+static FIRST: OnceLock<watch::Sender<Option<Stop>>> = OnceLock::new();
+
+/// Listen for the three signals from now on, for the whole process: a thread of its own
+/// takes them (so no runtime ending loses one) and keeps the first for every [`Stops`],
+/// made before or after it came. Call it first thing; later calls do nothing more.
+pub fn install() {
+    FIRST.get_or_init(|| {
+        let (sender, _) = watch::channel(None);
+        let forward = sender.clone();
+        let (ready, installed) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("onramp-signals".into())
+            .spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    let _ = ready.send(());
+                    return;
+                };
+                runtime.block_on(async move {
+                    let mut interrupt = signal(SignalKind::interrupt()).ok();
+                    let mut terminate = signal(SignalKind::terminate()).ok();
+                    let mut hang_up = signal(SignalKind::hangup()).ok();
+                    let _ = ready.send(());
+                    loop {
+                        let stop = tokio::select! {
+                            () = one(interrupt.as_mut()) => Stop::Interrupt,
+                            () = one(terminate.as_mut()) => Stop::Terminate,
+                            () = one(hang_up.as_mut()) => Stop::HangUp,
+                        };
+                        forward.send_if_modified(|first| {
+                            let new = first.is_none();
+                            first.get_or_insert(stop);
+                            new
+                        });
+                    }
+                });
+            });
+        // Wait until the handlers are in place: from here on a signal is kept, not fatal.
+        if spawned.is_ok() {
+            let _ = installed.recv();
+        }
+        sender
+    });
+}
+
+/// Wait for one signal; never resolves if it cannot be listened for.
+async fn one(signal: Option<&mut Signal>) {
+    match signal {
+        Some(signal) => {
+            if signal.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// The process's first signal, as seen from one place: a signal that came before this was
+/// made, or before anyone waits, is returned by [`Stops::next`] at once.
 #[derive(Debug)]
 pub struct Stops {
-    interrupt: Option<Signal>,
-    terminate: Option<Signal>,
-    hang_up: Option<Signal>,
+    receiver: watch::Receiver<Option<Stop>>,
 }
 
 impl Stops {
-    /// Start listening (inside a Tokio runtime). A signal that cannot be listened for keeps
-    /// its default action.
+    /// Listen (installing the handlers if [`install`] was not called yet).
     pub fn listen() -> Self {
-        Self {
-            interrupt: signal(SignalKind::interrupt()).ok(),
-            terminate: signal(SignalKind::terminate()).ok(),
-            hang_up: signal(SignalKind::hangup()).ok(),
-        }
+        install();
+        let receiver = FIRST
+            .get()
+            .map(watch::Sender::subscribe)
+            .unwrap_or_else(|| watch::channel(None).1);
+        Self { receiver }
     }
 
-    /// The next signal; never resolves if none comes.
+    /// The signal that came, if one has.
+    pub fn came(&self) -> Option<Stop> {
+        *self.receiver.borrow()
+    }
+
+    /// The first signal; never resolves if none comes.
     pub async fn next(&mut self) -> Stop {
-        async fn one(signal: Option<&mut Signal>) {
-            match signal {
-                Some(signal) => {
-                    if signal.recv().await.is_none() {
-                        std::future::pending::<()>().await;
-                    }
-                }
-                None => std::future::pending::<()>().await,
-            }
-        }
-        tokio::select! {
-            () = one(self.interrupt.as_mut()) => Stop::Interrupt,
-            () = one(self.terminate.as_mut()) => Stop::Terminate,
-            () = one(self.hang_up.as_mut()) => Stop::HangUp,
+        match self.receiver.wait_for(Option::is_some).await {
+            Ok(stop) => stop.unwrap_or(Stop::Terminate),
+            Err(_) => std::future::pending().await,
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct Combined {
     pub duration_ms: u64,
     pub jobs: usize,
     pub onramp_version: String,
+    /// The signal that stopped the run (`SIGINT`, `SIGTERM`, `SIGHUP`), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted_by: Option<String>,
     pub targets: Vec<TargetOutcome>,
 }
 
@@ -172,7 +175,7 @@ pub fn write(
     summaries: &[Option<&RunSummary>],
 ) -> Result<Vec<String>, ReportError> {
     let mut files = Vec::new();
-    let json = serde_json::to_vec_pretty(combined).unwrap_or_default();
+    let json = crate::infra::json::to_vec_pretty(combined).unwrap_or_default();
     super::write(dir, "summary.json", &json, &mut files)?;
     let suites: Vec<(&str, &RunSummary)> = combined
         .targets

@@ -49,7 +49,7 @@ pub async fn run_many<W: Steps>(
 ) -> Result<ManyReport, RunError> {
     // From here on no signal ends the process: each run listens for its own, stops and
     // writes its report, and then the index is written.
-    let _stops = crate::infra::stop::Stops::listen();
+    let stops = crate::infra::stop::Stops::listen();
     let started = Instant::now();
     let started_at = super::plan::now_rfc3339();
     let jobs = jobs.clamp(1, targets.len().max(1));
@@ -134,6 +134,7 @@ pub async fn run_many<W: Steps>(
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         jobs,
         onramp_version: env!("CARGO_PKG_VERSION").to_owned(),
+        interrupted_by: stops.came().map(|stop| stop.name().to_owned()),
         targets: outcomes,
     };
     let summaries: Vec<_> = runs
