@@ -567,7 +567,7 @@ fn redact_json(body: &str) -> Option<String> {
     }
     let mut value: serde_json::Value = serde_json::from_str(body).ok()?;
     walk(&mut value);
-    serde_json::to_string(&value).ok()
+    crate::infra::json::to_string(&value).ok()
 }
 
 #[cfg(test)]

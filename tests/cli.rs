@@ -830,3 +830,35 @@ fn a_byte_order_mark_then_a_blank_line_then_ndjson_is_read_line_by_line() {
     assert!(text.contains("2 resources: 1 invalid"), "{text}");
     assert!(text.contains("Patient/bad"), "{text}");
 }
+
+/// A document with more findings than anyone reads gets the first ones listed and the rest
+/// counted, in text and JSON; the summary still counts them all.
+#[test]
+fn findings_are_capped_per_document_and_the_rest_counted() {
+    let cap = onramp::validate::MAX_FINDINGS;
+    let names = vec!["{}"; cap + 25].join(",");
+    let document = format!(r#"{{"resourceType":"Patient","id":"many","name":[{names}]}}"#);
+    let output = run_with_stdin(
+        &["validate", "--tier", "structure", "-"],
+        document.as_bytes(),
+    );
+    assert_eq!(code(&output), 1);
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), cap + 2, "{}", &lines[cap..].join("\n"));
+    assert_eq!(
+        lines[cap],
+        format!("-:1  and 25 findings more in this document, not listed (the first {cap} are)")
+    );
+    assert_eq!(
+        lines[cap + 1],
+        format!("1 file, 1 resource: 1 invalid ({} findings)", cap + 25)
+    );
+    let json = run_with_stdin(
+        &["validate", "--tier", "structure", "--format", "json", "-"],
+        document.as_bytes(),
+    );
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["findings"].as_array().unwrap().len(), cap);
+    assert_eq!(json["findings_not_listed"], 25);
+}

@@ -151,6 +151,7 @@ fn bare_summary(text: &str) -> RunSummary {
             count: 1,
             pages: 1,
             invalid: 1,
+            findings_not_listed: 0,
             findings: vec![
                 ResourceFinding {
                     page: 1,

@@ -11,6 +11,10 @@ use serde_json::json;
 
 const PLANTED_SECRET: &str = "planted-client-secret-7f3a9c";
 const HOSTILE: &str = "<script>document.title='pwned'</script>\"><img src=x onerror=\"document.title='pwned'\">{{handlebars}}";
+/// Every class of control text a payer can send: CSI and OSC escapes, BEL, a C1 control,
+/// the Unicode line and paragraph separators, a carriage return, and lines that would be
+/// CI workflow commands.
+const CONTROLS: &str = "\u{1b}[2J\u{1b}]0;owned\u{7}\u{9b}31m\u{2028}x\u{2029}\r\n::warning file=x::forged\n##[error]forged\u{0}";
 
 fn hostile_data(dir: &Path) {
     let bundle = json!({
@@ -22,7 +26,7 @@ fn hostile_data(dir: &Path) {
                 "meta": {"source": HOSTILE},
                 "identifier": [{"type": {"coding": [{"code": "MB"}]}, "value": "123456789123"}],
                 "name": [{"family": "Allen", "given": ["John"], "text": HOSTILE}],
-                "gender": HOSTILE,
+                "gender": format!("{CONTROLS}{HOSTILE}"),
                 "birthDate": "1950-10-19",
                 "address": [{"line": [HOSTILE], "postalCode": "02114"}]
             }},
@@ -109,6 +113,11 @@ async fn no_output_holds_a_secret_and_hostile_text_stays_inert() {
     secrets.push(PLANTED_SECRET.to_owned());
     let report = out.join("latest");
     assert_nowhere(&report, &output, &secrets);
+    let terminal = format!("{stdout}{}", common::stderr(&output));
+    assert!(
+        terminal.contains("[2J") && terminal.contains("::warning file=x::forged"),
+        "the payer's control text reached the terminal, inert:\n{terminal}"
+    );
 
     // The hostile text is in the report, as text.
     let summary: serde_json::Value =
@@ -220,10 +229,45 @@ fn assert_nowhere(report: &Path, output: &std::process::Output, secrets: &[Strin
         }
     }
     let terminal = format!("{}{}", common::stdout(output), common::stderr(output));
+    assert_inert(&written, &terminal);
     for secret in secrets {
         assert!(
             !terminal.contains(secret.as_str()),
             "the terminal shows {secret}"
+        );
+    }
+}
+
+/// No output holds a payer's control text raw: no file has an escape, BEL, C1 or NUL byte
+/// (JSON and XML escape them; text shows them escaped), and the terminal has none of those,
+/// no line or paragraph separator, and no line a CI runner would take as a command.
+fn assert_inert(written: &[PathBuf], terminal: &str) {
+    let raw = |text: &str| {
+        text.chars()
+            .find(|c| matches!(*c, '\u{0}' | '\u{7}' | '\u{1b}' | '\u{80}'..='\u{9f}'))
+    };
+    for file in written {
+        if file.extension().is_some_and(|x| x == "png" || x == "mp4") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(file).expect("readable")).into_owned();
+        assert_eq!(
+            raw(&text),
+            None,
+            "{} holds raw control text",
+            file.display()
+        );
+    }
+    assert_eq!(raw(terminal), None, "the terminal shows raw control text");
+    assert!(
+        !terminal.contains('\u{2028}') && !terminal.contains('\u{2029}'),
+        "the terminal shows a raw line separator"
+    );
+    for line in terminal.lines() {
+        let line = line.trim_start();
+        assert!(
+            !line.starts_with("::warning file=x") && !line.starts_with("##[error]forged"),
+            "a payer's text became a CI command: {line}"
         );
     }
 }

@@ -123,6 +123,9 @@ pub struct SearchResult {
     /// The resources were read one by one, by the references to them, not searched.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub read_by_reference: bool,
+    /// Findings counted past the cap of a page, not listed.
+    #[serde(default, skip_serializing_if = "crate::summary::is_zero")]
+    pub findings_not_listed: u64,
 }
 
 /// How a search pages.
@@ -146,6 +149,8 @@ struct Checked {
     unknown_profiles: Vec<(Box<str>, u64)>,
     profiled: u64,
     must_support: crate::validate::must_support::Tally,
+    /// Findings counted past the cap of a document, not listed.
+    not_listed: u64,
 }
 
 /// Add counts per key into `into`, keeping it sorted.
@@ -204,6 +209,7 @@ fn check_page(
         unknown_profiles: checked.unknown_profiles,
         profiled: checked.profiled,
         must_support: checked.must_support,
+        not_listed: checked.left_off,
     }
 }
 
@@ -488,6 +494,7 @@ fn absorb(
     };
     result.invalid += checked.invalid;
     result.profiled += checked.profiled;
+    result.findings_not_listed += checked.not_listed;
     merge_counts(
         &mut result.undecided,
         std::mem::take(&mut checked.undecided),
@@ -704,6 +711,7 @@ pub async fn read_each(
         merge_counts(&mut result.unknown_profiles, checked.unknown_profiles);
         crate::validate::must_support::merge(&mut result.must_support, &checked.must_support);
         result.invalid += checked.invalid;
+        result.findings_not_listed += checked.left_off;
         result
             .findings
             .extend(checked.findings.into_iter().map(|finding| PageFinding {

@@ -92,5 +92,5 @@ pub fn render(summary: &RunSummary) -> String {
             })
         })
         .collect();
-    serde_json::to_string_pretty(&document).unwrap_or_else(|_| "[]".into())
+    crate::infra::json::to_string_pretty(&document).unwrap_or_else(|_| "[]".into())
 }

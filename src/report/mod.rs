@@ -49,7 +49,7 @@ pub fn write_summary(
     let path = dir.join("summary.json");
     // Streamed to the file: the summary of a large run is tens of megabytes.
     crate::infra::atomic::write_with(&path, |out| {
-        serde_json::to_writer_pretty(out, summary).map_err(std::io::Error::from)
+        crate::infra::json::to_writer_pretty(out, summary).map_err(std::io::Error::from)
     })
     .map_err(|source| ReportError::Write { path, source })?;
     files.push("summary.json".to_owned());

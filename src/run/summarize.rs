@@ -242,6 +242,7 @@ fn resource_result(ctx: &RunContext, search: &SearchResult) -> ResourceResult {
         count: search.resources.len(),
         pages: search.pages.len(),
         invalid: search.invalid,
+        findings_not_listed: search.findings_not_listed,
         findings: search
             .findings
             .iter()

@@ -229,6 +229,24 @@ pub struct Checked {
     /// Profiles declared without a version, and the IG (`name@version`) each was checked
     /// against.
     pub resolved_profiles: std::collections::BTreeMap<Box<str>, Box<str>>,
+    /// Findings past [`MAX_FINDINGS`], counted but not listed.
+    pub left_off: u64,
+}
+
+/// Findings listed per document: a broken 100 MB claim can have millions, and a person
+/// reads the first ones; the rest are counted ("and N more").
+pub const MAX_FINDINGS: usize = 10_000;
+
+impl Checked {
+    /// Keep the first [`MAX_FINDINGS`] findings and count the rest (the count of invalid
+    /// resources is taken from all of them first).
+    pub fn cap(&mut self) {
+        if self.findings.len() > MAX_FINDINGS {
+            self.left_off += (self.findings.len() - MAX_FINDINGS) as u64;
+            self.findings.truncate(MAX_FINDINGS);
+            self.findings.shrink_to_fit();
+        }
+    }
 }
 
 pub(super) fn count_invalid(findings: &[Finding]) -> u64 {

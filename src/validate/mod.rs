@@ -39,7 +39,7 @@ pub mod terminology;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
 pub use document::{MAX_DEPTH, Parsed, STACK_SIZE, deeper_than, parse, parse_document};
-pub use finding::{Checked, Finding, Tier};
+pub use finding::{Checked, Finding, MAX_FINDINGS, Tier};
 pub use registry::Registry;
 pub use schema::{FHIR_VERSION, RESOURCE_KEYWORD, SCHEMA_JSON, Schema};
 
@@ -179,6 +179,7 @@ impl Validator {
     ) -> Checked {
         let mut checked = Registry::global().check(document);
         if self.tier == Tier::Schema {
+            checked.cap();
             return checked;
         }
         let bundle = structure::Bundle::of(document);
@@ -264,6 +265,7 @@ impl Validator {
         checked.unknown_profiles = unknown;
         checked.must_support = seen.coverage.unwrap_or_default();
         checked.resolved_profiles = seen.resolved;
+        checked.cap();
         checked
     }
 

@@ -35,6 +35,8 @@ pub struct Totals {
     pub must_support: super::must_support::Tally,
     /// Profiles declared without a version → the IG each was checked against.
     pub resolved_profiles: BTreeMap<Box<str>, Box<str>>,
+    /// Findings counted but not listed, past the first [`super::MAX_FINDINGS`] of a document.
+    pub left_off: u64,
 }
 
 /// A finding with where it was found, as the JSON output spells it.
@@ -137,6 +139,23 @@ impl<W: Write, E: Write> Writer<W, E> {
                 for finding in &checked.findings {
                     self.finding(&file, line, finding)?;
                 }
+                if checked.left_off > 0 {
+                    self.totals.left_off += checked.left_off;
+                    self.totals.findings += checked.left_off;
+                    if self.format == Format::Text {
+                        let mut location = file.to_string();
+                        if let Some(line) = line {
+                            location.push_str(&format!(":{line}"));
+                        }
+                        writeln!(
+                            self.out,
+                            "{}  and {} more in this document, not listed (the first {} are)",
+                            inert(&location),
+                            plural(checked.left_off, "finding"),
+                            super::MAX_FINDINGS
+                        )?;
+                    }
+                }
             }
         }
         Ok(())
@@ -163,7 +182,7 @@ impl<W: Write, E: Write> Writer<W, E> {
                     rule: &finding.rule,
                     profile: finding.profile.as_deref(),
                 };
-                serde_json::to_writer(&mut self.out, &located)?;
+                crate::infra::json::to_writer(&mut self.out, &located)?;
             }
             Format::Text => {
                 let mut location = file.to_owned();
@@ -200,18 +219,21 @@ impl<W: Write, E: Write> Writer<W, E> {
         match self.format {
             Format::Json => {
                 self.out.write_all(b"],\"errors\":")?;
-                serde_json::to_writer(&mut self.out, &self.unreadable)?;
+                crate::infra::json::to_writer(&mut self.out, &self.unreadable)?;
+                if totals.left_off > 0 {
+                    write!(self.out, ",\"findings_not_listed\":{}", totals.left_off)?;
+                }
                 self.out.write_all(b",\"not_evaluated\":")?;
-                serde_json::to_writer(&mut self.out, &totals.undecided)?;
+                crate::infra::json::to_writer(&mut self.out, &totals.undecided)?;
                 self.out.write_all(b",\"profiles_not_checked\":")?;
-                serde_json::to_writer(&mut self.out, &totals.unknown_profiles)?;
+                crate::infra::json::to_writer(&mut self.out, &totals.unknown_profiles)?;
                 if !totals.resolved_profiles.is_empty() {
                     self.out.write_all(b",\"profiles_resolved\":")?;
-                    serde_json::to_writer(&mut self.out, &totals.resolved_profiles)?;
+                    crate::infra::json::to_writer(&mut self.out, &totals.resolved_profiles)?;
                 }
                 if !totals.must_support.is_empty() {
                     self.out.write_all(b",\"must_support\":")?;
-                    serde_json::to_writer(&mut self.out, &totals.must_support)?;
+                    crate::infra::json::to_writer(&mut self.out, &totals.must_support)?;
                 }
                 write!(
                     self.out,

@@ -179,6 +179,12 @@ pub(super) fn resources(summary: &RunSummary) -> Vec<ResourceView<'_>> {
                                 )
                             })
                         })
+                        .chain((r.findings_not_listed > 0).then(|| {
+                            format!(
+                                "{} more not listed",
+                                plural(r.findings_not_listed, "finding")
+                            )
+                        }))
                         .collect::<Vec<_>>()
                         .join(" · ")
                 },
