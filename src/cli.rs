@@ -5,7 +5,7 @@ use crate::run::Plan;
 use crate::steps::OnrampWorld;
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -63,11 +63,19 @@ enum Command {
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(after_help = COMPLETIONS_AFTER_HELP)]
     Completions(CompletionsArgs),
-    /// Print the manual page (roff) on standard output.
+    /// Print the manual page (roff), or write one per command into a folder.
     #[command(
-        after_help = "Install: onramp man > ~/.local/share/man/man1/onramp.1 (then `man onramp`)."
+        after_help = "Install: onramp man --dir ~/.local/share/man/man1 (then `man onramp`, `man onramp-run`, ...)."
     )]
-    Man,
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+struct ManArgs {
+    /// Write onramp.1 and a page per command (onramp-run.1, onramp-validate.1, ...) into
+    /// this folder instead of printing onramp(1).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
 }
 
 const COMPLETIONS_AFTER_HELP: &str = "Install, for example:
@@ -99,8 +107,8 @@ struct ChecklistArgs {
 }
 
 const RUN_AFTER_HELP: &str = "\
-Targets: sandbox (default; the embedded demo health plan), sandbox-bluebutton (the embedded
-sandbox as a Blue Button 2.0-like plan), 1up-demo (the payer guide's demo environment; set
+Targets: sandbox (default; the embedded demo health plan), sandbox:bluebutton (the embedded
+sandbox as a Blue Button 2.0-like plan; once sandbox-bluebutton), 1up-demo (the payer guide's demo environment; set
 ONRAMP_1UP_CLIENT_ID, ONRAMP_1UP_CLIENT_SECRET and ONRAMP_1UP_REDIRECT_URI),
 bluebutton-sandbox (CMS Blue Button 2.0's sandbox; set ONRAMP_BB_CLIENT_ID,
 ONRAMP_BB_CLIENT_SECRET and ONRAMP_BB_REDIRECT_URI), or a TOML target file (onramp init
@@ -119,14 +127,15 @@ written).";
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// sandbox, sandbox-bluebutton, 1up-demo, bluebutton-sandbox, or a target file.
+    /// sandbox, sandbox:bluebutton (offline), 1up-demo, bluebutton-sandbox (real payers'
+    /// demo environments), or a target file.
     /// Repeat it to test several targets at once: each gets its own report folder, and
     /// index.html, junit.xml and summary.json cover them all.
     #[arg(long, value_name = "NAME|FILE")]
     target: Vec<String>,
 
     /// With several targets: how many run at the same time [default: all of them, at most 4].
-    #[arg(long, value_name = "N")]
+    #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<NonZeroUsize>,
 
     /// Run the .feature files in this folder instead of the shipped ones.
@@ -206,7 +215,7 @@ struct InitArgs {
     #[arg(default_value = ".")]
     dir: PathBuf,
 
-    /// Start from a built-in target (sandbox, sandbox-bluebutton, 1up-demo,
+    /// Start from a built-in target (sandbox, sandbox:bluebutton, 1up-demo,
     /// bluebutton-sandbox): its target file and its sign-in feature.
     #[arg(long, value_name = "NAME")]
     preset: Option<String>,
@@ -280,8 +289,9 @@ struct ValidateArgs {
     format: Format,
 
     /// How far to validate: `schema` (the official R4 JSON Schema, as ajv 8 judges),
-    /// `structure` (plus the R4 StructureDefinitions), `profile` (plus the CARIN Blue Button
-    /// 2.0.0 profiles resources declare or `--profile` gives).
+    /// `structure` (plus the R4 StructureDefinitions), `profile` (plus the profiles resources
+    /// declare or `--profile` gives, from the shipped IGs — CARIN Blue Button 2.0.0, US Core
+    /// 6.1.0 and 3.1.1, Plan-Net 1.1.0, US Drug Formulary 2.0.1 — and any `--ig`).
     #[arg(long, value_enum, default_value_t = Tier::Profile)]
     tier: Tier,
 
@@ -468,14 +478,37 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             clap_complete::generate(args.shell, &mut command, "onramp", &mut io::stdout());
             Ok(exit::OK)
         }
-        Command::Man => {
-            let command = <Cli as clap::CommandFactory>::command();
-            clap_mangen::Man::new(command)
-                .render(&mut io::stdout())
-                .map_err(CliError::Output)?;
-            Ok(exit::OK)
-        }
+        Command::Man(args) => man(args.dir.as_deref()),
     }
+}
+
+/// `onramp man`: onramp(1) on standard output, or every page into `dir`.
+fn man(dir: Option<&Path>) -> Result<u8, CliError> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let Some(dir) = dir else {
+        clap_mangen::Man::new(command)
+            .render(&mut io::stdout())
+            .map_err(CliError::Output)?;
+        return Ok(exit::OK);
+    };
+    std::fs::create_dir_all(dir)
+        .and_then(|()| clap_mangen::generate_to(command, dir))
+        .map_err(|source| CliError::Write {
+            path: dir.to_owned(),
+            source,
+        })?;
+    let mut pages: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|source| CliError::Write {
+            path: dir.to_owned(),
+            source,
+        })?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| name.starts_with("onramp") && name.ends_with(".1"))
+        .collect();
+    pages.sort();
+    println!("onramp: wrote {} into {}/", pages.join(", "), dir.display());
+    Ok(exit::OK)
 }
 
 fn validate(args: ValidateArgs, console: Console) -> Result<u8, CliError> {
@@ -680,6 +713,13 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
             swept.processes,
         );
     }
+    for spec in &args.target {
+        if let Some(now) = crate::config::renamed(spec) {
+            eprintln!(
+                "onramp: the target \"{spec}\" is now called \"{now}\" (the offline sandbox; \"bluebutton-sandbox\" is CMS's real one); the old name still works"
+            );
+        }
+    }
     if args.target.len() > 1 {
         return run_targets(&args, options, console);
     }
@@ -869,11 +909,11 @@ fn run_targets(
 
 /// What CI gets of a target's run: annotations when asked, and the GitHub job summary
 /// when the job has one.
-fn ci_outputs(args: &RunArgs, summary: &crate::summary::RunSummary, dir: &std::path::Path) {
+fn ci_outputs(args: &RunArgs, summary: &crate::summary::RunSummary, dir: &Path) {
     if args.annotations == Some(Annotations::Github) {
         let mut out = io::stdout().lock();
         // A file GitHub can point at is one in the checkout the job runs in.
-        let in_checkout = |file: &str| std::path::Path::new(file).is_file();
+        let in_checkout = |file: &str| Path::new(file).is_file();
         for line in crate::report::ci::github_annotations(summary, in_checkout) {
             let _ = writeln!(out, "{line}");
         }
@@ -893,7 +933,7 @@ fn ci_outputs(args: &RunArgs, summary: &crate::summary::RunSummary, dir: &std::p
         if let Err(error) = appended {
             eprintln!(
                 "onramp: cannot append the job summary to {} (GITHUB_STEP_SUMMARY): {error}; the report is written",
-                std::path::Path::new(&path).display()
+                Path::new(&path).display()
             );
         }
     }
@@ -906,10 +946,8 @@ fn init(args: InitArgs, console: Console) -> Result<u8, CliError> {
             crate::config::TARGET_TEMPLATE.to_owned(),
         ),
         Some(name) => {
-            let text = crate::config::BUILT_IN
-                .iter()
-                .find(|(preset, _)| preset == name)
-                .map(|(_, text)| *text)
+            let text = crate::config::built_in(name)
+                .map(|(_, text)| text)
                 .ok_or_else(|| CliError::UnknownPreset { name: name.clone() })?;
             preset_target(text)
         }

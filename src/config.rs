@@ -2,9 +2,11 @@
 //!
 //! A target is a TOML file (see `schemas/target.schema.json` and the template `onramp init`
 //! writes). A few are built in, as TOML files embedded from `targets/`: `sandbox` (the
-//! embedded demo health plan, the default), `sandbox-bluebutton` (the embedded sandbox as a
-//! Blue Button 2.0-like plan), `1up-demo` and `bluebutton-sandbox` (real demo environments,
-//! credentials from the environment). No payer's endpoints, wording or members live in this
+//! embedded demo health plan, the default), `sandbox:bluebutton` (the embedded sandbox as a
+//! Blue Button 2.0-like plan; once `sandbox-bluebutton`, which still works), `1up-demo` and
+//! `bluebutton-sandbox` (real demo environments, credentials from the environment). The
+//! offline ones start with `sandbox`, and a colon, so that they read apart from the real
+//! payers' presets. No payer's endpoints, wording or members live in this
 //! code: they are in those files.
 //!
 //! Reading a target goes from the file's raw shape ([`TargetFile`], as serde reads it) to a
@@ -40,7 +42,7 @@ pub const TARGET_TEMPLATE: &str = include_str!("../targets/onramp-target.toml");
 pub const BUILT_IN: [(&str, &str); 4] = [
     ("sandbox", include_str!("../targets/sandbox.toml")),
     (
-        "sandbox-bluebutton",
+        "sandbox:bluebutton",
         include_str!("../targets/sandbox-bluebutton.toml"),
     ),
     ("1up-demo", include_str!("../targets/1up-demo.toml")),
@@ -90,6 +92,26 @@ fn missing_message(path: &Path, variables: &[(String, String, usize)]) -> String
 }
 
 /// The names of the built-in targets.
+/// Old names of built-in targets, and what each is called now.
+pub const RENAMED: [(&str, &str); 1] = [("sandbox-bluebutton", "sandbox:bluebutton")];
+
+/// The built-in target `spec` names, under its name today (an old name is followed).
+pub fn built_in(spec: &str) -> Option<(&'static str, &'static str)> {
+    let spec = RENAMED
+        .iter()
+        .find(|(old, _)| *old == spec)
+        .map_or(spec, |(_, new)| *new);
+    BUILT_IN.iter().find(|(name, _)| *name == spec).copied()
+}
+
+/// What an old name of a built-in target is called now, when `spec` is one.
+pub fn renamed(spec: &str) -> Option<&'static str> {
+    RENAMED
+        .iter()
+        .find(|(old, _)| *old == spec)
+        .map(|(_, new)| *new)
+}
+
 pub fn built_in_names() -> Vec<&'static str> {
     BUILT_IN.iter().map(|(name, _)| *name).collect()
 }
@@ -317,7 +339,7 @@ impl Target {
     pub fn resolve(spec: Option<&str>) -> Result<Self, ConfigError> {
         let env = |name: &str| std::env::var(name).ok();
         let spec = spec.unwrap_or("sandbox");
-        if let Some((name, text)) = BUILT_IN.iter().find(|(name, _)| *name == spec) {
+        if let Some((name, text)) = built_in(spec) {
             return Self::from_toml(text, Path::new(&format!("{name} (built-in)")), env);
         }
         let path = Path::new(spec);
@@ -1455,7 +1477,7 @@ auth = "basic"
         for (name, text) in BUILT_IN {
             let resolved = Target::from_toml(text, Path::new(name), |_| None);
             match name {
-                "sandbox" | "sandbox-bluebutton" => {
+                "sandbox" | "sandbox:bluebutton" => {
                     let target = resolved.unwrap_or_else(|e| panic!("{name}: {e}"));
                     assert_eq!(target.name, name);
                 }
@@ -1478,7 +1500,7 @@ auth = "basic"
         assert_eq!(target.name, "sandbox");
         assert!(target.client.is_none() && target.pkce);
         assert_eq!(target.required_resources.len(), 6);
-        let bluebutton = Target::resolve(Some("sandbox-bluebutton")).expect("built in");
+        let bluebutton = Target::resolve(Some("sandbox:bluebutton")).expect("built in");
         assert_eq!(
             bluebutton.features,
             FeatureSource::Shipped("bluebutton".into())

@@ -232,13 +232,8 @@ pub struct ResourceResult {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub must_support: BTreeMap<String, crate::validate::must_support::Coverage>,
     /// Findings counted past the cap of a page (a few broken giants), not listed.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::infra::json::is_zero")]
     pub findings_not_listed: u64,
-}
-
-/// For `skip_serializing_if`: a count of nothing is left out.
-pub fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// Findings counted by tier and rule.

@@ -138,7 +138,7 @@ cases! {
         "the redirect carries the state the app sent", "sandbox", "@authorization",
         ["wrong-state"], "differs from the one the app sent";
     redirect_with_another_state_at_the_bluebutton_persona:
-        "the redirect carries the state the app sent", "sandbox-bluebutton", "@authorization",
+        "the redirect carries the state the app sent", "sandbox:bluebutton", "@authorization",
         ["wrong-state"], "differs from the one the app sent";
     no_token_for_an_expired_code:
         "the token endpoint answers with a token response", "sandbox", "@token",
@@ -303,7 +303,7 @@ cases! {
         "no member's token reads another member's <type> by id", "sandbox", "@isolation",
         ["cross-member-leak:Coverage.read"], "with John Allen's Coverage/coverage-john-allen";
     another_members_coverage_by_id_search:
-        "no member's token finds another member's <type> by _id", "sandbox-bluebutton", "@isolation",
+        "no member's token finds another member's <type> by _id", "sandbox:bluebutton", "@isolation",
         ["cross-member-leak:Coverage.id"], "served another member's Coverage";
     another_members_claims_by_patient_search:
         "no member's token finds another member's <type> by their Patient", "sandbox", "@isolation",

@@ -579,6 +579,34 @@ fn completions_complete_commands_and_options_and_the_man_page_renders() {
     ] {
         assert!(page.contains(command), "{command} in the man page");
     }
+    // `--dir` writes a page per command, each with that command's own options, so that
+    // the pages onramp(1) points to exist.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pages = dir.path().join("man1");
+    let written = run(&["man", "--dir", pages.to_str().expect("utf-8")]);
+    assert_eq!(code(&written), 0, "{}", stderr(&written));
+    for (page, option) in [
+        ("onramp.1", "\\-\\-color"),
+        ("onramp-run.1", "\\-\\-target"),
+        ("onramp-validate.1", "\\-\\-tier"),
+        ("onramp-sandbox.1", "\\-\\-fault"),
+        ("onramp-init.1", "\\-\\-preset"),
+        ("onramp-checklist.1", "\\-\\-manifest"),
+        ("onramp-man.1", "\\-\\-dir"),
+    ] {
+        let text =
+            std::fs::read_to_string(pages.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(option), "{page} documents {option}");
+        assert!(stdout(&written).contains(page), "{}", stdout(&written));
+    }
+    // `-j` is the jobs flag of every command that has one.
+    for args in [
+        ["run", "-j", "2", "--dry-run"],
+        ["validate", "-j", "2", "examples/demo-member-bundle.json"],
+    ] {
+        let output = run(&args);
+        assert_ne!(code(&output), 2, "{args:?}: {}", stderr(&output));
+    }
 }
 
 /// The commands of a CI script: each line split at `&&`, `||`, `;` and `|`, as words

@@ -443,8 +443,16 @@ fn evidence_claims_readiness_only_after_a_run_that_passed_and_only_to_the_payers
     );
 
     // A payer whose target names no address: nothing drafted to anyone, and why.
+    // (By its old name, which still works and says what it became.)
     let run = Run::new(&["--target", "sandbox-bluebutton", "--tags", "@discovery"]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
+    assert!(
+        run.stderr()
+            .contains("the target \"sandbox-bluebutton\" is now called \"sandbox:bluebutton\""),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(run.summary()["target"]["name"], "sandbox:bluebutton");
     let emails = run.report().join("emails");
     assert!(!emails.join("sandbox-sync.eml").exists());
     assert!(!emails.join("production-access.eml").exists());

@@ -528,7 +528,7 @@ fn bad_target_files_name_the_key_and_line_and_never_echo_a_secret() {
     assert_eq!(unknown.code(), 2);
     assert!(
         unknown.stderr().contains(
-            "built-in targets are: sandbox, sandbox-bluebutton, 1up-demo, bluebutton-sandbox"
+            "built-in targets are: sandbox, sandbox:bluebutton, 1up-demo, bluebutton-sandbox"
         ),
         "{}",
         unknown.stderr()
@@ -711,7 +711,7 @@ fn a_signal_at_the_start_of_a_multi_target_run_stops_every_target() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut child = Run::command(
             dir.path(),
-            &["--target", "sandbox", "--target", "sandbox-bluebutton"],
+            &["--target", "sandbox", "--target", "sandbox:bluebutton"],
         )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -836,7 +836,7 @@ fn require_checklist_fails_a_conformant_run_with_an_incomplete_checklist() {
 
 #[test]
 fn the_bluebutton_persona_passes_its_own_features_and_its_password_stays_secret() {
-    let run = Run::new(&["--target", "sandbox-bluebutton"]);
+    let run = Run::new(&["--target", "sandbox:bluebutton"]);
     assert_eq!(run.code(), 0, "{}\n{}", run.stdout(), run.stderr());
     let summary = run.summary();
     assert_eq!(summary["target"]["persona"], "bluebutton");
@@ -1001,7 +1001,7 @@ fn the_bluebutton_preset_writes_features_that_run_unchanged_against_the_persona(
     let features = dir.path().join("features");
     let run = Run::new(&[
         "--target",
-        "sandbox-bluebutton",
+        "sandbox:bluebutton",
         "--features",
         features.to_str().expect("utf-8"),
     ]);
@@ -1597,7 +1597,7 @@ fn several_targets_run_at_once_on_one_chromedriver_each_with_its_report_and_one_
             "--target",
             "sandbox",
             "--target",
-            "sandbox-bluebutton",
+            "sandbox:bluebutton",
             "--target",
             "sandbox",
             "--target",

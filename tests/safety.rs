@@ -367,7 +367,7 @@ fn the_access_token_never_follows_a_link_to_another_origin() {
 #[test]
 fn a_password_shown_as_text_never_reaches_an_image() {
     let screenshot = |faults: &[&str]| {
-        let mut args = vec!["--target", "sandbox-bluebutton", "--tags", "@sign-in"];
+        let mut args = vec!["--target", "sandbox:bluebutton", "--tags", "@sign-in"];
         for fault in faults {
             args.extend(["--sandbox-fault", fault]);
         }

@@ -85,6 +85,11 @@ impl<F: Formatter> Formatter for Inert<F> {
     }
 }
 
+/// For `skip_serializing_if`: a count of nothing is left out.
+pub fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// `value` as compact JSON into `writer`.
 pub fn to_writer<W: Write, T: ?Sized + Serialize>(writer: W, value: &T) -> serde_json::Result<()> {
     let mut serializer = serde_json::Serializer::with_formatter(writer, Inert(CompactFormatter));

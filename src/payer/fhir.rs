@@ -124,7 +124,7 @@ pub struct SearchResult {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub read_by_reference: bool,
     /// Findings counted past the cap of a page, not listed.
-    #[serde(default, skip_serializing_if = "crate::summary::is_zero")]
+    #[serde(default, skip_serializing_if = "crate::infra::json::is_zero")]
     pub findings_not_listed: u64,
 }
 
