@@ -87,24 +87,30 @@ pub async fn run_many<W: Steps>(
         // use every core.
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let name = format!("onramp-{folder}");
-        let spawned = std::thread::Builder::new().name(name).spawn(move || {
-            let report = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime.block_on(async {
-                    let _permit = permits.acquire_owned().await;
-                    super::run::<W>(plan).await
-                }),
-                Err(source) => Err(RunError::Start {
-                    what: "a runtime",
-                    source,
-                }),
-            };
-            announce(console, &folder, &report);
-            let _ = sender.send(report);
-        });
+        // Stacks as deep as a single run's: a page is validated on them, and a document may
+        // nest up to the parser's limit.
+        let spawned = std::thread::Builder::new()
+            .name(name)
+            .stack_size(crate::validate::STACK_SIZE)
+            .spawn(move || {
+                let report = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_stack_size(crate::validate::STACK_SIZE)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(async {
+                        let _permit = permits.acquire_owned().await;
+                        super::run::<W>(plan).await
+                    }),
+                    Err(source) => Err(RunError::Start {
+                        what: "a runtime",
+                        source,
+                    }),
+                };
+                announce(console, &folder, &report);
+                let _ = sender.send(report);
+            });
         async move {
             if let Err(source) = spawned {
                 return Err(RunError::Start {
