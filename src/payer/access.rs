@@ -60,6 +60,7 @@ pub fn searchset(result: &SearchResult) -> Verdict {
     verdict
         .problems
         .extend(result.page_problems.iter().cloned());
+    verdict.notes.extend(result.page_notes.iter().cloned());
     verdict
 }
 

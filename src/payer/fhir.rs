@@ -105,6 +105,9 @@ pub struct SearchResult {
     /// Problems with the pages themselves (content type, a next link that loops, the cap,
     /// a next link the token may not follow).
     pub page_problems: Vec<String>,
+    /// What paging left unread for onramp's own reasons (the target's page cap).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub page_notes: Vec<String>,
     /// Pages were linked that were not read (the cap, a loop, a link to another origin).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unfinished: bool,
@@ -449,8 +452,10 @@ fn next_page(
     match next_link(document) {
         None => None,
         Some(_) if number >= paging.page_cap => {
-            result.page_problems.push(format!(
-                "stopped after {} pages (the target's page_cap) with more pages still linked",
+            // onramp's own limit, not the payer's fault: what was read is judged, and the
+            // note says the rest was not.
+            result.page_notes.push(format!(
+                "{kind}: stopped after {} pages, the target's page_cap, with more pages still linked: the rest was not read (raise [resources] page_cap to read them all)",
                 paging.page_cap
             ));
             result.unfinished = true;
@@ -1242,6 +1247,10 @@ mod tests {
 
     /// The search's result, and what its progress callback saw (pages, resources).
     async fn read_all(base: &Url) -> (SearchResult, Vec<(usize, usize)>) {
+        read_capped(base, 100).await
+    }
+
+    async fn read_capped(base: &Url, page_cap: usize) -> (SearchResult, Vec<(usize, usize)>) {
         let recorder = Arc::new(crate::evidence::Recorder::new(None));
         let settings = crate::config::HttpSettings {
             retries: 0,
@@ -1257,7 +1266,7 @@ mod tests {
             &Secret::new("token"),
             Paging {
                 page_size: None,
-                page_cap: 100,
+                page_cap,
             },
             &validator,
             |pages, resources, _| seen.push((pages, resources)),
@@ -1284,6 +1293,20 @@ mod tests {
         assert_eq!(ids, expected);
         let expected: Vec<(usize, usize)> = (1..=9).map(|n| (n, n * 3)).collect();
         assert_eq!(progress, expected);
+    }
+
+    /// The target's page cap is onramp's limit, not a rule the payer broke: the pages read
+    /// are judged, the searchset check holds, and a note says the rest was not read.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_page_cap_is_a_note_not_the_payers_fault() {
+        let (result, _) = read_capped(&paged_server(9, None).await, 4).await;
+        assert_eq!(result.pages.len(), 4);
+        assert!(result.unfinished);
+        assert_eq!(result.page_problems, Vec::<String>::new());
+        assert!(result.page_notes[0].contains("raise [resources] page_cap"));
+        let verdict = crate::payer::access::searchset(&result);
+        assert!(verdict.problems.is_empty(), "{:?}", verdict.problems);
+        assert_eq!(verdict.notes, result.page_notes);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
