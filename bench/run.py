@@ -4,7 +4,7 @@
 1. The default suite, warm, RUNS times: wall-clock median (target: under 3 s on 2 cores);
    with ffmpeg on PATH, each run is paired with one without it (PATH holding only chromium
    and chromedriver) and the ratio printed (goal: at most 1.10); then the Blue Button
-   persona's suite (`--target sandbox-bluebutton`), the same way.
+   persona's suite (`--target sandbox:bluebutton`), the same way.
 2. Runs that page through EOBS, 3x and 10x ExplanationOfBenefit (one member, 100 per page;
    10,000, 30,000 and 100,000 by default) with every resource validated: wall clock, the
    search's time and rate (goal: 8,000 EOB/s), onramp's own peak memory (VmHWM, polled from
@@ -12,7 +12,7 @@
    waiting for pages (of which the sandbox's own Server-Timing), parsing, and validating
    (the last overlaps the next page's fetch).
 
-3. Four sandbox targets at once (`--target sandbox --target sandbox-bluebutton` twice,
+3. Four sandbox targets at once (`--target sandbox --target sandbox:bluebutton` twice,
    `--jobs 4`: four sandboxes, four browser sessions on one chromedriver, each a browser
    context of its own in one Chromium) against the
    default target alone, RUNS times each, alternating: the ratio of medians (goal: under
@@ -102,8 +102,8 @@ def app(args, work):
 
 def targets(args, work):
     """Four targets at once against one alone."""
-    four = ["--target", "sandbox", "--target", "sandbox-bluebutton",
-            "--target", "sandbox", "--target", "sandbox-bluebutton", "--jobs", "4"]
+    four = ["--target", "sandbox", "--target", "sandbox:bluebutton",
+            "--target", "sandbox", "--target", "sandbox:bluebutton", "--jobs", "4"]
     one_walls, one_peaks, four_walls, four_peaks = [], [], [], []
     for _ in range(args.runs):
         wall, peak, code = measure(["run", "--out", str(work / "one")], work)
@@ -167,7 +167,7 @@ def suite(args, work):
 
     walls = []
     for _ in range(args.runs):
-        wall, _, code = measure(["run", "--target", "sandbox-bluebutton", "--out", str(work / "bluebutton")], work)
+        wall, _, code = measure(["run", "--target", "sandbox:bluebutton", "--out", str(work / "bluebutton")], work)
         if code != 0:
             sys.exit(f"the Blue Button persona's suite exited {code}")
         walls.append(wall)

@@ -1,5 +1,5 @@
 //! The house's layers, read from the source: no import cycle between any two files of
-//! `src/`, and between top-level modules every arrow points down the order the README's
+//! `src/`, and between top-level modules every arrow points down the order docs/development.md's
 //! architecture section draws. An import is a `use` or a `crate::`/`super::` path in code
 //! (tests and comments aside), resolved through `pub use` re-exports to the file that
 //! defines the item.
