@@ -42,7 +42,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Validate FHIR R4 (4.0.1) resources (JSON, Bundles, NDJSON): the R4 JSON Schema, the R4
-    /// StructureDefinitions and the CARIN profiles (every tier unless --tier says otherwise).
+    /// StructureDefinitions and the IG profiles they declare (CARIN, US Core, Plan-Net, USDF,
+    /// any --ig), every tier unless --tier says otherwise.
     #[command(after_help = VALIDATE_AFTER_HELP)]
     Validate(ValidateArgs),
     /// Serve the embedded demo health plan (auth pages, token endpoint, FHIR R4 API) until Ctrl-C.

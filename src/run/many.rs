@@ -82,43 +82,15 @@ pub async fn run_many<W: Steps>(
             plan = plan.sharing(webdriver.clone(), devtools.clone());
         }
         let permits = Arc::clone(&permits);
-        let folder = folder.clone();
-        // A thread and a runtime each (cucumber's runner is not `Send`), so that the runs
-        // use every core.
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        let name = format!("onramp-{folder}");
-        // Stacks as deep as a single run's: a page is validated on them, and a document may
-        // nest up to the parser's limit.
-        let spawned = std::thread::Builder::new()
-            .name(name)
-            .stack_size(crate::validate::STACK_SIZE)
-            .spawn(move || {
-                let report = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_stack_size(crate::validate::STACK_SIZE)
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime.block_on(async {
-                        let _permit = permits.acquire_owned().await;
-                        super::run::<W>(plan).await
-                    }),
-                    Err(source) => Err(RunError::Start {
-                        what: "a runtime",
-                        source,
-                    }),
-                };
-                announce(console, &folder, &report);
-                let _ = sender.send(report);
-            });
+        let receiver = spawn_target::<W>(plan, folder.clone(), permits, console);
         async move {
-            if let Err(source) = spawned {
-                return Err(RunError::Start {
+            match receiver {
+                Ok(receiver) => receiver.await.unwrap_or(Err(RunError::Crashed)),
+                Err(source) => Err(RunError::Start {
                     what: "a thread",
                     source,
-                });
+                }),
             }
-            receiver.await.unwrap_or(Err(RunError::Crashed))
         }
     });
     let runs: Vec<Result<RunReport, RunError>> = futures_util::future::join_all(runs).await;
@@ -161,6 +133,42 @@ pub async fn run_many<W: Steps>(
         dir,
         files,
     })
+}
+
+/// Start one target's run on a thread and runtime of its own (cucumber's runner is not
+/// `Send`), so that the runs use every core; its report comes on the receiver.
+fn spawn_target<W: Steps>(
+    plan: Plan,
+    folder: String,
+    permits: Arc<tokio::sync::Semaphore>,
+    console: crate::infra::console::Console,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<Result<RunReport, RunError>>> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    // Stacks as deep as a single run's: a page is validated on them, and a document may
+    // nest up to the parser's limit.
+    std::thread::Builder::new()
+        .name(format!("onramp-{folder}"))
+        .stack_size(crate::validate::STACK_SIZE)
+        .spawn(move || {
+            let report = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_stack_size(crate::validate::STACK_SIZE)
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(async {
+                    let _permit = permits.acquire_owned().await;
+                    super::run::<W>(plan).await
+                }),
+                Err(source) => Err(RunError::Start {
+                    what: "a runtime",
+                    source,
+                }),
+            };
+            announce(console, &folder, &report);
+            let _ = sender.send(report);
+        })?;
+    Ok(receiver)
 }
 
 /// Every target's Plan, and the folder its report goes to.
