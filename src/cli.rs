@@ -279,7 +279,10 @@ struct SandboxArgs {
 
 const VALIDATE_AFTER_HELP: &str = "\
 PATH may be a .json file (one resource or a Bundle), an .ndjson/.jsonl file (one resource per
-line), a directory (searched recursively for those), or - for standard input.
+line), a Bulk Data export's manifest (the $export status response: every NDJSON file its
+output lists, by local path or file: URL), a directory (searched recursively for those), or -
+for standard input. --format ndjson makes a streaming filter: one finding per line on standard
+output, nothing for valid documents, the summary on standard error.
 
 Exit status: 0 every resource is valid, 1 there are findings, 2 a usage error or an unreadable path.";
 

@@ -890,3 +890,89 @@ fn findings_are_capped_per_document_and_the_rest_counted() {
     assert_eq!(json["findings"].as_array().unwrap().len(), cap);
     assert_eq!(json["findings_not_listed"], 25);
 }
+
+/// A Bulk Data export is validated from its manifest: every NDJSON file its output lists (a
+/// path relative to the manifest, or a file: URL), and a remote URL is reported, without its
+/// query (where a signature may be), as a file to download first.
+#[test]
+fn a_bulk_data_manifest_validates_every_file_it_lists() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        dir.path(),
+        "out/Patient.ndjson",
+        &format!("{GOOD}\n{GOOD}\n"),
+    );
+    let bad = write(
+        dir.path(),
+        "elsewhere/Patient-2.ndjson",
+        &format!("{BAD}\n"),
+    );
+    let manifest = write(
+        dir.path(),
+        "manifest.json",
+        &serde_json::json!({
+            "transactionTime": "2026-12-07T10:00:00Z",
+            "request": "https://payer.example/fhir/$export",
+            "requiresAccessToken": true,
+            "output": [
+                {"type": "Patient", "url": "out/Patient.ndjson"},
+                {"type": "Patient", "url": format!("file://{}", bad.display())},
+                {"type": "Coverage", "url": "https://payer.example/files/Coverage.ndjson?sig=s3cr3t"}
+            ],
+            "error": []
+        })
+        .to_string(),
+    );
+    let output = run(&["validate", manifest.to_str().expect("utf-8")]);
+    // A file that cannot be read makes the exit 2, as for any path.
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("Patient-2.ndjson:1  Patient/bad  Patient.gender"),
+        "{text}"
+    );
+    assert!(
+        text.trim_end()
+            .ends_with("3 files, 3 resources: 1 invalid (1 finding); 1 file could not be read"),
+        "{text}"
+    );
+    let errors = stderr(&output);
+    assert!(
+        errors.contains("https://payer.example/files/Coverage.ndjson, a remote file"),
+        "{errors}"
+    );
+    assert!(!errors.contains("s3cr3t") && !text.contains("s3cr3t"));
+    // A JSON file that is not a manifest is still one document.
+    assert_eq!(
+        code(&run(&["validate", "examples/demo-member-bundle.json"])),
+        0
+    );
+}
+
+/// `--format ndjson` is a clean streaming filter: one finding per line on standard output,
+/// nothing for valid lines, the summary on standard error.
+#[test]
+fn ndjson_format_prints_one_finding_per_line_and_nothing_else() {
+    let input = format!("{GOOD}\n{BAD}\n{GOOD}\n");
+    let output = run_with_stdin(&["validate", "--format", "ndjson", "-"], input.as_bytes());
+    assert_eq!(code(&output), 1);
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let finding: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON line");
+    assert_eq!(finding["file"], "-");
+    assert_eq!(finding["line"], 2);
+    assert_eq!(finding["resource"], "Patient/bad");
+    assert_eq!(finding["tier"], "schema");
+    assert!(
+        stderr(&output).contains("1 file, 3 resources: 1 invalid (1 finding)"),
+        "{}",
+        stderr(&output)
+    );
+    let valid = run_with_stdin(
+        &["validate", "--format", "ndjson", "-"],
+        format!("{GOOD}\n").as_bytes(),
+    );
+    assert_eq!(code(&valid), 0);
+    assert_eq!(stdout(&valid), "");
+}

@@ -63,6 +63,64 @@ pub enum Event {
     Progress(u64),
 }
 
+/// The largest `.json` file looked at as a possible Bulk Data manifest (a manifest of a
+/// million output files is about 150 MB; a resource that big is not one).
+const MAX_MANIFEST_BYTES: u64 = 256 << 20;
+
+/// A Bulk Data export's manifest (the `$export` status response, FHIR Bulk Data Access
+/// 2.0 §Response - Complete Status): `transactionTime`, `request` and `output[]`, each
+/// output an NDJSON file's `url` (and its `type`).
+#[derive(serde::Deserialize)]
+struct Manifest {
+    #[serde(rename = "transactionTime")]
+    _transaction_time: serde::de::IgnoredAny,
+    output: Vec<ManifestOutput>,
+}
+
+#[derive(serde::Deserialize)]
+struct ManifestOutput {
+    url: String,
+}
+
+/// The files `bytes` lists when it is a Bulk Data manifest (read from `path`): a local path
+/// or `file:` URL (relative ones from the manifest's folder) for each output, or why one
+/// cannot be read. `None` when it is not a manifest (a FHIR resource, anything else).
+fn bulk_outputs(bytes: &[u8], path: &Path) -> Option<Vec<Result<PathBuf, String>>> {
+    // Cheap before parsing: every manifest names its transaction time; no resource does.
+    let marker: &[u8] = b"\"transactionTime\"";
+    if !bytes.windows(marker.len()).any(|w| w == marker) {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if value.get("resourceType").is_some() {
+        return None;
+    }
+    let manifest: Manifest = serde_json::from_value(value).ok()?;
+    let folder = path.parent().unwrap_or(Path::new("."));
+    Some(
+        manifest
+            .output
+            .into_iter()
+            .map(|output| output_path(&output.url, folder))
+            .collect(),
+    )
+}
+
+/// Where one output of a manifest is on this machine.
+fn output_path(url: &str, folder: &Path) -> Result<PathBuf, String> {
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.scheme() == "file" => parsed
+            .to_file_path()
+            .map_err(|()| format!("the manifest lists {url}, which names no local file")),
+        Ok(parsed) => Err(format!(
+            "the manifest lists {}, a remote file: onramp validate reads local files, so download the export's files (with the export's access token) and list their paths or file: URLs",
+            crate::infra::origin::without_query(&parsed)
+        )),
+        // Not a URL: a path, relative to the manifest's folder.
+        Err(_) => Ok(folder.join(url)),
+    }
+}
+
 /// A document over [`MAX_DOCUMENT_BYTES`].
 fn too_large() -> io::Error {
     io::Error::other(format!(
@@ -359,7 +417,57 @@ impl Reader<'_> {
         };
         match shape {
             Shape::Ndjson => self.ndjson(&name, BufReader::with_capacity(1 << 20, file), 0),
+            Shape::Json if metadata.len() <= MAX_MANIFEST_BYTES => {
+                let mut bytes = Vec::new();
+                if let Err(error) = BufReader::new(file).read_to_end(&mut bytes) {
+                    return self.unreadable(&name, &error);
+                }
+                match bulk_outputs(&bytes, path) {
+                    Some(outputs) => self.export(&name, outputs),
+                    None => self.whole(&name, io::empty(), None, bytes),
+                }
+            }
             Shape::Json => self.whole(&name, file, None, Vec::new()),
+        }
+    }
+
+    /// The NDJSON files a Bulk Data export's manifest lists, each validated as NDJSON.
+    fn export(
+        &mut self,
+        manifest: &Arc<str>,
+        outputs: Vec<Result<PathBuf, String>>,
+    ) -> Result<(), Stopped> {
+        for output in outputs {
+            match output {
+                Ok(path) => self.ndjson_file(&path)?,
+                Err(reason) => {
+                    self.batch.units.push(Unit::Unreadable {
+                        file: Arc::clone(manifest),
+                        reason,
+                    });
+                    self.flush_if_full()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A file read as NDJSON whatever its name (a Bulk Data output).
+    fn ndjson_file(&mut self, path: &Path) -> Result<(), Stopped> {
+        let name: Arc<str> = path.display().to_string().into();
+        self.batch.units.push(Unit::FileStarted);
+        match std::fs::metadata(path) {
+            Ok(metadata) if metadata.is_file() => {}
+            Ok(metadata) => {
+                let error =
+                    io::Error::other(format!("it is {}, not a regular file", kind_of(&metadata)));
+                return self.unreadable(&name, &error);
+            }
+            Err(error) => return self.unreadable(&name, &error),
+        }
+        match File::open(path) {
+            Ok(file) => self.ndjson(&name, BufReader::with_capacity(1 << 20, file), 0),
+            Err(error) => self.unreadable(&name, &error),
         }
     }
 

@@ -17,6 +17,9 @@ pub enum Format {
     Text,
     /// One JSON document: `{"files","resources","invalid","findings":[...],"errors":[...]}`.
     Json,
+    /// One finding per line, as each JSON finding (a streaming filter: nothing for valid
+    /// documents; the summary goes to standard error).
+    Ndjson,
 }
 
 /// Counts over everything checked.
@@ -142,13 +145,18 @@ impl<W: Write, E: Write> Writer<W, E> {
                 if checked.left_off > 0 {
                     self.totals.left_off += checked.left_off;
                     self.totals.findings += checked.left_off;
-                    if self.format == Format::Text {
+                    if self.format != Format::Json {
                         let mut location = file.to_string();
                         if let Some(line) = line {
                             location.push_str(&format!(":{line}"));
                         }
+                        let to: &mut dyn Write = if self.format == Format::Ndjson {
+                            &mut self.err
+                        } else {
+                            &mut self.out
+                        };
                         writeln!(
-                            self.out,
+                            to,
                             "{}  and {} more in this document, not listed (the first {} are)",
                             inert(&location),
                             plural(checked.left_off, "finding"),
@@ -165,8 +173,8 @@ impl<W: Write, E: Write> Writer<W, E> {
         let first = self.totals.findings == 0;
         self.totals.findings += 1;
         match self.format {
-            Format::Json => {
-                if !first {
+            Format::Json | Format::Ndjson => {
+                if !first && self.format == Format::Json {
                     self.out.write_all(b",")?;
                 }
                 let located = Located {
@@ -183,6 +191,9 @@ impl<W: Write, E: Write> Writer<W, E> {
                     profile: finding.profile.as_deref(),
                 };
                 crate::infra::json::to_writer(&mut self.out, &located)?;
+                if self.format == Format::Ndjson {
+                    self.out.write_all(b"\n")?;
+                }
             }
             Format::Text => {
                 let mut location = file.to_owned();
@@ -241,6 +252,13 @@ impl<W: Write, E: Write> Writer<W, E> {
                     totals.files, totals.resources, totals.invalid
                 )?;
                 writeln!(self.out)?;
+            }
+            Format::Ndjson => {
+                // Standard output holds findings only: what a pipeline reads.
+                for line in must_support_lines(&totals.must_support) {
+                    writeln!(self.err, "{}", inert(&line))?;
+                }
+                writeln!(self.err, "{}", inert(&summary(&totals)))?;
             }
             Format::Text => {
                 let colour = if totals.findings > 0 || totals.unreadable > 0 {
