@@ -619,7 +619,7 @@ fn stop_a_run(
         "slow.toml",
         "[sandbox]\nfaults = [\"latency=2s\"]\n",
     );
-    let mut child = Run::command(dir.path(), &["--target", target.to_str().expect("utf-8")])
+    let child = Run::command(dir.path(), &["--target", target.to_str().expect("utf-8")])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -633,18 +633,7 @@ fn stop_a_run(
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
-    nix::sys::signal::kill(pid, signal).expect("signal sent");
-    let status = child.wait().expect("exits");
-    assert_eq!(status.code(), Some(code), "{signal}");
-    let run = Run {
-        dir,
-        output: Output {
-            status,
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-        },
-    };
+    let run = signal_and_wait(dir, child, signal, code);
     let summary = run.summary();
     assert_eq!(summary["outcome"], "interrupted");
     assert_eq!(summary["exit_code"], code);
@@ -657,6 +646,27 @@ fn stop_a_run(
         .collect();
     assert!(left.is_empty(), "temp folders left: {left:?}");
     run
+}
+
+/// Send `signal` to a run and wait for it to exit with `code`: the run, for its report.
+fn signal_and_wait(
+    dir: tempfile::TempDir,
+    mut child: std::process::Child,
+    signal: nix::sys::signal::Signal,
+    code: i32,
+) -> Run {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, signal).expect("signal sent");
+    let status = child.wait().expect("exits");
+    assert_eq!(status.code(), Some(code), "{signal}");
+    Run {
+        dir,
+        output: Output {
+            status,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        },
+    }
 }
 
 /// Whether the run has taken its first screenshot: the browser is busy.
@@ -709,7 +719,7 @@ fn a_signal_at_the_start_of_a_multi_target_run_stops_every_target() {
         (nix::sys::signal::Signal::SIGHUP, 129, 50),
     ] {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut child = Run::command(
+        let child = Run::command(
             dir.path(),
             &["--target", "sandbox", "--target", "sandbox:bluebutton"],
         )
@@ -718,18 +728,7 @@ fn a_signal_at_the_start_of_a_multi_target_run_stops_every_target() {
         .spawn()
         .expect("onramp runs");
         std::thread::sleep(Duration::from_millis(delay));
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
-        nix::sys::signal::kill(pid, signal).expect("signal sent");
-        let status = child.wait().expect("exits");
-        assert_eq!(status.code(), Some(code), "{signal} after {delay} ms");
-        let run = Run {
-            dir,
-            output: Output {
-                status,
-                stdout: Vec::new(),
-                stderr: Vec::new(),
-            },
-        };
+        let run = signal_and_wait(dir, child, signal, code);
         let combined = run.summary();
         assert_eq!(combined["interrupted_by"], signal.as_str(), "{combined:#}");
         assert_eq!(combined["exit_code"], code);
