@@ -97,10 +97,7 @@ pub const RENAMED: [(&str, &str); 1] = [("sandbox-bluebutton", "sandbox:bluebutt
 
 /// The built-in target `spec` names, under its name today (an old name is followed).
 pub fn built_in(spec: &str) -> Option<(&'static str, &'static str)> {
-    let spec = RENAMED
-        .iter()
-        .find(|(old, _)| *old == spec)
-        .map_or(spec, |(_, new)| *new);
+    let spec = renamed(spec).unwrap_or(spec);
     BUILT_IN.iter().find(|(name, _)| *name == spec).copied()
 }
 

@@ -87,10 +87,7 @@ struct ManifestOutput {
 /// cannot be read. `None` when it is not a manifest (a FHIR resource, anything else).
 fn bulk_outputs(bytes: &[u8], path: &Path) -> Option<Vec<Result<PathBuf, String>>> {
     // Cheap before parsing: every manifest names its transaction time; no resource does.
-    let marker: &[u8] = b"\"transactionTime\"";
-    if !bytes.windows(marker.len()).any(|w| w == marker) {
-        return None;
-    }
+    memchr::memmem::find(bytes, b"\"transactionTime\"")?;
     let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     if value.get("resourceType").is_some() {
         return None;
@@ -109,9 +106,12 @@ fn bulk_outputs(bytes: &[u8], path: &Path) -> Option<Vec<Result<PathBuf, String>
 /// Where one output of a manifest is on this machine.
 fn output_path(url: &str, folder: &Path) -> Result<PathBuf, String> {
     match url::Url::parse(url) {
-        Ok(parsed) if parsed.scheme() == "file" => parsed
-            .to_file_path()
-            .map_err(|()| format!("the manifest lists {url}, which names no local file")),
+        Ok(parsed) if parsed.scheme() == "file" => parsed.to_file_path().map_err(|()| {
+            format!(
+                "the manifest lists {}, which names no local file",
+                crate::infra::origin::without_query(&parsed)
+            )
+        }),
         Ok(parsed) => Err(format!(
             "the manifest lists {}, a remote file: onramp validate reads local files, so download the export's files (with the export's access token) and list their paths or file: URLs",
             crate::infra::origin::without_query(&parsed)
@@ -372,7 +372,7 @@ impl Reader<'_> {
                 {
                     match entry {
                         Ok(entry) if entry.file_type().is_file() && is_fhir_file(entry.path()) => {
-                            self.file(entry.path())?;
+                            self.file(entry.path(), shape_of(entry.path()))?;
                         }
                         Ok(_) => {}
                         Err(error) => {
@@ -387,11 +387,13 @@ impl Reader<'_> {
                 }
                 Ok(())
             }
-            Input::Path(path) => self.file(path),
+            Input::Path(path) => self.file(path, shape_of(path)),
         }
     }
 
-    fn file(&mut self, path: &Path) -> Result<(), Stopped> {
+    /// A file, split into documents as `shape` says (a Bulk Data output is NDJSON whatever
+    /// its name).
+    fn file(&mut self, path: &Path, shape: Shape) -> Result<(), Stopped> {
         let name: Arc<str> = path.display().to_string().into();
         self.batch.units.push(Unit::FileStarted);
         // Before opening: opening a FIFO waits for a writer, and a device never ends.
@@ -407,7 +409,6 @@ impl Reader<'_> {
             ));
             return self.unreadable(&name, &error);
         }
-        let shape = shape_of(path);
         if shape == Shape::Json && metadata.len() > MAX_DOCUMENT_BYTES {
             return self.unreadable(&name, &too_large());
         }
@@ -439,7 +440,7 @@ impl Reader<'_> {
     ) -> Result<(), Stopped> {
         for output in outputs {
             match output {
-                Ok(path) => self.ndjson_file(&path)?,
+                Ok(path) => self.file(&path, Shape::Ndjson)?,
                 Err(reason) => {
                     self.batch.units.push(Unit::Unreadable {
                         file: Arc::clone(manifest),
@@ -450,25 +451,6 @@ impl Reader<'_> {
             }
         }
         Ok(())
-    }
-
-    /// A file read as NDJSON whatever its name (a Bulk Data output).
-    fn ndjson_file(&mut self, path: &Path) -> Result<(), Stopped> {
-        let name: Arc<str> = path.display().to_string().into();
-        self.batch.units.push(Unit::FileStarted);
-        match std::fs::metadata(path) {
-            Ok(metadata) if metadata.is_file() => {}
-            Ok(metadata) => {
-                let error =
-                    io::Error::other(format!("it is {}, not a regular file", kind_of(&metadata)));
-                return self.unreadable(&name, &error);
-            }
-            Err(error) => return self.unreadable(&name, &error),
-        }
-        match File::open(path) {
-            Ok(file) => self.ndjson(&name, BufReader::with_capacity(1 << 20, file), 0),
-            Err(error) => self.unreadable(&name, &error),
-        }
     }
 
     /// One JSON document: the rest of `source`, after `head`.

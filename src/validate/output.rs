@@ -146,10 +146,7 @@ impl<W: Write, E: Write> Writer<W, E> {
                     self.totals.left_off += checked.left_off;
                     self.totals.findings += checked.left_off;
                     if self.format != Format::Json {
-                        let mut location = file.to_string();
-                        if let Some(line) = line {
-                            location.push_str(&format!(":{line}"));
-                        }
+                        let location = location(&file, line, None);
                         let to: &mut dyn Write = if self.format == Format::Ndjson {
                             &mut self.err
                         } else {
@@ -196,13 +193,7 @@ impl<W: Write, E: Write> Writer<W, E> {
                 }
             }
             Format::Text => {
-                let mut location = file.to_owned();
-                if let Some(line) = line {
-                    location.push_str(&format!(":{line}"));
-                }
-                if let Some(entry) = finding.entry {
-                    location.push_str(&format!(":entry[{entry}]"));
-                }
+                let location = location(file, line, finding.entry);
                 let resource = finding.resource.as_deref().unwrap_or("-");
                 let path = if finding.path.is_empty() {
                     "-"
@@ -280,6 +271,18 @@ impl<W: Write, E: Write> Writer<W, E> {
         self.out.flush()?;
         Ok(totals)
     }
+}
+
+/// Where a finding is, as the text output writes it: `file[:line][:entry[N]]`.
+fn location(file: &str, line: Option<u64>, entry: Option<usize>) -> String {
+    let mut location = file.to_owned();
+    if let Some(line) = line {
+        location.push_str(&format!(":{line}"));
+    }
+    if let Some(entry) = entry {
+        location.push_str(&format!(":entry[{entry}]"));
+    }
+    location
 }
 
 /// Must-support coverage, a profile per paragraph: its resources, then each element with

@@ -1056,7 +1056,7 @@ pub struct Resolver<'d, 'b> {
     pub bundle: Option<&'b Bundle<'d>>,
     /// More value sets (a profile's), looked up first.
     pub extra: Option<ValueSets>,
-    /// The root's contained resources by id, when listed (else they are searched).
+    /// The root's contained resources by id, which `#id` references resolve to.
     pub contained: Option<&'b Contained<'d>>,
 }
 
@@ -1064,14 +1064,7 @@ impl<'d> Host<'d> for Resolver<'d, '_> {
     fn resolve(&self, reference: &str) -> Option<Node<'d>> {
         if let Some(id) = reference.strip_prefix('#') {
             let root = self.root.value?;
-            if let Some(contained) = self.contained.filter(|c| c.is_of(root)) {
-                return Some(Node::resource(self.model, contained.find(id)?));
-            }
-            let found = root
-                .get("contained")?
-                .as_array()?
-                .iter()
-                .find(|r| r.get("id").and_then(|i| i.as_str()) == Some(id))?;
+            let found = self.contained.filter(|c| c.is_of(root))?.find(id)?;
             return Some(Node::resource(self.model, found));
         }
         let found = self.bundle?.find(reference)?;
@@ -1201,7 +1194,7 @@ mod tests {
     use super::*;
 
     /// The hostile shapes of issue 26: each is N times something small.
-    pub(crate) fn shape(name: &str, n: usize) -> serde_json::Value {
+    fn shape(name: &str, n: usize) -> serde_json::Value {
         use serde_json::json;
         let contained: Vec<_> = (0..n)
             .map(|i| json!({"resourceType": "Practitioner", "id": format!("p{i}"), "name": [{"family": format!("F{i}")}]}))

@@ -194,25 +194,33 @@ impl<'a> ItemSet<'a> {
 
     /// Whether an item equal to `item` is in: `None` when that cannot be told.
     fn contains(&self, item: &Item<'_>, model: &Model) -> Option<bool> {
-        let candidates: Box<dyn Iterator<Item = &Item<'a>>> = match scalar(item, model) {
+        match scalar(item, model) {
             Some(Scalar::Str(text)) => {
                 if self.strings.contains(&text) {
                     return Some(true);
                 }
-                Box::new(self.others.iter().map(|&at| &self.items[at]))
+                any_equal(item, self.others.iter().map(|&at| &self.items[at]), model)
             }
-            _ => Box::new(self.items.iter()),
-        };
-        let mut found = Some(false);
-        for candidate in candidates {
-            match equal(item, candidate, model) {
-                Some(true) => return Some(true),
-                Some(false) => {}
-                None => found = None,
-            }
+            _ => any_equal(item, self.items.iter(), model),
         }
-        found
     }
+}
+
+/// Whether one of `candidates` equals `item`: `None` when none does and some cannot be told.
+fn any_equal<'x, 'a: 'x>(
+    item: &Item<'_>,
+    candidates: impl Iterator<Item = &'x Item<'a>>,
+    model: &Model,
+) -> Option<bool> {
+    let mut found = Some(false);
+    for candidate in candidates {
+        match equal(item, candidate, model) {
+            Some(true) => return Some(true),
+            Some(false) => {}
+            None => found = None,
+        }
+    }
+    found
 }
 
 /// Whether `expr` depends on the document alone, not on the focus, `$this` or `%context`:
@@ -1139,17 +1147,7 @@ fn membership<'a>(op: Op, l: &[Item<'a>], r: &[Item<'a>], model: &Model) -> Resu
     let (item, set) = if op == Op::In { (l, r) } else { (r, l) };
     match item {
         [] => Ok(Vec::new()),
-        [one] => {
-            let mut found = Some(false);
-            for candidate in set {
-                match equal(one, candidate, model) {
-                    Some(true) => return Ok(bool_item(Some(true))),
-                    Some(false) => {}
-                    None => found = None,
-                }
-            }
-            Ok(bool_item(found))
-        }
+        [one] => Ok(bool_item(any_equal(one, set.iter(), model))),
         _ => stop("membership of a collection"),
     }
 }
