@@ -23,8 +23,16 @@
    target with `--tags "not @app"`, RUNS times each, alternating: what the app scenario adds
    (median difference; goal: under 3 s).
 
+5. The Provider Directory at scale: the `@directory` feature against a sandbox whose
+   directory has PRACTITIONERS practitioners (10,000 by default: 50,000 PractitionerRoles,
+   2,000 Locations, ...), against the same at a tenth of the size, RUNS times each: wall
+   clock (goal: the whole feature under 15 s at 10,000), onramp's peak memory, the
+   resources read, validated in three tiers and Must-Support-checked, and the time the
+   read-all scenarios took.
+
 Needs chromium and chromedriver (apt-get install -y chromium chromium-driver).
-Usage: python3 bench/run.py [--runs 5] [--eobs 10000] [--only suite|claims|targets|app]
+Usage: python3 bench/run.py [--runs 5] [--eobs 10000] [--practitioners 10000]
+                            [--only suite|claims|targets|app|directory]
 """
 
 import argparse
@@ -68,7 +76,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--eobs", type=int, default=10000)
-    parser.add_argument("--only", choices=["suite", "claims", "targets", "app"])
+    parser.add_argument("--practitioners", type=int, default=10000)
+    parser.add_argument("--only", choices=["suite", "claims", "targets", "app", "directory"])
     args = parser.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix="onramp-run-bench-"))
@@ -81,6 +90,36 @@ def main():
         targets(args, work)
     if args.only in (None, "app"):
         app(args, work)
+    if args.only in (None, "directory"):
+        directory(args, work)
+
+
+def directory(args, work):
+    """The Provider Directory feature against a large directory and one a tenth its size."""
+    results = {}
+    for size in (args.practitioners // 10, args.practitioners):
+        target = work / f"directory-{size}.toml"
+        target.write_text(f"name = \"directory-{size}\"\n\n[sandbox]\ndirectory_size = {size}\n")
+        walls, peaks = [], []
+        for i in range(args.runs):
+            out = work / f"directory-{size}-{i}"
+            wall, peak, code = measure(["run", "-q", "--target", str(target), "--tags", "@directory", "--out", str(out)], work)
+            if code != 0:
+                sys.exit(f"the directory of {size} exited {code}")
+            walls.append(wall)
+            peaks.append(peak)
+        summary = json.loads((out / "latest" / "summary.json").read_text())
+        read = [r for r in summary["resources"] if r.get("api") == "provider-directory"]
+        reading = [s for s in summary["scenarios"] if "resources are valid Plan-Net" in s["name"]]
+        results[size] = statistics.median(walls)
+        print(f"directory of {size} practitioners ({args.runs} runs): median {statistics.median(walls):.2f} s "
+              f"(min {min(walls):.2f}), onramp peak RSS {statistics.median(peaks) / 1024:.0f} MiB; "
+              f"{sum(r['count'] for r in read)} resources read and validated "
+              f"({', '.join(str(r['count']) + ' ' + r['type'] for r in read)}), the read-all scenarios "
+              f"{sum(s['duration_ms'] for s in reading) / 1000:.2f} s, {len(summary['scenarios'])} scenarios")
+    small, large = results[args.practitioners // 10], results[args.practitioners]
+    print(f"ten times the directory takes {large / small:.2f} times as long (goal: the feature under 15 s at "
+          f"{args.practitioners} practitioners)")
 
 
 def app(args, work):

@@ -392,10 +392,10 @@ class Structure:
                 nodes[path] = node
         problems = self.check_schema_covered(nodes[root["path"]], name)
         altered = [d for d in self.dropped if d.startswith(name + ".") and " types " not in d]
-        if altered and name != "Meta" and "properties" in self.schema.get(name, {}):
+        if altered and name not in ONLY_GAINED and "properties" in self.schema.get(name, {}):
             # The package changed this type beyond R4 (elements HL7's schema lacks): its
-            # other elements cannot be trusted to be R4's either. Meta only gained the
-            # package's own elements, which are dropped; its R4 elements check out.
+            # other elements cannot be trusted to be R4's either. The types of ONLY_GAINED
+            # only gained elements, which are dropped; their R4 elements check out.
             problems.append(f"{name} has elements R4 does not define: {altered}")
         if problems:
             self.mismatched[name] = problems
@@ -885,6 +885,12 @@ def core_profiles(r4):
 
 
 # ---------------------------------------------------------------------------------------
+
+
+# Types to which the package only added elements (dropped above), their R4 elements all
+# checked against HL7's schema: Meta (medplum's `project`, `author`, ...) and
+# HealthcareService (R5's `offeredIn`), whose R4 rules Plan-Net's profile builds on.
+ONLY_GAINED = ("Meta", "HealthcareService")
 
 
 def serialize(document):

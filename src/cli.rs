@@ -259,6 +259,11 @@ struct SandboxArgs {
     #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     eobs_per_member: u64,
 
+    /// Practitioners in the Provider Directory (five PractitionerRoles each), served
+    /// without a token under /directory/r4 beside the drug formulary under /formulary/r4.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    directory_size: u64,
+
     /// Misbehave on purpose (repeatable); see below.
     #[arg(long = "fault", value_name = "SPEC")]
     faults: Vec<crate::sandbox::Fault>,
@@ -664,6 +669,7 @@ fn sandbox(args: SandboxArgs, console: Console) -> Result<u8, CliError> {
             usize::try_from(m).unwrap_or(usize::MAX)
         }),
         eobs_per_member: usize::try_from(args.eobs_per_member).unwrap_or(usize::MAX),
+        directory_size: usize::try_from(args.directory_size).unwrap_or(usize::MAX),
         data: args.data,
         faults: args.faults,
         pkce: args.pkce.unwrap_or(persona.default_pkce()),
@@ -756,6 +762,15 @@ fn run_features(args: RunArgs, console: Console) -> Result<u8, CliError> {
         summary.target.name,
         summary.duration_ms as f64 / 1000.0
     );
+    // Which part of CMS-9115-F each result is about, when the run covered more than one.
+    if summary.apis.len() > 1 {
+        let apis: Vec<String> = summary
+            .apis
+            .iter()
+            .map(|api| format!("{} {}", api.title, api.verdict))
+            .collect();
+        println!("onramp: {}", apis.join(" · "));
+    }
     for error in &summary.errors {
         println!("onramp: {}", crate::infra::text::inert(error));
     }

@@ -144,6 +144,8 @@ pub struct SandboxSettings {
     /// The app's redirect URI is the sandbox's own `/app/callback`, on the origin of its sign-in
     /// pages, as a payer's own test client has it.
     pub same_origin_callback: bool,
+    /// Practitioners in the sandbox's Provider Directory.
+    pub directory_size: usize,
 }
 
 impl Default for SandboxSettings {
@@ -156,6 +158,7 @@ impl Default for SandboxSettings {
             pkce: None,
             token_lifetime: Duration::from_secs(7200),
             same_origin_callback: false,
+            directory_size: crate::sandbox::DEFAULT_DIRECTORY_SIZE,
         }
     }
 }
@@ -237,6 +240,33 @@ pub struct Target {
     pub checklist: crate::checklist::ItemList,
     /// The app under test (`[app]`), driven by the `@app` features.
     pub app: Option<AppSettings>,
+    /// The Provider Directory (`[directory]`): the sandbox's own for a sandbox target.
+    pub directory: Option<BookSettings>,
+    /// The drug formulary (`[formulary]`): the sandbox's own for a sandbox target.
+    pub formulary: Option<BookSettings>,
+}
+
+/// `[directory]` or `[formulary]`: where a public API of the payer's is and how to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookSettings {
+    /// `None`: the sandbox's own (a sandbox target).
+    pub fhir_base: Option<Url>,
+    /// Sent as a bearer token with its reads (the check that the directory is public
+    /// never sends it).
+    pub token: Option<Secret>,
+    /// Read with the member's access token (a formulary offered behind the member's
+    /// sign-in).
+    pub member_token: bool,
+}
+
+impl Target {
+    /// The settings of the public API `book`, if the target has it.
+    pub fn book(&self, book: crate::payer::public::Book) -> Option<&BookSettings> {
+        match book {
+            crate::payer::public::Book::Directory => self.directory.as_ref(),
+            crate::payer::public::Book::Formulary => self.formulary.as_ref(),
+        }
+    }
 }
 
 /// What onramp fills in an `[app]` value when the run starts: a free loopback port for the
@@ -583,7 +613,52 @@ impl Reader<'_> {
                 .transpose()?
                 .unwrap_or(defaults.token_lifetime),
             same_origin_callback: s.same_origin_callback.unwrap_or(false),
+            directory_size: s.directory_size.unwrap_or(defaults.directory_size),
         })
+    }
+
+    /// `[directory]` or `[formulary]` (`key`): a sandbox target has its sandbox's own unless
+    /// it names another; a remote target has one only where it says where.
+    fn book(
+        &self,
+        key: &str,
+        file: Option<BookFile>,
+        sandbox: bool,
+    ) -> Result<Option<BookSettings>, ConfigError> {
+        let Some(file) = file else {
+            return Ok(sandbox.then_some(BookSettings {
+                fhir_base: None,
+                token: None,
+                member_token: false,
+            }));
+        };
+        let fhir_base = match &file.fhir_base {
+            Some(base) => Some(self.url(&format!("{key}.fhir_base"), base)?),
+            None if sandbox => None,
+            None => {
+                return Err(self.invalid(
+                    None,
+                    format!("[{key}] needs fhir_base: where the payer serves it"),
+                ));
+            }
+        };
+        let token = file
+            .token
+            .as_ref()
+            .map(|t| self.string(&format!("{key}.token"), t).map(Secret::new))
+            .transpose()?;
+        let member_token = file.member_token.unwrap_or(false);
+        if member_token && token.is_some() {
+            return Err(self.invalid(
+                file.token.as_ref().map(Spanned::span),
+                format!("[{key}] has a token and member_token = true: choose one"),
+            ));
+        }
+        Ok(Some(BookSettings {
+            fhir_base,
+            token,
+            member_token,
+        }))
     }
 
     fn resolve(&self, file: TargetFile) -> Result<Target, ConfigError> {
@@ -624,6 +699,9 @@ impl Reader<'_> {
             &clinical_resources,
         )?;
         let app = file.app.map(|app| self.app(app)).transpose()?;
+        let sandbox = sandbox_persona.is_some();
+        let directory = self.book("directory", file.directory, sandbox)?;
+        let formulary = self.book("formulary", file.formulary, sandbox)?;
         Ok(Target {
             name: file.name.unwrap_or_else(|| {
                 self.path
@@ -651,6 +729,8 @@ impl Reader<'_> {
             payer,
             checklist,
             app,
+            directory,
+            formulary,
         })
     }
 
@@ -1200,6 +1280,16 @@ struct TargetFile {
     validation: Option<ValidationFile>,
     payer: Option<PayerFile>,
     app: Option<AppFile>,
+    directory: Option<BookFile>,
+    formulary: Option<BookFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BookFile {
+    fhir_base: Option<Spanned<String>>,
+    token: Option<Spanned<String>>,
+    member_token: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1268,6 +1358,7 @@ struct SandboxFile {
     pkce: Option<PkceMode>,
     token_lifetime: Option<Spanned<String>>,
     same_origin_callback: Option<bool>,
+    directory_size: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

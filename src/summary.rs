@@ -157,6 +157,118 @@ pub struct StepSummary {
     pub severity: Option<Severity>,
 }
 
+/// The part of CMS-9115-F a result is about: the Patient Access API (the member's claims
+/// and clinical data, behind their sign-in), the Provider Directory API, or the drug
+/// formulary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Api {
+    #[default]
+    PatientAccess,
+    ProviderDirectory,
+    DrugFormulary,
+}
+
+impl Api {
+    pub const ALL: [Api; 3] = [
+        Api::PatientAccess,
+        Api::ProviderDirectory,
+        Api::DrugFormulary,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::PatientAccess => "Patient Access API",
+            Self::ProviderDirectory => "Provider Directory API",
+            Self::DrugFormulary => "Drug Formulary",
+        }
+    }
+
+    /// The API a scenario is about, by its feature's tags (`@directory`, `@formulary`).
+    pub fn of_tags(tags: &[String]) -> Api {
+        let tagged = |name: &str| tags.iter().any(|t| t.trim_start_matches('@') == name);
+        if tagged("directory") {
+            Self::ProviderDirectory
+        } else if tagged("formulary") {
+            Self::DrugFormulary
+        } else {
+            Self::PatientAccess
+        }
+    }
+
+    /// The API of one of the public books.
+    pub fn of_book(book: crate::payer::public::Book) -> Api {
+        match book {
+            crate::payer::public::Book::Directory => Self::ProviderDirectory,
+            crate::payer::public::Book::Formulary => Self::DrugFormulary,
+        }
+    }
+
+    pub fn is_patient_access(&self) -> bool {
+        *self == Self::PatientAccess
+    }
+}
+
+/// One API's verdict: what the reviewer of each part of CMS-9115-F reads first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiVerdict {
+    pub api: Api,
+    pub title: String,
+    /// `conformant`, `not conformant`, `could not test`, `usage error` or `not tested`
+    /// (every scenario skipped, as when the target names no such API).
+    pub verdict: String,
+    pub scenarios: Counts,
+}
+
+impl ApiVerdict {
+    /// The verdict of each API some scenario of `scenarios` is about.
+    pub fn of(scenarios: &[ScenarioSummary]) -> Vec<ApiVerdict> {
+        let mut out = Vec::new();
+        for api in Api::ALL {
+            let theirs: Vec<&ScenarioSummary> = scenarios
+                .iter()
+                .filter(|s| Api::of_tags(&s.tags) == api)
+                .collect();
+            if theirs.is_empty() {
+                continue;
+            }
+            let mut counts = Counts::default();
+            for scenario in &theirs {
+                match scenario.status {
+                    Status::Passed => counts.passed += 1,
+                    Status::Failed => counts.failed += 1,
+                    Status::Warning => counts.warnings += 1,
+                    Status::Skipped => counts.skipped += 1,
+                }
+            }
+            let failed = |kind: FailureKind| {
+                theirs
+                    .iter()
+                    .flat_map(|s| &s.steps)
+                    .any(|step| step.status == Status::Failed && step.failure == Some(kind))
+            };
+            let verdict = if failed(FailureKind::Conformance) {
+                "not conformant"
+            } else if failed(FailureKind::Environment) {
+                "could not test"
+            } else if failed(FailureKind::Usage) {
+                "usage error"
+            } else if counts.passed + counts.warnings == 0 {
+                "not tested"
+            } else {
+                "conformant"
+            };
+            out.push(ApiVerdict {
+                api,
+                title: api.title().to_owned(),
+                verdict: verdict.to_owned(),
+                scenarios: counts,
+            });
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioSummary {
     pub feature: String,
@@ -203,6 +315,9 @@ fn schema_tier() -> crate::validate::Tier {
 pub struct ResourceResult {
     #[serde(rename = "type")]
     pub kind: String,
+    /// The API it was read from (omitted for the Patient Access API).
+    #[serde(default, skip_serializing_if = "Api::is_patient_access")]
+    pub api: Api,
     pub count: usize,
     pub pages: usize,
     pub invalid: u64,
@@ -319,6 +434,10 @@ pub struct RunSummary {
     pub fhir_version: String,
     pub browser: Option<String>,
     pub scenarios: Vec<ScenarioSummary>,
+    /// Each API's verdict (Patient Access, Provider Directory, Drug Formulary), for the
+    /// APIs some scenario is about.
+    #[serde(default)]
+    pub apis: Vec<ApiVerdict>,
     pub scenario_counts: Counts,
     pub step_counts: Counts,
     pub resources: Vec<ResourceResult>,

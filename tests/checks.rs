@@ -57,7 +57,7 @@ fn breaks(case: Case) {
 }
 
 macro_rules! cases {
-    ($($name:ident: $($warns:ident)? $step:literal, $target:literal, $tags:literal, [$($fault:literal),*], $says:literal;)*) => {
+    ($($name:ident: $($warns:ident)? $step:literal, $target:expr, $tags:literal, [$($fault:literal),*], $says:literal;)*) => {
         /// The `Then` steps the cases break.
         const BROKEN: &[&str] = &[$($step),*];
         $(
@@ -308,7 +308,31 @@ cases! {
     another_members_claims_by_patient_search:
         "no member's token finds another member's <type> by their Patient", "sandbox", "@isolation",
         ["cross-member-leak:ExplanationOfBenefit.patient"], "ExplanationOfBenefit?patient=Patient/";
+    a_directory_that_asks_for_a_token:
+        "the Provider Directory answers without a token", DIRECTORY_TOKEN, "@directory",
+        ["directory-requires-token"], "answered 401";
+    a_directory_that_serves_patients:
+        "the Provider Directory serves no patient data without a token", "sandbox", "@directory",
+        ["directory-serves-patients"], "GET Patient without a token returned Patient/";
+    a_practitioner_role_against_plan_net:
+        "every <type> resource conforms to its Plan-Net profiles", "sandbox", "@directory",
+        ["profile-violation:PractitionerRole"], "plannet-PractitionerRole requires active";
+    a_formulary_item_against_the_drug_formulary:
+        "every <type> resource conforms to its US Drug Formulary profiles", "sandbox", "@formulary",
+        ["profile-violation:Basic"], "usdf-FormularyItem requires extension";
+    a_chain_ignored:
+        "every match satisfies the chained search", "sandbox", "@directory",
+        ["chain-ignored:location.address-city"], "whose location satisfies no address-city";
+    a_revinclude_ignored:
+        "the resources that reference the matches are included", "sandbox", "@directory",
+        ["revinclude-missing:Practitioner"], "references a match through practitioner but was not included";
 }
+
+/// A sandbox target whose Provider Directory is read with a token of its own.
+const DIRECTORY_TOKEN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/targets/directory-token.toml"
+);
 
 /// The app's checks, each broken by a variant of the example app in `tests/app.rs` (the
 /// app's fault, kind `app`, not the payer's).
@@ -352,5 +376,5 @@ fn every_then_step_has_a_case() {
         .filter(|s| !seen.contains(**s))
         .collect();
     assert!(stale.is_empty(), "cases of no shipped Then step: {stale:?}");
-    assert_eq!(seen.len(), 70, "{seen:#?}");
+    assert_eq!(seen.len(), 76, "{seen:#?}");
 }

@@ -134,6 +134,7 @@ fn bare_summary(text: &str) -> RunSummary {
                 ],
             },
         ],
+        apis: Vec::new(),
         scenario_counts: Counts {
             passed: 1,
             failed: 1,
@@ -148,6 +149,7 @@ fn bare_summary(text: &str) -> RunSummary {
         },
         resources: vec![ResourceResult {
             kind: "Patient".into(),
+            api: Default::default(),
             count: 1,
             pages: 1,
             invalid: 1,

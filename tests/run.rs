@@ -22,7 +22,14 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     );
     assert!(
         run.stdout().contains(
-            "onramp: conformant: 91 scenarios (87 passed, 0 failed, 4 skipped) against sandbox"
+            "onramp: conformant: 261 scenarios (255 passed, 0 failed, 6 skipped) against sandbox"
+        ),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stdout().contains(
+            "onramp: Patient Access API conformant · Provider Directory API conformant · Drug Formulary conformant"
         ),
         "{}",
         run.stdout()
@@ -32,7 +39,8 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     assert_eq!(summary["outcome"], "passed");
     assert_eq!(summary["target"]["name"], "sandbox");
     let scenarios = summary["scenarios"].as_array().expect("scenarios");
-    assert_eq!(scenarios.len(), 91);
+    // 91 of the Patient Access API, 129 of the Provider Directory, 41 of the formulary.
+    assert_eq!(scenarios.len(), 261);
     for scenario in scenarios {
         // The isolation rows of the types no member owns (Organization, Practitioner,
         // Location) have nothing to ask for.
@@ -47,9 +55,19 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         let app = scenario["tags"]
             .as_array()
             .is_some_and(|t| t.iter().any(|t| t == "@app"));
+        // The formulary's Locations are coverage areas (a state, a country): no city or
+        // postal code to search by, and the search says so.
+        let area = scenario["name"].as_str().is_some_and(|n| {
+            n.starts_with("The Drug Formulary's Location searched by address-city")
+                || n.starts_with("The Drug Formulary's Location searched by address-postalcode")
+        });
         assert_eq!(
             scenario["status"],
-            if shared || app { "skipped" } else { "passed" },
+            if shared || app || area {
+                "skipped"
+            } else {
+                "passed"
+            },
             "{scenario}"
         );
         assert!(
@@ -90,8 +108,8 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
     .expect("JSON");
     assert_eq!(
         cucumber.as_array().map(Vec::len),
-        Some(11),
-        "eleven features"
+        Some(13),
+        "thirteen features"
     );
     let screenshots: Vec<_> = std::fs::read_dir(report.join("screenshots"))
         .expect("screenshots")
@@ -120,8 +138,16 @@ fn the_shipped_features_pass_against_the_sandbox_and_write_every_output() {
         Some(16)
     );
     // JUnit: one suite per feature, one case per scenario, all passing.
-    assert_eq!(junit.matches("<testsuite ").count(), 11, "{junit}");
-    assert_eq!(junit.matches("<testcase ").count(), 91, "{junit}");
+    assert_eq!(junit.matches("<testsuite ").count(), 13, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 261, "{junit}");
+    // Each suite says which part of CMS-9115-F it is about, and that API's verdict.
+    assert_eq!(
+        junit
+            .matches("<property name=\"api\" value=\"Provider Directory API\"/><property name=\"api-verdict\" value=\"conformant\"/>")
+            .count(),
+        1,
+        "{junit}"
+    );
     // Both members signed in, and each has a section.
     let members = summary["members"].as_array().expect("members");
     assert_eq!(members.len(), 2);
@@ -585,6 +611,8 @@ fn init_writes_editable_features_that_run() {
         "resources",
         "carin-search",
         "clinical",
+        "provider-directory",
+        "formulary",
         "isolation",
         "access-control",
         "app",
@@ -840,16 +868,19 @@ fn the_bluebutton_persona_passes_its_own_features_and_its_password_stays_secret(
     let summary = run.summary();
     assert_eq!(summary["target"]["persona"], "bluebutton");
     assert_eq!(summary["target"]["client_auth"], "basic");
+    // The Patient Access API's types (the Provider Directory's and the formulary's are the
+    // sandbox's own, as for every persona).
     let kinds: Vec<&str> = summary["resources"]
         .as_array()
         .expect("resources")
         .iter()
+        .filter(|r| r.get("api").is_none())
         .filter_map(|r| r["type"].as_str())
         .collect();
     assert_eq!(kinds, ["Coverage", "ExplanationOfBenefit", "Patient"]);
     // 2 discovery + 1 sign-in + 1 token + 1 OpenID + 3 types + 21 CARIN searches (3 reads,
     // 10 searches, 8 includes) + 4 isolation + 5 access-control + 4 refresh scenarios.
-    assert_eq!(summary["scenario_counts"]["passed"], 42);
+    assert_eq!(patient_access_passed(&summary), 42);
     assert_eq!(summary["members"].as_array().map(Vec::len), Some(2));
     let captions: Vec<&str> = summary["screenshots"]
         .as_array()
@@ -1005,7 +1036,18 @@ fn the_bluebutton_preset_writes_features_that_run_unchanged_against_the_persona(
         features.to_str().expect("utf-8"),
     ]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
-    assert_eq!(run.summary()["scenario_counts"]["passed"], 42);
+    assert_eq!(patient_access_passed(&run.summary()), 42);
+}
+
+/// How many of the Patient Access API's scenarios passed (`apis` in summary.json).
+fn patient_access_passed(summary: &Value) -> u64 {
+    summary["apis"]
+        .as_array()
+        .expect("apis")
+        .iter()
+        .find(|a| a["api"] == "patient-access")
+        .and_then(|a| a["scenarios"]["passed"].as_u64())
+        .expect("the Patient Access API's verdict")
 }
 
 #[test]
@@ -1101,12 +1143,20 @@ fn the_sign_in_wording_lives_in_the_features_and_every_sign_in_follows_it() {
             "the skip names the sign-in's failure: {scenario}"
         );
     }
-    let passed = summary["scenario_counts"]["passed"].as_u64();
     assert_eq!(
-        passed,
-        Some(5),
+        patient_access_passed(&summary),
+        5,
         "only the scenarios that need no sign-in pass (discovery, the unauthenticated read, the unissued code, the unissued refresh token); the unregistered redirect's probe follows the sign-in, so it is skipped too"
     );
+    // The public APIs need no sign-in: the Provider Directory and the formulary are tested.
+    let verdicts: Vec<&str> = summary["apis"]
+        .as_array()
+        .expect("apis")
+        .iter()
+        .skip(1)
+        .map(|a| a["verdict"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(verdicts, ["conformant", "conformant"]);
 }
 
 #[test]

@@ -20,11 +20,16 @@ pub const CLINICAL_TYPES_PLACEHOLDER: &str = "${resources.clinical}";
 /// CapabilityStatement makes SHALL for it (`Observation | patient+category`).
 pub const CLINICAL_SEARCHES_PLACEHOLDER: &str = "${clinical.searches}";
 
+/// The placeholders of the public APIs' rows, each `${KEY.WHAT}` with `KEY` `directory` or
+/// `formulary`: `types` (one cell), `searches`, `includes`, `revincludes` and `chains` (two
+/// cells: the type and what is tried), all read from the API's IG.
+pub const BOOK_PLACEHOLDERS: &[&str] = &["types", "searches", "includes", "revincludes", "chains"];
+
 /// What each placeholder of an Examples row becomes: rows of cells, filled in from the
 /// placeholder's cell on.
 #[derive(Debug, Clone, Default)]
 pub struct Fill {
-    pub rows: Vec<(&'static str, Vec<Vec<String>>)>,
+    pub rows: Vec<(String, Vec<Vec<String>>)>,
 }
 
 impl Fill {
@@ -39,13 +44,27 @@ impl Fill {
                     .map(move |search| vec![kind.clone(), search])
             })
             .collect();
-        Self {
-            rows: vec![
-                (REQUIRED_TYPES_PLACEHOLDER, one(required)),
-                (CLINICAL_TYPES_PLACEHOLDER, one(clinical)),
-                (CLINICAL_SEARCHES_PLACEHOLDER, searches),
-            ],
+        let mut rows: Vec<(String, Vec<Vec<String>>)> = vec![
+            (REQUIRED_TYPES_PLACEHOLDER.to_owned(), one(required)),
+            (CLINICAL_TYPES_PLACEHOLDER.to_owned(), one(clinical)),
+            (CLINICAL_SEARCHES_PLACEHOLDER.to_owned(), searches),
+        ];
+        for book in crate::payer::public::Book::ALL {
+            let two = |pairs: Vec<(String, String)>| -> Vec<Vec<String>> {
+                pairs.into_iter().map(|(a, b)| vec![a, b]).collect()
+            };
+            for what in BOOK_PLACEHOLDERS {
+                let cells = match *what {
+                    "types" => one(&book.types()),
+                    "searches" => two(book.searches()),
+                    "includes" => two(book.includes()),
+                    "revincludes" => two(book.revincludes()),
+                    _ => two(book.chains()),
+                };
+                rows.push((format!("${{{}.{what}}}", book.key()), cells));
+            }
         }
+        Self { rows }
     }
 }
 
@@ -183,7 +202,7 @@ fn fill_rows(rows: &[Vec<String>], fill: &Fill) -> Vec<Vec<String>> {
         let found = row.iter().enumerate().find_map(|(at, cell)| {
             fill.rows
                 .iter()
-                .find(|(name, _)| cell.trim() == *name)
+                .find(|(name, _)| cell.trim() == name)
                 .map(|(_, filled)| (at, filled))
         });
         let Some((at, filled)) = found else {

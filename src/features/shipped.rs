@@ -10,7 +10,7 @@ const FIRST: (&str, &str) = (
 );
 
 /// The features every set shares, in the order a run executes them (after the sign-in).
-const SHARED: [(&str, &str); 9] = [
+const SHARED: [(&str, &str); 11] = [
     (
         "token.feature",
         include_str!("../../features/token.feature"),
@@ -30,6 +30,16 @@ const SHARED: [(&str, &str); 9] = [
     (
         "clinical.feature",
         include_str!("../../features/clinical.feature"),
+    ),
+    // The public APIs: no sign-in needed (unless the formulary is read with the member's
+    // token).
+    (
+        "provider-directory.feature",
+        include_str!("../../features/provider-directory.feature"),
+    ),
+    (
+        "formulary.feature",
+        include_str!("../../features/formulary.feature"),
     ),
     (
         "isolation.feature",
@@ -65,7 +75,7 @@ const SIGN_INS: [(&str, &str); 2] = [
 /// The shipped files in the order a run executes them: discovery (it needs no sign-in), the
 /// sign-in (its code serves the token scenario), the token (its grant serves the reads),
 /// then the rest.
-pub const RUN_ORDER: [&str; 11] = [
+pub const RUN_ORDER: [&str; 13] = [
     "discovery.feature",
     "authorization.feature",
     "token.feature",
@@ -73,6 +83,8 @@ pub const RUN_ORDER: [&str; 11] = [
     "resources.feature",
     "carin-search.feature",
     "clinical.feature",
+    "provider-directory.feature",
+    "formulary.feature",
     "isolation.feature",
     "access-control.feature",
     "app.feature",

@@ -239,7 +239,7 @@ pub async fn search(
         fhir_base,
         kind,
         &[],
-        token,
+        Some(token),
         paging,
         validator,
         progress,
@@ -254,7 +254,7 @@ pub async fn search_with(
     fhir_base: &Url,
     kind: &str,
     query: &[(String, String)],
-    token: &Secret,
+    token: Option<&Secret>,
     paging: Paging,
     validator: &Arc<Validator>,
     mut progress: impl FnMut(usize, usize, usize),
@@ -370,14 +370,15 @@ pub async fn search_with(
 /// before is still being checked, on another); not parsed when it is not a 2xx.
 async fn fetch_page(
     http: &Http,
-    token: &Secret,
+    token: Option<&Secret>,
     kind: &str,
     url: String,
     number: usize,
 ) -> Result<Fetched, HttpError> {
-    let request = Request::get(&url)
-        .header("Accept", "application/fhir+json")
-        .header("Authorization", format!("Bearer {}", token.expose()));
+    let mut request = Request::get(&url).header("Accept", "application/fhir+json");
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {}", token.expose()));
+    }
     let response = http
         .send_with_retries(&format!("Search {kind}, page {number}"), &request)
         .await?;

@@ -19,6 +19,7 @@ pub mod id_token;
 pub mod introspection;
 pub mod isolation;
 pub mod oauth;
+pub mod public;
 pub mod recipe;
 pub mod scope;
 pub mod search;

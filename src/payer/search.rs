@@ -16,7 +16,10 @@ use serde_json::Value;
 
 use crate::payer::discovery::Carin;
 use crate::payer::failure::StepFailure;
-use crate::validate::catalog::{Catalog, US_CORE};
+use crate::validate::catalog::{Catalog, FORMULARY, PLAN_NET, US_CORE};
+
+/// The IGs whose SearchParameters define parameters here, in the order they are looked up.
+pub const SEARCH_IGS: &[&str] = &[US_CORE, PLAN_NET, FORMULARY];
 
 /// The plain element paths below `base` of a SearchParameter's expression, when it is a
 /// union of such paths, maybe narrowed by type (`Condition.onset.as(dateTime)`,
@@ -32,22 +35,73 @@ pub fn plain_paths(base: &str, expression: &str) -> Option<Vec<String>> {
         if let Some((path, _)) = part.split_once(" as ") {
             part = path.trim();
         }
-        let rest = part.strip_prefix(base)?.strip_prefix('.')?;
+        // Plan-Net writes one part of a union without its base (`name | alias`).
+        let rest = match part.strip_prefix(base).and_then(|p| p.strip_prefix('.')) {
+            Some(rest) => rest,
+            None if part.starts_with(|c: char| c.is_ascii_lowercase()) => part,
+            None => return None,
+        };
         let rest = rest
             .strip_suffix(".where(resolve() is Patient)")
             .unwrap_or(rest);
         let rest = rest.find(".as(").map_or(rest, |at| &rest[..at]);
-        let plain = rest
-            .split('.')
-            .all(|step| !step.is_empty() && step.chars().all(|c| c.is_ascii_alphanumeric()));
+        let mut rest = url_filters(rest)?;
+        // An extension picked by URL stands for its value (Plan-Net's `network`).
+        if rest.ends_with(']') {
+            rest.push_str(".value");
+        }
+        let plain = steps(&rest)
+            .all(|(name, _)| !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()));
         if !plain {
             return None;
         }
-        if !out.iter().any(|p| p == rest) {
-            out.push(rest.to_owned());
+        if !out.contains(&rest) {
+            out.push(rest);
         }
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// `extension.where(url='U').value` written as the step `extension[U]` then `value`.
+fn url_filters(path: &str) -> Option<String> {
+    const WHERE: &str = ".where(url='";
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(at) = rest.find(WHERE) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + WHERE.len()..];
+        let end = after.find("')")?;
+        out.push('[');
+        out.push_str(&after[..end]);
+        out.push(']');
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// The steps of a path: each a member name and, for `extension[U]`, the extension's URL.
+fn steps(path: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    let mut rest = path;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (step, after) = match (rest.find('['), rest.find('.')) {
+            (Some(open), dot) if dot.is_none_or(|d| open < d) => {
+                let close = rest[open..].find(']').map_or(rest.len(), |c| open + c);
+                let step = &rest[..(close + 1).min(rest.len())];
+                (step, rest.get(close + 2..).unwrap_or(""))
+            }
+            (_, Some(dot)) => (&rest[..dot], &rest[dot + 1..]),
+            (_, None) => (rest, ""),
+        };
+        rest = after;
+        Some(match step.split_once('[') {
+            Some((name, url)) => (name, Some(url.trim_end_matches(']'))),
+            None => (step, None),
+        })
+    })
 }
 
 /// A search parameter's type (FHIR R4 §3.1.1.4).
@@ -56,6 +110,8 @@ pub enum ParamType {
     Token,
     Reference,
     Date,
+    /// §3.1.1.4.13: starts with the value, ignoring case and accents.
+    String,
 }
 
 /// A search parameter of one resource type.
@@ -63,8 +119,11 @@ pub enum ParamType {
 pub struct Parameter {
     pub code: String,
     pub kind: ParamType,
-    /// Paths below the resource (`billablePeriod`, `item.serviced`).
+    /// Paths below the resource (`billablePeriod`, `item.serviced`; an extension by URL as
+    /// `extension[URL].value`).
     pub paths: Vec<String>,
+    /// The types a reference parameter points at, when its definition says (for chains).
+    pub target: Vec<String>,
 }
 
 /// Parameters of FHIR R4 core that the CARIN IG's CapabilityStatement names but does not
@@ -121,7 +180,8 @@ const CORE: &[(&str, &str, ParamType, &str)] = &[
 ];
 
 impl Parameter {
-    /// The parameter `code` of `base`, if the IG or core defines it here.
+    /// The parameter `code` of `base`, if core or an IG defines it here (CARIN's, then
+    /// those of [`SEARCH_IGS`]).
     pub fn of(base: &str, code: &str) -> Option<Parameter> {
         if let Some((_, _, kind, path)) = CORE
             .iter()
@@ -131,51 +191,82 @@ impl Parameter {
                 code: code.to_owned(),
                 kind: *kind,
                 paths: vec![(*path).to_owned()],
+                target: Vec::new(),
             });
         }
-        let (kind, expression) = match Carin::get()
+        let (kind, expression, target) = match Carin::get()
             .search_parameters
             .get(base)
             .and_then(|p| p.get(code))
         {
-            Some(defined) => (defined.kind.as_str(), defined.expression.as_deref()?),
-            None => {
-                let (us_core, _) = Catalog::global().ig(US_CORE)?;
-                let defined = us_core.search_parameters.get(base)?.get(code)?;
-                (defined.kind.as_str(), defined.expression.as_str())
-            }
+            Some(defined) => (
+                defined.kind.clone(),
+                defined.expression.clone()?,
+                defined.target.clone(),
+            ),
+            None => SEARCH_IGS.iter().find_map(|name| {
+                let (ig, _) = Catalog::global().ig(name)?;
+                let defined = ig.search_parameters.get(base)?.get(code)?;
+                Some((
+                    defined.kind.clone(),
+                    defined.expression.clone(),
+                    defined.target.clone(),
+                ))
+            })?,
         };
-        let kind = match kind {
+        let kind = match kind.as_str() {
             "token" => ParamType::Token,
             "reference" => ParamType::Reference,
             "date" => ParamType::Date,
+            "string" => ParamType::String,
             _ => return None,
         };
         Some(Parameter {
             code: code.to_owned(),
             kind,
-            paths: plain_paths(base, expression)?,
+            paths: plain_paths(base, &expression)?,
+            target,
         })
     }
 
-    /// Every parameter of `base` this module knows.
-    pub fn all_of(base: &str) -> Vec<Parameter> {
+    /// The codes of `base`'s parameters core, CARIN and the IGs of [`SEARCH_IGS`] define.
+    fn codes_of(base: &str, only: Option<&str>) -> Vec<String> {
         let mut codes: Vec<String> = CORE
             .iter()
-            .filter(|(b, _, _, _)| *b == base || *b == "*")
+            .filter(|(b, _, kind, _)| {
+                (*b == base || (*b == "*" && only.is_none()))
+                    && only.is_none_or(|_| *kind == ParamType::Reference)
+            })
             .map(|(_, code, _, _)| (*code).to_owned())
             .collect();
         if let Some(defined) = Carin::get().search_parameters.get(base) {
-            codes.extend(defined.keys().cloned());
+            codes.extend(
+                defined
+                    .iter()
+                    .filter(|(_, p)| only.is_none_or(|k| p.kind == k))
+                    .map(|(code, _)| code.clone()),
+            );
         }
-        if let Some((us_core, _)) = Catalog::global().ig(US_CORE)
-            && let Some(defined) = us_core.search_parameters.get(base)
-        {
-            codes.extend(defined.keys().cloned());
+        for name in SEARCH_IGS {
+            if let Some((ig, _)) = Catalog::global().ig(name)
+                && let Some(defined) = ig.search_parameters.get(base)
+            {
+                codes.extend(
+                    defined
+                        .iter()
+                        .filter(|(_, p)| only.is_none_or(|k| p.kind == k))
+                        .map(|(code, _)| code.clone()),
+                );
+            }
         }
         codes.sort();
         codes.dedup();
         codes
+    }
+
+    /// Every parameter of `base` this module knows.
+    pub fn all_of(base: &str) -> Vec<Parameter> {
+        Self::codes_of(base, None)
             .iter()
             .filter_map(|code| Parameter::of(base, code))
             .collect()
@@ -183,34 +274,10 @@ impl Parameter {
 
     /// Every reference parameter of `base` (what `_include=Base:*` follows).
     pub fn references_of(base: &str) -> Vec<Parameter> {
-        let mut codes: Vec<String> = CORE
-            .iter()
-            .filter(|(b, _, kind, _)| *b == base && *kind == ParamType::Reference)
-            .map(|(_, code, _, _)| (*code).to_owned())
-            .collect();
-        if let Some(defined) = Carin::get().search_parameters.get(base) {
-            codes.extend(
-                defined
-                    .iter()
-                    .filter(|(_, p)| p.kind == "reference")
-                    .map(|(code, _)| code.clone()),
-            );
-        }
-        if let Some((us_core, _)) = Catalog::global().ig(US_CORE)
-            && let Some(defined) = us_core.search_parameters.get(base)
-        {
-            codes.extend(
-                defined
-                    .iter()
-                    .filter(|(_, p)| p.kind == "reference")
-                    .map(|(code, _)| code.clone()),
-            );
-        }
-        codes.sort();
-        codes.dedup();
-        codes
+        Self::codes_of(base, Some("reference"))
             .iter()
             .filter_map(|code| Parameter::of(base, code))
+            .filter(|p| p.kind == ParamType::Reference)
             .collect()
     }
 
@@ -249,6 +316,12 @@ impl Parameter {
                         .filter_map(DateRange::of_value)
                         .any(|target| prefix.matches(search, target))
                 }
+                ParamType::String => {
+                    let wanted = folded(one);
+                    self.values(resource)
+                        .flat_map(string_parts)
+                        .any(|part| folded(part).starts_with(&wanted))
+                }
             };
             any |= hit;
         }
@@ -259,7 +332,7 @@ impl Parameter {
     pub fn values<'a>(&'a self, resource: &'a Value) -> impl Iterator<Item = &'a Value> {
         self.paths.iter().flat_map(move |path| {
             let mut current: Vec<&Value> = vec![resource];
-            for step in path.split('.') {
+            for (step, url) in steps(path) {
                 let mut next = Vec::new();
                 for value in current {
                     let Some(object) = value.as_object() else {
@@ -270,10 +343,15 @@ impl Parameter {
                             .strip_prefix(step)
                             .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()));
                         if name == step || choice {
-                            match member {
-                                Value::Array(items) => next.extend(items.iter()),
-                                other => next.push(other),
-                            }
+                            let items = match member {
+                                Value::Array(items) => items.as_slice(),
+                                other => std::slice::from_ref(other),
+                            };
+                            next.extend(items.iter().filter(|item| {
+                                url.is_none_or(|url| {
+                                    item.get("url").and_then(Value::as_str) == Some(url)
+                                })
+                            }));
                         }
                     }
                 }
@@ -293,6 +371,7 @@ impl Parameter {
         let value = self.values(resource).next()?;
         let found = match self.kind {
             ParamType::Token => token_value(value)?,
+            ParamType::String => string_parts(value).next()?.to_owned(),
             ParamType::Reference => reference_key(value.get("reference")?.as_str()?),
             ParamType::Date => {
                 let range = DateRange::of_value(value)?;
@@ -310,6 +389,45 @@ impl Parameter {
         };
         (self.matches(resource, &found) == Some(true)).then_some(found)
     }
+}
+
+/// The strings a string parameter compares (FHIR R4 §3.1.1.4.13): a string itself; a
+/// HumanName's or an Address's parts, its family name or city first.
+fn string_parts(value: &Value) -> impl Iterator<Item = &str> {
+    const PARTS: &[&str] = &[
+        "family",
+        "city",
+        "given",
+        "line",
+        "state",
+        "postalCode",
+        "district",
+        "country",
+        "prefix",
+        "suffix",
+        "text",
+    ];
+    let own = value.as_str().into_iter();
+    let parts = value.as_object().into_iter().flat_map(|object| {
+        PARTS
+            .iter()
+            .filter_map(|name| object.get(*name))
+            .flat_map(|part| match part {
+                Value::Array(items) => items.iter().filter_map(Value::as_str).collect::<Vec<_>>(),
+                other => other.as_str().into_iter().collect(),
+            })
+    });
+    own.chain(parts)
+}
+
+/// A string as a string search compares it: lower case, without accents (§3.1.1.4.13).
+fn folded(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    text.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// `[system|]code` of a token value: a Coding or CodeableConcept's first coding, an

@@ -165,6 +165,26 @@ pub fn render(summary: &RunSummary) -> String {
             seconds(scenarios.iter().map(|s| s.duration_ms).sum()),
             text(&summary.started_at)
         );
+        // Which part of CMS-9115-F the feature is about, and that API's verdict.
+        if let Some(first) = scenarios.first() {
+            let api = crate::summary::Api::of_tags(&first.tags);
+            let verdict = summary
+                .apis
+                .iter()
+                .find(|a| a.api == api)
+                .map(|a| {
+                    format!(
+                        "<property name=\"api-verdict\" value=\"{}\"/>",
+                        text(&a.verdict)
+                    )
+                })
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "    <properties><property name=\"api\" value=\"{}\"/>{verdict}</properties>",
+                text(api.title()),
+            );
+        }
         for scenario in scenarios {
             testcase(&mut out, scenario);
         }

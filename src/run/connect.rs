@@ -149,9 +149,17 @@ impl Connected {
             _ => endpoints.fhir_base.to_string(),
         })
         .with_issued(self.sandbox.as_ref().map(Sandbox::issued_source));
+        let sandbox = self.sandbox.as_ref();
+        let books = super::records::Books::new(
+            &plan.target,
+            &|book| sandbox.and_then(|s| Url::parse(&s.book_base(book)).ok()),
+            show_progress,
+        )
+        .map_err(RunError::Profile)?;
         let ctx = Arc::new(RunContext {
             app,
             validator,
+            books,
             target: plan.target,
             endpoints: self.endpoints,
             http: self.http,
@@ -284,6 +292,7 @@ async fn start_target(target: &Target, redirect_uri: &Url) -> Result<Started, Ru
                 faults: settings.faults.clone(),
                 pkce: settings.pkce.unwrap_or(persona.default_pkce()),
                 token_lifetime: settings.token_lifetime,
+                directory_size: settings.directory_size,
                 // onramp's own client, and the clients an app under test may use.
                 clients: [Client {
                     client_id: client.id.clone(),

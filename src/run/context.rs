@@ -55,6 +55,8 @@ pub struct RunContext {
     pub app: super::app_host::AppHost,
     /// How every resource read is validated (the target's `[validation]`).
     pub validator: Arc<crate::validate::Validator>,
+    /// The public APIs: the Provider Directory and the drug formulary.
+    pub books: super::records::Books,
 }
 
 impl RunContext {

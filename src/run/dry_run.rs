@@ -53,6 +53,20 @@ pub async fn dry_run(plan: &Plan) -> Result<DryRun, RunError> {
             members.join(", ")
         }
     );
+    let books: Vec<String> = crate::payer::public::Book::ALL
+        .iter()
+        .map(|book| {
+            let at = match target.book(*book) {
+                None => "none (its scenarios are skipped)".to_owned(),
+                Some(settings) => match &settings.fhir_base {
+                    Some(base) => base.to_string(),
+                    None => "the sandbox's own".to_owned(),
+                },
+            };
+            format!("{} {at}", book.title())
+        })
+        .collect();
+    let _ = writeln!(text, "  public APIs: {}", books.join("; "));
     let browser = if plan.recipe.is_none() {
         "not needed (the features have no sign-in)".to_owned()
     } else if let Some(webdriver) = &plan.webdriver {

@@ -14,6 +14,7 @@
 
 pub mod app;
 mod app_host;
+pub mod books;
 mod browser_sign_in;
 mod checks;
 mod collector;
@@ -30,7 +31,7 @@ pub mod page;
 pub mod plan;
 pub mod preflight;
 pub mod records;
-mod searches;
+pub mod searches;
 pub mod session;
 mod shared_browser;
 pub mod summarize;

@@ -1,9 +1,10 @@
 //! What the scenarios of a run record and share, concern by concern, held by the
 //! [`super::context::RunContext`]: the other members' grants, searches and probes
 //! ([`Members`]), each type's search ([`Searches`]), the discovery documents
-//! ([`Discovery`]) and the sign-ins that failed for good ([`Failures`]). The operations on
-//! them live with their concern (`members.rs`, `searches.rs`, `documents.rs`,
-//! `browser_sign_in.rs`), which take the context; these records take nothing from it.
+//! ([`Discovery`]), the sign-ins that failed for good ([`Failures`]) and the public APIs
+//! with their reads ([`Books`]). The operations on them live with their concern
+//! (`members.rs`, `searches.rs`, `documents.rs`, `browser_sign_in.rs`, `books.rs`), which
+//! take the context; these records take nothing from it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,9 +16,13 @@ use tokio::sync::{Mutex as AsyncMutex, OnceCell};
 
 use super::failure::StepFailure;
 use super::session::Grant;
+use crate::infra::secret::Secret;
 use crate::payer::discovery::Fetched;
 use crate::payer::fhir::SearchResult;
 pub use crate::payer::isolation::Probe;
+use crate::payer::public::Book;
+use crate::validate::Validator;
+use url::Url;
 
 type GrantCell = Arc<OnceCell<Result<Arc<Grant>, StepFailure>>>;
 type SearchCell = Arc<OnceCell<Arc<SearchResult>>>;
@@ -184,5 +189,75 @@ impl Failures {
             .unwrap_or_else(|p| p.into_inner())
             .get(&member)
             .cloned()
+    }
+}
+
+/// One public API of the target's.
+#[derive(Debug)]
+pub struct BookApi {
+    pub book: Book,
+    pub base: Url,
+    /// The target's token for it, if any.
+    pub token: Option<Secret>,
+    /// Read with the member's access token.
+    pub member_token: bool,
+    /// The run's tiers, with the IG's profiles applied by type.
+    pub validator: Arc<Validator>,
+    pub searches: Searches,
+    /// Resources read by id to take values from, by `Type/id` (`None`: not readable), so
+    /// that the searches of one type read each once.
+    pub read: Mutex<HashMap<String, Option<Arc<serde_json::Value>>>>,
+}
+
+/// The target's public APIs.
+#[derive(Debug, Default)]
+pub struct Books {
+    pub apis: Vec<BookApi>,
+}
+
+impl Books {
+    /// The APIs the target has, at their bases (a sandbox target's: `sandbox_base`), each
+    /// validated with the run's tier and its IG's profiles.
+    pub fn new(
+        target: &crate::config::Target,
+        sandbox_base: &dyn Fn(Book) -> Option<Url>,
+        show_progress: bool,
+    ) -> Result<Self, crate::validate::UnknownProfile> {
+        let mut apis = Vec::new();
+        for book in Book::ALL {
+            let Some(settings) = target.book(book) else {
+                continue;
+            };
+            let Some(base) = settings.fhir_base.clone().or_else(|| sandbox_base(book)) else {
+                continue;
+            };
+            let validator = Validator::new(target.validation.tier)
+                .with_profiles(&book.profiles())?
+                .with_must_support(
+                    target.validation.must_support != crate::config::MustSupportLevel::Off,
+                );
+            apis.push(BookApi {
+                book,
+                base,
+                token: settings.token.clone(),
+                member_token: settings.member_token,
+                validator: Arc::new(validator),
+                searches: Searches::new(show_progress),
+                read: Mutex::default(),
+            });
+        }
+        Ok(Self { apis })
+    }
+
+    /// The API `book`, or why its scenarios are skipped.
+    pub fn get(&self, book: Book) -> Result<&BookApi, StepFailure> {
+        self.apis.iter().find(|a| a.book == book).ok_or_else(|| {
+            StepFailure::blocked(format!(
+                "the target has no [{key}]: give its fhir_base to check the payer's {} ({})",
+                book.title(),
+                book.ig(),
+                key = book.key(),
+            ))
+        })
     }
 }

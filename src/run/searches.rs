@@ -66,7 +66,7 @@ impl RunContext {
             &self.endpoints.fhir_base,
             kind,
             &query,
-            &token,
+            Some(&token),
             paging,
             &self.validator,
             |pages, resources, findings| {
@@ -184,13 +184,34 @@ impl RunContext {
         query: &[(&str, &str)],
         context: &str,
     ) -> Result<Vec<serde_json::Value>, super::StepFailure> {
-        use super::StepFailure;
         let token = self.access_token().await?;
-        let mut url = url::Url::parse(&format!(
-            "{}/{kind}",
-            self.endpoints.fhir_base.as_str().trim_end_matches('/')
-        ))
-        .map_err(|e| StepFailure::usage(format!("the FHIR base makes no URL: {e}")))?;
+        let (pages, _) = self
+            .query_pages(
+                &self.endpoints.fhir_base,
+                Some(&token),
+                kind,
+                query,
+                context,
+            )
+            .await?;
+        Ok(pages)
+    }
+
+    /// Every page's Bundle of a search of `kind` with `query` at `base` (with `token`, if
+    /// any), following `next` links for at most [`QUERY_PAGE_CAP`] pages; and whether the
+    /// search was read to its end.
+    pub async fn query_pages(
+        &self,
+        base: &url::Url,
+        token: Option<&crate::infra::secret::Secret>,
+        kind: &str,
+        query: &[(&str, &str)],
+        context: &str,
+    ) -> Result<(Vec<serde_json::Value>, bool), super::StepFailure> {
+        use super::StepFailure;
+        let mut url =
+            url::Url::parse(&format!("{}/{kind}", base.as_str().trim_end_matches('/')))
+                .map_err(|e| StepFailure::usage(format!("the FHIR base makes no URL: {e}")))?;
         url.query_pairs_mut().extend_pairs(query);
         let mut pages = Vec::new();
         let mut next = Some(url.to_string());
@@ -200,11 +221,13 @@ impl RunContext {
                     context,
                     &format!("only the first {QUERY_PAGE_CAP} pages were read"),
                 );
-                break;
+                return Ok((pages, false));
             }
-            let request = crate::payer::http::Request::get(&at)
-                .header("Accept", "application/fhir+json")
-                .header("Authorization", format!("Bearer {}", token.expose()));
+            let mut request =
+                crate::payer::http::Request::get(&at).header("Accept", "application/fhir+json");
+            if let Some(token) = token {
+                request = request.header("Authorization", format!("Bearer {}", token.expose()));
+            }
             let response = self
                 .http
                 .send_with_retries(context, &request)
@@ -237,12 +260,12 @@ impl RunContext {
                         .find(|l| l.get("relation").and_then(|r| r.as_str()) == Some("next"))
                 })
                 .and_then(|l| l.get("url").and_then(|u| u.as_str()))
-                .map(|link| crate::payer::fhir::follow(&self.endpoints.fhir_base, &at, link))
+                .map(|link| crate::payer::fhir::follow(base, &at, link))
                 .transpose()
                 .map_err(|refused| StepFailure::conformance(format!("GET {at}: {refused}")))?;
             pages.push(bundle);
         }
-        Ok(pages)
+        Ok((pages, true))
     }
 
     /// Every required type's search, keyed by type, and the clinical types' searches

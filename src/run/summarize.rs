@@ -118,13 +118,23 @@ pub async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         (outcome, exit_code) = (Outcome::Failed, crate::infra::exit::FAILURES);
     }
 
-    let resources = ctx
+    let mut resources: Vec<ResourceResult> = ctx
         .searches
         .finished()
         .await
         .iter()
-        .map(|search| resource_result(ctx, search))
+        .map(|search| resource_result(ctx, search, crate::summary::Api::PatientAccess))
         .collect();
+    for api in &ctx.books.apis {
+        for search in api.searches.finished().await {
+            resources.push(resource_result(
+                ctx,
+                &search,
+                crate::summary::Api::of_book(api.book),
+            ));
+        }
+    }
+    let apis = crate::summary::ApiVerdict::of(&scenarios);
     let token = token_summary(ctx);
     let members = member_summaries(ctx).await;
     let evidence = ctx.recorder.snapshot();
@@ -143,6 +153,7 @@ pub async fn summarize(parts: SummaryParts<'_>) -> RunSummary {
         fhir_version: crate::validate::FHIR_VERSION.to_owned(),
         browser: ctx.browser.version(),
         scenarios,
+        apis,
         scenario_counts,
         step_counts,
         resources,
@@ -235,9 +246,26 @@ async fn member_summaries(ctx: &RunContext) -> Vec<crate::summary::MemberSummary
 }
 
 /// One resource type's result: what its search read and what its checks found, redacted.
-fn resource_result(ctx: &RunContext, search: &SearchResult) -> ResourceResult {
+fn resource_result(
+    ctx: &RunContext,
+    search: &SearchResult,
+    api: crate::summary::Api,
+) -> ResourceResult {
     let redact = |text: &str| ctx.recorder.redact(text);
-    let checks = ctx.checks.of(&search.kind);
+    // The checks of a public API's type are recorded under its title (steps/resources.rs).
+    let checks = match api {
+        crate::summary::Api::PatientAccess => ctx.checks.of(&search.kind),
+        crate::summary::Api::ProviderDirectory => ctx.checks.of(&format!(
+            "{} {}",
+            crate::payer::public::Book::Directory.title(),
+            search.kind
+        )),
+        crate::summary::Api::DrugFormulary => ctx.checks.of(&format!(
+            "{} {}",
+            crate::payer::public::Book::Formulary.title(),
+            search.kind
+        )),
+    };
     let mut result = ResourceResult {
         count: search.resources.len(),
         pages: search.pages.len(),
@@ -285,6 +313,7 @@ fn resource_result(ctx: &RunContext, search: &SearchResult) -> ResourceResult {
             check_ms: search.pages.iter().map(|p| p.check_us).sum::<u64>() / 1000,
         },
         kind: search.kind.clone(),
+        api,
     };
     result.finding_counts = crate::summary::finding_counts(&result.findings);
     result

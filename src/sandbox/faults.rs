@@ -9,7 +9,7 @@
 //! | `malformed-json:Type` | searches and reads of `Type` answer with a body that is not JSON |
 //! | `invalid-resource:Type` | every served `Type` resource breaks the R4 schema (`meta.lastUpdated` is not an instant) |
 //! | `structure-violation:Type` | every served `Type` resource breaks an R4 StructureDefinition rule the schema lets through (`meta.lastUpdated` is February 30th) |
-//! | `profile-violation:Type` | every served `Type` resource breaks a rule of its profile that R4 does not have: a CARIN Blue Button 2.0.0 `meta.profile` loses the version CARIN requires; otherwise (US Core's) the first `Type` resource of a search by `patient` alone loses an element its profile requires and R4 does not (Condition's `category`) |
+//! | `profile-violation:Type` | every served `Type` resource breaks a rule of its profile that R4 does not have: a CARIN Blue Button 2.0.0 `meta.profile` loses the version CARIN requires; otherwise (US Core's) the first `Type` resource of a search by `patient` alone loses an element its profile requires and R4 does not (Condition's `category`); in the Provider Directory and the formulary, the first `Type` resource does (PractitionerRole's `active`) |
 //! | `must-support-missing:PROFILE.PATH` | every served resource that declares the profile named `PROFILE` (its URL's last segment: `C4BB-Patient`) lacks the element at `PATH` (member names, `deceasedBoolean` or `address.period`), which the profile makes must-support |
 //! | `foreign-patient:Type` | the first searchset page of `Type` also holds a resource outside the member's compartment |
 //! | `drop-next-link:Type` | searchsets of `Type` never link to the next page, though `total` says there is more |
@@ -19,7 +19,7 @@
 //! | `slow-body` / `slow-body=100ms` | FHIR response bodies trickle out in 1 KiB chunks, that long apart (default 200ms) |
 //! | `not-searchset:Type` | searchsets of `Type` say `"type": "collection"` |
 //! | `duplicate:Type` | the second page of `Type` (or, with one page, its last entry) repeats the first resource in place of another |
-//! | `dangling-reference:Type` | the first `Type` resource references `Organization/gone`, which does not exist |
+//! | `dangling-reference:Type` | the first `Type` resource references `Organization/gone`, which does not exist (in the Patient Access API, the Provider Directory and the formulary) |
 //! | `dangling-contained:Type` | the first `Type` resource references `#gone`, which it does not contain |
 //! | `wrong-redirect` | after the sign-in the browser is sent to the redirect URI's origin, but another path |
 //! | `omit-code` | the redirect after the sign-in carries no `code` |
@@ -64,6 +64,10 @@
 //! | `cross-member-leak:Type` | one member's token reads other members' `Type` resources: by id, by `_id` search and by a search naming their Patient (`patient=`, `beneficiary=`, ...) |
 //! | `cross-member-leak:Type.read` / `.id` / `.patient` | the same leak, in that one way only |
 //! | `sign-in-as-first` | whoever signs in, the code is for the plan's first member |
+//! | `directory-requires-token` | the Provider Directory and the formulary answer only requests that carry a token (401 otherwise) |
+//! | `directory-serves-patients` | the Provider Directory answers Patient, Coverage and ExplanationOfBenefit searches without a token, with the first member's |
+//! | `chain-ignored:PARAM.CHAINED` | directory and formulary searches ignore that chained parameter (`chain-ignored:location.address-city`) and answer as if it were not there |
+//! | `revinclude-missing:Type` | directory and formulary searches of `Type` ignore `_revinclude` |
 //! | `id-token:missing` / `unsigned` / `bad-signature` / `unknown-kid` / `wrong-issuer` / `wrong-audience` / `expired` / `no-subject` / `foreign-fhir-user` | the `id_token` is left out, or breaks that one property |
 
 use std::fmt;
@@ -164,6 +168,15 @@ pub enum Fault {
     RefreshNarrowsTooFar,
     RevokedStillReads,
     PasswordAsText,
+    /// The public directories answer only requests that carry a token.
+    DirectoryRequiresToken,
+    /// The Provider Directory serves the first member's Patient, Coverage and claims to
+    /// anyone.
+    DirectoryServesPatients,
+    /// Directory and formulary searches ignore the chained parameter (`location.address-city`).
+    ChainIgnored(String),
+    /// Directory and formulary searches of `Type` ignore `_revinclude`.
+    RevincludeMissing(String),
 }
 
 /// The faults that are a bare name.
@@ -202,6 +215,8 @@ const FLAGS: &[(&str, Fault)] = &[
     ("revoked-still-reads", Fault::RevokedStillReads),
     ("password-as-text", Fault::PasswordAsText),
     ("sign-in-as-first", Fault::SignInAsFirst),
+    ("directory-requires-token", Fault::DirectoryRequiresToken),
+    ("directory-serves-patients", Fault::DirectoryServesPatients),
 ];
 
 /// A way another member's resources leak.
@@ -303,7 +318,7 @@ pub struct FaultError {
 }
 
 /// Every fault's spelling, for messages and help.
-pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, deep-json:Type, invalid-resource:Type, structure-violation:Type, profile-violation:Type, must-support-missing:PROFILE.PATH, foreign-patient:Type, drop-next-link:Type, foreign-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, cross-member-leak:Type[.read|.id|.patient], sign-in-as-first, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, password-as-text, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
+pub const EXPECTED: &str = "latency=300ms, status=503@0.2, rate-limit=5/s, malformed-json:Type, deep-json:Type, invalid-resource:Type, structure-violation:Type, profile-violation:Type, must-support-missing:PROFILE.PATH, foreign-patient:Type, drop-next-link:Type, foreign-next-link:Type, not-searchset:Type, duplicate:Type, dangling-reference:Type, dangling-contained:Type, expire-codes, slow-body[=100ms], wrong-redirect, omit-code, wrong-state, open-redirect, reusable-codes, ignore-pkce, token-field:NAME=JSON, token-field:-NAME, smart-field:NAME=JSON, smart-field:-NAME, metadata-field:NAME=JSON, metadata-field:-NAME, metadata-drop:Type.CODE, search-ignores:Type.CODE, search-misses:Type.CODE, include-as-match:Type, include-missing:Type, no-read:Type, cross-member-leak:Type[.read|.id|.patient], sign-in-as-first, metadata-oauth-mismatch, no-pragma, cacheable-token, anonymous-read, anonymous-status=403, no-challenge, introspection-field:NAME=JSON, introspection-field:-NAME, ignore-scopes, refresh-widens-scope, refresh-keeps-old, refresh-accepts-any, accept-any-secret, accept-unknown-client, accept-unknown-codes, pkce-optional, pkce-any-verifier, pkce-plain, revocation-noop, introspection-always-active, codes-die-on-error, refresh-adds-scope, refresh-unusable-token, refresh-narrows-too-far, revoked-still-reads, password-as-text, directory-requires-token, directory-serves-patients, chain-ignored:PARAM.CHAINED, revinclude-missing:Type, id-token:missing|unsigned|bad-signature|unknown-kid|wrong-issuer|wrong-audience|expired|no-subject|foreign-fhir-user";
 
 fn error(spec: &str, reason: impl Into<String>) -> FaultError {
     FaultError {
@@ -350,6 +365,17 @@ impl FromStr for Fault {
         }
         if let Some(what) = spec.strip_prefix("must-support-missing:") {
             return must_support_missing(spec, what);
+        }
+        if let Some(chain) = spec.strip_prefix("chain-ignored:") {
+            return match chain.split_once('.') {
+                Some((reference, chained)) if !reference.is_empty() && !chained.is_empty() => {
+                    Ok(Self::ChainIgnored(chain.to_owned()))
+                }
+                _ => Err(error(
+                    spec,
+                    "name a chained parameter: chain-ignored:location.address-city",
+                )),
+            };
         }
         if let Some(how) = spec.strip_prefix("id-token:") {
             return IdTokenFault::ALL
@@ -511,9 +537,9 @@ fn per_type(spec: &str, name: &str, kind: String) -> Result<Fault, FaultError> {
         "invalid-resource" => Ok(Fault::InvalidResource(kind)),
         "structure-violation" => Ok(Fault::StructureViolation(kind)),
         "profile-violation" => {
-            use crate::validate::catalog::{CARIN, Catalog, US_CORE};
+            use crate::validate::catalog::{CARIN, Catalog, FORMULARY, PLAN_NET, US_CORE};
             let mut types: Vec<String> = Vec::new();
-            for name in [CARIN, US_CORE] {
+            for name in [CARIN, US_CORE, PLAN_NET, FORMULARY] {
                 if let Some((ig, _)) = Catalog::global().ig(name) {
                     types.extend(ig.supported.keys().map(|k| k.to_string()));
                 }
@@ -524,7 +550,7 @@ fn per_type(spec: &str, name: &str, kind: String) -> Result<Fault, FaultError> {
                 return Err(error(
                     spec,
                     format!(
-                        "neither CARIN Blue Button 2.0.0 nor US Core has a profile for {kind}; they have profiles for {}",
+                        "none of CARIN Blue Button 2.0.0, US Core, Plan-Net and the Drug Formulary has a profile for {kind}; they have profiles for {}",
                         types.join(", ")
                     ),
                 ));
@@ -541,6 +567,7 @@ fn per_type(spec: &str, name: &str, kind: String) -> Result<Fault, FaultError> {
         "include-as-match" => Ok(Fault::IncludeAsMatch(kind)),
         "include-missing" => Ok(Fault::IncludeMissing(kind)),
         "no-read" => Ok(Fault::NoRead(kind)),
+        "revinclude-missing" => Ok(Fault::RevincludeMissing(kind)),
         _ => Err(error(spec, format!("unknown fault `{name}`"))),
     }
 }
@@ -622,6 +649,8 @@ impl fmt::Display for Fault {
             Self::IncludeAsMatch(t) => write!(f, "include-as-match:{t}"),
             Self::IncludeMissing(t) => write!(f, "include-missing:{t}"),
             Self::NoRead(t) => write!(f, "no-read:{t}"),
+            Self::ChainIgnored(chain) => write!(f, "chain-ignored:{chain}"),
+            Self::RevincludeMissing(t) => write!(f, "revinclude-missing:{t}"),
             Self::CrossMemberLeak { kind, via: None } => write!(f, "cross-member-leak:{kind}"),
             Self::CrossMemberLeak {
                 kind,
@@ -833,6 +862,8 @@ mod tests {
             "include-as-match:ExplanationOfBenefit",
             "include-missing:Coverage",
             "no-read:Coverage",
+            "chain-ignored:location.address-city",
+            "revinclude-missing:Practitioner",
             "cross-member-leak:Coverage",
             "cross-member-leak:Patient.read",
             "cross-member-leak:ExplanationOfBenefit.patient",

@@ -42,7 +42,7 @@ pub(crate) fn routes(state: Arc<State>) -> Router<Arc<State>> {
 }
 
 /// An OperationOutcome answer.
-fn outcome(status: StatusCode, code: &str, diagnostics: &str) -> Response {
+pub(super) fn outcome(status: StatusCode, code: &str, diagnostics: &str) -> Response {
     let severity = if status.is_server_error() {
         "fatal"
     } else {
@@ -55,12 +55,12 @@ fn outcome(status: StatusCode, code: &str, diagnostics: &str) -> Response {
     fhir_json(status, &body)
 }
 
-fn fhir_json(status: StatusCode, body: &Value) -> Response {
+pub(super) fn fhir_json(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     fhir_bytes(status, bytes)
 }
 
-fn fhir_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+pub(super) fn fhir_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut response = (status, bytes).into_response();
     response
         .headers_mut()
@@ -260,7 +260,7 @@ fn break_profile(resource: &mut Value) {
 /// Break a profile that asks no versioned declaration (US Core): leave out an element the
 /// resource's profile (declared, or US Core's first for its type) requires and R4 does not.
 /// A resource declaring a versioned profile (CARIN's) is left as it is.
-fn leave_out_required(resource: &mut Value) {
+pub(crate) fn leave_out_required(resource: &mut Value) {
     use crate::validate::catalog::Catalog;
     let declared: Vec<String> = resource
         .pointer("/meta/profile")
@@ -341,7 +341,7 @@ fn remove_at(value: &mut Value, parts: &[&str]) {
 /// Point the first Organization reference in `resource` (or its first reference of any
 /// kind) at `to`, which does not exist: what `dangling-reference` (`Organization/gone`) and
 /// `dangling-contained` (`#gone`) do.
-fn dangle(resource: &mut Value, to: &str) {
+pub(crate) fn dangle(resource: &mut Value, to: &str) {
     let paths = reference_pointers(resource, String::new());
     let chosen = paths
         .iter()

@@ -18,6 +18,7 @@ mod grants;
 mod openid;
 mod pages;
 pub mod persona;
+mod public;
 mod token;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -163,6 +164,8 @@ pub struct SandboxConfig {
     pub clients: Vec<Client>,
     pub code_lifetime: Duration,
     pub token_lifetime: Duration,
+    /// Practitioners in the Provider Directory (five PractitionerRoles each).
+    pub directory_size: usize,
 }
 
 impl Default for SandboxConfig {
@@ -182,6 +185,7 @@ impl Default for SandboxConfig {
                 .collect(),
             code_lifetime: Duration::from_secs(300),
             token_lifetime: Duration::from_secs(7200),
+            directory_size: DEFAULT_DIRECTORY_SIZE,
         }
     }
 }
@@ -199,6 +203,9 @@ pub enum SandboxError {
     Data(#[from] LoadError),
 }
 
+/// Practitioners in the Provider Directory unless told otherwise.
+pub const DEFAULT_DIRECTORY_SIZE: usize = 30;
+
 /// What every handler shares.
 pub(crate) struct State {
     pub config: SandboxConfig,
@@ -211,6 +218,9 @@ pub(crate) struct State {
     pub origin: String,
     /// Keys search cursors so that a tampered cursor is refused.
     pub cursor_key: String,
+    /// The public books, grown when first asked for.
+    pub directory: tokio::sync::OnceCell<Arc<data::books::Listing>>,
+    pub formulary: tokio::sync::OnceCell<Arc<data::books::Listing>>,
 }
 
 impl State {
@@ -225,6 +235,8 @@ impl State {
             keys: openid::Keys,
             origin,
             cursor_key: grants::random_token(),
+            directory: tokio::sync::OnceCell::new(),
+            formulary: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -297,6 +309,14 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route(persona.revocation_path(), post(token::revoke))
         .route(persona.introspection_path(), post(token::introspect))
         .nest(persona.fhir_path(), fhir::routes(Arc::clone(&state)))
+        .nest(
+            data::books::path(data::books::Book::Directory),
+            public::routes(data::books::Book::Directory),
+        )
+        .nest(
+            data::books::path(data::books::Book::Formulary),
+            public::routes(data::books::Book::Formulary),
+        )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
@@ -333,6 +353,16 @@ pub fn describe(sandbox: &Sandbox) -> String {
         text,
         "  Discovery   {}/.well-known/smart-configuration",
         sandbox.fhir_base()
+    );
+    let _ = writeln!(
+        text,
+        "  Directory   {} (Plan-Net, no token)",
+        sandbox.book_base(data::books::Book::Directory)
+    );
+    let _ = writeln!(
+        text,
+        "  Formulary   {} (US Drug Formulary, no token)",
+        sandbox.book_base(data::books::Book::Formulary)
     );
     let _ = writeln!(
         text,
@@ -653,6 +683,12 @@ impl Sandbox {
     /// The FHIR base (`/r4`).
     pub fn fhir_base(&self) -> String {
         self.state.fhir_base()
+    }
+
+    /// The base of a public book: the Provider Directory (`/directory/r4`) or the drug
+    /// formulary (`/formulary/r4`).
+    pub fn book_base(&self, book: data::books::Book) -> String {
+        format!("{}{}", self.state.origin, data::books::path(book))
     }
 
     /// The registered clients (the demo client first).

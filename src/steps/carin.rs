@@ -79,8 +79,11 @@ async fn read_answers(world: &mut OnrampWorld, step: &Step) {
                 .map(|t| format!(": {t}"))
                 .unwrap_or_default();
             return Err(StepFailure::conformance(format!(
-                "GET {wanted} answered {}{reason}; the member's search returned it, and CARIN BB 2.0.0 requires read of every profile it names (FHIR R4 RESTful API §3.1.0.1: 200 with the resource)",
-                response.status
+                "GET {wanted} answered {}{reason}; a search returned it, and {} requires read of every profile it names (FHIR R4 RESTful API §3.1.0.1: 200 with the resource)",
+                response.status,
+                world
+                    .book
+                    .map_or_else(|| "CARIN BB 2.0.0".to_owned(), |b| b.ig())
             )));
         }
         match serde_json::from_slice::<Value>(&response.body) {
@@ -134,6 +137,8 @@ async fn searches_by(world: &mut OnrampWorld, kind: String, code: String, prefix
                 cited: CITED.to_owned(),
                 source: Some(id),
                 entries: search::entries(&pages),
+                complete: true,
+                including: "_include",
             });
             Ok(())
         }
@@ -149,7 +154,7 @@ fn searched(world: &OnrampWorld) -> Result<&Searched, StepFailure> {
 }
 
 /// `Type?code=value[&code=value]`, for messages.
-pub(super) fn asked(searched: &Searched) -> String {
+pub(crate) fn asked(searched: &Searched) -> String {
     match &searched.parameter {
         Some(parameter) => {
             let mut text = format!("{}?{}={}", searched.kind, parameter.code, searched.value);
@@ -158,7 +163,10 @@ pub(super) fn asked(searched: &Searched) -> String {
             }
             text
         }
-        None => format!("{}?_include={}", searched.kind, searched.value),
+        None => format!(
+            "{}?{}={}",
+            searched.kind, searched.including, searched.value
+        ),
     }
 }
 
@@ -172,6 +180,14 @@ async fn finds_source(world: &mut OnrampWorld, step: &Step) {
             .any(|r| r.get("id").and_then(Value::as_str) == Some(source.as_str()));
         if found {
             return Ok(());
+        }
+        if !searched.complete {
+            return Err(StepFailure::blocked(format!(
+                "{} has more pages than onramp reads of a search ({}); {}/{source} may be on one it did not read",
+                asked(searched),
+                crate::run::searches::QUERY_PAGE_CAP,
+                searched.kind
+            )));
         }
         Err(StepFailure::conformance(format!(
             "{} found {} matches, but not {}/{source}, whose own {} (FHIR R4 Search; {}: SHALL support {})",
@@ -253,6 +269,8 @@ async fn searches_with_include(world: &mut OnrampWorld, include: String) {
                 cited: CITED.to_owned(),
                 source: None,
                 entries: search::entries(&pages),
+                complete: true,
+                including: "_include",
             });
             Ok(())
         }
@@ -286,11 +304,16 @@ async fn included_are_referenced(world: &mut OnrampWorld, step: &Step) {
         let searched = searched(world)?;
         let code = searched.value.split_once(':').map_or("", |(_, c)| c);
         // A server cannot include a type it does not serve.
-        let capability = ctx.server_capability().await;
-        let served = |target: &str| {
-            capability
+        let capability = match world.book {
+            Some(_) => None,
+            None => ctx.server_capability().await,
+        };
+        let book_types = world.book.map(crate::payer::public::Book::types);
+        let served = |target: &str| match &book_types {
+            Some(types) => types.iter().any(|t| t == target),
+            None => capability
                 .as_ref()
-                .is_none_or(|c| c.resources.contains_key(target))
+                .is_none_or(|c| c.resources.contains_key(target)),
         };
         let inclusion = search::inclusion(&searched.kind, code, &searched.entries, served);
         if !inclusion.unserved.is_empty() {
@@ -315,8 +338,9 @@ async fn included_are_referenced(world: &mut OnrampWorld, step: &Step) {
         }
         Err(StepFailure::conformance(listed(
             &format!(
-                "{} did not include what the matches reference (FHIR R4 Search §3.1.1.5.1; CARIN BB 2.0.0 CapabilityStatement: SHALL support _include={}):",
+                "{} did not include what the matches reference (FHIR R4 Search §3.1.1.5.1; {}: SHALL support _include={}):",
                 asked(searched),
+                searched.cited,
                 searched.value
             ),
             &problems,

@@ -107,6 +107,8 @@ async fn searches_by(world: &mut OnrampWorld, kind: String, search: String) {
                 cited: format!("US Core {} CapabilityStatement", clinical::version()),
                 source: Some(id),
                 entries: search::entries(&pages),
+                complete: true,
+                including: "_include",
             });
             Ok(())
         }

@@ -11,6 +11,7 @@
 
 mod access;
 mod app;
+mod books;
 mod carin;
 mod clinical;
 mod code;

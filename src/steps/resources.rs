@@ -54,7 +54,10 @@ fn judge(
     verdict: Verdict,
 ) -> Result<(), StepFailure> {
     let ctx = world.ctx()?;
-    let kind = kind(world)?;
+    let kind = match world.book {
+        Some(book) => format!("{} {}", book.title(), kind(world)?),
+        None => kind(world)?,
+    };
     ctx.checks.record(&ctx.recorder, &kind, check, &verdict);
     for note in &verdict.notes {
         ctx.recorder.note(head, note);
@@ -74,7 +77,7 @@ async fn check_search(
     rule: fn(&SearchResult) -> Verdict,
 ) -> Result<(), StepFailure> {
     let kind = kind(world)?;
-    let result = world.ctx()?.search(&kind).await;
+    let result = world.read_all(&kind).await?;
     judge(world, check, &format!("{kind}: {head}"), rule(&result))
 }
 
@@ -143,8 +146,9 @@ async fn must_support(world: &mut OnrampWorld, kind: String, step: &Step) {
             MustSupportLevel::Fail => Some(MustSupportVerdict::Fail),
             MustSupportLevel::Off => None,
         };
-        ctx.search(&kind)
-            .await
+        world
+            .read_all(&kind)
+            .await?
             .must_support_verdict(&kind, verdict, ctx.validator.tier())
     }
     .await;
@@ -158,8 +162,9 @@ pub(super) async fn tier_findings(
     tier: Option<Tier>,
 ) -> Result<(), StepFailure> {
     let ctx = world.ctx()?;
-    ctx.search(kind)
-        .await
+    world
+        .read_all(kind)
+        .await?
         .tier_verdict(kind, tier, ctx.validator.tier())
 }
 
@@ -187,8 +192,11 @@ async fn references(world: &mut OnrampWorld, step: &Step) {
     let result = async {
         let kind = kind(world)?;
         let ctx = world.ctx()?;
-        let all = ctx.searches().await;
-        let result = ctx.search(&kind).await;
+        let all = match world.book {
+            Some(book) => ctx.book_searches(book).await,
+            None => ctx.searches().await,
+        };
+        let result = world.read_all(&kind).await?;
         judge(
             world,
             "references",

@@ -45,6 +45,11 @@ pub struct OnrampWorld {
     pub revocation: Option<u16>,
     /// A CARIN search and its answer.
     pub searched: Option<Searched>,
+    /// The public API the scenario reads (`None`: the Patient Access API).
+    pub book: Option<crate::payer::public::Book>,
+    /// What the public API answered to requests without a token: each path asked, and the
+    /// answer.
+    pub public: Vec<(String, crate::payer::http::Response)>,
     /// What the `@isolation` steps asked for of other members, in order.
     pub asked: Vec<Asked>,
     /// The app under test, open in the browser (`@app`).
@@ -88,6 +93,19 @@ impl OnrampWorld {
             }
             _ => std::panic::panic_any(failure),
         }
+    }
+
+    /// Everything the scenario's search read of `kind`: from its public API, or the Patient
+    /// Access API's.
+    pub(super) async fn read_all(
+        &self,
+        kind: &str,
+    ) -> Result<Arc<crate::payer::fhir::SearchResult>, StepFailure> {
+        let ctx = self.ctx()?;
+        Ok(match self.book {
+            Some(book) => ctx.book_search(book, kind).await,
+            None => ctx.search(kind).await,
+        })
     }
 
     pub(super) fn ctx(&self) -> Result<Arc<RunContext>, StepFailure> {
@@ -176,6 +194,11 @@ pub struct Searched {
     pub source: Option<String>,
     /// Every entry of every page: `search.mode` (if any) and the resource.
     pub entries: Vec<(Option<String>, Value)>,
+    /// Whether every page was read (a search cut at onramp's page cap cannot say what it
+    /// did not find).
+    pub complete: bool,
+    /// For a search without a parameter: `_include` or `_revinclude`.
+    pub including: &'static str,
 }
 
 impl Searched {

@@ -110,6 +110,12 @@ pub const CARIN: &str = "hl7.fhir.us.carin-bb";
 /// US Core's package name: the clinical profiles and searches a run applies by default.
 pub const US_CORE: &str = "hl7.fhir.us.core";
 
+/// Da Vinci PDex Plan-Net's package name: the Provider Directory's profiles and searches.
+pub const PLAN_NET: &str = "hl7.fhir.us.davinci-pdex-plan-net";
+
+/// Da Vinci PDex US Drug Formulary's package name: the formulary's profiles and searches.
+pub const FORMULARY: &str = "hl7.fhir.us.davinci-drug-formulary";
+
 /// One loaded IG.
 #[derive(Clone, Copy)]
 struct Loaded {

@@ -44,6 +44,12 @@ pub struct DerivedIg {
     pub searches: HashMap<String, Vec<Vec<String>>>,
     /// Its SearchParameters, per base type and code.
     pub search_parameters: HashMap<String, HashMap<String, SearchDefinition>>,
+    /// The `_include`s its server CapabilityStatements list, per resource type
+    /// (`PractitionerRole:location`).
+    pub includes: HashMap<String, Vec<String>>,
+    /// The `_revinclude`s they list, per resource type (`PractitionerRole:practitioner` of
+    /// Practitioner).
+    pub revincludes: HashMap<String, Vec<String>>,
     /// The value sets the profiles bind to (required) or test membership of, expanded.
     pub value_sets: HashMap<String, HashMap<String, FileCodes>>,
     /// Value sets named but not expandable here (not in any loaded package, or composed of
@@ -63,6 +69,8 @@ pub struct SearchDefinition {
     pub kind: String,
     /// Its FHIRPath expression (`Observation.subject.where(resolve() is Patient)`).
     pub expression: String,
+    /// The types a reference parameter points at.
+    pub target: Vec<String>,
 }
 
 /// Where a profile's target profiles are looked up: every structure definition loaded, by URL.
@@ -185,6 +193,29 @@ fn capabilities(package: &Package, out: &mut DerivedIg) {
                     }
                 }
                 list.sort();
+                // Some IGs list an include by its parameter alone: it is of this type.
+                let qualified = |spec: &String| {
+                    if spec.contains(':') {
+                        spec.clone()
+                    } else {
+                        format!("{}:{spec}", resource.type_name)
+                    }
+                };
+                let includes = out.includes.entry(resource.type_name.clone()).or_default();
+                for include in resource.search_include.iter().map(qualified) {
+                    if !includes.contains(&include) {
+                        includes.push(include);
+                    }
+                }
+                let revincludes = out
+                    .revincludes
+                    .entry(resource.type_name.clone())
+                    .or_default();
+                for revinclude in &resource.search_rev_include {
+                    if !revincludes.contains(revinclude) {
+                        revincludes.push(revinclude.clone());
+                    }
+                }
             }
         }
     }
@@ -201,6 +232,7 @@ fn capabilities(package: &Package, out: &mut DerivedIg) {
                     SearchDefinition {
                         kind: parameter.kind.clone(),
                         expression: expression.clone(),
+                        target: parameter.target.clone(),
                     },
                 );
         }
@@ -849,6 +881,11 @@ fn must_support_paths(arena: &[Draft]) -> Vec<MustSupport> {
             }
             let node = &arena[index].node;
             if node.slice.is_some() && node.matches.is_empty() {
+                continue 'elements;
+            }
+            // An element the profile prohibits (max 0, as Plan-Net's Network does
+            // `telecom`) cannot be supported, whatever its flag says.
+            if node.max.as_deref() == Some("0") {
                 continue 'elements;
             }
             steps.push(MustSupportStep {

@@ -471,6 +471,12 @@ pub struct CapabilityResource {
     pub supported_profile: Vec<String>,
     #[serde(default)]
     pub search_param: Vec<CapabilitySearchParam>,
+    /// `_include` values (`Type:parameter`; some IGs write the parameter alone).
+    #[serde(default)]
+    pub search_include: Vec<String>,
+    /// `_revinclude` values (`Type:parameter` of the type that references this one).
+    #[serde(default)]
+    pub search_rev_include: Vec<String>,
     /// US Core's `search-parameter-combination`s, among others.
     #[serde(default)]
     pub extension: Vec<Extension>,
@@ -546,6 +552,9 @@ pub struct SearchParameter {
     pub kind: String,
     #[serde(default)]
     pub expression: Option<String>,
+    /// The types a reference parameter points at.
+    #[serde(default)]
+    pub target: Vec<String>,
 }
 
 #[cfg(test)]

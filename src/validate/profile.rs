@@ -126,6 +126,10 @@ pub struct Profiles {
     pub searches: HashMap<String, Vec<Vec<String>>>,
     /// Its SearchParameters, per base type and code.
     pub search_parameters: HashMap<String, HashMap<String, super::ig::SearchDefinition>>,
+    /// The `_include`s its CapabilityStatement lists, per resource type.
+    pub includes: HashMap<String, Vec<String>>,
+    /// The `_revinclude`s its CapabilityStatement lists, per resource type.
+    pub revincludes: HashMap<String, Vec<String>>,
 }
 
 impl Profiles {
@@ -166,6 +170,8 @@ impl Profiles {
                 .collect(),
             searches: ig.searches,
             search_parameters: ig.search_parameters,
+            includes: ig.includes,
+            revincludes: ig.revincludes,
         }));
         let builder = Builder {
             value_set_index: &profiles.value_set_index,

@@ -65,6 +65,8 @@ struct View<'a> {
     fhir_version: &'a str,
     browser: &'a str,
     counts: Counts,
+    /// Each part of CMS-9115-F with its verdict.
+    apis: Vec<ApiView<'a>>,
     failures: Vec<steps::FailureView<'a>>,
     warnings: Vec<steps::FailureView<'a>>,
     errors: &'a [String],
@@ -80,6 +82,33 @@ struct View<'a> {
     timeline_svg: String,
     slowest: Vec<exchanges::SlowView<'a>>,
     members: Vec<members::MemberView<'a>>,
+}
+
+/// One API's verdict, as the report's first table shows it.
+#[derive(Serialize)]
+struct ApiView<'a> {
+    title: &'a str,
+    verdict: &'a str,
+    class: &'static str,
+    tally: String,
+}
+
+fn apis(summary: &RunSummary) -> Vec<ApiView<'_>> {
+    summary
+        .apis
+        .iter()
+        .map(|api| ApiView {
+            title: &api.title,
+            verdict: &api.verdict,
+            class: match api.verdict.as_str() {
+                "conformant" => "passed",
+                "not conformant" => "failed",
+                "not tested" => "skipped",
+                _ => "warn",
+            },
+            tally: api.scenarios.tally(),
+        })
+        .collect()
 }
 
 pub(crate) fn verdict(outcome: Outcome) -> Verdict {
@@ -153,6 +182,7 @@ fn view<'a>(summary: &'a RunSummary, images: &Images) -> View<'a> {
             invalid: summary.resources.iter().map(|r| r.invalid).sum(),
             exchanges: summary.exchanges.len(),
         },
+        apis: apis(summary),
         failures,
         warnings,
         errors: &summary.errors,

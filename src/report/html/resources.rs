@@ -24,6 +24,8 @@ pub(super) struct FindingView<'a> {
 #[derive(Serialize)]
 pub(super) struct ResourceView<'a> {
     kind: &'a str,
+    /// The API it was read from, unless the Patient Access API.
+    api: Option<&'static str>,
     status: &'static str,
     count: usize,
     pages: usize,
@@ -154,6 +156,7 @@ pub(super) fn resources(summary: &RunSummary) -> Vec<ResourceView<'_>> {
             groups.truncate(GROUPS_SHOWN);
             ResourceView {
                 kind: &r.kind,
+                api: (!r.api.is_patient_access()).then(|| r.api.title()),
                 status: if r.failure.is_some() || !r.problems.is_empty() || r.invalid > 0 {
                     "failed"
                 } else {

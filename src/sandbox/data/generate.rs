@@ -31,6 +31,9 @@ const JOHN_ALLEN_ID: &str = "john-allen";
 /// The payer Organization every member's Coverage and claims name.
 pub const PAYER_ID: &str = "demo-health-plan";
 const PAYER_NAME: &str = "Demo Health Plan";
+/// The plan every member's Coverage names (`class` plan): `(value, name)`. The Provider
+/// Directory's and the formulary's plan InsurancePlan carry it too.
+pub const PLAN: (&str, &str) = ("DHP-GOLD-PPO", "Demo Gold PPO");
 const MEMBER_ID_SYSTEM: &str = "https://demo-health-plan.example/fhir/member-id";
 const CLAIM_ID_SYSTEM: &str = "https://demo-health-plan.example/fhir/claim-id";
 const LAST_UPDATED: &str = "2026-01-15T09:30:00Z";
@@ -502,8 +505,8 @@ impl Generated {
                 },
                 {
                     "type": concept("http://terminology.hl7.org/CodeSystem/coverage-class", "plan", "Plan"),
-                    "value": "DHP-GOLD-PPO",
-                    "name": "Demo Gold PPO"
+                    "value": PLAN.0,
+                    "name": PLAN.1
                 }
             ]
         })

@@ -6,6 +6,7 @@
 //! own FHIR files grouped per Patient. The rest of the sandbox sees members by index and
 //! resources by compartment, never how they are made.
 
+pub mod books;
 mod claim;
 pub mod clinical;
 pub mod generate;
