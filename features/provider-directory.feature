@@ -52,9 +52,16 @@ Feature: Provider Directory (Da Vinci PDex Plan-Net)
     Then the search finds the resource the value came from
     And every match satisfies the chained search
 
+    # Chains Plan-Net's SearchParameters allow (their `chain`), as Inferno's Plan-Net kit
+    # tries them; add the ones your directory's users rely on.
     Examples:
-      | type                | chain |
-      | ${directory.chains} |       |
+      | type                    | chain                            |
+      | PractitionerRole        | location.address-city            |
+      | PractitionerRole        | practitioner.name                |
+      | PractitionerRole        | network.name                     |
+      | HealthcareService       | location.address-state           |
+      | OrganizationAffiliation | participating-organization.name  |
+      | InsurancePlan           | administered-by.name             |
 
   Scenario Outline: The Provider Directory's <type> with _include=<include> brings what the matches reference
     When the app searches the Provider Directory's <type> with _include=<include>

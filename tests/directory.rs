@@ -265,3 +265,47 @@ fn a_dangling_reference_in_the_directory_fails_the_references_check() {
         assert_eq!(step.failure, "conformance", "{step:#?}");
     }
 }
+
+/// Whether every exchange with `path` in its URL carried a bearer token (`Some(true)`), none
+/// did (`Some(false)`), or there was none.
+fn bearer(summary: &Value, path: &str) -> Option<bool> {
+    let carried: Vec<bool> = summary["exchanges"]
+        .as_array()
+        .expect("exchanges")
+        .iter()
+        .filter(|e| e["url"].as_str().is_some_and(|u| u.contains(path)))
+        .map(|e| {
+            e["request_headers"].as_array().is_some_and(|headers| {
+                headers.iter().any(|h| {
+                    h[0].as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case("authorization"))
+                        && h[1].as_str().is_some_and(|v| v.starts_with("Bearer "))
+                })
+            })
+        })
+        .collect();
+    if carried.is_empty() {
+        None
+    } else if carried.iter().all(|c| *c) {
+        Some(true)
+    } else {
+        assert!(
+            carried.iter().all(|c| !c),
+            "{path}: some with a token, some without"
+        );
+        Some(false)
+    }
+}
+
+#[test]
+fn the_directory_goes_without_a_token_and_a_member_formulary_with_the_members() {
+    let run = Run::with_target(
+        "member-formulary.toml",
+        "[sandbox]\n\n[formulary]\nmember_token = true\n",
+        "@directory or @formulary",
+    );
+    assert_eq!(run.code(), 0, "{}", run.stdout());
+    let summary = run.summary();
+    assert_eq!(bearer(&summary, "/directory/r4/"), Some(false));
+    assert_eq!(bearer(&summary, "/formulary/r4/"), Some(true));
+}

@@ -21,9 +21,9 @@ pub const CLINICAL_TYPES_PLACEHOLDER: &str = "${resources.clinical}";
 pub const CLINICAL_SEARCHES_PLACEHOLDER: &str = "${clinical.searches}";
 
 /// The placeholders of the public APIs' rows, each `${KEY.WHAT}` with `KEY` `directory` or
-/// `formulary`: `types` (one cell), `searches`, `includes`, `revincludes` and `chains` (two
-/// cells: the type and what is tried), all read from the API's IG.
-pub const BOOK_PLACEHOLDERS: &[&str] = &["types", "searches", "includes", "revincludes", "chains"];
+/// `formulary`: `types` (one cell), `searches`, `includes` and `revincludes` (two cells: the
+/// type and what is tried), all read from the API's IG.
+pub const BOOK_PLACEHOLDERS: &[&str] = &["types", "searches", "includes", "revincludes"];
 
 /// What each placeholder of an Examples row becomes: rows of cells, filled in from the
 /// placeholder's cell on.
@@ -58,8 +58,7 @@ impl Fill {
                     "types" => one(&book.types()),
                     "searches" => two(book.searches()),
                     "includes" => two(book.includes()),
-                    "revincludes" => two(book.revincludes()),
-                    _ => two(book.chains()),
+                    _ => two(book.revincludes()),
                 };
                 rows.push((format!("${{{}.{what}}}", book.key()), cells));
             }

@@ -333,31 +333,9 @@ impl Asked {
         query: &str,
         faults: &[Fault],
     ) -> Vec<u8> {
-        let chained: Vec<(&Parameter, HashSet<String>)> = self
-            .chains
-            .iter()
-            .map(|(parameter, chained, value)| {
-                (parameter, chain_targets(listing, parameter, chained, value))
-            })
-            .collect();
         let all = listing.all(kind);
-        let matches: Vec<&Entry> = if self.filters.is_empty() && chained.is_empty() {
-            all.iter().collect()
-        } else {
-            all.iter()
-                .filter(|entry| {
-                    let Ok(resource) = serde_json::from_slice::<Value>(&entry.json) else {
-                        return false;
-                    };
-                    self.filters
-                        .iter()
-                        .all(|(p, value)| p.matches(&resource, value) == Some(true))
-                        && chained.iter().all(|(p, targets)| {
-                            p.referenced(&resource).iter().any(|t| targets.contains(t))
-                        })
-                })
-                .collect()
-        };
+        let found = listing.matches(&self.key(kind), || self.search(listing, kind));
+        let matches: Vec<&Entry> = found.iter().filter_map(|at| all.get(*at)).collect();
         let page: Vec<&Entry> = matches
             .iter()
             .skip(self.offset)
@@ -415,6 +393,49 @@ impl Asked {
 }
 
 impl Asked {
+    /// What identifies the search's matches: the type and its filters and chains.
+    fn key(&self, kind: &str) -> String {
+        let mut key = kind.to_owned();
+        for (parameter, value) in &self.filters {
+            key.push_str(&format!("&{}={value}", parameter.code));
+        }
+        for (parameter, chained, value) in &self.chains {
+            key.push_str(&format!("&{}.{chained}={value}", parameter.code));
+        }
+        key
+    }
+
+    /// The positions of `kind`'s resources the filters and chains match.
+    fn search(&self, listing: &Listing, kind: &str) -> Vec<usize> {
+        let all = listing.all(kind);
+        if self.filters.is_empty() && self.chains.is_empty() {
+            return (0..all.len()).collect();
+        }
+        let chained: Vec<(&Parameter, HashSet<String>)> = self
+            .chains
+            .iter()
+            .map(|(parameter, chained, value)| {
+                (parameter, chain_targets(listing, parameter, chained, value))
+            })
+            .collect();
+        use rayon::prelude::*;
+        all.par_iter()
+            .enumerate()
+            .filter(|(_, entry)| {
+                let Ok(resource) = serde_json::from_slice::<Value>(&entry.json) else {
+                    return false;
+                };
+                self.filters
+                    .iter()
+                    .all(|(p, value)| p.matches(&resource, value) == Some(true))
+                    && chained.iter().all(|(p, targets)| {
+                        p.referenced(&resource).iter().any(|t| targets.contains(t))
+                    })
+            })
+            .map(|(at, _)| at)
+            .collect()
+    }
+
     /// What `_include` and `_revinclude` bring to `page`: each resource with its `Type/id`,
     /// once, none of them a match.
     fn included<'l>(
@@ -458,18 +479,17 @@ impl Asked {
             let Some(parameter) = Parameter::of(source, code) else {
                 continue;
             };
-            for entry in listing.all(source) {
-                let Ok(resource) = serde_json::from_slice::<Value>(&entry.json) else {
-                    continue;
-                };
-                let key = format!("{source}/{}", entry.id);
-                if parameter
-                    .referenced(&resource)
-                    .iter()
-                    .any(|t| page_keys.contains(t))
-                    && seen.insert(key.clone())
-                {
-                    included.push((key, entry));
+            let referrers = listing.referrers(source, &parameter);
+            let sources = listing.all(source);
+            for target in &page_keys {
+                for at in referrers.get(target).into_iter().flatten() {
+                    let Some(entry) = sources.get(*at) else {
+                        continue;
+                    };
+                    let key = format!("{source}/{}", entry.id);
+                    if seen.insert(key.clone()) {
+                        included.push((key, entry));
+                    }
                 }
             }
         }

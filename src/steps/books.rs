@@ -11,6 +11,7 @@ use cucumber::gherkin::Step;
 use cucumber::{then, when};
 use serde_json::Value;
 
+use super::carin::searched;
 use super::world::{OnrampWorld, Searched};
 use crate::infra::words::listed;
 use crate::payer::public::Book;
@@ -21,6 +22,8 @@ use crate::run::verdict;
 
 /// The most resources read by id to find one with a value to search with.
 const CANDIDATES: usize = 10;
+/// The most resources an `_include` or `_revinclude` is tried on (`_id=a,b,…`).
+const FOCUS: usize = 5;
 /// The most referenced resources a chained search's matches are checked against.
 const CHAIN_READS: usize = 50;
 
@@ -29,6 +32,50 @@ const PATIENT_TYPES: &[&str] = &["Patient", "Coverage", "ExplanationOfBenefit"];
 
 /// The citation of the directory's public character.
 const PUBLIC: &str = "CMS-9115-F, 42 CFR 422.120(a): a publicly accessible Provider Directory API";
+
+/// The scenario's public API (by its title) and the run's context, once `kind` is one of
+/// the API's types and the target has it.
+fn enter(
+    world: &mut OnrampWorld,
+    name: &str,
+    kind: &str,
+) -> Result<(Book, std::sync::Arc<RunContext>), StepFailure> {
+    let book = book_named(name)?;
+    served(book, kind)?;
+    let ctx = world.ctx()?;
+    ctx.books.get(book)?;
+    world.book = Some(book);
+    Ok((book, ctx))
+}
+
+/// What a search of `book`'s `kind` by `parameter` = `value` (taken from `source`,
+/// `Type/id`) returned, for the `Then` steps after it.
+async fn search_by(
+    ctx: &RunContext,
+    book: Book,
+    kind: &str,
+    (code, parameter): (&str, Parameter),
+    (source, value): (String, String),
+) -> Result<Searched, StepFailure> {
+    let context = format!("{}: {kind}?{code}={value}", book.title());
+    let (pages, complete) = ctx
+        .book_query(book, kind, &[(code, value.as_str())], &context)
+        .await?;
+    Ok(Searched {
+        kind: kind.to_owned(),
+        cited: match code.split_once('.') {
+            Some(_) => format!("{} CapabilityStatement (chain {code})", book.ig()),
+            None => format!("{} CapabilityStatement", book.ig()),
+        },
+        parameter: Some(parameter),
+        value,
+        more: Vec::new(),
+        source: source.split_once('/').map(|(_, id)| id.to_owned()),
+        entries: search::entries(&pages),
+        complete,
+        including: "_include",
+    })
+}
 
 fn book_named(name: &str) -> Result<Book, StepFailure> {
     Book::ALL
@@ -56,11 +103,7 @@ fn served(book: Book, kind: &str) -> Result<(), StepFailure> {
 async fn reads_all(world: &mut OnrampWorld, kind: String, name: String) {
     verdict(
         async {
-            let book = book_named(&name)?;
-            served(book, &kind)?;
-            let ctx = world.ctx()?;
-            ctx.books.get(book)?;
-            world.book = Some(book);
+            let (book, ctx) = enter(world, &name, &kind)?;
             let result = ctx.book_search(book, &kind).await;
             world.kind = Some(kind);
             match &result.failure {
@@ -70,6 +113,69 @@ async fn reads_all(world: &mut OnrampWorld, kind: String, name: String) {
         }
         .await,
     );
+}
+
+/// Whether a resource references one of a reference parameter's target types.
+fn refers_to(resource: &crate::payer::fhir::ResourceSummary, parameter: &Parameter) -> bool {
+    parameter.kind == ParamType::Reference
+        && resource.references.iter().any(|reference| {
+            crate::payer::access::reference_target(reference)
+                .is_some_and(|(kind, _)| parameter.target.contains(&kind))
+        })
+}
+
+/// Up to `n` of `all`, spread evenly over it from the first: a sample of a large directory
+/// that is not all copies of its first few resources.
+fn spread<T: Copy>(all: &[T], n: usize) -> Vec<T> {
+    if all.len() <= n {
+        return all.to_vec();
+    }
+    (0..n).map(|i| all[i * all.len() / n]).collect()
+}
+
+/// The ids of up to [`FOCUS`] of `book`'s `kind` an `_include` (`how`) of `source:code`
+/// is tried on: for `_include`, those that reference something through `code`; for
+/// `_revinclude`, those the fewest `source` resources reference (so that what comes back
+/// stays small in a directory of 50,000 roles), else any.
+async fn focus(
+    ctx: &RunContext,
+    book: Book,
+    kind: &str,
+    how: &str,
+    (source, parameter): (&str, &Parameter),
+) -> Result<Vec<String>, StepFailure> {
+    let own = ctx.book_search(book, kind).await;
+    let ids = |list: Vec<&crate::payer::fhir::ResourceSummary>| -> Vec<String> {
+        spread(&list, FOCUS)
+            .into_iter()
+            .filter_map(|r| r.id.clone())
+            .collect()
+    };
+    let chosen = if how == "_include" {
+        ids(own
+            .resources
+            .iter()
+            .filter(|r| refers_to(r, parameter))
+            .collect())
+    } else {
+        let mut count: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for resource in &ctx.book_search(book, source).await.resources {
+            for reference in &resource.references {
+                if let Some((target, id)) = crate::payer::access::reference_target(reference)
+                    && target == kind
+                {
+                    *count.entry(id).or_default() += 1;
+                }
+            }
+        }
+        let mut fewest: Vec<(usize, String)> = count.into_iter().map(|(id, n)| (n, id)).collect();
+        fewest.sort();
+        fewest.into_iter().take(FOCUS).map(|(_, id)| id).collect()
+    };
+    if !chosen.is_empty() {
+        return Ok(chosen);
+    }
+    Ok(ids(own.resources.iter().collect()))
 }
 
 /// Up to [`CANDIDATES`] of `book`'s `kind`, read by id (a search keeps no resource whole):
@@ -88,19 +194,14 @@ async fn candidates(
             failure.message
         )));
     }
-    let refers = |r: &&crate::payer::fhir::ResourceSummary| {
-        parameter.kind == ParamType::Reference
-            && r.references.iter().any(|reference| {
-                parameter.target.iter().any(|t| {
-                    reference.starts_with(&format!("{t}/")) || reference.contains(&format!("/{t}/"))
-                })
-            })
-    };
-    let (first, rest): (Vec<_>, Vec<_>) = found.resources.iter().partition(refers);
+    let (first, rest): (Vec<_>, Vec<_>) = found
+        .resources
+        .iter()
+        .partition(|r| refers_to(r, parameter));
     let mut out = Vec::new();
-    for id in first
+    for id in spread(&first, CANDIDATES)
         .into_iter()
-        .chain(rest)
+        .chain(spread(&rest, CANDIDATES))
         .filter_map(|r| r.id.as_ref())
         .take(CANDIDATES)
     {
@@ -121,11 +222,7 @@ async fn candidates(
 async fn reads_by_id(world: &mut OnrampWorld, kind: String, name: String) {
     verdict(
         async {
-            let book = book_named(&name)?;
-            served(book, &kind)?;
-            let ctx = world.ctx()?;
-            ctx.books.get(book)?;
-            world.book = Some(book);
+            let (book, ctx) = enter(world, &name, &kind)?;
             let found = ctx.book_search(book, &kind).await;
             if let Some(failure) = &found.failure {
                 return Err(StepFailure::blocked(format!(
@@ -162,11 +259,7 @@ async fn reads_by_id(world: &mut OnrampWorld, kind: String, name: String) {
 async fn searches_by(world: &mut OnrampWorld, name: String, kind: String, code: String) {
     verdict(
         async {
-            let book = book_named(&name)?;
-            served(book, &kind)?;
-            let ctx = world.ctx()?;
-            ctx.books.get(book)?;
-            world.book = Some(book);
+            let (book, ctx) = enter(world, &name, &kind)?;
             let parameter = Parameter::of(&kind, &code).ok_or_else(|| {
                 StepFailure::usage(format!(
                     "{kind} has no search parameter {code} onramp can judge ({}, FHIR R4)",
@@ -183,21 +276,8 @@ async fn searches_by(world: &mut OnrampWorld, name: String, kind: String, code: 
                         book.title()
                     ))
                 })?;
-            let context = format!("{}: {kind}?{code}={value}", book.title());
-            let (pages, complete) = ctx
-                .book_query(book, &kind, &[(code.as_str(), value.as_str())], &context)
-                .await?;
-            world.searched = Some(Searched {
-                kind: kind.clone(),
-                parameter: Some(parameter),
-                value,
-                more: Vec::new(),
-                cited: format!("{} CapabilityStatement", book.ig()),
-                source: source.split_once('/').map(|(_, id)| id.to_owned()),
-                entries: search::entries(&pages),
-                complete,
-                including: "_include",
-            });
+            world.searched =
+                Some(search_by(&ctx, book, &kind, (&code, parameter), (source, value)).await?);
             Ok(())
         }
         .await,
@@ -216,28 +296,36 @@ async fn searches_with(
 ) {
     verdict(
         async {
-            let book = book_named(&name)?;
-            served(book, &kind)?;
-            let ctx = world.ctx()?;
-            ctx.books.get(book)?;
-            world.book = Some(book);
+            let (book, ctx) = enter(world, &name, &kind)?;
             let (source, code) = spec
                 .split_once(':')
                 .ok_or_else(|| StepFailure::usage(format!("{how}={spec} is not Type:parameter")))?;
-            if Parameter::of(source, code).is_none_or(|p| p.kind != ParamType::Reference) {
-                return Err(StepFailure::usage(format!(
-                    "{code} is no reference parameter of {source} that onramp knows"
-                )));
-            }
-            let context = format!("{}: {kind}?{how}={spec}", book.title());
+            let parameter = Parameter::of(source, code)
+                .filter(|p| p.kind == ParamType::Reference)
+                .ok_or_else(|| {
+                    StepFailure::usage(format!(
+                        "{code} is no reference parameter of {source} that onramp knows"
+                    ))
+                })?;
+            let ids = focus(&ctx, book, &kind, &how, (source, &parameter))
+                .await?
+                .join(",");
+            let context = format!("{}: {kind}?_id={ids}&{how}={spec}", book.title());
             let (pages, complete) = ctx
-                .book_query(book, &kind, &[(how.as_str(), spec.as_str())], &context)
+                .book_query(
+                    book,
+                    &kind,
+                    &[("_id", ids.as_str()), (how.as_str(), spec.as_str())],
+                    &context,
+                )
                 .await?;
+            let id = Parameter::of(&kind, "_id")
+                .ok_or_else(|| StepFailure::environment("no _id parameter"))?;
             world.searched = Some(Searched {
                 kind: kind.clone(),
                 parameter: None,
                 value: spec.clone(),
-                more: Vec::new(),
+                more: vec![(id, ids)],
                 cited: format!("{} CapabilityStatement", book.ig()),
                 source: None,
                 entries: search::entries(&pages),
@@ -252,13 +340,6 @@ async fn searches_with(
         }
         .await,
     );
-}
-
-fn searched(world: &OnrampWorld) -> Result<&Searched, StepFailure> {
-    world
-        .searched
-        .as_ref()
-        .ok_or_else(|| StepFailure::usage("no search happened in this scenario"))
 }
 
 #[then("the resources that reference the matches are included")]
@@ -351,11 +432,7 @@ async fn revincluded(world: &mut OnrampWorld, step: &Step) {
 async fn searches_chain(world: &mut OnrampWorld, name: String, kind: String, chain: String) {
     verdict(
         async {
-            let book = book_named(&name)?;
-            served(book, &kind)?;
-            let ctx = world.ctx()?;
-            ctx.books.get(book)?;
-            world.book = Some(book);
+            let (book, ctx) = enter(world, &name, &kind)?;
             let (reference, chained) = chain
                 .split_once('.')
                 .ok_or_else(|| StepFailure::usage(format!("{chain} is no chain (reference.parameter)")))?;
@@ -385,21 +462,8 @@ async fn searches_chain(world: &mut OnrampWorld, name: String, kind: String, cha
                     book.title()
                 ))
             })?;
-            let context = format!("{}: {kind}?{chain}={value}", book.title());
-            let (pages, complete) = ctx
-                .book_query(book, &kind, &[(chain.as_str(), value.as_str())], &context)
-                .await?;
-            world.searched = Some(Searched {
-                kind: kind.clone(),
-                parameter: Some(parameter),
-                value,
-                more: Vec::new(),
-                cited: format!("{} CapabilityStatement (chain {chain})", book.ig()),
-                source: source.split_once('/').map(|(_, id)| id.to_owned()),
-                entries: search::entries(&pages),
-                complete,
-                including: "_include",
-            });
+            world.searched =
+                Some(search_by(&ctx, book, &kind, (&chain, parameter), (source, value)).await?);
             world.kind = Some(chain);
             Ok(())
         }

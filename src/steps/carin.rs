@@ -146,7 +146,7 @@ async fn searches_by(world: &mut OnrampWorld, kind: String, code: String, prefix
     );
 }
 
-fn searched(world: &OnrampWorld) -> Result<&Searched, StepFailure> {
+pub(super) fn searched(world: &OnrampWorld) -> Result<&Searched, StepFailure> {
     world
         .searched
         .as_ref()
@@ -163,10 +163,14 @@ pub(crate) fn asked(searched: &Searched) -> String {
             }
             text
         }
-        None => format!(
-            "{}?{}={}",
-            searched.kind, searched.including, searched.value
-        ),
+        None => {
+            let mut text = format!("{}?", searched.kind);
+            for (more, value) in &searched.more {
+                text.push_str(&format!("{}={value}&", more.code));
+            }
+            text.push_str(&format!("{}={}", searched.including, searched.value));
+            text
+        }
     }
 }
 

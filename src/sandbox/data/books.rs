@@ -11,6 +11,7 @@
 //! resources (`profile-violation`, `dangling-reference`, ...) are applied as the books grow.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
@@ -65,7 +66,19 @@ pub struct Listing {
     pub book: Book,
     types: BTreeMap<String, Vec<Entry>>,
     index: HashMap<String, usize>,
+    /// What a search matched, by its filters, so that each page of it does not search again
+    /// (a real server keeps a cursor).
+    found: Mutex<HashMap<String, Arc<Vec<usize>>>>,
+    /// Per `Source:code`, which resources of `Source` reference each `Type/id` through
+    /// `code`: what `_revinclude` brings, found once.
+    referrers: Mutex<HashMap<String, Arc<Referrers>>>,
 }
+
+/// Per `Type/id`, the positions of the resources that reference it.
+pub type Referrers = HashMap<String, Vec<usize>>;
+
+/// The most searches [`Listing`] remembers the matches of.
+const REMEMBERED: usize = 32;
 
 /// `(family, given)` names the copies take turns with.
 const NAMES: &[(&str, &str)] = &[
@@ -119,6 +132,8 @@ impl Listing {
             book,
             types: BTreeMap::new(),
             index: HashMap::new(),
+            found: Mutex::default(),
+            referrers: Mutex::default(),
         };
         for template in &templates {
             let kind = kind_of(template).to_owned();
@@ -170,6 +185,66 @@ impl Listing {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The positions among `kind`'s resources that the search `key` matches: found by
+    /// `search` the first time, remembered after (the most recent [`REMEMBERED`]).
+    pub fn matches(&self, key: &str, search: impl FnOnce() -> Vec<usize>) -> Arc<Vec<usize>> {
+        if let Some(found) = self
+            .found
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+        {
+            return Arc::clone(found);
+        }
+        let found = Arc::new(search());
+        let mut all = self.found.lock().unwrap_or_else(|p| p.into_inner());
+        if all.len() >= REMEMBERED {
+            all.clear();
+        }
+        all.insert(key.to_owned(), Arc::clone(&found));
+        found
+    }
+
+    /// Which of `source`'s resources reference each `Type/id` through `parameter` (one
+    /// reading of them all, the first time).
+    pub fn referrers(
+        &self,
+        source: &str,
+        parameter: &crate::payer::search::Parameter,
+    ) -> Arc<Referrers> {
+        let key = format!("{source}:{}", parameter.code);
+        if let Some(known) = self
+            .referrers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Arc::clone(known);
+        }
+        use rayon::prelude::*;
+        let referenced: Vec<Vec<String>> = self
+            .all(source)
+            .par_iter()
+            .map(|entry| {
+                serde_json::from_slice::<Value>(&entry.json)
+                    .map(|resource| parameter.referenced(&resource))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut index = Referrers::new();
+        for (at, targets) in referenced.into_iter().enumerate() {
+            for target in targets {
+                index.entry(target).or_default().push(at);
+            }
+        }
+        let index = Arc::new(index);
+        self.referrers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, Arc::clone(&index));
+        index
     }
 }
 
