@@ -120,6 +120,12 @@ pub struct TargetInfo {
     /// The payer's onboarding contacts (the target's `[payer]`).
     #[serde(default)]
     pub payer: crate::config::PayerContacts,
+    /// Where the Provider Directory API is, when the target has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+    /// Where the drug formulary is, when the target has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub formulary: Option<String>,
 }
 
 /// How the run validated what it read.

@@ -81,6 +81,8 @@ fn bare_summary(text: &str) -> RunSummary {
                 production_access_to: Some("cms-prod-access@1up.health".into()),
                 checklist: Some("1up-guide".into()),
             },
+            directory: None,
+            formulary: None,
         },
         started_at: "2026-11-28T12:00:00Z".into(),
         finished_at: "2026-11-28T12:00:03Z".into(),

@@ -122,6 +122,21 @@ impl Connected {
                 profiles: target.validation.profiles.clone(),
             },
             payer: target.payer.clone(),
+            directory: self.book_base(target, crate::payer::public::Book::Directory),
+            formulary: self.book_base(target, crate::payer::public::Book::Formulary),
+        }
+    }
+
+    /// Where the target's public API `book` is: its `fhir_base`, else the sandbox's own.
+    fn book_base(
+        &self,
+        target: &Target,
+        book: crate::payer::public::Book,
+    ) -> Option<String> {
+        let settings = target.book(book)?;
+        match &settings.fhir_base {
+            Some(base) => Some(base.to_string()),
+            None => self.sandbox.as_ref().map(|s| s.book_base(book)),
         }
     }
 
