@@ -209,9 +209,13 @@ async fn a_payers_directory_and_formulary_are_tested_where_the_target_says() {
         .map(|a| a["verdict"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(verdicts, ["conformant", "conformant"], "{}", run.stdout());
-    // The formulary's key went with its reads, and nowhere into the outputs.
-    let report = std::fs::read_to_string(run.report().join("summary.json")).expect("summary");
-    assert!(!report.contains("a-formulary-key"));
+    // The formulary's key went with its reads, and nowhere into the outputs or the terminal.
+    for file in ["summary.json", "report.html", "junit.xml", "cucumber.json"] {
+        let text = std::fs::read_to_string(run.report().join(file)).expect(file);
+        assert!(!text.contains("a-formulary-key"), "{file}");
+    }
+    assert!(!run.stdout().contains("a-formulary-key") && !run.stderr().contains("a-formulary-key"));
+    assert_eq!(bearer(&summary, "/formulary/r4/"), Some(true));
     assert!(
         summary["resources"]
             .as_array()

@@ -128,11 +128,7 @@ impl Connected {
     }
 
     /// Where the target's public API `book` is: its `fhir_base`, else the sandbox's own.
-    fn book_base(
-        &self,
-        target: &Target,
-        book: crate::payer::public::Book,
-    ) -> Option<String> {
+    fn book_base(&self, target: &Target, book: crate::payer::public::Book) -> Option<String> {
         let settings = target.book(book)?;
         match &settings.fhir_base {
             Some(base) => Some(base.to_string()),
@@ -241,6 +237,12 @@ pub fn recorder(plan: &Plan, film: &Arc<Film>) -> Arc<Recorder> {
     });
     for secret in plan.target.member_secrets() {
         recorder.add_secret(secret);
+    }
+    // The public APIs' own tokens, wherever a server might echo them.
+    for book in crate::payer::public::Book::ALL {
+        if let Some(token) = plan.target.book(book).and_then(|b| b.token.as_ref()) {
+            recorder.add_secret(token.expose());
+        }
     }
     recorder
 }
