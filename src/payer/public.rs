@@ -16,6 +16,10 @@ pub enum Book {
     Formulary,
 }
 
+/// The Patient Access types a Provider Directory must not serve to anyone: what the check
+/// that it holds no member's data asks it for.
+pub const PATIENT_TYPES: &[&str] = &["Patient", "Coverage", "ExplanationOfBenefit"];
+
 impl Book {
     pub const ALL: [Book; 2] = [Book::Directory, Book::Formulary];
 

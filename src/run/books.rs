@@ -26,13 +26,13 @@ impl RunContext {
     pub async fn book_search(&self, book: Book, kind: &str) -> Arc<SearchResult> {
         let api = match self.books.get(book) {
             Ok(api) => api,
-            Err(failure) => return Arc::new(not_read(kind, failure)),
+            Err(failure) => return Arc::new(super::searches::not_read(kind, failure)),
         };
         let cell = api.searches.cell(kind).await;
         let made = cell.get_or_init(|| async {
             let token = match self.book_token(book).await {
                 Ok(token) => token,
-                Err(failure) => return Arc::new(not_read(kind, failure)),
+                Err(failure) => return Arc::new(super::searches::not_read(kind, failure)),
             };
             let bar = api.searches.progress_bar(&format!("{} {kind}", book.key()));
             let result = crate::payer::fhir::search_with(
@@ -102,9 +102,7 @@ impl RunContext {
         .await
         .map_err(|e| StepFailure::from_http(&e))
     }
-}
 
-impl RunContext {
     /// `book`'s `kind/id` as JSON, read once (with the book's token) and kept: what the
     /// searches take values from. `None` when it does not read as a resource.
     pub async fn book_resource(
@@ -136,17 +134,5 @@ impl RunContext {
             .unwrap_or_else(|p| p.into_inner())
             .insert(key, resource.clone());
         Ok(resource)
-    }
-}
-
-/// A read whose premise failed: that failure, nothing read.
-fn not_read(kind: &str, failure: StepFailure) -> SearchResult {
-    SearchResult {
-        kind: kind.to_owned(),
-        failure: Some(crate::payer::fhir::SearchFailure {
-            kind: failure.kind,
-            message: failure.message,
-        }),
-        ..SearchResult::default()
     }
 }

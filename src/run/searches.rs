@@ -20,18 +20,9 @@ impl RunContext {
     }
 
     async fn run_search(&self, kind: &str) -> SearchResult {
-        // A search whose premise failed (no token, no patient): that failure, nothing read.
-        let not_read = |failure: super::StepFailure| SearchResult {
-            kind: kind.to_owned(),
-            failure: Some(SearchFailure {
-                kind: failure.kind,
-                message: failure.message,
-            }),
-            ..SearchResult::default()
-        };
         let token = match self.access_token().await {
             Ok(token) => token,
-            Err(failure) => return not_read(failure),
+            Err(failure) => return not_read(kind, failure),
         };
         // A type the server does not search is read by the references to it (CARIN
         // requires only read of Organization, Practitioner and Patient).
@@ -50,7 +41,7 @@ impl RunContext {
         let query = if clinical {
             match self.clinical_query(kind).await {
                 Ok(query) => query,
-                Err(failure) => return not_read(failure),
+                Err(failure) => return not_read(kind, failure),
             }
         } else {
             Vec::new()
@@ -279,5 +270,18 @@ impl RunContext {
             all.insert(made.kind.clone(), made);
         }
         all
+    }
+}
+
+/// A search whose premise failed (no token, no patient, no such API): that failure, nothing
+/// read.
+pub(super) fn not_read(kind: &str, failure: super::StepFailure) -> SearchResult {
+    SearchResult {
+        kind: kind.to_owned(),
+        failure: Some(SearchFailure {
+            kind: failure.kind,
+            message: failure.message,
+        }),
+        ..SearchResult::default()
     }
 }

@@ -29,10 +29,6 @@ use crate::payer::search::{ParamType, Parameter};
 const DEFAULT_COUNT: usize = 20;
 const MOST_COUNT: usize = 100;
 
-/// The patient data a Provider Directory must not serve (`directory-serves-patients`
-/// serves them).
-const PATIENT_TYPES: &[&str] = &["Patient", "Coverage", "ExplanationOfBenefit"];
-
 /// The routes of `book`, to nest at [`Book::path`].
 pub(crate) fn routes(book: Book) -> Router<Arc<State>> {
     Router::new()
@@ -194,7 +190,9 @@ async fn search(
         return refused;
     }
     let listing = listing(&state, book).await;
-    if book == Book::Directory && PATIENT_TYPES.contains(&kind.as_str()) {
+    // The patient data a Provider Directory must not serve (`directory-serves-patients`
+    // serves it).
+    if book == Book::Directory && crate::payer::public::PATIENT_TYPES.contains(&kind.as_str()) {
         if state.faults.has(&Fault::DirectoryServesPatients) {
             return fhir_json(StatusCode::OK, &leaked_patient_data(&state, &kind));
         }

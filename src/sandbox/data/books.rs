@@ -63,7 +63,6 @@ pub struct Breaks {
 /// The resources of one book, by type, in the order they grew.
 #[derive(Debug)]
 pub struct Listing {
-    pub book: Book,
     types: BTreeMap<String, Vec<Entry>>,
     index: HashMap<String, usize>,
     /// What a search matched, by its filters, so that each page of it does not search again
@@ -129,7 +128,6 @@ impl Listing {
             .find(|t| declares(t, "plannet-InsurancePlan") || declares(t, "PayerInsurancePlan"))
             .map(|t| id_of(t).to_owned());
         let mut listing = Self {
-            book,
             types: BTreeMap::new(),
             index: HashMap::new(),
             found: Mutex::default(),
@@ -176,15 +174,6 @@ impl Listing {
     pub fn get(&self, key: &str) -> Option<&Entry> {
         let (kind, _) = key.split_once('/')?;
         self.types.get(kind)?.get(*self.index.get(key)?)
-    }
-
-    /// How many resources it holds.
-    pub fn len(&self) -> usize {
-        self.types.values().map(Vec::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The positions among `kind`'s resources that the search `key` matches: found by
