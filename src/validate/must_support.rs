@@ -17,7 +17,7 @@ use super::model::{Membership, ValueSet, ValueSetId};
 const DATA_ABSENT_REASON: &str = "http://hl7.org/fhir/StructureDefinition/data-absent-reason";
 
 /// How an item is told to belong to a slice.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum Match {
     /// The value at the path contains the pattern.
     Pattern(Box<[Box<str>]>, serde_json::Value),
@@ -36,10 +36,28 @@ pub struct Element {
     pub id: Box<str>,
     pub steps: Box<[Step]>,
     pub pattern: Option<serde_json::Value>,
+    /// How many of its first steps are the previous element's first steps ([`shared_steps`]):
+    /// what those found is reused, not walked again.
+    pub shared: usize,
+}
+
+/// Fill in each element's [`Element::shared`]: a profile lists its elements in tree order,
+/// so an element mostly walks its parent's path (or a sibling's) and one step more.
+pub fn shared_steps(elements: &mut [Element]) {
+    for n in 1..elements.len() {
+        let (before, after) = elements.split_at_mut(n);
+        let (previous, element) = (&before[n - 1], &mut after[0]);
+        element.shared = previous
+            .steps
+            .iter()
+            .zip(element.steps.iter())
+            .take_while(|(a, b)| a == b)
+            .count();
+    }
 }
 
 /// One step of a must-support element's path.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Step {
     pub name: Box<str>,
     pub choice: bool,
@@ -91,6 +109,11 @@ pub fn merge(all: &mut Tally, other: &Tally) {
 }
 
 /// Count one resource checked against a profile with these must-support elements.
+///
+/// The values each element's path leads to are found step by step; the steps an element
+/// shares with the one before it ([`Element::shared`]) are not walked again, so a claim's
+/// forty slices of `supportingInfo` look through its `supportingInfo` once each, not its
+/// whole tree.
 pub fn count(
     tally: &mut Tally,
     url: &str,
@@ -105,57 +128,65 @@ pub fn count(
         elements: elements.iter().map(|e| (e.id.clone(), 0)).collect(),
     });
     coverage.resources += 1;
+    // levels[k]: the values the last element walked reached after k steps.
+    let mut levels: Vec<Vec<&Value>> = vec![vec![resource]];
     for (element, (_, seen)) in elements.iter().zip(coverage.elements.iter_mut()) {
-        if carries(resource, element, value_sets) {
+        levels.truncate(element.shared + 1);
+        while levels.len() <= element.steps.len() {
+            let current = levels.last().map(Vec::as_slice).unwrap_or_default();
+            if current.is_empty() {
+                break;
+            }
+            let next = step_values(current, &element.steps[levels.len() - 1], value_sets);
+            levels.push(next);
+        }
+        let carried = levels.len() == element.steps.len() + 1
+            && levels.last().is_some_and(|values| {
+                values.iter().any(|value| {
+                    !absent_only(value)
+                        && element
+                            .pattern
+                            .as_ref()
+                            .is_none_or(|pattern| matches_pattern(value, pattern))
+                })
+            });
+        if carried {
             *seen += 1;
         }
     }
 }
 
-/// Whether the resource has a value at the element's path (not only a data-absent reason,
-/// and with its pattern where it has one).
-fn carries(resource: &Value, element: &Element, value_sets: &[ValueSet]) -> bool {
-    let mut current: Vec<&Value> = vec![resource];
-    for step in &*element.steps {
-        let mut next = Vec::new();
-        for value in current {
-            let Some(object) = value.as_object() else {
-                continue;
+/// The items one step leads to from `current`: the members it names (any type of a choice
+/// element), array items one by one, those the step's slice tests admit.
+fn step_values<'d>(current: &[&'d Value], step: &Step, value_sets: &[ValueSet]) -> Vec<&'d Value> {
+    let mut next = Vec::new();
+    for &value in current {
+        let Some(object) = value.as_object() else {
+            continue;
+        };
+        for (name, found) in object.iter() {
+            let belongs = if step.choice {
+                name.len() > step.name.len()
+                    && name.starts_with(&*step.name)
+                    && name[step.name.len()..].starts_with(|c: char| c.is_ascii_uppercase())
+            } else {
+                name == &*step.name
             };
-            for (name, found) in object.iter() {
-                let belongs = if step.choice {
-                    name.len() > step.name.len()
-                        && name.starts_with(&*step.name)
-                        && name[step.name.len()..].starts_with(|c: char| c.is_ascii_uppercase())
-                } else {
-                    name == &*step.name
-                };
-                if !belongs {
-                    continue;
-                }
-                let items: Vec<&Value> = match found.as_array() {
-                    Some(items) => items.iter().collect(),
-                    None => vec![found],
-                };
-                next.extend(items.into_iter().filter(|item| {
-                    step.matches
-                        .iter()
-                        .all(|test| test.admits(name, item, value_sets))
-                }));
+            if !belongs {
+                continue;
+            }
+            let admitted = |item: &&'d Value| {
+                step.matches
+                    .iter()
+                    .all(|test| test.admits(name, item, value_sets))
+            };
+            match found.as_array() {
+                Some(items) => next.extend(items.iter().filter(admitted)),
+                None => next.extend(std::iter::once(found).filter(admitted)),
             }
         }
-        current = next;
-        if current.is_empty() {
-            return false;
-        }
     }
-    current.iter().any(|value| {
-        !absent_only(value)
-            && element
-                .pattern
-                .as_ref()
-                .is_none_or(|pattern| matches_pattern(value, pattern))
-    })
+    next
 }
 
 /// A value that is only a data-absent-reason extension (and maybe an id).

@@ -247,8 +247,10 @@ impl Builder<'_> {
                 id: element.id.into_boxed_str(),
                 steps: steps.into_boxed_slice(),
                 pattern: element.pattern,
+                shared: 0,
             });
         }
+        must_support::shared_steps(&mut out);
         Ok(out.into_boxed_slice())
     }
 
@@ -915,14 +917,18 @@ impl<'d> ProfileWalk<'d, '_> {
         class: Option<ClassId>,
     ) {
         let count = occurrences.len() as u32;
-        let shown = if node.choice {
-            format!("{}[x]", node.name)
-        } else {
-            node.name.to_string()
+        // Written only for a finding: this runs for every element of every resource.
+        let shown = || {
+            if node.choice {
+                format!("{}[x]", node.name)
+            } else {
+                node.name.to_string()
+            }
         };
         if let Some(min) = node.min
             && count < min
         {
+            let shown = shown();
             self.finding(
                 Some(&shown),
                 "cardinality",
@@ -944,8 +950,9 @@ impl<'d> ProfileWalk<'d, '_> {
                 Some(at),
                 "cardinality",
                 format!(
-                    "{} allows at most {max} {shown}, found {count}",
-                    self.profile.short()
+                    "{} allows at most {max} {}, found {count}",
+                    self.profile.short(),
+                    shown()
                 ),
             );
         }
@@ -970,7 +977,7 @@ impl<'d> ProfileWalk<'d, '_> {
                             format!(
                                 "{} slices {} closed, and this one is in none of its slices ({})",
                                 self.profile.short(),
-                                shown,
+                                shown(),
                                 node.slices
                                     .iter()
                                     .filter_map(|s| s.slice.as_deref())
@@ -1046,7 +1053,7 @@ impl<'d> ProfileWalk<'d, '_> {
         occurrence: &Occurrence<'d>,
         _class: Option<ClassId>,
     ) {
-        let profile = self.profile.short().to_owned();
+        let profile: &'static str = self.profile.short();
         if let Some(types) = &node.types
             && node.choice
         {
