@@ -138,9 +138,10 @@ pub struct Paging {
     pub page_cap: usize,
 }
 
-/// Pages checked at once, each on a blocking thread: two keep both cores of a small CI
-/// machine busy while the next page is fetched, parsed and (for the embedded sandbox) made.
-const CHECKS_IN_FLIGHT: usize = 2;
+/// Pages parsed and checked at once, each on a blocking thread: three keep both cores of a
+/// small CI machine busy while the next page is fetched (and, for the embedded sandbox,
+/// made); more only hold more pages in memory.
+const CHECKS_IN_FLIGHT: usize = 3;
 
 /// What validating one page gave: its checks and its resources, reduced.
 struct Checked {
@@ -166,7 +167,21 @@ fn merge_counts(into: &mut Vec<(Box<str>, u64)>, from: Vec<(Box<str>, u64)>) {
     }
 }
 
-/// Validate a parsed page and reduce its entries (the CPU-heavy half of reading a page).
+/// Parse a page, validate it and reduce its entries (the CPU-heavy part of reading a page);
+/// `Err` saying why it is not JSON.
+fn parse_and_check(
+    validator: &Validator,
+    body: &[u8],
+    mut info: PageInfo,
+) -> Result<Checked, String> {
+    let started = std::time::Instant::now();
+    let parsed = crate::validate::parse_document(body)
+        .map_err(|finding| format!("(GET {}) is not JSON: {}", info.url, finding.message))?;
+    info.parse_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    Ok(check_page(validator, &parsed, info))
+}
+
+/// Validate a parsed page and reduce its entries.
 fn check_page(
     validator: &Validator,
     document: &crate::validate::Parsed,
@@ -216,15 +231,21 @@ fn check_page(
     }
 }
 
-/// A page as it arrived, parsed when its status says it holds one (the microseconds that took).
+/// A page as it arrived, and (when its status says it holds one) its top-level members
+/// `resourceType`, `type`, `total` and `link`: where the next page is, known before the
+/// page is parsed whole, so that fetching the next and checking this one overlap.
 struct Fetched {
     response: Response,
-    parsed: Option<Result<(crate::validate::Parsed, u64), String>>,
+    head: Option<Result<sonic_rs::Value, String>>,
 }
 
+/// The members of a page read before it is parsed whole.
+const HEAD: [&str; 4] = ["resourceType", "type", "total", "link"];
+
 /// Follow a search for `kind` to its end, calling `progress(pages, resources, findings)`
-/// per page, in page order. Reading and checking overlap: while pages N-1 and N are
-/// validated (each on a blocking thread), page N+1 is already being fetched and parsed.
+/// per page, in page order. Reading and checking overlap: a page's `link` is read before
+/// the page is parsed whole ([`HEAD`]), so while pages N-2 to N are parsed and validated
+/// (each on a blocking thread), page N+1 is already on its way.
 pub async fn search(
     http: &Http,
     fhir_base: &Url,
@@ -280,11 +301,12 @@ pub async fn search_with(
     let mut seen: HashSet<String> = HashSet::from([url.clone()]);
     let mut fetched = fetch(url.clone(), 1).await;
     // Pages being checked, oldest first, with their numbers.
-    let mut checking: VecDeque<(usize, tokio::task::JoinHandle<Checked>)> = VecDeque::new();
+    let mut checking: VecDeque<(usize, tokio::task::JoinHandle<Result<Checked, String>>)> =
+        VecDeque::new();
     let mut number = 0;
     loop {
         number += 1;
-        let Fetched { response, parsed } = match fetched {
+        let Fetched { response, head } = match fetched {
             Ok(fetched) => fetched,
             Err(error) => {
                 result.failure = Some(failure_of(&error, kind, number));
@@ -298,8 +320,8 @@ pub async fn search_with(
         if let Some(problem) = content_type_problem(kind, number, &response) {
             result.page_problems.push(problem);
         }
-        let (parsed, parse_us) = match parsed {
-            Some(Ok(parsed)) => parsed,
+        let head = match head {
+            Some(Ok(head)) => head,
             Some(Err(message)) => {
                 result.failure = Some(SearchFailure::conformance(format!(
                     "{kind} page {number} (GET {url}) is not JSON: {message}"
@@ -313,29 +335,29 @@ pub async fn search_with(
             url: url.clone(),
             status: response.status,
             duration_ms: u64::try_from(response.duration.as_millis()).unwrap_or(u64::MAX),
-            resource_type: string_at(&parsed.document, "resourceType"),
-            bundle_type: string_at(&parsed.document, "type"),
-            total: parsed.document.get("total").and_then(|t| t.as_u64()),
+            resource_type: string_at(&head, "resourceType"),
+            bundle_type: string_at(&head, "type"),
+            total: head.get("total").and_then(|t| t.as_u64()),
             matches: 0,
             entries: 0,
-            parse_us,
+            parse_us: 0,
             check_us: 0,
         };
-        // Where to go next, decided before this page is checked, so that the next page
-        // is on its way while this one is.
+        // Where to go next, decided before this page is parsed and checked, so that the
+        // next page is on its way while this one is.
         let next = next_page(
             &mut result,
             (kind, number, &url),
             fhir_base,
-            &parsed.document,
+            &head,
             &paging,
             &mut seen,
         );
-        drop(response);
         let validator = Arc::clone(validator);
+        let body = response.body;
         checking.push_back((
             number,
-            tokio::task::spawn_blocking(move || check_page(&validator, &parsed, info)),
+            tokio::task::spawn_blocking(move || parse_and_check(&validator, &body, info)),
         ));
         let Some(next) = next else { break };
         // The next page is fetched while this one is checked; the oldest check is awaited
@@ -366,8 +388,9 @@ pub async fn search_with(
     result
 }
 
-/// Page `number` of a search of `kind` at `url`, parsed on a blocking thread (while the page
-/// before is still being checked, on another); not parsed when it is not a 2xx.
+/// Page `number` of a search of `kind` at `url`, with its [`HEAD`] members read (not when
+/// it is not a 2xx). A page that is not a JSON object is parsed whole, on a blocking
+/// thread, to say why.
 async fn fetch_page(
     http: &Http,
     token: Option<&Secret>,
@@ -385,26 +408,29 @@ async fn fetch_page(
     if !(200..300).contains(&response.status) {
         return Ok(Fetched {
             response,
-            parsed: None,
+            head: None,
         });
     }
-    // Parsed on a blocking thread: while the page before is still being checked,
-    // on another.
-    // What a failure inside the parser (a defect) would still report of the page.
+    if let Some(head) = crate::validate::head(&response.body, &HEAD) {
+        return Ok(Fetched {
+            response,
+            head: Some(Ok(head)),
+        });
+    }
     let bare = response.clone_head();
     let parsing = tokio::task::spawn_blocking(move || {
-        let started = std::time::Instant::now();
-        let parsed =
-            crate::validate::parse_document(&response.body).map_err(|finding| finding.message);
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let head = match crate::validate::parse_document(&response.body) {
+            Ok(parsed) => Ok(parsed.document),
+            Err(finding) => Err(finding.message),
+        };
         Fetched {
             response,
-            parsed: Some(parsed.map(|parsed| (parsed, micros))),
+            head: Some(head),
         }
     });
     Ok(parsing.await.unwrap_or_else(|_| Fetched {
         response: bare,
-        parsed: Some(Err("parsing the page failed inside onramp".into())),
+        head: Some(Err("parsing the page failed inside onramp".into())),
     }))
 }
 
@@ -488,15 +514,24 @@ fn absorb(
     result: &mut SearchResult,
     kind: &str,
     number: usize,
-    checked: Result<Checked, tokio::task::JoinError>,
+    checked: Result<Result<Checked, String>, tokio::task::JoinError>,
     progress: &mut impl FnMut(usize, usize, usize),
 ) -> bool {
-    let Ok(mut checked) = checked else {
-        result.failure = Some(SearchFailure {
-            kind: FailureKind::Environment,
-            message: format!("{kind} page {number}: checking the page failed inside onramp"),
-        });
-        return false;
+    let mut checked = match checked {
+        Ok(Ok(checked)) => checked,
+        Ok(Err(message)) => {
+            result.failure = Some(SearchFailure::conformance(format!(
+                "{kind} page {number} {message}"
+            )));
+            return false;
+        }
+        Err(_) => {
+            result.failure = Some(SearchFailure {
+                kind: FailureKind::Environment,
+                message: format!("{kind} page {number}: checking the page failed inside onramp"),
+            });
+            return false;
+        }
     };
     result.invalid += checked.invalid;
     result.profiled += checked.profiled;
@@ -646,20 +681,25 @@ fn summarize(
 }
 
 fn collect_references(value: &sonic_rs::Value, out: &mut Vec<Arc<str>>, strings: &mut Interner) {
-    if let Some(object) = value.as_object() {
-        for (name, member) in object.iter() {
-            if name == "reference" {
-                if let Some(text) = member.as_str() {
-                    out.push(strings.get(text));
+    // One type check per node: this walk runs on every resource read.
+    match value.get_type() {
+        sonic_rs::JsonType::Object => {
+            for (name, member) in value.as_object().into_iter().flat_map(|o| o.iter()) {
+                if name == "reference" {
+                    if let Some(text) = member.as_str() {
+                        out.push(strings.get(text));
+                    }
+                } else if member.is_object() || member.is_array() {
+                    collect_references(member, out, strings);
                 }
-            } else {
-                collect_references(member, out, strings);
             }
         }
-    } else if let Some(items) = value.as_array() {
-        for item in items.iter() {
-            collect_references(item, out, strings);
+        sonic_rs::JsonType::Array => {
+            for item in value.as_array().into_iter().flat_map(|a| a.iter()) {
+                collect_references(item, out, strings);
+            }
         }
+        _ => {}
     }
 }
 

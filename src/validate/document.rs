@@ -32,6 +32,27 @@ pub fn parse(bytes: &[u8]) -> Result<sonic_rs::Value, Box<Finding>> {
     parse_document(bytes).map(|parsed| parsed.document)
 }
 
+/// The members `names` of a document that is a JSON object, each parsed, the rest skipped
+/// unparsed (a search page's `link` and `total`, read before its hundred entries are).
+/// `None` when the document is not JSON or not an object: [`parse_document`] says why.
+/// A repeated name keeps its last value, as [`parse_document`] does.
+pub fn head(bytes: &[u8], names: &[&str]) -> Option<sonic_rs::Value> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // Skipping a member checks it recursively: a document too deep is refused first.
+    if deeper_than(bytes, MAX_DEPTH).is_some() {
+        return None;
+    }
+    let mut head = sonic_rs::Object::new();
+    for member in sonic_rs::to_object_iter(bytes) {
+        let (name, value) = member.ok()?;
+        if names.contains(&&*name) {
+            let parsed: sonic_rs::Value = sonic_rs::from_str(value.as_raw_str()).ok()?;
+            head.insert(&&*name, parsed);
+        }
+    }
+    Some(head.into_value())
+}
+
 /// [`parse`], and where the document repeated member names.
 pub fn parse_document(bytes: &[u8]) -> Result<Parsed, Box<Finding>> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -95,4 +116,40 @@ pub fn deeper_than(bytes: &[u8], limit: usize) -> Option<usize> {
         at += 1;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use sonic_rs::JsonValueTrait as _;
+
+    use super::head;
+
+    #[test]
+    fn the_head_of_a_page_is_read_without_its_entries() {
+        let page = br#"{"resourceType":"Bundle","entry":[{"resource":{"a":[[[1]]]}}],"total":2,
+            "link":[{"relation":"next","url":"p2"}],"type":"searchset"}"#;
+        let found = head(page, &["resourceType", "total", "link"]).expect("an object");
+        assert_eq!(found.get("total").and_then(|t| t.as_u64()), Some(2));
+        assert_eq!(
+            found.get("resourceType").and_then(|t| t.as_str()),
+            Some("Bundle")
+        );
+        assert!(found.get("entry").is_none() && found.get("type").is_none());
+        // A byte order mark is allowed; a repeated name keeps its last value, as parsing
+        // the whole document does.
+        let repeated = b"\xEF\xBB\xBF{\"total\":1,\"total\":3}";
+        let found = head(repeated, &["total"]).expect("an object");
+        assert_eq!(found.get("total").and_then(|t| t.as_u64()), Some(3));
+        // Not JSON, not an object, or too deep: the whole document is parsed to say why.
+        let deep = format!("{{\"entry\":{}{}}}", "[".repeat(50_000), "]".repeat(50_000));
+        for bad in [
+            &b"[1,2]"[..],
+            b"{\"total\":",
+            b"<html>",
+            b"{\"a\":1,\"entry\":[}",
+            deep.as_bytes(),
+        ] {
+            assert!(head(bad, &["total"]).is_none(), "{}", bad.len());
+        }
+    }
 }

@@ -38,7 +38,7 @@ pub mod terminology;
 
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
-pub use document::{MAX_DEPTH, Parsed, STACK_SIZE, deeper_than, parse, parse_document};
+pub use document::{MAX_DEPTH, Parsed, STACK_SIZE, deeper_than, head, parse, parse_document};
 pub use finding::{Checked, Finding, MAX_FINDINGS, Tier};
 pub use registry::Registry;
 pub use schema::{FHIR_VERSION, RESOURCE_KEYWORD, SCHEMA_JSON, Schema};
