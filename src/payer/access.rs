@@ -6,7 +6,7 @@
 //! nothing here fetches. (Reading imports validation, judging imports reading: the arrows
 //! run one way, `access` → `fhir` → `validate`.)
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::payer::fhir::{ResourceSummary, SearchResult};
@@ -173,8 +173,7 @@ pub fn membership(
         ));
         return verdict;
     };
-    let member = ("Patient".to_owned(), patient_id.to_owned());
-    let is_member = |reference: &str| reference_target(reference).as_ref() == Some(&member);
+    let mut owners = Owners::new(patient_id);
     let owned_kind = |kind: &str| matches!(kind, "ExplanationOfBenefit" | "Coverage");
     let mut shared = Vec::new();
     for resource in &result.resources {
@@ -187,7 +186,7 @@ pub fn membership(
             }
         } else if !resource.owners.is_empty() {
             for owner in &resource.owners {
-                if !is_member(owner) {
+                if !owners.is_member(owner) {
                     verdict.problem(format!(
                         "{label} belongs to {owner}, not the authorized member Patient/{patient_id}"
                     ));
@@ -233,77 +232,125 @@ pub fn membership(
     verdict
 }
 
+/// Whether an owner reference (`patient`, `subject`, `beneficiary`) names the member: read
+/// once per distinct reference, since a member's 100,000 claims all name the same one.
+struct Owners<'a> {
+    member: (String, String),
+    known: HashMap<&'a str, bool>,
+}
+
+impl<'a> Owners<'a> {
+    fn new(patient_id: &str) -> Self {
+        Self {
+            member: ("Patient".to_owned(), patient_id.to_owned()),
+            known: HashMap::new(),
+        }
+    }
+
+    fn is_member(&mut self, reference: &'a str) -> bool {
+        let member = &self.member;
+        *self
+            .known
+            .entry(reference)
+            .or_insert_with(|| reference_target(reference).as_ref() == Some(member))
+    }
+}
+
 /// `Type/id` of everything the member's data references, followed through returned
 /// resources that are themselves referenced (a Location's managing Organization, say).
+/// Each distinct reference is followed once.
 fn member_references(
     patient_id: &str,
     all: &BTreeMap<String, Arc<SearchResult>>,
 ) -> BTreeSet<(String, String)> {
-    let member = ("Patient".to_owned(), patient_id.to_owned());
-    let by_key: HashMap<(String, String), &ResourceSummary> = all
+    let by_key: HashMap<(&str, &str), &ResourceSummary> = all
         .values()
         .flat_map(|r| r.resources.iter())
-        .filter_map(|r| Some(((r.kind.to_string(), r.id.clone()?), r)))
+        .filter_map(|r| Some(((&*r.kind, r.id.as_deref()?), r)))
         .collect();
+    let mut owners = Owners::new(patient_id);
     let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
     let mut queue: Vec<&ResourceSummary> = all
         .values()
         .flat_map(|r| r.resources.iter())
         .filter(|r| {
             (&*r.kind == "Patient" && r.id.as_deref() == Some(patient_id))
-                || r.owners
-                    .iter()
-                    .any(|o| reference_target(o).as_ref() == Some(&member))
+                || r.owners.iter().any(|o| owners.is_member(o))
         })
         .collect();
+    let mut followed: HashSet<&str> = HashSet::new();
     while let Some(resource) = queue.pop() {
         for reference in &resource.references {
+            if !followed.insert(reference) {
+                continue;
+            }
             let Some(key) = reference_target(reference) else {
                 continue;
             };
-            if seen.insert(key.clone())
-                && let Some(next) = by_key.get(&key)
+            if let Some(next) = by_key.get(&(key.0.as_str(), key.1.as_str()))
+                && !seen.contains(&key)
             {
                 queue.push(next);
             }
+            seen.insert(key);
         }
     }
     seen
 }
 
+/// What became of one reference among the returned resources ([`references`]).
+#[derive(Clone)]
+enum Resolved {
+    /// Among them, or not one to judge here (a local or `urn:` reference, a type not read).
+    Fine,
+    /// Its type was read, and it is not there.
+    Missing(String, String),
+    /// Its type's search failed.
+    Unchecked(String),
+}
+
 /// References from these resources to the required types resolve among what was returned.
 pub fn references(result: &SearchResult, all: &BTreeMap<String, Arc<SearchResult>>) -> Verdict {
     let mut verdict = Verdict::default();
-    let returned: BTreeSet<(String, String)> = all
+    let returned: HashSet<(&str, &str)> = all
         .values()
         .flat_map(|r| r.resources.iter())
-        .filter_map(|r| Some((r.kind.to_string(), r.id.clone()?)))
+        .filter_map(|r| Some((&*r.kind, r.id.as_deref()?)))
         .collect();
     let mut unchecked: BTreeSet<String> = BTreeSet::new();
+    // Each distinct reference is resolved once: a member's claims name the same few.
+    let mut resolved: HashMap<&str, Resolved> = HashMap::new();
+    let resolve = |reference: &str| {
+        // A local reference (`#id`) is within the resource: whether it resolves is R4's
+        // ref-1, which the validation of the resource judges.
+        if reference.starts_with('#') {
+            return Resolved::Fine;
+        }
+        let Some((kind, id)) = reference_target(reference) else {
+            return Resolved::Fine;
+        };
+        match all.get(&kind) {
+            Some(search) if search.failure.is_some() => Resolved::Unchecked(kind),
+            Some(_) if !returned.contains(&(kind.as_str(), id.as_str())) => {
+                Resolved::Missing(kind, id)
+            }
+            Some(_) | None => Resolved::Fine,
+        }
+    };
     for resource in &result.resources {
         for reference in &resource.references {
-            // A local reference (`#id`) is within the resource: whether it resolves is R4's
-            // ref-1, which the validation of the resource judges.
-            if reference.starts_with('#') {
-                continue;
-            }
-            let Some((kind, id)) = reference_target(reference) else {
-                continue;
-            };
-            match all.get(&kind) {
-                Some(search)
-                    if search.failure.is_none()
-                        && !returned.contains(&(kind.clone(), id.clone())) =>
-                {
-                    verdict.problem(format!(
-                        "{} references {kind}/{id}, which is not among the {kind} resources returned",
-                        resource.label()
-                    ));
+            let outcome = resolved
+                .entry(reference)
+                .or_insert_with(|| resolve(reference));
+            match outcome {
+                Resolved::Fine => {}
+                Resolved::Missing(kind, id) => verdict.problem(format!(
+                    "{} references {kind}/{id}, which is not among the {kind} resources returned",
+                    resource.label()
+                )),
+                Resolved::Unchecked(kind) => {
+                    unchecked.insert(kind.clone());
                 }
-                Some(search) if search.failure.is_some() => {
-                    unchecked.insert(kind);
-                }
-                Some(_) | None => {}
             }
         }
     }
