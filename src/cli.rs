@@ -287,7 +287,7 @@ PATH may be a .json file (one resource or a Bundle), an .ndjson/.jsonl file (one
 line), a Bulk Data export's manifest (the $export status response: every NDJSON file its
 output lists, by local path or file: URL), a directory (searched recursively for those), or -
 for standard input. --format ndjson makes a streaming filter: one finding per line on standard
-output, nothing for valid documents, the summary on standard error.
+output, nothing for valid documents (unless --valid), the summary on standard error.
 
 Exit status: 0 every resource is valid, 1 there are findings, 2 a usage error or an unreadable path.";
 
@@ -325,6 +325,12 @@ struct ValidateArgs {
     #[arg(long, value_name = "DIR")]
     terminology: Option<PathBuf>,
 
+    /// Also write a line for every document without findings: `FILE[:LINE]  valid` in text,
+    /// `{"file","line","valid":true,"resources"}` in NDJSON, so that every input line is
+    /// accounted for (not with --format json, whose counts say how many were valid).
+    #[arg(long)]
+    valid: bool,
+
     /// Worker threads [default: all cores].
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<NonZeroUsize>,
@@ -355,6 +361,10 @@ pub enum CliError {
     Profile(#[from] crate::validate::UnknownProfile),
     #[error("--profile needs --tier profile (the default), not --tier {}", tier.name())]
     ProfileNeedsTier { tier: Tier },
+    #[error(
+        "--valid writes a line per valid document: use it with --format ndjson or text (the JSON output's `resources` and `invalid` say how many were valid)"
+    )]
+    ValidNeedsLines,
     #[error("{0}")]
     Ig(String),
     #[error("cannot start the async runtime")]
@@ -388,6 +398,7 @@ impl CliError {
             | CliError::Manifest(_)
             | CliError::Profile(_)
             | CliError::ProfileNeedsTier { .. }
+            | CliError::ValidNeedsLines
             | CliError::Ig(_) => exit::USAGE,
             CliError::Write { .. } => exit::ENVIRONMENT,
             CliError::Pool { .. }
@@ -552,12 +563,16 @@ fn validate(args: ValidateArgs, console: Console) -> Result<u8, CliError> {
     if !args.profiles.is_empty() && args.tier != Tier::Profile {
         return Err(CliError::ProfileNeedsTier { tier: args.tier });
     }
+    if args.valid && args.format == Format::Json {
+        return Err(CliError::ValidNeedsLines);
+    }
     let progress = progress_bar(&inputs, console);
     let started = std::time::Instant::now();
     let stdout = io::stdout().lock();
     let mut writer = Writer::begin(args.format, io::BufWriter::new(stdout), io::stderr())
         .map_err(CliError::Output)?
-        .with_console(console);
+        .with_console(console)
+        .with_valid(args.valid);
     let mut failed: Option<io::Error> = None;
     files::check_inputs(&validator, inputs, &pool, |event| {
         if failed.is_some() {
@@ -570,7 +585,7 @@ fn validate(args: ValidateArgs, console: Console) -> Result<u8, CliError> {
         }
         // Only events that print take the bar off the terminal; the rest just count.
         let prints = match &event {
-            Event::Checked { checked, .. } => !checked.findings.is_empty(),
+            Event::Checked { checked, .. } => args.valid || !checked.findings.is_empty(),
             Event::Unreadable { .. } => true,
             Event::FileStarted | Event::Progress(_) => false,
         };

@@ -976,3 +976,47 @@ fn ndjson_format_prints_one_finding_per_line_and_nothing_else() {
     assert_eq!(code(&valid), 0);
     assert_eq!(stdout(&valid), "");
 }
+
+/// `--valid` accounts for every input line: a line per valid document as well, in NDJSON
+/// and in text; with `--format json` it is a usage error saying what to use.
+#[test]
+fn valid_lists_every_document_without_findings_when_asked() {
+    let input = format!("{GOOD}\n{BAD}\n{GOOD}\n");
+    let output = run_with_stdin(
+        &["validate", "--format", "ndjson", "--valid", "-"],
+        input.as_bytes(),
+    );
+    assert_eq!(code(&output), 1);
+    let text = stdout(&output);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0]["line"], 1);
+    assert_eq!(lines[0]["valid"], true);
+    assert_eq!(lines[0]["resources"], 1);
+    assert_eq!(lines[1]["line"], 2);
+    assert_eq!(lines[1]["resource"], "Patient/bad");
+    assert!(lines[1].get("valid").is_none(), "{text}");
+    assert_eq!(lines[2]["line"], 3);
+    assert_eq!(lines[2]["valid"], true);
+
+    let text = run_with_stdin(&["validate", "--valid", "-"], input.as_bytes());
+    assert_eq!(code(&text), 1);
+    let printed = stdout(&text);
+    assert!(printed.contains("-:1  valid (1 resource)"), "{printed}");
+    assert!(printed.contains("-:3  valid (1 resource)"), "{printed}");
+    assert!(!printed.contains("-:2  valid"), "{printed}");
+
+    let json = run_with_stdin(
+        &["validate", "--format", "json", "--valid", "-"],
+        input.as_bytes(),
+    );
+    assert_eq!(code(&json), 2);
+    assert!(
+        stderr(&json).contains("--format ndjson or text"),
+        "{}",
+        stderr(&json)
+    );
+}

@@ -18,7 +18,7 @@ pub enum Format {
     /// One JSON document: `{"files","resources","invalid","findings":[...],"errors":[...]}`.
     Json,
     /// One finding per line, as each JSON finding (a streaming filter: nothing for valid
-    /// documents; the summary goes to standard error).
+    /// documents unless asked, [`Writer::with_valid`]; the summary goes to standard error).
     Ndjson,
 }
 
@@ -59,6 +59,16 @@ struct Located<'a> {
     profile: Option<&'a str>,
 }
 
+/// A document without findings, as the NDJSON output writes it when asked
+/// ([`Writer::with_valid`]).
+#[derive(Serialize)]
+struct Valid<'a> {
+    file: &'a str,
+    line: Option<u64>,
+    valid: bool,
+    resources: u64,
+}
+
 #[derive(Serialize)]
 struct Unreadable {
     file: String,
@@ -73,6 +83,8 @@ pub struct Writer<W: Write, E: Write> {
     totals: Totals,
     unreadable: Vec<Unreadable>,
     console: crate::infra::console::Console,
+    /// Whether a document without findings gets a line too.
+    valid: bool,
 }
 
 impl<W: Write, E: Write> Writer<W, E> {
@@ -88,7 +100,15 @@ impl<W: Write, E: Write> Writer<W, E> {
             totals: Totals::default(),
             unreadable: Vec::new(),
             console: crate::infra::console::Console::default(),
+            valid: false,
         })
+    }
+
+    /// Also write a line for every document without findings (text and NDJSON; the JSON
+    /// document counts them): a pipeline that must account for every input line, valid or
+    /// not.
+    pub fn with_valid(self, valid: bool) -> Self {
+        Self { valid, ..self }
     }
 
     /// Colour the text output as `console` allows (plain by default).
@@ -142,6 +162,9 @@ impl<W: Write, E: Write> Writer<W, E> {
                 for finding in &checked.findings {
                     self.finding(&file, line, finding)?;
                 }
+                if self.valid && checked.findings.is_empty() && checked.left_off == 0 {
+                    self.valid_document(&file, line, checked.resources)?;
+                }
                 if checked.left_off > 0 {
                     self.totals.left_off += checked.left_off;
                     self.totals.findings += checked.left_off;
@@ -164,6 +187,29 @@ impl<W: Write, E: Write> Writer<W, E> {
             }
         }
         Ok(())
+    }
+
+    /// A line for a document without findings.
+    fn valid_document(&mut self, file: &str, line: Option<u64>, resources: u64) -> io::Result<()> {
+        match self.format {
+            Format::Ndjson => {
+                let valid = Valid {
+                    file,
+                    line,
+                    valid: true,
+                    resources,
+                };
+                crate::infra::json::to_writer(&mut self.out, &valid)?;
+                self.out.write_all(b"\n")
+            }
+            Format::Text => writeln!(
+                self.out,
+                "{}  valid ({})",
+                inert(&location(file, line, None)),
+                plural(resources, "resource")
+            ),
+            Format::Json => Ok(()),
+        }
     }
 
     fn finding(&mut self, file: &str, line: Option<u64>, finding: &Finding) -> io::Result<()> {
