@@ -10,13 +10,15 @@
    search's time and rate (goal: 8,000 EOB/s), onramp's own peak memory (VmHWM, polled from
    /proc, the sandbox included; goal: under 200 MB at 100,000), and where the time went:
    waiting for pages (of which the sandbox's own Server-Timing), parsing, and validating
-   (the last overlaps the next page's fetch).
+   (both overlap the next page's fetch). With --baseline OTHER_ONRAMP, the 100,000-claim
+   run of this build and of the other binary, alternating: medians side by side.
 
 3. Four sandbox targets at once (`--target sandbox --target sandbox:bluebutton` twice,
    `--jobs 4`: four sandboxes, four browser sessions on one chromedriver, each a browser
    context of its own in one Chromium) against the
    default target alone, RUNS times each, alternating: the ratio of medians (goal: under
-   2.0 on 2 cores) and onramp's peak memory for each.
+   2.0 on 2 cores) and onramp's peak memory for each; and against the same four run one
+   after another (`--jobs 1`; goal: `--jobs 4` at most 0.55 of it).
 
 4. The app under test: the example app's target (examples/app/target.toml: the sandbox, and
    the example app that onramp starts and drives) with every feature, against the same
@@ -32,7 +34,7 @@
 
 Needs chromium and chromedriver (apt-get install -y chromium chromium-driver).
 Usage: python3 bench/run.py [--runs 5] [--eobs 10000] [--practitioners 10000]
-                            [--only suite|claims|targets|app|directory]
+                            [--only suite|claims|targets|app|directory] [--baseline PATH]
 """
 
 import argparse
@@ -50,10 +52,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 ONRAMP = ROOT / "target" / "release" / "onramp"
 
 
-def measure(args, cwd, env=None):
+def measure(args, cwd, env=None, binary=None):
     """Wall seconds, onramp's peak RSS in KiB, exit code."""
     started = time.perf_counter()
-    proc = subprocess.Popen([ONRAMP, *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([binary or ONRAMP, *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     peak = 0
     status_path = f"/proc/{proc.pid}/status"
     while proc.poll() is None:
@@ -78,6 +81,9 @@ def main():
     parser.add_argument("--eobs", type=int, default=10000)
     parser.add_argument("--practitioners", type=int, default=10000)
     parser.add_argument("--only", choices=["suite", "claims", "targets", "app", "directory"])
+    parser.add_argument("--baseline", type=pathlib.Path,
+                        help="another onramp binary (the previous release, built elsewhere): the claims "
+                             "runs alternate with it, RUNS times each, and print both medians side by side")
     args = parser.parse_args()
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     work = pathlib.Path(tempfile.mkdtemp(prefix="onramp-run-bench-"))
@@ -146,8 +152,13 @@ def targets(args, work):
     """Four targets at once against one alone."""
     four = ["--target", "sandbox", "--target", "sandbox:bluebutton",
             "--target", "sandbox", "--target", "sandbox:bluebutton", "--jobs", "4"]
-    one_walls, one_peaks, four_walls, four_peaks = [], [], [], []
+    one_walls, one_peaks, four_walls, four_peaks, serial_walls = [], [], [], [], []
+    serial = [*four[:-1], "1"]
     for _ in range(args.runs):
+        wall, _, code = measure(["run", *serial, "--out", str(work / "four-serial")], work)
+        if code != 0:
+            sys.exit(f"the four targets one after another exited {code}")
+        serial_walls.append(wall)
         wall, peak, code = measure(["run", "--out", str(work / "one")], work)
         if code != 0:
             sys.exit(f"the single target exited {code}")
@@ -166,6 +177,9 @@ def targets(args, work):
     print(f"four targets, --jobs 4 ({scenarios} scenarios): median {statistics.median(four_walls):.2f} s "
           f"(min {min(four_walls):.2f}, max {max(four_walls):.2f}), onramp peak RSS "
           f"{statistics.median(four_peaks) / 1024:.0f} MiB; four / one = {ratio:.2f} (goal: under 2.0)")
+    serial_ratio = statistics.median(four_walls) / statistics.median(serial_walls)
+    print(f"the same four one after another (--jobs 1): median {statistics.median(serial_walls):.2f} s; "
+          f"--jobs 4 / --jobs 1 = {serial_ratio:.2f} (goal: at most 0.55)")
 
 
 def suite(args, work):
@@ -220,7 +234,10 @@ def suite(args, work):
 
 def claims(args, work):
     """Many claims: one member with EOBS (and 3x, 10x) ExplanationOfBenefit, 100 per page,
-    every one validated; time should grow linearly and memory should not grow with them."""
+    every one validated; time should grow linearly and memory should not grow with them.
+    With --baseline, then the largest of them RUNS times with each binary, alternating."""
+    if args.baseline:
+        compare_claims(args, work, args.eobs * 10)
     print("\nclaims | run wall | EOB search | EOB/s | onramp peak RSS | fetch (sandbox generate) | parse | validate+reduce")
     for eobs in (args.eobs, args.eobs * 3, args.eobs * 10):
         target = work / f"paging-{eobs}.toml"
@@ -249,6 +266,30 @@ def claims(args, work):
         print(f"{eobs} | {wall:.2f} s | {search_ms / 1000:.2f} s | {eobs / (search_ms / 1000):,.0f} | "
               f"{peak / 1024:.0f} MiB | {timing.get('fetch_ms', 0) / 1000:.2f} s ({generate / 1000:.2f} s) | "
               f"{timing.get('parse_ms', 0) / 1000:.2f} s | {timing.get('check_ms', 0) / 1000:.2f} s")
+
+def compare_claims(args, work, eobs):
+    """The whole run of one member with EOBS claims, this build against --baseline, RUNS
+    times each, alternating (a shared 2-core machine drifts: compare in one sitting)."""
+    target = work / f"paging-{eobs}.toml"
+    target.write_text(f"[sandbox]\nmembers = 1\neobs_per_member = {eobs}\n\n[resources]\npage_size = 100\n")
+    runs = {"this build": ([], []), "baseline": ([], [])}
+    for i in range(args.runs):
+        for name, binary in (("baseline", args.baseline), ("this build", None)):
+            out = work / f"compare-{name.replace(' ', '-')}-{i}"
+            wall, peak, code = measure(["run", "--target", str(target), "--tags", "@resources", "--recording",
+                                        "none", "--out", str(out)], work, binary=binary)
+            if code != 0:
+                sys.exit(f"{name}: the {eobs}-claim run exited {code}")
+            runs[name][0].append(wall)
+            runs[name][1].append(peak)
+    print(f"\n{eobs} claims, the whole run, {args.runs} runs each, alternating:")
+    for name, (walls, peaks) in runs.items():
+        wall = statistics.median(walls)
+        print(f"  {name}: median {wall:.2f} s (min {min(walls):.2f}, max {max(walls):.2f}), "
+              f"{eobs / wall:,.0f} claims/s, onramp peak RSS median {statistics.median(peaks) / 1024:.0f} MiB")
+    ratio = statistics.median(runs["this build"][0]) / statistics.median(runs["baseline"][0])
+    print(f"  this build / baseline = {ratio:.2f}; goal: at least 8,000 claims/s for the whole run, under 200 MB")
+
 
 if __name__ == "__main__":
     main()
