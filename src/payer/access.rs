@@ -299,7 +299,6 @@ fn member_references(
 }
 
 /// What became of one reference among the returned resources ([`references`]).
-#[derive(Clone)]
 enum Resolved {
     /// Among them, or not one to judge here (a local or `urn:` reference, a type not read).
     Fine,

@@ -295,11 +295,8 @@ fn has_duplicates(value: &sonic_rs::Value, companions: &mut bool) -> bool {
 
 fn object_has_duplicates(object: &sonic_rs::Object, companions: &mut bool) -> bool {
     // FHIR objects are small: compare names on the stack; sort only the rare big object.
-    // Each name is first told apart by its length and first bytes in one integer, so that
-    // the text itself is compared only for names that share them.
     const SMALL: usize = 24;
     let mut names = [""; SMALL];
-    let mut keys = [0u64; SMALL];
     for (count, (name, member)) in object.iter().enumerate() {
         if count == SMALL {
             *companions |= object.iter().any(|(name, _)| name.starts_with('_'));
@@ -307,29 +304,12 @@ fn object_has_duplicates(object: &sonic_rs::Object, companions: &mut bool) -> bo
                 || object.iter().any(|(_, m)| has_duplicates(m, companions));
         }
         *companions |= name.starts_with('_');
-        let key = name_key(name);
-        let repeated = keys[..count]
-            .iter()
-            .zip(&names[..count])
-            .any(|(k, n)| *k == key && *n == name);
-        if repeated
-            || (member.is_object() || member.is_array()) && has_duplicates(member, companions)
-        {
+        if names[..count].contains(&name) || has_duplicates(member, companions) {
             return true;
         }
         names[count] = name;
-        keys[count] = key;
     }
     false
-}
-
-/// A name's length and its first seven bytes, as one integer.
-fn name_key(name: &str) -> u64 {
-    let mut bytes = [0u8; 8];
-    let head = &name.as_bytes()[..name.len().min(7)];
-    bytes[..head.len()].copy_from_slice(head);
-    bytes[7] = u8::try_from(name.len()).unwrap_or(u8::MAX);
-    u64::from_le_bytes(bytes)
 }
 
 fn has_duplicates_sorted(object: &sonic_rs::Object) -> bool {
